@@ -1,0 +1,3 @@
+from lnbayes.cli import app
+
+app(prog_name="lnbayes")

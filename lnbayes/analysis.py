@@ -1,0 +1,201 @@
+"""Re-analysis of one outcome under a set of priors, with the exact engine and with PyMC.
+
+Plain functions returning plain dicts (the JSON contract of ``lnbayes analyze --json``); the
+CLI and the report layer only format and write them.
+"""
+
+from __future__ import annotations
+
+import zlib
+from pathlib import Path
+from typing import Any, Callable
+
+from lnbayes import exact, io
+from lnbayes.spec import Outcome, Prior, Threshold, Trial
+
+ENGINES = ("exact", "pymc")
+AGREEMENT_MCSE = 3.0
+"""A sampled probability agrees with the exact one when they differ by at most 3 MCSE."""
+
+
+def prior_seed(seed: int, outcome: str, prior: str) -> int:
+    """A per-(outcome, prior) seed derived from the run's seed, independent of run order."""
+    return (seed * 1_000_003 + zlib.crc32(f"{outcome}/{prior}".encode())) % (2**32)
+
+
+def outcome_record(trial: Trial, outcome: Outcome) -> dict[str, Any]:
+    return {
+        "name": outcome.name,
+        "label": outcome.label,
+        "better": outcome.better,
+        "primary": outcome.primary,
+        "treatment": {"name": trial.treatment_name, "events": outcome.treatment_events,
+                      "n": outcome.treatment_n},
+        "control": {"name": trial.control_name, "events": outcome.control_events,
+                    "n": outcome.control_n},
+        "source": outcome.source,
+        "thresholds": [{"scale": t.scale, "value": t.value} for t in outcome.thresholds],
+    }
+
+
+def prior_record(prior: Prior) -> dict[str, Any]:
+    return {
+        "name": prior.name,
+        "label": prior.label,
+        "role": prior.role,
+        "family": prior.family,
+        "description": prior.describe(),
+        "parameters": prior.parameters(),
+        "statement": prior.statement,
+        "justification": prior.justification,
+        "citations": list(prior.citations),
+    }
+
+
+def exact_result(prior: Prior, outcome: Outcome, thresholds: tuple[Threshold, ...]) -> dict[str, Any]:
+    post = exact.posterior(prior, outcome)
+    summary = exact.summarise(post, outcome, thresholds)
+    return {
+        "prior": prior.name,
+        "engine": "exact",
+        "p_benefit": summary["p_benefit"],
+        "p_benefit_mcse": None,
+        "p_benefit_exact": summary["p_benefit"],
+        "agrees_with_exact": None,
+        "thresholds": [dict(t, p_mcse=None, p_exact=t["p"]) for t in summary["thresholds"]],
+        "estimates": {m: dict(v, exact=dict(v)) for m, v in summary["estimates"].items()},
+        "diagnostics": None,
+        "log_evidence": post.log_evidence,
+    }
+
+
+def agreement(sampled: float, exact_value: float, mcse: float, n_draws: int) -> dict[str, Any]:
+    """Whether a sampled probability lies within 3 MCSE of the exact one.
+
+    When every draw falls on one side the MCSE estimate is 0; then 1 / n_draws stands in for it.
+    """
+    scale = max(mcse, 1.0 / n_draws)
+    z = abs(sampled - exact_value) / scale
+    return {"z": z, "agrees": bool(z <= AGREEMENT_MCSE)}
+
+
+def pymc_result(
+    prior: Prior, outcome: Outcome, thresholds: tuple[Threshold, ...], seed: int, settings,
+    netcdf_path: Path | None, provenance: dict[str, Any],
+) -> dict[str, Any]:
+    from lnbayes import pymc_engine, summaries
+
+    exact_part = exact_result(prior, outcome, thresholds)
+    datatree = pymc_engine.sample(prior, outcome, seed=seed, settings=settings)
+    drawn = summaries.draws_summary(datatree, outcome, thresholds)
+    diag = summaries.diagnostics(datatree)
+    n = drawn["n_draws"]
+    agree = agreement(drawn["p_benefit"], exact_part["p_benefit"], drawn["p_benefit_mcse"], n)
+    rows = []
+    for t_draw, t_exact in zip(drawn["thresholds"], exact_part["thresholds"]):
+        a = agreement(t_draw["p"], t_exact["p"], t_draw["p_mcse"], n)
+        rows.append(dict(t_draw, p_exact=t_exact["p"], agrees_with_exact=a["agrees"], z=a["z"]))
+    estimates = {
+        m: dict(v, exact=exact_part["estimates"][m]["exact"]) for m, v in drawn["estimates"].items()
+    }
+    all_agree = agree["agrees"] and all(r["agrees_with_exact"] for r in rows)
+    if netcdf_path is not None:
+        datatree.attrs.update(
+            {
+                "lnbayes_prior": prior.name,
+                "lnbayes_outcome": outcome.name,
+                "lnbayes_seed": seed,
+                "lnbayes_settings": io.dumps(settings.as_dict()),
+                "lnbayes_provenance": io.dumps(provenance),
+            }
+        )
+        io.write_netcdf(netcdf_path, datatree)
+    return {
+        "prior": prior.name,
+        "engine": "pymc",
+        "seed": seed,
+        "p_benefit": drawn["p_benefit"],
+        "p_benefit_mcse": drawn["p_benefit_mcse"],
+        "p_benefit_exact": exact_part["p_benefit"],
+        "agrees_with_exact": all_agree,
+        "p_benefit_z": agree["z"],
+        "thresholds": rows,
+        "estimates": estimates,
+        "diagnostics": diag,
+        "log_evidence": exact_part["log_evidence"],
+        "netcdf": str(netcdf_path) if netcdf_path is not None else None,
+        "datatree": datatree,
+    }
+
+
+def analyze(
+    trial: Trial,
+    outcome_name: str | None = None,
+    prior_names: list[str] | None = None,
+    engine: str = "pymc",
+    seed: int | None = None,
+    settings=None,
+    outdir: str | Path | None = None,
+    thresholds: tuple[Threshold, ...] | None = None,
+    on_prior: Callable[[str, int, int], None] | None = None,
+) -> dict[str, Any]:
+    """Analyse one outcome of ``trial`` under each prior; returns the JSON-ready result.
+
+    ``outdir`` receives ``<outcome>.json`` and, for PyMC, one NetCDF file per prior under
+    ``posterior/``; each file is written atomically as soon as it is complete.
+    """
+    from lnbayes.pymc_engine import SamplerSettings
+
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {ENGINES}")
+    outcome = trial.outcome(outcome_name)
+    priors = trial.priors_for(outcome, prior_names)
+    thresholds = outcome.thresholds if thresholds is None else tuple(thresholds)
+    seed = trial.seed if seed is None else seed
+    settings = settings or SamplerSettings()
+    provenance = {
+        "command": io.command_line(),
+        "trial_file": trial.source_path,
+        "trial_file_sha256": io.file_sha256(trial.source_path) if trial.source_path else None,
+        "seed": seed,
+        "engine": engine,
+        "sampler_settings": settings.as_dict() if engine == "pymc" else None,
+        "versions": io.versions(),
+    }
+    results = []
+    for i, prior in enumerate(priors):
+        if on_prior:
+            on_prior(prior.name, i, len(priors))
+        if engine == "exact":
+            result = exact_result(prior, outcome, thresholds)
+        else:
+            nc = None if outdir is None else Path(outdir) / "posterior" / f"{outcome.name}__{prior.name}.nc"
+            result = pymc_result(
+                prior, outcome, thresholds, prior_seed(seed, outcome.name, prior.name), settings,
+                nc, provenance,
+            )
+        result["prior_info"] = prior_record(prior)
+        results.append(result)
+    out = {
+        "trial": trial.id,
+        "title": trial.title,
+        "outcome": outcome.name,
+        "outcome_info": outcome_record(trial, outcome),
+        "engine": engine,
+        "results": results,
+        "provenance": provenance,
+    }
+    if outdir is not None:
+        path = Path(outdir) / f"analysis_{outcome.name}_{engine}.json"
+        io.write_json(path, strip_datatrees(out))
+        out["written"] = str(path)
+    return out
+
+
+def strip_datatrees(obj: Any) -> Any:
+    """The result without the in-memory DataTrees (for JSON)."""
+    if isinstance(obj, dict):
+        return {k: strip_datatrees(v) for k, v in obj.items() if k != "datatree"}
+    if isinstance(obj, list):
+        return [strip_datatrees(v) for v in obj]
+    return obj

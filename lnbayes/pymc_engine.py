@@ -1,0 +1,193 @@
+"""PyMC model builders and the nutpie sampler runner.
+
+Every hyperparameter and every count is a ``pm.Data`` container, so one compiled model serves
+every prior of the same structure (family, scale, number of mixture components) and every
+outcome: :func:`compiled_model` compiles once per structure and process, and :func:`sample`
+swaps the data in with nutpie's ``with_data`` before sampling.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+DEFAULT_DRAWS = 2000
+DEFAULT_TUNE = 1000
+DEFAULT_CHAINS = 4
+
+
+@dataclass(frozen=True)
+class SamplerSettings:
+    draws: int = DEFAULT_DRAWS
+    tune: int = DEFAULT_TUNE
+    chains: int = DEFAULT_CHAINS
+    cores: int = 2
+    target_accept: float = 0.9
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "sampler": "nutpie (NUTS)",
+            "draws": self.draws,
+            "tune": self.tune,
+            "chains": self.chains,
+            "cores": self.cores,
+            "target_accept": self.target_accept,
+        }
+
+
+def structure(prior) -> tuple:
+    """What decides the shape of the PyMC graph (hyperparameter values do not)."""
+    if prior.family == "arm":
+        return ("arm", len(prior.control.weights), len(prior.treatment.weights))
+    return ("effect", prior.scale, len(prior.control.weights), len(prior.effect.weights))
+
+
+def model_data(prior, outcome) -> dict[str, np.ndarray]:
+    """Values of the model's data containers for a prior and an outcome."""
+    data = {
+        "control_events": np.asarray(outcome.control_events, dtype="int64"),
+        "control_n": np.asarray(outcome.control_n, dtype="int64"),
+        "treatment_events": np.asarray(outcome.treatment_events, dtype="int64"),
+        "treatment_n": np.asarray(outcome.treatment_n, dtype="int64"),
+        "prior_control_w": np.asarray(prior.control.weights, dtype=float),
+        "prior_control_a": np.asarray(prior.control.a, dtype=float),
+        "prior_control_b": np.asarray(prior.control.b, dtype=float),
+    }
+    if prior.family == "arm":
+        data.update(
+            prior_treatment_w=np.asarray(prior.treatment.weights, dtype=float),
+            prior_treatment_a=np.asarray(prior.treatment.a, dtype=float),
+            prior_treatment_b=np.asarray(prior.treatment.b, dtype=float),
+        )
+    else:
+        data.update(
+            prior_effect_w=np.asarray(prior.effect.weights, dtype=float),
+            prior_effect_mean=np.asarray(prior.effect.means, dtype=float),
+            prior_effect_sd=np.asarray(prior.effect.sds, dtype=float),
+        )
+    return data
+
+
+def _beta_var(pm, name: str, w, a, b, k: int):
+    if k == 1:
+        return pm.Beta(name, alpha=a[0], beta=b[0])
+    return pm.Mixture(name, w=w, comp_dists=pm.Beta.dist(alpha=a, beta=b, shape=(k,)))
+
+
+def build_model(prior, outcome):
+    """The PyMC model for a prior (of either family) and an outcome's counts.
+
+    Variables: ``p_control``, ``p_treatment``, for effect-level priors the effect (named after its
+    scale: ``log_or``, ``log_rr``, ``rd``), and deterministic ``risk_difference``, ``risk_ratio``,
+    ``odds_ratio``.
+    """
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    data = model_data(prior, outcome)
+    with pm.Model() as model:
+        d = {name: pm.Data(name, value) for name, value in data.items()}
+        k_c = len(prior.control.weights)
+        p_c = _beta_var(pm, "p_control", d["prior_control_w"], d["prior_control_a"], d["prior_control_b"], k_c)
+        if prior.family == "arm":
+            k_t = len(prior.treatment.weights)
+            p_t = _beta_var(
+                pm, "p_treatment", d["prior_treatment_w"], d["prior_treatment_a"], d["prior_treatment_b"], k_t
+            )
+        else:
+            name = prior.scale
+            w, mu, sd = d["prior_effect_w"], d["prior_effect_mean"], d["prior_effect_sd"]
+            k_e = len(prior.effect.weights)
+            if prior.scale == "log_or":
+                if k_e == 1:
+                    theta = pm.Normal(name, mu=mu[0], sigma=sd[0])
+                else:
+                    theta = pm.NormalMixture(name, w=w, mu=mu, sigma=sd)
+                p_t = pm.Deterministic("p_treatment", pm.math.invlogit(pm.math.logit(p_c) + theta))
+            else:
+                lower = -p_c if prior.scale == "rd" else None
+                upper = 1 - p_c if prior.scale == "rd" else -pt.log(p_c)
+                if k_e == 1:
+                    theta = pm.TruncatedNormal(name, mu=mu[0], sigma=sd[0], lower=lower, upper=upper)
+                else:
+                    theta = _truncated_normal_mixture(pm, pt, name, w, mu, sd, lower, upper)
+                if prior.scale == "rd":
+                    p_t = pm.Deterministic("p_treatment", p_c + theta)
+                else:
+                    p_t = pm.Deterministic("p_treatment", p_c * pt.exp(theta))
+        pm.Binomial("control", n=d["control_n"], p=p_c, observed=d["control_events"])
+        pm.Binomial("treatment", n=d["treatment_n"], p=p_t, observed=d["treatment_events"])
+        pm.Deterministic("risk_difference", p_t - p_c)
+        pm.Deterministic("risk_ratio", p_t / p_c)
+        pm.Deterministic("odds_ratio", p_t * (1 - p_c) / (p_c * (1 - p_t)))
+    return model
+
+
+def _truncated_normal_mixture(pm, pt, name, w, mu, sd, lower, upper):
+    """A Normal mixture truncated to (lower, upper), bounds that may depend on p_control.
+
+    PyMC cannot truncate a mixture, so the effect is a bounded uniform (or, with no lower bound,
+    ``upper - exp(eta)``) plus a potential holding the mixture density renormalised over the
+    bounds; the Jacobian terms make the density exactly the truncated mixture.
+    """
+    normal = pm.Normal.dist(mu=mu, sigma=sd)
+    if lower is not None:
+        theta = pm.Uniform(name, lower=lower, upper=upper)
+        log_jac = pt.log(upper - lower)  # cancels the uniform's 1 / (upper - lower)
+        log_mass_comp = pm.math.logdiffexp(pm.logcdf(normal, upper), pm.logcdf(normal, lower))
+    else:
+        eta = pm.Flat(f"{name}_offset")
+        theta = pm.Deterministic(name, upper - pt.exp(eta))
+        log_jac = eta
+        log_mass_comp = pm.logcdf(normal, upper)
+    log_pdf = pm.math.logsumexp(pt.log(w) + pm.logp(normal, theta))
+    log_mass = pm.math.logsumexp(pt.log(w) + log_mass_comp)
+    pm.Potential(f"{name}_prior", log_pdf - log_mass + log_jac)
+    return theta
+
+
+@functools.lru_cache(maxsize=32)
+def _compiled(struct: tuple, prior, outcome):
+    import nutpie
+
+    return nutpie.compile_pymc_model(build_model(prior, outcome))
+
+
+def compiled_model(prior, outcome):
+    """A nutpie-compiled model for the prior's structure, with this prior's data swapped in."""
+    base = _compiled(structure(prior), *_representative(prior, outcome))
+    known = {var.name for var in base.shared_var_keys}
+    # data a graph does not use (a single component's weight) are pruned by the compiler
+    return base.with_data(**{k: v for k, v in model_data(prior, outcome).items() if k in known})
+
+
+def _representative(prior, outcome):
+    # the cache key is the structure only; the first prior and outcome seen build the graph
+    key = structure(prior)
+    if key not in _REPRESENTATIVES:
+        _REPRESENTATIVES[key] = (prior, outcome)
+    return _REPRESENTATIVES[key]
+
+
+_REPRESENTATIVES: dict[tuple, tuple] = {}
+
+
+def sample(prior, outcome, seed: int, settings: SamplerSettings | None = None, progress: bool = False):
+    """Sample the posterior with nutpie; returns an ArviZ DataTree."""
+    import nutpie
+
+    settings = settings or SamplerSettings()
+    compiled = compiled_model(prior, outcome)
+    return nutpie.sample(
+        compiled,
+        draws=settings.draws,
+        tune=settings.tune,
+        chains=settings.chains,
+        cores=settings.cores,
+        seed=seed,
+        target_accept=settings.target_accept,
+        progress_bar=progress,
+    )

@@ -1,0 +1,733 @@
+"""Trial and prior specifications: plain frozen dataclasses, read from TOML, validated in one place.
+
+Nothing here knows about PyMC. A prior is data (a Beta mixture for an arm, a Normal mixture for
+an effect); the engines turn it into maths or into a PyMC model.
+
+Every problem in a file is collected and reported with its location
+(``models/x.toml: priors.sceptical.effect.sd: must be > 0``), not only the first one.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from lnbayes.errors import LnbayesError
+
+SCALES = ("log_or", "log_rr", "rd")
+"""Effect scales of effect-level priors: log odds ratio, log risk ratio, risk difference."""
+
+THRESHOLD_SCALES = ("rd", "rr", "or")
+"""Scales a threshold can be stated on: risk difference, risk ratio, odds ratio."""
+
+SCALE_ALIASES = {
+    "log_or": "log_or", "log-or": "log_or", "logor": "log_or",
+    "log_rr": "log_rr", "log-rr": "log_rr", "logrr": "log_rr",
+    "rd": "rd", "risk_difference": "rd", "risk-difference": "rd",
+}
+SCALE_LABELS = {"log_or": "log odds ratio", "log_rr": "log risk ratio", "rd": "risk difference"}
+
+NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]*$")
+
+
+@dataclass(frozen=True)
+class BetaPrior:
+    """A mixture of Beta distributions on an event probability (one component: a plain Beta)."""
+
+    weights: tuple[float, ...]
+    a: tuple[float, ...]
+    b: tuple[float, ...]
+
+    @classmethod
+    def single(cls, a: float, b: float) -> BetaPrior:
+        return cls((1.0,), (float(a),), (float(b),))
+
+    @property
+    def is_mixture(self) -> bool:
+        return len(self.weights) > 1
+
+    def describe(self) -> str:
+        if not self.is_mixture:
+            return f"Beta({_num(self.a[0])}, {_num(self.b[0])})"
+        return " + ".join(
+            f"{_num(w)} Beta({_num(a)}, {_num(b)})" for w, a, b in zip(self.weights, self.a, self.b)
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        if not self.is_mixture:
+            return {"dist": "beta", "a": self.a[0], "b": self.b[0]}
+        return {
+            "dist": "beta_mixture",
+            "components": [
+                {"weight": w, "a": a, "b": b} for w, a, b in zip(self.weights, self.a, self.b)
+            ],
+        }
+
+
+@dataclass(frozen=True)
+class NormalPrior:
+    """A mixture of Normal distributions on a treatment effect (one component: a plain Normal)."""
+
+    weights: tuple[float, ...]
+    means: tuple[float, ...]
+    sds: tuple[float, ...]
+
+    @classmethod
+    def single(cls, mean: float, sd: float) -> NormalPrior:
+        return cls((1.0,), (float(mean),), (float(sd),))
+
+    @property
+    def is_mixture(self) -> bool:
+        return len(self.weights) > 1
+
+    def describe(self) -> str:
+        if not self.is_mixture:
+            return f"Normal({_num(self.means[0])}, {_num(self.sds[0])}^2)"
+        return " + ".join(
+            f"{_num(w)} Normal({_num(m)}, {_num(s)}^2)"
+            for w, m, s in zip(self.weights, self.means, self.sds)
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        if not self.is_mixture:
+            return {"dist": "normal", "mean": self.means[0], "sd": self.sds[0]}
+        return {
+            "dist": "normal_mixture",
+            "components": [
+                {"weight": w, "mean": m, "sd": s}
+                for w, m, s in zip(self.weights, self.means, self.sds)
+            ],
+        }
+
+
+@dataclass(frozen=True)
+class Prior:
+    """A named prior of a trial file.
+
+    ``family == "arm"``: independent Beta (mixture) priors on p_control and p_treatment.
+    ``family == "effect"``: a Beta (mixture) prior on p_control and a Normal (mixture) prior on
+    the effect on ``scale``; for ``log_rr`` and ``rd`` the effect prior is truncated, given
+    p_control, to the values that keep p_treatment inside (0, 1).
+    """
+
+    name: str
+    family: str
+    control: BetaPrior
+    treatment: BetaPrior | None = None
+    scale: str | None = None
+    effect: NormalPrior | None = None
+    label: str = ""
+    role: str = ""
+    statement: str = ""
+    justification: str = ""
+    citations: tuple[str, ...] = ()
+    outcomes: tuple[str, ...] | None = None
+    extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    def applies_to(self, outcome: str) -> bool:
+        return self.outcomes is None or outcome in self.outcomes
+
+    def describe(self) -> str:
+        if self.family == "arm":
+            return f"p_control ~ {self.control.describe()}; p_treatment ~ {self.treatment.describe()}"
+        return (
+            f"p_control ~ {self.control.describe()}; "
+            f"{SCALE_LABELS[self.scale]} ~ {self.effect.describe()}"
+        )
+
+    def parameters(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"family": self.family, "control": self.control.as_dict()}
+        if self.family == "arm":
+            out["treatment"] = self.treatment.as_dict()
+        else:
+            out["scale"] = self.scale
+            out["effect"] = self.effect.as_dict()
+        return out
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """An effect value beyond which benefit counts as clinically meaningful.
+
+    ``scale`` is ``rd``, ``rr`` or ``or``. "Beyond" is in the direction of benefit: above the
+    value when higher is better, below it when lower is better.
+    """
+
+    scale: str
+    value: float
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A binary outcome observed in both arms."""
+
+    name: str
+    label: str
+    treatment_events: int
+    treatment_n: int
+    control_events: int
+    control_n: int
+    better: str = "higher"
+    primary: bool = False
+    source: str = ""
+    thresholds: tuple[Threshold, ...] = ()
+    rope: tuple[str, float, float] | None = None
+
+    @property
+    def lower_is_better(self) -> bool:
+        return self.better == "lower"
+
+
+@dataclass(frozen=True)
+class Trial:
+    """A two-arm randomised trial with one or more binary outcomes and a set of named priors."""
+
+    id: str
+    title: str
+    treatment_name: str
+    control_name: str
+    outcomes: dict[str, Outcome]
+    priors: dict[str, Prior]
+    reference: str = ""
+    registration: str = ""
+    planned_enrolment: int | None = None
+    allocation: tuple[int, int] | None = None
+    treatment_description: str = ""
+    control_description: str = ""
+    notes: str = ""
+    source_path: str | None = None
+    seed: int = 20170506
+    extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def primary_outcome(self) -> Outcome:
+        for outcome in self.outcomes.values():
+            if outcome.primary:
+                return outcome
+        return next(iter(self.outcomes.values()))
+
+    def outcome(self, name: str | None) -> Outcome:
+        if name is None:
+            return self.primary_outcome
+        if name not in self.outcomes:
+            raise LnbayesError(
+                f"{self.source_path or '<inline>'}: outcomes.{name}: unknown outcome "
+                f"(known: {', '.join(self.outcomes)})"
+            )
+        return self.outcomes[name]
+
+    def priors_for(self, outcome: Outcome, names: list[str] | None = None) -> list[Prior]:
+        """The named priors (all that apply to ``outcome`` when ``names`` is empty)."""
+        if names:
+            unknown = [n for n in names if n not in self.priors]
+            if unknown:
+                raise LnbayesError(
+                    f"{self.source_path or '<inline>'}: priors.{unknown[0]}: unknown prior "
+                    f"(known: {', '.join(self.priors)})"
+                )
+            return [self.priors[n] for n in names]
+        return [p for p in self.priors.values() if p.applies_to(outcome.name)]
+
+
+def _num(x: float) -> str:
+    return f"{x:.4g}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading and validation
+# ---------------------------------------------------------------------------------------------
+
+
+class _Problems:
+    """Collects problems with their location in a file."""
+
+    def __init__(self, source: str):
+        self.source = source
+        self.items: list[str] = []
+
+    def add(self, where: str, problem: str) -> None:
+        self.items.append(f"{self.source}: {where}: {problem}")
+
+    def raise_if_any(self) -> None:
+        if self.items:
+            raise LnbayesError(self.items)
+
+
+def _get_str(d: dict, key: str, where: str, problems: _Problems, default: str = "") -> str:
+    value = d.get(key, default)
+    if not isinstance(value, str):
+        problems.add(f"{where}.{key}", f"must be text, got {value!r}")
+        return default
+    return value
+
+
+def _get_number(
+    d: dict, key: str, where: str, problems: _Problems, *, positive: bool = False,
+    required: bool = True, default: float | None = None,
+) -> float | None:
+    if key not in d:
+        if required:
+            problems.add(f"{where}.{key}", "missing")
+        return default
+    value = d[key]
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        problems.add(f"{where}.{key}", f"must be a number, got {value!r}")
+        return default
+    value = float(value)
+    if not math.isfinite(value):
+        problems.add(f"{where}.{key}", f"must be finite, got {value!r}")
+        return default
+    if positive and value <= 0:
+        problems.add(f"{where}.{key}", f"must be > 0, got {_num(value)}")
+        return default
+    return value
+
+
+def _get_count(d: dict, key: str, where: str, problems: _Problems, *, minimum: int = 0) -> int | None:
+    if key not in d:
+        problems.add(f"{where}.{key}", "missing")
+        return None
+    value = d[key]
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        problems.add(f"{where}.{key}", f"must be a whole number, got {value!r}")
+        return None
+    if isinstance(value, float) and not value.is_integer():
+        problems.add(f"{where}.{key}", f"must be a whole number, got {value!r}")
+        return None
+    value = int(value)
+    if value < minimum:
+        problems.add(f"{where}.{key}", f"must be >= {minimum}, got {value}")
+        return None
+    return value
+
+
+def _parse_weights(
+    components: list, where: str, problems: _Problems
+) -> list[tuple[float, dict]] | None:
+    if not isinstance(components, list) or not components:
+        problems.add(where, "a mixture needs a non-empty list of components")
+        return None
+    out = []
+    for i, comp in enumerate(components):
+        cw = f"{where}[{i}]"
+        if not isinstance(comp, dict):
+            problems.add(cw, "each mixture component must be a table")
+            return None
+        w = _get_number(comp, "weight", cw, problems, positive=True)
+        out.append((w, comp))
+    weights = [w for w, _ in out if w is not None]
+    if len(weights) == len(out) and abs(sum(weights) - 1.0) > 1e-6:
+        problems.add(f"{where}", f"mixture weights must sum to 1, they sum to {_num(sum(weights))}")
+    return out
+
+
+def parse_beta(d: Any, where: str, problems: _Problems) -> BetaPrior | None:
+    """A Beta prior: ``{a, b}``, ``{mean, ess}``, or ``{mixture = [{weight, a, b}, ...]}``."""
+    from lnbayes import priorlib
+
+    if not isinstance(d, dict):
+        problems.add(where, f"must be a table such as {{ a = 1, b = 1 }}, got {d!r}")
+        return None
+    if "mixture" in d:
+        comps = _parse_weights(d["mixture"], f"{where}.mixture", problems)
+        if comps is None:
+            return None
+        parsed = [parse_beta({k: v for k, v in c.items() if k != "weight"},
+                             f"{where}.mixture[{i}]", problems) for i, (_, c) in enumerate(comps)]
+        if any(p is None for p in parsed) or any(w is None for w, _ in comps):
+            return None
+        return BetaPrior(
+            tuple(w for w, _ in comps),
+            tuple(p.a[0] for p in parsed),
+            tuple(p.b[0] for p in parsed),
+        )
+    if "quantiles" in d or "mean" in d:
+        return priorlib.beta_from_spec(d, where, problems)
+    a = _get_number(d, "a", where, problems, positive=True)
+    b = _get_number(d, "b", where, problems, positive=True)
+    if a is None or b is None:
+        return None
+    return BetaPrior.single(a, b)
+
+
+def parse_normal(d: Any, where: str, problems: _Problems, scale: str | None) -> NormalPrior | None:
+    """A Normal effect prior: ``{mean, sd}``, a statement, or ``{mixture = [...]}``."""
+    from lnbayes import priorlib
+
+    if not isinstance(d, dict):
+        problems.add(where, f"must be a table such as {{ mean = 0, sd = 1 }}, got {d!r}")
+        return None
+    if "mixture" in d:
+        comps = _parse_weights(d["mixture"], f"{where}.mixture", problems)
+        if comps is None:
+            return None
+        parsed = [parse_normal({k: v for k, v in c.items() if k != "weight"},
+                               f"{where}.mixture[{i}]", problems, scale)
+                  for i, (_, c) in enumerate(comps)]
+        if any(p is None for p in parsed) or any(w is None for w, _ in comps):
+            return None
+        return NormalPrior(
+            tuple(w for w, _ in comps),
+            tuple(p.means[0] for p in parsed),
+            tuple(p.sds[0] for p in parsed),
+        )
+    if "statement" in d or "tail" in d:
+        return priorlib.normal_from_statement(d, where, problems, scale)
+    mean = _get_number(d, "mean", where, problems)
+    sd = _get_number(d, "sd", where, problems, positive=True)
+    if mean is None or sd is None:
+        return None
+    return NormalPrior.single(mean, sd)
+
+
+def _parse_prior(name: str, d: Any, problems: _Problems, outcome_names: list[str]) -> Prior | None:
+    where = f"priors.{name}"
+    if not NAME_RE.match(name):
+        problems.add(where, "prior names use letters, digits, '_' and '-' and start with a letter")
+    if not isinstance(d, dict):
+        problems.add(where, "must be a table")
+        return None
+    family = d.get("family", "arm" if "treatment" in d else "effect")
+    if family not in ("arm", "effect"):
+        problems.add(f"{where}.family", f"must be 'arm' or 'effect', got {family!r}")
+        return None
+    control = parse_beta(d.get("control", {"a": 1, "b": 1}), f"{where}.control", problems)
+    treatment = effect = scale = None
+    if family == "arm":
+        if "treatment" not in d:
+            problems.add(f"{where}.treatment", "missing (an arm-level prior needs both arms)")
+        else:
+            treatment = parse_beta(d["treatment"], f"{where}.treatment", problems)
+    else:
+        raw_scale = d.get("scale", "log_or")
+        scale = SCALE_ALIASES.get(str(raw_scale).lower())
+        if scale is None:
+            problems.add(f"{where}.scale", f"must be one of log_or, log_rr, rd; got {raw_scale!r}")
+        if "effect" not in d:
+            problems.add(f"{where}.effect", "missing (an effect-level prior needs an effect prior)")
+        else:
+            effect = parse_normal(d["effect"], f"{where}.effect", problems, scale)
+    outcomes = d.get("outcomes")
+    if outcomes is not None:
+        if not isinstance(outcomes, list) or not all(isinstance(o, str) for o in outcomes):
+            problems.add(f"{where}.outcomes", "must be a list of outcome names")
+            outcomes = None
+        else:
+            for o in outcomes:
+                if o not in outcome_names:
+                    problems.add(f"{where}.outcomes", f"unknown outcome {o!r}")
+            outcomes = tuple(outcomes)
+    citations = d.get("citations", [])
+    if not isinstance(citations, list) or not all(isinstance(c, str) for c in citations):
+        problems.add(f"{where}.citations", "must be a list of text")
+        citations = []
+    if control is None or (family == "arm" and treatment is None) or (
+        family == "effect" and (effect is None or scale is None)
+    ):
+        return None
+    known = {"family", "control", "treatment", "scale", "effect", "label", "role", "statement",
+             "justification", "citations", "outcomes"}
+    return Prior(
+        name=name,
+        family=family,
+        control=control,
+        treatment=treatment,
+        scale=scale,
+        effect=effect,
+        label=_get_str(d, "label", where, problems, name),
+        role=_get_str(d, "role", where, problems),
+        statement=_get_str(d, "statement", where, problems)
+        if isinstance(d.get("statement", ""), str) else "",
+        justification=_get_str(d, "justification", where, problems),
+        citations=tuple(citations),
+        outcomes=outcomes,
+        extra={k: v for k, v in d.items() if k not in known},
+    )
+
+
+def _parse_thresholds(raw: Any, where: str, problems: _Problems) -> tuple[Threshold, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        problems.add(where, "must be a list such as [{ scale = 'rd', value = 0.1 }]")
+        return ()
+    out = []
+    for i, t in enumerate(raw):
+        tw = f"{where}[{i}]"
+        if not isinstance(t, dict):
+            problems.add(tw, "must be a table { scale, value }")
+            continue
+        scale = t.get("scale")
+        if scale not in THRESHOLD_SCALES:
+            problems.add(f"{tw}.scale", f"must be one of rd, rr, or; got {scale!r}")
+            continue
+        value = _get_number(t, "value", tw, problems, positive=scale in ("rr", "or"))
+        if value is None:
+            continue
+        if scale == "rd" and not -1 < value < 1:
+            problems.add(f"{tw}.value", f"a risk difference must lie in (-1, 1), got {_num(value)}")
+            continue
+        out.append(Threshold(scale, value))
+    return tuple(out)
+
+
+def _parse_rope(raw: Any, where: str, problems: _Problems) -> tuple[str, float, float] | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        problems.add(where, "must be a table { scale, lower, upper }")
+        return None
+    scale = raw.get("scale", "rd")
+    if scale not in THRESHOLD_SCALES:
+        problems.add(f"{where}.scale", f"must be one of rd, rr, or; got {scale!r}")
+        return None
+    lower = _get_number(raw, "lower", where, problems)
+    upper = _get_number(raw, "upper", where, problems)
+    if lower is None or upper is None:
+        return None
+    if lower >= upper:
+        problems.add(where, f"lower ({_num(lower)}) must be below upper ({_num(upper)})")
+        return None
+    return (scale, lower, upper)
+
+
+def _parse_outcome(
+    name: str, d: Any, n_t: int | None, n_c: int | None, problems: _Problems
+) -> Outcome | None:
+    where = f"outcomes.{name}"
+    if not NAME_RE.match(name):
+        problems.add(where, "outcome names use letters, digits, '_' and '-' and start with a letter")
+    if not isinstance(d, dict):
+        problems.add(where, "must be a table")
+        return None
+    tn = _get_count(d, "treatment_n", where, problems, minimum=1) if "treatment_n" in d else n_t
+    cn = _get_count(d, "control_n", where, problems, minimum=1) if "control_n" in d else n_c
+    te = _get_count(d, "treatment_events", where, problems)
+    ce = _get_count(d, "control_events", where, problems)
+    if te is not None and tn is not None and te > tn:
+        problems.add(f"{where}.treatment_events", f"{te} events exceed the {tn} patients of the arm")
+        te = None
+    if ce is not None and cn is not None and ce > cn:
+        problems.add(f"{where}.control_events", f"{ce} events exceed the {cn} patients of the arm")
+        ce = None
+    better = d.get("better", "higher")
+    if better not in ("higher", "lower"):
+        problems.add(f"{where}.better", f"must be 'higher' or 'lower', got {better!r}")
+    primary = d.get("primary", False)
+    if not isinstance(primary, bool):
+        problems.add(f"{where}.primary", f"must be true or false, got {primary!r}")
+        primary = False
+    thresholds = _parse_thresholds(d.get("thresholds"), f"{where}.thresholds", problems)
+    rope = _parse_rope(d.get("rope"), f"{where}.rope", problems)
+    if None in (te, tn, ce, cn) or better not in ("higher", "lower"):
+        return None
+    return Outcome(
+        name=name,
+        label=_get_str(d, "label", where, problems, name),
+        treatment_events=te,
+        treatment_n=tn,
+        control_events=ce,
+        control_n=cn,
+        better=better,
+        primary=primary,
+        source=_get_str(d, "source", where, problems),
+        thresholds=thresholds,
+        rope=rope,
+    )
+
+
+def trial_from_dict(data: dict, source: str) -> Trial:
+    """Build and validate a :class:`Trial` from parsed TOML; raise with every problem found."""
+    problems = _Problems(source)
+    meta = data.get("trial", {})
+    if not isinstance(meta, dict):
+        problems.add("trial", "must be a table")
+        meta = {}
+    trial_id = _get_str(meta, "id", "trial", problems, Path(source).stem)
+    if not NAME_RE.match(trial_id or ""):
+        problems.add("trial.id", f"must be a short name of letters, digits, '_' or '-', got {trial_id!r}")
+    planned = None
+    if "planned_enrolment" in meta:
+        planned = _get_count(meta, "planned_enrolment", "trial", problems, minimum=2)
+    allocation = None
+    if "allocation" in meta:
+        raw = meta["allocation"]
+        if (isinstance(raw, list) and len(raw) == 2
+                and all(isinstance(x, int) and not isinstance(x, bool) and x > 0 for x in raw)):
+            allocation = (raw[0], raw[1])
+        else:
+            problems.add("trial.allocation", f"must be [treatment, control] positive whole numbers, got {raw!r}")
+    seed = 20170506
+    if "seed" in meta:
+        seed = _get_count(meta, "seed", "trial", problems) or 0
+
+    arms = data.get("arms")
+    n_t = n_c = None
+    t_name, c_name, t_desc, c_desc = "treatment", "control", "", ""
+    if not isinstance(arms, dict):
+        problems.add("arms", "missing: the file needs [arms.treatment] and [arms.control]")
+    else:
+        for key in ("treatment", "control"):
+            arm = arms.get(key)
+            if not isinstance(arm, dict):
+                problems.add(f"arms.{key}", "missing")
+                continue
+            n = _get_count(arm, "n", f"arms.{key}", problems, minimum=1)
+            name = _get_str(arm, "name", f"arms.{key}", problems, key)
+            desc = _get_str(arm, "description", f"arms.{key}", problems)
+            if key == "treatment":
+                n_t, t_name, t_desc = n, name, desc
+            else:
+                n_c, c_name, c_desc = n, name, desc
+    if allocation is None and n_t and n_c:
+        g = math.gcd(n_t, n_c)
+        allocation = (n_t // g, n_c // g)
+
+    outcomes: dict[str, Outcome] = {}
+    raw_outcomes = data.get("outcomes")
+    if not isinstance(raw_outcomes, dict) or not raw_outcomes:
+        problems.add("outcomes", "missing: the file needs at least one [outcomes.NAME] table")
+        raw_outcomes = {}
+    for name, d in raw_outcomes.items():
+        outcome = _parse_outcome(name, d, n_t, n_c, problems)
+        if outcome is not None:
+            outcomes[name] = outcome
+    primaries = [o for o in outcomes.values() if o.primary]
+    if len(primaries) > 1:
+        problems.add("outcomes", f"only one outcome can be primary, got {', '.join(o.name for o in primaries)}")
+
+    priors: dict[str, Prior] = {}
+    raw_priors = data.get("priors", {"flat": {"family": "arm", "control": {"a": 1, "b": 1},
+                                              "treatment": {"a": 1, "b": 1}}})
+    if not isinstance(raw_priors, dict) or not raw_priors:
+        problems.add("priors", "must hold at least one [priors.NAME] table")
+        raw_priors = {}
+    for name, d in raw_priors.items():
+        prior = _parse_prior(name, d, problems, list(raw_outcomes))
+        if prior is not None:
+            priors[name] = prior
+
+    known_top = {"schema_version", "trial", "arms", "outcomes", "priors"}
+    problems.raise_if_any()
+    return Trial(
+        id=trial_id,
+        title=_get_str(meta, "title", "trial", problems, trial_id),
+        treatment_name=t_name,
+        control_name=c_name,
+        treatment_description=t_desc,
+        control_description=c_desc,
+        outcomes=outcomes,
+        priors=priors,
+        reference=_get_str(meta, "reference", "trial", problems),
+        registration=_get_str(meta, "registration", "trial", problems),
+        planned_enrolment=planned,
+        allocation=allocation,
+        notes=_get_str(meta, "notes", "trial", problems),
+        source_path=source,
+        seed=seed,
+        extra={k: v for k, v in data.items() if k not in known_top},
+    )
+
+
+def default_trial_path() -> Path:
+    """The embedded trial file (Deng et al. 2017)."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here.parent / "models" / "deng2017.toml", here / "data" / "deng2017.toml"):
+        if candidate.exists():
+            return candidate
+    raise LnbayesError("models/deng2017.toml: file: the embedded trial file is missing")
+
+
+def load_trial(path: str | Path | None = None) -> Trial:
+    """Read and validate a trial file (the embedded Deng et al. 2017 trial by default)."""
+    path = default_trial_path() if path is None else Path(path)
+    source = _display_path(path)
+    if not path.exists():
+        raise LnbayesError(f"{source}: file: no such file")
+    if path.is_dir():
+        raise LnbayesError(f"{source}: file: is a directory, not a trial file")
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise LnbayesError(f"{source}: file: not UTF-8 text ({err.reason})") from None
+    except OSError as err:
+        raise LnbayesError(f"{source}: file: cannot be read ({err.strerror})") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise LnbayesError(f"{source}: TOML: {err}") from None
+    return trial_from_dict(data, source)
+
+
+def _display_path(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def parse_counts(text: str, option: str) -> tuple[int, int]:
+    """Parse ``events/n`` as typed on the command line."""
+    m = re.fullmatch(r"\s*(-?\d+)\s*/\s*(-?\d+)\s*", text or "")
+    if not m:
+        raise LnbayesError(f"<command line>: {option}: expected events/n such as 9/12, got {text!r}")
+    events, n = int(m.group(1)), int(m.group(2))
+    if n <= 0:
+        raise LnbayesError(f"<command line>: {option}: n must be >= 1, got {n}")
+    if events < 0:
+        raise LnbayesError(f"<command line>: {option}: events must be >= 0, got {events}")
+    if events > n:
+        raise LnbayesError(f"<command line>: {option}: {events} events exceed n = {n}")
+    return events, n
+
+
+def inline_trial(treatment: str, control: str, lower_is_better: bool = False) -> Trial:
+    """A trial typed on the command line: ``--treatment 9/12 --control 5/6``.
+
+    It gets two reference priors: ``flat`` (Beta(1, 1) on both arms) and ``weakly_informative``
+    (Beta(1, 1) on the control arm and Normal(0, 1.5^2) on the log odds ratio, which puts 95% of
+    its mass on odds ratios between 0.05 and 19).
+    """
+    te, tn = parse_counts(treatment, "--treatment")
+    ce, cn = parse_counts(control, "--control")
+    outcome = Outcome(
+        name="outcome", label="Outcome", treatment_events=te, treatment_n=tn,
+        control_events=ce, control_n=cn, better="lower" if lower_is_better else "higher",
+        primary=True, source="command line",
+    )
+    return Trial(
+        id="inline",
+        title="Trial typed on the command line",
+        treatment_name="treatment",
+        control_name="control",
+        outcomes={"outcome": outcome},
+        priors=reference_priors(),
+        source_path=None,
+    )
+
+
+def reference_priors() -> dict[str, Prior]:
+    """The two priors every trial can use: flat and weakly informative."""
+    flat = Prior(
+        name="flat", family="arm", control=BetaPrior.single(1, 1),
+        treatment=BetaPrior.single(1, 1), label="Flat", role="reference",
+        statement="Every event probability equally likely in each arm.",
+        justification="Uniform Beta(1, 1) on both arms; the data alone speak.",
+    )
+    weak = Prior(
+        name="weakly_informative", family="effect", control=BetaPrior.single(1, 1),
+        scale="log_or", effect=NormalPrior.single(0.0, 1.5), label="Weakly informative",
+        role="reference",
+        statement="No effect expected; odds ratios between 0.05 and 19 cover 95% of belief.",
+        justification="A wide Normal on the log odds ratio that rules out only implausibly large effects.",
+    )
+    return {"flat": flat, "weakly_informative": weak}
+
+
+def with_priors(trial: Trial, priors: dict[str, Prior]) -> Trial:
+    """A copy of ``trial`` with another set of priors."""
+    return replace(trial, priors=priors)
