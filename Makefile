@@ -1,0 +1,22 @@
+# Two commands do everything on a clean machine:
+#   make run    set up (first time) and re-analyse the embedded trial (Deng et al. 2017)
+#   make test   set up (first time) and run the tests
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.lnbayes-installed
+
+.PHONY: run test setup bench clean
+
+$(STAMP): pyproject.toml scripts/setup-venv scripts/find-python
+	VENV=$(VENV) scripts/setup-venv
+
+setup: $(STAMP)
+
+run: $(STAMP)
+	$(PY) -m lnbayes analyze
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+clean:
+	rm -rf $(VENV) .pytest_cache
