@@ -1,0 +1,20 @@
+"""Shared fixtures: the embedded trial and small PyMC settings."""
+
+from __future__ import annotations
+
+import pytest
+
+from lnbayes import spec
+
+
+@pytest.fixture(scope="session")
+def deng():
+    return spec.load_trial()
+
+
+@pytest.fixture(scope="session")
+def small_settings():
+    from lnbayes.pymc_engine import SamplerSettings
+
+    # 4 chains x 1000 draws: MCSE of a probability near 0.5 is about 0.01
+    return SamplerSettings(draws=1000, tune=500)
