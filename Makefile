@@ -1,5 +1,5 @@
 # Two commands do everything on a clean machine:
-#   make run    set up (first time) and re-analyse the embedded trial (Deng et al. 2017)
+#   make run    set up (first time) and run the full re-analysis of the embedded trial (Deng et al. 2017) into reports/deng2017/
 #   make test   set up (first time) and run the tests
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml scripts/setup-venv scripts/find-python
 setup: $(STAMP)
 
 run: $(STAMP)
-	$(PY) -m lnbayes analyze
+	$(PY) -m lnbayes report
 
 test: $(STAMP)
 	$(PY) -m pytest

@@ -168,5 +168,46 @@ def validate(
         raise typer.Exit(2)
 
 
+@app.command()
+def report(
+    trial_file: TrialArg = None,
+    outdir: Annotated[Optional[Path], typer.Option("--outdir", help="Where the report is written (default reports/<trial>).")] = None,
+    seed: SeedOpt = None,
+    draws: Annotated[int, typer.Option("--draws", min=100, help="PyMC draws per chain.")] = 2000,
+    tune: Annotated[int, typer.Option("--tune", min=100, help="PyMC tuning steps per chain.")] = 1000,
+) -> None:
+    """The whole re-analysis with figures and a methods appendix (Markdown, LaTeX, HTML)."""
+    import time
+
+    try:
+        from lnbayes import spec
+
+        trial = spec.load_trial(trial_file)
+    except LnbayesError as err:
+        _fail(err)
+    from lnbayes import io
+    from lnbayes import report as report_mod
+    from lnbayes.pymc_engine import SamplerSettings
+
+    started = time.time()
+    outdir = outdir or default_outdir(trial)
+    console = _console(stderr=True)
+    with console.status("starting...") as spinner:
+        def progress(message: str) -> None:
+            spinner.update(f"[{time.time() - started:5.0f} s] {message}")
+
+        rep = report_mod.run_report(
+            trial, seed=seed, settings=SamplerSettings(draws=draws, tune=tune), outdir=outdir,
+            progress=progress,
+        )
+        progress("writing the appendix")
+        rep["provenance"]["elapsed_seconds"] = time.time() - started
+        clean = report_mod.strip_for_json(rep)
+        io.write_json(Path(outdir) / "results.json", clean)
+        report_mod.write_appendix(clean, outdir)
+    console.print(f"Report written to {outdir}/ (results.json, appendix.md, appendix.tex, appendix.html)")
+    console.print(f"Elapsed: {time.time() - started:.0f} s")
+
+
 def main() -> None:  # pragma: no cover - console script entry point
     app()

@@ -15,6 +15,20 @@ from typing import Any
 import numpy as np
 
 DEFAULT_DRAWS = 2000
+
+
+def portable_codegen() -> None:
+    """Compile for a generic x86-64/arm64 CPU, so a seed gives the same draws on any machine.
+
+    nutpie JIT-compiles the log density with numba, which by default tunes the machine code to
+    the host CPU; different vector instructions change the last bits of floating-point sums and a
+    NUTS trajectory amplifies them. Must run before numba is first imported; an explicit
+    ``NUMBA_CPU_NAME`` in the environment is respected.
+    """
+    import os
+
+    os.environ.setdefault("NUMBA_CPU_NAME", "generic")
+
 DEFAULT_TUNE = 1000
 DEFAULT_CHAINS = 4
 
@@ -84,6 +98,7 @@ def build_model(prior, outcome):
     scale: ``log_or``, ``log_rr``, ``rd``), and deterministic ``risk_difference``, ``risk_ratio``,
     ``odds_ratio``.
     """
+    portable_codegen()
     import pymc as pm
     import pytensor.tensor as pt
 
@@ -151,6 +166,7 @@ def _truncated_normal_mixture(pm, pt, name, w, mu, sd, lower, upper):
 
 @functools.lru_cache(maxsize=32)
 def _compiled(struct: tuple, prior, outcome):
+    portable_codegen()
     import nutpie
 
     return nutpie.compile_pymc_model(build_model(prior, outcome))
@@ -177,6 +193,7 @@ _REPRESENTATIVES: dict[tuple, tuple] = {}
 
 def sample(prior, outcome, seed: int, settings: SamplerSettings | None = None, progress: bool = False):
     """Sample the posterior with nutpie; returns an ArviZ DataTree."""
+    portable_codegen()
     import nutpie
 
     settings = settings or SamplerSettings()

@@ -1,0 +1,264 @@
+"""The full re-analysis of a trial and its methods appendix (Markdown, LaTeX, self-contained HTML).
+
+``run_report`` computes everything into one JSON-ready dict (``results.json``); ``write_appendix``
+renders the appendix from templates with every number taken from that dict. The Markdown is the
+source: hand-written sections between ``<!-- lnbayes:user-begin NAME -->`` and
+``<!-- lnbayes:user-end NAME -->`` survive a re-run, and the LaTeX and HTML are converted from it
+with pandoc (pypandoc-binary), so they carry the same text.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from lnbayes import analysis, io
+from lnbayes.spec import Trial
+
+SCHEMA = "lnbayes.report/1"
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+USER_REGION = re.compile(
+    r"<!-- lnbayes:user-begin (?P<name>[\w-]+) -->\n(?P<body>.*?)<!-- lnbayes:user-end (?P=name) -->",
+    re.S,
+)
+
+
+def trial_record(trial: Trial) -> dict[str, Any]:
+    return {
+        "id": trial.id,
+        "title": trial.title,
+        "reference": trial.reference,
+        "registration": trial.registration,
+        "planned_enrolment": trial.planned_enrolment,
+        "allocation": list(trial.allocation) if trial.allocation else None,
+        "notes": trial.notes,
+        "arms": {
+            "treatment": {"name": trial.treatment_name, "description": trial.treatment_description},
+            "control": {"name": trial.control_name, "description": trial.control_description},
+        },
+        "file": trial.source_path,
+    }
+
+
+def posterior_predictive(datatree, outcome) -> dict[str, Any]:
+    """Posterior predictive tail probabilities of each arm's observed count.
+
+    Rao-Blackwellised over the draws: P(y_rep <= y_obs) = mean over draws of the binomial CDF,
+    and the two-sided posterior predictive p-value is 2 min(P(y_rep <= y), P(y_rep >= y)), capped at 1.
+    """
+    from scipy import stats
+
+    post = datatree["posterior"].to_dataset()
+    out = {}
+    for arm, p_name in (("treatment", "p_treatment"), ("control", "p_control")):
+        y = getattr(outcome, f"{arm}_events")
+        n = getattr(outcome, f"{arm}_n")
+        p = post[p_name].values.ravel()
+        below = float(np.mean(stats.binom.cdf(y, n, p)))
+        above = float(np.mean(stats.binom.sf(y - 1, n, p)))
+        out[arm] = {"observed": y, "n": n, "p_le": below, "p_ge": above,
+                    "ppp": min(1.0, 2 * min(below, above)),
+                    "mean": float(np.mean(n * p))}
+    return out
+
+
+def run_report(
+    trial: Trial,
+    seed: int | None = None,
+    settings=None,
+    outdir: str | Path | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Run the whole re-analysis: every outcome, every applicable prior, PyMC and exact."""
+    from lnbayes.pymc_engine import SamplerSettings
+
+    started = time.time()
+    seed = trial.seed if seed is None else seed
+    settings = settings or SamplerSettings()
+    outdir = Path(outdir) if outdir is not None else None
+    say = progress or (lambda message: None)
+    outcomes = []
+    for outcome in trial.outcomes.values():
+        def on_prior(name: str, i: int, n: int, _o=outcome) -> None:
+            say(f"{_o.name}: prior {i + 1}/{n} ({name})")
+
+        result = analysis.analyze(
+            trial, outcome.name, None, engine="pymc", seed=seed, settings=settings,
+            outdir=outdir, on_prior=on_prior,
+        )
+        for r in result["results"]:
+            r["posterior_predictive"] = posterior_predictive(r["datatree"], outcome)
+            if r.get("netcdf") and outdir is not None:
+                r["netcdf"] = str(Path(r["netcdf"]).relative_to(outdir))
+        outcomes.append(
+            {"outcome": outcome.name, "info": result["outcome_info"], "results": result["results"]}
+        )
+    provenance = dict(result["provenance"])
+    provenance["elapsed_seconds_analysis"] = time.time() - started
+    report = {
+        "schema": SCHEMA,
+        "trial": trial_record(trial),
+        "primary_outcome": trial.primary_outcome.name,
+        "priors": [analysis.prior_record(p) for p in trial.priors.values()],
+        "outcomes": outcomes,
+        "settings": {"seed": seed, "sampler": settings.as_dict(),
+                     "agreement_mcse": analysis.AGREEMENT_MCSE},
+        "provenance": provenance,
+    }
+    return report
+
+
+def strip_for_json(report: dict[str, Any]) -> dict[str, Any]:
+    return analysis.strip_datatrees(report)
+
+
+# ---------------------------------------------------------------------------------------------
+# Appendix rendering
+# ---------------------------------------------------------------------------------------------
+
+
+def fixed(x: float, digits: int) -> str:
+    """Fixed-point text without a minus sign on values that round to zero ("-0.00")."""
+    text = f"{x:.{digits}f}"
+    return text[1:] if text.startswith("-") and float(text) == 0 else text
+
+
+def _env():
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        # Markdown uses "{#" for heading anchors
+        comment_start_string="<#--",
+        comment_end_string="--#>",
+    )
+    env.filters["p"] = lambda x, d=3: "–" if x is None else fixed(x, d)
+    env.filters["f"] = lambda x, d=2: "–" if x is None else fixed(x, d)
+    env.filters["g"] = lambda x: "–" if x is None else f"{x:.4g}"
+    env.filters["n"] = lambda x: "–" if x is None else f"{x:,.0f}"
+    env.filters["pct"] = lambda x, d=0: "–" if x is None else f"{100 * x:.{d}f}%"
+    env.filters["interval"] = lambda e, d=2: (
+        f"{fixed(e['median'], d)} ({fixed(e['lower'], d)} to {fixed(e['upper'], d)})"
+    )
+    return env
+
+
+def merge_user_regions(new_text: str, old_text: str | None) -> str:
+    """Carry the hand-written regions of the previous Markdown into the new one."""
+    if not old_text:
+        return new_text
+    kept = {m.group("name"): m.group("body") for m in USER_REGION.finditer(old_text)}
+
+    def put_back(m: re.Match) -> str:
+        name = m.group("name")
+        body = kept.get(name, m.group("body"))
+        return f"<!-- lnbayes:user-begin {name} -->\n{body}<!-- lnbayes:user-end {name} -->"
+
+    return USER_REGION.sub(put_back, new_text)
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    return _env().get_template("appendix.md.j2").render(r=report)
+
+
+LATEX_PREAMBLE = r"""\documentclass[11pt]{article}
+\usepackage[T1]{fontenc}
+\usepackage[utf8]{inputenc}
+\usepackage{lmodern}
+\usepackage[margin=2.2cm]{geometry}
+\usepackage{amsmath,amssymb}
+\usepackage{graphicx}
+\usepackage{longtable,booktabs,array}
+\usepackage{calc}
+\usepackage[hidelinks]{hyperref}
+\usepackage{textcomp}
+\newcommand{\tightlist}{\setlength{\itemsep}{0pt}\setlength{\parskip}{0pt}}
+\providecommand{\pandocbounded}[1]{#1}
+\makeatletter
+\def\maxwidth{\ifdim\Gin@nat@width>\linewidth\linewidth\else\Gin@nat@width\fi}
+\makeatother
+\setkeys{Gin}{width=\maxwidth,keepaspectratio}
+\setcounter{secnumdepth}{0}
+\setlength{\parindent}{0pt}
+\setlength{\parskip}{5pt plus 2pt}
+\title{%(title)s}
+\date{}
+\begin{document}
+\maketitle
+"""
+
+
+def markdown_to_latex(markdown: str, title: str) -> str:
+    import pypandoc
+
+    body = pypandoc.convert_text(
+        _latex_figures(markdown), "latex", format="markdown",
+        extra_args=["--wrap=preserve", "--shift-heading-level-by=-1"],
+    )
+    return LATEX_PREAMBLE % {"title": _latex_escape(title)} + body + "\n\\end{document}\n"
+
+
+def _latex_figures(markdown: str) -> str:
+    # vector PDF figures in LaTeX, PNG elsewhere
+    return re.sub(r"\]\((figures/[^)]+)\.png\)", r"](\1.pdf)", markdown)
+
+
+def _latex_escape(text: str) -> str:
+    for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("$", r"\$"),
+                 ("#", r"\#"), ("_", r"\_"), ("{", r"\{"), ("}", r"\}")):
+        text = text.replace(a, b)
+    return text
+
+
+HTML_CSS = """
+body { max-width: 52em; margin: 2em auto; padding: 0 1em; font-family: Georgia, 'Times New Roman', serif;
+       line-height: 1.45; color: #222; }
+h1, h2, h3 { font-family: Helvetica, Arial, sans-serif; }
+table { border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }
+th, td { border-bottom: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; vertical-align: top; }
+thead th { border-bottom: 2px solid #444; }
+img { max-width: 100%; }
+figure { margin: 1.5em 0; }
+figcaption { font-size: 0.9em; color: #444; }
+code { font-size: 0.9em; }
+"""
+
+
+def markdown_to_html(markdown: str, title: str, resource_dir: Path) -> str:
+    import pypandoc
+
+    css = resource_dir / ".appendix.css"
+    css.write_text(HTML_CSS, encoding="utf-8")
+    try:
+        return pypandoc.convert_text(
+            markdown, "html5", format="markdown",
+            extra_args=[
+                "--standalone", "--embed-resources", "--mathml",
+                f"--resource-path={resource_dir}", f"--css={css}",
+                "--metadata", f"title={title}", "--metadata", "lang=en",
+            ],
+            cworkdir=str(resource_dir),
+        )
+    finally:
+        css.unlink(missing_ok=True)
+
+
+def write_appendix(report: dict[str, Any], outdir: str | Path) -> dict[str, str]:
+    """Write appendix.md (keeping hand-written regions), appendix.tex and appendix.html."""
+    outdir = Path(outdir)
+    md_path = outdir / "appendix.md"
+    old = md_path.read_text(encoding="utf-8") if md_path.exists() else None
+    markdown = merge_user_regions(render_markdown(report), old)
+    io.write_text(md_path, markdown)
+    title = f"Methods appendix: Bayesian re-analysis of {report['trial']['title']}"
+    io.write_text(outdir / "appendix.tex", markdown_to_latex(markdown, title))
+    io.write_text(outdir / "appendix.html", markdown_to_html(markdown, title, outdir))
+    return {"md": "appendix.md", "tex": "appendix.tex", "html": "appendix.html"}
