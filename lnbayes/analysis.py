@@ -79,6 +79,35 @@ def agreement(sampled: float, exact_value: float, mcse: float, n_draws: int) -> 
     return {"z": z, "agrees": bool(z <= AGREEMENT_MCSE)}
 
 
+def run_key(prior: Prior, outcome: Outcome, seed: int, settings) -> str:
+    """What determines a PyMC run's draws: prior, counts, seed, settings and package versions."""
+    import hashlib
+
+    versions = {k: v for k, v in io.versions().items() if k != "lnbayes"}
+    blob = io.dumps({
+        "prior": prior.parameters(),
+        "counts": [outcome.treatment_events, outcome.treatment_n, outcome.control_events,
+                   outcome.control_n],
+        "seed": seed, "settings": settings.as_dict(), "versions": versions,
+    })
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _cached_draws(netcdf_path: Path | None, key: str):
+    """Draws saved by an earlier run with the same key (an interrupted run resumes from them)."""
+    if netcdf_path is None or not Path(netcdf_path).exists():
+        return None
+    import arviz as az
+
+    try:
+        datatree = az.from_netcdf(netcdf_path)
+    except Exception:  # an unreadable file is simply recomputed
+        return None
+    if datatree.attrs.get("lnbayes_key") != key:
+        return None
+    return datatree.load() if hasattr(datatree, "load") else datatree
+
+
 def pymc_result(
     prior: Prior, outcome: Outcome, thresholds: tuple[Threshold, ...], seed: int, settings,
     netcdf_path: Path | None, provenance: dict[str, Any],
@@ -86,7 +115,11 @@ def pymc_result(
     from lnbayes import pymc_engine, summaries
 
     exact_part = exact_result(prior, outcome, thresholds)
-    datatree = pymc_engine.sample(prior, outcome, seed=seed, settings=settings)
+    key = run_key(prior, outcome, seed, settings)
+    datatree = _cached_draws(netcdf_path, key)
+    from_cache = datatree is not None
+    if datatree is None:
+        datatree = pymc_engine.sample(prior, outcome, seed=seed, settings=settings)
     drawn = summaries.draws_summary(datatree, outcome, thresholds)
     diag = summaries.diagnostics(datatree)
     n = drawn["n_draws"]
@@ -99,9 +132,10 @@ def pymc_result(
         m: dict(v, exact=exact_part["estimates"][m]["exact"]) for m, v in drawn["estimates"].items()
     }
     all_agree = agree["agrees"] and all(r["agrees_with_exact"] for r in rows)
-    if netcdf_path is not None:
+    if netcdf_path is not None and not from_cache:
         datatree.attrs.update(
             {
+                "lnbayes_key": key,
                 "lnbayes_prior": prior.name,
                 "lnbayes_outcome": outcome.name,
                 "lnbayes_seed": seed,
@@ -124,6 +158,7 @@ def pymc_result(
         "diagnostics": diag,
         "log_evidence": exact_part["log_evidence"],
         "netcdf": str(netcdf_path) if netcdf_path is not None else None,
+        "from_cache": from_cache,
         "datatree": datatree,
     }
 

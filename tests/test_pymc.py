@@ -100,3 +100,16 @@ def test_netcdf_written_and_readable(tmp_path, small_settings):
     np.testing.assert_array_equal(back["posterior"]["p_control"].values,
                                   r["datatree"]["posterior"]["p_control"].values)
     assert not list(path.parent.glob("*.part"))
+
+
+def test_saved_draws_are_reused_only_for_the_same_run(tmp_path, small_settings):
+    path = tmp_path / "posterior" / "remission__flat.nc"
+    first = analysis.pymc_result(PRIORS["flat"], DENG, (), seed=2, settings=small_settings,
+                                 netcdf_path=path, provenance={})
+    assert not first["from_cache"]
+    again = analysis.pymc_result(PRIORS["flat"], DENG, (), seed=2, settings=small_settings,
+                                 netcdf_path=path, provenance={})
+    assert again["from_cache"] and again["p_benefit"] == first["p_benefit"]
+    other_seed = analysis.pymc_result(PRIORS["flat"], DENG, (), seed=3, settings=small_settings,
+                                      netcdf_path=path, provenance={})
+    assert not other_seed["from_cache"]

@@ -1,0 +1,188 @@
+"""The report: files, numbers taken from results.json, hand-written regions, LaTeX and HTML."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from lnbayes import report, spec
+
+pytestmark = pytest.mark.slow
+
+SMALL = """
+[trial]
+id = "small"
+title = "Drug X for condition Y"
+reference = "Doe J. A small trial. J Examples 2020;1:1-2."
+planned_enrolment = 30
+[arms.treatment]
+name = "drug X"
+n = 10
+[arms.control]
+name = "placebo"
+n = 10
+[outcomes.response]
+label = "Response"
+primary = true
+treatment_events = 7
+control_events = 4
+source = "Table 1"
+thresholds = [{ scale = "rd", value = 0.1 }]
+[outcomes.death]
+label = "Death"
+better = "lower"
+treatment_events = 1
+control_events = 2
+source = "Table 2"
+[priors.flat]
+family = "arm"
+control = { a = 1, b = 1 }
+treatment = { a = 1, b = 1 }
+[priors.sceptical]
+family = "effect"
+scale = "log_or"
+control = { a = 1, b = 1 }
+effect = { mean = 0.0, sd = 0.668 }
+statement = "No effect expected; P(OR > 3) = 5%."
+"""
+
+
+@pytest.fixture(scope="module")
+def small_report(tmp_path_factory, small_settings):
+    tmp = tmp_path_factory.mktemp("report")
+    path = tmp / "small.toml"
+    path.write_text(SMALL)
+    trial = spec.load_trial(path)
+    outdir = tmp / "out"
+    rep = report.run_report(trial, settings=small_settings, outdir=outdir)
+    clean = report.strip_for_json(rep)
+    (outdir / "results.json").write_text(json.dumps(clean))
+    report.write_appendix(clean, outdir)
+    return outdir, json.loads((outdir / "results.json").read_text())
+
+
+def test_files_written(small_report):
+    outdir, results = small_report
+    for name in ("results.json", "appendix.md", "appendix.tex", "appendix.html"):
+        assert (outdir / name).stat().st_size > 0
+    for o in results["outcomes"]:
+        for r in o["results"]:
+            assert (outdir / r["netcdf"]).exists()
+    assert not list(outdir.rglob("*.part"))
+
+
+def test_appendix_numbers_come_from_results(small_report):
+    outdir, results = small_report
+    md = (outdir / "appendix.md").read_text()
+    prim = next(o for o in results["outcomes"] if o["outcome"] == results["primary_outcome"])
+    table1 = md.split("**Table 1.**")[1].split("\n\n")[1]
+    rows = [ln for ln in table1.splitlines() if ln.startswith("| ") and "---" not in ln][1:]
+    assert len(rows) == len(prim["results"])
+    for row, r in zip(rows, prim["results"]):
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert cells[0] == r["prior_info"]["label"]
+        assert cells[1] == f"{r['p_benefit']:.3f} ({r['p_benefit_mcse']:.3f})"
+        assert cells[2] == f"{r['p_benefit_exact']:.3f}"
+    # every probability printed with three decimals in Table 1 exists in results.json
+    assert results["provenance"]["trial_file_sha256"] in md
+
+
+def test_appendix_covers_barg_items(small_report):
+    outdir, _ = small_report
+    md = (outdir / "appendix.md").read_text()
+    for needle in ("Aim and rationale", "Likelihood", "Formal specification", "Prior predictive",
+                   "Convergence", "effective sample", "Agreement with the exact engine",
+                   "equal-tailed", "Posterior predictive check", "Decision criteria",
+                   "Sensitivity analysis", "Reproducibility", "Reporting checklist",
+                   "References"):
+        assert needle in md, needle
+    assert "no effect" not in md.lower().replace("centred on no effect", "").replace(
+        "no-effect", "").replace("no effect expected", "")
+
+
+def test_user_region_survives_rerun(small_report):
+    outdir, results = small_report
+    md_path = outdir / "appendix.md"
+    text = md_path.read_text()
+    mine = "We note that the trial was stopped by the sponsor. (hand-written)\n"
+    text = re.sub(r"(<!-- lnbayes:user-begin notes -->\n).*?(<!-- lnbayes:user-end notes -->)",
+                  lambda m: m.group(1) + mine + m.group(2), text, flags=re.S)
+    md_path.write_text(text)
+    report.write_appendix(results, outdir)
+    again = md_path.read_text()
+    assert mine in again
+    assert "(hand-written)" in (outdir / "appendix.html").read_text()
+    assert "(hand-written)" in (outdir / "appendix.tex").read_text()
+
+
+def test_html_is_self_contained(small_report):
+    outdir, _ = small_report
+    html = (outdir / "appendix.html").read_text()
+    assert "<math" in html  # MathML, no external script
+    assert "<script src" not in html and "cdn" not in html.lower()
+    for src in re.findall(r'<img[^>]+src="([^"]+)"', html):
+        assert src.startswith("data:"), src
+
+
+@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex is not installed")
+def test_latex_compiles(small_report, tmp_path):
+    outdir, _ = small_report
+    work = tmp_path / "tex"
+    shutil.copytree(outdir, work)
+    out = subprocess.run(
+        ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "appendix.tex"],
+        cwd=work, capture_output=True, text=True, timeout=300,
+    )
+    assert out.returncode == 0, out.stdout[-3000:]
+    assert (work / "appendix.pdf").stat().st_size > 10_000
+
+
+def test_report_cli_rejects_bad_file(tmp_path):
+    import sys
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text(SMALL.replace("treatment_events = 7", "treatment_events = 70"))
+    out = subprocess.run([sys.executable, "-m", "lnbayes", "report", str(bad), "--outdir",
+                          str(tmp_path / "out")], capture_output=True, text=True)
+    assert out.returncode == 2
+    assert "Traceback" not in out.stderr
+    assert "outcomes.response.treatment_events" in out.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_committed_report_reproduces():
+    """Rerun the primary outcome with the recorded seeds: the committed numbers come back exactly."""
+    from lnbayes import analysis
+    from lnbayes.pymc_engine import SamplerSettings
+
+    root = Path(__file__).resolve().parents[1]
+    committed = root / "reports" / "deng2017" / "results.json"
+    if not committed.exists():
+        pytest.fail("reports/deng2017/results.json is not committed")
+    results = json.loads(committed.read_text())
+    trial = spec.load_trial(root / results["trial"]["file"])
+    assert results["provenance"]["trial_file_sha256"] == analysis.io.file_sha256(
+        root / results["trial"]["file"])
+    sampler = results["settings"]["sampler"]
+    settings = SamplerSettings(draws=sampler["draws"], tune=sampler["tune"],
+                               chains=sampler["chains"], cores=sampler["cores"],
+                               target_accept=sampler["target_accept"])
+    prim = next(o for o in results["outcomes"] if o["outcome"] == results["primary_outcome"])
+    outcome = trial.outcome(prim["outcome"])
+    for recorded in prim["results"]:
+        prior = trial.priors[recorded["prior"]]
+        assert recorded["seed"] == analysis.prior_seed(results["settings"]["seed"], outcome.name,
+                                                       prior.name)
+        again = analysis.pymc_result(prior, outcome, outcome.thresholds, recorded["seed"],
+                                     settings, None, {})
+        assert again["p_benefit"] == recorded["p_benefit"], prior.name
+        assert again["p_benefit_mcse"] == recorded["p_benefit_mcse"], prior.name
+        assert again["p_benefit_exact"] == pytest.approx(recorded["p_benefit_exact"], abs=1e-12)
+        for m, est in recorded["estimates"].items():
+            for k in ("median", "lower", "upper"):
+                assert again["estimates"][m][k] == est[k], (prior.name, m, k)
