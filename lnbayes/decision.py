@@ -99,6 +99,11 @@ class LogitGrid:
         u = np.linspace(-limit, limit, n)
         return cls(u, float(u[1] - u[0]))
 
+    @classmethod
+    def with_nodes(cls, n: int, limit: float = U_LIMIT) -> LogitGrid:
+        u = np.linspace(-limit, limit, n)
+        return cls(u, float(u[1] - u[0]))
+
     @property
     def x(self) -> np.ndarray:
         return special.expit(self.u)
@@ -147,14 +152,21 @@ def _min_sd(prior, n_t: int, n_c: int) -> float:
     return min(sds)
 
 
+NODE_LADDER = (1201, 1501, 2001, 2401, MAX_NODES)
+"""Effect-level grids use one of these node counts, so that nearby sample sizes share a grid
+(and its cached prior matrix)."""
+
+
 def _grid_for(prior, n_t: int, n_c: int) -> LogitGrid:
     sd = _min_sd(prior, n_t, n_c)
     if prior.family == "arm":
         h = min(0.05, sd / 4)  # trapezoid on a smooth integrand: geometric convergence
-    else:
-        h = min(0.05, sd / 8)  # Gregory corrections at the diagonal: error O((h / sd)^7)
-    h = max(h, 2 * U_LIMIT / (MAX_NODES - 1))
-    return LogitGrid.make(h)
+        h = max(h, 2 * U_LIMIT / (MAX_NODES - 1))
+        return LogitGrid.make(h)
+    h = min(0.05, sd / 8)  # Gregory corrections at the diagonal: error O((h / sd)^7)
+    needed = int(math.ceil(2 * U_LIMIT / h)) + 1
+    nodes = next((k for k in NODE_LADDER if k >= needed), MAX_NODES)
+    return LogitGrid.with_nodes(nodes)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -163,19 +175,21 @@ def _grid_for(prior, n_t: int, n_c: int) -> LogitGrid:
 
 
 def _arm_tables(prior, grid: LogitGrid, y_t, n_t: int, y_c, n_c: int):
-    """Normalised control posterior densities (on u) and treatment posterior CDFs, per count."""
-    x = grid.x
+    """Normalised control posterior densities (on u) and treatment posterior survival functions
+    P(p_t > x), one row per count, from the conjugate Beta-mixture updates."""
     jac = grid.log_x + grid.log_1mx
-    c0, t0 = BetaMix.of(prior.control), BetaMix.of(prior.treatment)
-    dens = np.empty((len(y_c), len(x)))
+    dens = np.empty((len(y_c), len(grid.u)))
     for r, y in enumerate(y_c):
-        post, _ = update_beta(c0, int(y), n_c)
-        dens[r] = np.exp(post.logpdf(x) + jac)
+        post, _ = update_beta(BetaMix.of(prior.control), int(y), n_c)
+        log_terms = (np.log(post.w)[:, None] - special.betaln(post.a, post.b)[:, None]
+                     + (post.a[:, None] - 1) * grid.log_x + (post.b[:, None] - 1) * grid.log_1mx)
+        dens[r] = np.exp(special.logsumexp(log_terms, axis=0) + jac)
     dens /= dens.sum(axis=1, keepdims=True)  # trapezoid (end values are ~0)
+    x = grid.x
     surv = np.empty((len(y_t), len(x)))
     for r, y in enumerate(y_t):
-        post, _ = update_beta(t0, int(y), n_t)
-        surv[r] = np.sum(post.w * stats.beta.sf(x[:, None], post.a, post.b), axis=-1)
+        post, _ = update_beta(BetaMix.of(prior.treatment), int(y), n_t)
+        surv[r] = post.w @ special.betaincc(post.a[:, None], post.b[:, None], x[None, :])
     return dens, surv
 
 
@@ -197,6 +211,7 @@ def _log_prior_rows(prior, grid: LogitGrid, rows: slice) -> np.ndarray:
         return log_c + log_t[None, :]
     e = NormalMix.of(prior.effect)
     scale = prior.scale
+    log_effect = _normal_mix_logpdf(e)
     if scale == "log_or":
         theta = u_t - u_c
         log_jac = np.zeros((1, u_t.shape[1]))
@@ -213,7 +228,16 @@ def _log_prior_rows(prior, grid: LogitGrid, rows: slice) -> np.ndarray:
         log_z = e.log_mass(lo, hi)[:, None]
     else:  # pragma: no cover - the spec layer validates scales
         raise ValueError(f"unknown scale {scale!r}")
-    return log_c - log_z + e.logpdf(theta) + log_jac
+    return log_c - log_z + log_effect(theta) + log_jac
+
+
+def _normal_mix_logpdf(e: NormalMix):
+    """The mixture's log density (a plain Normal without the logsumexp overhead)."""
+    if len(e.w) == 1:
+        m, s = float(e.m[0]), float(e.s[0])
+        const = -math.log(s) - 0.5 * math.log(2 * math.pi)
+        return lambda theta: const - 0.5 * ((theta - m) / s) ** 2
+    return e.logpdf
 
 
 def _log_prior_diag(prior, grid: LogitGrid) -> tuple[np.ndarray, np.ndarray]:
@@ -236,38 +260,36 @@ def _log_prior_diag(prior, grid: LogitGrid) -> tuple[np.ndarray, np.ndarray]:
     return log_c - log_z + e.logpdf(zero) + log_jac, log_jac
 
 
-def _log_prior_peak(prior, grid: LogitGrid, block: int = 256) -> float:
+@lru_cache(maxsize=2)
+def _prior_matrices(prior, n_nodes: int, block: int = 256) -> tuple[np.ndarray, np.ndarray, float]:
+    """The prior density on the (u_c, u_t) grid (scaled by exp(-peak)), the same times the
+    half-plane weights W, and the peak. Cached: a design search reuses them for many n."""
+    grid = LogitGrid.with_nodes(n_nodes)
     n = len(grid.u)
-    return max(
-        float(np.max(_log_prior_rows(prior, grid, slice(i, min(i + block, n)))))
-        for i in range(0, n, block)
-    )
+    g = np.asarray(gregory_end_weights())
+    m = len(g)
+    log_p = np.empty((n, n))
+    for start in range(0, n, block):
+        rows = slice(start, min(start + block, n))
+        log_p[rows] = _log_prior_rows(prior, grid, rows)
+    peak = float(np.max(log_p))
+    dens = np.exp(log_p - peak, out=log_p)
+    dens_w = np.triu(dens, k=m)
+    for k in range(m):
+        idx = np.arange(n - k)
+        dens_w[idx, idx + k] = g[k] * dens[idx, idx + k]
+    return dens, dens_w, peak
 
 
-def _contract(prior, grid: LogitGrid, lik_c: np.ndarray, lik_t: np.ndarray, block: int = 256):
+def _contract(prior, grid: LogitGrid, lik_c: np.ndarray, lik_t: np.ndarray):
     """Posterior mass (up to a common factor) of every dataset, and of benefit within it.
 
     ``lik_c`` (K_c x N) and ``lik_t`` (K_t x N) are likelihoods on the grid. Returns
     ``(total, benefit)``, both K_c x K_t: the integral of prior x likelihood over the plane and
-    over the half-plane u_t > u_c.
+    over the half-plane u_t > u_c (scaled by a common factor exp(-peak)).
     """
-    n = len(grid.u)
-    g = np.asarray(gregory_end_weights())
-    m = len(g)
-    peak = _log_prior_peak(prior, grid)  # a common scale keeps exp() in range
-    acc_total = np.zeros((lik_c.shape[0], n))
-    acc_benefit = np.zeros((lik_c.shape[0], n))
-    cols = np.arange(n)
-    for start in range(0, n, block):
-        rows = slice(start, min(start + block, n))
-        dens = np.exp(_log_prior_rows(prior, grid, rows) - peak)
-        acc_total += lik_c[:, rows] @ dens
-        k = cols[None, :] - np.arange(rows.start, rows.stop)[:, None]
-        weights = np.where(k >= m, 1.0, 0.0)
-        near = (k >= 0) & (k < m)
-        weights[near] = g[k[near]]
-        acc_benefit += lik_c[:, rows] @ (dens * weights)
-    return acc_total @ lik_t.T, acc_benefit @ lik_t.T
+    dens, dens_w, _ = _prior_matrices(prior, len(grid.u))
+    return (lik_c @ dens) @ lik_t.T, (lik_c @ dens_w) @ lik_t.T
 
 
 # ---------------------------------------------------------------------------------------------
@@ -304,7 +326,13 @@ def prob_benefit(prior, y_t: int, n_t: int, y_c: int, n_c: int, lower_is_better:
 
 def prior_prob_benefit(prior, lower_is_better: bool = False) -> float:
     """A-priori P(benefit): the same quadrature with no data."""
-    return prob_benefit(prior, 0, 0, 0, 0, lower_is_better)
+    higher = _prior_prob_higher(prior)
+    return 1.0 - higher if lower_is_better else higher
+
+
+@lru_cache(maxsize=64)
+def _prior_prob_higher(prior) -> float:
+    return prob_benefit(prior, 0, 0, 0, 0, False)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -429,9 +457,9 @@ def sample_size(prior, allocation, threshold: float, p_control: float, p_treatme
     """Smallest total sample size (at the allocation ratio) with power >= ``target``.
 
     Power of an exact binomial rule is saw-toothed in n, so after locating the crossing by
-    doubling and bisection the search scans downwards until 10 consecutive smaller totals
+    doubling and bisection the search scans downwards until 6 consecutive smaller totals
     fall short; the answer is the smallest total with power >= target found that way, and
-    ``first_stable`` the smallest total from which every larger total up to +10 also reaches it.
+    ``first_stable`` the smallest total from which every larger total up to +6 also reaches it.
     """
     cache: dict[int, float] = {}
 
@@ -457,14 +485,14 @@ def sample_size(prior, allocation, threshold: float, p_control: float, p_treatme
         else:
             lo = mid
     best, misses, n = hi, 0, hi - 1
-    while n >= start and misses < 10:
+    while n >= start and misses < 6:
         if power(n) >= target:
             best, misses = n, 0
         else:
             misses += 1
         n -= 1
     stable = hi
-    for n in range(hi, hi + 11):
+    for n in range(hi, hi + 7):
         if power(n) < target:
             stable = n + 1
     n_t, n_c = arm_sizes(best, allocation)
@@ -527,7 +555,7 @@ def savage_dickey(prior, y_t: int, n_t: int, y_c: int, n_c: int) -> dict:
         post_density = float(np.sum(dens_c[0] / grid.h * dens_t) * grid.h)
     else:
         total, _ = _contract(prior, grid, lik_c, lik_t)
-        peak_rows = _log_prior_peak(prior, grid)
+        peak_rows = _prior_matrices(prior, len(grid.u))[2]
         num = np.sum(np.exp(log_diag - log_jac - peak_rows) * lik_c[0] * lik_t[0]) * grid.h
         post_density = float(num / (total[0, 0] * grid.h**2))
     bf01 = post_density / prior_density if prior_density > 0 else None
