@@ -1,7 +1,8 @@
 """The pure maths of issue 7 against independent calculations.
 
 Independent routes used here: Cook's closed form for P(X > Y) of two Betas with an integer
-shape, scipy.integrate.quad / dblquad, scipy.stats.betabinom, and brute-force simulation.
+shape, scipy.integrate.quad, tensor Gauss-Legendre rules on (p_control, theta) (not the module's
+logit grid), scipy.stats.betabinom, and brute-force simulation.
 """
 
 from __future__ import annotations
@@ -99,33 +100,51 @@ def test_arm_mixture_against_quad():
         pytest.approx(expected, abs=1e-9)
 
 
-def _dblquad_p_benefit(prior: Prior, y_t, n_t, y_c, n_c) -> float:
-    """P(theta > 0 | data) by scipy dblquad over (p_control, theta), truncation included."""
+def gauss_2d(f, theta_range, n: int = 240) -> float:
+    """Integral of f(theta, p_c) over p_c in (0, 1) and theta in theta_range(p_c), by a tensor
+    Gauss-Legendre rule (n nodes per axis; theta nodes mapped per p_c)."""
+    g, gw = np.polynomial.legendre.leggauss(n)
+    pc = 0.5 * (g + 1)
+    wc = 0.5 * gw
+    lo, hi = theta_range(pc)
+    theta = 0.5 * (hi - lo)[:, None] * (g[None, :] + 1) + lo[:, None]
+    wt = 0.5 * (hi - lo)[:, None] * gw[None, :]
+    return float(np.sum(wc[:, None] * wt * f(theta, pc[:, None])))
+
+
+def _gauss_p_benefit(prior: Prior, y_t, n_t, y_c, n_c) -> float:
+    """P(theta > 0 | data) by Gauss-Legendre over (p_control, theta), truncation included."""
     m, s = prior.effect.means[0], prior.effect.sds[0]
     a, b = prior.control.a[0], prior.control.b[0]
 
-    def bounds(pc):
-        lo, hi = {"log_or": (m - 14 * s, m + 14 * s), "rd": (-pc, 1 - pc)}[prior.scale]
-        return max(lo, m - 14 * s), min(hi, m + 14 * s)
+    def feasible(pc):
+        if prior.scale == "log_or":
+            return np.full_like(pc, -np.inf), np.full_like(pc, np.inf)
+        return -pc, 1 - pc
 
     def f(theta, pc):
-        lo, hi = {"log_or": (-np.inf, np.inf), "rd": (-pc, 1 - pc)}[prior.scale]
+        lo, hi = feasible(pc)
         z = stats.norm.cdf(hi, m, s) - stats.norm.cdf(lo, m, s)
         pt = special.expit(special.logit(pc) + theta) if prior.scale == "log_or" else pc + theta
         return (stats.beta.pdf(pc, a, b) * stats.norm.pdf(theta, m, s) / z
                 * stats.binom.pmf(y_c, n_c, pc) * stats.binom.pmf(y_t, n_t, pt))
 
-    opts = dict(epsabs=1e-13, epsrel=1e-10)
-    total = integrate.dblquad(f, 0, 1, lambda pc: bounds(pc)[0], lambda pc: bounds(pc)[1], **opts)[0]
-    benefit = integrate.dblquad(f, 0, 1, lambda pc: max(0.0, bounds(pc)[0]),
-                                lambda pc: bounds(pc)[1], **opts)[0]
-    return benefit / total
+    def below(pc):
+        lo, _ = feasible(pc)
+        return np.maximum(lo, m - 12 * s), np.zeros_like(pc)
+
+    def above(pc):
+        _, hi = feasible(pc)
+        return np.zeros_like(pc), np.minimum(hi, m + 12 * s)
+
+    harm, benefit = gauss_2d(f, below), gauss_2d(f, above)
+    return benefit / (harm + benefit)
 
 
 @pytest.mark.parametrize("prior", [LOG_OR, RD], ids=["log_or", "rd"])
-def test_effect_level_against_dblquad(prior):
+def test_effect_level_against_gauss_legendre(prior):
     assert decision.prob_benefit(prior, 9, 12, 5, 6) == pytest.approx(
-        _dblquad_p_benefit(prior, 9, 12, 5, 6), abs=1e-7)
+        _gauss_p_benefit(prior, 9, 12, 5, 6), abs=1e-7)
 
 
 def test_effect_level_agrees_with_exact_engine_on_extreme_data():
@@ -156,8 +175,8 @@ def test_final_counts_from_planned_enrolment():
     assert decision.final_counts(25, (2, 1)) == (17, 8)
 
 
-def test_effect_level_predictive_cell_against_dblquad():
-    """One cell of the joint predictive of the future counts, by dblquad over the posterior."""
+def test_effect_level_predictive_cell_against_gauss_legendre():
+    """One cell of the joint predictive of the future counts, by quadrature over the posterior."""
     pred = decision.predictive(LOG_OR, 9, 12, 5, 6, 17, 8)
     assert pred.prob.sum() == pytest.approx(1.0, abs=1e-12)
     s = LOG_OR.effect.sds[0]
@@ -169,9 +188,9 @@ def test_effect_level_predictive_cell_against_dblquad():
             v = v * stats.binom.pmf(ft, 5, pt) * stats.binom.pmf(fc, 2, pc)
         return v
 
-    opts = dict(epsabs=1e-14, epsrel=1e-10)
-    z = integrate.dblquad(post, 0, 1, -14 * s, 14 * s, **opts)[0]
-    cell = integrate.dblquad(lambda th, pc: post(th, pc, 4, 1), 0, 1, -14 * s, 14 * s, **opts)[0]
+    span = lambda pc: (np.full_like(pc, -12 * s), np.full_like(pc, 12 * s))  # noqa: E731
+    z = gauss_2d(post, span)
+    cell = gauss_2d(lambda th, pc: post(th, pc, 4, 1), span)
     assert pred.prob[1, 4] == pytest.approx(cell / z, abs=1e-8)
 
 
@@ -259,7 +278,7 @@ def test_savage_dickey_log_or_against_quad():
         pt = special.expit(special.logit(pc) + theta)
         return stats.norm.pdf(theta, 0, s) * stats.binom.pmf(5, 6, pc) * stats.binom.pmf(9, 12, pt)
 
-    z = integrate.dblquad(joint, 0, 1, -14 * s, 14 * s, epsabs=1e-14, epsrel=1e-10)[0]
+    z = gauss_2d(joint, lambda pc: (np.full_like(pc, -12 * s), np.full_like(pc, 12 * s)))
     at0 = integrate.quad(lambda pc: joint(0.0, pc), 0, 1, epsabs=1e-14)[0]
     assert sd["posterior_density_at_0"] == pytest.approx(at0 / z, rel=1e-7)
 
