@@ -154,8 +154,13 @@ def test_design_table_in_file(trial):
     assert d.hoped_for_rate == pytest.approx(1.8 / 2.2)
 
 
-def test_design_result(trial):
-    result = planning.design(trial, "flat")
+@pytest.fixture(scope="session")
+def design_flat(trial):
+    return planning.design(trial, "flat")
+
+
+def test_design_result(design_flat):
+    result = design_flat
     assert result["n"] == {"treatment": 17, "control": 8}
     oc = result["operating_characteristics"]
     assert len(oc) == 19 * 19
@@ -222,3 +227,34 @@ def test_pymc_rope_within_3_mcse(trial):
     assert rope["p_inside_mcse"] > 0
     assert abs(rope["p_inside"] - rope["p_inside_exact"]) <= 3 * rope["p_inside_mcse"]
     assert rope["agrees_with_exact"]
+
+
+# --- figures (structure; they were also looked at) --------------------------------------------
+
+
+def test_predictive_figure(trial):
+    import matplotlib.pyplot as plt
+
+    from lnbayes.plots_decision import predictive_figure
+
+    result = planning.predict(trial, ["flat", "sceptical"])
+    fig = predictive_figure(result)
+    curves, grid = fig.axes[0], fig.axes[1]
+    assert len([line for line in curves.get_lines() if line.get_drawstyle() == "steps-post"]) == 2
+    assert "P(benefit)" in curves.get_ylabel()
+    assert len(grid.images) == 1 and grid.images[0].get_array().shape == (3, 6)
+    assert len(grid.texts) == 18
+    plt.close(fig)
+
+
+def test_operating_characteristics_figure(design_flat):
+    import matplotlib.pyplot as plt
+
+    from lnbayes.plots_decision import operating_characteristics_figure
+
+    fig = operating_characteristics_figure(design_flat)
+    oc, power = fig.axes[0], fig.axes[1]
+    assert oc.get_xlabel() == "True treatment-arm rate"
+    assert len(oc.get_legend().get_texts()) == 5
+    assert power.get_ylabel() == "Power at the hoped-for effect"
+    plt.close(fig)
