@@ -24,7 +24,7 @@ def print_evidence(result: dict[str, Any], console) -> None:
     table.add_column("BF benefit", justify="right")
     table.add_column("Savage-Dickey BF01", justify="right")
     table.add_column("P(in ROPE)", justify="right")
-    rope_text = "-"
+    rope_text = "none given in the file for this outcome"
     for r in result["results"]:
         ev = r.get("evidence")
         if not ev:
@@ -72,8 +72,10 @@ def print_benefit_harm(result: dict[str, Any], console) -> None:
         table.add_row(row["prior"], f"{row['p_benefit_primary']:.3f}", *cells,
                       f"{row['p_benefit_and_no_harm']:.3f}")
     console.print(table)
-    console.print(f"[dim]Harm = the {result['title'].split(' (')[0]} treatment arm worse (more "
-                  f"events where fewer are better). * {bh['assumption']} A prior name in "
+    arms = result["outcomes"][0]["outcome_info"] if result["outcomes"] else None
+    who = f"{arms['treatment']['name']} worse than {arms['control']['name']}" if arms else "treatment worse"
+    console.print(f"[dim]Harm = {who}: more events on an outcome where fewer are better "
+                  f"(P(p_treatment > p_control)). * {bh['assumption']} A prior name in "
                   "brackets: the prior does not apply to that outcome and the named one was used.[/]")
     if result.get("written"):
         console.print(f"[dim]Results written to {result['written']}[/]")
