@@ -103,7 +103,8 @@ def pymc_result(
     if outcome.rope is not None:
         rope_exact = evidence["rope"]
         drawn_rope = summaries.rope_probability(datatree, outcome.rope)
-        a = agreement(drawn_rope["p_inside"], rope_exact["p_inside"], drawn_rope["p_inside_mcse"], n)
+        a = agreement(drawn_rope["p_inside"], rope_exact["p_inside"],
+                      drawn_rope["p_inside_mcse"], n)
         evidence["rope"] = dict(rope_exact, **drawn_rope, p_inside_exact=rope_exact["p_inside"],
                                 agrees_with_exact=a["agrees"], z=a["z"])
     all_agree = agree["agrees"] and all(r["agrees_with_exact"] for r in rows)

@@ -1,5 +1,7 @@
-"""Decisions by exact enumeration: predictive probability of success, operating characteristics,
-sample size, and evidence summaries (NumPy and SciPy only).
+"""Decisions by exact enumeration (NumPy and SciPy only).
+
+Predictive probability of success, operating characteristics, sample size, and evidence
+summaries.
 
 Everything here rests on one table: the posterior probability of benefit for *every* possible
 dataset of a trial with ``n_t`` treatment and ``n_c`` control patients,
@@ -175,8 +177,11 @@ def _grid_for(prior, n_t: int, n_c: int) -> LogitGrid:
 
 
 def _arm_tables(prior, grid: LogitGrid, y_t, n_t: int, y_c, n_c: int):
-    """Normalised control posterior densities (on u) and treatment posterior survival functions
-    P(p_t > x), one row per count, from the conjugate Beta-mixture updates."""
+    """Control posterior densities (on u) and treatment posterior survival functions.
+
+    One row per count: normalised densities of p_control and P(p_t > x), from the conjugate
+    Beta-mixture updates.
+    """
     jac = grid.log_x + grid.log_1mx
     dens = np.empty((len(y_c), len(grid.u)))
     for r, y in enumerate(y_c):
@@ -199,7 +204,7 @@ def _arm_tables(prior, grid: LogitGrid, y_t, n_t: int, y_c, n_c: int):
 
 
 def _log_prior_rows(prior, grid: LogitGrid, rows: slice) -> np.ndarray:
-    """log prior density in (u_c, u_t) for the control nodes ``rows`` and every treatment node."""
+    """Log prior density in (u_c, u_t) for the control nodes ``rows`` and every treatment node."""
     u_c = grid.u[rows][:, None]
     u_t = grid.u[None, :]
     x = special.expit(u_c)
@@ -241,7 +246,7 @@ def _normal_mix_logpdf(e: NormalMix):
 
 
 def _log_prior_diag(prior, grid: LogitGrid) -> tuple[np.ndarray, np.ndarray]:
-    """log prior density on the diagonal u_t = u_c, and log d(theta)/d(u_t) there."""
+    """Log prior density on the diagonal u_t = u_c, and log d(theta)/d(u_t) there."""
     u = grid.u
     x = grid.x
     c = BetaMix.of(prior.control)
@@ -262,8 +267,10 @@ def _log_prior_diag(prior, grid: LogitGrid) -> tuple[np.ndarray, np.ndarray]:
 
 @lru_cache(maxsize=2)
 def _prior_matrices(prior, n_nodes: int, block: int = 256) -> tuple[np.ndarray, np.ndarray, float]:
-    """The prior density on the (u_c, u_t) grid (scaled by exp(-peak)), the same times the
-    half-plane weights W, and the peak. Cached: a design search reuses them for many n."""
+    """Prior density on the (u_c, u_t) grid, the same times the half-plane weights W, the peak.
+
+    Densities are scaled by exp(-peak). Cached: a design search reuses them for many n.
+    """
     grid = LogitGrid.with_nodes(n_nodes)
     n = len(grid.u)
     g = np.asarray(gregory_end_weights())
@@ -313,13 +320,16 @@ def prob_benefit_table(
         dens, surv = _arm_tables(prior, grid, y_t, n_t, y_c, n_c)
         higher = dens @ surv.T
     else:
-        total, benefit = _contract(prior, grid, binom_lik(grid, y_c, n_c), binom_lik(grid, y_t, n_t))
+        lik_c, lik_t = binom_lik(grid, y_c, n_c), binom_lik(grid, y_t, n_t)
+        total, benefit = _contract(prior, grid, lik_c, lik_t)
         higher = benefit / total
     higher = np.clip(higher, 0.0, 1.0)
     return 1.0 - higher if lower_is_better else higher
 
 
-def prob_benefit(prior, y_t: int, n_t: int, y_c: int, n_c: int, lower_is_better: bool = False) -> float:
+def prob_benefit(
+    prior, y_t: int, n_t: int, y_c: int, n_c: int, lower_is_better: bool = False
+) -> float:
     """P(benefit) for one dataset (the same numbers as :func:`prob_benefit_table`)."""
     return float(prob_benefit_table(prior, n_t, n_c, lower_is_better, [y_t], [y_c])[0, 0])
 
@@ -411,7 +421,9 @@ def _betabinom_mix(post: BetaMix, m: int) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------
 
 
-def declare_table(prior, n_t: int, n_c: int, threshold: float, lower_is_better: bool = False) -> np.ndarray:
+def declare_table(
+    prior, n_t: int, n_c: int, threshold: float, lower_is_better: bool = False
+) -> np.ndarray:
     """Which datasets [y_c, y_t] declare benefit (P(benefit) >= threshold)."""
     table = prob_benefit_table(prior, n_t, n_c, lower_is_better)
     return table >= threshold - DECISION_TOL

@@ -1,5 +1,7 @@
-"""The decision to stop and the design: ``lnbayes predict`` and ``lnbayes design`` as plain
-functions returning JSON-ready dicts (the maths is in :mod:`lnbayes.decision`)."""
+"""The decision to stop and the design: ``lnbayes predict`` and ``lnbayes design``.
+
+Plain functions returning JSON-ready dicts (the maths is in :mod:`lnbayes.decision`).
+"""
 
 from __future__ import annotations
 
@@ -39,8 +41,10 @@ def predict(
     threshold: float = 0.95,
     outcome_name: str | None = None,
 ) -> dict[str, Any]:
-    """Predictive probability that the trial, completed to ``final`` = (n_t, n_c), ends with
-    P(benefit) >= ``threshold``, per prior; exact enumeration of every completion."""
+    """Predictive probability of ending with P(benefit) >= ``threshold``, per prior.
+
+    The trial is completed to ``final`` = (n_t, n_c); every completion is enumerated exactly.
+    """
     outcome = trial.outcome(outcome_name)
     priors = trial.priors_for(outcome, prior_names)
     final_t, final_c = default_final(trial) if final is None else final
@@ -116,11 +120,16 @@ def design(
     outcome_name: str | None = None,
     target_power: float | None = None,
 ) -> dict[str, Any]:
-    """Operating characteristics of "declare benefit if P(benefit) >= threshold", by exact
-    enumeration of all outcomes: P(declare) over a grid of true rates, type I error, power at
-    the hoped-for effect, and the total sample size for the target power."""
+    """Operating characteristics of "declare benefit if P(benefit) >= threshold".
+
+    By exact enumeration of all outcomes: P(declare) over a grid of true rates, type I error,
+    power at the hoped-for effect, and the total sample size for the target power.
+    """
     d = trial.design
     outcome = trial.outcome(outcome_name or (d.outcome if d else None))
+    design_outcome = trial.outcome(d.outcome) if d is not None else None
+    if design_outcome is not None and design_outcome.name != outcome.name:
+        d = None  # the file's rates describe another outcome
     prior = _design_prior(trial, outcome, prior_name)
     n_t, n_c = default_final(trial) if n is None else n
     threshold = threshold if threshold is not None else (d.threshold if d else 0.95)
@@ -140,13 +149,15 @@ def design(
     type_i = {"max": t1["max"], "at_rate": t1["at_rate"], "at_control_rate": None,
               "control_rate": control_rate}
     if control_rate is not None:
-        type_i["at_control_rate"] = float(decision.prob_declare(declare, control_rate, control_rate))
+        at_control = decision.prob_declare(declare, control_rate, control_rate)
+        type_i["at_control_rate"] = float(at_control)
     power = sample = None
     curve: list[dict[str, float]] = []
     if control_rate is not None and hoped_for_rate is not None:
         power = {
             "p_control": control_rate, "p_treatment": hoped_for_rate,
-            "odds_ratio": hoped_for_rate * (1 - control_rate) / (control_rate * (1 - hoped_for_rate)),
+            "odds_ratio": (hoped_for_rate * (1 - control_rate)
+                           / (control_rate * (1 - hoped_for_rate))),
             "power": float(decision.prob_declare(declare, control_rate, hoped_for_rate)),
         }
         allocation = trial.allocation or (n_t, n_c)

@@ -28,8 +28,11 @@ STYLE = {
 
 
 def predictive_figure(result: dict[str, Any]):
-    """Predictive probability of success for each prior (left) and, for the first prior, every
-    completion of the trial with its probability and final P(benefit) (right)."""
+    """Predictive probability of success: a Figure with two panels.
+
+    Left: for each prior, P(final P(benefit) >= q) against q. Right: for the first prior,
+    every completion of the trial with its probability and final P(benefit).
+    """
     import matplotlib.pyplot as plt
     from matplotlib import colors
 
@@ -44,7 +47,8 @@ def predictive_figure(result: dict[str, Any]):
             success = [(prob * (final >= v - 1e-9)).sum() for v in q]
             colour = OKABE_ITO[k % len(OKABE_ITO)]
             ax.plot(q, success, color=colour, lw=1.8, drawstyle="steps-post",
-                    label=f"{row.get('label') or row['prior']} (now {row['current_p_benefit']:.2f})")
+                    label=f"{row.get('label') or row['prior']} "
+                          f"(now {row['current_p_benefit']:.2f})")
         for v, style in ((0.5, ":"), (0.8, "--"), (result["threshold"], "-")):
             ax.axvline(v, color="0.45", lw=0.8, ls=style, zorder=0)
             ax.text(v - 0.01, 0.97, f"q = {v:g}", ha="right", va="top", fontsize=8,
@@ -102,8 +106,11 @@ def predictive_figure(result: dict[str, Any]):
 
 
 def operating_characteristics_figure(result: dict[str, Any]):
-    """P(declare benefit) against the true treatment rate at a few control rates (left) and
-    power at the hoped-for effect against total sample size (right)."""
+    """Operating characteristics: a Figure with two panels.
+
+    Left: P(declare benefit) against the true treatment rate at a few control rates. Right:
+    power at the hoped-for effect against total sample size.
+    """
     import matplotlib.pyplot as plt
 
     oc = result["operating_characteristics"]
@@ -126,7 +133,8 @@ def operating_characteristics_figure(result: dict[str, Any]):
                     mec=colour, mew=1.5, ls="none")
         t1 = result["type_i_error"]
         ax.plot([], [], marker="s", ms=7, mfc="white", mec="0.3", ls="none",
-                label=f"equal rates: type I error (max {t1['max']:.3f} at rate {t1['at_rate']:.2f})")
+                label=f"equal rates: type I error (max {t1['max']:.3f} at rate "
+                      f"{t1['at_rate']:.2f})")
         if power is not None:
             ax.plot(power["p_treatment"], power["power"], marker="*", ms=13, color=OKABE_ITO[4],
                     mec="black", mew=0.6, ls="none",
@@ -167,7 +175,8 @@ def operating_characteristics_figure(result: dict[str, Any]):
                               arrowprops={"arrowstyle": "-", "color": "0.4", "lw": 0.6})
             ax_n.set_ylim(-0.02, 1.02)
             ax_n.set_xlim(0, max(totals) * 1.02)
-            ax_n.set_xlabel(f"Total sample size (allocation {s['allocation'][0]}:{s['allocation'][1]})")
+            a_t, a_c = s["allocation"]
+            ax_n.set_xlabel(f"Total sample size (allocation {a_t}:{a_c})")
             ax_n.set_ylabel("Power at the hoped-for effect")
             ax_n.set_title(f"Sample size for {target:.0%} power", loc="left")
         else:

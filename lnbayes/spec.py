@@ -588,7 +588,8 @@ def _parse_design(raw: Any, problems: _Problems, outcomes: dict[str, Outcome]) -
     control = rate("control_rate")
     has_rate, has_or = "hoped_for_rate" in raw, "hoped_for_or" in raw
     if has_rate == has_or:
-        problems.add(where, "give the hoped-for effect as exactly one of hoped_for_rate, hoped_for_or")
+        problems.add(where, "give the hoped-for effect as exactly one of hoped_for_rate, "
+                            "hoped_for_or")
         ok = False
     hoped_rate = rate("hoped_for_rate", required=False)
     hoped_or = _get_number(raw, "hoped_for_or", where, problems, positive=True, required=False)

@@ -36,7 +36,8 @@ def print_evidence(result: dict[str, Any], console) -> None:
         else:
             rope_text = f"{rope['scale'].upper()} in ({rope['lower']:g}, {rope['upper']:g})"
             if rope.get("p_inside_mcse") is not None:
-                cell = f"{rope['p_inside']:.3f} ± {rope['p_inside_mcse']:.3f} (exact {rope['p_inside_exact']:.3f})"
+                cell = (f"{rope['p_inside']:.3f} ± {rope['p_inside_mcse']:.3f} "
+                        f"(exact {rope['p_inside_exact']:.3f})")
             else:
                 cell = f"{rope['p_inside']:.3f}"
         table.add_row(r["prior"], _num(ev["prior_p_benefit"]), _num(ev["bf_benefit"], 2),
@@ -73,10 +74,13 @@ def print_benefit_harm(result: dict[str, Any], console) -> None:
                       f"{row['p_benefit_and_no_harm']:.3f}")
     console.print(table)
     arms = result["outcomes"][0]["outcome_info"] if result["outcomes"] else None
-    who = f"{arms['treatment']['name']} worse than {arms['control']['name']}" if arms else "treatment worse"
+    who = "treatment worse"
+    if arms:
+        who = f"{arms['treatment']['name']} worse than {arms['control']['name']}"
     console.print(f"[dim]Harm = {who}: more events on an outcome where fewer are better "
                   f"(P(p_treatment > p_control)). * {bh['assumption']} A prior name in "
-                  "brackets: the prior does not apply to that outcome and the named one was used.[/]")
+                  "brackets: the prior does not apply to that outcome and the named one was "
+                  "used.[/]")
     if result.get("written"):
         console.print(f"[dim]Results written to {result['written']}[/]")
 
@@ -91,7 +95,8 @@ def print_predict(result: dict[str, Any], console) -> None:
         f"{f['treatment']}/{f['control']} patients"
     )
     thresholds = [row["threshold"] for row in result["results"][0]["by_threshold"]]
-    table = Table(title="Predictive probability that the completed trial ends with P(benefit) >= threshold")
+    table = Table(title="Predictive probability that the completed trial ends with "
+                        "P(benefit) >= threshold")
     table.add_column("Prior")
     table.add_column("P(benefit) now", justify="right")
     for q in thresholds:
@@ -120,7 +125,8 @@ def print_design(result: dict[str, Any], console) -> None:
           for r in result["operating_characteristics"]}
     controls = sorted({k[0] for k in oc})[1::2]
     treatments = sorted({k[1] for k in oc})[1::2]
-    table = Table(title="P(declare benefit) by true control rate (rows) and treatment rate (columns)")
+    table = Table(title="P(declare benefit) by true control rate (rows) and treatment rate "
+                        "(columns)")
     table.add_column("p control")
     for t in treatments:
         table.add_column(f"{t:.2f}", justify="right")
@@ -134,7 +140,8 @@ def print_design(result: dict[str, Any], console) -> None:
     t1 = result["type_i_error"]
     lines = [f"Type I error (equal true rates): max {t1['max']:.4f} at rate {t1['at_rate']:.3f}"]
     if t1["at_control_rate"] is not None:
-        lines[-1] += f"; {t1['at_control_rate']:.4f} at the expected control rate {t1['control_rate']:g}"
+        lines[-1] += (f"; {t1['at_control_rate']:.4f} at the expected control rate "
+                      f"{t1['control_rate']:g}")
     p = result["power"]
     if p is not None:
         lines.append(f"Power at the hoped-for effect (control {p['p_control']:.2f}, treatment "
@@ -142,7 +149,8 @@ def print_design(result: dict[str, Any], console) -> None:
     s = result["sample_size_80"]
     if s is not None:
         if s["total"] is None:
-            lines.append(f"Power {s['target_power']:.0%} not reached up to {s['max_total_searched']} patients")
+            lines.append(f"Power {s['target_power']:.0%} not reached up to "
+                         f"{s['max_total_searched']} patients")
         else:
             lines.append(
                 f"Total sample size for {s['target_power']:.0%} power: {s['total']} "

@@ -102,7 +102,8 @@ def test_arm_mixture_against_quad():
 
 def gauss_2d(f, theta_range, n: int = 240) -> float:
     """Integral of f(theta, p_c) over p_c in (0, 1) and theta in theta_range(p_c), by a tensor
-    Gauss-Legendre rule (n nodes per axis; theta nodes mapped per p_c)."""
+    Gauss-Legendre rule (n nodes per axis; theta nodes mapped per p_c).
+    """
     g, gw = np.polynomial.legendre.leggauss(n)
     pc = 0.5 * (g + 1)
     wc = 0.5 * gw
@@ -300,3 +301,12 @@ def test_evidence_summary_rope_flat_against_quad():
     assert ev["prior_p_benefit"] == pytest.approx(0.5, abs=1e-12)
     p = flat_p_benefit(9, 12, 5, 6)
     assert ev["bf_benefit"] == pytest.approx(p / (1 - p), abs=1e-6)
+
+
+@pytest.mark.parametrize("name", ["flat", "sceptical"])
+def test_table_is_a_monotone_probability(name):
+    """More treatment events never lower P(benefit); more control events never raise it."""
+    table = decision.prob_benefit_table(load_trial().priors[name], 17, 8)
+    assert np.all((table >= 0) & (table <= 1))
+    assert np.all(np.diff(table, axis=1) > -1e-9)
+    assert np.all(np.diff(table, axis=0) < 1e-9)
