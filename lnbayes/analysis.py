@@ -10,7 +10,7 @@ import zlib
 from pathlib import Path
 from typing import Any, Callable
 
-from lnbayes import exact, io
+from lnbayes import decision, exact, io
 from lnbayes.spec import Outcome, Prior, Threshold, Trial
 
 ENGINES = ("exact", "pymc")
@@ -66,6 +66,7 @@ def exact_result(prior: Prior, outcome: Outcome, thresholds: tuple[Threshold, ..
         "estimates": {m: dict(v, exact=dict(v)) for m, v in summary["estimates"].items()},
         "diagnostics": None,
         "log_evidence": post.log_evidence,
+        "evidence": decision.evidence_summary(prior, outcome, post),
     }
 
 
@@ -131,6 +132,14 @@ def pymc_result(
     estimates = {
         m: dict(v, exact=exact_part["estimates"][m]["exact"]) for m, v in drawn["estimates"].items()
     }
+    evidence = dict(exact_part["evidence"])
+    if outcome.rope is not None:
+        rope_exact = evidence["rope"]
+        drawn_rope = summaries.rope_probability(datatree, outcome.rope)
+        a = agreement(drawn_rope["p_inside"], rope_exact["p_inside"],
+                      drawn_rope["p_inside_mcse"], n)
+        evidence["rope"] = dict(rope_exact, **drawn_rope, p_inside_exact=rope_exact["p_inside"],
+                                agrees_with_exact=a["agrees"], z=a["z"])
     all_agree = agree["agrees"] and all(r["agrees_with_exact"] for r in rows)
     if netcdf_path is not None and not from_cache:
         datatree.attrs.update(
@@ -157,6 +166,7 @@ def pymc_result(
         "estimates": estimates,
         "diagnostics": diag,
         "log_evidence": exact_part["log_evidence"],
+        "evidence": evidence,
         "netcdf": str(netcdf_path) if netcdf_path is not None else None,
         "from_cache": from_cache,
         "datatree": datatree,
@@ -234,3 +244,103 @@ def strip_datatrees(obj: Any) -> Any:
     if isinstance(obj, list):
         return [strip_datatrees(v) for v in obj]
     return obj
+
+
+# --- issue 7: all outcomes and the benefit-harm summary ---
+
+JOINT_ASSUMPTION = (
+    "Outcomes are analysed separately (one posterior per outcome); the joint probability is "
+    "computed as if the outcomes were independent: P(benefit on the primary outcome) x "
+    "product over safety outcomes of (1 - P(harm)). Outcomes in the same patients are usually "
+    "correlated, so this is an approximation, not a joint model."
+)
+
+
+def analyze_all(
+    trial: Trial,
+    prior_names: list[str] | None = None,
+    engine: str = "pymc",
+    seed: int | None = None,
+    settings=None,
+    outdir: str | Path | None = None,
+    on_prior: Callable[[str, int, int], None] | None = None,
+) -> dict[str, Any]:
+    """Analyse every outcome of ``trial`` with the priors that apply to it.
+
+    Each outcome's entry is the single-outcome result of :func:`analyze` (its own direction,
+    thresholds and ROPE). ``prior_names`` restricts the priors; each outcome gets those of them
+    that apply to it (``Prior.applies_to``). Adds the benefit-harm summary per prior.
+    """
+    entries = []
+    for outcome in trial.outcomes.values():
+        names = [p.name for p in trial.priors_for(outcome, prior_names)
+                 if p.applies_to(outcome.name)]
+        if not names:
+            continue
+        entries.append(analyze(trial, outcome.name, names, engine=engine, seed=seed,
+                               settings=settings, outdir=outdir, on_prior=on_prior))
+    out = {
+        "trial": trial.id,
+        "title": trial.title,
+        "engine": engine,
+        "outcomes": entries,
+        "benefit_harm": benefit_harm(trial, entries),
+        "provenance": entries[0]["provenance"] if entries else None,
+    }
+    if outdir is not None:
+        path = Path(outdir) / f"analysis_all_{engine}.json"
+        clean = strip_datatrees(out)
+        for entry in clean["outcomes"]:
+            entry.pop("written", None)
+        io.write_json(path, clean)
+        out["written"] = str(path)
+    return out
+
+
+def benefit_harm(trial: Trial, entries: list[dict[str, Any]]) -> dict[str, Any]:
+    """P(benefit) on the primary outcome, P(harm) on each safety outcome, and their joint.
+
+    Harm on a safety outcome is the treatment arm being worse: P(p_treatment > p_control) when
+    fewer events are better, i.e. 1 - P(benefit). Exact probabilities are used (for PyMC runs
+    too: they are checked against the draws). A prior that does not apply to a safety outcome is
+    replaced there by the first reference prior that does, and the summary says so.
+    """
+    by_outcome = {e["outcome"]: {r["prior"]: r for r in e["results"]} for e in entries}
+    primary = trial.primary_outcome.name
+    safety = [o.name for o in trial.outcomes.values() if o.safety and o.name in by_outcome]
+    rows = []
+    for prior_name, primary_result in by_outcome.get(primary, {}).items():
+        harms = []
+        for name in safety:
+            results = by_outcome[name]
+            used = prior_name if prior_name in results else _reference_for(trial, results)
+            if used is None:
+                continue
+            harms.append({"outcome": name, "prior_used": used,
+                          "p_harm": 1.0 - results[used]["p_benefit_exact"]})
+        p_benefit = primary_result["p_benefit_exact"]
+        p_no_harm = 1.0
+        for h in harms:
+            p_no_harm *= 1.0 - h["p_harm"]
+        rows.append({
+            "prior": prior_name,
+            "p_benefit_primary": p_benefit,
+            "harm": harms,
+            "p_no_harm_any": p_no_harm,
+            "p_benefit_and_no_harm": p_benefit * p_no_harm,
+        })
+    return {
+        "primary_outcome": primary,
+        "safety_outcomes": safety,
+        "joint_label": "P(benefit on " + primary + " AND no harm on "
+                       + (", ".join(safety) if safety else "any safety outcome") + ")",
+        "assumption": JOINT_ASSUMPTION,
+        "by_prior": rows,
+    }
+
+
+def _reference_for(trial: Trial, results: dict[str, Any]) -> str | None:
+    for name in results:
+        if trial.priors[name].role == "reference":
+            return name
+    return next(iter(results), None)

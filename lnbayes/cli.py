@@ -25,7 +25,7 @@ TrialArg = Annotated[
     Optional[Path],
     typer.Argument(help="Trial file (TOML). Default: the embedded trial, models/deng2017.toml."),
 ]
-OutcomeOpt = Annotated[Optional[str], typer.Option("--outcome", help="Outcome name (default: the primary outcome).")]
+OutcomeOpt = Annotated[Optional[str], typer.Option("--outcome", help="Outcome name (default: the primary outcome); 'all' analyses every outcome.")]
 PriorOpt = Annotated[Optional[list[str]], typer.Option("--prior", help="Prior name; repeat for several (default: all).")]
 SeedOpt = Annotated[Optional[int], typer.Option("--seed", help="Random seed (default: the trial file's).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON on stdout instead of tables.")]
@@ -109,6 +109,10 @@ def analyze(
             raise LnbayesError(f"<command line>: --engine: must be exact or pymc, got {engine!r}")
         trial = load_trial_or_inline(trial_file, treatment, control, lower_is_better)
         thresholds = parse_thresholds(threshold)
+        if outcome == "all" and "all" not in trial.outcomes:
+            if thresholds:
+                raise LnbayesError("<command line>: --threshold: not with --outcome all (each outcome uses its own thresholds)")
+            return _analyze_all(trial, prior, engine, seed, json_out, draws, tune, outdir, strict)
         outcome_obj = trial.outcome(outcome)
         trial.priors_for(outcome_obj, prior)  # names checked before any work
     except LnbayesError as err:
@@ -207,6 +211,161 @@ def report(
         report_mod.write_appendix(clean, outdir)
     console.print(f"Report written to {outdir}/ (results.json, appendix.md, appendix.tex, appendix.html)")
     console.print(f"Elapsed: {time.time() - started:.0f} s")
+
+
+# --- issue 7: all endpoints, the decision to stop, operating characteristics ---
+
+
+def _analyze_all(trial, prior, engine, seed, json_out, draws, tune, outdir, strict) -> None:
+    """``analyze --outcome all``: every outcome, each with the priors that apply to it."""
+    if prior:
+        trial.priors_for(trial.primary_outcome, prior)  # unknown names fail before any work
+    from lnbayes import analysis, io
+    from lnbayes.pymc_engine import SamplerSettings
+
+    settings = SamplerSettings(draws=draws, tune=tune)
+    status = _console(stderr=True)
+    with status.status("analysing...") as spinner:
+        def on_prior(name: str, i: int, n: int) -> None:
+            spinner.update(f"prior {i + 1}/{n}: {name} ({engine})")
+
+        result = analysis.analyze_all(
+            trial, prior, engine=engine, seed=seed, settings=settings,
+            outdir=outdir or default_outdir(trial), on_prior=on_prior,
+        )
+    clean = analysis.strip_datatrees(result)
+    if json_out:
+        sys.stdout.write(io.dumps(clean))
+    else:
+        from lnbayes.tables import print_analysis
+        from lnbayes.tables_decision import print_benefit_harm, print_evidence
+
+        console = _console()
+        for entry in clean["outcomes"]:
+            print_analysis(entry, console)
+            print_evidence(entry, console)
+        print_benefit_harm(clean, console)
+    bad = [
+        (e["outcome"], r) for e in clean["outcomes"] for r in e["results"]
+        if r["engine"] == "pymc" and (not r["diagnostics"]["converged"] or not r["agrees_with_exact"])
+    ]
+    for name, r in bad:
+        problems = list(r["diagnostics"]["problems"] or [])
+        if not r["agrees_with_exact"]:
+            problems.append("disagrees with the exact engine")
+        status.print(f"[bold red]WARNING[/]: {name} / prior {r['prior']}: " + "; ".join(problems))
+    if bad and strict:
+        raise typer.Exit(1)
+
+
+def _parse_arms(text: str | None, option: str) -> tuple[int, int] | None:
+    """``T/C`` arm sizes such as 17/8."""
+    import re
+
+    if text is None:
+        return None
+    m = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
+    if not m or int(m.group(1)) < 1 or int(m.group(2)) < 1:
+        raise LnbayesError(f"<command line>: {option}: expected treatment/control arm sizes such as 17/8, got {text!r}")
+    return int(m.group(1)), int(m.group(2))
+
+
+def _check_probability(value: float | None, option: str) -> None:
+    if value is not None and not 0 < value < 1:
+        raise LnbayesError(f"<command line>: {option}: must lie strictly between 0 and 1, got {value:g}")
+
+
+PlotOpt = Annotated[Optional[Path], typer.Option("--plot", help="Also save the figure to this file (PNG, PDF or SVG).")]
+
+
+def _save_figure(fig, path: Path) -> None:
+    import io as _io
+
+    from lnbayes import io
+
+    buffer = _io.BytesIO()
+    fmt = path.suffix.lstrip(".").lower() or "png"
+    fig.savefig(buffer, format=fmt, dpi=150, bbox_inches="tight")
+    io.write_bytes(path, buffer.getvalue())
+
+
+@app.command()
+def predict(
+    trial_file: TrialArg = None,
+    prior: PriorOpt = None,
+    final: Annotated[Optional[str], typer.Option("--final", help="Final arm sizes T/C (default: the file's planned enrolment at its allocation ratio, 17/8 for Deng).")] = None,
+    threshold: Annotated[float, typer.Option("--threshold", help="Success: P(benefit) >= this at the end.")] = 0.95,
+    outcome: OutcomeOpt = None,
+    json_out: JsonOpt = False,
+    plot: PlotOpt = None,
+) -> None:
+    """Predictive probability that the completed trial would have shown benefit (exact)."""
+    try:
+        _check_probability(threshold, "--threshold")
+        final_arms = _parse_arms(final, "--final")
+        from lnbayes import spec
+
+        trial = spec.load_trial(trial_file)
+        from lnbayes import planning
+
+        result = planning.predict(trial, prior, final_arms, threshold, outcome)
+    except LnbayesError as err:
+        _fail(err)
+    from lnbayes import io
+
+    if plot is not None:
+        from lnbayes.plots_decision import predictive_figure
+
+        _save_figure(predictive_figure(result), plot)
+    if json_out:
+        sys.stdout.write(io.dumps(result))
+    else:
+        from lnbayes.tables_decision import print_predict
+
+        print_predict(result, _console())
+
+
+@app.command()
+def design(
+    trial_file: TrialArg = None,
+    prior: Annotated[Optional[str], typer.Option("--prior", help="Prior of the analysis (default: flat).")] = None,
+    n: Annotated[Optional[str], typer.Option("--n", help="Arm sizes T/C (default: the file's planned enrolment, 17/8 for Deng).")] = None,
+    threshold: Annotated[Optional[float], typer.Option("--threshold", help="Declare benefit if P(benefit) >= this (default: the file's [design] threshold, else 0.95).")] = None,
+    control_rate: Annotated[Optional[float], typer.Option("--control-rate", help="Expected control rate (default: the file's [design] control_rate).")] = None,
+    hoped_for_rate: Annotated[Optional[float], typer.Option("--hoped-for-rate", help="Hoped-for treatment rate (default: from the file's [design]).")] = None,
+    outcome: OutcomeOpt = None,
+    json_out: JsonOpt = False,
+    plot: PlotOpt = None,
+) -> None:
+    """Operating characteristics of 'declare benefit if P(benefit) >= threshold' (exact)."""
+    try:
+        for value, option in ((threshold, "--threshold"), (control_rate, "--control-rate"),
+                              (hoped_for_rate, "--hoped-for-rate")):
+            _check_probability(value, option)
+        arms = _parse_arms(n, "--n")
+        from lnbayes import spec
+
+        trial = spec.load_trial(trial_file)
+        from lnbayes import planning
+
+        status = _console(stderr=True)
+        with status.status("enumerating all outcomes..."):
+            result = planning.design(trial, prior, arms, threshold, control_rate, hoped_for_rate,
+                                     outcome)
+    except LnbayesError as err:
+        _fail(err)
+    from lnbayes import io
+
+    if plot is not None:
+        from lnbayes.plots_decision import operating_characteristics_figure
+
+        _save_figure(operating_characteristics_figure(result), plot)
+    if json_out:
+        sys.stdout.write(io.dumps(result))
+    else:
+        from lnbayes.tables_decision import print_design
+
+        print_design(result, _console())
 
 
 def main() -> None:  # pragma: no cover - console script entry point

@@ -176,10 +176,30 @@ class Outcome:
     source: str = ""
     thresholds: tuple[Threshold, ...] = ()
     rope: tuple[str, float, float] | None = None
+    safety: bool = False
+    """A safety outcome (e.g. death, serious adverse events): its 'harm' enters the benefit-harm
+    summary of ``analyze --outcome all``."""
 
     @property
     def lower_is_better(self) -> bool:
         return self.better == "lower"
+
+
+@dataclass(frozen=True)
+class Design:
+    """Design assumptions of a trial file's ``[design]`` table (for ``lnbayes design``).
+
+    ``control_rate``: the expected event rate in the control arm; the hoped-for effect as a
+    treatment-arm rate (``hoped_for_rate``) or an odds ratio (``hoped_for_or``); ``threshold``:
+    declare benefit if P(benefit) >= threshold; ``target_power`` for the sample size search.
+    """
+
+    control_rate: float
+    hoped_for_rate: float
+    hoped_for_or: float
+    threshold: float = 0.95
+    target_power: float = 0.8
+    outcome: str | None = None
 
 
 @dataclass(frozen=True)
@@ -202,6 +222,7 @@ class Trial:
     source_path: str | None = None
     seed: int = 20170506
     extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    design: Design | None = None
 
     @property
     def primary_outcome(self) -> Outcome:
@@ -523,6 +544,10 @@ def _parse_outcome(
         primary = False
     thresholds = _parse_thresholds(d.get("thresholds"), f"{where}.thresholds", problems)
     rope = _parse_rope(d.get("rope"), f"{where}.rope", problems)
+    safety = d.get("safety", False)
+    if not isinstance(safety, bool):
+        problems.add(f"{where}.safety", f"must be true or false, got {safety!r}")
+        safety = False
     if None in (te, tn, ce, cn) or better not in ("higher", "lower"):
         return None
     return Outcome(
@@ -537,6 +562,53 @@ def _parse_outcome(
         source=_get_str(d, "source", where, problems),
         thresholds=thresholds,
         rope=rope,
+        safety=safety,
+    )
+
+
+def _parse_design(raw: Any, problems: _Problems, outcomes: dict[str, Outcome]) -> Design | None:
+    """The optional ``[design]`` table: control rate, hoped-for effect, decision threshold."""
+    if raw is None:
+        return None
+    where = "design"
+    if not isinstance(raw, dict):
+        problems.add(where, "must be a table")
+        return None
+    ok = True
+
+    def rate(key: str, required: bool = True) -> float | None:
+        nonlocal ok
+        value = _get_number(raw, key, where, problems, required=required)
+        if value is not None and not 0 < value < 1:
+            problems.add(f"{where}.{key}", f"must lie in (0, 1), got {_num(value)}")
+            ok = False
+            return None
+        return value
+
+    control = rate("control_rate")
+    has_rate, has_or = "hoped_for_rate" in raw, "hoped_for_or" in raw
+    if has_rate == has_or:
+        problems.add(where, "give the hoped-for effect as exactly one of hoped_for_rate, "
+                            "hoped_for_or")
+        ok = False
+    hoped_rate = rate("hoped_for_rate", required=False)
+    hoped_or = _get_number(raw, "hoped_for_or", where, problems, positive=True, required=False)
+    threshold = rate("threshold", required=False)
+    power = rate("target_power", required=False)
+    outcome = raw.get("outcome")
+    if outcome is not None and outcome not in outcomes:
+        problems.add(f"{where}.outcome", f"unknown outcome {outcome!r}")
+        ok = False
+    if not ok or control is None or (hoped_rate is None and hoped_or is None):
+        return None
+    if hoped_rate is None:
+        hoped_rate = hoped_or * control / (1 - control + hoped_or * control)
+    else:
+        hoped_or = hoped_rate * (1 - control) / (control * (1 - hoped_rate))
+    return Design(
+        control_rate=control, hoped_for_rate=hoped_rate, hoped_for_or=hoped_or,
+        threshold=0.95 if threshold is None else threshold,
+        target_power=0.8 if power is None else power, outcome=outcome,
     )
 
 
@@ -611,7 +683,8 @@ def trial_from_dict(data: dict, source: str) -> Trial:
         if prior is not None:
             priors[name] = prior
 
-    known_top = {"schema_version", "trial", "arms", "outcomes", "priors"}
+    design = _parse_design(data.get("design"), problems, outcomes)
+    known_top = {"schema_version", "trial", "arms", "outcomes", "priors", "design"}
     problems.raise_if_any()
     return Trial(
         id=trial_id,
@@ -630,6 +703,7 @@ def trial_from_dict(data: dict, source: str) -> Trial:
         source_path=source,
         seed=seed,
         extra={k: v for k, v in data.items() if k not in known_top},
+        design=design,
     )
 
 

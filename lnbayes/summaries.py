@@ -100,3 +100,16 @@ def diagnostics(datatree) -> dict[str, Any]:
         "variables": per_var,
         "criteria": {"r_hat_max": RHAT_MAX, "ess_min": ESS_MIN, "divergences": 0},
     }
+
+
+# --- issue 7: evidence summaries ---
+
+
+def rope_probability(datatree, rope: tuple[str, float, float]) -> dict[str, float]:
+    """P(lower < effect < upper) from the draws, with its MCSE (the region of practical
+    equivalence ``rope = (scale, lower, upper)``, scale rd, rr or or)."""
+    post = _posterior(datatree)
+    scale, lower, upper = rope
+    values = post[effects.MEASURE_OF_SCALE[scale]]
+    p, mcse = _prob_with_mcse((values > lower) & (values < upper))
+    return {"p_inside": p, "p_inside_mcse": mcse}

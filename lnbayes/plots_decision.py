@@ -1,0 +1,186 @@
+"""Figures for the decision to stop and the design (return Figures; never save or show).
+
+Inputs are the JSON-ready results of :func:`lnbayes.planning.predict` and
+:func:`lnbayes.planning.design`; nothing is computed here beyond rearranging them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+OKABE_ITO = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442",
+             "#000000")
+"""Okabe-Ito colour-blind-safe palette (Okabe M, Ito K. Color universal design, 2008)."""
+
+STYLE = {
+    "font.size": 9,
+    "axes.titlesize": 10,
+    "axes.labelsize": 9,
+    "legend.fontsize": 8,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.alpha": 0.25,
+    "figure.dpi": 110,
+}
+
+
+def predictive_figure(result: dict[str, Any]):
+    """Predictive probability of success: a Figure with two panels.
+
+    Left: for each prior, P(final P(benefit) >= q) against q. Right: for the first prior,
+    every completion of the trial with its probability and final P(benefit).
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib import colors
+
+    with plt.rc_context(STYLE):
+        fig, (ax, ax_grid) = plt.subplots(1, 2, figsize=(10, 4.2),
+                                          gridspec_kw={"width_ratios": [1.25, 1]},
+                                          layout="constrained")
+        q = np.linspace(0, 1, 1001)
+        for k, row in enumerate(result["results"]):
+            final = np.array([c["final_p_benefit"] for c in row["completions"]])
+            prob = np.array([c["probability"] for c in row["completions"]])
+            success = [(prob * (final >= v - 1e-9)).sum() for v in q]
+            colour = OKABE_ITO[k % len(OKABE_ITO)]
+            ax.plot(q, success, color=colour, lw=1.8, drawstyle="steps-post",
+                    label=f"{row.get('label') or row['prior']} "
+                          f"(now {row['current_p_benefit']:.2f})")
+        for v, style in ((0.5, ":"), (0.8, "--"), (result["threshold"], "-")):
+            ax.axvline(v, color="0.45", lw=0.8, ls=style, zorder=0)
+            ax.text(v - 0.01, 0.97, f"q = {v:g}", ha="right", va="top", fontsize=8,
+                    color="0.3", rotation=90)
+        ax.set_xlim(0, 1)
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_xlabel("Threshold q for P(benefit) at the end of the trial")
+        ax.set_ylabel("Predictive probability that P(benefit) ≥ q")
+        f, d = result["final"], result["data"]
+        ax.set_title(
+            f"If the trial had continued to {f['treatment']} + {f['control']} patients",
+            loc="left")
+        ax.legend(title="Prior (current P(benefit))", loc="lower left", frameon=False)
+
+        first = result["results"][0]
+        comps = first["completions"]
+        n_ft = max(c["future_treatment_events"] for c in comps) + 1
+        n_fc = max(c["future_control_events"] for c in comps) + 1
+        pb = np.full((n_fc, n_ft), np.nan)
+        pr = np.zeros((n_fc, n_ft))
+        for c in comps:
+            pb[c["future_control_events"], c["future_treatment_events"]] = c["final_p_benefit"]
+            pr[c["future_control_events"], c["future_treatment_events"]] = c["probability"]
+        cmap = colors.LinearSegmentedColormap.from_list("pb", ["#FFFFFF", OKABE_ITO[0]])
+        image = ax_grid.imshow(pb, origin="lower", cmap=cmap, vmin=0, vmax=1, aspect="auto")
+        for (i, j), value in np.ndenumerate(pb):
+            dark = value > 0.6
+            ax_grid.text(j, i, f"{value:.2f}\n({pr[i, j]:.1%})", ha="center", va="center",
+                         fontsize=7, color="white" if dark else "black")
+        ax_grid.set_xticks(range(n_ft))
+        ax_grid.set_yticks(range(n_fc))
+        ax_grid.set_xticklabels([f"+{j}" for j in range(n_ft)])
+        ax_grid.set_yticklabels([f"+{i}" for i in range(n_fc)])
+        ax_grid.grid(False)
+        m_t, m_c = n_ft - 1, n_fc - 1
+        from matplotlib.patches import Rectangle
+
+        mark = 0.8
+        for (i, j), value in np.ndenumerate(pb):
+            if value >= mark - 1e-9:
+                ax_grid.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False,
+                                            ec=OKABE_ITO[1], lw=2.2))
+        event = result.get("outcome", "event").replace("_", " ")
+        ax_grid.set_xlabel(f"Further {event} events among {m_t} more treated patients "
+                           f"(now {d['treatment']['events']}/{d['treatment']['n']})")
+        ax_grid.set_ylabel(f"Further {event} events\namong {m_c} more controls "
+                           f"(now {d['control']['events']}/{d['control']['n']})")
+        reach = int(np.sum(pb >= result["threshold"] - 1e-9))
+        ax_grid.set_title(f"Each completion: final P(benefit) (its predictive probability)\n"
+                          f"prior {first.get('label') or first['prior']}; outlined: P(benefit) "
+                          f"≥ {mark:g}; {reach} of {pb.size} reach {result['threshold']:g}",
+                          loc="left")
+        fig.colorbar(image, ax=ax_grid, label="P(benefit) of the completed trial", shrink=0.9)
+    return fig
+
+
+def operating_characteristics_figure(result: dict[str, Any]):
+    """Operating characteristics: a Figure with two panels.
+
+    Left: P(declare benefit) against the true treatment rate at a few control rates. Right:
+    power at the hoped-for effect against total sample size.
+    """
+    import matplotlib.pyplot as plt
+
+    oc = result["operating_characteristics"]
+    power = result.get("power")
+    control_rates = sorted({r["p_control"] for r in oc})
+    wanted = [0.4, 0.6, 0.8]
+    if power is not None:
+        wanted[1] = min(control_rates, key=lambda c: abs(c - power["p_control"]))
+    shown = [min(control_rates, key=lambda c, w=w: abs(c - w)) for w in wanted]
+    with plt.rc_context(STYLE):
+        fig, (ax, ax_n) = plt.subplots(1, 2, figsize=(10, 4.2), layout="constrained")
+        for k, c in enumerate(dict.fromkeys(shown)):
+            rows = sorted((r for r in oc if r["p_control"] == c), key=lambda r: r["p_treatment"])
+            x = [r["p_treatment"] for r in rows]
+            y = [r["p_declare_benefit"] for r in rows]
+            colour = OKABE_ITO[k]
+            ax.plot(x, y, color=colour, lw=1.8, marker="o", ms=3, label=f"control rate {c:.2f}")
+            same = next(r for r in rows if abs(r["p_treatment"] - c) < 1e-9)
+            ax.plot(same["p_treatment"], same["p_declare_benefit"], marker="s", ms=7, mfc="white",
+                    mec=colour, mew=1.5, ls="none")
+        t1 = result["type_i_error"]
+        ax.plot([], [], marker="s", ms=7, mfc="white", mec="0.3", ls="none",
+                label=f"equal rates: type I error (max {t1['max']:.3f} at rate "
+                      f"{t1['at_rate']:.2f})")
+        if power is not None:
+            ax.plot(power["p_treatment"], power["power"], marker="*", ms=13, color=OKABE_ITO[4],
+                    mec="black", mew=0.6, ls="none",
+                    label=f"hoped-for effect (OR {power['odds_ratio']:.1f}): power "
+                          f"{power['power']:.2f}")
+        ax.set_xlim(0, 1)
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_xlabel("True treatment-arm rate")
+        ax.set_ylabel("P(declare benefit)")
+        n = result["n"]
+        ax.set_title(f"{result['rule'].replace('>=', '≥')}: {n['treatment']} + {n['control']} "
+                     f"patients, prior "
+                     f"{result.get('prior_label') or result['prior']}", loc="left")
+        ax.legend(loc="upper left", frameon=False)
+
+        curve = result.get("power_curve") or []
+        if curve:
+            totals = [r["total"] for r in curve]
+            ax_n.plot(totals, [r["power"] for r in curve], color=OKABE_ITO[0], lw=1.5,
+                      marker="o", ms=2.5)
+            target = result["sample_size_80"]["target_power"]
+            ax_n.axhline(target, color="0.45", lw=0.8, ls="--")
+            planned = n["treatment"] + n["control"]
+            ax_n.axvline(planned, color=OKABE_ITO[1], lw=1, ls=":")
+            label = f" planned {planned}"
+            if power is not None:
+                label += f": power {power['power']:.2f}"
+                ax_n.plot(planned, power["power"], marker="o", ms=6, color=OKABE_ITO[1], ls="none")
+            ax_n.text(planned, 0.02, label, color=OKABE_ITO[1], fontsize=8, va="bottom")
+            s = result["sample_size_80"]
+            if s["total"] is not None:
+                ax_n.plot(s["total"], s["power"], marker="*", ms=12, color=OKABE_ITO[4],
+                          mec="black", mew=0.6, ls="none")
+                ax_n.annotate(f"{s['total']} patients ({s['n_treatment']} + {s['n_control']}):\n"
+                              f"power {s['power']:.3f}",
+                              (s["total"], s["power"]), xytext=(0.97, 0.3),
+                              textcoords="axes fraction", ha="right", fontsize=8,
+                              arrowprops={"arrowstyle": "-", "color": "0.4", "lw": 0.6})
+            ax_n.set_ylim(-0.02, 1.02)
+            ax_n.set_xlim(0, max(totals) * 1.02)
+            a_t, a_c = s["allocation"]
+            ax_n.set_xlabel(f"Total sample size (allocation {a_t}:{a_c})")
+            ax_n.set_ylabel("Power at the hoped-for effect")
+            ax_n.set_title(f"Sample size for {target:.0%} power", loc="left")
+        else:
+            ax_n.set_axis_off()
+            ax_n.text(0.5, 0.5, "no hoped-for effect given\n(add a [design] table)",
+                      ha="center", va="center", transform=ax_n.transAxes)
+    return fig

@@ -1,0 +1,163 @@
+"""Human-readable tables (rich) for all endpoints, evidence, predictive probability and design."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _num(x: float | None, digits: int = 3) -> str:
+    if x is None:
+        return "-"
+    if x != 0 and (abs(x) >= 1000 or abs(x) < 10 ** -digits):
+        return f"{x:.2e}"
+    return f"{x:.{digits}f}"
+
+
+def print_evidence(result: dict[str, Any], console) -> None:
+    """Bayes factors and the ROPE probability of one outcome's results."""
+    from rich.table import Table
+
+    info = result["outcome_info"]
+    table = Table(title=f"Evidence: {info['label']}")
+    table.add_column("Prior")
+    table.add_column("prior P(benefit)", justify="right")
+    table.add_column("BF benefit", justify="right")
+    table.add_column("Savage-Dickey BF01", justify="right")
+    table.add_column("P(in ROPE)", justify="right")
+    rope_text = "none given in the file for this outcome"
+    for r in result["results"]:
+        ev = r.get("evidence")
+        if not ev:
+            continue
+        sd = ev["savage_dickey"]
+        rope = ev["rope"]
+        if rope is None:
+            cell = "-"
+        else:
+            rope_text = f"{rope['scale'].upper()} in ({rope['lower']:g}, {rope['upper']:g})"
+            if rope.get("p_inside_mcse") is not None:
+                cell = (f"{rope['p_inside']:.3f} ± {rope['p_inside_mcse']:.3f} "
+                        f"(exact {rope['p_inside_exact']:.3f})")
+            else:
+                cell = f"{rope['p_inside']:.3f}"
+        table.add_row(r["prior"], _num(ev["prior_p_benefit"]), _num(ev["bf_benefit"], 2),
+                      f"{_num(sd['bf01'], 2)} ({sd['scale']})", cell)
+    console.print(table)
+    console.print(
+        "[dim]BF benefit = posterior odds of benefit / prior odds of benefit. Savage-Dickey "
+        "BF01 = posterior density / prior density of the effect at no effect (> 1 favours no "
+        f"effect). ROPE: {rope_text}.[/]"
+    )
+
+
+def print_benefit_harm(result: dict[str, Any], console) -> None:
+    from rich.table import Table
+
+    bh = result["benefit_harm"]
+    table = Table(title=f"Benefit and harm (primary outcome: {bh['primary_outcome']})")
+    table.add_column("Prior")
+    table.add_column(f"P(benefit: {bh['primary_outcome']})", justify="right")
+    for name in bh["safety_outcomes"]:
+        table.add_column(f"P(harm: {name})", justify="right")
+    table.add_column("P(benefit AND no harm)*", justify="right")
+    for row in bh["by_prior"]:
+        harms = {h["outcome"]: h for h in row["harm"]}
+        cells = []
+        for name in bh["safety_outcomes"]:
+            h = harms.get(name)
+            if h is None:
+                cells.append("-")
+            else:
+                note = "" if h["prior_used"] == row["prior"] else f" ({h['prior_used']})"
+                cells.append(f"{h['p_harm']:.3f}{note}")
+        table.add_row(row["prior"], f"{row['p_benefit_primary']:.3f}", *cells,
+                      f"{row['p_benefit_and_no_harm']:.3f}")
+    console.print(table)
+    arms = result["outcomes"][0]["outcome_info"] if result["outcomes"] else None
+    who = "treatment worse"
+    if arms:
+        who = f"{arms['treatment']['name']} worse than {arms['control']['name']}"
+    console.print(f"[dim]Harm = {who}: more events on an outcome where fewer are better "
+                  f"(P(p_treatment > p_control)). * {bh['assumption']} A prior name in "
+                  "brackets: the prior does not apply to that outcome and the named one was "
+                  "used.[/]")
+    if result.get("written"):
+        console.print(f"[dim]Results written to {result['written']}[/]")
+
+
+def print_predict(result: dict[str, Any], console) -> None:
+    from rich.table import Table
+
+    d, f = result["data"], result["final"]
+    console.print(
+        f"[bold]{result['title']}[/]\n{result['outcome']}: data so far {d['treatment']['events']}/"
+        f"{d['treatment']['n']} vs {d['control']['events']}/{d['control']['n']}; completed to "
+        f"{f['treatment']}/{f['control']} patients"
+    )
+    thresholds = [row["threshold"] for row in result["results"][0]["by_threshold"]]
+    table = Table(title="Predictive probability that the completed trial ends with "
+                        "P(benefit) >= threshold")
+    table.add_column("Prior")
+    table.add_column("P(benefit) now", justify="right")
+    for q in thresholds:
+        mark = " (chosen)" if q == result["threshold"] else ""
+        table.add_column(f">= {q:g}{mark}", justify="right")
+    table.add_column("best reachable P(benefit)", justify="right")
+    table.add_column("time", justify="right")
+    for r in result["results"]:
+        table.add_row(r["prior"], f"{r['current_p_benefit']:.3f}",
+                      *[_num(row["predictive_probability"], 4) for row in r["by_threshold"]],
+                      f"{r['max_final_p_benefit']:.3f}", f"{r['seconds']:.2f} s")
+    console.print(table)
+    console.print(f"[dim]{result['definition']}[/]")
+
+
+def print_design(result: dict[str, Any], console) -> None:
+    from rich.table import Table
+
+    n = result["n"]
+    console.print(
+        f"[bold]{result['title']}[/]\nRule: {result['rule']} ({result['outcome']}, prior "
+        f"{result['prior']}), {n['treatment']} treatment / {n['control']} control; "
+        f"{result['method']}"
+    )
+    oc = {(r["p_control"], r["p_treatment"]): r["p_declare_benefit"]
+          for r in result["operating_characteristics"]}
+    controls = sorted({k[0] for k in oc})[1::2]
+    treatments = sorted({k[1] for k in oc})[1::2]
+    table = Table(title="P(declare benefit) by true control rate (rows) and treatment rate "
+                        "(columns)")
+    table.add_column("p control")
+    for t in treatments:
+        table.add_column(f"{t:.2f}", justify="right")
+    for c in controls:
+        cells = []
+        for t in treatments:
+            text = f"{oc[(c, t)]:.3f}"
+            cells.append(f"[bold]{text}[/]" if c == t else text)
+        table.add_row(f"{c:.2f}", *cells)
+    console.print(table)
+    t1 = result["type_i_error"]
+    lines = [f"Type I error (equal true rates): max {t1['max']:.4f} at rate {t1['at_rate']:.3f}"]
+    if t1["at_control_rate"] is not None:
+        lines[-1] += (f"; {t1['at_control_rate']:.4f} at the expected control rate "
+                      f"{t1['control_rate']:g}")
+    p = result["power"]
+    if p is not None:
+        lines.append(f"Power at the hoped-for effect (control {p['p_control']:.2f}, treatment "
+                     f"{p['p_treatment']:.3f}, OR {p['odds_ratio']:.2f}): {p['power']:.4f}")
+    s = result["sample_size_80"]
+    if s is not None:
+        if s["total"] is None:
+            lines.append(f"Power {s['target_power']:.0%} not reached up to "
+                         f"{s['max_total_searched']} patients")
+        else:
+            lines.append(
+                f"Total sample size for {s['target_power']:.0%} power: {s['total']} "
+                f"({s['n_treatment']} + {s['n_control']}, power {s['power']:.4f}); power stays "
+                f">= {s['target_power']:.0%} at every total from {s['first_stable']} to "
+                f"{s['first_stable'] + 6} (power is saw-toothed in n)"
+            )
+    for line in lines:
+        console.print(line)
+    console.print(f"[dim]Bold: equal rates (type I error). {result['seconds']:.1f} s.[/]")
