@@ -140,7 +140,8 @@ def arm_measure_density(control: exact.BetaMix, log_treatment, measure: str,
     ``p_control``: the mixture density. Risk difference d:
     integral of f_c(x) f_t(x + d) dx. Odds ratio and risk ratio, per unit of the log measure l:
     integral of f_c(x) f_t(t) dt/dl dx with t = expit(logit x + l), resp. t = x e^l. The
-    integral over x is Simpson's rule on logit(x) spanning the control arm's distribution.
+    integral over x is Simpson's rule on the logit of x's relative position within the
+    interval where both densities can be non-zero, so jumps at its ends cost no accuracy.
     """
     grid = np.asarray(grid, dtype=float)
     if measure == "p_control":
@@ -148,34 +149,45 @@ def arm_measure_density(control: exact.BetaMix, log_treatment, measure: str,
     if measure not in ("p_treatment", "risk_difference", "odds_ratio", "risk_ratio"):
         raise ValueError(f"unknown measure {measure!r}")
     conditional = getattr(log_treatment, "conditional", False)
-    lo, hi = control.support_logit(1e-12)
-    u = np.linspace(lo, hi, n_nodes)
-    x = special.expit(u)
-    wx = exact._simpson_weights(n_nodes, u[1] - u[0]) * np.exp(
-        control.logpdf(x) + np.log(x) + np.log1p(-x))
-    xs = x[None, :]
+    if measure == "p_treatment" and not conditional:
+        with np.errstate(divide="ignore"):
+            return np.exp(log_treatment(np.clip(grid, 0.0, 1.0)))
+    # x runs over the control arm's support intersected with the p_control values at which the
+    # measure's value keeps p_treatment inside (0, 1); mapping that interval onto a logistic
+    # grid puts nodes at both ends, where the integrand may jump (a Beta(1, 1) density).
+    sup_lo, sup_hi = special.expit(np.array(control.support_logit(1e-12)))
+    g = grid[:, None]
+    if measure == "risk_difference":
+        lo_x, hi_x = np.maximum(sup_lo, -g), np.minimum(sup_hi, 1 - g)
+    elif measure == "risk_ratio":
+        lo_x, hi_x = np.full_like(g, sup_lo), np.minimum(sup_hi, 1 / g)
+    else:
+        lo_x, hi_x = np.full_like(g, sup_lo), np.full_like(g, sup_hi)
+    width = np.clip(hi_x - lo_x, 0.0, None)
+    s_nodes = np.linspace(-25.0, 25.0, n_nodes)
+    e = special.expit(s_nodes)[None, :]
+    x = lo_x + width * e
     with np.errstate(divide="ignore", invalid="ignore"):
+        log_wx = (np.log(exact._simpson_weights(n_nodes, s_nodes[1] - s_nodes[0]))[None, :]
+                  + np.log(width) + np.log(e) + np.log1p(-e) + control.logpdf(x))
         if measure == "p_treatment":
-            if not conditional:
-                return np.exp(log_treatment(np.clip(grid, 0.0, 1.0)))
-            t = np.broadcast_to(grid[:, None], (len(grid), len(x)))
+            t = np.broadcast_to(g, x.shape)
             log_jac = np.zeros_like(t)
         elif measure == "risk_difference":
-            t = xs + grid[:, None]
+            t = x + g
             log_jac = np.zeros_like(t)
         elif measure == "odds_ratio":
-            t = special.expit(special.logit(xs) + np.log(grid)[:, None])
+            t = special.expit(special.logit(x) + np.log(g))
             log_jac = np.log(t) + np.log1p(-t)
-        elif measure == "risk_ratio":
-            t = xs * grid[:, None]
-            log_jac = np.log(t)
         else:
-            raise ValueError(f"unknown measure {measure!r}")
-        inside = (t > 0) & (t < 1)
+            t = x * g
+            log_jac = np.log(t)
+        inside = (t > 0) & (t < 1) & (x > 0) & (x < 1) & (width > 0)
         t_in = np.where(inside, t, 0.5)
-        log_t = log_treatment(t_in, np.broadcast_to(xs, t.shape)) if conditional else log_treatment(t_in)
-        log_f = np.where(inside, log_t + log_jac, -np.inf)
-    return np.exp(log_f) @ wx
+        x_in = np.where(inside, x, 0.5)
+        log_t = log_treatment(t_in, x_in) if conditional else log_treatment(t_in)
+        log_f = np.where(inside, log_t + log_jac + log_wx, -np.inf)
+    return np.sum(np.exp(log_f), axis=1)
 
 
 def _beta_pdf(mix: exact.BetaMix, grid) -> np.ndarray:

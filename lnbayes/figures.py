@@ -39,7 +39,8 @@ def make_figures(trial, outcome, analysis: Mapping[str, Any], sweep: Mapping | N
 
     ``effect_prior_posterior``, ``forest``, ``arm_posteriors``, ``p_benefit``,
     ``sweep_heatmap`` (from ``sweep``, or a default grid when ``sweep`` is None), and for PyMC
-    results ``psense_<prior>`` and ``rank_<prior>`` per prior (supplement).
+    results ``psense_<prior>`` (priors that are not constant) and ``rank_<prior>`` per prior
+    (supplement).
     """
     results = analysis["results"]
     priors = [trial.priors[r["prior"]] for r in results]
@@ -53,10 +54,15 @@ def make_figures(trial, outcome, analysis: Mapping[str, Any], sweep: Mapping | N
     if include_sweep:
         sweep = sweep if sweep is not None else default_sweep(trial, outcome, priors)
         figs["sweep_heatmap"] = plots.plot_sweep_heatmap(sweep, trial, named_priors=priors)
+    from lnbayes.log_densities import prior_is_constant
+
+    constant = [p.label or p.name for p in priors if prior_is_constant(p)]
     for result, prior in zip(results, priors):
         if result.get("datatree") is None:
             continue
-        figs[f"psense_{prior.name}"] = plots.plot_psense(trial, outcome, result, prior)
+        if not prior_is_constant(prior):
+            figs[f"psense_{prior.name}"] = plots.plot_psense(trial, outcome, result, prior,
+                                                             skipped=constant)
         figs[f"rank_{prior.name}"] = plots.plot_rank(trial, outcome, result, prior)
     return figs
 
@@ -65,7 +71,8 @@ def save_figures(figs: Mapping[str, Any], outdir: str | Path,
                  formats: Sequence[str] = ("png", "pdf")) -> list[Path]:
     """Write each figure in each format, atomically; returns the paths written.
 
-    PNG at 300 dpi; PDF and SVG are vector (heatmap cells rasterised at 300 dpi). The house
+    PNG at 300 dpi, or more for figures narrower than 1,300 px at 300 dpi (single-column
+    figures), so that every PNG is at least 1,200 px wide; PDF and SVG are vector (heatmap cells rasterised at 300 dpi). The house
     style is active while saving so that save-time settings (fonts embedded as TrueType, tight
     bounding box) apply.
     """
@@ -76,9 +83,21 @@ def save_figures(figs: Mapping[str, Any], outdir: str | Path,
             for fmt in formats:
                 path = outdir / f"{stem}.{fmt}"
                 with io.atomic_path(path) as tmp:
-                    fig.savefig(tmp, format=fmt, dpi=DPI, metadata=_metadata(fmt))
+                    fig.savefig(tmp, format=fmt, dpi=png_dpi(fig) if fmt == "png" else DPI,
+                                metadata=_metadata(fmt))
                 written.append(path)
     return written
+
+
+MIN_PNG_WIDTH = 1300
+"""Pixels a PNG is rendered at before the tight bounding box trims the margins (>= 1,200 after)."""
+
+
+def png_dpi(fig) -> int:
+    """300 dpi, raised for narrow figures so that the PNG is at least ~1,200 px wide."""
+    import math
+
+    return max(DPI, math.ceil(MIN_PNG_WIDTH / fig.get_figwidth()))
 
 
 def _metadata(fmt: str) -> dict[str, Any] | None:

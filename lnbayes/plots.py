@@ -647,16 +647,18 @@ def _detach(fig):
 
 
 def plot_psense(trial, outcome, result: Mapping[str, Any], prior,
-                var_names: Sequence[str] = ("risk_difference", "odds_ratio")):
+                var_names: Sequence[str] = ("risk_difference", "odds_ratio"),
+                skipped: Sequence[str] = ()):
     """Power-scaling sensitivity of the posterior to the prior and to the likelihood.
 
     ArviZ ``plot_psense_dist``: the posterior re-weighted as if the prior (left) or the
     likelihood (right) were raised to the power 0.8 or 1.25 (Pareto-smoothed importance
     sampling). Curves that move with the prior but not with the likelihood signal a prior that
     dominates the data. The DataTree gets ``log_prior`` and ``log_likelihood`` groups from
-    :func:`lnbayes.log_densities.with_log_densities` when it lacks them. For a constant prior
-    (flat on both arms) prior power-scaling is undefined; the figure says so and shows the
-    likelihood column only.
+    :func:`lnbayes.log_densities.with_log_densities` when it lacks them.
+
+    A constant prior (Beta(1, 1) on both arms) cannot be power-scaled (every weight is equal):
+    this function refuses it, and ``skipped`` names such priors in a note on the figure.
 
     References
     ----------
@@ -672,25 +674,23 @@ def plot_psense(trial, outcome, result: Mapping[str, Any], prior,
 
     from lnbayes import log_densities
 
+    if log_densities.prior_is_constant(prior):
+        raise ValueError(f"prior {prior.name!r} is constant: power-scaling it is undefined")
     tree = log_densities.with_log_densities(result["datatree"], prior, outcome)
-    constant = log_densities.prior_is_constant(prior)
     n = len(var_names)
     with house_style():
-        kwargs = dict(
-            var_names=list(var_names), labeller=_arviz_labeller(trial),
+        pc = az.plot_psense_dist(
+            tree, var_names=list(var_names), labeller=_arviz_labeller(trial),
             figure_kwargs={"figsize": (DOUBLE_COLUMN, 0.9 + 1.5 * n)},
-            visuals={"legend": {"title": "Power"}},
         )
-        if constant:
-            kwargs["coords"] = {"component_group": ["likelihood"]}
-        pc = az.plot_psense_dist(tree, **kwargs)
         fig = _detach(pc.get_viz("figure"))
         _tidy_arviz_figure(fig, var_names)
-        title = f"Power-scaling sensitivity: {prior.label or prior.name} prior, {outcome.label}"
-        if constant:
-            title += ("\nThe flat prior is constant, so power-scaling it changes nothing; "
-                      "only likelihood scaling is shown")
-        fig.suptitle(title, fontsize=8, x=0.01, ha="left")
+        fig.suptitle(f"Power-scaling sensitivity: {prior.label or prior.name} prior, "
+                     f"{outcome.label}", fontsize=8, x=0.01, ha="left")
+        if skipped:
+            fig.supxlabel(f"Not shown: {', '.join(skipped)} (constant log prior, so prior "
+                          "power-scaling is undefined).", fontsize=6, color="#555555", x=0.01,
+                          ha="left")
     return fig
 
 
@@ -731,13 +731,22 @@ def plot_rank(trial, outcome, result: Mapping[str, Any], prior):
     with house_style():
         pc = az.plot_rank(
             result["datatree"], var_names=var_names, labeller=_arviz_labeller(trial),
-            figure_kwargs={"figsize": (DOUBLE_COLUMN, 2.2)},
+            method="envelope", envelope_prob=0.95,
+            figure_kwargs={"figsize": (DOUBLE_COLUMN, 2.3)},
         )
         fig = _detach(pc.get_viz("figure"))
         _tidy_arviz_figure(fig)
         n_chains = post.sizes.get("chain", 0)
         n_draws = post.sizes.get("draw", 0)
-        fig.suptitle(f"Rank ECDF differences: {prior.label or prior.name} prior, "
-                     f"{outcome.label} ({n_chains} chains x {n_draws} draws)", fontsize=8,
+        diag = result.get("diagnostics") or {}
+        numbers = ""
+        if diag.get("max_r_hat") is not None:
+            numbers = (f"; max R-hat {diag['max_r_hat']:.3f}, min bulk ESS "
+                       f"{diag['min_ess_bulk']:.0f}, divergences {diag.get('divergences', 0)}")
+        fig.suptitle(f"Rank plots: {prior.label or prior.name} prior, {outcome.label} "
+                     f"({n_chains} chains x {n_draws} draws{numbers})", fontsize=8,
                      x=0.01, ha="left")
+        fig.supxlabel("Each line: one chain's rank ECDF minus the uniform (draws thinned by "
+                      "ESS). Grey: 95% simultaneous envelope for well-mixed chains.",
+                      fontsize=6, color="#555555", x=0.01, ha="left")
     return fig
