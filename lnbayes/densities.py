@@ -332,6 +332,24 @@ def benefit_grid(outcome, control_prior, scale: str, means, sds, levels=(0.5, 0.
     benefit = (pt < pc) if lower else (pt > pc)
     tie = pt == pc
     rows = []
+    if scale == "log_or":
+        # theta = u_t - u_c takes only 2 n - 1 values on this grid: sum the weights along each
+        # diagonal once, then every prior costs O(n)
+        i, j = np.indices(base.shape)
+        k = (j - i + n_nodes - 1).ravel()
+        peak = np.max(base)
+        diag = np.bincount(k, weights=np.exp(base - peak).ravel(), minlength=2 * n_nodes - 1)
+        theta_k = (np.arange(2 * n_nodes - 1) - (n_nodes - 1)) * h
+        side = np.where(theta_k < 0, 1.0, 0.0) if lower else np.where(theta_k > 0, 1.0, 0.0)
+        side = np.where(theta_k == 0, 0.5, side)
+        for sd in np.asarray(sds, dtype=float):
+            for mean in np.asarray(means, dtype=float):
+                log_n = stats.norm.logpdf(theta_k, mean, sd)
+                w = diag * np.exp(log_n - np.max(log_n))
+                p = float(np.sum(w * side) / np.sum(w))
+                rows.append({"prior_mean": float(mean), "prior_sd": float(sd), "p_benefit": p,
+                             "p_benefit_mcse": None, "p_benefit_exact": p})
+        means, sds = [], []
     for sd in np.asarray(sds, dtype=float):
         for mean in np.asarray(means, dtype=float):
             mix = exact.NormalMix(np.ones(1), np.array([mean]), np.array([sd]))

@@ -16,8 +16,8 @@ from lnbayes.plotstyle import DPI, house_style
 FORMATS = ("png", "pdf", "svg")
 
 
-def default_sweep(trial, outcome, priors=None, scale: str = "log_or", n_means: int = 25,
-                  n_sds: int = 20) -> dict[str, Any]:
+def default_sweep(trial, outcome, priors=None, scale: str = "log_or", n_means: int = 41,
+                  n_sds: int = 31) -> dict[str, Any]:
     """A P(benefit) grid over Normal priors on the log odds ratio, centred on the named priors.
 
     Stand-in for ``lnbayes sweep`` (same JSON shape), from

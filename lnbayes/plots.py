@@ -390,7 +390,9 @@ def plot_arm_posteriors(trial, outcome, analysis: Mapping[str, Any],
                         curves: Mapping[str, Mapping] | None = None, ncols: int | None = None):
     """Prior and posterior of each arm's event probability, one panel per prior.
 
-    The observed proportions (events / n) are marked on the axis.
+    The observed proportions (events / n) are marked on the axis. Curves are exact (MCMC
+    agreement is shown on the effect figure; overlapping histograms of two arms would muddy
+    this one).
 
     Returns
     -------
@@ -420,9 +422,6 @@ def plot_arm_posteriors(trial, outcome, analysis: Mapping[str, Any],
                 grid = c[measure]["grid"]
                 ax.plot(grid, c[measure]["prior"], color=colour, ls="--", lw=0.9, alpha=0.8)
                 ax.plot(grid, c[measure]["posterior"], color=colour, lw=1.5)
-                draws = _draws(result, measure)
-                if draws is not None:
-                    _hist_overlay(ax, draws, measure, 0.0, 1.0, colour)
                 ax.plot([events / total], [0], marker="^", color=colour, ms=5, clip_on=False,
                         zorder=5)
                 top = max(top, c[measure]["posterior"].max())
@@ -501,12 +500,12 @@ def plot_p_benefit(trial, outcome, analysis: Mapping[str, Any], levels: Sequence
         for text in ax.texts:
             text.set_bbox(dict(boxstyle="square,pad=0.1", fc="white", ec="none"))
         if sampled:
-            ax.legend(handles=[
+            fig.legend(handles=[
                 Line2D([], [], marker="o", color="#333333", ls="none", ms=5, label="exact"),
                 Line2D([], [], marker="x", color="#333333", ls="-", lw=0.8, ms=4,
                        label="MCMC \u00b1 2 MCSE"),
-            ], loc="lower right", ncols=2, fontsize=6.5, handletextpad=0.3)
-        ax.set_title(outcome.label, loc="left", pad=10)
+            ], loc="outside lower center", ncols=2, fontsize=6.5, handletextpad=0.3)
+        fig.suptitle(outcome.label, fontsize=8, fontweight="bold", x=0.01, ha="left")
     return fig
 
 
@@ -563,7 +562,8 @@ def plot_sweep_heatmap(sweep: Mapping[str, Any], trial, named_priors: Sequence |
             mesh = ax.tripcolor(means, sds, probs, cmap=SEQUENTIAL_CMAP, vmin=0, vmax=1,
                                 shading="gouraud", rasterized=True)
             cs = ax.tricontour(means, sds, probs, levels=levels, colors="white", linewidths=1.0)
-        ax.clabel(cs, fmt=lambda v: f"{v:g}", fontsize=6.5, inline=True)
+        ax.clabel(cs, fmt=lambda v: f"{v:g}", fontsize=6.5, inline=True,
+                  manual=_label_positions(cs, um, us))
         cbar = fig.colorbar(mesh, ax=ax, location="right", shrink=0.9, pad=0.02)
         cbar.set_label("P(benefit)")
         for level in levels:
@@ -607,6 +607,30 @@ def plot_sweep_heatmap(sweep: Mapping[str, Any], trial, named_priors: Sequence |
     return fig
 
 
+def _label_positions(cs, xs, ys) -> list[tuple[float, float]]:
+    """One label per contour level, near the upper-right end of its longest line.
+
+    Named priors sit on the no-effect line in the middle of the grid; labels at the ends of
+    the lines stay clear of them.
+    """
+    span_x, span_y = xs.max() - xs.min(), ys.max() - ys.min()
+    positions = []
+    for segs in cs.allsegs:
+        segs = [seg for seg in segs if len(seg) > 1]
+        if not segs:
+            continue
+        seg = max(segs, key=len)
+        score = (seg[:, 0] - xs.min()) / span_x + (seg[:, 1] - ys.min()) / span_y
+        end = int(np.argmax(score))
+        # step back along the line from the end, by about 12% of the axes
+        along = np.concatenate([[0.0], np.cumsum(np.hypot(np.diff(seg[:, 0]) / span_x,
+                                                         np.diff(seg[:, 1]) / span_y))])
+        target = along[end] - 0.12 if end > 0 else along[end] + 0.12
+        k = int(np.argmin(np.abs(along - target)))
+        positions.append((float(seg[k, 0]), float(seg[k, 1])))
+    return positions
+
+
 def _safe_log(values):
     return np.log(np.clip(values, 1e-300, None))
 
@@ -627,10 +651,11 @@ def _arviz_labeller(trial, prior=None):
     names = {
         "p_control": f"P(event), {trial.control_name}",
         "p_treatment": f"P(event), {trial.treatment_name}",
-        "risk_difference": "Risk difference",
+        "risk_difference": f"Risk difference, {trial.treatment_name} minus {trial.control_name}",
         "odds_ratio": "Odds ratio",
         "risk_ratio": "Risk ratio",
         "log_or": "Log odds ratio",
+        "log_odds_ratio": f"Log odds ratio, {trial.treatment_name} vs {trial.control_name}",
         "log_rr": "Log risk ratio",
         "rd": "Risk difference (parameter)",
     }
@@ -647,7 +672,7 @@ def _detach(fig):
 
 
 def plot_psense(trial, outcome, result: Mapping[str, Any], prior,
-                var_names: Sequence[str] = ("risk_difference", "odds_ratio"),
+                var_names: Sequence[str] = ("risk_difference", "log_odds_ratio"),
                 skipped: Sequence[str] = ()):
     """Power-scaling sensitivity of the posterior to the prior and to the likelihood.
 
@@ -677,20 +702,46 @@ def plot_psense(trial, outcome, result: Mapping[str, Any], prior,
     if log_densities.prior_is_constant(prior):
         raise ValueError(f"prior {prior.name!r} is constant: power-scaling it is undefined")
     tree = log_densities.with_log_densities(result["datatree"], prior, outcome)
+    post = tree["posterior"].to_dataset()
+    if "log_odds_ratio" in var_names and "log_odds_ratio" not in post:
+        tree["posterior"] = tree["posterior"].to_dataset().assign(
+            log_odds_ratio=np.log(post["odds_ratio"]))
+    sensitivity = {
+        group: az.psense(tree, var_names=list(var_names), group=group)
+        for group in ("prior", "likelihood")
+    }
     n = len(var_names)
     with house_style():
         pc = az.plot_psense_dist(
             tree, var_names=list(var_names), labeller=_arviz_labeller(trial),
-            figure_kwargs={"figsize": (DOUBLE_COLUMN, 0.9 + 1.5 * n)},
+            point_estimate="median", ci_kind="eti", ci_prob=0.95,
+            figure_kwargs={"figsize": (DOUBLE_COLUMN, 1.1 + 1.5 * n)},
         )
         fig = _detach(pc.get_viz("figure"))
         _tidy_arviz_figure(fig, var_names)
+        for legend in fig.legends:
+            legend.set_title("Power \u03b1")
+        names = _arviz_labeller(trial).var_name_map
+        for ax in fig.axes:
+            title = ax.get_title()
+            for var in var_names:
+                label = names.get(var, var)
+                for group in ("prior", "likelihood"):
+                    if title == f"{label}, {group} power-scaled":
+                        value = float(sensitivity[group][var])
+                        ax.set_title(f"{group.capitalize()} power-scaled: sensitivity "
+                                     f"{value:.3f}", fontsize=7.5)
+                        ax.set_xlabel(label, fontsize=7.5)
         fig.suptitle(f"Power-scaling sensitivity: {prior.label or prior.name} prior, "
                      f"{outcome.label}", fontsize=8, x=0.01, ha="left")
+        note = ("Posterior re-weighted as if the prior (left) or the likelihood (right) were "
+                "raised to the power \u03b1; bars: median and 95% interval.\nSensitivity: "
+                "the power-scaling diagnostic of Kallioinen et al. (2024), based on the "
+                "cumulative Jensen-Shannon distance; 0.05 or more flags sensitivity.")
         if skipped:
-            fig.supxlabel(f"Not shown: {', '.join(skipped)} (constant log prior, so prior "
-                          "power-scaling is undefined).", fontsize=6, color="#555555", x=0.01,
-                          ha="left")
+            note += (f"\nNot shown: {', '.join(skipped)} (constant log prior, so prior "
+                     "power-scaling is undefined).")
+        fig.supxlabel(note, fontsize=6, color="#555555", x=0.01, ha="left")
     return fig
 
 
@@ -743,8 +794,8 @@ def plot_rank(trial, outcome, result: Mapping[str, Any], prior):
         if diag.get("max_r_hat") is not None:
             numbers = (f"; max R-hat {diag['max_r_hat']:.3f}, min bulk ESS "
                        f"{diag['min_ess_bulk']:.0f}, divergences {diag.get('divergences', 0)}")
-        fig.suptitle(f"Rank plots: {prior.label or prior.name} prior, {outcome.label} "
-                     f"({n_chains} chains x {n_draws} draws{numbers})", fontsize=8,
+        fig.suptitle(f"Rank plots: {prior.label or prior.name} prior, {outcome.label}\n"
+                     f"{n_chains} chains x {n_draws} draws{numbers}", fontsize=8,
                      x=0.01, ha="left")
         fig.supxlabel("Each line: one chain's rank ECDF minus the uniform (draws thinned by "
                       "ESS). Grey: 95% simultaneous envelope for well-mixed chains.",
