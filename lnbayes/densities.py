@@ -278,10 +278,11 @@ def data_only_estimate(outcome, prob: float = 0.95) -> dict[str, dict[str, float
     se = math.sqrt(float(np.sum(1 / cells)))
     return {
         "risk_difference": {"estimate": rd, "lower": rd_lo, "upper": rd_hi,
-                            "method": "Newcombe hybrid score"},
+                            "method": "Newcombe hybrid score interval for the risk difference"},
         "odds_ratio": {"estimate": math.exp(log_or), "lower": math.exp(log_or - z * se),
                        "upper": math.exp(log_or + z * se),
-                       "method": "Woolf logit" + (" (0.5 added to each cell)" if corrected else "")},
+                       "method": "Woolf logit interval for the odds ratio"
+                       + (", 0.5 added to each cell" if corrected else "")},
     }
 
 

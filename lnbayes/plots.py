@@ -120,6 +120,16 @@ def exact_estimate(result: Mapping[str, Any], measure: str) -> dict[str, float]:
 # ---------------------------------------------------------------------------------------------
 
 
+def _footnote(fig, text: str) -> None:
+    """A small grey note under the figure, wrapped to the figure's width."""
+    import textwrap
+
+    width = max(40, int(fig.get_figwidth() * 72 / 3.5))
+    lines = [textwrap.fill(part, width) for part in text.split("\n")]
+    fig.supxlabel("\n".join(lines), fontsize=6, color="#555555", x=0.01, ha="left",
+                  linespacing=1.3)
+
+
 def _new_figure(width: float, height: float):
     from matplotlib.figure import Figure
 
@@ -369,13 +379,13 @@ def plot_forest(trial, outcome, analysis: Mapping[str, Any],
             text_ax.text(0.5, y[i], format_prob(exact_p_benefit(result)), ha="center",
                          va="center", fontsize=7)
         text_ax.text(0.5, y[-1], "\u2013", ha="center", va="center", fontsize=7)
-        fig.supxlabel(
-            f"Data only: observed {data_only['risk_difference']['estimate']:+.2f} "
-            f"({outcome.treatment_events}/{outcome.treatment_n} vs "
-            f"{outcome.control_events}/{outcome.control_n}) with 95% confidence intervals: "
-            f"{data_only['risk_difference']['method']} (risk difference), "
-            f"{data_only['odds_ratio']['method']} (odds ratio).",
-            fontsize=6, color="#555555", x=0.01, ha="left")
+        rd, odds = data_only["risk_difference"], data_only["odds_ratio"]
+        _footnote(
+            fig,
+            f"Data only: sample estimates from {outcome.treatment_events}/"
+            f"{outcome.treatment_n} vs {outcome.control_events}/{outcome.control_n} "
+            f"(risk difference {rd['estimate']:+.2f}, odds ratio {odds['estimate']:.2g}) with "
+            f"95% confidence intervals ({rd['method']}; {odds['method']}).")
         fig.suptitle(f"{outcome.label}: posterior median and {prob_label}", fontsize=8,
                      fontweight="bold", x=0.01, ha="left")
     return fig
@@ -562,8 +572,10 @@ def plot_sweep_heatmap(sweep: Mapping[str, Any], trial, named_priors: Sequence |
             mesh = ax.tripcolor(means, sds, probs, cmap=SEQUENTIAL_CMAP, vmin=0, vmax=1,
                                 shading="gouraud", rasterized=True)
             cs = ax.tricontour(means, sds, probs, levels=levels, colors="white", linewidths=1.0)
+        marked = [(p.effect.means[0], p.effect.sds[0]) for p in named_priors
+                  if p.family == "effect" and p.scale == scale and len(p.effect.means) == 1]
         ax.clabel(cs, fmt=lambda v: f"{v:g}", fontsize=6.5, inline=True,
-                  manual=_label_positions(cs, um, us))
+                  manual=_label_positions(cs, um, us, marked))
         cbar = fig.colorbar(mesh, ax=ax, location="right", shrink=0.9, pad=0.02)
         cbar.set_label("P(benefit)")
         for level in levels:
@@ -601,32 +613,34 @@ def plot_sweep_heatmap(sweep: Mapping[str, Any], trial, named_priors: Sequence |
             top.tick_params(labelsize=6.5)
         ax.set_title(outcome.label, loc="left", fontsize=8)
         if unplaced:
-            fig.supxlabel("Not on this grid: " + ", ".join(unplaced)
-                          + f" (not a Normal prior on the {effect_word})",
-                          fontsize=6, color="#555555", x=0.01, ha="left")
+            _footnote(fig, "Not on this grid: " + ", ".join(unplaced)
+                          + f" (not a Normal prior on the {effect_word})")
     return fig
 
 
-def _label_positions(cs, xs, ys) -> list[tuple[float, float]]:
-    """One label per contour level, near the upper-right end of its longest line.
+def _label_positions(cs, xs, ys, avoid=()) -> list[tuple[float, float]]:
+    """One label position per contour level, on its longest line.
 
-    Named priors sit on the no-effect line in the middle of the grid; labels at the ends of
-    the lines stay clear of them.
+    Among points 15% to 85% of the way along the line, the one farthest from the named priors'
+    markers (``avoid``) and at least 8% of the axes away from every edge.
     """
     span_x, span_y = xs.max() - xs.min(), ys.max() - ys.min()
+    marks = np.array([((x - xs.min()) / span_x, (y - ys.min()) / span_y) for x, y in avoid])
     positions = []
     for segs in cs.allsegs:
         segs = [seg for seg in segs if len(seg) > 1]
         if not segs:
             continue
         seg = max(segs, key=len)
-        score = (seg[:, 0] - xs.min()) / span_x + (seg[:, 1] - ys.min()) / span_y
-        end = int(np.argmax(score))
-        # step back along the line from the end, by about 12% of the axes
-        along = np.concatenate([[0.0], np.cumsum(np.hypot(np.diff(seg[:, 0]) / span_x,
-                                                         np.diff(seg[:, 1]) / span_y))])
-        target = along[end] - 0.12 if end > 0 else along[end] + 0.12
-        k = int(np.argmin(np.abs(along - target)))
+        unit = np.column_stack([(seg[:, 0] - xs.min()) / span_x, (seg[:, 1] - ys.min()) / span_y])
+        along = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(unit, axis=0).T))])
+        frac = along / along[-1] if along[-1] > 0 else along
+        edge = np.min(np.column_stack([unit, 1 - unit]), axis=1)
+        clear = np.hypot(*(unit[:, None, :] - marks[None, :, :]).transpose(2, 0, 1)).min(axis=1) \
+            if len(marks) else np.ones(len(unit))
+        score = np.minimum(clear, 0.3) + np.where(edge < 0.08, -1.0, 0.0) \
+            + np.where((frac < 0.15) | (frac > 0.85), -0.5, 0.0)
+        k = int(np.argmax(score))
         positions.append((float(seg[k, 0]), float(seg[k, 1])))
     return positions
 
@@ -741,7 +755,7 @@ def plot_psense(trial, outcome, result: Mapping[str, Any], prior,
         if skipped:
             note += (f"\nNot shown: {', '.join(skipped)} (constant log prior, so prior "
                      "power-scaling is undefined).")
-        fig.supxlabel(note, fontsize=6, color="#555555", x=0.01, ha="left")
+        _footnote(fig, note)
     return fig
 
 
@@ -797,7 +811,6 @@ def plot_rank(trial, outcome, result: Mapping[str, Any], prior):
         fig.suptitle(f"Rank plots: {prior.label or prior.name} prior, {outcome.label}\n"
                      f"{n_chains} chains x {n_draws} draws{numbers}", fontsize=8,
                      x=0.01, ha="left")
-        fig.supxlabel("Each line: one chain's rank ECDF minus the uniform (draws thinned by "
-                      "ESS). Grey: 95% simultaneous envelope for well-mixed chains.",
-                      fontsize=6, color="#555555", x=0.01, ha="left")
+        _footnote(fig, "Each line: one chain's rank ECDF minus the uniform (draws thinned by "
+                      "ESS). Grey: 95% simultaneous envelope for well-mixed chains.")
     return fig
