@@ -376,7 +376,8 @@ def benefit_grid(outcome, control_prior, scale: str, means, sds, levels=(0.5, 0.
 def default_sweep_axes(priors, scale: str = "log_or", n_means: int = 25,
                        n_sds: int = 20) -> tuple[np.ndarray, np.ndarray]:
     """Prior means and SDs covering the named effect priors on ``scale`` with a margin."""
-    effect_priors = [p for p in priors if p.family == "effect" and p.scale == scale]
+    effect_priors = [p for p in priors if p.family == "effect" and p.scale == scale
+                     and len(p.effect.weights) == 1]
     means = [m for p in effect_priors for m in p.effect.means]
     sds = [s for p in effect_priors for s in p.effect.sds]
     wide = {"log_or": (1.5, 2.0, 0.1), "log_rr": (1.0, 1.5, 0.05), "rd": (0.3, 0.3, 0.02)}[scale]

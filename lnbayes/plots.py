@@ -606,7 +606,7 @@ def plot_sweep_heatmap(sweep: Mapping[str, Any], trial, named_priors: Sequence |
             top.set_xlabel(f"Prior median {measure}, {trial.treatment_name} vs {trial.control_name}",
                            fontsize=7)
             from matplotlib.ticker import FixedLocator, FuncFormatter
-            cands = [0.1, 0.2, 0.25, 0.5, 1, 2, 4, 5, 10, 20]
+            cands = [2.0**k for k in range(-6, 7)]
             lo, hi = np.exp(um.min()), np.exp(um.max())
             top.xaxis.set_major_locator(FixedLocator([c for c in cands if lo <= c <= hi]))
             top.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
@@ -614,7 +614,7 @@ def plot_sweep_heatmap(sweep: Mapping[str, Any], trial, named_priors: Sequence |
         ax.set_title(outcome.label, loc="left", fontsize=8)
         if unplaced:
             _footnote(fig, "Not on this grid: " + ", ".join(unplaced)
-                          + f" (not a Normal prior on the {effect_word})")
+                          + f" (not a single Normal prior on the {effect_word})")
     return fig
 
 
