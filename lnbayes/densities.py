@@ -111,7 +111,7 @@ def density_curves(prior, outcome, measures=("risk_difference", "odds_ratio"),
 
 
 def _effect_conditional(prior):
-    """log density of p_treatment given p_control under an effect-level prior (no data)."""
+    """Log density of p_treatment given p_control under an effect-level prior (no data)."""
     mix = exact.NormalMix.of(prior.effect)
     scale = prior.scale
 
@@ -355,7 +355,8 @@ def benefit_grid(outcome, control_prior, scale: str, means, sds, levels=(0.5, 0.
         for mean in np.asarray(means, dtype=float):
             mix = exact.NormalMix(np.ones(1), np.array([mean]), np.array([sd]))
             log_trunc = mix.log_mass(feas_lo, feas_hi)
-            log_w = base + stats.norm.logpdf(np.where(feasible, theta, 0.0), mean, sd) - log_trunc[:, None]
+            log_prior = stats.norm.logpdf(np.where(feasible, theta, 0.0), mean, sd)
+            log_w = base + log_prior - log_trunc[:, None]
             log_w = np.where(feasible, log_w, -np.inf)
             w = np.exp(log_w - np.max(log_w))
             total = w.sum()

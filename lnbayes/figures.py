@@ -46,7 +46,8 @@ def make_figures(trial, outcome, analysis: Mapping[str, Any], sweep: Mapping | N
     priors = [trial.priors[r["prior"]] for r in results]
     curves = plots.compute_curves(trial, outcome, analysis)
     figs: dict[str, Any] = {
-        "effect_prior_posterior": plots.plot_effect_prior_posterior(trial, outcome, analysis, curves),
+        "effect_prior_posterior": plots.plot_effect_prior_posterior(trial, outcome, analysis,
+                                                                    curves),
         "forest": plots.plot_forest(trial, outcome, analysis),
         "arm_posteriors": plots.plot_arm_posteriors(trial, outcome, analysis, curves),
         "p_benefit": plots.plot_p_benefit(trial, outcome, analysis),
@@ -72,7 +73,8 @@ def save_figures(figs: Mapping[str, Any], outdir: str | Path,
     """Write each figure in each format, atomically; returns the paths written.
 
     PNG at 300 dpi, or more for figures narrower than 1,300 px at 300 dpi (single-column
-    figures), so that every PNG is at least 1,200 px wide; PDF and SVG are vector (heatmap cells rasterised at 300 dpi). The house
+    figures), so that every PNG is at least 1,200 px wide; PDF and SVG are vector (heatmap
+    cells rasterised at 300 dpi). The house
     style is active while saving so that save-time settings (fonts embedded as TrueType, tight
     bounding box) apply.
     """

@@ -29,7 +29,8 @@ def log_prior_values(prior, posterior) -> dict[str, np.ndarray]:
     p_c = np.asarray(posterior["p_control"])
     out = {"p_control": exact.BetaMix.of(prior.control).logpdf(p_c)}
     if prior.family == "arm":
-        out["p_treatment"] = exact.BetaMix.of(prior.treatment).logpdf(np.asarray(posterior["p_treatment"]))
+        p_t = np.asarray(posterior["p_treatment"])
+        out["p_treatment"] = exact.BetaMix.of(prior.treatment).logpdf(p_t)
         return out
     theta = np.asarray(posterior[prior.scale]) if prior.scale in posterior else effects.theta_of(
         prior.scale, p_c, np.asarray(posterior["p_treatment"]))

@@ -67,16 +67,21 @@ def event_label(outcome) -> str:
 
 
 def benefit_label(trial, outcome) -> str:
+    """Legend entry of the shaded benefit region, e.g. ``Benefit (hUC-MSC better)``."""
     return f"Benefit ({trial.treatment_name} better)"
 
 
 def prior_label(result: Mapping[str, Any]) -> str:
+    """The prior's label from the trial file (its name when it has none)."""
     info = result.get("prior_info") or {}
     return info.get("label") or result["prior"]
 
 
 def prior_description(trial, prior) -> str:
-    """A prior in one line in the trial's words, e.g. ``log OR ~ Normal(0, 0.668²); placebo ~ Beta(1, 1)``."""
+    """A prior in one line in the trial's words.
+
+    For example ``log OR ~ Normal(0, 0.668²); placebo ~ Beta(1, 1)``.
+    """
     if prior is None:
         return ""
     if prior.family == "arm":
@@ -106,11 +111,13 @@ def p_benefit_text(result: Mapping[str, Any]) -> str:
 
 
 def exact_p_benefit(result: Mapping[str, Any]) -> float:
+    """The exact P(benefit) of a result (``p_benefit_exact``, else ``p_benefit``)."""
     p = result.get("p_benefit_exact")
     return float(result["p_benefit"] if p is None else p)
 
 
 def exact_estimate(result: Mapping[str, Any], measure: str) -> dict[str, float]:
+    """The exact median and interval of a measure (the sampled ones when no exact is stored)."""
     est = result["estimates"][measure]
     return est.get("exact", est)
 
@@ -141,9 +148,11 @@ def _benefit_span(ax, measure: str, lower_is_better: bool, **kwargs):
     ref = NO_EFFECT[measure]
     lo, hi = ax.get_xlim()
     if lower_is_better:
-        patch = ax.axvspan(lo, ref, color=BENEFIT_FILL, alpha=BENEFIT_ALPHA, lw=0, zorder=0, **kwargs)
+        start, stop = lo, ref
     else:
-        patch = ax.axvspan(ref, hi, color=BENEFIT_FILL, alpha=BENEFIT_ALPHA, lw=0, zorder=0, **kwargs)
+        start, stop = ref, hi
+    patch = ax.axvspan(start, stop, color=BENEFIT_FILL, alpha=BENEFIT_ALPHA, lw=0, zorder=0,
+                       **kwargs)
     ax.set_xlim(lo, hi)
     return patch
 
@@ -249,7 +258,8 @@ def plot_effect_prior_posterior(trial, outcome, analysis: Mapping[str, Any],
             for j, measure in enumerate(measures):
                 ax = axes[i, j]
                 lo, hi = ranges[measure]
-                grid, prior_d, post_d = c[measure]["grid"], c[measure]["prior"], c[measure]["posterior"]
+                grid, prior_d = c[measure]["grid"], c[measure]["prior"]
+                post_d = c[measure]["posterior"]
                 keep = (grid >= lo) & (grid <= hi)
                 draws = _draws(result, measure)
                 if draws is not None:
@@ -603,7 +613,8 @@ def plot_sweep_heatmap(sweep: Mapping[str, Any], trial, named_priors: Sequence |
         ax.set_ylabel(f"Prior SD of the {effect_word}")
         if scale in ("log_or", "log_rr"):
             top = ax.secondary_xaxis("top", functions=(np.exp, _safe_log))
-            top.set_xlabel(f"Prior median {measure}, {trial.treatment_name} vs {trial.control_name}",
+            top.set_xlabel(f"Prior median {measure}, {trial.treatment_name} vs "
+                           f"{trial.control_name}",
                            fontsize=7)
             from matplotlib.ticker import FixedLocator, FuncFormatter
             cands = [2.0**k for k in range(-6, 7)]
