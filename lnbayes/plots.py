@@ -501,10 +501,10 @@ def plot_p_benefit(trial, outcome, analysis: Mapping[str, Any], levels: Sequence
             p = exact_p_benefit(result)
             colour = prior_colour(i)
             ax.plot([0, p], [y[i], y[i]], color=colour, lw=0.6, alpha=0.5, zorder=1)
-            ax.plot(p, y[i], "o", color=colour, ms=6, zorder=3)
+            ax.plot(p, y[i], "o", color=colour, ms=5, zorder=3)
             if result.get("engine") == "pymc":
                 mcse = result.get("p_benefit_mcse") or 0.0
-                ax.errorbar(result["p_benefit"], y[i] - 0.22, xerr=2 * mcse, fmt="x",
+                ax.errorbar(result["p_benefit"], y[i] - 0.3, xerr=2 * mcse, fmt="x",
                             color=colour, ms=4, lw=0.8, capsize=0, zorder=3)
             ax.text(min(p, 0.97) + 0.03 if p < 0.93 else p - 0.03, y[i] + 0.12,
                     format_prob(p), ha="left" if p < 0.93 else "right", va="bottom",
@@ -515,8 +515,8 @@ def plot_p_benefit(trial, outcome, analysis: Mapping[str, Any], levels: Sequence
         ax.tick_params(axis="y", length=0)
         ax.spines["left"].set_visible(False)
         ax.set_xlim(0, 1)
-        ax.set_ylim(-0.7, n - 0.4)
-        ax.set_xlabel(f"P(benefit): posterior probability that {trial.treatment_name} is better")
+        ax.set_ylim(-0.75, n - 0.4)
+        ax.set_xlabel(f"P(benefit): probability that {trial.treatment_name} is better")
         for text in ax.texts:
             text.set_bbox(dict(boxstyle="square,pad=0.1", fc="white", ec="none"))
         if sampled:
