@@ -368,5 +368,60 @@ def design(
         print_design(result, _console())
 
 
+# --- issue 5: publication figures ---
+
+
+@app.command()
+def plot(
+    trial_file: TrialArg = None,
+    outcome: OutcomeOpt = None,
+    prior: PriorOpt = None,
+    outdir: Annotated[Optional[Path], typer.Option("--outdir", help="Where figures are written (default reports/<trial>/figures).")] = None,
+    formats: Annotated[str, typer.Option("--format", help="Comma-separated: png (300 dpi), pdf, svg.")] = "png,pdf",
+    engine: Annotated[str, typer.Option("--engine", help="pymc (adds MCMC overlays, power-scaling and rank plots) or exact (fast).")] = "pymc",
+    seed: SeedOpt = None,
+    draws: Annotated[int, typer.Option("--draws", min=100, help="PyMC draws per chain.")] = 2000,
+    tune: Annotated[int, typer.Option("--tune", min=100, help="PyMC tuning steps per chain.")] = 1000,
+) -> None:
+    """Publication figures: prior/posterior, forest, arms, P(benefit), sweep, sensitivity."""
+    try:
+        if engine not in ("exact", "pymc"):
+            raise LnbayesError(f"<command line>: --engine: must be exact or pymc, got {engine!r}")
+        from lnbayes.figures import parse_formats
+
+        fmt_list = parse_formats(formats)
+        trial = load_trial_or_inline(trial_file, None, None, False)
+        outcome_obj = trial.outcome(outcome)
+        trial.priors_for(outcome_obj, prior)  # names checked before any work
+    except LnbayesError as err:
+        _fail(err)
+    written = plot_figures(trial, outcome_obj.name, prior, outdir or default_outdir(trial) / "figures",
+                           fmt_list, engine=engine, seed=seed, draws=draws, tune=tune)
+    for path in written:
+        typer.echo(str(path))
+
+
+def plot_figures(trial, outcome_name, prior_names, outdir, formats, engine="pymc", seed=None,
+                 draws=2000, tune=1000, sweep=None) -> list:
+    """Analyse (without writing results) and write every figure; returns the paths written."""
+    from lnbayes import analysis, figures
+    from lnbayes.pymc_engine import SamplerSettings
+
+    status = _console(stderr=True)
+    with status.status("analysing...") as spinner:
+        def on_prior(name: str, i: int, n: int) -> None:
+            spinner.update(f"prior {i + 1}/{n}: {name} ({engine})")
+
+        result = analysis.analyze(
+            trial, outcome_name, prior_names, engine=engine, seed=seed,
+            settings=SamplerSettings(draws=draws, tune=tune), outdir=None, on_prior=on_prior,
+        )
+        spinner.update("drawing figures...")
+        outcome = trial.outcome(outcome_name)
+        figs = figures.make_figures(trial, outcome, result, sweep=sweep)
+        spinner.update("writing figures...")
+        return figures.save_figures(figs, outdir, formats)
+
+
 def main() -> None:  # pragma: no cover - console script entry point
     app()

@@ -1,0 +1,125 @@
+"""Report side of the figures: assemble the set for one outcome and write it to files.
+
+:func:`make_figures` turns an analysis (``lnbayes.analysis.analyze``) into named Figures;
+:func:`save_figures` writes them atomically (PNG at 300 dpi, vector PDF, SVG on request).
+The plotting functions themselves (:mod:`lnbayes.plots`) never write anything.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from lnbayes import densities, io, plots
+from lnbayes.plotstyle import DPI, house_style
+
+FORMATS = ("png", "pdf", "svg")
+
+
+def default_sweep(trial, outcome, priors=None, scale: str = "log_or", n_means: int = 41,
+                  n_sds: int = 31) -> dict[str, Any]:
+    """A P(benefit) grid over Normal priors on the log odds ratio, centred on the named priors.
+
+    Stand-in for ``lnbayes sweep`` (same JSON shape), from
+    :func:`lnbayes.densities.benefit_grid`. The control arm keeps the prior of the first named
+    effect prior on this scale (Beta(1, 1) when there is none).
+    """
+    from lnbayes.spec import BetaPrior
+
+    priors = list(trial.priors_for(outcome) if priors is None else priors)
+    on_scale = [p for p in priors if p.family == "effect" and p.scale == scale]
+    control = on_scale[0].control if on_scale else BetaPrior.single(1, 1)
+    means, sds = densities.default_sweep_axes(priors, scale, n_means, n_sds)
+    return densities.benefit_grid(outcome, control, scale, means, sds)
+
+
+def make_figures(trial, outcome, analysis: Mapping[str, Any], sweep: Mapping | None = None,
+                 include_sweep: bool = True) -> dict[str, Any]:
+    """All figures for one outcome, by file stem.
+
+    ``effect_prior_posterior``, ``forest``, ``arm_posteriors``, ``p_benefit``,
+    ``sweep_heatmap`` (from ``sweep``, or a default grid when ``sweep`` is None), and for PyMC
+    results ``psense_<prior>`` (priors that are not constant) and ``rank_<prior>`` per prior
+    (supplement).
+    """
+    results = analysis["results"]
+    priors = [trial.priors[r["prior"]] for r in results]
+    curves = plots.compute_curves(trial, outcome, analysis)
+    figs: dict[str, Any] = {
+        "effect_prior_posterior": plots.plot_effect_prior_posterior(trial, outcome, analysis,
+                                                                    curves),
+        "forest": plots.plot_forest(trial, outcome, analysis),
+        "arm_posteriors": plots.plot_arm_posteriors(trial, outcome, analysis, curves),
+        "p_benefit": plots.plot_p_benefit(trial, outcome, analysis),
+    }
+    if include_sweep:
+        sweep = sweep if sweep is not None else default_sweep(trial, outcome, priors)
+        figs["sweep_heatmap"] = plots.plot_sweep_heatmap(sweep, trial, named_priors=priors)
+    from lnbayes.log_densities import prior_is_constant
+
+    constant = [p.label or p.name for p in priors if prior_is_constant(p)]
+    for result, prior in zip(results, priors):
+        if result.get("datatree") is None:
+            continue
+        if not prior_is_constant(prior):
+            figs[f"psense_{prior.name}"] = plots.plot_psense(trial, outcome, result, prior,
+                                                             skipped=constant)
+        figs[f"rank_{prior.name}"] = plots.plot_rank(trial, outcome, result, prior)
+    return figs
+
+
+def save_figures(figs: Mapping[str, Any], outdir: str | Path,
+                 formats: Sequence[str] = ("png", "pdf")) -> list[Path]:
+    """Write each figure in each format, atomically; returns the paths written.
+
+    PNG at 300 dpi, or more for figures narrower than 1,300 px at 300 dpi (single-column
+    figures), so that every PNG is at least 1,200 px wide; PDF and SVG are vector (heatmap
+    cells rasterised at 300 dpi). The house
+    style is active while saving so that save-time settings (fonts embedded as TrueType, tight
+    bounding box) apply.
+    """
+    outdir = Path(outdir)
+    written = []
+    with house_style():
+        for stem, fig in figs.items():
+            for fmt in formats:
+                path = outdir / f"{stem}.{fmt}"
+                with io.atomic_path(path) as tmp:
+                    fig.savefig(tmp, format=fmt, dpi=png_dpi(fig) if fmt == "png" else DPI,
+                                metadata=_metadata(fmt))
+                written.append(path)
+    return written
+
+
+MIN_PNG_WIDTH = 1300
+"""Pixels a PNG is rendered at before the tight bounding box trims the margins (>= 1,200 after)."""
+
+
+def png_dpi(fig) -> int:
+    """300 dpi, raised for narrow figures so that the PNG is at least ~1,200 px wide."""
+    import math
+
+    return max(DPI, math.ceil(MIN_PNG_WIDTH / fig.get_figwidth()))
+
+
+def _metadata(fmt: str) -> dict[str, Any] | None:
+    # no creation dates, so that the same inputs give the same files
+    if fmt == "pdf":
+        return {"CreationDate": None, "Creator": "lnbayes"}
+    if fmt == "svg":
+        return {"Date": None, "Creator": "lnbayes"}
+    if fmt == "png":
+        return {"Software": "lnbayes"}
+    return None
+
+
+def parse_formats(text: str) -> list[str]:
+    """``png,pdf`` -> ["png", "pdf"]; raises LnbayesError naming the option on a bad format."""
+    from lnbayes.errors import LnbayesError
+
+    formats = [f.strip().lower().lstrip(".") for f in text.split(",") if f.strip()]
+    bad = [f for f in formats if f not in FORMATS]
+    if bad or not formats:
+        raise LnbayesError(f"<command line>: --format: expected a comma-separated list of "
+                           f"{', '.join(FORMATS)}, got {text!r}")
+    return list(dict.fromkeys(formats))

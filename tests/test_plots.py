@@ -1,0 +1,297 @@
+"""Figures: structure (axes, labels, lines, annotations), not pixels; the maths under them
+checked against closed forms and scipy.integrate."""
+
+from __future__ import annotations
+
+import math
+
+import matplotlib
+import numpy as np
+import pytest
+from scipy import integrate, stats
+
+from lnbayes import analysis, densities, exact, figures, log_densities, plots, spec
+from lnbayes.spec import BetaPrior, NormalPrior, Outcome
+
+
+@pytest.fixture(scope="session")
+def trial():
+    return spec.load_trial()
+
+
+@pytest.fixture(scope="session")
+def outcome(trial):
+    return trial.primary_outcome
+
+
+@pytest.fixture(scope="session")
+def exact_analysis(trial, outcome):
+    return analysis.analyze(trial, outcome.name, engine="exact")
+
+
+@pytest.fixture(scope="session")
+def curves(trial, outcome, exact_analysis):
+    return plots.compute_curves(trial, outcome, exact_analysis)
+
+
+def _flat_p_benefit(outcome) -> float:
+    """P(p_t > p_c) under Beta(1, 1) priors, by scipy.integrate (independent of lnbayes)."""
+    c = stats.beta(1 + outcome.control_events, 1 + outcome.control_n - outcome.control_events)
+    t = stats.beta(1 + outcome.treatment_events, 1 + outcome.treatment_n - outcome.treatment_events)
+    value, _ = integrate.quad(lambda x: c.pdf(x) * t.sf(x), 0, 1, epsabs=1e-12)
+    return value
+
+
+# ---------------------------------------------------------------------------------------------
+# The maths under the figures
+# ---------------------------------------------------------------------------------------------
+
+
+def test_flat_prior_risk_difference_is_triangular(outcome):
+    flat = spec.reference_priors()["flat"]
+    c = densities.density_curves(flat, outcome, ("risk_difference",),
+                                 ranges={"risk_difference": (-0.95, 0.95)}, n=381)
+    grid = c["risk_difference"]["grid"]
+    away_from_kink = np.abs(grid) > 0.02
+    # difference of two independent uniforms: density 1 - |d|
+    np.testing.assert_allclose(c["risk_difference"]["prior"][away_from_kink],
+                               1 - np.abs(grid[away_from_kink]), atol=2e-3)
+
+
+def test_posterior_arm_densities_are_the_conjugate_betas(outcome):
+    flat = spec.reference_priors()["flat"]
+    c = densities.density_curves(flat, outcome, ("p_control", "p_treatment"),
+                                 ranges={"p_control": (0.01, 0.99), "p_treatment": (0.01, 0.99)})
+    g = c["p_control"]["grid"]
+    np.testing.assert_allclose(c["p_control"]["posterior"],
+                               stats.beta.pdf(g, 1 + outcome.control_events,
+                                              1 + outcome.control_n - outcome.control_events),
+                               rtol=1e-9)
+
+
+def test_effect_prior_log_or_density_is_the_normal(outcome):
+    prior = spec.Prior(name="s", family="effect", control=BetaPrior.single(1, 1), scale="log_or",
+                       effect=NormalPrior.single(0.3, 0.7))
+    c = densities.density_curves(prior, outcome, ("odds_ratio", "p_control"),
+                                 ranges={"odds_ratio": (0.05, 20), "p_control": (0.05, 0.95)})
+    g = c["odds_ratio"]["grid"]
+    # density per unit log OR of the prior is the Normal itself
+    np.testing.assert_allclose(c["odds_ratio"]["prior"], stats.norm.pdf(np.log(g), 0.3, 0.7),
+                               atol=1e-6)
+    # p_control keeps its stated Beta(1, 1) prior
+    np.testing.assert_allclose(c["p_control"]["prior"], 1.0, atol=1e-3)
+    # the posterior density integrates to the exact engine's probability of an interval
+    post = exact.posterior(prior, outcome)
+    x = np.log(g)
+    inside = (g > 0.5) & (g < 2.0)
+    area = integrate.trapezoid(c["odds_ratio"]["posterior"][inside], x[inside])
+    assert area == pytest.approx(post.prob_between("odds_ratio", g[inside][0], g[inside][-1]),
+                                 abs=2e-3)
+
+
+def test_benefit_grid_matches_the_exact_engine(outcome):
+    control = BetaPrior.single(1, 1)
+    for scale, means, sds in [("log_or", [-0.5, 0.7], [0.3, 1.5]), ("rd", [0.1], [0.15]),
+                              ("log_rr", [0.2], [0.5])]:
+        grid = densities.benefit_grid(outcome, control, scale, means, sds)
+        for row in grid["grid"]:
+            post = exact.effect_posterior(control, scale,
+                                          NormalPrior.single(row["prior_mean"], row["prior_sd"]),
+                                          outcome)
+            assert row["p_benefit"] == pytest.approx(post.prob_benefit(), abs=1e-3)
+    assert set(grid) >= {"scale", "outcome", "levels", "grid", "tipping_point"}
+
+
+def test_newcombe_interval_matches_the_published_example():
+    # Newcombe 1998, Table II example (a): 56/70 vs 48/80, method 10: 0.0524 to 0.3339
+    est = densities.data_only_estimate(Outcome("x", "x", 56, 70, 48, 80))
+    rd = est["risk_difference"]
+    assert rd["estimate"] == pytest.approx(0.2)
+    assert rd["lower"] == pytest.approx(0.0524, abs=1e-4)
+    assert rd["upper"] == pytest.approx(0.3339, abs=1e-4)
+    # Woolf: log OR +/- 1.96 sqrt(1/a + 1/b + 1/c + 1/d)
+    se = math.sqrt(1 / 56 + 1 / 14 + 1 / 48 + 1 / 32)
+    assert est["odds_ratio"]["lower"] == pytest.approx(56 * 32 / (14 * 48) * math.exp(-1.959964 * se),
+                                                       rel=1e-5)
+
+
+def test_log_densities_are_scipy_logpdfs(trial, outcome):
+    prior = trial.priors["sceptical"]
+    draws = {"p_control": np.array([[0.3, 0.8]]), "log_or": np.array([[0.1, -0.4]]),
+             "p_treatment": np.array([[0.32, 0.7]])}
+    lp = log_densities.log_prior_values(prior, draws)
+    np.testing.assert_allclose(lp["log_or"], stats.norm.logpdf(draws["log_or"], 0, 0.668))
+    np.testing.assert_allclose(lp["p_control"], 0.0, atol=1e-12)
+    ll = log_densities.log_likelihood_values(outcome, draws)
+    np.testing.assert_allclose(ll["treatment"], stats.binom.logpmf(9, 12, draws["p_treatment"]))
+    assert log_densities.prior_is_constant(trial.priors["flat"])
+    assert not log_densities.prior_is_constant(prior)
+
+
+# ---------------------------------------------------------------------------------------------
+# Figure structure
+# ---------------------------------------------------------------------------------------------
+
+
+def _texts(fig) -> list[str]:
+    out = [t.get_text() for t in fig.texts]
+    for ax in fig.axes:
+        out += [t.get_text() for t in ax.texts]
+        out += [ax.get_title(loc) for loc in ("left", "center", "right")]
+        out += [ax.get_xlabel(), ax.get_ylabel()]
+        out += [t.get_text() for t in ax.get_yticklabels()]
+    for legend in fig.legends:
+        out += [t.get_text() for t in legend.get_texts()]
+    return out
+
+
+def test_figures_leave_global_rcparams_alone(trial, outcome, exact_analysis, curves):
+    before = dict(matplotlib.rcParams)
+    plots.plot_effect_prior_posterior(trial, outcome, exact_analysis, curves)
+    plots.plot_p_benefit(trial, outcome, exact_analysis)
+    after = dict(matplotlib.rcParams)
+    assert before == after
+
+
+def test_effect_figure(trial, outcome, exact_analysis, curves):
+    fig = plots.plot_effect_prior_posterior(trial, outcome, exact_analysis, curves)
+    n = len(exact_analysis["results"])
+    assert len(fig.axes) == 2 * n
+    labels = [ax.get_xlabel() for ax in fig.axes]
+    assert "Risk difference, hUC-MSC minus placebo" in labels
+    assert "Odds ratio, hUC-MSC vs placebo" in labels
+    assert fig.axes[1].get_xscale() == "log"
+    texts = _texts(fig)
+    flat_text = f"P(benefit) = {plots.format_prob(_flat_p_benefit(outcome))}"
+    assert texts.count(flat_text) >= 2  # on both panels of the flat prior's row
+    for result in exact_analysis["results"]:
+        assert texts.count(plots.p_benefit_text(result)) >= 2
+        assert plots.prior_label(result) in texts
+    for ax in fig.axes:
+        assert len(ax.get_lines()) >= 3  # prior, posterior, no-effect line
+        assert ax.patches  # benefit region
+    assert any("Benefit (hUC-MSC better)" == t for t in texts)
+
+
+def test_forest(trial, outcome, exact_analysis):
+    fig = plots.plot_forest(trial, outcome, exact_analysis)
+    texts = _texts(fig)
+    assert "Data only" in texts
+    assert "P(benefit)" in texts
+    for result in exact_analysis["results"]:
+        assert plots.prior_label(result) in texts
+        assert plots.format_prob(result["p_benefit_exact"]) in texts
+    rd_ax = fig.axes[0]
+    # the no-effect line at 0 and a data-only diamond at the sample risk difference
+    assert any(np.allclose(line.get_xdata(), 0) and len(line.get_xdata()) == 2
+               for line in rd_ax.get_lines())
+    observed = outcome.treatment_events / outcome.treatment_n - outcome.control_events / outcome.control_n
+    assert any(line.get_marker() == "D" and np.allclose(line.get_xdata(), observed)
+               for line in rd_ax.get_lines())
+
+
+def test_arm_figure_names_both_arms(trial, outcome, exact_analysis, curves):
+    fig = plots.plot_arm_posteriors(trial, outcome, exact_analysis, curves)
+    texts = " | ".join(_texts(fig))
+    assert "hUC-MSC: observed 9/12" in texts and "placebo: observed 5/6" in texts
+    assert fig._supxlabel.get_text() == "Probability of remission (partial + complete) at 6 months"
+
+
+def test_p_benefit_dot_chart(trial, outcome, exact_analysis):
+    fig = plots.plot_p_benefit(trial, outcome, exact_analysis)
+    (ax,) = fig.axes
+    level_lines = [line for line in ax.get_lines() if line.get_linestyle() == "--"]
+    assert sorted(float(line.get_xdata()[0]) for line in level_lines) == [0.5, 0.8, 0.95]
+    texts = _texts(fig)
+    assert plots.format_prob(_flat_p_benefit(outcome)) in texts
+
+
+def test_sweep_heatmap(trial, outcome):
+    sweep = densities.benefit_grid(outcome, BetaPrior.single(1, 1), "log_or",
+                                   np.linspace(-1.5, 1.5, 7), np.linspace(0.2, 2.0, 6))
+    fig = plots.plot_sweep_heatmap(sweep, trial, named_priors=list(trial.priors.values()))
+    ax = fig.axes[0]
+    contours = [c for c in ax.collections if hasattr(c, "levels")]
+    assert contours and list(contours[0].levels) == [0.5, 0.8, 0.95]
+    markers = [line for line in ax.get_lines() if line.get_marker() == "o"]
+    assert len(markers) == 2  # weakly informative and sceptical; flat is arm-level
+    texts = " | ".join(_texts(fig)) + fig._supxlabel.get_text()
+    assert "Sceptical" in texts and "Not on this grid: Flat" in texts
+    assert ax.get_xlabel() == "Prior mean of the log odds ratio"
+
+
+def test_save_figures_is_atomic_and_complete(tmp_path, trial, outcome, exact_analysis):
+    fig = plots.plot_p_benefit(trial, outcome, exact_analysis)
+    paths = figures.save_figures({"p_benefit": fig}, tmp_path, ["png", "svg"])
+    assert [p.name for p in paths] == ["p_benefit.png", "p_benefit.svg"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p_benefit.png", "p_benefit.svg"]
+
+
+# ---------------------------------------------------------------------------------------------
+# The command
+# ---------------------------------------------------------------------------------------------
+
+
+def test_cli_plot_writes_figures(tmp_path):
+    from PIL import Image
+    from typer.testing import CliRunner
+
+    from lnbayes.cli import app
+
+    out = tmp_path / "figs"
+    result = CliRunner().invoke(app, ["plot", "--engine", "exact", "--prior", "flat",
+                                      "--prior", "sceptical", "--outdir", str(out),
+                                      "--format", "png,pdf"])
+    assert result.exit_code == 0, result.output
+    pngs = sorted(out.glob("*.png"))
+    pdfs = sorted(out.glob("*.pdf"))
+    assert len(pngs) >= 5 and len(pdfs) == len(pngs)
+    for png in pngs:
+        with Image.open(png) as img:
+            assert img.width >= 1200
+    assert all(p.read_bytes().startswith(b"%PDF") for p in pdfs)
+    assert not list(out.glob(".*.part"))
+
+
+def test_cli_plot_bad_format_writes_nothing(tmp_path):
+    from typer.testing import CliRunner
+
+    from lnbayes.cli import app
+
+    result = CliRunner().invoke(app, ["plot", "--engine", "exact", "--outdir", str(tmp_path / "x"),
+                                      "--format", "png,jpg"])
+    assert result.exit_code == 2
+    assert "--format" in result.output
+    assert not (tmp_path / "x").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# PyMC figures (few draws)
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def pymc_analysis(trial, outcome):
+    from lnbayes.pymc_engine import SamplerSettings
+
+    return analysis.analyze(trial, outcome.name, ["flat", "sceptical"], engine="pymc",
+                            settings=SamplerSettings(draws=300, tune=300, chains=2))
+
+
+@pytest.mark.slow
+def test_pymc_figures(trial, outcome, pymc_analysis):
+    figs = figures.make_figures(trial, outcome, pymc_analysis, include_sweep=False)
+    assert "psense_sceptical" in figs and "psense_flat" not in figs
+    assert {"rank_flat", "rank_sceptical"} <= set(figs)
+    psense = figs["psense_sceptical"]
+    assert len(psense.axes) == 4  # (risk difference, odds ratio) x (prior, likelihood)
+    assert "Not shown: Flat" in psense._supxlabel.get_text()
+    with pytest.raises(ValueError, match="constant"):
+        plots.plot_psense(trial, outcome, pymc_analysis["results"][0], trial.priors["flat"])
+    # MCMC draws are overlaid on the exact curves
+    effect = figs["effect_prior_posterior"]
+    assert "Posterior (MCMC draws)" in _texts(effect)
+    assert any(len(ax.patches) >= 2 for ax in effect.axes)  # benefit region + histogram
+    import matplotlib.pyplot as plt
+
+    assert not plt.get_fignums()  # ArviZ figures are detached from pyplot
