@@ -97,6 +97,14 @@ def run_report(
         outcomes.append(
             {"outcome": outcome.name, "info": result["outcome_info"], "results": result["results"]}
         )
+    from lnbayes import planning
+
+    say("benefit-harm summary, predictive probability of success, operating characteristics")
+    benefit_harm = analysis.benefit_harm(
+        trial, [{"outcome": o["outcome"], "results": o["results"]} for o in outcomes]
+    )
+    predict = planning.predict(trial)
+    design = planning.design(trial) if trial.design is not None else None
     provenance = dict(result["provenance"])
     provenance["elapsed_seconds_analysis"] = time.time() - started
     report = {
@@ -105,11 +113,56 @@ def run_report(
         "primary_outcome": trial.primary_outcome.name,
         "priors": [analysis.prior_record(p) for p in trial.priors.values()],
         "outcomes": outcomes,
+        "benefit_harm": benefit_harm,
+        "predict": _slim_predict(predict),
+        "design": design,
         "settings": {"seed": seed, "sampler": settings.as_dict(),
                      "agreement_mcse": analysis.AGREEMENT_MCSE},
         "provenance": provenance,
     }
+    if outdir is not None:
+        say("drawing figures")
+        report["figures"] = write_figures(trial, report, predict, design, outdir)
     return report
+
+
+def _slim_predict(predict: dict[str, Any]) -> dict[str, Any]:
+    """The predictive-probability result without the per-completion table (kept in memory)."""
+    out = dict(predict)
+    out["results"] = [{k: v for k, v in r.items() if k != "completions"} for r in predict["results"]]
+    return out
+
+
+FIGURE_CAPTIONS = {
+    "effect_prior_posterior": "Prior (dashed) and posterior (solid) of the risk difference and the odds ratio under each prior; the shaded region is benefit, and each panel gives the posterior probability of benefit.",
+    "forest": "Posterior median and 95% equal-tailed interval of the effect under each prior, with the posterior probability of benefit; the data-only estimate is shown for reference.",
+    "arm_posteriors": "Posterior distribution of the event probability in each arm under each prior.",
+    "p_benefit": "Posterior probability of benefit under each named prior, with the 0.5, 0.8 and 0.95 levels.",
+    "sweep_heatmap": "Posterior probability of benefit across a grid of Normal priors on the effect (centre by standard deviation), with contours at 0.5, 0.8 and 0.95 and the named priors marked.",
+    "predictive": "Predictive probability that the trial, completed to its planned size, would have ended with the posterior probability of benefit at or above each level.",
+    "operating_characteristics": "Operating characteristics of the rule 'declare benefit if P(benefit) >= threshold' at the planned sample size, by exact enumeration.",
+}
+
+
+def write_figures(trial: Trial, report: dict[str, Any], predict, design, outdir: Path,
+                  sweep: dict | None = None) -> dict[str, Any]:
+    """Draw the primary outcome's figures and the decision figures; PNG (300 dpi) and PDF."""
+    from lnbayes import figures, plots_decision
+
+    outcome = trial.primary_outcome
+    prim = next(o for o in report["outcomes"] if o["outcome"] == outcome.name)
+    figs = figures.make_figures(trial, outcome, {"results": prim["results"]}, sweep=sweep)
+    figs["predictive"] = plots_decision.predictive_figure(predict)
+    if design is not None:
+        figs["operating_characteristics"] = plots_decision.operating_characteristics_figure(design)
+    figures.save_figures(figs, Path(outdir) / "figures", ("png", "pdf"))
+    out = {}
+    for stem in figs:
+        kind = stem.split("_")[0] if stem.startswith(("psense_", "rank_")) else stem
+        prior = stem.split("_", 1)[1] if kind in ("psense", "rank") else None
+        out[stem] = {"png": f"figures/{stem}.png", "pdf": f"figures/{stem}.pdf", "kind": kind,
+                     "prior": prior, "caption": FIGURE_CAPTIONS.get(kind, "")}
+    return out
 
 
 def strip_for_json(report: dict[str, Any]) -> dict[str, Any]:
