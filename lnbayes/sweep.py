@@ -664,6 +664,8 @@ def run_sweep(
                     "agrees_with_exact": agree["agrees"],
                     "p_threshold": pm_["p_threshold"], "p_threshold_mcse": pm_["p_threshold_mcse"],
                     "p_threshold_exact": ex["p_threshold"],
+                    "p_threshold_z": (agreement(pm_["p_threshold"], ex["p_threshold"], pm_["p_threshold_mcse"],
+                                                pm_["n_draws"])["z"] if pm_["p_threshold"] is not None else None),
                     "median_effect": pm_["median_effect"], "median_effect_exact": ex["median_effect"],
                     "method": "pymc", "seed": pm_["seed"], "diagnostics": pm_["diagnostics"],
                 })
@@ -716,6 +718,8 @@ def run_sweep(
             "points": n_points, "worst_z": float(z[worst]),
             "worst_point": {"prior_mean": grid[worst]["prior_mean"], second_name: grid[worst][second_name]},
             "fraction_beyond_3_mcse": float(np.mean(z > 3.0)),
+            "threshold_worst_z": max((r["p_threshold_z"] for r in grid if r["p_threshold_z"] is not None),
+                                     default=None),
             "all_converged": all(r["diagnostics"]["converged"] for r in grid),
         }
     if outdir is not None:
@@ -745,7 +749,7 @@ def _grid_brackets(grid, first_vals, second_vals, second_name, levels, lower) ->
 
 
 CSV_COLUMNS = ("prior_mean", "prior_sd", "prior_ess", "p_benefit", "p_benefit_mcse", "p_benefit_exact",
-               "p_benefit_z", "p_threshold", "p_threshold_mcse", "p_threshold_exact", "median_effect",
+               "p_benefit_z", "p_threshold", "p_threshold_mcse", "p_threshold_exact", "p_threshold_z", "median_effect",
                "median_effect_exact", "prior_p_benefit", "method", "seed", "converged", "max_r_hat",
                "min_ess_bulk", "divergences")
 

@@ -76,6 +76,10 @@ PAD_SD = 12.0
 """The theta grid spans each prior centre +- PAD_SD prior sds."""
 ROW_NATS = 60.0
 """Rows span where pi_c * L_c is within ROW_NATS of its maximum."""
+TRUNCATED_ROWS = 201
+"""Rows for log_rr and rd."""
+TRUNCATED_NODES_PER_SD = 12
+"""log_rr and rd: finer theta spacing, for the likelihood's behaviour at the feasible edge."""
 MAX_THETA_NODES = 6000
 """Larger theta grids are split by prior centre."""
 SETTINGS = {"rows": N_ROWS, "nodes_per_sd": NODES_PER_SD, "pad_sd": PAD_SD, "row_nats": ROW_NATS,
@@ -89,27 +93,21 @@ _SCALE_MEASURE = {"log_or": "odds_ratio", "log_rr": "risk_ratio", "rd": "risk_di
 # ---------------------------------------------------------------------------------------------
 
 
-def _cumulative_weights(k: np.ndarray, t: np.ndarray, n: int, h: float) -> np.ndarray:
-    """Weights w (rows x n) with ``w @ f ~ F(theta_k + t h) - (terms common to all cuts)``.
+def _local_terms(t: np.ndarray, h: float) -> np.ndarray:
+    """Coefficients of f at nodes k-1, k, k+1, k+2 in the cumulative integral up to theta_k + t h.
 
-    ``F`` is the cumulative integral: trapezoid sums with the Euler-Maclaurin end correction
-    ``-h^2/12 f'(theta_k)`` (central differences), interpolated inside the cell by the cubic
-    Hermite polynomial that uses ``F`` and ``F' = f`` at both ends of the cell. Needs
-    ``1 <= k <= n - 3``.
+    With ``C_k = h (sum_{j<=k} f_j - f_k / 2) - h/24 (f_{k+1} - f_{k-1})`` (the cumulative
+    trapezoid rule with the Euler-Maclaurin end correction, central differences for ``f'``) and
+    the cubic Hermite interpolant in the cell through ``C_k``, ``C_{k+1}`` with slopes ``f_k``,
+    ``f_{k+1}``, the cumulative integral is ``h * sum_{j<=k} f_j`` plus these four local terms
+    (fourth order; the terms at the start of the grid cancel in differences).
     """
-    jj = np.arange(n)[None, :]
-    k = k[:, None]
-    t = t[:, None]
-
-    def cum_at(kk):
-        w = h * ((jj <= kk) - 0.5 * (jj == kk))
-        return w - h / 24 * ((jj == kk + 1).astype(float) - (jj == kk - 1))
-
     h00 = 2 * t**3 - 3 * t**2 + 1
     h10 = t**3 - 2 * t**2 + t
     h01 = -2 * t**3 + 3 * t**2
     h11 = t**3 - t**2
-    return (h00 * cum_at(k) + h10 * h * (jj == k) + h01 * cum_at(k + 1) + h11 * h * (jj == k + 1))
+    return h * np.stack([h00 / 24, -0.5 * h00 + h10 + h01 / 24,
+                         0.5 * h01 - h00 / 24 + h11, -h01 / 24], axis=-1)
 
 
 def interval_weights(theta: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -132,7 +130,12 @@ def interval_weights(theta: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndar
     b = np.asarray(b, float)
     ka, ta = locate(a)
     kb, tb = locate(b)
-    w = _cumulative_weights(kb, tb, n, h) - _cumulative_weights(ka, ta, n, h)
+    jj = np.arange(n)[None, :]
+    w = h * ((jj > ka[:, None]) & (jj <= kb[:, None]))
+    rows = np.arange(len(a))[:, None]
+    offsets = np.arange(-1, 3)[None, :]
+    np.add.at(w, (np.broadcast_to(rows, (len(a), 4)), kb[:, None] + offsets), _local_terms(tb, h))
+    np.add.at(w, (np.broadcast_to(rows, (len(a), 4)), ka[:, None] + offsets), -_local_terms(ta, h))
     empty = (np.minimum(b, hi_ok) <= np.maximum(a, lo_ok))
     w[empty] = 0.0
     return w
@@ -227,6 +230,7 @@ class EffectSweep:
         self._log_lmax = float(_log_binom(yt, nt, yt / nt))
 
         self._groups: dict[tuple, _Group] = {}
+        self.lik_lo = self._likelihood_floor()
 
     # -- grids ---------------------------------------------------------------------------
 
@@ -252,7 +256,9 @@ class EffectSweep:
 
     def rows_for_sd(self, sd: float) -> int:
         """Rows on logit(p_control): more for narrow priors, whose threshold cut sharpens in u."""
-        if self.threshold is None or sd >= 0.1 or self.scale != "log_or":
+        if self.scale != "log_or":
+            return TRUNCATED_ROWS  # accurate to 1e-5 there (tests); halves the matrix products
+        if self.threshold is None or sd >= 0.1:
             return self._default_rows
         return 801 if sd >= 0.04 else 1601
 
@@ -265,12 +271,26 @@ class EffectSweep:
             lo = min(lo, float(np.min(edge_hi)) - PAD_SD * sd)
             if np.all(np.isfinite(edge_lo)):
                 hi = max(hi, float(np.max(edge_lo)) + PAD_SD * sd)
-            lo = max(lo, float(np.min(self.lo)))
+            lo = max(lo, float(np.min(self.lo)), self.lik_lo)
             hi = min(hi, float(np.max(self.hi)))
         return lo, hi
 
+    def _likelihood_floor(self) -> float:
+        """log_rr: below this theta the treatment likelihood is < e^-60 of its maximum in every
+        row that matters (the grid need not go lower); -inf on other scales."""
+        if self.scale != "log_rr":
+            return -np.inf
+        yt, nt = self.outcome.treatment_events, self.outcome.treatment_n
+        if yt == 0:
+            return -np.inf
+        p_hat = yt / nt
+        f = lambda p: float(_log_binom(yt, nt, p)) - (self._log_lmax - ROW_NATS)  # noqa: E731
+        p_lo = optimize.brentq(f, 1e-300, p_hat) if f(1e-300) < 0 else 1e-300
+        x_max = float(np.max(self.x[self.a > self.a.max() * 1e-30]))
+        return float(np.log(p_lo) - np.log(x_max)) - 1.0
+
     def _nodes_per_sd(self) -> int:
-        return NODES_PER_SD if self.scale == "log_or" else 2 * NODES_PER_SD
+        return NODES_PER_SD if self.scale == "log_or" else TRUNCATED_NODES_PER_SD
 
     def _group(self, sd: float, m_lo: float, m_hi: float) -> _Group:
         key = (float(sd), float(m_lo), float(m_hi))
@@ -303,6 +323,12 @@ class EffectSweep:
     def _likelihood(self, x, theta):
         """Treatment-arm likelihood / its maximum, continued as a polynomial outside (0, 1)."""
         yt, nt = self.outcome.treatment_events, self.outcome.treatment_n
+        if self.scale == "log_or":
+            # logit(p_treatment) = u + theta: y s - n log(1 + e^s), one transcendental per node
+            log_comb = special.gammaln(nt + 1) - special.gammaln(yt + 1) - special.gammaln(nt - yt + 1)
+            s = special.logit(x) + theta
+            log_lik = log_comb + yt * s - nt * np.logaddexp(0.0, s)
+            return np.exp(log_lik - self._log_lmax), np.ones(s.shape, bool)
         p = effects.p_treatment(self.scale, x, theta)
         inside = (p > 0) & (p < 1)
         log_comb = special.gammaln(nt + 1) - special.gammaln(yt + 1) - special.gammaln(nt - yt + 1)
@@ -366,6 +392,7 @@ class EffectSweep:
                 log_z = _log_mass(rows.lo[:, None], rows.hi[:, None], mu[None, :], sd)  # (R, K)
                 e = -0.5 * z2min[None, :] - log_z
                 ok = np.all((e < 600) | (rows.a[:, None] < 1e-300), axis=0)
+                ok &= stats.norm.sf(self.lik_lo, mu, sd) > 1e-6
                 e_fac = np.exp(np.minimum(e, 600))  # (R, K) 1 / Z up to a per-prior constant
                 rw = rows.a[:, None] * e_fac
                 total = np.einsum("rk,rk->k", rw, group.wb["total"] @ g.T)
