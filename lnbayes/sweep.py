@@ -574,14 +574,14 @@ def run_sweep(
     provenance = {
         "command": io.command_line(),
         "trial_file": trial.source_path,
-        "trial_file_sha256": io.file_sha256(trial.source_path) if trial.source_path else None,
+        "trial_file_sha256": _trial_hash(trial),
         "seed": seed, "engine": engine,
         "sampler_settings": settings.as_dict() if engine == "pymc" else None,
         "exact_settings": sweep_math.SETTINGS, "versions": io.versions(),
     }
     context = {
         "cache_version": CACHE_VERSION, "trial_sha256": provenance["trial_file_sha256"],
-        "trial": trial.id if trial.source_path is None else None,
+        "trial": trial.id,
         "outcome": [outcome_obj.name, outcome_obj.treatment_events, outcome_obj.treatment_n,
                     outcome_obj.control_events, outcome_obj.control_n, outcome_obj.better],
         "threshold": None if threshold is None else [threshold.scale, threshold.value],
@@ -730,6 +730,13 @@ def run_sweep(
         io.write_text(csv_path, grid_csv(grid))
         io.write_json(json_path, out)
     return out
+
+
+def _trial_hash(trial: Trial) -> str:
+    """SHA-256 of the trial file, or of the trial's contents when it has no file."""
+    if trial.source_path and Path(trial.source_path).is_file():
+        return io.file_sha256(trial.source_path)
+    return hashlib.sha256(repr((trial.id, trial.outcomes, trial.priors)).encode()).hexdigest()
 
 
 def _grid_brackets(grid, first_vals, second_vals, second_name, levels, lower) -> dict:
