@@ -187,6 +187,7 @@ def sweep(
     tune: Annotated[int, typer.Option("--tune", min=100, help="PyMC tuning steps per chain.")] = 500,
     outdir: Annotated[Optional[Path], typer.Option("--outdir", help="Where results and the cache go (default reports/<trial>).")] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the cache.")] = False,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="PyMC: grid points sampled in parallel processes (each with cores=1); 1 = one process, nutpie chains on 2 cores.")] = 1,
 ) -> None:
     """Sweep the prior over a grid: P(benefit), tipping points, reverse-Bayes."""
     from lnbayes import sweep as sweep_mod
@@ -234,6 +235,7 @@ def sweep(
                 trial, outcome, scale=scale_name, centres=ranges[0], sds=ranges[1], engine=engine,
                 seed=seed, mode=mode, settings=settings, outdir=outdir or default_outdir(trial),
                 control_prior=control_prior, use_cache=not no_cache, on_point=on_point,
+                workers=workers,
             )
         except LnbayesError as err:
             progress.stop()

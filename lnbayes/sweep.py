@@ -230,11 +230,7 @@ class _Problem:
             self.engine = sweep_math.ArmSweep(control, outcome, scale, measure_value)
 
     def prior(self, first: float, second: float) -> Prior:
-        if self.mode == "effect":
-            return Prior(name="sweep", family="effect", control=self.control, scale=self.scale,
-                         effect=NormalPrior.single(first, second))
-        return Prior(name="sweep", family="arm", control=self.control,
-                     treatment=BetaPrior.single(first * second, (1 - first) * second))
+        return _sweep_prior(self.mode, self.control, self.scale, first, second)
 
     def exact_points(self, first: np.ndarray, second: np.ndarray) -> list[dict]:
         """P(benefit), P(beyond threshold) and the posterior median for each prior."""
@@ -298,27 +294,63 @@ class _Problem:
 # ---------------------------------------------------------------------------------------------
 
 
-def _pymc_point(problem: _Problem, first: float, second: float, seed: int, settings) -> dict:
+def _sweep_prior(mode: str, control: BetaPrior, scale: str, first: float, second: float) -> Prior:
+    if mode == "effect":
+        return Prior(name="sweep", family="effect", control=control, scale=scale,
+                     effect=NormalPrior.single(first, second))
+    return Prior(name="sweep", family="arm", control=control,
+                 treatment=BetaPrior.single(first * second, (1 - first) * second))
+
+
+def _pymc_run(prior: Prior, outcome, threshold, scale: str, seed: int, settings) -> dict:
+    """Sample one grid point's posterior (compiled model reused) and summarise it."""
     from lnbayes import pymc_engine, summaries
 
-    prior = problem.prior(first, second)
-    thresholds = (problem.threshold,) if problem.threshold is not None else ()
-    datatree = pymc_engine.sample(prior, problem.outcome, seed=seed, settings=settings)
-    drawn = summaries.draws_summary(datatree, problem.outcome, thresholds)
+    thresholds = (threshold,) if threshold is not None else ()
+    datatree = pymc_engine.sample(prior, outcome, seed=seed, settings=settings)
+    drawn = summaries.draws_summary(datatree, outcome, thresholds)
     diag = summaries.diagnostics(datatree)
-    measure = sweep_math._SCALE_MEASURE[problem.scale]
-    median = drawn["estimates"][measure]["median"]
+    median = drawn["estimates"][sweep_math._SCALE_MEASURE[scale]]["median"]
     return {
         "p_benefit": drawn["p_benefit"],
         "p_benefit_mcse": drawn["p_benefit_mcse"],
         "p_threshold": drawn["thresholds"][0]["p"] if thresholds else None,
         "p_threshold_mcse": drawn["thresholds"][0]["p_mcse"] if thresholds else None,
-        "median_effect": median if problem.scale == "rd" else float(np.log(median)),
+        "median_effect": median if scale == "rd" else float(np.log(median)),
         "n_draws": drawn["n_draws"],
         "seed": seed,
         "diagnostics": {k: diag[k] for k in ("converged", "max_r_hat", "min_ess_bulk",
                                              "min_ess_tail", "divergences", "problems")},
     }
+
+
+def _pin_representative(mode: str, control: BetaPrior, scale: str, outcome) -> None:
+    """Make a canonical prior (centre 0, sd 1; or mean 0.5, ess 2) build the compiled model.
+
+    nutpie's ``with_data`` swaps the data of the log density but not of the initial-point
+    function, which keeps the data of the prior that first compiled the structure in this
+    process; the draws for a seed therefore depend on that prior. Pinning it makes a point's
+    draws independent of the grid order, of resuming and of worker processes (unless another
+    analysis compiled the same structure earlier in the process).
+    """
+    from lnbayes import pymc_engine
+
+    first, second = (0.0, 1.0) if mode == "effect" else (0.5, 2.0)
+    pymc_engine._representative(_sweep_prior(mode, control, scale, first, second), outcome)
+
+
+def _pymc_point(problem: _Problem, first: float, second: float, seed: int, settings) -> dict:
+    _pin_representative(problem.mode, problem.control, problem.scale, problem.outcome)
+    return _pymc_run(problem.prior(first, second), problem.outcome, problem.threshold, problem.scale,
+                     seed, settings)
+
+
+def _pymc_worker(payload: tuple) -> tuple[int, dict]:
+    """Worker process entry: one grid point (each worker compiles its model once)."""
+    k, mode, control, scale, first, second, outcome, threshold, seed, settings = payload
+    _pin_representative(mode, control, scale, outcome)
+    prior = _sweep_prior(mode, control, scale, first, second)
+    return k, _pymc_run(prior, outcome, threshold, scale, seed, settings)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -507,8 +539,9 @@ def run_sweep(
     levels=LEVELS,
     control_prior: str | None = None,
     use_cache: bool = True,
-    check_roots: bool = True,
+    check_roots: bool | str = True,
     on_point: Callable[[int, int], None] | None = None,
+    workers: int = 1,
 ) -> dict[str, Any]:
     """Sweep the effect-level (or arm-level) prior over a grid; returns the JSON-ready result.
 
@@ -540,6 +573,9 @@ def run_sweep(
         Name of the prior whose control-arm Beta is used (default: see :func:`control_prior_for`).
     on_point
         Called as ``on_point(done, total)`` after each point is computed or read from the cache.
+    workers
+        PyMC only: sample grid points in this many processes (each compiles once and samples
+        with ``cores=1``) instead of one process using ``settings.cores`` for its chains.
     """
     if mode not in MODES:
         raise LnbayesError(f"<command line>: --mode: must be effect or arm, got {mode!r}")
@@ -612,7 +648,9 @@ def run_sweep(
         n_cached_pymc = 0
         t_pymc = 0.0
         if engine == "pymc":
-            settings_key = settings.as_dict()
+            # nutpie's draws for a seed do not depend on the number of cores (checked), so the
+            # cache key leaves cores out: a point sampled by a worker is the same point
+            settings_key = {k: v for k, v in settings.as_dict().items() if k != "cores"}
             labels = [f"{mode}/{scale}/{float(a)!r}/{float(b)!r}" for a, b in zip(grid_first, grid_second)]
             seeds = [point_seed(seed, outcome_obj.name, lab) for lab in labels]
             pymc_keys = [cache_key(context, engine="pymc", settings=settings_key, seed=s,
@@ -626,7 +664,15 @@ def run_sweep(
             if on_point:
                 on_point(done, n_points)
             t0 = time.perf_counter()
-            for k in range(n_points):
+            todo = [k for k in range(n_points) if pymc_points[k] is None]
+            if workers > 1 and len(todo) > 1:
+                for k, rec in _pymc_parallel(problem, todo, grid_first, grid_second, seeds, settings, workers):
+                    cache.put_many({pymc_keys[k]: rec})  # committed as each point arrives
+                    pymc_points[k] = rec
+                    done += 1
+                    if on_point:
+                        on_point(done, n_points)
+            for k in todo:
                 if pymc_points[k] is not None:
                     continue
                 rec = _pymc_point(problem, float(grid_first[k]), float(grid_second[k]), seeds[k], settings)
@@ -730,6 +776,24 @@ def run_sweep(
         io.write_text(csv_path, grid_csv(grid))
         io.write_json(json_path, out)
     return out
+
+
+def _pymc_parallel(problem, todo, grid_first, grid_second, seeds, settings, workers):
+    """Yield (index, record) from ``workers`` processes, each sampling with ``cores=1``."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from dataclasses import replace
+
+    one_core = replace(settings, cores=1)
+    payloads = [(k, problem.mode, problem.control, problem.scale, float(grid_first[k]), float(grid_second[k]),
+                 problem.outcome, problem.threshold, seeds[k], one_core) for k in todo]
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+    try:
+        futures = [pool.submit(_pymc_worker, p) for p in payloads]
+        for future in as_completed(futures):
+            yield future.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _trial_hash(trial: Trial) -> str:
