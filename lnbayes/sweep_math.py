@@ -162,7 +162,7 @@ class _Group:
 
     sd: float
     theta: np.ndarray
-    wb: dict[str, np.ndarray]  # name -> (R, J) quadrature weights times likelihood
+    wb: dict  # "stacked": (n R, J) quadrature weights times likelihood for n integrals
     b_mask: np.ndarray  # (R, J) likelihood on the feasible part (marginal density of theta)
     rows: SimpleNamespace | None = None
     collapsed: dict[str, np.ndarray] = field(default_factory=dict)  # log_or: A @ wb
@@ -302,21 +302,32 @@ class EffectSweep:
         n = int(np.ceil((hi - lo) / h)) + 1
         theta = lo + h * (np.arange(-3, n + 3))
         x = rows.x[:, None]
-        b_poly, inside = self._likelihood(x, theta[None, :])
-        # polynomial continuation only within 3 nodes of a feasible edge (where cut weights reach)
         th = theta[None, :]
-        near = ((th > rows.hi[:, None]) & (th <= rows.hi[:, None] + 3 * h)) | (
-            (th < rows.lo[:, None]) & (th >= rows.lo[:, None] - 3 * h))
-        b_ext = np.where(inside | near, b_poly, 0.0)
-        b_mask = np.where(inside, b_ext, 0.0)
-        wb = {"total": interval_weights(theta, rows.lo, rows.hi) * b_ext,
-              "above_zero": interval_weights(theta, np.maximum(rows.lo, 0.0), rows.hi) * b_ext}
-        group = _Group(sd=float(sd), theta=theta, wb=wb, b_mask=b_mask, rows=rows)
-        if rows.cut is not None:
-            wb["above_threshold"] = interval_weights(theta, np.maximum(rows.lo, rows.cut), rows.hi) * b_ext
         if self.scale == "log_or":
-            group.collapsed = {k: rows.a @ v for k, v in wb.items()}
-            group.collapsed["marginal"] = rows.a @ b_mask
+            b_ext, _ = self._likelihood(x, th)
+            b_mask = b_ext
+        else:
+            # polynomial continuation only within 3 nodes of a feasible edge (where cut weights
+            # reach); nothing is computed further out
+            inside = (th > rows.lo[:, None]) & (th < rows.hi[:, None])
+            near = ((th >= rows.hi[:, None]) & (th <= rows.hi[:, None] + 3 * h)) | (
+                (th <= rows.lo[:, None]) & (th >= rows.lo[:, None] - 3 * h))
+            need = inside | near
+            ii, jj = np.nonzero(need)
+            b_ext = np.zeros(need.shape)
+            b_ext[ii, jj] = self._likelihood(rows.x[ii], theta[jj])[0]
+            b_mask = np.where(inside, b_ext, 0.0)
+        lows = [rows.lo, np.maximum(rows.lo, 0.0)]
+        if rows.cut is not None:
+            lows.append(np.maximum(rows.lo, rows.cut))
+        # total, above zero (and above the threshold) stacked: one matrix product per prior batch
+        stacked = np.concatenate([interval_weights(theta, low, rows.hi) * b_ext for low in lows])
+        wb = {"stacked": stacked, "n": len(lows)}
+        group = _Group(sd=float(sd), theta=theta, wb=wb, b_mask=b_mask, rows=rows)
+        if self.scale == "log_or":
+            R = len(rows.x)
+            group.collapsed = {"stacked": np.stack([rows.a @ stacked[k * R:(k + 1) * R] for k in range(len(lows))]),
+                               "marginal": rows.a @ b_mask}
         self._groups[key] = group
         return group
 
@@ -383,9 +394,9 @@ class EffectSweep:
             g = np.exp(-0.5 * (z2 - z2min[:, None]))  # (K, J), per-prior constant dropped
             if self.scale == "log_or":
                 c = group.collapsed
-                total = g @ c["total"]
-                above0 = g @ c["above_zero"]
-                above_t = g @ c["above_threshold"] if "above_threshold" in c else None
+                masses = c["stacked"] @ g.T  # (n, K)
+                total, above0 = masses[0], masses[1]
+                above_t = masses[2] if len(masses) > 2 else None
                 marginal = g * c["marginal"][None, :]
                 ok = np.ones(len(mu), bool)
             else:
@@ -395,10 +406,11 @@ class EffectSweep:
                 ok &= stats.norm.sf(self.lik_lo, mu, sd) > 1e-6
                 e_fac = np.exp(np.minimum(e, 600))  # (R, K) 1 / Z up to a per-prior constant
                 rw = rows.a[:, None] * e_fac
-                total = np.einsum("rk,rk->k", rw, group.wb["total"] @ g.T)
-                above0 = np.einsum("rk,rk->k", rw, group.wb["above_zero"] @ g.T)
-                above_t = (np.einsum("rk,rk->k", rw, group.wb["above_threshold"] @ g.T)
-                           if "above_threshold" in group.wb else None)
+                R = len(rows.x)
+                prod = (group.wb["stacked"] @ g.T).reshape(group.wb["n"], R, -1)  # (n, R, K)
+                masses = np.einsum("rk,nrk->nk", rw, prod)
+                total, above0 = masses[0], masses[1]
+                above_t = masses[2] if len(masses) > 2 else None
                 marginal = g * (rw.T @ group.b_mask)
             ok &= np.isfinite(total) & (total > 0)
             with np.errstate(divide="ignore", invalid="ignore"):
