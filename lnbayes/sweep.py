@@ -41,7 +41,7 @@ LEVELS = (0.5, 0.8, 0.95)
 MODES = ("effect", "arm")
 ENGINES = ("exact", "pymc")
 MAX_POINTS = 250_000
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 DEFAULT_EFFECT_GRID = {
     "log_or": ((-1.0, 2.5, 36), (0.1, 2.0, 20)),
@@ -70,7 +70,7 @@ class GridRange:
     n: int
 
     def values(self) -> np.ndarray:
-        return np.linspace(self.start, self.stop, self.n)
+        return np.round(np.linspace(self.start, self.stop, self.n), 12)
 
     def text(self) -> str:
         return f"{self.start:g}:{self.stop:g}:{self.n}"
@@ -122,9 +122,11 @@ def normalise_scale(text: str) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
-def control_prior_for(trial: Trial, outcome, name: str | None = None) -> tuple[str, BetaPrior]:
-    """The control-arm prior: that of prior ``name``, else of the first effect-level prior that
-    applies to the outcome, else of the first prior; Beta(1, 1) when the file has none."""
+def control_prior_for(trial: Trial, outcome, name: str | None = None,
+                      family: str = "effect") -> tuple[str, BetaPrior]:
+    """The control-arm prior: that of prior ``name``, else of the first prior of ``family``
+    (effect- or arm-level, as the sweep's mode) that applies to the outcome, else of the first
+    prior; Beta(1, 1) when the file has none."""
     if name is not None:
         if name not in trial.priors:
             raise LnbayesError(f"{trial.source_path or '<inline>'}: priors.{name}: unknown prior "
@@ -132,7 +134,7 @@ def control_prior_for(trial: Trial, outcome, name: str | None = None) -> tuple[s
         return name, trial.priors[name].control
     candidates = trial.priors_for(outcome)
     for prior in candidates:
-        if prior.family == "effect":
+        if prior.family == family:
             return prior.name, prior.control
     if candidates:
         return candidates[0].name, candidates[0].control
@@ -362,13 +364,27 @@ def _fmt(v: float) -> str:
     return f"{v:.3g}"
 
 
-def _centre_phrase(problem: _Problem, centre: float) -> str:
+def _centre_value(problem: _Problem, centre: float) -> str:
+    """A prior centre in words: 'odds ratio 2.48 (log odds ratio 0.907)', 'prior mean 0.8'."""
     if problem.mode == "arm":
-        return f"a prior mean remission probability of {centre:.3f} in the {problem.trial.treatment_name} arm"
-    name, short, _ = _RATIO[problem.scale]
+        return f"prior mean {centre:.3g}"
+    name = _RATIO[problem.scale][0]
     if problem.scale == "rd":
-        return f"the {name} was centred at {_fmt(centre)}"
-    return f"the {name} was centred at {_fmt(float(np.exp(centre)))} ({SCALE_LABELS[problem.scale]} {_fmt(centre)})"
+        return f"{name} {_fmt(centre)}"
+    return f"{name} {_fmt(float(np.exp(centre)))} ({SCALE_LABELS[problem.scale]} {_fmt(centre)})"
+
+
+def _belief(problem: _Problem, centre: float) -> str:
+    more = "less" if problem.lower else "more"
+    if problem.mode == "arm":
+        label = problem.outcome.label[:1].lower() + problem.outcome.label[1:]
+        return (f"the {problem.trial.treatment_name} arm's probability of {label} had a prior mean of "
+                f"{centre:.3g} or {more}")
+    name = _RATIO[problem.scale][0]
+    if problem.scale == "rd":
+        return f"the {name} was centred at {_fmt(centre)} or {more}"
+    return (f"the {name} was centred at {_fmt(float(np.exp(centre)))} ({SCALE_LABELS[problem.scale]} "
+            f"{_fmt(centre)}) or {more}")
 
 
 def tipping_points(problem: _Problem, seconds: np.ndarray, span: tuple[float, float],
@@ -422,23 +438,23 @@ def _tipping_sentence(problem: _Problem, row: dict, second_name: str) -> str:
     else:
         spread = f"with a prior effective sample size of {_fmt(second)} in the {problem.trial.treatment_name} arm"
     lo, hi = row["search_range"]
-    cmp = "<=" if problem.lower else ">="
     if row["status"] == "found":
         text = (f"To reach P(benefit) >= {level:g} {spread}, one must have believed beforehand that "
-                f"{_centre_phrase(problem, row['prior_mean'])} or {'less' if problem.lower else 'more'}")
+                f"{_belief(problem, row['prior_mean'])}")
         if problem.mode == "effect":
             name, short, null = _RATIO[problem.scale]
             side = "<" if problem.lower else ">"
             text += f" (P({short} {side} {null:g}) a priori = {row['prior_p_benefit']:.3f})"
         return text + "."
-    least = hi if problem.lower else lo
-    most = lo if problem.lower else hi
+    least, most = (hi, lo) if problem.lower else (lo, hi)
     if row["status"] == "reached_at_start":
-        return (f"P(benefit) >= {level:g} {spread} already at the least enthusiastic centre searched "
-                f"({_centre_phrase(problem, least)}; P(benefit) = {row['p_benefit_at_least_enthusiastic']:.3f}).")
-    return (f"No prior {spread} centred anywhere from {_fmt(lo)} to {_fmt(hi)} reaches P(benefit) >= {level:g}: "
-            f"even when {_centre_phrase(problem, most)}, P(benefit) = {row['p_benefit_at_most_enthusiastic']:.3f} "
-            f"(centres {cmp} {_fmt(most)} were not searched).")
+        return (f"P(benefit) >= {level:g} {spread} is reached already at the least enthusiastic centre "
+                f"searched ({_centre_value(problem, least)}: P(benefit) = "
+                f"{row['p_benefit_at_least_enthusiastic']:.3f}); less enthusiastic centres were not searched.")
+    return (f"No prior {spread} and a centre between {_fmt(lo)} and {_fmt(hi)} reaches P(benefit) >= "
+            f"{level:g}: at the most enthusiastic centre searched ({_centre_value(problem, most)}) "
+            f"P(benefit) = {row['p_benefit_at_most_enthusiastic']:.3f}; more enthusiastic centres were "
+            f"not searched.")
 
 
 def reverse_bayes(outcome, prior_sds, levels=LEVELS, alpha: float = 0.05) -> dict:
@@ -584,7 +600,7 @@ def run_sweep(
     if scale not in sweep_math._SCALE_MEASURE:
         scale = normalise_scale(scale)
     outcome_obj = trial.outcome(outcome)
-    control_name, control = control_prior_for(trial, outcome_obj, control_prior)
+    control_name, control = control_prior_for(trial, outcome_obj, control_prior, mode)
     d_first, d_second = default_ranges(mode, scale)
     centres = centres or d_first
     sds = sds or d_second
@@ -731,6 +747,8 @@ def run_sweep(
             else:
                 tipping = tipping_points(problem, second_vals, span, levels, brackets, check_roots)
             cache.put_many({tip_key: tipping})
+        for row in tipping.get("by_sd") or tipping.get("by_ess") or []:  # wording is not cached
+            row["sentence"] = _tipping_sentence(problem, row, second_name)
         elapsed = time.perf_counter() - t_start
     finally:
         cache.close()
