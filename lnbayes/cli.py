@@ -224,7 +224,7 @@ def sweep(
 
     with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=status,
-                  transient=True) as progress:
+                  transient=True, disable=not sys.stderr.isatty()) as progress:
         task = progress.add_task(f"sweep ({engine})", total=None)
 
         def on_point(done: int, total: int) -> None:
