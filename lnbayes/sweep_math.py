@@ -21,14 +21,16 @@ the clinical threshold), the Normal density ``g_j`` and the truncation normalise
 ``W`` are computed once per prior sd; each prior then costs a matrix product. On the log-OR
 scale ``Z = 1`` and the row sum collapses to one vector, so a prior costs a dot product.
 
-Quadrature. The ``theta`` spacing is ``min(sd, s_lik) / 8`` (``s_lik``: the width of the
+Quadrature. The ``theta`` spacing is ``min(sd, s_lik) / 8`` or ``/ 12`` (``s_lik``: the width of the
 treatment-arm likelihood on the scale), the grid spans every prior centre +- 12 sd (and, when
 truncated, 12 sd inside every row's feasible edge). Cut integrals ``int_a^b f`` use the
 cumulative trapezoid rule with the Euler-Maclaurin end correction and cubic Hermite
 interpolation inside the cut cell (fourth order); feasible edges are cuts too, with the
 treatment likelihood ``p^y (1 - p)^(n - y)`` continued as a polynomial across them so the
-interpolation stays smooth. Rows: 201-node Simpson rule on ``logit(p_control)`` over the range
-where ``pi_c * L_c`` is within 60 nats of its maximum.
+interpolation stays smooth. Rows: Simpson rule on ``logit(p_control)`` over the range where
+``pi_c * L_c`` is within 60 nats of its maximum; 401 nodes on the log-OR scale (801 or 1601 for
+sd < 0.1 with a threshold, whose cut moves with p_control), 201 on log RR and RD. The theta
+spacing is ``/ 8`` on the log-OR scale and ``/ 12`` on the truncated scales.
 
 Accuracy (checked in tests/test_sweep.py against :func:`lnbayes.exact.effect_posterior`): better
 than 1e-4 on P(benefit) and P(beyond threshold) for sd >= 0.02 on log_or / log_rr and
