@@ -1,0 +1,634 @@
+"""Fast exact prior sweeps, tipping points and reverse-Bayes (NumPy and SciPy only).
+
+The pure-maths half of ``lnbayes sweep``. Nothing here samples, writes files or knows about
+PyMC; :mod:`lnbayes.sweep` orchestrates, caches and writes.
+
+Effect-level sweeps
+-------------------
+The model is the one of :func:`lnbayes.exact.effect_posterior`: ``p_control ~ pi_c`` (the Beta
+mixture of the trial file), ``theta | p_control ~ Normal(mu, sd^2)`` truncated (for log_rr and
+rd) to the ``theta`` that keep ``p_treatment`` in (0, 1), and binomial counts in each arm. For one
+outcome and one control prior, everything except the Normal density is fixed, so the posterior
+integrals are *linear functionals of the prior density* evaluated on a grid:
+
+    mass(prior) = sum_i A_i / Z_i(mu, sd) * sum_j W_ij B_ij g_j(mu, sd)
+
+with rows ``i`` on ``u = logit(p_control)`` (Simpson weights times ``pi_c * L_c * dp/du`` in
+``A_i``), a uniform ``theta`` grid ``j``, the treatment-arm likelihood ``B_ij``, quadrature
+weights ``W_ij`` for the part of the row being integrated (all of it, ``theta > 0``, or beyond
+the clinical threshold), the Normal density ``g_j`` and the truncation normaliser
+``Z_i = Phi((hi_i - mu) / sd) - Phi((lo_i - mu) / sd)`` (1 on the log-OR scale). ``A``, ``B`` and
+``W`` are computed once per prior sd; each prior then costs a matrix product. On the log-OR
+scale ``Z = 1`` and the row sum collapses to one vector, so a prior costs a dot product.
+
+Quadrature. The ``theta`` spacing is ``min(sd, s_lik) / 8`` or ``/ 12`` (``s_lik``: the width of the
+treatment-arm likelihood on the scale), the grid spans every prior centre +- 12 sd (and, when
+truncated, 12 sd inside every row's feasible edge). Cut integrals ``int_a^b f`` use the
+cumulative trapezoid rule with the Euler-Maclaurin end correction and cubic Hermite
+interpolation inside the cut cell (fourth order); feasible edges are cuts too, with the
+treatment likelihood ``p^y (1 - p)^(n - y)`` continued as a polynomial across them so the
+interpolation stays smooth. Rows: Simpson rule on ``logit(p_control)`` over the range where
+``pi_c * L_c`` is within 60 nats of its maximum; 401 nodes on the log-OR scale (801 or 1601 for
+sd < 0.1 with a threshold, whose cut moves with p_control), 201 on log RR and RD. The theta
+spacing is ``/ 8`` on the log-OR scale and ``/ 12`` on the truncated scales.
+
+Accuracy (checked in tests/test_sweep.py against :func:`lnbayes.exact.effect_posterior`): better
+than 1e-4 on P(benefit) and P(beyond threshold) for sd >= 0.02 on log_or / log_rr and
+sd >= 0.005 on rd, and prior centres within about 30 sd of the feasible range. Priors where the
+truncation normaliser underflows (a centre more than ~35 sd beyond a row's feasible edge) are
+flagged (``ok = False``) and the orchestration layer falls back to the exact engine.
+
+Arm-level sweeps
+----------------
+Treatment-arm prior ``Beta(m * ess, (1 - m) * ess)``, control prior from the file: both arms are
+conjugate, so P(benefit) is a one-dimensional sum over control-arm nodes of Beta CDFs.
+
+Reverse-Bayes
+-------------
+On the log-OR scale with the normal approximation of the 2x2 table (Woolf's estimate and
+standard error), closed forms for the prior centre that reaches a posterior probability and the
+advocacy limit of the Analysis of Credibility (Matthews 2018, 2019; Held et al. 2022).
+
+References
+----------
+Matthews RAJ. Beyond 'significance': principles and practice of the Analysis of Credibility.
+R Soc Open Sci 2018;5:171047. doi:10.1098/rsos.171047.
+Matthews RAJ. Moving towards the post p < 0.05 era via the analysis of credibility. Am Stat
+2019;73(sup1):202-212. doi:10.1080/00031305.2018.1543136.
+Held L, Matthews R, Ott M, Pawel S. Reverse-Bayes methods for evidence assessment and research
+synthesis. Res Synth Methods 2022;13:295-314 (PMC9305905).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+
+import numpy as np
+from scipy import optimize, special, stats
+
+from lnbayes import effects
+from lnbayes.exact import BetaMix, _log_binom, _simpson_weights, update_beta
+
+N_ROWS = 401
+"""Simpson nodes on logit(p_control) (801 or 1601 for narrow log-OR priors with a threshold)."""
+NODES_PER_SD = 8
+"""theta grid spacing: min(prior sd, likelihood width) / NODES_PER_SD."""
+PAD_SD = 12.0
+"""The theta grid spans each prior centre +- PAD_SD prior sds."""
+ROW_NATS = 60.0
+"""Rows span where pi_c * L_c is within ROW_NATS of its maximum."""
+TRUNCATED_ROWS = 201
+"""Rows for log_rr and rd."""
+TRUNCATED_NODES_PER_SD = 12
+"""log_rr and rd: finer theta spacing, for the likelihood's behaviour at the feasible edge."""
+MAX_THETA_NODES = 6000
+"""Larger theta grids are split by prior centre."""
+SETTINGS = {"rows": N_ROWS, "nodes_per_sd": NODES_PER_SD, "pad_sd": PAD_SD, "row_nats": ROW_NATS,
+            "method": "linear functionals of the prior density, version 1"}
+
+_SCALE_MEASURE = {"log_or": "odds_ratio", "log_rr": "risk_ratio", "rd": "risk_difference"}
+
+
+# ---------------------------------------------------------------------------------------------
+# Quadrature weights for int_a^b f on a uniform grid (fourth order)
+# ---------------------------------------------------------------------------------------------
+
+
+def _local_terms(t: np.ndarray, h: float) -> np.ndarray:
+    """Coefficients of f at nodes k-1, k, k+1, k+2 in the cumulative integral up to theta_k + t h.
+
+    With ``C_k = h (sum_{j<=k} f_j - f_k / 2) - h/24 (f_{k+1} - f_{k-1})`` (the cumulative
+    trapezoid rule with the Euler-Maclaurin end correction, central differences for ``f'``) and
+    the cubic Hermite interpolant in the cell through ``C_k``, ``C_{k+1}`` with slopes ``f_k``,
+    ``f_{k+1}``, the cumulative integral is ``h * sum_{j<=k} f_j`` plus these four local terms
+    (fourth order; the terms at the start of the grid cancel in differences).
+    """
+    h00 = 2 * t**3 - 3 * t**2 + 1
+    h10 = t**3 - 2 * t**2 + t
+    h01 = -2 * t**3 + 3 * t**2
+    h11 = t**3 - t**2
+    return h * np.stack([h00 / 24, -0.5 * h00 + h10 + h01 / 24,
+                         0.5 * h01 - h00 / 24 + h11, -h01 / 24], axis=-1)
+
+
+def interval_weights(theta: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Weights W (rows x nodes) with ``W[i] @ f ~ int_{a_i}^{b_i} f`` on the uniform grid ``theta``.
+
+    Bounds are clamped to the grid's interior (``theta[1]`` to ``theta[-3]``); rows with
+    ``a_i >= b_i`` get zero weights.
+    """
+    n = len(theta)
+    h = theta[1] - theta[0]
+    lo_ok, hi_ok = theta[1], theta[n - 3] + h * (1 - 1e-12)
+
+    def locate(v):
+        v = np.clip(v, lo_ok, hi_ok)
+        pos = (v - theta[0]) / h
+        k = np.clip(np.floor(pos).astype(int), 1, n - 3)
+        return k, pos - k
+
+    a = np.asarray(a, float)
+    b = np.asarray(b, float)
+    ka, ta = locate(a)
+    kb, tb = locate(b)
+    jj = np.arange(n)[None, :]
+    w = h * ((jj > ka[:, None]) & (jj <= kb[:, None]))
+    rows = np.arange(len(a))[:, None]
+    offsets = np.arange(-1, 3)[None, :]
+    np.add.at(w, (np.broadcast_to(rows, (len(a), 4)), kb[:, None] + offsets), _local_terms(tb, h))
+    np.add.at(w, (np.broadcast_to(rows, (len(a), 4)), ka[:, None] + offsets), -_local_terms(ta, h))
+    empty = (np.minimum(b, hi_ok) <= np.maximum(a, lo_ok))
+    w[empty] = 0.0
+    return w
+
+
+# ---------------------------------------------------------------------------------------------
+# Effect-level sweep
+# ---------------------------------------------------------------------------------------------
+
+
+def likelihood_width(scale: str, events: int, n: int) -> float:
+    """Approximate standard deviation of the treatment-arm likelihood on ``scale``."""
+    p = (events + 0.5) / (n + 1.0)
+    if scale == "log_or":
+        return float(np.sqrt(1 / (n * p * (1 - p))))
+    if scale == "log_rr":
+        return float(np.sqrt((1 - p) / (n * p)))
+    return float(np.sqrt(p * (1 - p) / n))
+
+
+@dataclass
+class _Group:
+    """Precomputed grid for one prior sd and a range of centres."""
+
+    sd: float
+    theta: np.ndarray
+    wb: dict  # "stacked": (n R, J) quadrature weights times likelihood for n integrals
+    b_mask: np.ndarray  # (R, J) likelihood on the feasible part (marginal density of theta)
+    rows: SimpleNamespace | None = None
+    collapsed: dict[str, np.ndarray] = field(default_factory=dict)  # log_or: A @ wb
+
+
+@dataclass
+class SweepResult:
+    """Arrays over priors: P(theta > 0), P(measure > threshold), posterior median of theta."""
+
+    p_above_zero: np.ndarray
+    p_above_threshold: np.ndarray
+    median: np.ndarray
+    ok: np.ndarray
+
+
+class EffectSweep:
+    """Exact posterior summaries for many Normal effect priors, with one control prior.
+
+    Parameters
+    ----------
+    control_prior
+        :class:`lnbayes.spec.BetaPrior` on p_control (a mixture is allowed).
+    scale
+        ``log_or``, ``log_rr`` or ``rd``.
+    outcome
+        :class:`lnbayes.spec.Outcome` (its counts; the direction is applied by the caller).
+    threshold
+        ``(measure, value)``: P(measure > value) is computed (``measure`` one of
+        risk_difference, risk_ratio, odds_ratio), or None.
+
+    Notes
+    -----
+    See the module docstring for the method and its accuracy. :meth:`evaluate` takes arrays of
+    prior centres and sds and returns :class:`SweepResult`; grids are cached per sd.
+    """
+
+    def __init__(self, control_prior, scale: str, outcome, threshold: tuple[str, float] | None = None,
+                 n_rows: int = N_ROWS):
+        if scale not in _SCALE_MEASURE:
+            raise ValueError(f"unknown scale {scale!r}")
+        self.scale = scale
+        self.outcome = outcome
+        self.threshold = threshold
+        prior_c = BetaMix.of(control_prior)
+        yc, nc = outcome.control_events, outcome.control_n
+
+        def log_row(u):
+            x = special.expit(u)
+            with np.errstate(divide="ignore"):
+                return prior_c.logpdf(x) + np.log(x) + np.log1p(-x) + _log_binom(yc, nc, x)
+
+        u_c = np.linspace(-40, 40, 1601)
+        lr = log_row(u_c)
+        keep = np.flatnonzero(lr > np.max(lr) - ROW_NATS)
+        step = u_c[1] - u_c[0]
+        self._u_range = (u_c[keep[0]] - step, u_c[keep[-1]] + step)
+        self._log_row = log_row
+        self._row_sets: dict[int, SimpleNamespace] = {}
+        self._default_rows = n_rows
+        default = self._rows(n_rows)
+        self.u, self.x, self.a = default.u, default.x, default.a
+        self.lo, self.hi, self.cut = default.lo, default.hi, default.cut
+        self.s_lik = likelihood_width(scale, outcome.treatment_events, outcome.treatment_n)
+        yt, nt = outcome.treatment_events, outcome.treatment_n
+        self._log_lmax = float(_log_binom(yt, nt, yt / nt))
+
+        self._groups: dict[tuple, _Group] = {}
+        self.lik_lo = self._likelihood_floor()
+
+    # -- grids ---------------------------------------------------------------------------
+
+    def _rows(self, n_rows: int) -> SimpleNamespace:
+        """Simpson nodes on logit(p_control), their weights, feasible edges and threshold cuts."""
+        if n_rows in self._row_sets:
+            return self._row_sets[n_rows]
+        u = np.linspace(*self._u_range, n_rows)
+        lr = self._log_row(u)
+        a = _simpson_weights(n_rows, u[1] - u[0]) * np.exp(lr - lr.max())
+        x = special.expit(u)
+        lo, hi = effects.theta_bounds(self.scale, x)
+        cut = None
+        if self.threshold is not None:
+            measure, value = self.threshold
+            t = effects.p_treatment_at(measure, x, value)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                cut = np.where(t >= 1, np.inf, np.where(t <= 0, -np.inf,
+                               effects.theta_of(self.scale, x, np.clip(t, 1e-300, 1 - 1e-16))))
+        rows = SimpleNamespace(u=u, x=x, a=a / a.sum(), lo=lo, hi=hi, cut=cut)
+        self._row_sets[n_rows] = rows
+        return rows
+
+    def rows_for_sd(self, sd: float) -> int:
+        """Rows on logit(p_control): more for narrow priors, whose threshold cut sharpens in u."""
+        if self.scale != "log_or":
+            return TRUNCATED_ROWS  # accurate to 1e-5 there (tests); halves the matrix products
+        if self.threshold is None or sd >= 0.1:
+            return self._default_rows
+        return 801 if sd >= 0.04 else 1601
+
+    def _theta_range(self, sd: float, m_lo: float, m_hi: float) -> tuple[float, float]:
+        lo, hi = m_lo - PAD_SD * sd, m_hi + PAD_SD * sd
+        if self.scale != "log_or":
+            rel = self.a > self.a.max() * 1e-30
+            edge_hi = self.hi[rel]
+            edge_lo = self.lo[rel]
+            lo = min(lo, float(np.min(edge_hi)) - PAD_SD * sd)
+            if np.all(np.isfinite(edge_lo)):
+                hi = max(hi, float(np.max(edge_lo)) + PAD_SD * sd)
+            lo = max(lo, float(np.min(self.lo)), self.lik_lo)
+            hi = min(hi, float(np.max(self.hi)))
+        return lo, hi
+
+    def _likelihood_floor(self) -> float:
+        """log_rr: below this theta the treatment likelihood is < e^-60 of its maximum in every
+        row that matters (the grid need not go lower); -inf on other scales."""
+        if self.scale != "log_rr":
+            return -np.inf
+        yt, nt = self.outcome.treatment_events, self.outcome.treatment_n
+        if yt == 0:
+            return -np.inf
+        p_hat = yt / nt
+        f = lambda p: float(_log_binom(yt, nt, p)) - (self._log_lmax - ROW_NATS)  # noqa: E731
+        p_lo = optimize.brentq(f, 1e-300, p_hat) if f(1e-300) < 0 else 1e-300
+        x_max = float(np.max(self.x[self.a > self.a.max() * 1e-30]))
+        return float(np.log(p_lo) - np.log(x_max)) - 1.0
+
+    def _nodes_per_sd(self) -> int:
+        return NODES_PER_SD if self.scale == "log_or" else TRUNCATED_NODES_PER_SD
+
+    def _group(self, sd: float, m_lo: float, m_hi: float) -> _Group:
+        key = (float(sd), float(m_lo), float(m_hi))
+        if key in self._groups:
+            return self._groups[key]
+        lo, hi = self._theta_range(sd, m_lo, m_hi)
+        rows = self._rows(self.rows_for_sd(sd))
+        h = min(sd, self.s_lik) / self._nodes_per_sd()
+        n = int(np.ceil((hi - lo) / h)) + 1
+        theta = lo + h * (np.arange(-3, n + 3))
+        x = rows.x[:, None]
+        th = theta[None, :]
+        if self.scale == "log_or":
+            b_ext, _ = self._likelihood(x, th)
+            b_mask = b_ext
+        else:
+            # polynomial continuation only within 3 nodes of a feasible edge (where cut weights
+            # reach); nothing is computed further out
+            inside = (th > rows.lo[:, None]) & (th < rows.hi[:, None])
+            near = ((th >= rows.hi[:, None]) & (th <= rows.hi[:, None] + 3 * h)) | (
+                (th <= rows.lo[:, None]) & (th >= rows.lo[:, None] - 3 * h))
+            need = inside | near
+            ii, jj = np.nonzero(need)
+            b_ext = np.zeros(need.shape)
+            b_ext[ii, jj] = self._likelihood(rows.x[ii], theta[jj])[0]
+            b_mask = np.where(inside, b_ext, 0.0)
+        lows = [rows.lo, np.maximum(rows.lo, 0.0)]
+        if rows.cut is not None:
+            lows.append(np.maximum(rows.lo, rows.cut))
+        # total, above zero (and above the threshold) stacked: one matrix product per prior batch
+        stacked = np.concatenate([interval_weights(theta, low, rows.hi) * b_ext for low in lows])
+        wb = {"stacked": stacked, "n": len(lows)}
+        group = _Group(sd=float(sd), theta=theta, wb=wb, b_mask=b_mask, rows=rows)
+        if self.scale == "log_or":
+            R = len(rows.x)
+            group.collapsed = {"stacked": np.stack([rows.a @ stacked[k * R:(k + 1) * R] for k in range(len(lows))]),
+                               "marginal": rows.a @ b_mask}
+        self._groups[key] = group
+        return group
+
+    def _likelihood(self, x, theta):
+        """Treatment-arm likelihood / its maximum, continued as a polynomial outside (0, 1)."""
+        yt, nt = self.outcome.treatment_events, self.outcome.treatment_n
+        if self.scale == "log_or":
+            # logit(p_treatment) = u + theta: y s - n log(1 + e^s), one transcendental per node
+            log_comb = special.gammaln(nt + 1) - special.gammaln(yt + 1) - special.gammaln(nt - yt + 1)
+            s = special.logit(x) + theta
+            log_lik = log_comb + yt * s - nt * np.logaddexp(0.0, s)
+            return np.exp(log_lik - self._log_lmax), np.ones(s.shape, bool)
+        p = effects.p_treatment(self.scale, x, theta)
+        inside = (p > 0) & (p < 1)
+        log_comb = special.gammaln(nt + 1) - special.gammaln(yt + 1) - special.gammaln(nt - yt + 1)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            log_abs = log_comb + special.xlogy(yt, np.abs(p)) + special.xlogy(nt - yt, np.abs(1 - p))
+            sign = np.where(p < 0, (-1.0) ** yt, 1.0) * np.where(p > 1, (-1.0) ** (nt - yt), 1.0)
+            poly = sign * np.exp(np.minimum(log_abs - self._log_lmax, 50.0))
+        return np.nan_to_num(poly, nan=0.0, posinf=0.0, neginf=0.0), inside
+
+    # -- evaluation ----------------------------------------------------------------------
+
+    def evaluate(self, means, sds, span: tuple[float, float] | None = None) -> SweepResult:
+        """Summaries for priors ``Normal(means[k], sds[k]^2)`` (arrays of equal length).
+
+        ``span``: build (and cache) the grid for centres in this range instead of the range of
+        ``means`` (root-finding evaluates one centre at a time inside a fixed range).
+        """
+        means = np.atleast_1d(np.asarray(means, float))
+        sds = np.broadcast_to(np.atleast_1d(np.asarray(sds, float)), means.shape)
+        out = SweepResult(*(np.full(means.shape, np.nan) for _ in range(3)),
+                          ok=np.zeros(means.shape, bool))
+        for sd in np.unique(sds):
+            idx = np.flatnonzero(sds == sd)
+            idx = idx[np.argsort(means[idx])]
+            # split the centres so that no theta grid exceeds MAX_THETA_NODES
+            if span is not None:
+                self._evaluate_group(self._group(sd, *span), means[idx], idx, out)
+                continue
+            h = min(sd, self.s_lik) / self._nodes_per_sd()
+            width = MAX_THETA_NODES * h - 2 * PAD_SD * sd
+            start = 0
+            while start < len(idx):
+                m0 = means[idx[start]]
+                stop = start + int(np.searchsorted(means[idx[start:]], m0 + max(width, 0.0), side="right"))
+                stop = max(stop, start + 1)
+                chunk = idx[start:stop]
+                self._evaluate_group(self._group(sd, means[chunk[0]], means[chunk[-1]]),
+                                     means[chunk], chunk, out)
+                start = stop
+        return out
+
+    def _evaluate_group(self, group: _Group, means: np.ndarray, idx: np.ndarray, out: SweepResult):
+        sd = group.sd
+        rows = group.rows
+        theta = group.theta
+        h = theta[1] - theta[0]
+        for lo in range(0, len(means), 512):
+            mu = means[lo:lo + 512]
+            sel = idx[lo:lo + 512]
+            z2 = ((theta[None, :] - mu[:, None]) / sd) ** 2
+            z2min = z2.min(axis=1)
+            g = np.exp(-0.5 * (z2 - z2min[:, None]))  # (K, J), per-prior constant dropped
+            if self.scale == "log_or":
+                c = group.collapsed
+                masses = c["stacked"] @ g.T  # (n, K)
+                total, above0 = masses[0], masses[1]
+                above_t = masses[2] if len(masses) > 2 else None
+                marginal = g * c["marginal"][None, :]
+                ok = np.ones(len(mu), bool)
+            else:
+                log_z = _log_mass(rows.lo[:, None], rows.hi[:, None], mu[None, :], sd)  # (R, K)
+                e = -0.5 * z2min[None, :] - log_z
+                ok = np.all((e < 600) | (rows.a[:, None] < 1e-300), axis=0)
+                ok &= stats.norm.sf(self.lik_lo, mu, sd) > 1e-6
+                e_fac = np.exp(np.minimum(e, 600))  # (R, K) 1 / Z up to a per-prior constant
+                rw = rows.a[:, None] * e_fac
+                R = len(rows.x)
+                prod = (group.wb["stacked"] @ g.T).reshape(group.wb["n"], R, -1)  # (n, R, K)
+                masses = np.einsum("rk,nrk->nk", rw, prod)
+                total, above0 = masses[0], masses[1]
+                above_t = masses[2] if len(masses) > 2 else None
+                marginal = g * (rw.T @ group.b_mask)
+            ok &= np.isfinite(total) & (total > 0)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                out.p_above_zero[sel] = np.clip(above0 / total, 0.0, 1.0)
+                if above_t is not None:
+                    out.p_above_threshold[sel] = np.clip(above_t / total, 0.0, 1.0)
+            out.median[sel] = _hermite_quantile(theta, marginal, h, 0.5)
+            out.ok[sel] = ok
+
+
+def _log_mass(lo, hi, mu, sd):
+    """log(Phi((hi - mu)/sd) - Phi((lo - mu)/sd)), stable in both tails."""
+    z_lo = (lo - mu) / sd
+    z_hi = (hi - mu) / sd
+    upper = z_lo > 0
+    a = np.where(upper, -z_hi, z_lo)
+    b = np.where(upper, -z_lo, z_hi)
+    with np.errstate(divide="ignore"):
+        lb = special.log_ndtr(b)
+        la = special.log_ndtr(a)
+        return lb + np.log1p(-np.exp(np.minimum(la - lb, -1e-300)))
+
+
+def _hermite_quantile(theta: np.ndarray, density: np.ndarray, h: float, q: float) -> np.ndarray:
+    """The q-quantile of each row of an unnormalised density on a uniform grid.
+
+    CDF at the nodes by the end-corrected cumulative trapezoid rule, then the cubic Hermite
+    interpolant (values and the density as slopes) is inverted in the crossing cell by Newton
+    steps.
+    """
+    f = np.maximum(density, 0.0)
+    cum = np.concatenate([np.zeros((f.shape[0], 1)), np.cumsum(0.5 * h * (f[:, 1:] + f[:, :-1]), axis=1)], axis=1)
+    slope = np.gradient(f, h, axis=1)
+    cum = cum - h * h / 12 * (slope - slope[:, :1])
+    total = cum[:, -1:]
+    cdf = cum / total
+    fn = f * h / total  # slope in cell units
+    k = np.clip(np.sum(cdf < q, axis=1) - 1, 0, len(theta) - 2)
+    rows = np.arange(f.shape[0])
+    f0, f1 = cdf[rows, k], cdf[rows, k + 1]
+    d0, d1 = fn[rows, k], fn[rows, k + 1]
+    t = np.clip((q - f0) / np.where(f1 > f0, f1 - f0, 1.0), 0.0, 1.0)
+    for _ in range(6):
+        h00 = 2 * t**3 - 3 * t**2 + 1
+        h10 = t**3 - 2 * t**2 + t
+        h01 = -2 * t**3 + 3 * t**2
+        h11 = t**3 - t**2
+        val = h00 * f0 + h10 * d0 + h01 * f1 + h11 * d1 - q
+        der = (6 * t**2 - 6 * t) * f0 + (3 * t**2 - 4 * t + 1) * d0 + (-6 * t**2 + 6 * t) * f1 + (3 * t**2 - 2 * t) * d1
+        t = np.clip(t - val / np.where(der > 1e-300, der, 1e-300), 0.0, 1.0)
+    return theta[k] + t * h
+
+
+# ---------------------------------------------------------------------------------------------
+# Arm-level sweep (conjugate)
+# ---------------------------------------------------------------------------------------------
+
+
+class ArmSweep:
+    """Exact summaries for treatment-arm priors ``Beta(m * ess, (1 - m) * ess)``.
+
+    The control arm keeps the trial file's (mixture) Beta prior; its posterior is a Beta
+    mixture, integrated by a Simpson rule on logit(p_control) (``n_rows`` nodes); the treatment
+    arm's posterior is ``Beta(m ess + y, (1 - m) ess + n - y)``, whose CDF is exact.
+    """
+
+    def __init__(self, control_prior, outcome, scale: str = "rd",
+                 threshold: tuple[str, float] | None = None, n_rows: int = 401):
+        post_c, _ = update_beta(BetaMix.of(control_prior), outcome.control_events, outcome.control_n)
+        lo, hi = post_c.support_logit()
+        u = np.linspace(lo, hi, n_rows)
+        x = special.expit(u)
+        log_dens = post_c.logpdf(x) + np.log(x) + np.log1p(-x)
+        w = _simpson_weights(n_rows, u[1] - u[0]) * np.exp(log_dens - log_dens.max())
+        self.x, self.w = x, w / w.sum()
+        self.outcome = outcome
+        self.scale = scale
+        self.threshold = threshold
+
+    def _posterior_shapes(self, means, ess):
+        y, n = self.outcome.treatment_events, self.outcome.treatment_n
+        return means * ess + y, (1 - means) * ess + n - y
+
+    def prob_above(self, measure: str, value: float, means, ess) -> np.ndarray:
+        """P(measure > value) for each prior (``measure='p_control'`` is not allowed)."""
+        a, b = self._posterior_shapes(np.asarray(means, float), np.asarray(ess, float))
+        t = effects.p_treatment_at(measure, self.x, value)  # (R,)
+        cdf = special.betainc(a[None, :], b[None, :], np.clip(t, 0.0, 1.0)[:, None])
+        return np.clip(1.0 - self.w @ cdf, 0.0, 1.0)
+
+    def prob_benefit_above(self, means, ess) -> np.ndarray:
+        """P(p_treatment > p_control)."""
+        return self.prob_above("risk_difference", 0.0, means, ess)
+
+    def median(self, means, ess) -> np.ndarray:
+        """Posterior median of the effect on the sweep scale (log OR, log RR or RD)."""
+        means = np.asarray(means, float)
+        ess = np.asarray(ess, float)
+        measure = _SCALE_MEASURE[self.scale]
+        a, b = self._posterior_shapes(means, ess)
+
+        def cdf(v):  # v: (K,) on the scale; returns P(effect <= v)
+            value = np.exp(v) if self.scale != "rd" else v
+            t = effects.p_treatment_at(measure, self.x[:, None], value[None, :])
+            return self.w @ special.betainc(a[None, :], b[None, :], np.clip(t, 0.0, 1.0))
+
+        lo = np.full(means.shape, -1.0 if self.scale == "rd" else -40.0)
+        hi = np.full(means.shape, 1.0 if self.scale == "rd" else 40.0)
+        for _ in range(60 if self.scale != "rd" else 45):
+            mid = 0.5 * (lo + hi)
+            below = cdf(mid) < 0.5
+            lo = np.where(below, mid, lo)
+            hi = np.where(below, hi, mid)
+        return 0.5 * (lo + hi)
+
+
+# ---------------------------------------------------------------------------------------------
+# Tipping points by root-finding
+# ---------------------------------------------------------------------------------------------
+
+
+def tipping_centre(prob_of_centre, level: float, lo: float, hi: float, direction: int = 1,
+                   xtol: float = 1e-8) -> dict:
+    """The least enthusiastic centre in [lo, hi] at which a probability reaches ``level``.
+
+    Parameters
+    ----------
+    prob_of_centre
+        Callable: centre -> P(benefit), increasing in ``direction * centre``.
+    level
+        Target probability.
+    lo, hi
+        Searched range of centres.
+    direction
+        +1 when larger centres are more enthusiastic, -1 when smaller ones are.
+
+    Returns
+    -------
+    dict
+        ``status`` (``found``, ``reached_at_start`` when the least enthusiastic centre searched
+        already reaches the level, ``not_reached``), ``centre`` (None unless found), and the
+        probabilities at both ends of the range.
+    """
+    least, most = (lo, hi) if direction > 0 else (hi, lo)
+    p_least, p_most = prob_of_centre(least), prob_of_centre(most)
+    out = {"p_at_least_enthusiastic": p_least, "p_at_most_enthusiastic": p_most, "centre": None}
+    if p_least >= level:
+        out["status"] = "reached_at_start"
+    elif p_most < level:
+        out["status"] = "not_reached"
+    else:
+        out["centre"] = float(optimize.brentq(lambda c: prob_of_centre(c) - level, lo, hi, xtol=xtol))
+        out["status"] = "found"
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Reverse-Bayes on the normal approximation
+# ---------------------------------------------------------------------------------------------
+
+
+def wald_log_or(outcome) -> tuple[float, float]:
+    """Log odds ratio (treatment vs control) and its Woolf standard error from the 2x2 table.
+
+    With a zero cell, 0.5 is added to every cell (Haldane-Anscombe correction).
+    """
+    a, b = outcome.treatment_events, outcome.treatment_n - outcome.treatment_events
+    c, d = outcome.control_events, outcome.control_n - outcome.control_events
+    cells = np.array([a, b, c, d], float)
+    if np.any(cells == 0):
+        cells = cells + 0.5
+    a, b, c, d = cells
+    return float(np.log(a * d / (b * c))), float(np.sqrt(np.sum(1 / cells)))
+
+
+def normal_tipping_centre(estimate: float, se: float, prior_sd: float, level: float) -> float:
+    """Prior centre mu at which a Normal(mu, prior_sd^2) prior gives P(theta > 0 | data) = level.
+
+    Normal likelihood (estimate, se): the posterior is Normal with precision
+    ``1/se^2 + 1/prior_sd^2`` and mean ``(estimate/se^2 + mu/prior_sd^2) / precision``, so
+    ``P(theta > 0) = Phi(mean * sqrt(precision))`` and, solving for mu,
+
+        mu = prior_sd^2 * (z_level * sqrt(1/se^2 + 1/prior_sd^2) - estimate / se^2).
+
+    References
+    ----------
+    Held L, Matthews R, Ott M, Pawel S. Reverse-Bayes methods for evidence assessment and
+    research synthesis. Res Synth Methods 2022;13:295-314 (PMC9305905).
+    """
+    z = stats.norm.ppf(level)
+    return float(prior_sd**2 * (z * np.sqrt(1 / se**2 + 1 / prior_sd**2) - estimate / se**2))
+
+
+def advocacy_limit(lower: float, upper: float) -> float:
+    """Advocacy limit of the Analysis of Credibility for a non-significant interval (L < 0 < U).
+
+    ``AL = -(U + L) (U - L)^2 / (2 U L)`` (Matthews 2018, eq. for non-significant findings;
+    Matthews 2019). The advocacy prior is Normal with its central ``1 - alpha`` interval
+    ``(0, AL)`` (mean ``AL/2``, sd ``AL / (2 z)``); combined with the normal likelihood whose
+    ``1 - alpha`` interval is ``(L, U)`` it gives a posterior ``1 - alpha`` interval whose limit
+    nearest 0 lies exactly at 0. AL has the sign of the estimate: it is the least extreme prior
+    advocacy of an effect *in the direction the data point*.
+
+    References
+    ----------
+    Matthews RAJ. Beyond 'significance': principles and practice of the Analysis of Credibility.
+    R Soc Open Sci 2018;5:171047. doi:10.1098/rsos.171047.
+    Matthews RAJ. Moving towards the post p < 0.05 era via the analysis of credibility. Am Stat
+    2019;73(sup1):202-212. doi:10.1080/00031305.2018.1543136.
+    """
+    if not lower < 0 < upper:
+        raise ValueError("the advocacy limit is for intervals that include 0 (L < 0 < U)")
+    return float(-(upper + lower) * (upper - lower) ** 2 / (2 * upper * lower))
+
+
+def normal_posterior(estimate: float, se: float, prior_mean: float, prior_sd: float) -> tuple[float, float]:
+    """Posterior mean and sd of the normal-normal model."""
+    prec = 1 / se**2 + 1 / prior_sd**2
+    return float((estimate / se**2 + prior_mean / prior_sd**2) / prec), float(1 / np.sqrt(prec))
