@@ -326,23 +326,7 @@ def _pymc_run(prior: Prior, outcome, threshold, scale: str, seed: int, settings)
     }
 
 
-def _pin_representative(mode: str, control: BetaPrior, scale: str, outcome) -> None:
-    """Make a canonical prior (centre 0, sd 1; or mean 0.5, ess 2) build the compiled model.
-
-    nutpie's ``with_data`` swaps the data of the log density but not of the initial-point
-    function, which keeps the data of the prior that first compiled the structure in this
-    process; the draws for a seed therefore depend on that prior. Pinning it makes a point's
-    draws independent of the grid order, of resuming and of worker processes (unless another
-    analysis compiled the same structure earlier in the process).
-    """
-    from lnbayes import pymc_engine
-
-    first, second = (0.0, 1.0) if mode == "effect" else (0.5, 2.0)
-    pymc_engine._representative(_sweep_prior(mode, control, scale, first, second), outcome)
-
-
 def _pymc_point(problem: _Problem, first: float, second: float, seed: int, settings) -> dict:
-    _pin_representative(problem.mode, problem.control, problem.scale, problem.outcome)
     return _pymc_run(problem.prior(first, second), problem.outcome, problem.threshold, problem.scale,
                      seed, settings)
 
@@ -350,7 +334,6 @@ def _pymc_point(problem: _Problem, first: float, second: float, seed: int, setti
 def _pymc_worker(payload: tuple) -> tuple[int, dict]:
     """Worker process entry: one grid point (each worker compiles its model once)."""
     k, mode, control, scale, first, second, outcome, threshold, seed, settings = payload
-    _pin_representative(mode, control, scale, outcome)
     prior = _sweep_prior(mode, control, scale, first, second)
     return k, _pymc_run(prior, outcome, threshold, scale, seed, settings)
 

@@ -113,3 +113,29 @@ def test_saved_draws_are_reused_only_for_the_same_run(tmp_path, small_settings):
     other_seed = analysis.pymc_result(PRIORS["flat"], DENG, (), seed=3, settings=small_settings,
                                       netcdf_path=path, provenance={})
     assert not other_seed["from_cache"]
+
+
+def test_draws_do_not_depend_on_what_was_sampled_before(small_settings):
+    """One compiled model serves many priors; a prior's draws must not depend on the order."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from lnbayes.spec import BetaPrior, NormalPrior, Outcome, Prior\n"
+        "from lnbayes import pymc_engine\n"
+        "from lnbayes.pymc_engine import SamplerSettings\n"
+        "o = Outcome('r', 'r', 9, 12, 5, 6)\n"
+        "A = Prior('A', 'effect', BetaPrior.single(1, 1), scale='log_or', effect=NormalPrior.single(-1, 0.3))\n"
+        "B = Prior('B', 'effect', BetaPrior.single(3, 2), scale='log_or', effect=NormalPrior.single(1, 0.5))\n"
+        "s = SamplerSettings(draws=200, tune=200)\n"
+        "if sys.argv[1] == 'AB':\n"
+        "    pymc_engine.sample(A, o, seed=1, settings=s)\n"
+        "print(repr(float(pymc_engine.sample(B, o, seed=1, settings=s)['posterior']['log_or'].mean())))\n"
+    )
+    alone, after = (
+        subprocess.run([sys.executable, "-c", code, order], capture_output=True, text=True,
+                       check=True).stdout.strip()
+        for order in ("B", "AB")
+    )
+    assert alone == after
