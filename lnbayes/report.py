@@ -97,7 +97,7 @@ def run_report(
         outcomes.append(
             {"outcome": outcome.name, "info": result["outcome_info"], "results": result["results"]}
         )
-    from lnbayes import planning
+    from lnbayes import planning, sweep
 
     say("benefit-harm summary, predictive probability of success, operating characteristics")
     benefit_harm = analysis.benefit_harm(
@@ -105,6 +105,8 @@ def run_report(
     )
     predict = planning.predict(trial)
     design = planning.design(trial) if trial.design is not None else None
+    say("prior sweep, tipping points and reverse-Bayes")
+    swept = sweep.run_sweep(trial, None, scale="log_or", engine="exact", seed=seed, outdir=outdir)
     provenance = dict(result["provenance"])
     provenance["elapsed_seconds_analysis"] = time.time() - started
     report = {
@@ -116,14 +118,34 @@ def run_report(
         "benefit_harm": benefit_harm,
         "predict": _slim_predict(predict),
         "design": design,
+        "sweep": _slim_sweep(swept, outdir),
         "settings": {"seed": seed, "sampler": settings.as_dict(),
                      "agreement_mcse": analysis.AGREEMENT_MCSE},
         "provenance": provenance,
     }
     if outdir is not None:
         say("drawing figures")
-        report["figures"] = write_figures(trial, report, predict, design, outdir)
+        report["figures"] = write_figures(trial, report, predict, design, outdir, sweep=swept)
     return report
+
+
+REPORTED_SDS = (0.2, 0.5, 1.0, 2.0)
+"""Prior sds of the sweep whose tipping points the appendix tabulates."""
+
+
+def _slim_sweep(swept: dict[str, Any], outdir: Path | None) -> dict[str, Any]:
+    """The sweep without its grid (written beside results.json as its own JSON and CSV)."""
+    out = {k: v for k, v in swept.items() if k not in ("grid", "provenance", "written")}
+    tp = dict(swept["tipping_point"])
+    tp["reported"] = [
+        row for row in tp["by_sd"]
+        if any(abs(row["prior_sd"] - sd) < 1e-9 for sd in REPORTED_SDS)
+    ]
+    out["tipping_point"] = tp
+    if outdir is not None and swept.get("written"):
+        out["files"] = {k: str(Path(v).relative_to(outdir)) for k, v in swept["written"].items()}
+    out["n_priors"] = len(swept["grid"])
+    return out
 
 
 def _slim_predict(predict: dict[str, Any]) -> dict[str, Any]:
