@@ -168,5 +168,55 @@ def validate(
         raise typer.Exit(2)
 
 
+# --- issue 3: priors ---
+
+
+def priors_result(trial, outcome_name: str | None, prior_names: list[str] | None) -> dict:
+    """The ``lnbayes priors`` result: one :func:`lnbayes.priorlib.prior_report` per prior."""
+    from lnbayes import priorlib
+    from lnbayes.analysis import outcome_record
+
+    outcome_obj = trial.outcome(outcome_name)
+    chosen = trial.priors_for(outcome_obj, prior_names)
+    reports = []
+    for p in chosen:
+        report = priorlib.prior_report(p, outcome_obj)
+        if "grid" in p.extra:
+            report["grid"] = p.extra["grid"]
+        reports.append(report)
+    return {
+        "trial": trial.id,
+        "title": trial.title,
+        "outcome": outcome_obj.name,
+        "outcome_info": outcome_record(trial, outcome_obj),
+        "priors": reports,
+    }
+
+
+@app.command()
+def priors(
+    trial_file: TrialArg = None,
+    outcome: OutcomeOpt = None,
+    prior: PriorOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """What each prior says and implies before the data: P(benefit), interval, ESS, conflict."""
+    from lnbayes import spec
+
+    try:
+        trial = spec.load_trial(trial_file)
+        result = priors_result(trial, outcome, prior)
+    except LnbayesError as err:
+        _fail(err)
+    if json_out:
+        from lnbayes import io
+
+        sys.stdout.write(io.dumps(result))
+    else:
+        from lnbayes.tables import print_priors
+
+        print_priors(result, _console())
+
+
 def main() -> None:  # pragma: no cover - console script entry point
     app()

@@ -702,8 +702,8 @@ def _logit_grid(lo: float, hi: float, n: int) -> tuple[np.ndarray, np.ndarray]:
     return eta, sw * h / 3
 
 
-def prior_predictive(prior, n_treatment: int, n_control: int, n_control_nodes: int = 801,
-                     n_treatment_nodes: int = 4001) -> np.ndarray:
+def prior_predictive(prior, n_treatment: int, n_control: int, n_control_nodes: int = 401,
+                     n_treatment_nodes: int = 2001) -> np.ndarray:
     """P(y_treatment, y_control) under the prior for arms of the given sizes, every outcome.
 
     Arm-level priors: the product of two Beta-binomial (mixture) pmfs (closed form). Effect-level
@@ -817,4 +817,44 @@ def prior_report(prior, outcome, control_rate: float | None = None) -> dict[str,
         "justification": prior.justification,
         "citations": list(prior.citations),
         "outcomes": list(prior.outcomes) if prior.outcomes is not None else None,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Log prior and log likelihood per draw (for power-scaling sensitivity)
+# ---------------------------------------------------------------------------------------------
+
+
+def log_prior_terms(prior, p_control, p_treatment) -> dict[str, np.ndarray]:
+    """The log prior density at (p_control, p_treatment), split by parameter.
+
+    Arm-level: log Beta-mixture densities of both arms. Effect-level: the control arm's log
+    density and the effect's log Normal-mixture density, renormalised over the feasible effects
+    given p_control for log_rr and rd (the conditional truncation the engines use). Densities are
+    with respect to the model's own parameters (p_control, p_treatment or the effect), without
+    Jacobians, as power-scaling needs (Kallioinen et al. 2024).
+    """
+    from lnbayes.exact import BetaMix, NormalMix
+
+    p_control = np.asarray(p_control, dtype=float)
+    p_treatment = np.asarray(p_treatment, dtype=float)
+    out = {"p_control": BetaMix.of(prior.control).logpdf(p_control)}
+    if prior.family == "arm":
+        out["p_treatment"] = BetaMix.of(prior.treatment).logpdf(p_treatment)
+        return out
+    effect = NormalMix.of(prior.effect)
+    theta = effects.theta_of(prior.scale, p_control, p_treatment)
+    log_density = effect.logpdf(theta)
+    if prior.scale != "log_or":
+        lo, hi = effects.theta_bounds(prior.scale, p_control)
+        log_density = log_density - effect.log_mass(lo, hi)
+    out[prior.scale] = log_density
+    return out
+
+
+def log_likelihood_terms(outcome, p_control, p_treatment) -> dict[str, np.ndarray]:
+    """Binomial log likelihood of each arm's count at (p_control, p_treatment)."""
+    return {
+        "control": stats.binom.logpmf(outcome.control_events, outcome.control_n, p_control),
+        "treatment": stats.binom.logpmf(outcome.treatment_events, outcome.treatment_n, p_treatment),
     }
