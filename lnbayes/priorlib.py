@@ -49,7 +49,7 @@ import math
 from typing import Any
 
 import numpy as np
-from scipy import integrate, optimize, special, stats
+from scipy import optimize, special, stats
 
 from lnbayes import effects
 
@@ -99,7 +99,9 @@ def to_prior_scale(
     and the stated effect, and the effect re-expressed on ``prior_scale``.
     """
     if stated_scale not in STATED_SCALES:
-        raise StatementError("scale", f"must be one of {', '.join(STATED_SCALES)}; got {stated_scale!r}")
+        raise StatementError(
+            "scale", f"must be one of {', '.join(STATED_SCALES)}; got {stated_scale!r}"
+        )
     if stated_scale in ("or", "rr"):
         if value <= 0:
             raise StatementError("value", f"a ratio must be > 0, got {value:.4g}")
@@ -120,8 +122,9 @@ def to_prior_scale(
     p_t = float(effects.p_treatment(family, control_rate, theta_stated))
     if not 0 < p_t < 1:
         raise StatementError(
-            "value", f"{stated_scale} {value:.4g} at control rate {control_rate:.4g} gives a "
-            f"treatment rate of {p_t:.4g}, outside (0, 1)"
+            "value",
+            f"{stated_scale} {value:.4g} at control rate {control_rate:.4g} gives a "
+            f"treatment rate of {p_t:.4g}, outside (0, 1)",
         )
     return float(effects.theta_of(prior_scale, control_rate, p_t))
 
@@ -133,7 +136,9 @@ def z_upper(prob: float) -> float:
 
 def check_prob(prob: float, field: str = "prob") -> None:
     if not 0 < prob < 1:
-        raise StatementError(field, f"a tail probability must lie strictly between 0 and 1, got {prob:.4g}")
+        raise StatementError(
+            field, f"a tail probability must lie strictly between 0 and 1, got {prob:.4g}"
+        )
 
 
 def sd_from_tail(centre: float, value: float, prob: float, side: str) -> float:
@@ -171,7 +176,9 @@ def normal_from_two_tails(v1: float, p1: float, side1: str, v2: float, p2: float
     q2 = p2 if side2 == "below" else 1 - p2
     z1, z2 = float(stats.norm.ppf(q1)), float(stats.norm.ppf(q2))
     if q1 == q2 or v1 == v2:
-        raise StatementError("tails", "the two tails must give two different quantiles at two values")
+        raise StatementError(
+            "tails", "the two tails must give two different quantiles at two values"
+        )
     sd = (v2 - v1) / (z2 - z1)
     if sd <= 0:
         raise StatementError(
@@ -190,13 +197,19 @@ def convention_normal(convention: str, hoped_for: float, prob: float = DEFAULT_C
     """
     check_prob(prob)
     if prob >= 0.5:
-        raise StatementError("prob", f"a convention's tail probability must be below 0.5, got {prob:.4g}")
+        raise StatementError(
+            "prob", f"a convention's tail probability must be below 0.5, got {prob:.4g}"
+        )
     if hoped_for == 0:
         raise StatementError("hoped_for", "the hoped-for effect must differ from no effect")
     sd = abs(hoped_for) / z_upper(prob)
-    centre = {"sceptical": 0.0, "enthusiastic": hoped_for, "pessimistic": -hoped_for}.get(convention)
+    centre = {"sceptical": 0.0, "enthusiastic": hoped_for, "pessimistic": -hoped_for}.get(
+        convention
+    )
     if centre is None:
-        raise StatementError("convention", f"must be one of {', '.join(CONVENTIONS)}; got {convention!r}")
+        raise StatementError(
+            "convention", f"must be one of {', '.join(CONVENTIONS)}; got {convention!r}"
+        )
     return float(centre), float(sd)
 
 
@@ -209,10 +222,14 @@ def zampieri_normal(direction: str, strength: str, hoped_for: float, probs: dict
     """
     probs = ZAMPIERI_STRENGTHS if probs is None else probs
     if direction not in ZAMPIERI_DIRECTIONS:
-        raise StatementError("direction", f"must be one of {', '.join(ZAMPIERI_DIRECTIONS)}; got {direction!r}")
+        raise StatementError(
+            "direction", f"must be one of {', '.join(ZAMPIERI_DIRECTIONS)}; got {direction!r}"
+        )
     if strength not in probs:
         raise StatementError("strength", f"must be one of {', '.join(probs)}; got {strength!r}")
-    form = {"neutral": "sceptical", "optimistic": "enthusiastic", "pessimistic": "pessimistic"}[direction]
+    form = {"neutral": "sceptical", "optimistic": "enthusiastic", "pessimistic": "pessimistic"}[
+        direction
+    ]
     return convention_normal(form, hoped_for, probs[strength])
 
 
@@ -263,7 +280,9 @@ def beta_from_quantiles(p1: float, v1: float, p2: float, v2: float) -> tuple[flo
 
 
 def power_prior_beta(
-    data: list[tuple[int, int]], power: float | None = None, ess_cap: float | None = None,
+    data: list[tuple[int, int]],
+    power: float | None = None,
+    ess_cap: float | None = None,
     base: tuple[float, float] = (1.0, 1.0),
 ) -> tuple[float, float, float]:
     """A Beta power prior from earlier studies' ``(events, n)``: returns ``(a, b, a0)``.
@@ -284,7 +303,9 @@ def power_prior_beta(
     if ess_cap is not None:
         room = ess_cap - base[0] - base[1]
         if room <= 0:
-            raise StatementError("ess_cap", f"must exceed the base prior's a + b = {base[0] + base[1]:.4g}")
+            raise StatementError(
+                "ess_cap", f"must exceed the base prior's a + b = {base[0] + base[1]:.4g}"
+            )
         a0 = min(a0, room / total)
     return base[0] + a0 * events, base[1] + a0 * (total - events), a0
 
@@ -294,8 +315,9 @@ def power_prior_beta(
 # ---------------------------------------------------------------------------------------------
 
 
-def _stated_effect(raw: Any, where: str, problems, scale: str, control_rate: float | None,
-                   key_value: str = "value") -> float | None:
+def _stated_effect(
+    raw: Any, where: str, problems, scale: str, control_rate: float | None, key_value: str = "value"
+) -> float | None:
     """A number on the prior's scale, or ``{ scale = "or", value = 3 }`` converted to it."""
     from lnbayes.spec import _get_number
 
@@ -313,7 +335,10 @@ def _stated_effect(raw: Any, where: str, problems, scale: str, control_rate: flo
             problems.add(f"{where}.{_field(err.field, key_value)}", err.message)
             return None
     if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not math.isfinite(raw):
-        problems.add(where, f"must be a number on the {scale} scale or a table {{ scale, value }}, got {raw!r}")
+        problems.add(
+            where,
+            f"must be a number on the {scale} scale or a table {{ scale, value }}, got {raw!r}",
+        )
         return None
     return float(raw)
 
@@ -337,7 +362,9 @@ def _tail(raw: Any, where: str, problems, scale: str, control_rate: float | None
         problems.add(f"{where}.side", f"must be 'above' or 'below', got {side!r}")
         return None
     if prob is not None and not 0 < prob < 1:
-        problems.add(f"{where}.prob", f"a tail probability must lie strictly between 0 and 1, got {prob:.4g}")
+        problems.add(
+            f"{where}.prob", f"a tail probability must lie strictly between 0 and 1, got {prob:.4g}"
+        )
         return None
     if value is None or prob is None:
         return None
@@ -358,7 +385,11 @@ def normal_from_statement(d: dict[str, Any], where: str, problems: Any, scale: s
     if "statement" in d:
         st, sw = d["statement"], f"{where}.statement"
         if not isinstance(st, dict):
-            problems.add(sw, "must be a table such as { centre = 0, tail = { effect = 3, scale = 'or', prob = 0.05 } }")
+            problems.add(
+                sw,
+                "must be a table such as "
+                "{ centre = 0, tail = { effect = 3, scale = 'or', prob = 0.05 } }",
+            )
             return None
     else:
         st, sw = d, where
@@ -373,10 +404,15 @@ def normal_from_statement(d: dict[str, Any], where: str, problems: Any, scale: s
     if "convention" in st:
         conv = st["convention"]
         if conv not in CONVENTIONS:
-            problems.add(f"{sw}.convention", f"must be one of {', '.join(CONVENTIONS)}; got {conv!r}")
+            problems.add(
+                f"{sw}.convention", f"must be one of {', '.join(CONVENTIONS)}; got {conv!r}"
+            )
             return None
         if "hoped_for" not in st:
-            problems.add(f"{sw}.hoped_for", "missing (the hoped-for effect, e.g. { scale = 'or', value = 3 })")
+            problems.add(
+                f"{sw}.hoped_for",
+                "missing (the hoped-for effect, e.g. { scale = 'or', value = 3 })",
+            )
             return None
         hoped = _stated_effect(st["hoped_for"], f"{sw}.hoped_for", problems, scale, control_rate)
         try:
@@ -392,8 +428,9 @@ def normal_from_statement(d: dict[str, Any], where: str, problems: Any, scale: s
                     return None
                 mean, sd = zampieri_normal(direction, strength, hoped, probs)
             else:
-                prob = _get_number(st, "prob", sw, problems, required=False,
-                                   default=DEFAULT_CONVENTION_PROB)
+                prob = _get_number(
+                    st, "prob", sw, problems, required=False, default=DEFAULT_CONVENTION_PROB
+                )
                 if hoped is None or prob is None or len(problems.items) > n_before:
                     return None
                 mean, sd = convention_normal(conv, hoped, prob)
@@ -405,14 +442,19 @@ def normal_from_statement(d: dict[str, Any], where: str, problems: Any, scale: s
     forms = [k for k in ("tail", "tails", "interval") if k in st]
     if len(forms) != 1:
         problems.add(
-            sw, "a statement needs exactly one of: centre + tail, tails (two), interval, or a "
-            f"convention; got {', '.join(forms) or 'none'}"
+            sw,
+            "a statement needs exactly one of: centre + tail, tails (two), interval, or a "
+            f"convention; got {', '.join(forms) or 'none'}",
         )
         return None
     try:
         if forms[0] == "tail":
             if "centre" not in st:
-                problems.add(f"{sw}.centre", "missing (the prior's centre: 0 for no effect, or { scale = 'or', value = ... })")
+                problems.add(
+                    f"{sw}.centre",
+                    "missing (the prior's centre: 0 for no effect, "
+                    "or { scale = 'or', value = ... })",
+                )
                 return None
             centre = _stated_effect(st["centre"], f"{sw}.centre", problems, scale, control_rate)
             tail = _tail(st["tail"], f"{sw}.tail", problems, scale, control_rate)
@@ -427,7 +469,10 @@ def normal_from_statement(d: dict[str, Any], where: str, problems: Any, scale: s
             if not isinstance(raw, list) or len(raw) != 2:
                 problems.add(f"{sw}.tails", "must be a list of exactly two tails")
                 return None
-            t = [_tail(r, f"{sw}.tails[{i}]", problems, scale, control_rate) for i, r in enumerate(raw)]
+            t = [
+                _tail(r, f"{sw}.tails[{i}]", problems, scale, control_rate)
+                for i, r in enumerate(raw)
+            ]
             if any(x is None for x in t):
                 return None
             (v1, p1, s1), (v2, p2, s2) = t
@@ -435,7 +480,9 @@ def normal_from_statement(d: dict[str, Any], where: str, problems: Any, scale: s
             s2 = s2 or ("above" if v1 < v2 else "below")
             mean, sd = normal_from_two_tails(v1, p1, s1, v2, p2, s2)
             if "centre" in st:
-                problems.add(f"{sw}.centre", "not used with two tails (they fix the centre); remove it")
+                problems.add(
+                    f"{sw}.centre", "not used with two tails (they fix the centre); remove it"
+                )
                 return None
             return NormalPrior.single(mean, sd)
         raw = st["interval"]
@@ -444,10 +491,28 @@ def normal_from_statement(d: dict[str, Any], where: str, problems: Any, scale: s
             problems.add(iw, "must be a table { lower, upper, scale, prob }")
             return None
         prob = _get_number(raw, "prob", iw, problems, required=False, default=0.95)
-        lo = _stated_effect({**raw, "value": raw.get("lower")} if "lower" in raw else None,
-                            f"{iw}.lower", problems, scale, control_rate) if "lower" in raw else None
-        hi = _stated_effect({**raw, "value": raw.get("upper")} if "upper" in raw else None,
-                            f"{iw}.upper", problems, scale, control_rate) if "upper" in raw else None
+        lo = (
+            _stated_effect(
+                {**raw, "value": raw.get("lower")} if "lower" in raw else None,
+                f"{iw}.lower",
+                problems,
+                scale,
+                control_rate,
+            )
+            if "lower" in raw
+            else None
+        )
+        hi = (
+            _stated_effect(
+                {**raw, "value": raw.get("upper")} if "upper" in raw else None,
+                f"{iw}.upper",
+                problems,
+                scale,
+                control_rate,
+            )
+            if "upper" in raw
+            else None
+        )
         for key in ("lower", "upper"):
             if key not in raw:
                 problems.add(f"{iw}.{key}", "missing")
@@ -470,7 +535,8 @@ def beta_from_spec(d: dict[str, Any], where: str, problems: Any):
 
     ``{mean, ess}``: a = mean * ess, b = (1 - mean) * ess. ``quantiles``: two ``{ p, value }``
     tables, solved exactly by :func:`beta_from_quantiles`. ``data``: a list of ``{ events, n }``
-    from earlier studies, discounted by ``power`` (a0) and/or ``ess_cap`` (:func:`power_prior_beta`),
+    from earlier studies, discounted by ``power`` (a0) and/or ``ess_cap``
+    (:func:`power_prior_beta`),
     on top of ``base`` (default Beta(1, 1)).
     """
     from lnbayes.spec import BetaPrior, _get_count, _get_number
@@ -483,10 +549,19 @@ def beta_from_spec(d: dict[str, Any], where: str, problems: Any):
         raw = d["quantiles"]
         qw = f"{where}.quantiles"
         if not isinstance(raw, list) or len(raw) != 2 or not all(isinstance(q, dict) for q in raw):
-            problems.add(qw, "must be a list of two tables { p, value }, e.g. [{ p = 0.5, value = 0.6 }, { p = 0.975, value = 0.8 }]")
+            problems.add(
+                qw,
+                "must be a list of two tables { p, value }, "
+                "e.g. [{ p = 0.5, value = 0.6 }, { p = 0.975, value = 0.8 }]",
+            )
             return None
-        parsed = [(_get_number(q, "p", f"{qw}[{i}]", problems),
-                   _get_number(q, "value", f"{qw}[{i}]", problems)) for i, q in enumerate(raw)]
+        parsed = [
+            (
+                _get_number(q, "p", f"{qw}[{i}]", problems),
+                _get_number(q, "value", f"{qw}[{i}]", problems),
+            )
+            for i, q in enumerate(raw)
+        ]
         if any(x is None for pair in parsed for x in pair):
             return None
         (p1, v1), (p2, v2) = parsed
@@ -687,8 +762,13 @@ def prior_ess(prior, control_rate: float | None = None) -> dict[str, Any]:
 def _beta_binomial_pmf(beta, n: int) -> np.ndarray:
     w, a, b = _arrays(beta)
     y = np.arange(n + 1)[:, None]
-    log_pmf = (special.gammaln(n + 1) - special.gammaln(y + 1) - special.gammaln(n - y + 1)
-               + special.betaln(a + y, b + n - y) - special.betaln(a, b))
+    log_pmf = (
+        special.gammaln(n + 1)
+        - special.gammaln(y + 1)
+        - special.gammaln(n - y + 1)
+        + special.betaln(a + y, b + n - y)
+        - special.betaln(a, b)
+    )
     return np.exp(special.logsumexp(np.log(w) + log_pmf, axis=1))
 
 
@@ -701,8 +781,13 @@ def _logit_grid(lo: float, hi: float, n: int) -> tuple[np.ndarray, np.ndarray]:
     return eta, sw * h / 3
 
 
-def prior_predictive(prior, n_treatment: int, n_control: int, n_control_nodes: int = 401,
-                     n_treatment_nodes: int = 2001) -> np.ndarray:
+def prior_predictive(
+    prior,
+    n_treatment: int,
+    n_control: int,
+    n_control_nodes: int = 401,
+    n_treatment_nodes: int = 2001,
+) -> np.ndarray:
     """P(y_treatment, y_control) under the prior for arms of the given sizes, every outcome.
 
     Arm-level priors: the product of two Beta-binomial (mixture) pmfs (closed form). Effect-level
@@ -712,16 +797,22 @@ def prior_predictive(prior, n_treatment: int, n_control: int, n_control_nodes: i
     Returns an array of shape (n_treatment + 1, n_control + 1) that sums to 1.
     """
     if prior.family == "arm":
-        return np.outer(_beta_binomial_pmf(prior.treatment, n_treatment),
-                        _beta_binomial_pmf(prior.control, n_control))
+        return np.outer(
+            _beta_binomial_pmf(prior.treatment, n_treatment),
+            _beta_binomial_pmf(prior.control, n_control),
+        )
     w, a, b = _arrays(prior.control)
     lo = float(np.min(special.logit(np.clip(stats.beta.ppf(1e-14, a, b), 1e-300, None))))
     hi = float(np.max(special.logit(np.clip(stats.beta.isf(1e-14, a, b), None, 1 - 1e-16))))
     eta_c, wc = _logit_grid(max(lo, -36.0), min(hi, 36.0), n_control_nodes)
     p_c = special.expit(eta_c)
     log_pc = special.logsumexp(
-        np.log(w) + special.xlogy(a, p_c[:, None]) + special.xlog1py(b, -p_c[:, None])
-        - special.betaln(a, b), axis=1)
+        np.log(w)
+        + special.xlogy(a, p_c[:, None])
+        + special.xlog1py(b, -p_c[:, None])
+        - special.betaln(a, b),
+        axis=1,
+    )
     wc = wc * np.exp(log_pc)
     wc = wc / wc.sum()
 
@@ -730,8 +821,12 @@ def prior_predictive(prior, n_treatment: int, n_control: int, n_control_nodes: i
     es = np.asarray(prior.effect.sds, float)
     # logit(p_treatment) grid spanning the prior at every p_control node
     span_lo, span_hi = float(np.min(em - 12 * es)), float(np.max(em + 12 * es))
-    pt_lo = effects.p_treatment(prior.scale, p_c, np.maximum(span_lo, effects.theta_bounds(prior.scale, p_c)[0]))
-    pt_hi = effects.p_treatment(prior.scale, p_c, np.minimum(span_hi, effects.theta_bounds(prior.scale, p_c)[1]))
+    pt_lo = effects.p_treatment(
+        prior.scale, p_c, np.maximum(span_lo, effects.theta_bounds(prior.scale, p_c)[0])
+    )
+    pt_hi = effects.p_treatment(
+        prior.scale, p_c, np.minimum(span_hi, effects.theta_bounds(prior.scale, p_c)[1])
+    )
     with np.errstate(divide="ignore"):
         e_lo = float(np.clip(np.min(special.logit(np.clip(pt_lo, 0, 1))), -36, 36))
         e_hi = float(np.clip(np.max(special.logit(np.clip(pt_hi, 0, 1))), -36, 36))
@@ -743,7 +838,8 @@ def prior_predictive(prior, n_treatment: int, n_control: int, n_control_nodes: i
     jac = {"log_or": np.ones_like(p_t), "log_rr": 1 - p_t, "rd": p_t * (1 - p_t)}[prior.scale]
     with np.errstate(invalid="ignore"):
         log_dens = special.logsumexp(
-            np.log(ew) + stats.norm.logpdf(theta[..., None], em, es), axis=-1) + np.log(jac)
+            np.log(ew) + stats.norm.logpdf(theta[..., None], em, es), axis=-1
+        ) + np.log(jac)
     dens = np.where(np.isfinite(log_dens), np.exp(log_dens), 0.0) * wt[None, :]
     dens = dens / dens.sum(axis=1, keepdims=True)
     y_t = np.arange(n_treatment + 1)
@@ -793,8 +889,10 @@ def prior_summary(prior, outcome, prob: float = 0.95) -> dict[str, Any]:
     post = exact.posterior(prior, no_data(outcome))
     return {
         "p_benefit": post.prob_benefit(outcome.lower_is_better),
-        "estimates": {m: post.interval(m, prob)
-                      for m in ("p_control", "p_treatment", "risk_difference", "odds_ratio")},
+        "estimates": {
+            m: post.interval(m, prob)
+            for m in ("p_control", "p_treatment", "risk_difference", "odds_ratio")
+        },
     }
 
 

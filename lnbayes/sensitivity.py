@@ -27,11 +27,14 @@ THRESHOLD = 0.05
 """Sensitivity above 0.05 (cumulative Jensen-Shannon distance per unit log power) is flagged, as
 in ArviZ and priorsense."""
 
-SENSITIVITY_VARS = ("p_control", "p_treatment", "risk_difference", "odds_ratio")
+SENSITIVITY_VARS = ("p_control", "p_treatment", "risk_difference", "log_odds_ratio")
+"""Variables whose sensitivity is reported. The odds ratio enters on the log scale: psense's
+cumulative Jensen-Shannon distance integrates over the variable's values, and the odds ratio's
+long right tail would make its value depend on a few extreme draws."""
 
 
 def attach_log_densities(datatree, prior, outcome):
-    """Add ``log_prior`` and ``log_likelihood`` groups, computed per draw, to a posterior DataTree."""
+    """Add ``log_prior`` and ``log_likelihood`` groups, computed per draw, to a DataTree."""
     import xarray as xr
 
     post = datatree["posterior"].to_dataset()
@@ -41,7 +44,9 @@ def attach_log_densities(datatree, prior, outcome):
     def dataset(terms: dict[str, np.ndarray]) -> xr.Dataset:
         return xr.Dataset({k: (dims, np.asarray(v)) for k, v in terms.items()}, coords=coords)
 
-    datatree["log_prior"] = xr.DataTree(dataset(priorlib.log_prior_terms(prior, p_c.values, p_t.values)))
+    datatree["log_prior"] = xr.DataTree(
+        dataset(priorlib.log_prior_terms(prior, p_c.values, p_t.values))
+    )
     datatree["log_likelihood"] = xr.DataTree(
         dataset(priorlib.log_likelihood_terms(outcome, p_c.values, p_t.values))
     )
@@ -55,19 +60,29 @@ def power_scaling(datatree, prior, outcome, var_names=SENSITIVITY_VARS) -> dict[
     "note", "threshold"}``.
     """
     import arviz as az
+    import xarray as xr
 
     if "log_prior" not in datatree.children:
         attach_log_densities(datatree, prior, outcome)
     log_prior = datatree["log_prior"].to_dataset()
     total = sum(log_prior[v].values for v in log_prior.data_vars)
     constant = bool(np.ptp(total) <= 1e-10 * max(1.0, float(np.max(np.abs(total)))))
-    names = [v for v in var_names if v in datatree["posterior"].to_dataset()]
-    likelihood = az.psense(datatree, var_names=names, group="likelihood")
+    posterior = datatree["posterior"].to_dataset()
+    posterior = posterior.assign(log_odds_ratio=np.log(posterior["odds_ratio"]))
+    tree = xr.DataTree.from_dict(
+        {
+            "posterior": posterior,
+            "log_prior": log_prior,
+            "log_likelihood": datatree["log_likelihood"].to_dataset(),
+        }
+    )
+    names = [v for v in var_names if v in posterior]
+    likelihood = az.psense(tree, var_names=names, group="likelihood")
     if constant:
         prior_sens = {n: 0.0 for n in names}
         note = "the prior's log density is constant (flat prior): power-scaling it has no effect"
     else:
-        ds = az.psense(datatree, var_names=names, group="prior")
+        ds = az.psense(tree, var_names=names, group="prior")
         prior_sens = {n: float(ds[n]) for n in names}
         note = ""
     out = {}
@@ -80,5 +95,10 @@ def power_scaling(datatree, prior, outcome, var_names=SENSITIVITY_VARS) -> dict[
         else:
             diagnosis = "ok"
         out[n] = {"prior": p, "likelihood": lk, "diagnosis": diagnosis}
-    return {"variables": out, "prior_constant": constant, "note": note, "threshold": THRESHOLD,
-            "method": "power-scaling (arviz psense), alphas 0.99 and 1.01"}
+    return {
+        "variables": out,
+        "prior_constant": constant,
+        "note": note,
+        "threshold": THRESHOLD,
+        "method": "power-scaling (arviz psense), alphas 0.99 and 1.01",
+    }

@@ -76,11 +76,18 @@ def test_sceptical_statement_gives_ln3_over_z95():
     assert stats.norm.sf(math.log(3), 0, prior.effect.sds[0]) == pytest.approx(0.05, abs=1e-12)
 
 
-@pytest.mark.parametrize("convention, centre", [
-    ("sceptical", 0.0), ("enthusiastic", math.log(3)), ("pessimistic", -math.log(3)),
-])
+@pytest.mark.parametrize(
+    "convention, centre",
+    [
+        ("sceptical", 0.0),
+        ("enthusiastic", math.log(3)),
+        ("pessimistic", -math.log(3)),
+    ],
+)
 def test_conventions_match_spiegelhalter(convention, centre):
-    prior = effect_prior(f'{{ convention = "{convention}", hoped_for = {{ scale = "or", value = 3 }}, prob = 0.05 }}')
+    prior = effect_prior(
+        f'{{ convention = "{convention}", hoped_for = {{ scale = "or", value = 3 }}, prob = 0.05 }}'
+    )
     sd = math.log(3) / stats.norm.ppf(0.95)
     assert prior.effect.means[0] == pytest.approx(centre, abs=1e-12)
     assert prior.effect.sds[0] == pytest.approx(sd, rel=1e-12)
@@ -109,11 +116,15 @@ def test_two_tails_and_interval_forms():
     two = effect_prior(
         '{ statement = { tails = [{ effect = 0.5, scale = "or", prob = 0.025 }, { effect = 4.0, scale = "or", prob = 0.025 }] } }'
     )
-    interval = effect_prior('{ statement = { interval = { lower = 0.5, upper = 4.0, scale = "or", prob = 0.95 } } }')
+    interval = effect_prior(
+        '{ statement = { interval = { lower = 0.5, upper = 4.0, scale = "or", prob = 0.95 } } }'
+    )
     lo, hi = math.log(0.5), math.log(4.0)
     for prior in (two, interval):
         assert prior.effect.means[0] == pytest.approx((lo + hi) / 2, rel=1e-12)
-        assert prior.effect.sds[0] == pytest.approx((hi - lo) / (2 * stats.norm.ppf(0.975)), rel=1e-12)
+        assert prior.effect.sds[0] == pytest.approx(
+            (hi - lo) / (2 * stats.norm.ppf(0.975)), rel=1e-12
+        )
 
 
 def test_zampieri_grid_strengths():
@@ -129,13 +140,15 @@ def test_zampieri_grid_strengths():
 def test_beta_from_quantiles_hits_both_quantiles():
     prior = trial_with_prior(
         'family = "arm"\ntreatment = { a = 1, b = 1 }\n'
-        'control = { quantiles = [{ p = 0.5, value = 0.56 }, { p = 0.975, value = 0.8 }] }'
+        "control = { quantiles = [{ p = 0.5, value = 0.56 }, { p = 0.975, value = 0.8 }] }"
     ).priors["p"]
     a, b = prior.control.a[0], prior.control.b[0]
     assert stats.beta.ppf([0.5, 0.975], a, b) == pytest.approx([0.56, 0.8], abs=1e-9)
 
 
-@pytest.mark.parametrize("p1, v1, p2, v2", [(0.1, 0.05, 0.9, 0.3), (0.25, 0.7, 0.75, 0.9), (0.5, 0.5, 0.99, 0.51)])
+@pytest.mark.parametrize(
+    "p1, v1, p2, v2", [(0.1, 0.05, 0.9, 0.3), (0.25, 0.7, 0.75, 0.9), (0.5, 0.5, 0.99, 0.51)]
+)
 def test_beta_from_quantiles_other_cases(p1, v1, p2, v2):
     a, b = priorlib.beta_from_quantiles(p1, v1, p2, v2)
     assert stats.beta.ppf([p1, p2], a, b) == pytest.approx([v1, v2], abs=1e-8)
@@ -144,7 +157,7 @@ def test_beta_from_quantiles_other_cases(p1, v1, p2, v2):
 def test_power_prior_with_ess_cap_closed_form():
     prior = trial_with_prior(
         'family = "arm"\ncontrol = { a = 1, b = 1 }\n'
-        'treatment = { data = [{ events = 24, n = 40 }, { events = 49, n = 81 }], ess_cap = 10 }'
+        "treatment = { data = [{ events = 24, n = 40 }, { events = 49, n = 81 }], ess_cap = 10 }"
     ).priors["p"]
     a0 = 8 / 121
     assert prior.treatment.a[0] == pytest.approx(1 + a0 * 73)
@@ -157,36 +170,74 @@ def test_power_prior_with_ess_cap_closed_form():
 # ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("toml, where, words", [
-    ('family = "effect"\neffect = { statement = { centre = 0, tail = { effect = 3, scale = "or", prob = 1.5 } } }',
-     "priors.p.effect.statement.tail.prob", "between 0 and 1"),
-    ('family = "effect"\neffect = { statement = { centre = 0, tail = { effect = 3, scale = "or", prob = 0.05, side = "below" } } }',
-     "priors.p.effect.statement.tail", "contradictory"),
-    ('family = "effect"\neffect = { statement = { centre = 0, tail = { effect = 0.2, scale = "rd", prob = 0.05 } } }',
-     "priors.p.effect.statement.tail.control_rate", "control_rate"),
-    ('family = "effect"\neffect = { convention = "hopeful", hoped_for = 1.0 }',
-     "priors.p.effect.convention", "must be one of"),
-    ('family = "effect"\neffect = { convention = "sceptical", hoped_for = { scale = "or", value = 3 }, prob = 0 }',
-     "priors.p.effect.prob", "between 0 and 1"),
-    ('family = "arm"\ntreatment = { a = 1, b = 1 }\ncontrol = { quantiles = [{ p = 0.5, value = 0.6 }, { p = 0.975, value = 0.4 }] }',
-     "priors.p.control.quantiles", "contradictory quantiles"),
-    ('family = "arm"\ntreatment = { a = 1, b = 1 }\ncontrol = { mixture = [{ weight = 0.7, a = 5, b = 5 }, { weight = 0.2, a = 1, b = 1 }] }',
-     "priors.p.control.mixture", "sum to 1"),
-    ('family = "effect"\neffect = { mixture = [{ weight = 0.5, mean = 0, sd = 1 }, { weight = 0.6, convention = "sceptical", hoped_for = 1.1 }] }',
-     "priors.p.effect.mixture", "sum to 1"),
-    ('family = "arm"\ncontrol = { a = 1, b = 1 }\ntreatment = { data = [{ events = 5, n = 10 }] }',
-     "priors.p.treatment", "discount"),
-    ('family = "arm"\ncontrol = { a = 1, b = 1 }\ntreatment = { data = [{ events = 5, n = 10 }], power = 1.5 }',
-     "priors.p.treatment.power", "(0, 1]"),
-])
+@pytest.mark.parametrize(
+    "toml, where, words",
+    [
+        (
+            'family = "effect"\neffect = { statement = { centre = 0, tail = { effect = 3, scale = "or", prob = 1.5 } } }',
+            "priors.p.effect.statement.tail.prob",
+            "between 0 and 1",
+        ),
+        (
+            'family = "effect"\neffect = { statement = { centre = 0, tail = { effect = 3, scale = "or", prob = 0.05, side = "below" } } }',
+            "priors.p.effect.statement.tail",
+            "contradictory",
+        ),
+        (
+            'family = "effect"\neffect = { statement = { centre = 0, tail = { effect = 0.2, scale = "rd", prob = 0.05 } } }',
+            "priors.p.effect.statement.tail.control_rate",
+            "control_rate",
+        ),
+        (
+            'family = "effect"\neffect = { convention = "hopeful", hoped_for = 1.0 }',
+            "priors.p.effect.convention",
+            "must be one of",
+        ),
+        (
+            'family = "effect"\neffect = { convention = "sceptical", hoped_for = { scale = "or", value = 3 }, prob = 0 }',
+            "priors.p.effect.prob",
+            "between 0 and 1",
+        ),
+        (
+            'family = "arm"\ntreatment = { a = 1, b = 1 }\ncontrol = { quantiles = [{ p = 0.5, value = 0.6 }, { p = 0.975, value = 0.4 }] }',
+            "priors.p.control.quantiles",
+            "contradictory quantiles",
+        ),
+        (
+            'family = "arm"\ntreatment = { a = 1, b = 1 }\ncontrol = { mixture = [{ weight = 0.7, a = 5, b = 5 }, { weight = 0.2, a = 1, b = 1 }] }',
+            "priors.p.control.mixture",
+            "sum to 1",
+        ),
+        (
+            'family = "effect"\neffect = { mixture = [{ weight = 0.5, mean = 0, sd = 1 }, { weight = 0.6, convention = "sceptical", hoped_for = 1.1 }] }',
+            "priors.p.effect.mixture",
+            "sum to 1",
+        ),
+        (
+            'family = "arm"\ncontrol = { a = 1, b = 1 }\ntreatment = { data = [{ events = 5, n = 10 }] }',
+            "priors.p.treatment",
+            "discount",
+        ),
+        (
+            'family = "arm"\ncontrol = { a = 1, b = 1 }\ntreatment = { data = [{ events = 5, n = 10 }], power = 1.5 }',
+            "priors.p.treatment.power",
+            "(0, 1]",
+        ),
+    ],
+)
 def test_bad_statements_give_located_errors(toml, where, words):
     problems = problems_of(toml)
     assert any(f"test.toml: {where}:" in p and words in p for p in problems), problems
 
 
 def run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "lnbayes", *map(str, args)],
-                          capture_output=True, text=True, cwd=ROOT, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "lnbayes", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=600,
+    )
 
 
 def test_cli_bad_statement_exits_2_without_traceback(tmp_path):
@@ -201,7 +252,10 @@ def test_cli_bad_statement_exits_2_without_traceback(tmp_path):
         out = run_cli(command, bad)
         assert out.returncode == 2, out.stderr
         assert "Traceback" not in out.stderr
-        assert "priors.sceptical.effect.statement.tail.prob: a tail probability must lie strictly between 0 and 1" in out.stderr
+        assert (
+            "priors.sceptical.effect.statement.tail.prob: a tail probability must lie strictly between 0 and 1"
+            in out.stderr
+        )
         assert out.stdout == "" if command == "priors" else True
 
 
@@ -276,9 +330,13 @@ def _dblquad_p_benefit(joint):
 
 
 def _log_beta_mix(x, weights, a, b):
-    terms = [math.log(w) + (ai - 1) * math.log(x) + (bi - 1) * math.log1p(-x)
-             - (math.lgamma(ai) + math.lgamma(bi) - math.lgamma(ai + bi))
-             for w, ai, bi in zip(weights, a, b)]
+    terms = [
+        math.log(w)
+        + (ai - 1) * math.log(x)
+        + (bi - 1) * math.log1p(-x)
+        - (math.lgamma(ai) + math.lgamma(bi) - math.lgamma(ai + bi))
+        for w, ai, bi in zip(weights, a, b)
+    ]
     top = max(terms)
     return top + math.log(sum(math.exp(t - top) for t in terms))
 
@@ -291,9 +349,14 @@ def test_beta_mixture_posterior_against_dblquad():
     def joint(t, c):
         if not (0 < c < 1 and 0 < t < 1):
             return 0.0
-        return math.exp(_log_beta_mix(c, control.weights, control.a, control.b)
-                        + _log_beta_mix(t, treatment.weights, treatment.a, treatment.b)
-                        + 5 * math.log(c) + math.log1p(-c) + 9 * math.log(t) + 3 * math.log1p(-t))
+        return math.exp(
+            _log_beta_mix(c, control.weights, control.a, control.b)
+            + _log_beta_mix(t, treatment.weights, treatment.a, treatment.b)
+            + 5 * math.log(c)
+            + math.log1p(-c)
+            + 9 * math.log(t)
+            + 3 * math.log1p(-t)
+        )
 
     expected = _dblquad_p_benefit(joint)
     assert exact.posterior(prior, REMISSION).prob_benefit() == pytest.approx(expected, abs=1e-6)
@@ -308,8 +371,10 @@ def test_normal_mixture_posterior_against_dblquad():
         if not (0 < c < 1 and 0 < t < 1):
             return 0.0
         theta = math.log(t / (1 - t)) - math.log(c / (1 - c))
-        dens = sum(w * math.exp(-0.5 * ((theta - m) / s) ** 2) / (s * math.sqrt(2 * math.pi))
-                   for w, m, s in zip(effect.weights, effect.means, effect.sds))
+        dens = sum(
+            w * math.exp(-0.5 * ((theta - m) / s) ** 2) / (s * math.sqrt(2 * math.pi))
+            for w, m, s in zip(effect.weights, effect.means, effect.sds)
+        )
         return dens / (t * (1 - t)) * c**5 * (1 - c) * t**9 * (1 - t) ** 3
 
     expected = _dblquad_p_benefit(joint)
@@ -323,8 +388,10 @@ def test_normal_mixture_posterior_against_dblquad():
 
 def test_deng_prior_p_benefit_conventions(deng_trial):
     outcome = deng_trial.outcome("remission")
-    p = {name: priorlib.prior_summary(deng_trial.priors[name], outcome)["p_benefit"]
-         for name in ("sceptical", "enthusiastic", "pessimistic", "flat")}
+    p = {
+        name: priorlib.prior_summary(deng_trial.priors[name], outcome)["p_benefit"]
+        for name in ("sceptical", "enthusiastic", "pessimistic", "flat")
+    }
     assert p["sceptical"] == pytest.approx(0.5, abs=1e-6)
     assert p["flat"] == pytest.approx(0.5, abs=1e-6)
     assert p["enthusiastic"] >= 0.9
@@ -334,15 +401,23 @@ def test_deng_prior_p_benefit_conventions(deng_trial):
 
 def test_after_data_enthusiastic_beats_sceptical_beats_pessimistic(deng_trial):
     outcome = deng_trial.outcome("remission")
-    post = {name: exact.posterior(deng_trial.priors[name], outcome).prob_benefit()
-            for name in ("sceptical", "enthusiastic", "pessimistic")}
+    post = {
+        name: exact.posterior(deng_trial.priors[name], outcome).prob_benefit()
+        for name in ("sceptical", "enthusiastic", "pessimistic")
+    }
     assert post["enthusiastic"] > post["sceptical"] > post["pessimistic"]
 
 
 def test_grid_is_monotone_in_enthusiasm(deng_trial):
     outcome = deng_trial.outcome("remission")
-    order = ["pessimistic", "grid_pessimistic_moderate", "grid_pessimistic_weak",
-             "grid_optimistic_weak", "grid_optimistic_moderate", "enthusiastic"]
+    order = [
+        "pessimistic",
+        "grid_pessimistic_moderate",
+        "grid_pessimistic_weak",
+        "grid_optimistic_weak",
+        "grid_optimistic_moderate",
+        "enthusiastic",
+    ]
     prior_p = [priorlib.prior_summary(deng_trial.priors[n], outcome)["p_benefit"] for n in order]
     assert prior_p == sorted(prior_p)
 
@@ -366,11 +441,23 @@ def test_every_deng_prior_has_statement_justification_and_role(deng_trial):
 
 
 PREDICTIVE_PRIORS = {
-    "mix_log_or": Prior("a", "effect", BetaPrior.single(2, 2), scale="log_or",
-                        effect=NormalPrior((0.7, 0.3), (0.5, 0.0), (0.5, 1.5))),
-    "rd": Prior("b", "effect", BetaPrior.single(3, 2), scale="rd", effect=NormalPrior.single(0.1, 0.2)),
-    "log_rr": Prior("c", "effect", BetaPrior((0.5, 0.5), (6, 1), (4, 1)), scale="log_rr",
-                    effect=NormalPrior.single(0.0, 0.4)),
+    "mix_log_or": Prior(
+        "a",
+        "effect",
+        BetaPrior.single(2, 2),
+        scale="log_or",
+        effect=NormalPrior((0.7, 0.3), (0.5, 0.0), (0.5, 1.5)),
+    ),
+    "rd": Prior(
+        "b", "effect", BetaPrior.single(3, 2), scale="rd", effect=NormalPrior.single(0.1, 0.2)
+    ),
+    "log_rr": Prior(
+        "c",
+        "effect",
+        BetaPrior((0.5, 0.5), (6, 1), (4, 1)),
+        scale="log_rr",
+        effect=NormalPrior.single(0.0, 0.4),
+    ),
 }
 
 
@@ -385,8 +472,9 @@ def test_prior_predictive_matches_exact_evidence(name):
         for y_c in range(n_c + 1):
             o = Outcome("o", "o", y_t, n_t, y_c, n_c)
             # the exact engine's evidence is accurate to about 2e-5 (relative) for log_rr
-            assert pred[y_t, y_c] == pytest.approx(math.exp(exact.posterior(prior, o).log_evidence),
-                                                   rel=1e-4, abs=1e-9)
+            assert pred[y_t, y_c] == pytest.approx(
+                math.exp(exact.posterior(prior, o).log_evidence), rel=1e-4, abs=1e-9
+            )
 
 
 def test_prior_predictive_log_rr_against_dblquad():
@@ -400,11 +488,17 @@ def test_prior_predictive_log_rr_against_dblquad():
             return 0.0
         p_c = 0.5 * stats.beta.pdf(c, 6, 4) + 0.5
         mass = stats.norm.cdf(-math.log(c), 0, 0.4)  # truncation to p_treatment < 1
-        return (p_c * stats.norm.pdf(theta, 0, 0.4) / mass
-                * stats.binom.pmf(y_c, n_c, c) * stats.binom.pmf(y_t, n_t, t))
+        return (
+            p_c
+            * stats.norm.pdf(theta, 0, 0.4)
+            / mass
+            * stats.binom.pmf(y_c, n_c, c)
+            * stats.binom.pmf(y_t, n_t, t)
+        )
 
-    expected = integrate.dblquad(integrand, 0, 1, -6, lambda c: -math.log(c),
-                                 epsabs=1e-13, epsrel=1e-10)[0]
+    expected = integrate.dblquad(
+        integrand, 0, 1, -6, lambda c: -math.log(c), epsabs=1e-13, epsrel=1e-10
+    )[0]
     pred = priorlib.prior_predictive(prior, n_t, n_c)
     assert pred[y_t, y_c] == pytest.approx(expected, rel=1e-8)
 
@@ -415,9 +509,13 @@ def test_box_p_by_enumeration_for_arm_priors():
     prior = Prior("x", "arm", control, treatment=treatment)
 
     def bb(beta, y, n):
-        return integrate.quad(lambda x: stats.binom.pmf(y, n, x) * stats.beta.pdf(x, beta.a[0], beta.b[0]), 0, 1)[0]
+        return integrate.quad(
+            lambda x: stats.binom.pmf(y, n, x) * stats.beta.pdf(x, beta.a[0], beta.b[0]), 0, 1
+        )[0]
 
-    m = np.array([[bb(treatment, yt, 12) * bb(control, yc, 6) for yc in range(7)] for yt in range(13)])
+    m = np.array(
+        [[bb(treatment, yt, 12) * bb(control, yc, 6) for yc in range(7)] for yt in range(13)]
+    )
     expected = m[m <= m[9, 5] * (1 + 1e-9)].sum()
     got = priorlib.conflict(prior, REMISSION)
     assert got["p"] == pytest.approx(expected, abs=1e-9)
@@ -435,10 +533,20 @@ def test_flat_prior_never_conflicts(deng_trial):
 
 SAMPLED = {
     "evidence_based": None,  # from the trial file: Beta mixtures on both arms
-    "normal_mixture": Prior("normal_mixture", "effect", BetaPrior.single(1, 1), scale="log_or",
-                            effect=NormalPrior((0.6, 0.4), (math.log(3), 0.0), (0.668, 2.0))),
-    "rd_mixture": Prior("rd_mixture", "effect", BetaPrior.single(2, 2), scale="rd",
-                        effect=NormalPrior((0.5, 0.5), (0.2, 0.0), (0.1, 0.3))),
+    "normal_mixture": Prior(
+        "normal_mixture",
+        "effect",
+        BetaPrior.single(1, 1),
+        scale="log_or",
+        effect=NormalPrior((0.6, 0.4), (math.log(3), 0.0), (0.668, 2.0)),
+    ),
+    "rd_mixture": Prior(
+        "rd_mixture",
+        "effect",
+        BetaPrior.single(2, 2),
+        scale="rd",
+        effect=NormalPrior((0.5, 0.5), (0.2, 0.0), (0.1, 0.3)),
+    ),
     "flat": None,
 }
 
@@ -452,8 +560,9 @@ def sampled_runs(deng_trial):
     out = {}
     for name, prior in SAMPLED.items():
         prior = prior or deng_trial.priors[name]
-        out[name] = analysis.pymc_result(prior, REMISSION, (), seed=5, settings=settings,
-                                         netcdf_path=None, provenance={})
+        out[name] = analysis.pymc_result(
+            prior, REMISSION, (), seed=5, settings=settings, netcdf_path=None, provenance={}
+        )
     return out
 
 
@@ -471,7 +580,9 @@ def test_power_scaling_flat_prior_is_reported_not_crashed(sampled_runs):
     assert ps["prior_constant"] is True
     assert "no effect" in ps["note"]
     assert all(v["prior"] == 0.0 for v in ps["variables"].values())
-    assert all(np.isfinite(v["likelihood"]) and v["likelihood"] > 0 for v in ps["variables"].values())
+    assert all(
+        np.isfinite(v["likelihood"]) and v["likelihood"] > 0 for v in ps["variables"].values()
+    )
 
 
 @pytest.mark.slow
@@ -489,11 +600,16 @@ def test_log_prior_group_matches_scipy(sampled_runs):
     c, t = float(post["p_control"].values[0, 0]), float(post["p_treatment"].values[0, 0])
     w, m, s = (0.5, 0.5), (0.2, 0.0), (0.1, 0.3)
     lo, hi = -c, 1 - c
-    mass = sum(wi * (stats.norm.cdf(hi, mi, si) - stats.norm.cdf(lo, mi, si)) for wi, mi, si in zip(w, m, s))
+    mass = sum(
+        wi * (stats.norm.cdf(hi, mi, si) - stats.norm.cdf(lo, mi, si))
+        for wi, mi, si in zip(w, m, s)
+    )
     dens = sum(wi * stats.norm.pdf(t - c, mi, si) for wi, mi, si in zip(w, m, s))
     log_prior = dt["log_prior"].to_dataset()
     assert float(log_prior["rd"].values[0, 0]) == pytest.approx(math.log(dens / mass), rel=1e-9)
-    assert float(log_prior["p_control"].values[0, 0]) == pytest.approx(stats.beta.logpdf(c, 2, 2), rel=1e-9)
+    assert float(log_prior["p_control"].values[0, 0]) == pytest.approx(
+        stats.beta.logpdf(c, 2, 2), rel=1e-9
+    )
     log_lik = dt["log_likelihood"].to_dataset()
     assert float(log_lik["treatment"].values[0, 0]) == pytest.approx(stats.binom.logpmf(9, 12, t))
 
@@ -509,15 +625,29 @@ def test_priors_json_contract():
     data = json.loads(out.stdout)
     assert [p["name"] for p in data["priors"]] == ["sceptical", "evidence_based"]
     for p in data["priors"]:
-        for key in ("name", "statement", "parameters", "prior_p_benefit", "ess", "conflict_p", "citations"):
+        for key in (
+            "name",
+            "statement",
+            "parameters",
+            "prior_p_benefit",
+            "ess",
+            "conflict_p",
+            "citations",
+        ):
             assert key in p
         assert 0 <= p["conflict_p"] <= 1
-        assert p["prior_estimates"]["odds_ratio"]["lower"] < p["prior_estimates"]["odds_ratio"]["upper"]
+        assert (
+            p["prior_estimates"]["odds_ratio"]["lower"]
+            < p["prior_estimates"]["odds_ratio"]["upper"]
+        )
     sceptical = data["priors"][0]
-    assert sceptical["parameters"]["effect"]["sd"] == pytest.approx(math.log(3) / stats.norm.ppf(0.95))
+    assert sceptical["parameters"]["effect"]["sd"] == pytest.approx(
+        math.log(3) / stats.norm.ppf(0.95)
+    )
     # the prior's 97.5% OR quantile is exp(1.96 sd); the quadrature gives it to about 1e-4
     assert sceptical["prior_estimates"]["odds_ratio"]["upper"] == pytest.approx(
-        math.exp(stats.norm.ppf(0.975) * math.log(3) / stats.norm.ppf(0.95)), rel=2e-4)
+        math.exp(stats.norm.ppf(0.975) * math.log(3) / stats.norm.ppf(0.95)), rel=2e-4
+    )
 
 
 def test_priors_table_for_humans():
