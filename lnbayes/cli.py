@@ -171,28 +171,6 @@ def validate(
 # --- issue 3: priors ---
 
 
-def priors_result(trial, outcome_name: str | None, prior_names: list[str] | None) -> dict:
-    """The ``lnbayes priors`` result: one :func:`lnbayes.priorlib.prior_report` per prior."""
-    from lnbayes import priorlib
-    from lnbayes.analysis import outcome_record
-
-    outcome_obj = trial.outcome(outcome_name)
-    chosen = trial.priors_for(outcome_obj, prior_names)
-    reports = []
-    for p in chosen:
-        report = priorlib.prior_report(p, outcome_obj)
-        if "grid" in p.extra:
-            report["grid"] = p.extra["grid"]
-        reports.append(report)
-    return {
-        "trial": trial.id,
-        "title": trial.title,
-        "outcome": outcome_obj.name,
-        "outcome_info": outcome_record(trial, outcome_obj),
-        "priors": reports,
-    }
-
-
 @app.command()
 def priors(
     trial_file: TrialArg = None,
@@ -201,11 +179,11 @@ def priors(
     json_out: JsonOpt = False,
 ) -> None:
     """What each prior says and implies before the data: P(benefit), interval, ESS, conflict."""
-    from lnbayes import spec
+    from lnbayes import priorlib, spec
 
     try:
         trial = spec.load_trial(trial_file)
-        result = priors_result(trial, outcome, prior)
+        result = priorlib.priors_report(trial, outcome, prior)
     except LnbayesError as err:
         _fail(err)
     if json_out:

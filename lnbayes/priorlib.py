@@ -917,6 +917,30 @@ def prior_report(prior, outcome, control_rate: float | None = None) -> dict[str,
     }
 
 
+def priors_report(trial, outcome_name: str | None = None, prior_names: list[str] | None = None):
+    """The ``lnbayes priors`` result: a :func:`prior_report` for each prior of an outcome.
+
+    Returns ``{"trial", "title", "outcome", "outcome_info", "priors": [...]}``; the priors are
+    those named, or all that apply to the outcome (its primary outcome by default).
+    """
+    from lnbayes.analysis import outcome_record
+
+    outcome = trial.outcome(outcome_name)
+    reports = []
+    for prior in trial.priors_for(outcome, prior_names):
+        report = prior_report(prior, outcome)
+        if "grid" in prior.extra:
+            report["grid"] = prior.extra["grid"]
+        reports.append(report)
+    return {
+        "trial": trial.id,
+        "title": trial.title,
+        "outcome": outcome.name,
+        "outcome_info": outcome_record(trial, outcome),
+        "priors": reports,
+    }
+
+
 # ---------------------------------------------------------------------------------------------
 # Log prior and log likelihood per draw (for power-scaling sensitivity)
 # ---------------------------------------------------------------------------------------------

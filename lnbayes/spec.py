@@ -341,6 +341,10 @@ def parse_beta(d: Any, where: str, problems: _Problems) -> BetaPrior | None:
                              f"{where}.mixture[{i}]", problems) for i, (_, c) in enumerate(comps)]
         if any(p is None for p in parsed) or any(w is None for w, _ in comps):
             return None
+        nested = [i for i, p in enumerate(parsed) if p.is_mixture]
+        if nested:
+            problems.add(f"{where}.mixture[{nested[0]}]", "a mixture component cannot itself be a mixture")
+            return None
         return BetaPrior(
             tuple(w for w, _ in comps),
             tuple(p.a[0] for p in parsed),
@@ -370,6 +374,10 @@ def parse_normal(d: Any, where: str, problems: _Problems, scale: str | None) -> 
                                f"{where}.mixture[{i}]", problems, scale)
                   for i, (_, c) in enumerate(comps)]
         if any(p is None for p in parsed) or any(w is None for w, _ in comps):
+            return None
+        nested = [i for i, p in enumerate(parsed) if p.is_mixture]
+        if nested:
+            problems.add(f"{where}.mixture[{nested[0]}]", "a mixture component cannot itself be a mixture")
             return None
         return NormalPrior(
             tuple(w for w, _ in comps),

@@ -170,6 +170,15 @@ def test_power_prior_with_ess_cap_closed_form():
 # ---------------------------------------------------------------------------------------------
 
 
+def test_nested_mixture_is_an_error():
+    problems = problems_of(
+        'family = "arm"\ntreatment = { a = 1, b = 1 }\ncontrol = { mixture = ['
+        "{ weight = 0.5, a = 2, b = 2 }, "
+        "{ weight = 0.5, mixture = [{ weight = 0.5, a = 1, b = 1 }, { weight = 0.5, a = 3, b = 1 }] }] }"
+    )
+    assert any("priors.p.control.mixture[1]: a mixture component cannot itself" in p for p in problems)
+
+
 @pytest.mark.parametrize(
     "toml, where, words",
     [
