@@ -117,13 +117,15 @@ def print_priors(result: dict[str, Any], console) -> None:
     for p in result["priors"]:
         cites = "; ".join(p["citations"]) or "-"
         console.print(
-            f"[bold]{p['name']}[/]: {p['description']}\n  {p['statement']}\n  [dim]Sources: {cites}[/]"
+            f"[bold]{p['name']}[/]: {p['description']}\n  {p['statement']}\n"
+            f"  [dim]Sources: {cites}[/]"
         )
     console.print(
         "[dim]P(benefit): prior probability that "
         f"{t['name']} is better than {c['name']}. ESS: effective sample size, ELIR "
         "(Neuenschwander et al. 2020) per arm (C control, T treatment); for effect-level priors "
-        "the effect prior's equivalent information in patients per arm (1:1) at the control prior's "
+        "the effect prior's equivalent information in patients per arm (1:1) at the control "
+        "prior's "
         "mean rate. Conflict p: Box's prior predictive probability of data at most as probable as "
         "those observed (small = prior-data conflict).[/]"
     )
