@@ -113,7 +113,7 @@ def pymc_result(
     prior: Prior, outcome: Outcome, thresholds: tuple[Threshold, ...], seed: int, settings,
     netcdf_path: Path | None, provenance: dict[str, Any],
 ) -> dict[str, Any]:
-    from lnbayes import pymc_engine, summaries
+    from lnbayes import pymc_engine, sensitivity, summaries
 
     exact_part = exact_result(prior, outcome, thresholds)
     key = run_key(prior, outcome, seed, settings)
@@ -123,6 +123,8 @@ def pymc_result(
         datatree = pymc_engine.sample(prior, outcome, seed=seed, settings=settings)
     drawn = summaries.draws_summary(datatree, outcome, thresholds)
     diag = summaries.diagnostics(datatree)
+    sensitivity.attach_log_densities(datatree, prior, outcome)  # kept in the NetCDF file too
+    power_scaling = sensitivity.power_scaling(datatree, prior, outcome)
     n = drawn["n_draws"]
     agree = agreement(drawn["p_benefit"], exact_part["p_benefit"], drawn["p_benefit_mcse"], n)
     rows = []
@@ -165,6 +167,7 @@ def pymc_result(
         "thresholds": rows,
         "estimates": estimates,
         "diagnostics": diag,
+        "power_scaling": power_scaling,
         "log_evidence": exact_part["log_evidence"],
         "evidence": evidence,
         "netcdf": str(netcdf_path) if netcdf_path is not None else None,

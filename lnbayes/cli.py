@@ -514,5 +514,33 @@ def sweep(
         console.print(f"wrote {path}")
 
 
+# --- issue 3: priors ---
+
+
+@app.command()
+def priors(
+    trial_file: TrialArg = None,
+    outcome: OutcomeOpt = None,
+    prior: PriorOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """What each prior says and implies before the data: P(benefit), interval, ESS, conflict."""
+    from lnbayes import priorlib, spec
+
+    try:
+        trial = spec.load_trial(trial_file)
+        result = priorlib.priors_report(trial, outcome, prior)
+    except LnbayesError as err:
+        _fail(err)
+    if json_out:
+        from lnbayes import io
+
+        sys.stdout.write(io.dumps(result))
+    else:
+        from lnbayes.tables import print_priors
+
+        print_priors(result, _console())
+
+
 def main() -> None:  # pragma: no cover - console script entry point
     app()

@@ -55,7 +55,7 @@ def make_figures(trial, outcome, analysis: Mapping[str, Any], sweep: Mapping | N
     if include_sweep:
         sweep = sweep if sweep is not None else default_sweep(trial, outcome, priors)
         figs["sweep_heatmap"] = plots.plot_sweep_heatmap(sweep, trial, named_priors=priors)
-    from lnbayes.log_densities import prior_is_constant
+    from lnbayes.sensitivity import prior_is_constant
 
     constant = [p.label or p.name for p in priors if prior_is_constant(p)]
     for result, prior in zip(results, priors):

@@ -705,7 +705,7 @@ def plot_psense(trial, outcome, result: Mapping[str, Any], prior,
     likelihood (right) were raised to the power 0.8 or 1.25 (Pareto-smoothed importance
     sampling). Curves that move with the prior but not with the likelihood signal a prior that
     dominates the data. The DataTree gets ``log_prior`` and ``log_likelihood`` groups from
-    :func:`lnbayes.log_densities.with_log_densities` when it lacks them.
+    :func:`lnbayes.sensitivity.with_log_densities` when it lacks them.
 
     A constant prior (Beta(1, 1) on both arms) cannot be power-scaled (every weight is equal):
     this function refuses it, and ``skipped`` names such priors in a note on the figure.
@@ -722,11 +722,11 @@ def plot_psense(trial, outcome, result: Mapping[str, Any], prior,
     """
     import arviz as az
 
-    from lnbayes import log_densities
+    from lnbayes import sensitivity
 
-    if log_densities.prior_is_constant(prior):
+    if sensitivity.prior_is_constant(prior):
         raise ValueError(f"prior {prior.name!r} is constant: power-scaling it is undefined")
-    tree = log_densities.with_log_densities(result["datatree"], prior, outcome)
+    tree = sensitivity.with_log_densities(result["datatree"], prior, outcome)
     post = tree["posterior"].to_dataset()
     if "log_odds_ratio" in var_names and "log_odds_ratio" not in post:
         tree["posterior"] = tree["posterior"].to_dataset().assign(

@@ -1,21 +1,609 @@
 """Priors from clinical statements, effective sample size and prior-data conflict (pure maths).
 
-Only NumPy and SciPy here. The spec layer calls these to turn a statement in a trial file into
-distribution parameters.
+Only NumPy and SciPy here (and the exact engine, which is pure maths too). The spec layer calls
+:func:`normal_from_statement` and :func:`beta_from_spec` to turn what a trial file says into
+distribution parameters; the ``priors`` command calls :func:`prior_report` for what a prior implies
+before any data are seen.
+
+Statement forms (all documented in ``docs/priors.md``)
+------------------------------------------------------
+Effect-level priors (a Normal on the effect ``theta`` on the prior's ``scale``)::
+
+    effect = { statement = { centre = 0.0,
+                             tail = { effect = 3.0, scale = "or", prob = 0.05, side = "above" } } }
+    effect = { statement = { tails = [ { effect = 0.5, scale = "or", prob = 0.025 },
+                                       { effect = 2.0, scale = "or", prob = 0.025 } ] } }
+    effect = { statement = { interval = { lower = 0.5, upper = 2.0, scale = "or", prob = 0.95 } } }
+    effect = { convention = "sceptical", hoped_for = { scale = "or", value = 3 }, prob = 0.05 }
+    effect = { convention = "zampieri", direction = "optimistic", strength = "moderate",
+               hoped_for = { scale = "or", value = 3 } }
+
+Arm-level priors (a Beta on an event probability)::
+
+    control = { mean = 0.56, ess = 10 }
+    control = { quantiles = [ { p = 0.5, value = 0.56 }, { p = 0.975, value = 0.8 } ] }
+    control = { data = [ { events = 104, n = 185 }, ... ], power = 0.05 }      # power prior
+    control = { data = [ { events = 104, n = 185 }, ... ], ess_cap = 10 }      # capped ESS
+
+References
+----------
+Spiegelhalter DJ, Freedman LS, Parmar MKB. Bayesian approaches to randomized trials. J R Stat Soc
+A 1994;157:357-416. doi:10.2307/2983527
+Zampieri FG et al. Using Bayesian methods to augment the interpretation of critical care trials.
+Am J Respir Crit Care Med 2021;203:543-552. doi:10.1164/rccm.202006-2381CP
+Ibrahim JG, Chen M-H. Power prior distributions for regression models. Stat Sci 2000;15:46-60.
+doi:10.1214/ss/1009212673
+Schmidli H et al. Robust meta-analytic-predictive priors in clinical trials with historical
+control information. Biometrics 2014;70:1023-32. doi:10.1111/biom.12242
+Neuenschwander B, Weber S, Schmidli H, O'Hagan A. Predictively consistent prior effective
+sample sizes. Biometrics 2020;76:578-87. doi:10.1111/biom.13252
+Morita S, Thall PF, Mueller P. Determining the effective sample size of a parametric prior.
+Biometrics 2008;64:595-602. doi:10.1111/j.1541-0420.2007.00888.x
+Box GEP. Sampling and Bayes' inference in scientific modelling and robustness. J R Stat Soc A
+1980;143:383-430. doi:10.2307/2982063
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
+
+import numpy as np
+from scipy import optimize, special, stats
+
+from lnbayes import effects
+
+EFFECT_SCALES = ("log_or", "log_rr", "rd")
+STATED_SCALES = ("or", "rr", "rd", "log_or", "log_rr")
+"""Scales an effect can be stated on in a statement (ratios as ratios or as their logs)."""
+
+_LOG_OF = {"or": "log_or", "rr": "log_rr", "log_or": "log_or", "log_rr": "log_rr", "rd": "rd"}
+
+CONVENTIONS = ("sceptical", "enthusiastic", "pessimistic", "zampieri")
+DEFAULT_CONVENTION_PROB = 0.05
+"""Spiegelhalter, Freedman and Parmar (1994): 5% prior probability of the hoped-for effect or more
+(sceptical), or of no benefit (enthusiastic; pessimistic mirrors it)."""
+
+ZAMPIERI_DIRECTIONS = ("neutral", "optimistic", "pessimistic")
+ZAMPIERI_STRENGTHS = {"weak": 0.30, "moderate": 0.15, "strong": 0.05}
+"""lnbayes's operationalisation of the Zampieri et al. (2021) grid: the strength is the prior
+probability that lies beyond a reference point. Neutral: centred on no effect, with this probability
+of an effect at least as large as the hoped-for one. Optimistic: centred on the hoped-for effect,
+with this probability of no benefit or harm. Pessimistic: centred on the mirror of the hoped-for
+effect (equal size, harmful), with this probability of any benefit. Strong = the conventional
+sceptical / enthusiastic / pessimistic priors."""
+
+
+class StatementError(ValueError):
+    """A statement that cannot be turned into a distribution; ``field`` says where."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+# ---------------------------------------------------------------------------------------------
+# Pure conversions
+# ---------------------------------------------------------------------------------------------
+
+
+def to_prior_scale(
+    value: float, stated_scale: str, prior_scale: str, control_rate: float | None = None
+) -> float:
+    """An effect stated on ``stated_scale`` (or, rr, rd, log_or, log_rr) on ``prior_scale``.
+
+    Ratios go to their logarithm on their own scale exactly (OR 3 -> log OR ln 3). Between
+    families (e.g. a risk difference for a log-odds-ratio prior) the conversion holds at one
+    control-arm rate, which must then be given: ``p_treatment`` is computed from ``control_rate``
+    and the stated effect, and the effect re-expressed on ``prior_scale``.
+    """
+    if stated_scale not in STATED_SCALES:
+        raise StatementError(
+            "scale", f"must be one of {', '.join(STATED_SCALES)}; got {stated_scale!r}"
+        )
+    if stated_scale in ("or", "rr"):
+        if value <= 0:
+            raise StatementError("value", f"a ratio must be > 0, got {value:.4g}")
+        theta_stated = math.log(value)
+    else:
+        theta_stated = float(value)
+    family = _LOG_OF[stated_scale]
+    if family == prior_scale:
+        return theta_stated
+    if control_rate is None:
+        raise StatementError(
+            "control_rate",
+            f"an effect stated on {stated_scale} for a {prior_scale} prior needs control_rate "
+            "(the control-arm rate at which the two scales are matched)",
+        )
+    if not 0 < control_rate < 1:
+        raise StatementError("control_rate", f"must lie in (0, 1), got {control_rate:.4g}")
+    p_t = float(effects.p_treatment(family, control_rate, theta_stated))
+    if not 0 < p_t < 1:
+        raise StatementError(
+            "value",
+            f"{stated_scale} {value:.4g} at control rate {control_rate:.4g} gives a "
+            f"treatment rate of {p_t:.4g}, outside (0, 1)",
+        )
+    return float(effects.theta_of(prior_scale, control_rate, p_t))
+
+
+def z_upper(prob: float) -> float:
+    """The standard normal quantile with upper-tail probability ``prob`` (1.6449 for 0.05)."""
+    return float(stats.norm.isf(prob))
+
+
+def check_prob(prob: float, field: str = "prob") -> None:
+    if not 0 < prob < 1:
+        raise StatementError(
+            field, f"a tail probability must lie strictly between 0 and 1, got {prob:.4g}"
+        )
+
+
+def sd_from_tail(centre: float, value: float, prob: float, side: str) -> float:
+    """The sd of a Normal centred on ``centre`` with P(theta > value) = prob (side "above").
+
+    With side "below": P(theta < value) = prob. So P(OR > 3) = 5% about 0 gives
+    sd = ln 3 / z_0.95 = 1.0986 / 1.6449 = 0.668.
+    """
+    check_prob(prob)
+    if side not in ("above", "below"):
+        raise StatementError("side", f"must be 'above' or 'below', got {side!r}")
+    z = z_upper(prob) if side == "above" else -z_upper(prob)
+    if value == centre or abs(z) < 1e-12:
+        raise StatementError(
+            "tail", "the tail value equals the centre (or prob is 0.5): no spread follows from it"
+        )
+    sd = (value - centre) / z
+    if sd <= 0:
+        where = "above" if side == "above" else "below"
+        raise StatementError(
+            "tail",
+            f"contradictory: P(effect {where} {value:.4g}) = {prob:.4g} cannot hold for a Normal "
+            f"centred on {centre:.4g} (a probability below 0.5 needs the value on the far side "
+            "of the centre)",
+        )
+    return float(sd)
+
+
+def normal_from_two_tails(v1: float, p1: float, side1: str, v2: float, p2: float, side2: str):
+    """Mean and sd of the Normal with the two stated tail probabilities (exact, linear)."""
+    check_prob(p1)
+    check_prob(p2)
+    # P(theta <= v) = q  <=>  v = mean + sd * z_q
+    q1 = p1 if side1 == "below" else 1 - p1
+    q2 = p2 if side2 == "below" else 1 - p2
+    z1, z2 = float(stats.norm.ppf(q1)), float(stats.norm.ppf(q2))
+    if q1 == q2 or v1 == v2:
+        raise StatementError(
+            "tails", "the two tails must give two different quantiles at two values"
+        )
+    sd = (v2 - v1) / (z2 - z1)
+    if sd <= 0:
+        raise StatementError(
+            "tails", "contradictory: the lower quantile is stated at the higher effect value"
+        )
+    return float(v1 - sd * z1), float(sd)
+
+
+def convention_normal(convention: str, hoped_for: float, prob: float = DEFAULT_CONVENTION_PROB):
+    """Mean and sd of a sceptical, enthusiastic or pessimistic prior (Spiegelhalter et al. 1994).
+
+    ``hoped_for`` is the hoped-for effect on the prior's scale (its sign is the direction of
+    benefit). Sceptical: centre 0, P(effect beyond the hoped-for one) = prob. Enthusiastic:
+    centre = hoped_for, P(no benefit, i.e. beyond 0 the other way) = prob. Pessimistic: centre =
+    -hoped_for, P(any benefit) = prob. All three have sd = |hoped_for| / z_(1 - prob).
+    """
+    check_prob(prob)
+    if prob >= 0.5:
+        raise StatementError(
+            "prob", f"a convention's tail probability must be below 0.5, got {prob:.4g}"
+        )
+    if hoped_for == 0:
+        raise StatementError("hoped_for", "the hoped-for effect must differ from no effect")
+    sd = abs(hoped_for) / z_upper(prob)
+    centre = {"sceptical": 0.0, "enthusiastic": hoped_for, "pessimistic": -hoped_for}.get(
+        convention
+    )
+    if centre is None:
+        raise StatementError(
+            "convention", f"must be one of {', '.join(CONVENTIONS)}; got {convention!r}"
+        )
+    return float(centre), float(sd)
+
+
+def zampieri_normal(direction: str, strength: str, hoped_for: float, probs: dict | None = None):
+    """Mean and sd of a neutral / optimistic / pessimistic x weak / moderate / strong prior.
+
+    The grid of Zampieri et al. (2021), with lnbayes's strengths (:data:`ZAMPIERI_STRENGTHS`):
+    neutral = sceptical form, optimistic = enthusiastic form, pessimistic = pessimistic form, each
+    with the strength's tail probability.
+    """
+    probs = ZAMPIERI_STRENGTHS if probs is None else probs
+    if direction not in ZAMPIERI_DIRECTIONS:
+        raise StatementError(
+            "direction", f"must be one of {', '.join(ZAMPIERI_DIRECTIONS)}; got {direction!r}"
+        )
+    if strength not in probs:
+        raise StatementError("strength", f"must be one of {', '.join(probs)}; got {strength!r}")
+    form = {"neutral": "sceptical", "optimistic": "enthusiastic", "pessimistic": "pessimistic"}[
+        direction
+    ]
+    return convention_normal(form, hoped_for, probs[strength])
+
+
+def beta_from_quantiles(p1: float, v1: float, p2: float, v2: float) -> tuple[float, float]:
+    """The Beta(a, b) whose p1- and p2-quantiles are v1 and v2, solved exactly by root-finding.
+
+    For a concentration s = a + b the mean m(s) is the root of F(v1; m s, (1 - m) s) = p1 (the
+    CDF at v1 falls from 1 to 0 as m rises); then s solves F(v2; ...) = p2. As s -> 0 the Beta
+    tends to two point masses, so F(v2) -> p1; as s -> infinity it concentrates on v1, so
+    F(v2) -> 1: a root exists whenever the quantiles are consistent (p1 < p2 with v1 < v2).
+    """
+    for p, name in ((p1, "p"), (p2, "p")):
+        if not 0 < p < 1:
+            raise StatementError("quantiles", f"each {name} must lie in (0, 1), got {p:.4g}")
+    for v in (v1, v2):
+        if not 0 < v < 1:
+            raise StatementError("quantiles", f"each value must lie in (0, 1), got {v:.4g}")
+    if (p1 - p2) * (v1 - v2) <= 0:
+        raise StatementError(
+            "quantiles",
+            f"contradictory quantiles: the {p1:.4g}-quantile {v1:.4g} and the {p2:.4g}-quantile "
+            f"{v2:.4g} are not in the same order",
+        )
+    if p1 > p2:
+        p1, v1, p2, v2 = p2, v2, p1, v1
+
+    def mean_at(s: float) -> float:
+        f = lambda m: stats.beta.cdf(v1, m * s, (1 - m) * s) - p1  # noqa: E731
+        return optimize.brentq(f, 1e-12, 1 - 1e-12, xtol=1e-14)
+
+    def gap(log_s: float) -> float:
+        s = math.exp(log_s)
+        m = mean_at(s)
+        return stats.beta.cdf(v2, m * s, (1 - m) * s) - p2
+
+    lo, hi = math.log(1e-3), math.log(1e7)
+    g_lo, g_hi = gap(lo), gap(hi)
+    if g_lo * g_hi > 0:
+        raise StatementError(
+            "quantiles",
+            "no Beta distribution has these two quantiles (they would need a concentration a + b "
+            "outside 0.001 to 10^7)",
+        )
+    log_s = optimize.brentq(gap, lo, hi, xtol=1e-13)
+    s = math.exp(log_s)
+    m = mean_at(s)
+    return float(m * s), float((1 - m) * s)
+
+
+def power_prior_beta(
+    data: list[tuple[int, int]],
+    power: float | None = None,
+    ess_cap: float | None = None,
+    base: tuple[float, float] = (1.0, 1.0),
+) -> tuple[float, float, float]:
+    """A Beta power prior from earlier studies' ``(events, n)``: returns ``(a, b, a0)``.
+
+    a = a_base + a0 * sum(events), b = b_base + a0 * sum(n - events), with the discount a0 =
+    ``power`` (0 < a0 <= 1), or with ``ess_cap`` the largest a0 <= 1 for which the prior's
+    effective sample size a + b does not exceed the cap (Ibrahim and Chen 2000).
+    """
+    events = sum(e for e, _ in data)
+    total = sum(n for _, n in data)
+    if total <= 0:
+        raise StatementError("data", "needs at least one patient")
+    a0 = 1.0
+    if power is not None:
+        if not 0 < power <= 1:
+            raise StatementError("power", f"must lie in (0, 1], got {power:.4g}")
+        a0 = power
+    if ess_cap is not None:
+        room = ess_cap - base[0] - base[1]
+        if room <= 0:
+            raise StatementError(
+                "ess_cap", f"must exceed the base prior's a + b = {base[0] + base[1]:.4g}"
+            )
+        a0 = min(a0, room / total)
+    return base[0] + a0 * events, base[1] + a0 * (total - events), a0
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading statements from a trial file (called by lnbayes.spec)
+# ---------------------------------------------------------------------------------------------
+
+
+def _stated_effect(
+    raw: Any, where: str, problems, scale: str, control_rate: float | None, key_value: str = "value"
+) -> float | None:
+    """A number on the prior's scale, or ``{ scale = "or", value = 3 }`` converted to it."""
+    from lnbayes.spec import _get_number
+
+    if isinstance(raw, dict):
+        stated = raw.get("scale", scale)
+        value = _get_number(raw, key_value, where, problems)
+        rate = control_rate
+        if "control_rate" in raw:
+            rate = _get_number(raw, "control_rate", where, problems)
+        if value is None:
+            return None
+        try:
+            return to_prior_scale(value, str(stated).lower(), scale, rate)
+        except StatementError as err:
+            problems.add(f"{where}.{_field(err.field, key_value)}", err.message)
+            return None
+    if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not math.isfinite(raw):
+        problems.add(
+            where,
+            f"must be a number on the {scale} scale or a table {{ scale, value }}, got {raw!r}",
+        )
+        return None
+    return float(raw)
+
+
+def _field(name: str, key_value: str) -> str:
+    return key_value if name == "value" else name
+
+
+def _tail(raw: Any, where: str, problems, scale: str, control_rate: float | None):
+    """``{ effect, scale, prob, side }`` -> (value on the prior scale, prob, side or None)."""
+    from lnbayes.spec import _get_number
+
+    if not isinstance(raw, dict):
+        problems.add(where, "must be a table { effect, scale, prob, side }")
+        return None
+    key = "effect" if "effect" in raw else "value"
+    value = _stated_effect(raw, where, problems, scale, control_rate, key_value=key)
+    prob = _get_number(raw, "prob", where, problems)
+    side = raw.get("side")
+    if side is not None and side not in ("above", "below"):
+        problems.add(f"{where}.side", f"must be 'above' or 'below', got {side!r}")
+        return None
+    if prob is not None and not 0 < prob < 1:
+        problems.add(
+            f"{where}.prob", f"a tail probability must lie strictly between 0 and 1, got {prob:.4g}"
+        )
+        return None
+    if value is None or prob is None:
+        return None
+    return value, prob, side
+
+
+def normal_from_statement(d: dict[str, Any], where: str, problems: Any, scale: str | None):
+    """A Normal effect prior from a statement or a convention (see the module docstring).
+
+    ``d`` is the ``effect`` table of a prior; the statement is ``d["statement"]`` (or ``d``
+    itself when it holds ``tail``, ``tails``, ``interval`` or ``convention``). Every problem is
+    reported through ``problems.add(location, message)``; returns None when there is one.
+    """
+    from lnbayes.spec import NormalPrior, _get_number
+
+    if scale is None:
+        return None  # the prior's scale is already reported as wrong
+    if "statement" in d:
+        st, sw = d["statement"], f"{where}.statement"
+        if not isinstance(st, dict):
+            problems.add(
+                sw,
+                "must be a table such as "
+                "{ centre = 0, tail = { effect = 3, scale = 'or', prob = 0.05 } }",
+            )
+            return None
+    else:
+        st, sw = d, where
+    control_rate = None
+    if "control_rate" in st:
+        control_rate = _get_number(st, "control_rate", sw, problems)
+        if control_rate is not None and not 0 < control_rate < 1:
+            problems.add(f"{sw}.control_rate", f"must lie in (0, 1), got {control_rate:.4g}")
+            return None
+    n_before = len(problems.items)
+
+    if "convention" in st:
+        conv = st["convention"]
+        if conv not in CONVENTIONS:
+            problems.add(
+                f"{sw}.convention", f"must be one of {', '.join(CONVENTIONS)}; got {conv!r}"
+            )
+            return None
+        if "hoped_for" not in st:
+            problems.add(
+                f"{sw}.hoped_for",
+                "missing (the hoped-for effect, e.g. { scale = 'or', value = 3 })",
+            )
+            return None
+        hoped = _stated_effect(st["hoped_for"], f"{sw}.hoped_for", problems, scale, control_rate)
+        try:
+            if conv == "zampieri":
+                direction = st.get("direction")
+                strength = st.get("strength")
+                probs = dict(ZAMPIERI_STRENGTHS)
+                if "prob" in st:
+                    p = _get_number(st, "prob", sw, problems)
+                    if p is not None and strength in probs:
+                        probs[strength] = p
+                if hoped is None or len(problems.items) > n_before:
+                    return None
+                mean, sd = zampieri_normal(direction, strength, hoped, probs)
+            else:
+                prob = _get_number(
+                    st, "prob", sw, problems, required=False, default=DEFAULT_CONVENTION_PROB
+                )
+                if hoped is None or prob is None or len(problems.items) > n_before:
+                    return None
+                mean, sd = convention_normal(conv, hoped, prob)
+        except StatementError as err:
+            problems.add(f"{sw}.{err.field}", err.message)
+            return None
+        return NormalPrior.single(mean, sd)
+
+    forms = [k for k in ("tail", "tails", "interval") if k in st]
+    if len(forms) != 1:
+        problems.add(
+            sw,
+            "a statement needs exactly one of: centre + tail, tails (two), interval, or a "
+            f"convention; got {', '.join(forms) or 'none'}",
+        )
+        return None
+    try:
+        if forms[0] == "tail":
+            if "centre" not in st:
+                problems.add(
+                    f"{sw}.centre",
+                    "missing (the prior's centre: 0 for no effect, "
+                    "or { scale = 'or', value = ... })",
+                )
+                return None
+            centre = _stated_effect(st["centre"], f"{sw}.centre", problems, scale, control_rate)
+            tail = _tail(st["tail"], f"{sw}.tail", problems, scale, control_rate)
+            if centre is None or tail is None:
+                return None
+            value, prob, side = tail
+            if side is None:
+                side = "above" if value > centre else "below"
+            return NormalPrior.single(centre, sd_from_tail(centre, value, prob, side))
+        if forms[0] == "tails":
+            raw = st["tails"]
+            if not isinstance(raw, list) or len(raw) != 2:
+                problems.add(f"{sw}.tails", "must be a list of exactly two tails")
+                return None
+            t = [
+                _tail(r, f"{sw}.tails[{i}]", problems, scale, control_rate)
+                for i, r in enumerate(raw)
+            ]
+            if any(x is None for x in t):
+                return None
+            (v1, p1, s1), (v2, p2, s2) = t
+            s1 = s1 or ("below" if v1 < v2 else "above")
+            s2 = s2 or ("above" if v1 < v2 else "below")
+            mean, sd = normal_from_two_tails(v1, p1, s1, v2, p2, s2)
+            if "centre" in st:
+                problems.add(
+                    f"{sw}.centre", "not used with two tails (they fix the centre); remove it"
+                )
+                return None
+            return NormalPrior.single(mean, sd)
+        raw = st["interval"]
+        iw = f"{sw}.interval"
+        if not isinstance(raw, dict):
+            problems.add(iw, "must be a table { lower, upper, scale, prob }")
+            return None
+        prob = _get_number(raw, "prob", iw, problems, required=False, default=0.95)
+        lo = (
+            _stated_effect(
+                {**raw, "value": raw.get("lower")} if "lower" in raw else None,
+                f"{iw}.lower",
+                problems,
+                scale,
+                control_rate,
+            )
+            if "lower" in raw
+            else None
+        )
+        hi = (
+            _stated_effect(
+                {**raw, "value": raw.get("upper")} if "upper" in raw else None,
+                f"{iw}.upper",
+                problems,
+                scale,
+                control_rate,
+            )
+            if "upper" in raw
+            else None
+        )
+        for key in ("lower", "upper"):
+            if key not in raw:
+                problems.add(f"{iw}.{key}", "missing")
+        if lo is None or hi is None or prob is None:
+            return None
+        check_prob(prob, "prob")
+        if hi <= lo:
+            problems.add(iw, "contradictory: upper must lie above lower")
+            return None
+        tail = (1 - prob) / 2
+        sd = (hi - lo) / (2 * z_upper(tail))
+        return NormalPrior.single((lo + hi) / 2, sd)
+    except StatementError as err:
+        problems.add(f"{sw}.{err.field}", err.message)
+        return None
 
 
 def beta_from_spec(d: dict[str, Any], where: str, problems: Any):
-    """A Beta prior from ``{mean, ess}`` (a = mean * ess, b = (1 - mean) * ess)."""
-    from lnbayes.spec import BetaPrior, _get_number
+    """A Beta prior from ``{mean, ess}``, ``{quantiles}`` or earlier data ``{data, power|ess_cap}``.
 
-    if "quantiles" in d:
-        problems.add(f"{where}.quantiles", "quantile statements are not supported yet")
+    ``{mean, ess}``: a = mean * ess, b = (1 - mean) * ess. ``quantiles``: two ``{ p, value }``
+    tables, solved exactly by :func:`beta_from_quantiles`. ``data``: a list of ``{ events, n }``
+    from earlier studies, discounted by ``power`` (a0) and/or ``ess_cap``
+    (:func:`power_prior_beta`),
+    on top of ``base`` (default Beta(1, 1)).
+    """
+    from lnbayes.spec import BetaPrior, _get_count, _get_number
+
+    forms = [k for k in ("quantiles", "data", "mean") if k in d]
+    if len(forms) != 1:
+        problems.add(where, f"give one of mean + ess, quantiles, or data; got {', '.join(forms)}")
         return None
+    if "quantiles" in d:
+        raw = d["quantiles"]
+        qw = f"{where}.quantiles"
+        if not isinstance(raw, list) or len(raw) != 2 or not all(isinstance(q, dict) for q in raw):
+            problems.add(
+                qw,
+                "must be a list of two tables { p, value }, "
+                "e.g. [{ p = 0.5, value = 0.6 }, { p = 0.975, value = 0.8 }]",
+            )
+            return None
+        parsed = [
+            (
+                _get_number(q, "p", f"{qw}[{i}]", problems),
+                _get_number(q, "value", f"{qw}[{i}]", problems),
+            )
+            for i, q in enumerate(raw)
+        ]
+        if any(x is None for pair in parsed for x in pair):
+            return None
+        (p1, v1), (p2, v2) = parsed
+        try:
+            a, b = beta_from_quantiles(p1, v1, p2, v2)
+        except StatementError as err:
+            problems.add(qw, err.message)
+            return None
+        return BetaPrior.single(a, b)
+    if "data" in d:
+        raw = d["data"]
+        dw = f"{where}.data"
+        if not isinstance(raw, list) or not raw or not all(isinstance(x, dict) for x in raw):
+            problems.add(dw, "must be a non-empty list of tables { events, n, source }")
+            return None
+        data = []
+        for i, x in enumerate(raw):
+            e = _get_count(x, "events", f"{dw}[{i}]", problems)
+            n = _get_count(x, "n", f"{dw}[{i}]", problems, minimum=1)
+            if e is not None and n is not None and e > n:
+                problems.add(f"{dw}[{i}].events", f"{e} events exceed n = {n}")
+                return None
+            data.append((e, n))
+        power = _get_number(d, "power", where, problems, required=False)
+        cap = _get_number(d, "ess_cap", where, problems, required=False, positive=True)
+        base = d.get("base", {"a": 1, "b": 1})
+        if not isinstance(base, dict):
+            problems.add(f"{where}.base", "must be a table { a, b }")
+            return None
+        a_base = _get_number(base, "a", f"{where}.base", problems, positive=True)
+        b_base = _get_number(base, "b", f"{where}.base", problems, positive=True)
+        if any(e is None or n is None for e, n in data) or a_base is None or b_base is None:
+            return None
+        if power is None and cap is None:
+            problems.add(where, "earlier data need a discount: power (0 < a0 <= 1) and/or ess_cap")
+            return None
+        try:
+            a, b, _ = power_prior_beta(data, power, cap, (a_base, b_base))
+        except StatementError as err:
+            problems.add(f"{where}.{err.field}", err.message)
+            return None
+        return BetaPrior.single(a, b)
     mean = _get_number(d, "mean", where, problems)
     ess = _get_number(d, "ess", where, problems, positive=True)
     if mean is None or ess is None:
@@ -26,6 +614,368 @@ def beta_from_spec(d: dict[str, Any], where: str, problems: Any):
     return BetaPrior.single(mean * ess, (1 - mean) * ess)
 
 
-def normal_from_statement(d: dict[str, Any], where: str, problems: Any, scale: str | None):
-    problems.add(f"{where}.statement", "statement priors are not supported yet")
-    return None
+# ---------------------------------------------------------------------------------------------
+# Effective sample size
+# ---------------------------------------------------------------------------------------------
+
+
+def _arrays(beta) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return (np.asarray(beta.weights, float), np.asarray(beta.a, float), np.asarray(beta.b, float))
+
+
+def beta_mixture_moments(beta) -> tuple[float, float]:
+    """Mean and variance of a Beta mixture."""
+    w, a, b = _arrays(beta)
+    m = a / (a + b)
+    second = a * (a + 1) / ((a + b) * (a + b + 1))
+    mean = float(np.sum(w * m))
+    return mean, float(np.sum(w * second) - mean**2)
+
+
+def ess_moment(beta) -> float:
+    """Moment ESS: a + b of the Beta with the mixture's mean and variance."""
+    mean, var = beta_mixture_moments(beta)
+    return mean * (1 - mean) / var - 1
+
+
+def _logit_info_ratio(beta, eta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(prior density of eta = logit(theta), prior information / Fisher information) at eta.
+
+    On the logit scale a Beta(a, b) component has log density a log(theta) + b log(1 - theta)
+    + const, with second derivative -(a + b) theta (1 - theta); the binomial Fisher information
+    per patient is theta (1 - theta). For a mixture the log-density's second derivative follows
+    from the components' (responsibilities r_k, scores s_k = a_k - (a_k + b_k) theta).
+    """
+    w, a, b = _arrays(beta)
+    eta = np.asarray(eta, dtype=float)[:, None]
+    log_t, log_1mt = special.log_expit(eta), special.log_expit(-eta)
+    theta = np.exp(log_t)
+    log_h = np.log(w) + a * log_t + b * log_1mt - special.betaln(a, b)
+    log_p = special.logsumexp(log_h, axis=1, keepdims=True)
+    r = np.exp(log_h - log_p)
+    s = a - (a + b) * theta
+    s_bar = np.sum(r * s, axis=1, keepdims=True)
+    v = np.exp(log_t + log_1mt)[:, 0]
+    # -(log p)'' = sum r_k (a_k + b_k) v - [sum r_k s_k^2 - (sum r_k s_k)^2]
+    ratio = np.sum(r * (a + b), axis=1) - np.sum(r * (s - s_bar) ** 2, axis=1) / v
+    return np.exp(log_p[:, 0]), ratio
+
+
+def ess_elir(beta, n_nodes: int = 200_001) -> float:
+    """ELIR effective sample size (Neuenschwander et al. 2020) of a Beta mixture.
+
+    ESS = E_prior[ i_prior(eta) / i_F(eta) ], the expected ratio of the prior's information to the
+    binomial Fisher information per patient, on the logit (canonical) scale; exactly a + b for a
+    Beta(a, b), where the ratio is a + b everywhere. Integrated by Simpson's rule on a fine
+    logit grid spanning every component from its 1e-14 to its 1 - 1e-14 quantile.
+    """
+    w, a, b = _arrays(beta)
+    lo = float(np.min(special.logit(np.clip(stats.beta.ppf(1e-14, a, b), 1e-300, None))))
+    hi = float(np.max(-special.logit(np.clip(stats.beta.ppf(1e-14, b, a), 1e-300, None))))
+    eta, sw = _logit_grid(lo, hi, n_nodes)
+    dens, ratio = _logit_info_ratio(beta, eta)
+    return float(np.sum(sw * dens * ratio) / np.sum(sw * dens))
+
+
+def ess_morita(beta) -> float:
+    """Morita, Thall and Mueller (2008) ESS of a Beta mixture, with a vanishing base prior.
+
+    The m at which the information of the base prior updated by m patients (averaged over the
+    prior predictive) matches the prior's information -(log p)''(theta_bar) at the prior mean;
+    with the base prior's own ESS taken to 0, m = theta_bar (1 - theta_bar) [D_p + 1/theta_bar^2
+    + 1/(1 - theta_bar)^2], reported as a real number (Morita et al. round it to an integer).
+    Exactly a + b for a Beta(a, b).
+    """
+    w, a, b = _arrays(beta)
+    t = beta_mixture_moments(beta)[0]
+    log_f = np.log(w) + stats.beta.logpdf(t, a, b)
+    r = np.exp(log_f - special.logsumexp(log_f))
+    g = (a - 1) / t - (b - 1) / (1 - t)
+    dg = -(a - 1) / t**2 - (b - 1) / (1 - t) ** 2
+    second = np.sum(r * (g**2 + dg)) - np.sum(r * g) ** 2  # (log p)''
+    d_p = -second
+    return float(t * (1 - t) * (d_p + 1 / t**2 + 1 / (1 - t) ** 2))
+
+
+ESS_METHODS = {"elir": ess_elir, "moment": ess_moment, "morita": ess_morita}
+
+
+def arm_ess(beta) -> dict[str, float]:
+    """ESS of an arm-level Beta (mixture) prior by ELIR (the default), moment and Morita."""
+    return {name: f(beta) for name, f in ESS_METHODS.items()}
+
+
+def unit_variance(scale: str, control_rate: float) -> float:
+    """Variance of the effect estimate on ``scale`` from 1 patient per arm, both arms at the rate.
+
+    log_or: 2 / (p (1 - p)); log_rr: 2 (1 - p) / p; rd: 2 p (1 - p) (the large-sample variances
+    of the estimated log odds ratio, log risk ratio and risk difference under no effect).
+    """
+    p = control_rate
+    return {"log_or": 2 / (p * (1 - p)), "log_rr": 2 * (1 - p) / p, "rd": 2 * p * (1 - p)}[scale]
+
+
+def effect_equivalent_information(effect, scale: str, control_rate: float) -> float:
+    """Patients per arm (1:1) whose data would estimate the effect with the prior's variance.
+
+    n = unit_variance(scale, control_rate) / prior variance; for a mixture the mixture's
+    variance is used. Under no effect at ``control_rate``.
+    """
+    w = np.asarray(effect.weights, float)
+    m = np.asarray(effect.means, float)
+    s = np.asarray(effect.sds, float)
+    mean = float(np.sum(w * m))
+    var = float(np.sum(w * (s**2 + m**2)) - mean**2)
+    return unit_variance(scale, control_rate) / var
+
+
+def prior_ess(prior, control_rate: float | None = None) -> dict[str, Any]:
+    """ESS of a prior: per arm (ELIR, moment, Morita) or for the effect (equivalent information).
+
+    ``headline`` is the number a reader sees first: treatment-arm ELIR for arm-level priors, the
+    effect's equivalent patients per arm for effect-level priors.
+    """
+    control = arm_ess(prior.control)
+    if prior.family == "arm":
+        treatment = arm_ess(prior.treatment)
+        return {
+            "method": "elir",
+            "control": control,
+            "treatment": treatment,
+            "headline": {"control": control["elir"], "treatment": treatment["elir"]},
+        }
+    rate = beta_mixture_moments(prior.control)[0] if control_rate is None else control_rate
+    per_arm = effect_equivalent_information(prior.effect, prior.scale, rate)
+    return {
+        "method": "equivalent information",
+        "control": control,
+        "effect": {"patients_per_arm": per_arm, "control_rate": rate, "scale": prior.scale},
+        "headline": {"control": control["elir"], "effect_per_arm": per_arm},
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Prior predictive distribution and prior-data conflict (Box 1980)
+# ---------------------------------------------------------------------------------------------
+
+
+def _beta_binomial_pmf(beta, n: int) -> np.ndarray:
+    w, a, b = _arrays(beta)
+    y = np.arange(n + 1)[:, None]
+    log_pmf = (
+        special.gammaln(n + 1)
+        - special.gammaln(y + 1)
+        - special.gammaln(n - y + 1)
+        + special.betaln(a + y, b + n - y)
+        - special.betaln(a, b)
+    )
+    return np.exp(special.logsumexp(np.log(w) + log_pmf, axis=1))
+
+
+def _logit_grid(lo: float, hi: float, n: int) -> tuple[np.ndarray, np.ndarray]:
+    eta = np.linspace(lo, hi, n)
+    h = eta[1] - eta[0]
+    sw = np.ones(n)
+    sw[1:-1:2] = 4
+    sw[2:-1:2] = 2
+    return eta, sw * h / 3
+
+
+def prior_predictive(
+    prior,
+    n_treatment: int,
+    n_control: int,
+    n_control_nodes: int = 401,
+    n_treatment_nodes: int = 2001,
+) -> np.ndarray:
+    """P(y_treatment, y_control) under the prior for arms of the given sizes, every outcome.
+
+    Arm-level priors: the product of two Beta-binomial (mixture) pmfs (closed form). Effect-level
+    priors: 2-D quadrature, Simpson on logit(p_control) and on logit(p_treatment); the effect
+    prior's density is carried to logit(p_treatment) with its Jacobian, and each row is
+    normalised numerically, which also applies the truncation to the feasible effects.
+    Returns an array of shape (n_treatment + 1, n_control + 1) that sums to 1.
+    """
+    if prior.family == "arm":
+        return np.outer(
+            _beta_binomial_pmf(prior.treatment, n_treatment),
+            _beta_binomial_pmf(prior.control, n_control),
+        )
+    w, a, b = _arrays(prior.control)
+    lo = float(np.min(special.logit(np.clip(stats.beta.ppf(1e-14, a, b), 1e-300, None))))
+    hi = float(np.max(special.logit(np.clip(stats.beta.isf(1e-14, a, b), None, 1 - 1e-16))))
+    eta_c, wc = _logit_grid(max(lo, -36.0), min(hi, 36.0), n_control_nodes)
+    p_c = special.expit(eta_c)
+    log_pc = special.logsumexp(
+        np.log(w)
+        + special.xlogy(a, p_c[:, None])
+        + special.xlog1py(b, -p_c[:, None])
+        - special.betaln(a, b),
+        axis=1,
+    )
+    wc = wc * np.exp(log_pc)
+    wc = wc / wc.sum()
+
+    ew = np.asarray(prior.effect.weights, float)
+    em = np.asarray(prior.effect.means, float)
+    es = np.asarray(prior.effect.sds, float)
+    # logit(p_treatment) grid spanning the prior at every p_control node
+    span_lo, span_hi = float(np.min(em - 12 * es)), float(np.max(em + 12 * es))
+    pt_lo = effects.p_treatment(
+        prior.scale, p_c, np.maximum(span_lo, effects.theta_bounds(prior.scale, p_c)[0])
+    )
+    pt_hi = effects.p_treatment(
+        prior.scale, p_c, np.minimum(span_hi, effects.theta_bounds(prior.scale, p_c)[1])
+    )
+    with np.errstate(divide="ignore"):
+        e_lo = float(np.clip(np.min(special.logit(np.clip(pt_lo, 0, 1))), -36, 36))
+        e_hi = float(np.clip(np.max(special.logit(np.clip(pt_hi, 0, 1))), -36, 36))
+    eta_t, wt = _logit_grid(e_lo, e_hi, n_treatment_nodes)
+    p_t = special.expit(eta_t)[None, :]
+    pc = p_c[:, None]
+    theta = effects.theta_of(prior.scale, pc, p_t)
+    # d theta / d eta_t
+    jac = {"log_or": np.ones_like(p_t), "log_rr": 1 - p_t, "rd": p_t * (1 - p_t)}[prior.scale]
+    with np.errstate(invalid="ignore"):
+        log_dens = special.logsumexp(
+            np.log(ew) + stats.norm.logpdf(theta[..., None], em, es), axis=-1
+        ) + np.log(jac)
+    dens = np.where(np.isfinite(log_dens), np.exp(log_dens), 0.0) * wt[None, :]
+    dens = dens / dens.sum(axis=1, keepdims=True)
+    y_t = np.arange(n_treatment + 1)
+    y_c = np.arange(n_control + 1)
+    pmf_t = stats.binom.pmf(y_t[None, :], n_treatment, special.expit(eta_t)[:, None])  # (M, Yt)
+    cond_t = dens @ pmf_t  # (R, Yt): P(y_t | p_control node)
+    pmf_c = stats.binom.pmf(y_c[None, :], n_control, p_c[:, None])  # (R, Yc)
+    joint = np.einsum("r,ry,rc->yc", wc, cond_t, pmf_c)
+    return joint / joint.sum()
+
+
+def box_p(predictive: np.ndarray, y_treatment: int, y_control: int, rtol: float = 1e-9) -> float:
+    """Box's prior predictive p-value: P(m(Y) <= m(y_obs)) under the prior predictive m.
+
+    The probability, before the trial, of an outcome (y_t, y_c) at most as probable as the one
+    observed (Box 1980; Evans and Moshonov 2006). Small values flag prior-data conflict.
+    """
+    m_obs = predictive[y_treatment, y_control]
+    return float(np.sum(predictive[predictive <= m_obs * (1 + rtol)]))
+
+
+def conflict(prior, outcome) -> dict[str, float]:
+    """Box's p for an outcome, and the prior predictive probability of the observed counts."""
+    pred = prior_predictive(prior, outcome.treatment_n, outcome.control_n)
+    return {
+        "p": box_p(pred, outcome.treatment_events, outcome.control_events),
+        "predictive_prob_observed": float(pred[outcome.treatment_events, outcome.control_events]),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# What a prior implies before any data
+# ---------------------------------------------------------------------------------------------
+
+
+def no_data(outcome):
+    """The outcome with no patients: its exact 'posterior' is the prior."""
+    from dataclasses import replace
+
+    return replace(outcome, treatment_events=0, treatment_n=0, control_events=0, control_n=0)
+
+
+def prior_summary(prior, outcome, prob: float = 0.95) -> dict[str, Any]:
+    """Prior P(benefit) (direction from ``outcome``) and prior median / interval of the effects."""
+    from lnbayes import exact
+
+    post = exact.posterior(prior, no_data(outcome))
+    return {
+        "p_benefit": post.prob_benefit(outcome.lower_is_better),
+        "estimates": {
+            m: post.interval(m, prob)
+            for m in ("p_control", "p_treatment", "risk_difference", "odds_ratio")
+        },
+    }
+
+
+def prior_report(prior, outcome, control_rate: float | None = None) -> dict[str, Any]:
+    """Everything the ``priors`` command shows for one prior and one outcome."""
+    summary = prior_summary(prior, outcome)
+    return {
+        "name": prior.name,
+        "label": prior.label,
+        "role": prior.role,
+        "family": prior.family,
+        "statement": prior.statement,
+        "description": prior.describe(),
+        "parameters": prior.parameters(),
+        "prior_p_benefit": summary["p_benefit"],
+        "prior_estimates": summary["estimates"],
+        "ess": prior_ess(prior, control_rate),
+        "conflict_p": conflict(prior, outcome)["p"],
+        "justification": prior.justification,
+        "citations": list(prior.citations),
+        "outcomes": list(prior.outcomes) if prior.outcomes is not None else None,
+    }
+
+
+def priors_report(trial, outcome_name: str | None = None, prior_names: list[str] | None = None):
+    """The ``lnbayes priors`` result: a :func:`prior_report` for each prior of an outcome.
+
+    Returns ``{"trial", "title", "outcome", "outcome_info", "priors": [...]}``; the priors are
+    those named, or all that apply to the outcome (its primary outcome by default).
+    """
+    from lnbayes.analysis import outcome_record
+
+    outcome = trial.outcome(outcome_name)
+    reports = []
+    for prior in trial.priors_for(outcome, prior_names):
+        report = prior_report(prior, outcome)
+        if "grid" in prior.extra:
+            report["grid"] = prior.extra["grid"]
+        reports.append(report)
+    return {
+        "trial": trial.id,
+        "title": trial.title,
+        "outcome": outcome.name,
+        "outcome_info": outcome_record(trial, outcome),
+        "priors": reports,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Log prior and log likelihood per draw (for power-scaling sensitivity)
+# ---------------------------------------------------------------------------------------------
+
+
+def log_prior_terms(prior, p_control, p_treatment) -> dict[str, np.ndarray]:
+    """The log prior density at (p_control, p_treatment), split by parameter.
+
+    Arm-level: log Beta-mixture densities of both arms. Effect-level: the control arm's log
+    density and the effect's log Normal-mixture density, renormalised over the feasible effects
+    given p_control for log_rr and rd (the conditional truncation the engines use). Densities are
+    with respect to the model's own parameters (p_control, p_treatment or the effect), without
+    Jacobians, as power-scaling needs (Kallioinen et al. 2024).
+    """
+    from lnbayes.exact import BetaMix, NormalMix
+
+    p_control = np.asarray(p_control, dtype=float)
+    p_treatment = np.asarray(p_treatment, dtype=float)
+    out = {"p_control": BetaMix.of(prior.control).logpdf(p_control)}
+    if prior.family == "arm":
+        out["p_treatment"] = BetaMix.of(prior.treatment).logpdf(p_treatment)
+        return out
+    effect = NormalMix.of(prior.effect)
+    theta = effects.theta_of(prior.scale, p_control, p_treatment)
+    log_density = effect.logpdf(theta)
+    if prior.scale != "log_or":
+        lo, hi = effects.theta_bounds(prior.scale, p_control)
+        log_density = log_density - effect.log_mass(lo, hi)
+    out[prior.scale] = log_density
+    return out
+
+
+def log_likelihood_terms(outcome, p_control, p_treatment) -> dict[str, np.ndarray]:
+    """Binomial log likelihood of each arm's count at (p_control, p_treatment)."""
+    return {
+        "control": stats.binom.logpmf(outcome.control_events, outcome.control_n, p_control),
+        "treatment": stats.binom.logpmf(outcome.treatment_events, outcome.treatment_n, p_treatment),
+    }

@@ -347,7 +347,8 @@ def _parse_weights(
 
 
 def parse_beta(d: Any, where: str, problems: _Problems) -> BetaPrior | None:
-    """A Beta prior: ``{a, b}``, ``{mean, ess}``, or ``{mixture = [{weight, a, b}, ...]}``."""
+    """A Beta prior: ``{a, b}``, ``{mean, ess}``, ``{quantiles}``, ``{data, power | ess_cap}``, or
+    ``{mixture = [{weight, ...}, ...]}`` (forms other than a, b and mixture: lnbayes.priorlib)."""
     from lnbayes import priorlib
 
     if not isinstance(d, dict):
@@ -361,12 +362,16 @@ def parse_beta(d: Any, where: str, problems: _Problems) -> BetaPrior | None:
                              f"{where}.mixture[{i}]", problems) for i, (_, c) in enumerate(comps)]
         if any(p is None for p in parsed) or any(w is None for w, _ in comps):
             return None
+        nested = [i for i, p in enumerate(parsed) if p.is_mixture]
+        if nested:
+            problems.add(f"{where}.mixture[{nested[0]}]", "a mixture component cannot itself be a mixture")
+            return None
         return BetaPrior(
             tuple(w for w, _ in comps),
             tuple(p.a[0] for p in parsed),
             tuple(p.b[0] for p in parsed),
         )
-    if "quantiles" in d or "mean" in d:
+    if "quantiles" in d or "mean" in d or "data" in d:
         return priorlib.beta_from_spec(d, where, problems)
     a = _get_number(d, "a", where, problems, positive=True)
     b = _get_number(d, "b", where, problems, positive=True)
@@ -391,12 +396,16 @@ def parse_normal(d: Any, where: str, problems: _Problems, scale: str | None) -> 
                   for i, (_, c) in enumerate(comps)]
         if any(p is None for p in parsed) or any(w is None for w, _ in comps):
             return None
+        nested = [i for i, p in enumerate(parsed) if p.is_mixture]
+        if nested:
+            problems.add(f"{where}.mixture[{nested[0]}]", "a mixture component cannot itself be a mixture")
+            return None
         return NormalPrior(
             tuple(w for w, _ in comps),
             tuple(p.means[0] for p in parsed),
             tuple(p.sds[0] for p in parsed),
         )
-    if "statement" in d or "tail" in d:
+    if any(k in d for k in ("statement", "tail", "tails", "interval", "convention")):
         return priorlib.normal_from_statement(d, where, problems, scale)
     mean = _get_number(d, "mean", where, problems)
     sd = _get_number(d, "sd", where, problems, positive=True)

@@ -73,3 +73,59 @@ def print_analysis(result: dict[str, Any], console) -> None:
           "equal-tailed credible intervals (CrI). P(benefit) from PyMC ± its Monte Carlo "
           "standard error; 'agrees' means within 3 MCSE of the exact engine.")
     console.print(f"[dim]{ci} Results written to {result.get('written', '-')}[/]")
+
+
+# --- issue 3: priors ---
+
+
+def _ess_text(ess: dict[str, Any]) -> str:
+    h = ess["headline"]
+    if "treatment" in h:
+        return f"C {h['control']:.1f} / T {h['treatment']:.1f}"
+    return f"C {h['control']:.1f}; effect {h['effect_per_arm']:.1f}/arm"
+
+
+def print_priors(result: dict[str, Any], console) -> None:
+    """The ``lnbayes priors`` tables: what each prior says and implies before the data."""
+    from rich.table import Table
+
+    info = result["outcome_info"]
+    t, c = info["treatment"], info["control"]
+    console.print(
+        f"[bold]{result['title']}[/]\nPriors for {info['label']}: "
+        f"{t['name']} {t['events']}/{t['n']} vs {c['name']} {c['events']}/{c['n']}"
+    )
+    table = Table(title="What each prior implies before the data")
+    table.add_column("Prior")
+    table.add_column("Role")
+    table.add_column("P(benefit)", justify="right")
+    table.add_column("Risk difference (95%)", justify="right")
+    table.add_column("Odds ratio (95%)", justify="right")
+    table.add_column("ESS (ELIR)", justify="right")
+    table.add_column("Conflict p", justify="right")
+    for p in result["priors"]:
+        est = p["prior_estimates"]
+        conflict = f"{p['conflict_p']:.3f}"
+        if p["conflict_p"] < 0.05:
+            conflict = f"[bold red]{conflict}[/]"
+        table.add_row(
+            p["name"], p["role"], f"{p['prior_p_benefit']:.3f}",
+            fmt_interval(est["risk_difference"]), fmt_interval(est["odds_ratio"]),
+            _ess_text(p["ess"]), conflict,
+        )
+    console.print(table)
+    for p in result["priors"]:
+        cites = "; ".join(p["citations"]) or "-"
+        console.print(
+            f"[bold]{p['name']}[/]: {p['description']}\n  {p['statement']}\n"
+            f"  [dim]Sources: {cites}[/]"
+        )
+    console.print(
+        "[dim]P(benefit): prior probability that "
+        f"{t['name']} is better than {c['name']}. ESS: effective sample size, ELIR "
+        "(Neuenschwander et al. 2020) per arm (C control, T treatment); for effect-level priors "
+        "the effect prior's equivalent information in patients per arm (1:1) at the control "
+        "prior's "
+        "mean rate. Conflict p: Box's prior predictive probability of data at most as probable as "
+        "those observed (small = prior-data conflict).[/]"
+    )

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy import integrate, stats
 
-from lnbayes import analysis, densities, exact, figures, log_densities, plots, spec
+from lnbayes import analysis, densities, exact, figures, plots, priorlib, sensitivity, spec
 from lnbayes.spec import BetaPrior, NormalPrior, Outcome
 
 
@@ -119,13 +119,15 @@ def test_log_densities_are_scipy_logpdfs(trial, outcome):
     prior = trial.priors["sceptical"]
     draws = {"p_control": np.array([[0.3, 0.8]]), "log_or": np.array([[0.1, -0.4]]),
              "p_treatment": np.array([[0.32, 0.7]])}
-    lp = log_densities.log_prior_values(prior, draws)
-    np.testing.assert_allclose(lp["log_or"], stats.norm.logpdf(draws["log_or"], 0, 0.668))
+    lp = priorlib.log_prior_terms(prior, draws["p_control"], draws["p_treatment"])
+    log_or = np.log(draws["p_treatment"] / (1 - draws["p_treatment"])) - np.log(
+        draws["p_control"] / (1 - draws["p_control"]))
+    np.testing.assert_allclose(lp["log_or"], stats.norm.logpdf(log_or, 0, prior.effect.sds[0]))
     np.testing.assert_allclose(lp["p_control"], 0.0, atol=1e-12)
-    ll = log_densities.log_likelihood_values(outcome, draws)
+    ll = priorlib.log_likelihood_terms(outcome, draws["p_control"], draws["p_treatment"])
     np.testing.assert_allclose(ll["treatment"], stats.binom.logpmf(9, 12, draws["p_treatment"]))
-    assert log_densities.prior_is_constant(trial.priors["flat"])
-    assert not log_densities.prior_is_constant(prior)
+    assert sensitivity.prior_is_constant(trial.priors["flat"])
+    assert not sensitivity.prior_is_constant(prior)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -214,7 +216,8 @@ def test_sweep_heatmap(trial, outcome):
     contours = [c for c in ax.collections if hasattr(c, "levels")]
     assert contours and list(contours[0].levels) == [0.5, 0.8, 0.95]
     markers = [line for line in ax.get_lines() if line.get_marker() == "o"]
-    assert len(markers) == 2  # weakly informative and sceptical; flat is arm-level
+    on_scale = [p for p in trial.priors.values() if p.family == "effect" and p.scale == "log_or"]
+    assert len(on_scale) >= 2 and len(markers) == len(on_scale)  # arm-level priors are not marked
     texts = " | ".join(_texts(fig)) + fig._supxlabel.get_text()
     assert "Sceptical" in texts and "Not on this grid: Flat" in texts
     assert ax.get_xlabel() == "Prior mean of the log odds ratio"
