@@ -34,13 +34,16 @@ def default_sweep(trial, outcome, priors=None, scale: str = "log_or", n_means: i
 
 
 def make_figures(trial, outcome, analysis: Mapping[str, Any], sweep: Mapping | None = None,
-                 include_sweep: bool = True) -> dict[str, Any]:
+                 include_sweep: bool = True,
+                 diagnostic_priors: Sequence[str] | None = None,
+                 heatmap_priors: Sequence[str] | None = None) -> dict[str, Any]:
     """All figures for one outcome, by file stem.
 
     ``effect_prior_posterior``, ``forest``, ``arm_posteriors``, ``p_benefit``,
     ``sweep_heatmap`` (from ``sweep``, or a default grid when ``sweep`` is None), and for PyMC
     results ``psense_<prior>`` (priors that are not constant) and ``rank_<prior>`` per prior
-    (supplement).
+    (supplement); ``diagnostic_priors`` limits those two kinds to the priors named, and
+    ``heatmap_priors`` the priors marked on the sweep heatmap.
     """
     results = analysis["results"]
     priors = [trial.priors[r["prior"]] for r in results]
@@ -54,12 +57,15 @@ def make_figures(trial, outcome, analysis: Mapping[str, Any], sweep: Mapping | N
     }
     if include_sweep:
         sweep = sweep if sweep is not None else default_sweep(trial, outcome, priors)
-        figs["sweep_heatmap"] = plots.plot_sweep_heatmap(sweep, trial, named_priors=priors)
+        marked = priors if heatmap_priors is None else [p for p in priors if p.name in heatmap_priors]
+        figs["sweep_heatmap"] = plots.plot_sweep_heatmap(sweep, trial, named_priors=marked)
     from lnbayes.sensitivity import prior_is_constant
 
     constant = [p.label or p.name for p in priors if prior_is_constant(p)]
     for result, prior in zip(results, priors):
         if result.get("datatree") is None:
+            continue
+        if diagnostic_priors is not None and prior.name not in diagnostic_priors:
             continue
         if not prior_is_constant(prior):
             figs[f"psense_{prior.name}"] = plots.plot_psense(trial, outcome, result, prior,

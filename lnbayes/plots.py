@@ -597,6 +597,9 @@ def plot_sweep_heatmap(sweep: Mapping[str, Any], trial, named_priors: Sequence |
             if (prior.family == "effect" and prior.scale == scale
                     and len(prior.effect.means) == 1):
                 m, s = prior.effect.means[0], prior.effect.sds[0]
+                if not (um.min() <= m <= um.max() and us.min() <= s <= us.max()):
+                    unplaced.append(f"{prior.label or prior.name} (outside the grid)")
+                    continue
                 ax.plot(m, s, marker="o", ms=6, mfc=colour, mec="white", mew=1.0, zorder=5,
                         clip_on=False)
                 ax.annotate(prior.label or prior.name, (m, s), xytext=(5, 4),

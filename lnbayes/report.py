@@ -97,8 +97,12 @@ def run_report(
         outcomes.append(
             {"outcome": outcome.name, "info": result["outcome_info"], "results": result["results"]}
         )
-    from lnbayes import planning, sweep
+    from lnbayes import planning, priorlib, sweep
 
+    say("prior checks: a-priori summaries, effective sample sizes, prior-data conflict")
+    prior_checks = priorlib.priors_report(trial)
+    for row in prior_checks["priors"]:
+        row["ess_text"] = ess_text(row["ess"])
     say("benefit-harm summary, predictive probability of success, operating characteristics")
     benefit_harm = analysis.benefit_harm(
         trial, [{"outcome": o["outcome"], "results": o["results"]} for o in outcomes]
@@ -106,7 +110,9 @@ def run_report(
     predict = planning.predict(trial)
     design = planning.design(trial) if trial.design is not None else None
     say("prior sweep, tipping points and reverse-Bayes")
-    swept = sweep.run_sweep(trial, None, scale="log_or", engine="exact", seed=seed, outdir=outdir)
+    centres, sds = sweep_axes(trial)
+    swept = sweep.run_sweep(trial, None, scale="log_or", centres=centres, sds=sds, engine="exact",
+                            seed=seed, outdir=outdir)
     provenance = dict(result["provenance"])
     provenance["elapsed_seconds_analysis"] = time.time() - started
     report = {
@@ -114,6 +120,7 @@ def run_report(
         "trial": trial_record(trial),
         "primary_outcome": trial.primary_outcome.name,
         "priors": [analysis.prior_record(p) for p in trial.priors.values()],
+        "prior_checks": prior_checks,
         "outcomes": outcomes,
         "benefit_harm": benefit_harm,
         "predict": _slim_predict(predict),
@@ -127,6 +134,33 @@ def run_report(
         say("drawing figures")
         report["figures"] = write_figures(trial, report, predict, design, outdir, sweep=swept)
     return report
+
+
+def sweep_axes(trial: Trial):
+    """The report's log-OR sweep grid: the sweep defaults, widened to hold every named prior."""
+    from lnbayes.sweep import GridRange, default_ranges
+
+    centres, sds = default_ranges("effect", "log_or")
+    named = [p.effect for p in trial.priors_for(trial.primary_outcome)
+             if p.family == "effect" and p.scale == "log_or" and len(p.effect.means) == 1]
+    lo = min([centres.start, *(e.means[0] for e in named)])
+    hi = max([centres.stop, *(e.means[0] for e in named)])
+    top = max([sds.stop, *(e.sds[0] for e in named)])
+    step = (centres.stop - centres.start) / (centres.n - 1)
+    lo, hi = np.floor(lo / 0.5) * 0.5, np.ceil(hi / 0.5) * 0.5
+    sd_step = (sds.stop - sds.start) / (sds.n - 1)
+    top = round(float(np.ceil(round(top / sd_step, 9)) * sd_step), 10)
+    return (GridRange(float(lo), float(hi), int(round((hi - lo) / step)) + 1),
+            GridRange(sds.start, float(top), int(round((top - sds.start) / sd_step)) + 1))
+
+
+def ess_text(ess: dict[str, Any]) -> str:
+    """A short reading of a prior's effective sample size, in patients."""
+    head = ess.get("headline", {})
+    if "effect_per_arm" in head:
+        return (f"control {head['control']:.1f}; effect ≈ {head['effect_per_arm']:.1f} "
+                "patients per arm")
+    return f"control {head.get('control', float('nan')):.1f}; treatment {head.get('treatment', float('nan')):.1f}"
 
 
 REPORTED_SDS = (0.2, 0.5, 1.0, 2.0)
@@ -173,7 +207,12 @@ def write_figures(trial: Trial, report: dict[str, Any], predict, design, outdir:
 
     outcome = trial.primary_outcome
     prim = next(o for o in report["outcomes"] if o["outcome"] == outcome.name)
-    figs = figures.make_figures(trial, outcome, {"results": prim["results"]}, sweep=sweep)
+    # power-scaling and rank figures for the named priors; the Zampieri grid's weak and moderate
+    # members are in the tables only (their strong members are the named sceptical, enthusiastic
+    # and pessimistic priors)
+    named = [p.name for p in trial.priors.values() if p.role != "grid"]
+    figs = figures.make_figures(trial, outcome, {"results": prim["results"]}, sweep=sweep,
+                                diagnostic_priors=named, heatmap_priors=named)
     figs["predictive"] = plots_decision.predictive_figure(predict)
     if design is not None:
         figs["operating_characteristics"] = plots_decision.operating_characteristics_figure(design)
@@ -244,6 +283,17 @@ def render_markdown(report: dict[str, Any]) -> str:
     return _env().get_template("appendix.md.j2").render(r=report)
 
 
+LATEX_UNICODE = {
+    "≈": r"\ensuremath{\approx}", "≥": r"\ensuremath{\geq}", "≤": r"\ensuremath{\leq}",
+    "×": r"\ensuremath{\times}", "−": r"\ensuremath{-}", "±": r"\ensuremath{\pm}",
+    "→": r"\ensuremath{\rightarrow}", "θ": r"\ensuremath{\theta}", "μ": r"\ensuremath{\mu}",
+    "σ": r"\ensuremath{\sigma}", "τ": r"\ensuremath{\tau}", "α": r"\ensuremath{\alpha}",
+    "β": r"\ensuremath{\beta}", "γ": r"\ensuremath{\gamma}", "χ": r"\ensuremath{\chi}",
+    "\u2009": r"\,", "\u2011": "-", "′": r"\ensuremath{'}", "²": r"\ensuremath{^2}",
+    "·": r"\ensuremath{\cdot}", "✓": "yes",
+}
+"""Characters outside pdflatex's default T1/utf8 set that the appendix may contain."""
+
 LATEX_PREAMBLE = r"""\documentclass[11pt]{article}
 \usepackage[T1]{fontenc}
 \usepackage[utf8]{inputenc}
@@ -255,6 +305,7 @@ LATEX_PREAMBLE = r"""\documentclass[11pt]{article}
 \usepackage{calc}
 \usepackage[hidelinks]{hyperref}
 \usepackage{textcomp}
+%(unicode)s
 \newcommand{\tightlist}{\setlength{\itemsep}{0pt}\setlength{\parskip}{0pt}}
 \providecommand{\pandocbounded}[1]{#1}
 \makeatletter
@@ -278,7 +329,11 @@ def markdown_to_latex(markdown: str, title: str) -> str:
         _latex_figures(markdown), "latex", format="markdown",
         extra_args=["--wrap=preserve", "--shift-heading-level-by=-1"],
     )
-    return LATEX_PREAMBLE % {"title": _latex_escape(title)} + body + "\n\\end{document}\n"
+    unicode = "\n".join(
+        f"\\DeclareUnicodeCharacter{{{ord(ch):04X}}}{{{tex}}}" for ch, tex in LATEX_UNICODE.items()
+    )
+    preamble = LATEX_PREAMBLE % {"title": _latex_escape(title), "unicode": unicode}
+    return preamble + body + "\n\\end{document}\n"
 
 
 def _latex_figures(markdown: str) -> str:
