@@ -70,8 +70,10 @@ def print_analysis(result: dict[str, Any], console) -> None:
             tt.add_row(r["prior"], *cells)
         console.print(tt)
     ci = (f"Risk difference = {t['name']} minus {c['name']}; posterior medians with 95% "
-          "equal-tailed credible intervals (CrI). P(benefit) from PyMC ± its Monte Carlo "
-          "standard error; 'agrees' means within 3 MCSE of the exact engine.")
+          "equal-tailed credible intervals (CrI).")
+    if any(r["engine"] == "pymc" for r in result["results"]):
+        ci += (" P(benefit) from PyMC ± its Monte Carlo standard error; 'agrees' means within "
+               "3 MCSE of the exact engine.")
     console.print(f"[dim]{ci} Results written to {result.get('written', '-')}[/]")
 
 
