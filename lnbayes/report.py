@@ -20,6 +20,9 @@ from lnbayes import analysis, io
 from lnbayes.spec import Trial
 
 SCHEMA = "lnbayes.report/1"
+SPIEGELHALTER = ("Spiegelhalter DJ, Freedman LS, Parmar MKB. Bayesian approaches to randomized "
+                 "trials. J R Stat Soc A 1994;157:357-416.")
+"""Cited by the template itself; left out of the priors' references to avoid listing it twice."""
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 USER_REGION = re.compile(
     r"<!-- lnbayes:user-begin (?P<name>[\w-]+) -->\n(?P<body>.*?)<!-- lnbayes:user-end (?P=name) -->",
@@ -41,6 +44,8 @@ def trial_record(trial: Trial) -> dict[str, Any]:
             "control": {"name": trial.control_name, "description": trial.control_description},
         },
         "file": trial.source_path,
+        "rationale": {k: v for k, v in trial.extra.get("rationale", {}).items()
+                      if isinstance(v, str)},
     }
 
 
@@ -121,6 +126,10 @@ def run_report(
         "primary_outcome": trial.primary_outcome.name,
         "priors": [analysis.prior_record(p) for p in trial.priors.values()],
         "prior_checks": prior_checks,
+        "prior_labels": {p.name: p.label or p.name for p in trial.priors.values()},
+        "outcome_labels": {o.name: o.label for o in trial.outcomes.values()},
+        "extra_references": sorted({c for p in trial.priors.values() for c in p.citations}
+                                   - {SPIEGELHALTER}),
         "outcomes": outcomes,
         "benefit_harm": benefit_harm,
         "predict": _slim_predict(predict),
@@ -190,12 +199,12 @@ def _slim_predict(predict: dict[str, Any]) -> dict[str, Any]:
 
 
 FIGURE_CAPTIONS = {
-    "effect_prior_posterior": "Prior (dashed) and posterior (solid) of the risk difference and the odds ratio under each prior; the shaded region is benefit, and each panel gives the posterior probability of benefit.",
+    "effect_prior_posterior": "Prior (dashed) and posterior (solid) of the risk difference and the odds ratio under each prior, with the MCMC draws as histograms; the shaded region is benefit, and each panel gives the posterior probability of benefit. A Normal prior on the log odds ratio implies a sharp peak at a risk difference of 0, because the risk difference shrinks to 0 as the control rate approaches 0 or 1.",
     "forest": "Posterior median and 95% equal-tailed interval of the effect under each prior, with the posterior probability of benefit; the data-only estimate is shown for reference.",
     "arm_posteriors": "Posterior distribution of the event probability in each arm under each prior.",
     "p_benefit": "Posterior probability of benefit under each named prior, with the 0.5, 0.8 and 0.95 levels.",
-    "sweep_heatmap": "Posterior probability of benefit across a grid of Normal priors on the effect (centre by standard deviation), with contours at 0.5, 0.8 and 0.95 and the named priors marked.",
-    "predictive": "Predictive probability that the trial, completed to its planned size, would have ended with the posterior probability of benefit at or above each level.",
+    "sweep_heatmap": "Posterior probability of benefit across a grid of Normal priors on the log odds ratio (centre by standard deviation), with contours at 0.5, 0.8 and 0.95; the named priors are marked (the weak and moderate members of the Zampieri grid are not).",
+    "predictive": "Left: predictive probability, under each prior, that the trial completed to its planned size would have ended with the posterior probability of benefit at or above each level. Right (flat prior): for each possible completion, the final posterior probability of benefit and the predictive probability of that completion.",
     "operating_characteristics": "Operating characteristics of the rule 'declare benefit if P(benefit) >= threshold' at the planned sample size, by exact enumeration.",
 }
 
@@ -221,8 +230,9 @@ def write_figures(trial: Trial, report: dict[str, Any], predict, design, outdir:
     for stem in figs:
         kind = stem.split("_")[0] if stem.startswith(("psense_", "rank_")) else stem
         prior = stem.split("_", 1)[1] if kind in ("psense", "rank") else None
+        label = trial.priors[prior].label or prior if prior else None
         out[stem] = {"png": f"figures/{stem}.png", "pdf": f"figures/{stem}.pdf", "kind": kind,
-                     "prior": prior, "caption": FIGURE_CAPTIONS.get(kind, "")}
+                     "prior": prior, "prior_label": label, "caption": FIGURE_CAPTIONS.get(kind, "")}
     return out
 
 
@@ -258,6 +268,7 @@ def _env():
     env.filters["f"] = lambda x, d=2: "–" if x is None else fixed(x, d)
     env.filters["g"] = lambda x: "–" if x is None else f"{x:.4g}"
     env.filters["n"] = lambda x: "–" if x is None else f"{x:,.0f}"
+    env.filters["extract"] = lambda key, mapping: mapping[key]
     env.filters["pct"] = lambda x, d=0: "–" if x is None else f"{100 * x:.{d}f}%"
     env.filters["interval"] = lambda e, d=2: (
         f"{fixed(e['median'], d)} ({fixed(e['lower'], d)} to {fixed(e['upper'], d)})"
@@ -291,6 +302,7 @@ LATEX_UNICODE = {
     "β": r"\ensuremath{\beta}", "γ": r"\ensuremath{\gamma}", "χ": r"\ensuremath{\chi}",
     "\u2009": r"\,", "\u2011": "-", "′": r"\ensuremath{'}", "²": r"\ensuremath{^2}",
     "·": r"\ensuremath{\cdot}", "✓": "yes",
+    **{sup: rf"\ensuremath{{^{{{d}}}}}" for d, sup in enumerate("⁰¹²³⁴⁵⁶⁷⁸⁹")},
 }
 """Characters outside pdflatex's default T1/utf8 set that the appendix may contain."""
 
@@ -305,13 +317,24 @@ LATEX_PREAMBLE = r"""\documentclass[11pt]{article}
 \usepackage{calc}
 \usepackage[hidelinks]{hyperref}
 \usepackage{textcomp}
+\usepackage{float}
+\floatplacement{figure}{H}
 %(unicode)s
 \newcommand{\tightlist}{\setlength{\itemsep}{0pt}\setlength{\parskip}{0pt}}
-\providecommand{\pandocbounded}[1]{#1}
 \makeatletter
-\def\maxwidth{\ifdim\Gin@nat@width>\linewidth\linewidth\else\Gin@nat@width\fi}
+%% figures scaled to fit both the line width and most of the page height (as pandoc's template)
+\newsavebox\pandoc@box
+\newcommand*\pandocbounded[1]{%%
+  \sbox\pandoc@box{#1}%%
+  \Gscale@div\@tempa{0.82\textheight}{\dimexpr\ht\pandoc@box+\dp\pandoc@box\relax}%%
+  \Gscale@div\@tempb{\linewidth}{\wd\pandoc@box}%%
+  \ifdim\@tempb\p@<\@tempa\p@\let\@tempa\@tempb\fi
+  \ifdim\@tempa\p@<\p@\scalebox{\@tempa}{\usebox\pandoc@box}%%
+  \else\usebox{\pandoc@box}%%
+  \fi}
+%% the appendix numbers its figures itself ("Figure 1. ..."), so captions print only their text
+\long\def\@makecaption#1#2{\vskip\abovecaptionskip\small #2\par\vskip\belowcaptionskip}
 \makeatother
-\setkeys{Gin}{width=\maxwidth,keepaspectratio}
 \setcounter{secnumdepth}{0}
 \setlength{\parindent}{0pt}
 \setlength{\parskip}{5pt plus 2pt}
@@ -329,8 +352,14 @@ def markdown_to_latex(markdown: str, title: str) -> str:
         _latex_figures(markdown), "latex", format="markdown",
         extra_args=["--wrap=preserve", "--shift-heading-level-by=-1"],
     )
+    # anything else beyond what utf8 inputenc knows (Latin, dashes, quotes) prints as its name
+    # rather than stopping pdflatex
+    known_ok = set("–—‘’“”…")
+    extra = {ch: f"[U+{ord(ch):04X}]" for ch in sorted(set(body) | set(title))
+             if ord(ch) > 0x17F and ch not in LATEX_UNICODE and ch not in known_ok}
     unicode = "\n".join(
-        f"\\DeclareUnicodeCharacter{{{ord(ch):04X}}}{{{tex}}}" for ch, tex in LATEX_UNICODE.items()
+        f"\\DeclareUnicodeCharacter{{{ord(ch):04X}}}{{{tex}}}"
+        for ch, tex in {**LATEX_UNICODE, **extra}.items()
     )
     preamble = LATEX_PREAMBLE % {"title": _latex_escape(title), "unicode": unicode}
     return preamble + body + "\n\\end{document}\n"

@@ -86,9 +86,9 @@ class NormalPrior:
 
     def describe(self) -> str:
         if not self.is_mixture:
-            return f"Normal({_num(self.means[0])}, {_num(self.sds[0])}^2)"
+            return f"Normal({_num(self.means[0])}, {_num(self.sds[0])}²)"
         return " + ".join(
-            f"{_num(w)} Normal({_num(m)}, {_num(s)}^2)"
+            f"{_num(w)} Normal({_num(m)}, {_num(s)}²)"
             for w, m, s in zip(self.weights, self.means, self.sds)
         )
 
