@@ -216,8 +216,13 @@ def test_sweep_heatmap(trial, outcome):
     contours = [c for c in ax.collections if hasattr(c, "levels")]
     assert contours and list(contours[0].levels) == [0.5, 0.8, 0.95]
     markers = [line for line in ax.get_lines() if line.get_marker() == "o"]
-    on_scale = [p for p in trial.priors.values() if p.family == "effect" and p.scale == "log_or"]
-    assert len(on_scale) >= 2 and len(markers) == len(on_scale)  # arm-level priors are not marked
+    means, sds = [g["prior_mean"] for g in sweep["grid"]], [g["prior_sd"] for g in sweep["grid"]]
+    on_grid = [p for p in trial.priors.values()
+               if p.family == "effect" and p.scale == "log_or" and len(p.effect.means) == 1
+               and min(means) <= p.effect.means[0] <= max(means)
+               and min(sds) <= p.effect.sds[0] <= max(sds)]
+    # arm-level priors and priors outside the grid are not marked (they are listed below it)
+    assert len(on_grid) >= 2 and len(markers) == len(on_grid)
     texts = " | ".join(_texts(fig)) + fig._supxlabel.get_text()
     assert "Sceptical" in texts and "Not on this grid: Flat" in texts
     assert ax.get_xlabel() == "Prior mean of the log odds ratio"
