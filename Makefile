@@ -7,7 +7,7 @@ STAMP := $(VENV)/.lnbayes-installed
 
 .PHONY: run test setup bench clean
 
-$(STAMP): pyproject.toml scripts/setup-venv scripts/find-python
+$(STAMP): pyproject.toml constraints.txt scripts/setup-venv scripts/find-python
 	VENV=$(VENV) scripts/setup-venv
 
 setup: $(STAMP)
