@@ -239,16 +239,24 @@ def _simpson_weights(n: int, h: float) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------
 
 
+def beta_nodes(post: BetaMix, n_nodes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Quadrature nodes and probability weights for a Beta (mixture) distribution.
+
+    Simpson's rule on the logit scale over the distribution's support (1e-15 tails).
+    """
+    lo, hi = post.support_logit()
+    u = np.linspace(lo, hi, n_nodes)
+    x = special.expit(u)
+    log_dens = post.logpdf(x) + np.log(x) + np.log1p(-x)
+    w = _simpson_weights(n_nodes, u[1] - u[0]) * np.exp(log_dens - log_dens.max())
+    return x, w / w.sum()
+
+
 def arm_posterior(control_prior, treatment_prior, outcome, n_nodes: int = 801) -> ExactPosterior:
     """Exact posterior under independent Beta (mixture) priors on each arm."""
     post_c, ev_c = update_beta(BetaMix.of(control_prior), outcome.control_events, outcome.control_n)
     post_t, ev_t = update_beta(BetaMix.of(treatment_prior), outcome.treatment_events, outcome.treatment_n)
-    lo, hi = post_c.support_logit()
-    u = np.linspace(lo, hi, n_nodes)
-    x = special.expit(u)
-    log_dens = post_c.logpdf(x) + np.log(x) + np.log1p(-x)
-    w = _simpson_weights(n_nodes, u[1] - u[0]) * np.exp(log_dens - log_dens.max())
-    w = w / w.sum()
+    x, w = beta_nodes(post_c, n_nodes)
 
     def cond_cdf(t):
         return post_t.cdf(t)

@@ -491,27 +491,10 @@ def normal_from_statement(d: dict[str, Any], where: str, problems: Any, scale: s
             problems.add(iw, "must be a table { lower, upper, scale, prob }")
             return None
         prob = _get_number(raw, "prob", iw, problems, required=False, default=0.95)
-        lo = (
-            _stated_effect(
-                {**raw, "value": raw.get("lower")} if "lower" in raw else None,
-                f"{iw}.lower",
-                problems,
-                scale,
-                control_rate,
-            )
-            if "lower" in raw
-            else None
-        )
-        hi = (
-            _stated_effect(
-                {**raw, "value": raw.get("upper")} if "upper" in raw else None,
-                f"{iw}.upper",
-                problems,
-                scale,
-                control_rate,
-            )
-            if "upper" in raw
-            else None
+        lo, hi = (
+            _stated_effect({**raw, "value": raw[end]}, f"{iw}.{end}", problems, scale,
+                           control_rate) if end in raw else None
+            for end in ("lower", "upper")
         )
         for key in ("lower", "upper"):
             if key not in raw:

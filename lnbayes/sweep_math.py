@@ -68,7 +68,7 @@ import numpy as np
 from scipy import optimize, special, stats
 
 from lnbayes import effects
-from lnbayes.exact import BetaMix, _log_binom, _simpson_weights, update_beta
+from lnbayes.exact import BetaMix, _log_binom, _simpson_weights, beta_nodes, update_beta
 
 N_ROWS = 401
 """Simpson nodes on logit(p_control) (801 or 1601 for narrow log-OR priors with a threshold)."""
@@ -482,12 +482,7 @@ class ArmSweep:
     def __init__(self, control_prior, outcome, scale: str = "rd",
                  threshold: tuple[str, float] | None = None, n_rows: int = 401):
         post_c, _ = update_beta(BetaMix.of(control_prior), outcome.control_events, outcome.control_n)
-        lo, hi = post_c.support_logit()
-        u = np.linspace(lo, hi, n_rows)
-        x = special.expit(u)
-        log_dens = post_c.logpdf(x) + np.log(x) + np.log1p(-x)
-        w = _simpson_weights(n_rows, u[1] - u[0]) * np.exp(log_dens - log_dens.max())
-        self.x, self.w = x, w / w.sum()
+        self.x, self.w = beta_nodes(post_c, n_rows)
         self.outcome = outcome
         self.scale = scale
         self.threshold = threshold
