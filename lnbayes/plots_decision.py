@@ -10,21 +10,10 @@ from typing import Any
 
 import numpy as np
 
-OKABE_ITO = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442",
-             "#000000")
-"""Okabe-Ito colour-blind-safe palette (Okabe M, Ito K. Color universal design, 2008)."""
+from lnbayes.plotstyle import DOUBLE_COLUMN, OKABE_ITO, house_style, prior_colour, prior_linestyle
 
-STYLE = {
-    "font.size": 9,
-    "axes.titlesize": 10,
-    "axes.labelsize": 9,
-    "legend.fontsize": 8,
-    "axes.spines.top": False,
-    "axes.spines.right": False,
-    "axes.grid": True,
-    "grid.alpha": 0.25,
-    "figure.dpi": 110,
-}
+GRID = {"axes.grid": True, "grid.alpha": 0.25, "grid.linewidth": 0.5}
+"""The house style, plus a light grid for reading probabilities off the curves."""
 
 
 def predictive_figure(result: dict[str, Any]):
@@ -36,22 +25,21 @@ def predictive_figure(result: dict[str, Any]):
     import matplotlib.pyplot as plt
     from matplotlib import colors
 
-    with plt.rc_context(STYLE):
-        fig, (ax, ax_grid) = plt.subplots(1, 2, figsize=(10, 4.2),
-                                          gridspec_kw={"width_ratios": [1.25, 1]},
-                                          layout="constrained")
+    with house_style(), plt.rc_context(GRID):
+        fig, (ax, ax_grid) = plt.subplots(1, 2, figsize=(DOUBLE_COLUMN, 3.6),
+                                          gridspec_kw={"width_ratios": [1.1, 1]})
         q = np.linspace(0, 1, 1001)
         for k, row in enumerate(result["results"]):
             final = np.array([c["final_p_benefit"] for c in row["completions"]])
             prob = np.array([c["probability"] for c in row["completions"]])
             success = [(prob * (final >= v - 1e-9)).sum() for v in q]
-            colour = OKABE_ITO[k % len(OKABE_ITO)]
-            ax.plot(q, success, color=colour, lw=1.8, drawstyle="steps-post",
+            ax.plot(q, success, color=prior_colour(k), ls=prior_linestyle(k), lw=1.3,
+                    drawstyle="steps-post",
                     label=f"{row.get('label') or row['prior']} "
                           f"(now {row['current_p_benefit']:.2f})")
         for v, style in ((0.5, ":"), (0.8, "--"), (result["threshold"], "-")):
             ax.axvline(v, color="0.45", lw=0.8, ls=style, zorder=0)
-            ax.text(v - 0.01, 0.97, f"q = {v:g}", ha="right", va="top", fontsize=8,
+            ax.text(v - 0.01, 0.97, f"q = {v:g}", ha="right", va="top", fontsize=6.5,
                     color="0.3", rotation=90)
         ax.set_xlim(0, 1)
         ax.set_ylim(-0.02, 1.02)
@@ -61,7 +49,9 @@ def predictive_figure(result: dict[str, Any]):
         ax.set_title(
             f"If the trial had continued to {f['treatment']} + {f['control']} patients",
             loc="left")
-        ax.legend(title="Prior (current P(benefit))", loc="lower left", frameon=False)
+        ncols = 3 if len(result["results"]) > 4 else len(result["results"])
+        fig.legend(*ax.get_legend_handles_labels(), title="Prior (current P(benefit))",
+                   loc="outside lower center", ncols=ncols, handlelength=2.6)
 
         first = result["results"][0]
         comps = first["completions"]
@@ -72,12 +62,12 @@ def predictive_figure(result: dict[str, Any]):
         for c in comps:
             pb[c["future_control_events"], c["future_treatment_events"]] = c["final_p_benefit"]
             pr[c["future_control_events"], c["future_treatment_events"]] = c["probability"]
-        cmap = colors.LinearSegmentedColormap.from_list("pb", ["#FFFFFF", OKABE_ITO[0]])
+        cmap = colors.LinearSegmentedColormap.from_list("pb", ["#FFFFFF", OKABE_ITO["blue"]])
         image = ax_grid.imshow(pb, origin="lower", cmap=cmap, vmin=0, vmax=1, aspect="auto")
         for (i, j), value in np.ndenumerate(pb):
             dark = value > 0.6
             ax_grid.text(j, i, f"{value:.2f}\n({pr[i, j]:.1%})", ha="center", va="center",
-                         fontsize=7, color="white" if dark else "black")
+                         fontsize=5.5, color="white" if dark else "black")
         ax_grid.set_xticks(range(n_ft))
         ax_grid.set_yticks(range(n_fc))
         ax_grid.set_xticklabels([f"+{j}" for j in range(n_ft)])
@@ -90,17 +80,16 @@ def predictive_figure(result: dict[str, Any]):
         for (i, j), value in np.ndenumerate(pb):
             if value >= mark - 1e-9:
                 ax_grid.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False,
-                                            ec=OKABE_ITO[1], lw=2.2))
+                                            ec=OKABE_ITO["vermillion"], lw=1.6))
         event = result.get("outcome", "event").replace("_", " ")
-        ax_grid.set_xlabel(f"Further {event} events among {m_t} more treated patients "
+        ax_grid.set_xlabel(f"Further {event} events among {m_t}\nmore treated patients "
                            f"(now {d['treatment']['events']}/{d['treatment']['n']})")
         ax_grid.set_ylabel(f"Further {event} events\namong {m_c} more controls "
                            f"(now {d['control']['events']}/{d['control']['n']})")
         reach = int(np.sum(pb >= result["threshold"] - 1e-9))
-        ax_grid.set_title(f"Each completion: final P(benefit) (its predictive probability)\n"
-                          f"prior {first.get('label') or first['prior']}; outlined: P(benefit) "
-                          f"≥ {mark:g}; {reach} of {pb.size} reach {result['threshold']:g}",
-                          loc="left")
+        ax_grid.set_title(f"{first.get('label') or first['prior']} prior: each completion's final "
+                          f"P(benefit)\n(predictive probability); outlined if ≥ {mark:g}; "
+                          f"{reach} of {pb.size} reach {result['threshold']:g}", loc="left")
         fig.colorbar(image, ax=ax_grid, label="P(benefit) of the completed trial", shrink=0.9)
     return fig
 
@@ -120,23 +109,24 @@ def operating_characteristics_figure(result: dict[str, Any]):
     if power is not None:
         wanted[1] = min(control_rates, key=lambda c: abs(c - power["p_control"]))
     shown = [min(control_rates, key=lambda c, w=w: abs(c - w)) for w in wanted]
-    with plt.rc_context(STYLE):
-        fig, (ax, ax_n) = plt.subplots(1, 2, figsize=(10, 4.2), layout="constrained")
+    with house_style(), plt.rc_context(GRID):
+        fig, (ax, ax_n) = plt.subplots(1, 2, figsize=(DOUBLE_COLUMN, 3.2))
         for k, c in enumerate(dict.fromkeys(shown)):
             rows = sorted((r for r in oc if r["p_control"] == c), key=lambda r: r["p_treatment"])
             x = [r["p_treatment"] for r in rows]
             y = [r["p_declare_benefit"] for r in rows]
-            colour = OKABE_ITO[k]
-            ax.plot(x, y, color=colour, lw=1.8, marker="o", ms=3, label=f"control rate {c:.2f}")
+            colour = prior_colour(k)
+            ax.plot(x, y, color=colour, lw=1.3, marker="o", ms=2.5, label=f"control rate {c:.2f}")
             same = next(r for r in rows if abs(r["p_treatment"] - c) < 1e-9)
-            ax.plot(same["p_treatment"], same["p_declare_benefit"], marker="s", ms=7, mfc="white",
-                    mec=colour, mew=1.5, ls="none")
+            ax.plot(same["p_treatment"], same["p_declare_benefit"], marker="s", ms=5, mfc="white",
+                    mec=colour, mew=1.2, ls="none")
         t1 = result["type_i_error"]
-        ax.plot([], [], marker="s", ms=7, mfc="white", mec="0.3", ls="none",
+        ax.plot([], [], marker="s", ms=5, mfc="white", mec="0.3", ls="none",
                 label=f"equal rates: type I error (max {t1['max']:.3f} at rate "
                       f"{t1['at_rate']:.2f})")
         if power is not None:
-            ax.plot(power["p_treatment"], power["power"], marker="*", ms=13, color=OKABE_ITO[4],
+            ax.plot(power["p_treatment"], power["power"], marker="*", ms=10,
+                    color=OKABE_ITO["orange"],
                     mec="black", mew=0.6, ls="none",
                     label=f"hoped-for effect (OR {power['odds_ratio']:.1f}): power "
                           f"{power['power']:.2f}")
@@ -145,33 +135,34 @@ def operating_characteristics_figure(result: dict[str, Any]):
         ax.set_xlabel("True treatment-arm rate")
         ax.set_ylabel("P(declare benefit)")
         n = result["n"]
-        ax.set_title(f"{result['rule'].replace('>=', '≥')}: {n['treatment']} + {n['control']} "
-                     f"patients, prior "
-                     f"{result.get('prior_label') or result['prior']}", loc="left")
+        rule = result["rule"].replace(">=", "≥")
+        ax.set_title(f"{rule[:1].upper()}{rule[1:]}\n{n['treatment']} + {n['control']} patients, "
+                     f"{result.get('prior_label') or result['prior']} prior", loc="left")
         ax.legend(loc="upper left", frameon=False)
 
         curve = result.get("power_curve") or []
         if curve:
             totals = [r["total"] for r in curve]
-            ax_n.plot(totals, [r["power"] for r in curve], color=OKABE_ITO[0], lw=1.5,
-                      marker="o", ms=2.5)
+            ax_n.plot(totals, [r["power"] for r in curve], color=OKABE_ITO["blue"], lw=1.2,
+                      marker="o", ms=2)
             target = result["sample_size_80"]["target_power"]
             ax_n.axhline(target, color="0.45", lw=0.8, ls="--")
             planned = n["treatment"] + n["control"]
-            ax_n.axvline(planned, color=OKABE_ITO[1], lw=1, ls=":")
+            ax_n.axvline(planned, color=OKABE_ITO["vermillion"], lw=1, ls=":")
             label = f" planned {planned}"
             if power is not None:
                 label += f": power {power['power']:.2f}"
-                ax_n.plot(planned, power["power"], marker="o", ms=6, color=OKABE_ITO[1], ls="none")
-            ax_n.text(planned, 0.02, label, color=OKABE_ITO[1], fontsize=8, va="bottom")
+                ax_n.plot(planned, power["power"], marker="o", ms=4.5,
+                          color=OKABE_ITO["vermillion"], ls="none")
+            ax_n.text(planned, 0.02, label, color=OKABE_ITO["vermillion"], va="bottom")
             s = result["sample_size_80"]
             if s["total"] is not None:
-                ax_n.plot(s["total"], s["power"], marker="*", ms=12, color=OKABE_ITO[4],
+                ax_n.plot(s["total"], s["power"], marker="*", ms=10, color=OKABE_ITO["orange"],
                           mec="black", mew=0.6, ls="none")
                 ax_n.annotate(f"{s['total']} patients ({s['n_treatment']} + {s['n_control']}):\n"
                               f"power {s['power']:.3f}",
                               (s["total"], s["power"]), xytext=(0.97, 0.3),
-                              textcoords="axes fraction", ha="right", fontsize=8,
+                              textcoords="axes fraction", ha="right",
                               arrowprops={"arrowstyle": "-", "color": "0.4", "lw": 0.6})
             ax_n.set_ylim(-0.02, 1.02)
             ax_n.set_xlim(0, max(totals) * 1.02)

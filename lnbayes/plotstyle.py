@@ -95,3 +95,15 @@ def house_style() -> Iterator[None]:
 def prior_colour(index: int) -> str:
     """The colour of the prior at position ``index`` among the named priors."""
     return PRIOR_COLOURS[index % len(PRIOR_COLOURS)]
+
+
+PRIOR_LINESTYLES = ("-", (0, (5, 1.5)), (0, (1.2, 1.2)), (0, (5, 1.5, 1.2, 1.5)))
+"""Line styles that tell priors apart once :data:`PRIOR_COLOURS` has been used up."""
+
+
+def prior_linestyle(index: int) -> str | tuple:
+    """The line style of the prior at position ``index``: solid for the first round of colours.
+
+    Together with :func:`prior_colour` it gives every one of up to 28 priors its own look.
+    """
+    return PRIOR_LINESTYLES[(index // len(PRIOR_COLOURS)) % len(PRIOR_LINESTYLES)]

@@ -244,6 +244,24 @@ def test_predictive_figure(trial):
     assert "P(benefit)" in curves.get_ylabel()
     assert len(grid.images) == 1 and grid.images[0].get_array().shape == (3, 6)
     assert len(grid.texts) == 18
+    assert curves.get_legend() is None and len(fig.legends[0].get_texts()) == 2
+    plt.close(fig)
+
+
+def test_predictive_figure_tells_every_prior_apart(trial):
+    """With more priors than colours, line styles keep each curve distinct (one look per prior)."""
+    import matplotlib.pyplot as plt
+
+    from lnbayes.plots_decision import predictive_figure
+
+    result = planning.predict(trial, list(trial.priors))
+    assert len(result["results"]) > 8
+    fig = predictive_figure(result)
+    steps = [line for line in fig.axes[0].get_lines() if line.get_drawstyle() == "steps-post"]
+    assert len(steps) == len(result["results"])
+    # colour and dash pattern (matplotlib has no public getter for a custom dash pattern)
+    looks = {(line.get_color(), repr(line._unscaled_dash_pattern)) for line in steps}
+    assert len(looks) == len(steps)
     plt.close(fig)
 
 
