@@ -20,9 +20,43 @@ from lnbayes import analysis, io
 from lnbayes.spec import Trial
 
 SCHEMA = "lnbayes.report/1"
-SPIEGELHALTER = ("Spiegelhalter DJ, Freedman LS, Parmar MKB. Bayesian approaches to randomized "
-                 "trials. J R Stat Soc A 1994;157:357-416.")
-"""Cited by the template itself; left out of the priors' references to avoid listing it twice."""
+STANDARD_REFERENCES = (
+    "Spiegelhalter DJ, Freedman LS, Parmar MKB. Bayesian approaches to randomized trials. "
+    "J R Stat Soc A 1994;157:357-416.",
+    "Kruschke JK. Bayesian analysis reporting guidelines. Nat Hum Behav 2021;5:1282-1291. "
+    "doi:10.1038/s41562-021-01177-7",
+    "Sung L, Hayden J, Greenberg ML, Koren G, Feldman BM, Tomlinson GA. Seven items were identified "
+    "for inclusion when reporting a Bayesian analysis of a clinical study. J Clin Epidemiol "
+    "2005;58:261-268.",
+    "Abril-Pla O, Andreani V, Carroll C, et al. PyMC: a modern, and comprehensive probabilistic "
+    "programming framework in Python. PeerJ Comput Sci 2023;9:e1516. doi:10.7717/peerj-cs.1516",
+    "Hoffman MD, Gelman A. The No-U-Turn sampler: adaptively setting path lengths in Hamiltonian "
+    "Monte Carlo. J Mach Learn Res 2014;15:1593-1623.",
+    "Kumar R, Carroll C, Hartikainen A, Martin O. ArviZ a unified library for exploratory analysis "
+    "of Bayesian models in Python. J Open Source Softw 2019;4(33):1143. doi:10.21105/joss.01143",
+    "Vehtari A, Gelman A, Simpson D, Carpenter B, Bürkner P-C. Rank-normalization, folding, and "
+    "localization: an improved $\\hat R$ for assessing convergence of MCMC. Bayesian Anal "
+    "2021;16:667-718. doi:10.1214/20-BA1221",
+    "Matthews RAJ. J R Stat Soc A 2001;164:77-79.",
+    "Matthews RAJ. Moving towards the post p < 0.05 era via the analysis of credibility. Am Stat "
+    "2019;73(sup1):202-212.",
+    "Matthews RAJ. Beyond 'significance': principles and practice of the Analysis of Credibility. "
+    "R Soc Open Sci 2018;5:171047. doi:10.1098/rsos.171047",
+    "Held L, Matthews R, Ott M, Pawel S. Reverse-Bayes methods for evidence assessment and research "
+    "synthesis. Res Synth Methods 2022;13:295-314.",
+    "Kallioinen N, Paananen T, Bürkner P-C, Vehtari A. Detecting and diagnosing prior and "
+    "likelihood sensitivity with power-scaling. Stat Comput 2024;34:57. "
+    "doi:10.1007/s11222-023-10366-5",
+    "Neuenschwander B, Weber S, Schmidli H, O'Hagan A. Predictively consistent prior effective "
+    "sample sizes. Biometrics 2020;76:578-587.",
+    "Box GEP. Sampling and Bayes' inference in scientific modelling and robustness. J R Stat Soc A "
+    "1980;143:383-430.",
+    "Newcombe RG. Interval estimation for the difference between independent proportions: "
+    "comparison of eleven methods. Stat Med 1998;17:873-890.",
+    "Woolf B. On estimating the relation between blood group and disease. Ann Hum Genet "
+    "1955;19:251-253.",
+)
+"""Works the appendix's own text cites (methods, software, guidelines), after the trial itself."""
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 USER_REGION = re.compile(
     r"<!-- lnbayes:user-begin (?P<name>[\w-]+) -->\n(?P<body>.*?)<!-- lnbayes:user-end (?P=name) -->",
@@ -47,6 +81,28 @@ def trial_record(trial: Trial) -> dict[str, Any]:
         "rationale": {k: v for k, v in trial.extra.get("rationale", {}).items()
                       if isinstance(v, str)},
     }
+
+
+def _work(citation: str) -> tuple[str, str]:
+    """A citation's first author's surname and its first year: enough to spot one work twice."""
+    year = re.search(r"\b(19|20)\d\d\b", citation)
+    return citation.split(maxsplit=1)[0].strip(",.").lower(), year.group(0) if year else citation
+
+
+def references(trial: Trial) -> list[str]:
+    """The appendix's reference list: the trial, the standard works, then the priors' citations.
+
+    A prior's citation of a work already listed (same first author and year, however it is
+    abbreviated) is left out, so no work is listed twice.
+    """
+    listed = [*([trial.reference] if trial.reference.strip() else []), *STANDARD_REFERENCES]
+    seen = {_work(c) for c in listed}
+    extra = []
+    for citation in sorted({c for p in trial.priors.values() for c in p.citations}):
+        if _work(citation) not in seen:
+            seen.add(_work(citation))
+            extra.append(citation)
+    return listed + extra
 
 
 def posterior_predictive(datatree, outcome) -> dict[str, Any]:
@@ -128,8 +184,7 @@ def run_report(
         "prior_checks": prior_checks,
         "prior_labels": {p.name: p.label or p.name for p in trial.priors.values()},
         "outcome_labels": {o.name: o.label for o in trial.outcomes.values()},
-        "extra_references": sorted({c for p in trial.priors.values() for c in p.citations}
-                                   - {SPIEGELHALTER}),
+        "references": references(trial),
         "outcomes": outcomes,
         "benefit_harm": benefit_harm,
         "predict": _slim_predict(predict),
@@ -269,6 +324,8 @@ def _env():
     env.filters["g"] = lambda x: "–" if x is None else f"{x:.4g}"
     env.filters["n"] = lambda x: "–" if x is None else f"{x:,.0f}"
     env.filters["extract"] = lambda key, mapping: mapping[key]
+    # a sampled probability's exact value where there is one (the appendix reports exact values)
+    env.filters["exact_p"] = lambda d, key: d.get(f"{key}_exact", d[key])
     env.filters["pct"] = lambda x, d=0: "–" if x is None else f"{100 * x:.{d}f}%"
     env.filters["interval"] = lambda e, d=2: (
         f"{fixed(e['median'], d)} ({fixed(e['lower'], d)} to {fixed(e['upper'], d)})"
@@ -392,11 +449,15 @@ code { font-size: 0.9em; }
 
 
 def markdown_to_html(markdown: str, title: str, resource_dir: Path) -> str:
+    """Self-contained HTML: figures from ``resource_dir`` and the style sheet embedded."""
+    import tempfile
+
     import pypandoc
 
-    css = resource_dir / ".appendix.css"
-    css.write_text(HTML_CSS, encoding="utf-8")
-    try:
+    resource_dir = Path(resource_dir).resolve()  # pandoc runs in resource_dir: no relative paths
+    with tempfile.TemporaryDirectory(prefix="lnbayes-") as tmp:
+        css = Path(tmp) / "appendix.css"
+        css.write_text(HTML_CSS, encoding="utf-8")
         return pypandoc.convert_text(
             markdown, "html5", format="markdown",
             extra_args=[
@@ -406,8 +467,6 @@ def markdown_to_html(markdown: str, title: str, resource_dir: Path) -> str:
             ],
             cworkdir=str(resource_dir),
         )
-    finally:
-        css.unlink(missing_ok=True)
 
 
 def write_appendix(report: dict[str, Any], outdir: str | Path) -> dict[str, str]:

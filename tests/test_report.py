@@ -33,6 +33,7 @@ treatment_events = 7
 control_events = 4
 source = "Table 1"
 thresholds = [{ scale = "rd", value = 0.1 }]
+rope = { scale = "rd", lower = -0.05, upper = 0.05 }
 [outcomes.death]
 label = "Death"
 better = "lower"
@@ -49,6 +50,7 @@ scale = "log_or"
 control = { a = 1, b = 1 }
 effect = { mean = 0.0, sd = 0.668 }
 statement = "No effect expected; P(OR > 3) = 5%."
+citations = ["Spiegelhalter D et al. J R Stat Soc A 1994;157:357-416.", "Roe R. Priors. 2021."]
 """
 
 
@@ -91,6 +93,24 @@ def test_appendix_numbers_come_from_results(small_report):
     # every probability printed with three decimals in Table 1 exists in results.json
     sha = results["provenance"]["trial_file_sha256"]
     assert sha[:32] in md and sha[32:] in md
+    # the sentence under Table 3 quotes the range of the table's P(in ROPE) column
+    table3 = md.split("**Table 3.**")[1].split("\n\n")[1]
+    rows3 = [ln for ln in table3.splitlines() if ln.startswith("| ") and "---" not in ln][1:]
+    rope_col = [float(ln.strip("|").split("|")[-1]) for ln in rows3]
+    exact = [r["evidence"]["rope"]["p_inside_exact"] for r in prim["results"]]
+    assert rope_col == [round(p, 3) for p in exact]
+    assert (f"inside it ranged from {min(exact):.3f} to {max(exact):.3f}" in md)
+
+
+def test_appendix_lists_each_reference_once(small_report):
+    """A prior's abbreviated citation of a work the appendix already cites is not listed again."""
+    outdir, _ = small_report
+    refs = (outdir / "appendix.md").read_text().split("## References")[1].splitlines()
+    refs = [ln for ln in refs if re.match(r"\d+\. ", ln)]
+    assert refs[0].startswith("1. Doe J. A small trial.")
+    assert sum("Spiegelhalter" in ln for ln in refs) == 1
+    assert sum("Roe R. Priors. 2021." in ln for ln in refs) == 1
+    assert [int(ln.split(".")[0]) for ln in refs] == list(range(1, len(refs) + 1))
 
 
 def test_appendix_covers_barg_items(small_report):
@@ -132,6 +152,18 @@ def test_html_is_self_contained(small_report):
     assert not re.search(r'<link[^>]+href="(?!data:)', html)
     for src in re.findall(r'<img[^>]+src="([^"]+)"', html):
         assert src.startswith("data:"), src
+    assert "max-width: 52em" in html  # the style sheet is embedded too
+
+
+def test_html_from_a_relative_outdir(small_report, monkeypatch):
+    """`lnbayes report` passes a relative outdir: figures and style sheet must still be found."""
+    outdir, _ = small_report
+    monkeypatch.chdir(outdir.parent)
+    md = (outdir / "appendix.md").read_text()
+    html = report.markdown_to_html(md, "t", Path(outdir.name))
+    assert "max-width: 52em" in html
+    assert re.search(r'<img[^>]+src="data:image/png', html)
+    assert not list(outdir.glob(".*.css"))
 
 
 @pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex is not installed")
