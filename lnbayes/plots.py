@@ -394,7 +394,7 @@ def plot_forest(trial, outcome, analysis: Mapping[str, Any],
             fig,
             f"Data only: sample estimates from {outcome.treatment_events}/"
             f"{outcome.treatment_n} vs {outcome.control_events}/{outcome.control_n} "
-            f"(risk difference {rd['estimate']:+.2f}, odds ratio {odds['estimate']:.2g}) with "
+            f"(risk difference {rd['estimate']:+.2f}, odds ratio {format(odds['estimate'], '#.2g').rstrip('.')}) with "
             f"95% confidence intervals ({rd['method']}; {odds['method']}).")
         fig.suptitle(f"{outcome.label}: posterior median and {prob_label}", fontsize=8,
                      fontweight="bold", x=0.01, ha="left")

@@ -347,6 +347,11 @@ def _fmt(v: float) -> str:
     return f"{v:.3g}"
 
 
+def _est(v: float) -> str:
+    """An estimate to three significant digits, trailing zeros kept: 0.600, 0.0486, 7.41, 250."""
+    return f"{v:#.3g}".rstrip(".")
+
+
 def _centre_value(problem: _Problem, centre: float) -> str:
     """A prior centre in words: 'odds ratio 2.48 (log odds ratio 0.907)', 'prior mean 0.8'."""
     if problem.mode == "arm":
@@ -440,14 +445,15 @@ def _tipping_sentence(problem: _Problem, row: dict, second_name: str) -> str:
             f"not searched.")
 
 
-def reverse_bayes(outcome, prior_sds, levels=LEVELS, alpha: float = 0.05) -> dict:
+def reverse_bayes(outcome, prior_sds, levels=LEVELS, alpha: float = 0.05,
+                  control_name: str = "control") -> dict:
     """Reverse-Bayes on the log-OR scale with the normal approximation of the 2x2 table.
 
     For each prior sd and level: the prior centre at which the normal-normal posterior gives
     P(benefit) = level (closed form, :func:`lnbayes.sweep_math.normal_tipping_centre`), and the
     Analysis of Credibility: the advocacy limit for a non-significant result (Matthews 2018,
     2019), or the sceptical limit ``(U - L)^2 / (4 sqrt(U L))`` for a significant one
-    (Matthews 2001).
+    (Matthews 2001). ``control_name`` names the control arm in the sentences.
 
     References
     ----------
@@ -495,26 +501,26 @@ def reverse_bayes(outcome, prior_sds, levels=LEVELS, alpha: float = 0.05) -> dic
         }
         if favours == "treatment":
             ancred["sentence"] = (
-                f"Analysis of credibility: the result (OR {_fmt(np.exp(estimate))}, 95% CI "
-                f"{_fmt(np.exp(lower_ci))} to {_fmt(np.exp(upper_ci))}) is not significant; it becomes "
+                f"Analysis of credibility: the result (OR {_est(np.exp(estimate))}, 95% CI "
+                f"{_est(np.exp(lower_ci))} to {_est(np.exp(upper_ci))}) is not significant; it becomes "
                 f"credible evidence of benefit only for an advocate whose prior 95% interval for the "
-                f"odds ratio runs from 1 to {_fmt(np.exp(al))} or beyond.")
+                f"odds ratio runs from 1 to {_est(np.exp(al))} or beyond.")
         else:
             ancred["sentence"] = (
-                f"Analysis of credibility: the estimate favours {'placebo' if favours == 'control' else favours} "
-                f"(OR {_fmt(np.exp(estimate))}, 95% CI {_fmt(np.exp(lower_ci))} to {_fmt(np.exp(upper_ci))}), "
+                f"Analysis of credibility: the estimate favours {control_name} "
+                f"(OR {_est(np.exp(estimate))}, 95% CI {_est(np.exp(lower_ci))} to {_est(np.exp(upper_ci))}), "
                 f"so no advocacy prior for benefit (a Normal prior whose 95% interval starts at no effect) "
                 f"can make benefit credible: under any such prior the posterior 95% interval still "
-                f"includes no effect. The advocacy limit (OR {_fmt(np.exp(al))}) describes the opposite "
+                f"includes no effect. The advocacy limit (OR {_est(np.exp(al))}) describes the opposite "
                 f"claim: an advocate of harm would need a prior 95% interval for the odds ratio from "
-                f"{_fmt(min(1.0, np.exp(al)))} to {_fmt(max(1.0, np.exp(al)))}.")
+                + (f"{_est(np.exp(al))} to 1." if al < 0 else f"1 to {_est(np.exp(al))}."))
     else:
         sl = (upper_ci - lower_ci) ** 2 / (4 * np.sqrt(upper_ci * lower_ci))
         ancred = {"kind": "sceptical", "formula": "SL = (U - L)^2 / (4 sqrt(U L)) on the log-OR scale",
                   "sceptical_limit": float(sl), "sceptical_limit_or": float(np.exp(sl)),
                   "sentence": (f"Analysis of credibility: the result is significant; it stays credible "
                                f"against sceptics whose prior 95% interval for the odds ratio is no "
-                               f"narrower than {_fmt(np.exp(-sl))} to {_fmt(np.exp(sl))}.")}
+                               f"narrower than {_est(np.exp(-sl))} to {_est(np.exp(sl))}.")}
     out["analysis_of_credibility"] = ancred
     return out
 
@@ -752,7 +758,8 @@ def run_sweep(
         "median_effect_scale": scale,
         "grid": grid,
         "tipping_point": tipping,
-        "reverse_bayes": reverse_bayes(outcome_obj, second_vals if mode == "effect" else [0.5, 1.0], levels),
+        "reverse_bayes": reverse_bayes(outcome_obj, second_vals if mode == "effect" else [0.5, 1.0],
+                                       levels, control_name=trial.control_name),
         "timing": {"total_s": elapsed, "exact_s": t_exact, "pymc_s": t_pymc, "points": n_points,
                    "exact_points_from_cache": n_cached_exact,
                    "pymc_points_from_cache": n_cached_pymc if engine == "pymc" else None},
