@@ -390,11 +390,12 @@ def plot_forest(trial, outcome, analysis: Mapping[str, Any],
                          va="center", fontsize=7)
         text_ax.text(0.5, y[-1], "\u2013", ha="center", va="center", fontsize=7)
         rd, odds = data_only["risk_difference"], data_only["odds_ratio"]
+        odds_text = format(odds["estimate"], "#.2g").rstrip(".")  # 0.60, not 0.6
         _footnote(
             fig,
             f"Data only: sample estimates from {outcome.treatment_events}/"
             f"{outcome.treatment_n} vs {outcome.control_events}/{outcome.control_n} "
-            f"(risk difference {rd['estimate']:+.2f}, odds ratio {format(odds['estimate'], '#.2g').rstrip('.')}) with "
+            f"(risk difference {rd['estimate']:+.2f}, odds ratio {odds_text}) with "
             f"95% confidence intervals ({rd['method']}; {odds['method']}).")
         fig.suptitle(f"{outcome.label}: posterior median and {prob_label}", fontsize=8,
                      fontweight="bold", x=0.01, ha="left")

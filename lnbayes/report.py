@@ -25,8 +25,8 @@ STANDARD_REFERENCES = (
     "J R Stat Soc A 1994;157:357-416.",
     "Kruschke JK. Bayesian analysis reporting guidelines. Nat Hum Behav 2021;5:1282-1291. "
     "doi:10.1038/s41562-021-01177-7",
-    "Sung L, Hayden J, Greenberg ML, Koren G, Feldman BM, Tomlinson GA. Seven items were identified "
-    "for inclusion when reporting a Bayesian analysis of a clinical study. J Clin Epidemiol "
+    "Sung L, Hayden J, Greenberg ML, Koren G, Feldman BM, Tomlinson GA. Seven items were "
+    "identified for inclusion when reporting a Bayesian analysis of a clinical study. J Clin Epidemiol "
     "2005;58:261-268.",
     "Abril-Pla O, Andreani V, Carroll C, et al. PyMC: a modern, and comprehensive probabilistic "
     "programming framework in Python. PeerJ Comput Sci 2023;9:e1516. doi:10.7717/peerj-cs.1516",
@@ -42,8 +42,8 @@ STANDARD_REFERENCES = (
     "2019;73(sup1):202-212.",
     "Matthews RAJ. Beyond 'significance': principles and practice of the Analysis of Credibility. "
     "R Soc Open Sci 2018;5:171047. doi:10.1098/rsos.171047",
-    "Held L, Matthews R, Ott M, Pawel S. Reverse-Bayes methods for evidence assessment and research "
-    "synthesis. Res Synth Methods 2022;13:295-314.",
+    "Held L, Matthews R, Ott M, Pawel S. Reverse-Bayes methods for evidence assessment and "
+    "research synthesis. Res Synth Methods 2022;13:295-314.",
     "Kallioinen N, Paananen T, Bürkner P-C, Vehtari A. Detecting and diagnosing prior and "
     "likelihood sensitivity with power-scaling. Stat Comput 2024;34:57. "
     "doi:10.1007/s11222-023-10366-5",
