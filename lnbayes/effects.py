@@ -97,3 +97,12 @@ def p_treatment_at(measure: str, p_control, value):
     if measure == "p_treatment":
         return value + 0 * p_control
     raise ValueError(f"unknown measure {measure!r}")
+
+
+def format_estimate(value: float, digits: int = 3) -> str:
+    """An estimate in text to ``digits`` significant digits, trailing zeros kept.
+
+    ``format_estimate(0.6) == "0.600"``, ``format_estimate(0.0486) == "0.0486"``,
+    ``format_estimate(250.0) == "250"``, ``format_estimate(0.6, 2) == "0.60"``.
+    """
+    return f"{value:#.{digits}g}".rstrip(".")

@@ -23,6 +23,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from lnbayes import densities
+from lnbayes.effects import format_estimate
 from lnbayes.plotstyle import (
     ARM_COLOURS,
     BENEFIT_ALPHA,
@@ -390,7 +391,7 @@ def plot_forest(trial, outcome, analysis: Mapping[str, Any],
                          va="center", fontsize=7)
         text_ax.text(0.5, y[-1], "\u2013", ha="center", va="center", fontsize=7)
         rd, odds = data_only["risk_difference"], data_only["odds_ratio"]
-        odds_text = format(odds["estimate"], "#.2g").rstrip(".")  # 0.60, not 0.6
+        odds_text = format_estimate(odds["estimate"], 2)  # 0.60, not 0.6
         _footnote(
             fig,
             f"Data only: sample estimates from {outcome.treatment_events}/"

@@ -99,8 +99,9 @@ def references(trial: Trial) -> list[str]:
     seen = {_work(c) for c in listed}
     extra = []
     for citation in sorted({c for p in trial.priors.values() for c in p.citations}):
-        if _work(citation) not in seen:
-            seen.add(_work(citation))
+        work = _work(citation)
+        if work not in seen:
+            seen.add(work)
             extra.append(citation)
     return listed + extra
 

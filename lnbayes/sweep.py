@@ -33,6 +33,7 @@ import numpy as np
 from scipy import stats
 
 from lnbayes import effects, io, sweep_math
+from lnbayes.effects import format_estimate
 from lnbayes.errors import LnbayesError
 from lnbayes.spec import SCALE_ALIASES, SCALE_LABELS, BetaPrior, NormalPrior, Prior, Trial
 
@@ -347,11 +348,6 @@ def _fmt(v: float) -> str:
     return f"{v:.3g}"
 
 
-def _est(v: float) -> str:
-    """An estimate to three significant digits, trailing zeros kept: 0.600, 0.0486, 7.41, 250."""
-    return f"{v:#.3g}".rstrip(".")
-
-
 def _centre_value(problem: _Problem, centre: float) -> str:
     """A prior centre in words: 'odds ratio 2.48 (log odds ratio 0.907)', 'prior mean 0.8'."""
     if problem.mode == "arm":
@@ -489,6 +485,11 @@ def reverse_bayes(outcome, prior_sds, levels=LEVELS, alpha: float = 0.05,
     }
     favours = "treatment" if sign * estimate > 0 else "control"
     out["estimate_favours"] = favours
+
+    def or_text(log_value: float) -> str:
+        return format_estimate(float(np.exp(log_value)))
+
+    result = f"OR {or_text(estimate)}, 95% CI {or_text(lower_ci)} to {or_text(upper_ci)}"
     if lower_ci < 0 < upper_ci:
         al = sweep_math.advocacy_limit(lower_ci, upper_ci)
         prior_mean, prior_sd = al / 2, abs(al) / (2 * z)
@@ -501,26 +502,25 @@ def reverse_bayes(outcome, prior_sds, levels=LEVELS, alpha: float = 0.05,
         }
         if favours == "treatment":
             ancred["sentence"] = (
-                f"Analysis of credibility: the result (OR {_est(np.exp(estimate))}, 95% CI "
-                f"{_est(np.exp(lower_ci))} to {_est(np.exp(upper_ci))}) is not significant; it becomes "
+                f"Analysis of credibility: the result ({result}) is not significant; it becomes "
                 f"credible evidence of benefit only for an advocate whose prior 95% interval for the "
-                f"odds ratio runs from 1 to {_est(np.exp(al))} or beyond.")
+                f"odds ratio runs from 1 to {or_text(al)} or beyond.")
         else:
+            harm_interval = f"{or_text(al)} to 1" if al < 0 else f"1 to {or_text(al)}"
             ancred["sentence"] = (
-                f"Analysis of credibility: the estimate favours {control_name} "
-                f"(OR {_est(np.exp(estimate))}, 95% CI {_est(np.exp(lower_ci))} to {_est(np.exp(upper_ci))}), "
-                f"so no advocacy prior for benefit (a Normal prior whose 95% interval starts at no effect) "
+                f"Analysis of credibility: the estimate favours {control_name} ({result}), so no "
+                f"advocacy prior for benefit (a Normal prior whose 95% interval starts at no effect) "
                 f"can make benefit credible: under any such prior the posterior 95% interval still "
-                f"includes no effect. The advocacy limit (OR {_est(np.exp(al))}) describes the opposite "
+                f"includes no effect. The advocacy limit (OR {or_text(al)}) describes the opposite "
                 f"claim: an advocate of harm would need a prior 95% interval for the odds ratio from "
-                + (f"{_est(np.exp(al))} to 1." if al < 0 else f"1 to {_est(np.exp(al))}."))
+                f"{harm_interval}.")
     else:
         sl = (upper_ci - lower_ci) ** 2 / (4 * np.sqrt(upper_ci * lower_ci))
         ancred = {"kind": "sceptical", "formula": "SL = (U - L)^2 / (4 sqrt(U L)) on the log-OR scale",
                   "sceptical_limit": float(sl), "sceptical_limit_or": float(np.exp(sl)),
                   "sentence": (f"Analysis of credibility: the result is significant; it stays credible "
                                f"against sceptics whose prior 95% interval for the odds ratio is no "
-                               f"narrower than {_est(np.exp(-sl))} to {_est(np.exp(sl))}.")}
+                               f"narrower than {or_text(-sl)} to {or_text(sl)}.")}
     out["analysis_of_credibility"] = ancred
     return out
 
