@@ -1,3 +1,3 @@
-from lnbayes.cli import app
+from lnbayes.cli import main
 
-app(prog_name="lnbayes")
+main()

@@ -6,20 +6,99 @@ Heavy libraries (pymc, arviz, matplotlib) are imported inside the functions that
 
 from __future__ import annotations
 
+import os
 import sys
+import traceback
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from typer._click.exceptions import ClickException
 
-from lnbayes.errors import LnbayesError
+from typer.core import TyperGroup
+
+from lnbayes.errors import LnbayesError, Terminated
+
+EXIT_BAD_INPUT = 2
+EXIT_INTERNAL = 1
+EXIT_INTERRUPTED = 130
+"""Exit status after Ctrl-C (128 + SIGINT); after SIGTERM it is 143 (128 + SIGTERM)."""
+EXIT_TERMINATED = 143
+
+
+class LnbayesGroup(TyperGroup):
+    """The command group with lnbayes's one error handler.
+
+    * :class:`LnbayesError` (bad input): one line per problem on stderr, exit status 2;
+    * Ctrl-C: ``interrupted`` and exit status 130; SIGTERM: exit status 143 (a handler turns
+      SIGTERM into :class:`lnbayes.errors.Terminated`, so the same clean-up runs);
+    * anything else: ``internal error: ... (run with --debug for the traceback)``, exit status 1;
+      with ``--debug`` (anywhere on the command line) the traceback is printed too.
+    """
+
+    def main(self, args=None, *pos, **kwargs):
+        args = list(sys.argv[1:] if args is None else args)
+        if "--debug" in args:
+            args = [a for a in args if a != "--debug"]
+            os.environ["LNBAYES_DEBUG"] = "1"
+        return super().main(args, *pos, **kwargs)
+
+    def invoke(self, ctx):
+        restore = _on_sigterm_raise()
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, ClickException):
+            raise
+        except LnbayesError as err:
+            for line in err.problems:
+                typer.echo(f"error: {line}", err=True)
+            raise typer.Exit(EXIT_BAD_INPUT) from None
+        except Terminated:
+            typer.echo("terminated (SIGTERM): stopped; what was completed is saved", err=True)
+            raise typer.Exit(EXIT_TERMINATED) from None
+        except KeyboardInterrupt:
+            typer.echo("interrupted: stopped; what was completed is saved", err=True)
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+        except Exception as err:  # noqa: BLE001 - the one place that turns bugs into one line
+            if os.environ.get("LNBAYES_DEBUG"):
+                traceback.print_exc()
+            detail = " ".join(str(err).split())[:300]
+            typer.echo(f"internal error: {type(err).__name__}: {detail} "
+                       "(run with --debug for the traceback)", err=True)
+            raise typer.Exit(EXIT_INTERNAL) from None
+        finally:
+            restore()
+
+
+def _on_sigterm_raise():
+    """Turn SIGTERM into :class:`Terminated` while a command runs; returns the restorer."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def handler(signum, frame):
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    return lambda: signal.signal(signal.SIGTERM, previous)
+
 
 app = typer.Typer(
+    cls=LnbayesGroup,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
     help="Bayesian sensitivity analysis of small two-arm trials with a binary outcome.",
 )
+
+
+@app.callback()
+def _options(
+    debug: Annotated[bool, typer.Option("--debug", help="On an internal error, print the Python traceback (accepted anywhere on the command line).")] = False,
+) -> None:
+    """Bayesian sensitivity analysis of small two-arm trials with a binary outcome."""
 
 TrialArg = Annotated[
     Optional[Path],
@@ -27,14 +106,17 @@ TrialArg = Annotated[
 ]
 OutcomeOpt = Annotated[Optional[str], typer.Option("--outcome", help="Outcome name (default: the primary outcome); 'all' analyses every outcome.")]
 PriorOpt = Annotated[Optional[list[str]], typer.Option("--prior", help="Prior name; repeat for several (default: all).")]
-SeedOpt = Annotated[Optional[int], typer.Option("--seed", help="Random seed (default: the trial file's).")]
+SeedOpt = Annotated[Optional[int], typer.Option("--seed", help="Random seed, 0 to 4294967295 (default: the trial file's).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON on stdout instead of tables.")]
+EngineOpt = Annotated[str, typer.Option("--engine", help="pymc (PyMC, checked against exact) or exact (no sampling).")]
+QueryOutdirOpt = Annotated[Optional[Path], typer.Option("--outdir", help="Where results are written (default runs/<trial>/; never a report's folder).")]
 
-
-def _fail(err: LnbayesError) -> None:
-    for line in err.problems:
-        typer.echo(f"error: {line}", err=True)
-    raise typer.Exit(2)
+ENGINES = ("exact", "pymc")
+SEED_MAX = 2**32 - 1
+RUNS = Path("runs")
+"""Query commands (analyze, sweep, plot) write under runs/<trial id>/ unless --outdir is given;
+only ``lnbayes report`` writes reports/<trial id>/."""
+REPORTS = Path("reports")
 
 
 def _console(stderr: bool = False):
@@ -82,8 +164,85 @@ def parse_thresholds(texts: list[str] | None):
     return tuple(out) if out else None
 
 
-def default_outdir(trial) -> Path:
-    return Path("reports") / trial.id
+def check_engine(engine: str) -> str:
+    if engine not in ENGINES:
+        raise LnbayesError(f"<command line>: --engine: must be exact or pymc, got {engine!r}")
+    return engine
+
+
+def check_seed(seed: int | None) -> int | None:
+    """A seed must lie in 0 .. 2**32 - 1 (trial files are held to the same range)."""
+    if seed is not None and not 0 <= seed <= SEED_MAX:
+        raise LnbayesError(f"<command line>: --seed: must be a whole number from 0 to {SEED_MAX}, got {seed}")
+    return seed
+
+
+def is_report_folder(path: Path) -> bool:
+    """True when ``path`` holds a report written by ``lnbayes report`` (its results.json)."""
+    import json
+
+    results = path / "results.json"
+    if not results.is_file():
+        return False
+    try:
+        with results.open(encoding="utf-8") as f:
+            return str(json.load(f).get("schema", "")).startswith("lnbayes.report/")
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def prepare_outdir(path: Path, option: str = "--outdir") -> Path:
+    """Create the output folder (before any work) and check that it can be written.
+
+    Raises a located one-line error for a path that is a file, cannot be created (no such parent,
+    a read-only or virtual file system, a name too long) or cannot be written.
+    """
+    import tempfile
+
+    where = f"<command line>: {option}"
+    if path.exists() and not path.is_dir():
+        raise LnbayesError(f"{where}: {path} exists and is not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".lnbayes-probe-", dir=path)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise LnbayesError(f"{where}: cannot write to {path}: {err.strerror or err}") from None
+    return path
+
+
+def query_outdir(trial, outdir: Path | None, sub: str | None = None) -> Path:
+    """Where a query command (analyze, sweep, plot) writes: ``--outdir``, else runs/<trial id>/.
+
+    A folder holding a report of ``lnbayes report`` is refused, so that a query with other
+    settings or seeds cannot overwrite the report's draws and numbers.
+    """
+    if outdir is None:
+        path = RUNS / trial.id
+        if sub:
+            path = path / sub
+    else:
+        path = outdir
+    for candidate in (path, path.parent):
+        if is_report_folder(candidate):
+            raise LnbayesError(
+                f"<command line>: --outdir: {candidate} holds a report written by `lnbayes report`; "
+                "query commands write elsewhere (default runs/<trial>/), so choose another folder")
+    return prepare_outdir(path)
+
+
+def check_plot_path(path: Path | None) -> None:
+    """``--plot FILE``: a known format and a folder that exists, checked before any work."""
+    if path is None:
+        return
+    if path.suffix.lower() not in (".png", ".pdf", ".svg"):
+        raise LnbayesError(f"<command line>: --plot: the file name must end in .png, .pdf or .svg, got {path}")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise LnbayesError(f"<command line>: --plot: no folder {parent} to write {path.name} into")
+    if path.is_dir():
+        raise LnbayesError(f"<command line>: --plot: {path} is a folder, not a file name")
 
 
 @app.command()
@@ -91,7 +250,7 @@ def analyze(
     trial_file: TrialArg = None,
     outcome: OutcomeOpt = None,
     prior: PriorOpt = None,
-    engine: Annotated[str, typer.Option("--engine", help="exact or pymc (PyMC, checked against exact).")] = "pymc",
+    engine: EngineOpt = "pymc",
     seed: SeedOpt = None,
     json_out: JsonOpt = False,
     treatment: Annotated[Optional[str], typer.Option("--treatment", help="Inline trial: treatment arm events/n, e.g. 9/12.")] = None,
@@ -100,23 +259,24 @@ def analyze(
     threshold: Annotated[Optional[list[str]], typer.Option("--threshold", help="Clinically meaningful effect SCALE:VALUE (rd, rr, or), e.g. rd:0.1; repeatable. Default: the file's.")] = None,
     draws: Annotated[int, typer.Option("--draws", min=100, help="PyMC draws per chain.")] = 2000,
     tune: Annotated[int, typer.Option("--tune", min=100, help="PyMC tuning steps per chain.")] = 1000,
-    outdir: Annotated[Optional[Path], typer.Option("--outdir", help="Where results are written (default reports/<trial>).")] = None,
+    outdir: QueryOutdirOpt = None,
     strict: Annotated[bool, typer.Option("--strict", help="Exit with status 1 if a PyMC run fails its diagnostics or disagrees with exact.")] = False,
 ) -> None:
     """Posterior probability of benefit and effect estimates, for each prior."""
-    try:
-        if engine not in ("exact", "pymc"):
-            raise LnbayesError(f"<command line>: --engine: must be exact or pymc, got {engine!r}")
-        trial = load_trial_or_inline(trial_file, treatment, control, lower_is_better)
-        thresholds = parse_thresholds(threshold)
-        if outcome == "all" and "all" not in trial.outcomes:
-            if thresholds:
-                raise LnbayesError("<command line>: --threshold: not with --outcome all (each outcome uses its own thresholds)")
-            return _analyze_all(trial, prior, engine, seed, json_out, draws, tune, outdir, strict)
-        outcome_obj = trial.outcome(outcome)
-        trial.priors_for(outcome_obj, prior)  # names checked before any work
-    except LnbayesError as err:
-        _fail(err)
+    check_engine(engine)
+    check_seed(seed)
+    trial = load_trial_or_inline(trial_file, treatment, control, lower_is_better)
+    thresholds = parse_thresholds(threshold)
+    if outcome == "all" and "all" not in trial.outcomes:
+        if thresholds:
+            raise LnbayesError("<command line>: --threshold: not with --outcome all (each outcome uses its own thresholds)")
+        if prior:
+            trial.priors_for(trial.primary_outcome, prior)  # unknown names fail before any work
+        return _analyze_all(trial, prior, engine, seed, json_out, draws, tune,
+                            query_outdir(trial, outdir), strict)
+    outcome_obj = trial.outcome(outcome)
+    trial.priors_for(outcome_obj, prior)  # names checked before any work
+    target = query_outdir(trial, outdir)
     from lnbayes import analysis, io
     from lnbayes.pymc_engine import SamplerSettings
 
@@ -128,7 +288,7 @@ def analyze(
 
         result = analysis.analyze(
             trial, outcome, prior, engine=engine, seed=seed, settings=settings,
-            outdir=outdir or default_outdir(trial), thresholds=thresholds, on_prior=on_prior,
+            outdir=target, thresholds=thresholds, on_prior=on_prior,
         )
     clean = analysis.strip_datatrees(result)
     if json_out:
@@ -169,7 +329,7 @@ def validate(
             f"(primary: {trial.primary_outcome.name}), {len(trial.priors)} priors"
         )
     if failed:
-        raise typer.Exit(2)
+        raise typer.Exit(EXIT_BAD_INPUT)
 
 
 @app.command()
@@ -177,49 +337,40 @@ def report(
     trial_file: TrialArg = None,
     outdir: Annotated[Optional[Path], typer.Option("--outdir", help="Where the report is written (default reports/<trial>).")] = None,
     seed: SeedOpt = None,
+    engine: Annotated[str, typer.Option("--engine", help="pymc (the full report: PyMC checked against exact) or exact (a draft without MCMC, for checking a trial file quickly).")] = "pymc",
     draws: Annotated[int, typer.Option("--draws", min=100, help="PyMC draws per chain.")] = 2000,
     tune: Annotated[int, typer.Option("--tune", min=100, help="PyMC tuning steps per chain.")] = 1000,
 ) -> None:
     """The whole re-analysis with figures and a methods appendix (Markdown, LaTeX, HTML)."""
     import time
 
-    try:
-        from lnbayes import spec
+    from lnbayes import spec
 
-        trial = spec.load_trial(trial_file)
-    except LnbayesError as err:
-        _fail(err)
-    from lnbayes import io
+    check_engine(engine)
+    check_seed(seed)
+    trial = spec.load_trial(trial_file)
     from lnbayes import report as report_mod
+
+    report_mod.preflight(trial)
+    target = prepare_outdir(outdir if outdir is not None else REPORTS / trial.id)
     from lnbayes.pymc_engine import SamplerSettings
 
     started = time.time()
-    outdir = outdir or default_outdir(trial)
     console = _console(stderr=True)
     with console.status("starting...") as spinner:
         def progress(message: str) -> None:
             spinner.update(f"[{time.time() - started:5.0f} s] {message}")
 
-        rep = report_mod.run_report(
-            trial, seed=seed, settings=SamplerSettings(draws=draws, tune=tune), outdir=outdir,
-            progress=progress,
+        report_mod.write_report(
+            trial, target, seed=seed, settings=SamplerSettings(draws=draws, tune=tune),
+            engine=engine, progress=progress,
         )
-        progress("writing the appendix")
-        rep["provenance"]["elapsed_seconds"] = time.time() - started
-        clean = report_mod.strip_for_json(rep)
-        io.write_json(Path(outdir) / "results.json", clean)
-        report_mod.write_appendix(clean, outdir)
-    console.print(f"Report written to {outdir}/ (results.json, appendix.md, appendix.tex, appendix.html)")
+    console.print(f"Report written to {target}/ (results.json, appendix.md, appendix.tex, appendix.html)")
     console.print(f"Elapsed: {time.time() - started:.0f} s")
-
-
-# --- issue 7: all endpoints, the decision to stop, operating characteristics ---
 
 
 def _analyze_all(trial, prior, engine, seed, json_out, draws, tune, outdir, strict) -> None:
     """``analyze --outcome all``: every outcome, each with the priors that apply to it."""
-    if prior:
-        trial.priors_for(trial.primary_outcome, prior)  # unknown names fail before any work
     from lnbayes import analysis, io
     from lnbayes.pymc_engine import SamplerSettings
 
@@ -231,7 +382,7 @@ def _analyze_all(trial, prior, engine, seed, json_out, draws, tune, outdir, stri
 
         result = analysis.analyze_all(
             trial, prior, engine=engine, seed=seed, settings=settings,
-            outdir=outdir or default_outdir(trial), on_prior=on_prior,
+            outdir=outdir, on_prior=on_prior,
         )
     clean = analysis.strip_datatrees(result)
     if json_out:
@@ -300,17 +451,13 @@ def predict(
     plot: PlotOpt = None,
 ) -> None:
     """Predictive probability that the completed trial would have shown benefit (exact)."""
-    try:
-        _check_probability(threshold, "--threshold")
-        final_arms = _parse_arms(final, "--final")
-        from lnbayes import spec
+    _check_probability(threshold, "--threshold")
+    final_arms = _parse_arms(final, "--final")
+    check_plot_path(plot)
+    from lnbayes import planning, spec
 
-        trial = spec.load_trial(trial_file)
-        from lnbayes import planning
-
-        result = planning.predict(trial, prior, final_arms, threshold, outcome)
-    except LnbayesError as err:
-        _fail(err)
+    trial = spec.load_trial(trial_file)
+    result = planning.predict(trial, prior, final_arms, threshold, outcome)
     from lnbayes import io
 
     if plot is not None:
@@ -338,22 +485,18 @@ def design(
     plot: PlotOpt = None,
 ) -> None:
     """Operating characteristics of 'declare benefit if P(benefit) >= threshold' (exact)."""
-    try:
-        for value, option in ((threshold, "--threshold"), (control_rate, "--control-rate"),
-                              (hoped_for_rate, "--hoped-for-rate")):
-            _check_probability(value, option)
-        arms = _parse_arms(n, "--n")
-        from lnbayes import spec
+    for value, option in ((threshold, "--threshold"), (control_rate, "--control-rate"),
+                          (hoped_for_rate, "--hoped-for-rate")):
+        _check_probability(value, option)
+    arms = _parse_arms(n, "--n")
+    check_plot_path(plot)
+    from lnbayes import planning, spec
 
-        trial = spec.load_trial(trial_file)
-        from lnbayes import planning
-
-        status = _console(stderr=True)
-        with status.status("enumerating all outcomes..."):
-            result = planning.design(trial, prior, arms, threshold, control_rate, hoped_for_rate,
-                                     outcome)
-    except LnbayesError as err:
-        _fail(err)
+    trial = spec.load_trial(trial_file)
+    status = _console(stderr=True)
+    with status.status("enumerating all outcomes..."):
+        result = planning.design(trial, prior, arms, threshold, control_rate, hoped_for_rate,
+                                 outcome)
     from lnbayes import io
 
     if plot is not None:
@@ -368,15 +511,12 @@ def design(
         print_design(result, _console())
 
 
-# --- issue 5: publication figures ---
-
-
 @app.command()
 def plot(
     trial_file: TrialArg = None,
     outcome: OutcomeOpt = None,
     prior: PriorOpt = None,
-    outdir: Annotated[Optional[Path], typer.Option("--outdir", help="Where figures are written (default reports/<trial>/figures).")] = None,
+    outdir: Annotated[Optional[Path], typer.Option("--outdir", help="Where figures are written (default runs/<trial>/figures).")] = None,
     formats: Annotated[str, typer.Option("--format", help="Comma-separated: png (300 dpi), pdf, svg.")] = "png,pdf",
     engine: Annotated[str, typer.Option("--engine", help="pymc (adds MCMC overlays, power-scaling and rank plots) or exact (fast).")] = "pymc",
     seed: SeedOpt = None,
@@ -384,19 +524,17 @@ def plot(
     tune: Annotated[int, typer.Option("--tune", min=100, help="PyMC tuning steps per chain.")] = 1000,
 ) -> None:
     """Publication figures: prior/posterior, forest, arms, P(benefit), sweep, sensitivity."""
-    try:
-        if engine not in ("exact", "pymc"):
-            raise LnbayesError(f"<command line>: --engine: must be exact or pymc, got {engine!r}")
-        from lnbayes.figures import parse_formats
+    check_engine(engine)
+    check_seed(seed)
+    from lnbayes.figures import parse_formats
 
-        fmt_list = parse_formats(formats)
-        trial = load_trial_or_inline(trial_file, None, None, False)
-        outcome_obj = trial.outcome(outcome)
-        trial.priors_for(outcome_obj, prior)  # names checked before any work
-    except LnbayesError as err:
-        _fail(err)
-    written = plot_figures(trial, outcome_obj.name, prior, outdir or default_outdir(trial) / "figures",
-                           fmt_list, engine=engine, seed=seed, draws=draws, tune=tune)
+    fmt_list = parse_formats(formats)
+    trial = load_trial_or_inline(trial_file, None, None, False)
+    outcome_obj = trial.outcome(outcome)
+    trial.priors_for(outcome_obj, prior)  # names checked before any work
+    target = query_outdir(trial, outdir, sub="figures")
+    written = plot_figures(trial, outcome_obj.name, prior, target, fmt_list, engine=engine,
+                           seed=seed, draws=draws, tune=tune)
     for path in written:
         typer.echo(str(path))
 
@@ -423,9 +561,6 @@ def plot_figures(trial, outcome_name, prior_names, outdir, formats, engine="pymc
         return figures.save_figures(figs, outdir, formats)
 
 
-# --- issue 4: lnbayes sweep ---
-
-
 @app.command()
 def sweep(
     trial_file: TrialArg = None,
@@ -440,35 +575,33 @@ def sweep(
     control_prior: Annotated[Optional[str], typer.Option("--control-prior", help="Use the control-arm Beta of this prior in the file (default: the first effect-level prior's).")] = None,
     draws: Annotated[int, typer.Option("--draws", min=100, help="PyMC draws per chain.")] = 1000,
     tune: Annotated[int, typer.Option("--tune", min=100, help="PyMC tuning steps per chain.")] = 500,
-    outdir: Annotated[Optional[Path], typer.Option("--outdir", help="Where results and the cache go (default reports/<trial>).")] = None,
+    outdir: QueryOutdirOpt = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the cache.")] = False,
     workers: Annotated[int, typer.Option("--workers", min=1, help="PyMC: grid points sampled in parallel processes (each with cores=1); 1 = one process, nutpie chains on 2 cores.")] = 1,
 ) -> None:
     """Sweep the prior over a grid: P(benefit), tipping points, reverse-Bayes."""
     from lnbayes import sweep as sweep_mod
 
-    try:
-        if mode not in sweep_mod.MODES:
-            raise LnbayesError(f"<command line>: --mode: must be effect or arm, got {mode!r}")
-        if engine not in sweep_mod.ENGINES:
-            raise LnbayesError(f"<command line>: --engine: must be exact or pymc, got {engine!r}")
-        scale_name = sweep_mod.normalise_scale(scale)
-        problems = []
-        ranges = []
-        for text, option, kw in ((centre, "--centre", {"unit": mode == "arm"}), (sd, "--sd", {"positive": True})):
-            try:
-                ranges.append(None if text is None else sweep_mod.parse_range(text, option, **kw))
-            except LnbayesError as err:
-                problems.extend(err.problems)
-        if problems:
-            raise LnbayesError(problems)
-        from lnbayes import spec
+    if mode not in sweep_mod.MODES:
+        raise LnbayesError(f"<command line>: --mode: must be effect or arm, got {mode!r}")
+    check_engine(engine)
+    check_seed(seed)
+    scale_name = sweep_mod.normalise_scale(scale)
+    problems = []
+    ranges = []
+    for text, option, kw in ((centre, "--centre", {"unit": mode == "arm"}), (sd, "--sd", {"positive": True})):
+        try:
+            ranges.append(None if text is None else sweep_mod.parse_range(text, option, **kw))
+        except LnbayesError as err:
+            problems.extend(err.problems)
+    if problems:
+        raise LnbayesError(problems)
+    from lnbayes import spec
 
-        trial = spec.load_trial(trial_file)
-        outcome_obj = trial.outcome(outcome)
-        sweep_mod.control_prior_for(trial, outcome_obj, control_prior)
-    except LnbayesError as err:
-        _fail(err)
+    trial = spec.load_trial(trial_file)
+    outcome_obj = trial.outcome(outcome)
+    sweep_mod.control_prior_for(trial, outcome_obj, control_prior)
+    target = query_outdir(trial, outdir)
     settings = None
     if engine == "pymc":
         from lnbayes.pymc_engine import SamplerSettings
@@ -485,16 +618,12 @@ def sweep(
         def on_point(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)
 
-        try:
-            result = sweep_mod.run_sweep(
-                trial, outcome, scale=scale_name, centres=ranges[0], sds=ranges[1], engine=engine,
-                seed=seed, mode=mode, settings=settings, outdir=outdir or default_outdir(trial),
-                control_prior=control_prior, use_cache=not no_cache, on_point=on_point,
-                workers=workers,
-            )
-        except LnbayesError as err:
-            progress.stop()
-            _fail(err)
+        result = sweep_mod.run_sweep(
+            trial, outcome, scale=scale_name, centres=ranges[0], sds=ranges[1], engine=engine,
+            seed=seed, mode=mode, settings=settings, outdir=target,
+            control_prior=control_prior, use_cache=not no_cache, on_point=on_point,
+            workers=workers,
+        )
     if json_out:
         from lnbayes import io
 
@@ -514,9 +643,6 @@ def sweep(
         console.print(f"wrote {path}")
 
 
-# --- issue 3: priors ---
-
-
 @app.command()
 def priors(
     trial_file: TrialArg = None,
@@ -527,11 +653,8 @@ def priors(
     """What each prior says and implies before the data: P(benefit), interval, ESS, conflict."""
     from lnbayes import priorlib, spec
 
-    try:
-        trial = spec.load_trial(trial_file)
-        result = priorlib.priors_report(trial, outcome, prior)
-    except LnbayesError as err:
-        _fail(err)
+    trial = spec.load_trial(trial_file)
+    result = priorlib.priors_report(trial, outcome, prior)
     if json_out:
         from lnbayes import io
 
@@ -543,4 +666,4 @@ def priors(
 
 
 def main() -> None:  # pragma: no cover - console script entry point
-    app()
+    app(prog_name="lnbayes")

@@ -259,6 +259,9 @@ def data_only_estimate(outcome, prob: float = 0.95) -> dict[str, dict[str, float
 
     Woolf B. On estimating the relation between blood group and disease. Ann Hum Genet
     1955;19:251-253. doi:10.1111/j.1469-1809.1955.tb01348.x
+
+    Katz D, Baptista J, Azen SP, Pike MC. Obtaining confidence intervals for the risk ratio in
+    cohort studies. Biometrics 1978;34:469-474. doi:10.2307/2530610
     """
     z = stats.norm.isf((1 - prob) / 2)
     y1, n1 = outcome.treatment_events, outcome.treatment_n
@@ -276,12 +279,20 @@ def data_only_estimate(outcome, prob: float = 0.95) -> dict[str, dict[str, float
     a, b, c, d = cells
     log_or = math.log(a * d / (b * c))
     se = math.sqrt(float(np.sum(1 / cells)))
+    # risk ratio: Katz log interval, on the same (corrected when a cell is 0) table
+    t_n, c_n = a + b, c + d
+    log_rr = math.log((a / t_n) / (c / c_n))
+    se_rr = math.sqrt(1 / a - 1 / t_n + 1 / c - 1 / c_n)
     return {
         "risk_difference": {"estimate": rd, "lower": rd_lo, "upper": rd_hi,
                             "method": "Newcombe hybrid score interval for the risk difference"},
         "odds_ratio": {"estimate": math.exp(log_or), "lower": math.exp(log_or - z * se),
                        "upper": math.exp(log_or + z * se),
                        "method": "Woolf logit interval for the odds ratio"
+                       + (", 0.5 added to each cell" if corrected else "")},
+        "risk_ratio": {"estimate": math.exp(log_rr), "lower": math.exp(log_rr - z * se_rr),
+                       "upper": math.exp(log_rr + z * se_rr),
+                       "method": "Katz log interval for the risk ratio"
                        + (", 0.5 added to each cell" if corrected else "")},
     }
 

@@ -36,22 +36,26 @@ def default_sweep(trial, outcome, priors=None, scale: str = "log_or", n_means: i
 def make_figures(trial, outcome, analysis: Mapping[str, Any], sweep: Mapping | None = None,
                  include_sweep: bool = True,
                  diagnostic_priors: Sequence[str] | None = None,
-                 heatmap_priors: Sequence[str] | None = None) -> dict[str, Any]:
+                 heatmap_priors: Sequence[str] | None = None,
+                 measures: Sequence[str] = plots.EFFECT_MEASURES) -> dict[str, Any]:
     """All figures for one outcome, by file stem.
 
     ``effect_prior_posterior``, ``forest``, ``arm_posteriors``, ``p_benefit``,
     ``sweep_heatmap`` (from ``sweep``, or a default grid when ``sweep`` is None), and for PyMC
     results ``psense_<prior>`` (priors that are not constant) and ``rank_<prior>`` per prior
     (supplement); ``diagnostic_priors`` limits those two kinds to the priors named, and
-    ``heatmap_priors`` the priors marked on the sweep heatmap.
+    ``heatmap_priors`` the priors marked on the sweep heatmap. ``measures``: the effect measures
+    of the prior/posterior and forest figures (the risk difference and the ratio measure on
+    which the priors are stated).
     """
     results = analysis["results"]
     priors = [trial.priors[r["prior"]] for r in results]
-    curves = plots.compute_curves(trial, outcome, analysis)
+    curves = plots.compute_curves(trial, outcome, analysis,
+                                  measures=tuple(measures) + plots.ARM_MEASURES)
     figs: dict[str, Any] = {
         "effect_prior_posterior": plots.plot_effect_prior_posterior(trial, outcome, analysis,
-                                                                    curves),
-        "forest": plots.plot_forest(trial, outcome, analysis),
+                                                                    curves, measures=measures),
+        "forest": plots.plot_forest(trial, outcome, analysis, measures=measures),
         "arm_posteriors": plots.plot_arm_posteriors(trial, outcome, analysis, curves),
         "p_benefit": plots.plot_p_benefit(trial, outcome, analysis),
     }

@@ -42,6 +42,8 @@ ARM_MEASURES = ("p_control", "p_treatment")
 NO_EFFECT = {"risk_difference": 0.0, "risk_ratio": 1.0, "odds_ratio": 1.0}
 LEVELS = (0.5, 0.8, 0.95)
 SCALE_MEASURE = {"log_or": "odds ratio", "log_rr": "risk ratio", "rd": "risk difference"}
+MEASURE_WORDS = {"risk_difference": "risk difference", "odds_ratio": "odds ratio",
+                 "risk_ratio": "risk ratio"}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -96,13 +98,11 @@ def prior_description(trial, prior) -> str:
 
 
 def format_prob(p: float) -> str:
-    """A probability for a figure: 2 decimals, 3 near 0 or 1, and bounds beyond that."""
+    """A probability for a figure: 3 decimals on every row, and bounds beyond 0.001 / 0.999."""
     if p > 0.999:
         return "> 0.999"
     if p < 0.001:
         return "< 0.001"
-    if 0.01 <= p <= 0.99:
-        return f"{p:.2f}"
     return f"{p:.3f}"
 
 
@@ -390,14 +390,15 @@ def plot_forest(trial, outcome, analysis: Mapping[str, Any],
             text_ax.text(0.5, y[i], format_prob(exact_p_benefit(result)), ha="center",
                          va="center", fontsize=7)
         text_ax.text(0.5, y[-1], "\u2013", ha="center", va="center", fontsize=7)
-        rd, odds = data_only["risk_difference"], data_only["odds_ratio"]
-        odds_text = format_estimate(odds["estimate"], 2)  # 0.60, not 0.6
+        parts = [f"{MEASURE_WORDS[m]} {format_estimate(data_only[m]['estimate'], 2)}"
+                 if m != "risk_difference" else f"risk difference {data_only[m]['estimate']:+.2f}"
+                 for m in measures]
+        methods = "; ".join(data_only[m]["method"] for m in measures)
         _footnote(
             fig,
             f"Data only: sample estimates from {outcome.treatment_events}/"
             f"{outcome.treatment_n} vs {outcome.control_events}/{outcome.control_n} "
-            f"(risk difference {rd['estimate']:+.2f}, odds ratio {odds_text}) with "
-            f"95% confidence intervals ({rd['method']}; {odds['method']}).")
+            f"({', '.join(parts)}) with 95% confidence intervals ({methods}).")
         fig.suptitle(f"{outcome.label}: posterior median and {prob_label}", fontsize=8,
                      fontweight="bold", x=0.01, ha="left")
     return fig

@@ -316,12 +316,16 @@ def power_prior_beta(
 
 
 def _stated_effect(
-    raw: Any, where: str, problems, scale: str, control_rate: float | None, key_value: str = "value"
+    raw: Any, where: str, problems, scale: str, control_rate: float | None, key_value: str = "value",
+    other_keys: tuple[str, ...] = (),
 ) -> float | None:
     """A number on the prior's scale, or ``{ scale = "or", value = 3 }`` converted to it."""
     from lnbayes.spec import _get_number
 
     if isinstance(raw, dict):
+        from lnbayes.spec import check_keys
+
+        check_keys(raw, ("scale", key_value, "control_rate", *other_keys), where, problems)
         stated = raw.get("scale", scale)
         value = _get_number(raw, key_value, where, problems)
         rate = control_rate
@@ -355,7 +359,8 @@ def _tail(raw: Any, where: str, problems, scale: str, control_rate: float | None
         problems.add(where, "must be a table { effect, scale, prob, side }")
         return None
     key = "effect" if "effect" in raw else "value"
-    value = _stated_effect(raw, where, problems, scale, control_rate, key_value=key)
+    value = _stated_effect(raw, where, problems, scale, control_rate, key_value=key,
+                           other_keys=("prob", "side"))
     prob = _get_number(raw, "prob", where, problems)
     side = raw.get("side")
     if side is not None and side not in ("above", "below"):
@@ -393,6 +398,19 @@ def normal_from_statement(d: dict[str, Any], where: str, problems: Any, scale: s
             return None
     else:
         st, sw = d, where
+    from lnbayes.spec import check_keys
+
+    if "statement" in d:
+        check_keys(d, ("statement",), where, problems)
+    if "convention" in st:
+        form_keys = ("convention", "hoped_for", "prob", "direction", "strength", "control_rate")
+    elif "tails" in st:
+        form_keys = ("tails", "control_rate")
+    elif "interval" in st:
+        form_keys = ("interval", "control_rate")
+    else:
+        form_keys = ("centre", "tail", "control_rate")
+    check_keys(st, form_keys, sw, problems)
     control_rate = None
     if "control_rate" in st:
         control_rate = _get_number(st, "control_rate", sw, problems)
@@ -490,10 +508,12 @@ def normal_from_statement(d: dict[str, Any], where: str, problems: Any, scale: s
         if not isinstance(raw, dict):
             problems.add(iw, "must be a table { lower, upper, scale, prob }")
             return None
+        check_keys(raw, ("lower", "upper", "scale", "prob", "control_rate"), iw, problems)
         prob = _get_number(raw, "prob", iw, problems, required=False, default=0.95)
         lo, hi = (
-            _stated_effect({**raw, "value": raw[end]}, f"{iw}.{end}", problems, scale,
-                           control_rate) if end in raw else None
+            _stated_effect({"value": raw[end], **{k: raw[k] for k in ("scale", "control_rate")
+                                                  if k in raw}},
+                           f"{iw}.{end}", problems, scale, control_rate) if end in raw else None
             for end in ("lower", "upper")
         )
         for key in ("lower", "upper"):
@@ -522,7 +542,7 @@ def beta_from_spec(d: dict[str, Any], where: str, problems: Any):
     (:func:`power_prior_beta`),
     on top of ``base`` (default Beta(1, 1)).
     """
-    from lnbayes.spec import BetaPrior, _get_count, _get_number
+    from lnbayes.spec import BetaPrior, _get_count, _get_number, check_keys
 
     forms = [k for k in ("quantiles", "data", "mean") if k in d]
     if len(forms) != 1:
@@ -538,6 +558,8 @@ def beta_from_spec(d: dict[str, Any], where: str, problems: Any):
                 "e.g. [{ p = 0.5, value = 0.6 }, { p = 0.975, value = 0.8 }]",
             )
             return None
+        for i, q in enumerate(raw):
+            check_keys(q, ("p", "value"), f"{qw}[{i}]", problems)
         parsed = [
             (
                 _get_number(q, "p", f"{qw}[{i}]", problems),
@@ -562,6 +584,7 @@ def beta_from_spec(d: dict[str, Any], where: str, problems: Any):
             return None
         data = []
         for i, x in enumerate(raw):
+            check_keys(x, ("events", "n", "source"), f"{dw}[{i}]", problems)
             e = _get_count(x, "events", f"{dw}[{i}]", problems)
             n = _get_count(x, "n", f"{dw}[{i}]", problems, minimum=1)
             if e is not None and n is not None and e > n:
@@ -574,6 +597,7 @@ def beta_from_spec(d: dict[str, Any], where: str, problems: Any):
         if not isinstance(base, dict):
             problems.add(f"{where}.base", "must be a table { a, b }")
             return None
+        check_keys(base, ("a", "b"), f"{where}.base", problems)
         a_base = _get_number(base, "a", f"{where}.base", problems, positive=True)
         b_base = _get_number(base, "b", f"{where}.base", problems, positive=True)
         if any(e is None or n is None for e, n in data) or a_base is None or b_base is None:
@@ -912,8 +936,8 @@ def priors_report(trial, outcome_name: str | None = None, prior_names: list[str]
     reports = []
     for prior in trial.priors_for(outcome, prior_names):
         report = prior_report(prior, outcome)
-        if "grid" in prior.extra:
-            report["grid"] = prior.extra["grid"]
+        if prior.grid:
+            report["grid"] = prior.grid
         reports.append(report)
     return {
         "trial": trial.id,

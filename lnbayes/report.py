@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from lnbayes import analysis, io
+from lnbayes import analysis, io, spec
 from lnbayes.spec import Trial
 
 SCHEMA = "lnbayes.report/1"
@@ -73,13 +73,17 @@ def trial_record(trial: Trial) -> dict[str, Any]:
         "planned_enrolment": trial.planned_enrolment,
         "allocation": list(trial.allocation) if trial.allocation else None,
         "notes": trial.notes,
+        "condition": trial.condition,
+        "population": trial.population,
+        "blinding": trial.blinding,
+        "comparator": trial.comparator,
+        "stopped_early": trial.stopped_early,
         "arms": {
             "treatment": {"name": trial.treatment_name, "description": trial.treatment_description},
             "control": {"name": trial.control_name, "description": trial.control_description},
         },
         "file": trial.source_path,
-        "rationale": {k: v for k, v in trial.extra.get("rationale", {}).items()
-                      if isinstance(v, str)},
+        "rationale": dict(trial.rationale),
     }
 
 
@@ -128,95 +132,253 @@ def posterior_predictive(datatree, outcome) -> dict[str, Any]:
     return out
 
 
+ENGINES = ("pymc", "exact")
+OMITTED = {
+    "predict": "Give the planned enrolment (`planned_enrolment` in `[trial]`, with `allocation` "
+               "when the arms are not 1:1) to get the predictive probability that the trial, "
+               "completed to its planned size, would have shown benefit.",
+    "predict_complete": "The trial enrolled its planned size, so there is no completion to "
+                        "predict.",
+    "design": "Add a `[design]` table (`control_rate` and `hoped_for_rate` or `hoped_for_or`; "
+              "docs/endpoints.md) and `planned_enrolment` in `[trial]` to get the operating "
+              "characteristics of the decision rule.",
+    "benefit_harm": "Mark safety outcomes with `safety = true` in their `[outcomes.NAME]` table "
+                    "to get the benefit-harm summary.",
+}
+"""What to add to a trial file to get a section the report leaves out (one sentence each)."""
+
+
+def preflight(trial: Trial) -> None:
+    """Check that the report can be written for ``trial`` before any work is done.
+
+    The primary outcome needs at least one prior. The rest of the report adapts to what the
+    file gives (sections whose inputs are missing are left out with a sentence saying what to
+    add); :func:`run_report` also renders the appendix from the exact results before the first
+    PyMC fit, so that a report fails, if at all, in seconds rather than after the sampling.
+    """
+    from lnbayes.errors import LnbayesError
+
+    primary = trial.primary_outcome
+    if not trial.priors_for(primary):
+        raise LnbayesError(
+            f"{trial.source_path or '<inline>'}: priors: no prior applies to the primary outcome "
+            f"{primary.name}; add it to a prior's `outcomes` or add a prior without `outcomes`")
+
+
+def predict_status(trial: Trial) -> str | None:
+    """None when the predictive probability of success can be computed, else why not."""
+    if trial.planned_enrolment is None:
+        return "predict"
+    outcome = trial.primary_outcome
+    final_t, final_c = spec.planned_arms(trial.planned_enrolment, trial.allocation)
+    if final_t == outcome.treatment_n and final_c == outcome.control_n:
+        return "predict_complete"
+    return None
+
+
+def report_scale(trial: Trial) -> str:
+    """The effect scale of the report's sweep: that of most of the primary outcome's
+    single-Normal effect priors (log_or when it has none)."""
+    scales = [p.scale for p in trial.priors_for(trial.primary_outcome)
+              if p.family == "effect" and len(p.effect.means) == 1]
+    if not scales:
+        return "log_or"
+    return max(dict.fromkeys(scales), key=scales.count)
+
+
+def ratio_measure(scale: str) -> str:
+    """The ratio measure that goes with a scale: risk ratio for log RR priors, else odds ratio."""
+    return "risk_ratio" if scale == "log_rr" else "odds_ratio"
+
+
 def run_report(
     trial: Trial,
     seed: int | None = None,
     settings=None,
     outdir: str | Path | None = None,
     progress: Callable[[str], None] | None = None,
+    engine: str = "pymc",
 ) -> dict[str, Any]:
-    """Run the whole re-analysis: every outcome, every applicable prior, PyMC and exact."""
+    """Run the whole re-analysis: every outcome, every applicable prior, exact and PyMC.
+
+    Everything exact is computed first and the appendix is rendered from it in memory, so that a
+    problem with the trial file surfaces before the first PyMC fit. With ``engine="exact"`` the
+    report stops there: a draft without MCMC (the appendix says so).
+    """
     from lnbayes.pymc_engine import SamplerSettings
 
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {ENGINES}")
+    preflight(trial)
     started = time.time()
     seed = trial.seed if seed is None else seed
     settings = settings or SamplerSettings()
     outdir = Path(outdir) if outdir is not None else None
     say = progress or (lambda message: None)
-    outcomes = []
-    for outcome in trial.outcomes.values():
-        def on_prior(name: str, i: int, n: int, _o=outcome) -> None:
-            say(f"{_o.name}: prior {i + 1}/{n} ({name})")
-
-        result = analysis.analyze(
-            trial, outcome.name, None, engine="pymc", seed=seed, settings=settings,
-            outdir=outdir, on_prior=on_prior,
-        )
-        for r in result["results"]:
-            r["posterior_predictive"] = posterior_predictive(r["datatree"], outcome)
-            if r.get("netcdf") and outdir is not None:
-                r["netcdf"] = str(Path(r["netcdf"]).relative_to(outdir))
-        outcomes.append(
-            {"outcome": outcome.name, "info": result["outcome_info"], "results": result["results"]}
-        )
     from lnbayes import planning, priorlib, sweep
 
+    say("exact posteriors of every outcome")
+    outcomes = _analyse_outcomes(trial, "exact", seed, settings, None, say)
     say("prior checks: a-priori summaries, effective sample sizes, prior-data conflict")
     prior_checks = priorlib.priors_report(trial)
     for row in prior_checks["priors"]:
         row["ess_text"] = ess_text(row["ess"])
-    say("benefit-harm summary, predictive probability of success, operating characteristics")
-    benefit_harm = analysis.benefit_harm(
-        trial, [{"outcome": o["outcome"], "results": o["results"]} for o in outcomes]
-    )
-    predict = planning.predict(trial)
-    design = planning.design(trial) if trial.design is not None else None
+    omitted = {}
+    say("predictive probability of success, operating characteristics")
+    predict = None
+    why = predict_status(trial)
+    if why is None:
+        predict = planning.predict(trial)
+    else:
+        omitted["predict"] = OMITTED[why]
+    design = None
+    if trial.design is not None and trial.planned_enrolment is not None:
+        design = planning.design(trial)
+    else:
+        omitted["design"] = OMITTED["design"]
     say("prior sweep, tipping points and reverse-Bayes")
-    centres, sds = sweep_axes(trial)
-    swept = sweep.run_sweep(trial, None, scale="log_or", centres=centres, sds=sds, engine="exact",
-                            seed=seed, outdir=outdir)
-    provenance = dict(result["provenance"])
-    provenance["elapsed_seconds_analysis"] = time.time() - started
+    scale = report_scale(trial)
+    centres, sds = sweep_axes(trial, scale)
+    swept = sweep.run_sweep(trial, None, scale=scale, centres=centres, sds=sds, engine="exact",
+                            seed=seed, outdir=None)
+    slim_sweep = _slim_sweep(swept)
+    source = swept["control_prior"]["from"]
+    slim_sweep["control_prior"]["description"] = (
+        trial.priors[source].control.describe() if source in trial.priors else "Beta(1, 1)")
     report = {
         "schema": SCHEMA,
+        "engine": engine,
         "trial": trial_record(trial),
         "primary_outcome": trial.primary_outcome.name,
+        "effect_scale": scale,
+        "ratio_measure": ratio_measure(scale),
         "priors": [analysis.prior_record(p) for p in trial.priors.values()],
         "prior_checks": prior_checks,
         "prior_labels": {p.name: p.label or p.name for p in trial.priors.values()},
         "outcome_labels": {o.name: o.label for o in trial.outcomes.values()},
         "references": references(trial),
         "outcomes": outcomes,
-        "benefit_harm": benefit_harm,
-        "predict": _slim_predict(predict),
+        "benefit_harm": _benefit_harm(trial, outcomes, omitted),
+        "predict": _slim_predict(predict) if predict else None,
         "design": design,
-        "sweep": _slim_sweep(swept, outdir),
-        "settings": {"seed": seed, "sampler": settings.as_dict(),
+        "sweep": slim_sweep,
+        "omitted": omitted,
+        "settings": {"seed": seed, "sampler": settings.as_dict() if engine == "pymc" else None,
                      "agreement_mcse": analysis.AGREEMENT_MCSE},
-        "provenance": provenance,
+        "provenance": _provenance(outcomes, seed, engine, settings),
     }
+    render_markdown(strip_for_json(report))  # a template problem surfaces now, not after sampling
+    if engine == "pymc":
+        outcomes = _analyse_outcomes(trial, "pymc", seed, settings, outdir, say)
+        report["outcomes"] = outcomes
+        report["benefit_harm"] = _benefit_harm(trial, outcomes, omitted)
+        report["provenance"] = _provenance(outcomes, seed, engine, settings)
+    report["provenance"]["elapsed_seconds_analysis"] = time.time() - started
     if outdir is not None:
+        report["sweep"]["files"] = write_sweep(swept, outdir)
         say("drawing figures")
         report["figures"] = write_figures(trial, report, predict, design, outdir, sweep=swept)
     return report
 
 
-def sweep_axes(trial: Trial):
-    """The report's log-OR sweep grid: the sweep defaults, widened to hold every named prior."""
-    from lnbayes.sweep import GridRange, default_ranges
+def write_sweep(swept: dict[str, Any], outdir: Path) -> dict[str, str]:
+    """The sweep's grid as CSV and its whole result as JSON, beside results.json."""
+    from lnbayes import sweep
 
-    centres, sds = default_ranges("effect", "log_or")
+    stem = f"sweep_{swept['outcome']}_{swept['scale']}_exact"
+    io.write_text(outdir / f"{stem}.csv", sweep.grid_csv(swept["grid"]))
+    io.write_json(outdir / f"{stem}.json", swept)
+    return {"json": f"{stem}.json", "csv": f"{stem}.csv"}
+
+
+def _analyse_outcomes(trial, engine, seed, settings, outdir, say) -> list[dict[str, Any]]:
+    """Every outcome under the priors that apply to it (outcomes with none are left out)."""
+    out = []
+    for outcome in trial.outcomes.values():
+        if not trial.priors_for(outcome):
+            continue
+
+        def on_prior(name: str, i: int, n: int, _o=outcome) -> None:
+            say(f"{_o.name}: prior {i + 1}/{n} ({name}, {engine})")
+
+        result = analysis.analyze(trial, outcome.name, None, engine=engine, seed=seed,
+                                  settings=settings, outdir=outdir, on_prior=on_prior)
+        for r in result["results"]:
+            if r.get("datatree") is not None:
+                r["posterior_predictive"] = posterior_predictive(r["datatree"], outcome)
+            if r.get("netcdf") and outdir is not None:
+                r["netcdf"] = str(Path(r["netcdf"]).relative_to(outdir))
+        out.append({"outcome": outcome.name, "info": result["outcome_info"],
+                    "results": result["results"], "provenance": result["provenance"]})
+    return out
+
+
+def _provenance(outcomes, seed, engine, settings) -> dict[str, Any]:
+    provenance = dict(outcomes[0]["provenance"])
+    provenance.update({"seed": seed, "engine": engine,
+                       "sampler_settings": settings.as_dict() if engine == "pymc" else None})
+    for o in outcomes:
+        o.pop("provenance", None)
+    return provenance
+
+
+def _benefit_harm(trial, outcomes, omitted) -> dict[str, Any] | None:
+    if not any(o.safety for o in trial.outcomes.values()):
+        omitted["benefit_harm"] = OMITTED["benefit_harm"]
+        return None
+    omitted.pop("benefit_harm", None)
+    return analysis.benefit_harm(
+        trial, [{"outcome": o["outcome"], "results": o["results"]} for o in outcomes])
+
+
+def write_report(trial: Trial, outdir: str | Path, seed: int | None = None, settings=None,
+                 engine: str = "pymc", progress: Callable[[str], None] | None = None
+                 ) -> dict[str, Any]:
+    """Run the report and write results.json and the appendix (Markdown, LaTeX, HTML)."""
+    started = time.time()
+    outdir = Path(outdir)
+    report = run_report(trial, seed=seed, settings=settings, outdir=outdir, progress=progress,
+                        engine=engine)
+    if progress:
+        progress("writing the appendix")
+    report["provenance"]["elapsed_seconds"] = time.time() - started
+    clean = strip_for_json(report)
+    io.write_json(outdir / "results.json", clean)
+    write_appendix(clean, outdir)
+    return clean
+
+
+DEFAULT_SWEEP = {"log_or": ((-1.0, 2.5, 36), (0.1, 2.0, 20)),
+                 "log_rr": ((-1.0, 1.0, 41), (0.1, 2.0, 20)),
+                 "rd": ((-0.5, 0.5, 41), (0.05, 0.5, 10))}
+"""The report's sweep grid per scale, (START, STOP, N) of centres and sds, for outcomes where
+higher is better; mirrored for outcomes where lower is better, so that most of the grid lies on
+the side of benefit."""
+
+
+def sweep_axes(trial: Trial, scale: str = "log_or"):
+    """The report's sweep grid on ``scale``: the defaults (mirrored when lower is better),
+    widened to hold every named single-Normal prior on that scale, on the same spacing."""
+    from lnbayes.sweep import GridRange
+
+    (c0, c1, cn), (s0, s1, sn) = DEFAULT_SWEEP[scale]
+    if trial.primary_outcome.lower_is_better:
+        c0, c1 = -c1, -c0
     named = [p.effect for p in trial.priors_for(trial.primary_outcome)
-             if p.family == "effect" and p.scale == "log_or" and len(p.effect.means) == 1]
-    lo = min([centres.start, *(e.means[0] for e in named)])
-    hi = max([centres.stop, *(e.means[0] for e in named)])
-    top = max([sds.stop, *(e.sds[0] for e in named)])
-    step = (centres.stop - centres.start) / (centres.n - 1)
-    lo, hi = np.floor(lo / 0.5) * 0.5, np.ceil(hi / 0.5) * 0.5
-    sd_step = (sds.stop - sds.start) / (sds.n - 1)
+             if p.family == "effect" and p.scale == scale and len(p.effect.means) == 1]
+    step = (c1 - c0) / (cn - 1)
+    unit = 0.1 if scale == "rd" else 0.5
+    lo = min([c0, *(e.means[0] for e in named)])
+    hi = max([c1, *(e.means[0] for e in named)])
+    lo, hi = np.floor(round(lo / unit, 9)) * unit, np.ceil(round(hi / unit, 9)) * unit
+    if scale == "rd":
+        lo, hi = max(lo, -0.9), min(hi, 0.9)
+    sd_step = (s1 - s0) / (sn - 1)
+    top = max([s1, *(e.sds[0] for e in named)])
     top = round(float(np.ceil(round(top / sd_step, 9)) * sd_step), 10)
-    return (GridRange(float(lo), float(hi), int(round((hi - lo) / step)) + 1),
-            GridRange(sds.start, float(top), int(round((top - sds.start) / sd_step)) + 1))
+    return (GridRange(float(round(lo, 10)), float(round(hi, 10)),
+                      int(round((hi - lo) / step)) + 1),
+            GridRange(s0, float(top), int(round((top - s0) / sd_step)) + 1))
 
 
 def ess_text(ess: dict[str, Any]) -> str:
@@ -228,21 +390,22 @@ def ess_text(ess: dict[str, Any]) -> str:
     return f"control {head.get('control', float('nan')):.1f}; treatment {head.get('treatment', float('nan')):.1f}"
 
 
-REPORTED_SDS = (0.2, 0.5, 1.0, 2.0)
-"""Prior sds of the sweep whose tipping points the appendix tabulates."""
+REPORTED_SDS = {"log_or": (0.2, 0.5, 1.0, 2.0), "log_rr": (0.2, 0.5, 1.0, 2.0),
+                "rd": (0.05, 0.1, 0.2, 0.5)}
+"""Prior sds of the sweep whose tipping points the appendix tabulates, per scale."""
 
 
-def _slim_sweep(swept: dict[str, Any], outdir: Path | None) -> dict[str, Any]:
+def _slim_sweep(swept: dict[str, Any]) -> dict[str, Any]:
     """The sweep without its grid (written beside results.json as its own JSON and CSV)."""
     out = {k: v for k, v in swept.items() if k not in ("grid", "provenance", "written")}
     tp = dict(swept["tipping_point"])
-    tp["reported"] = [
-        row for row in tp["by_sd"]
-        if any(abs(row["prior_sd"] - sd) < 1e-9 for sd in REPORTED_SDS)
-    ]
+    sds = swept["axes"]["prior_sd"]
+    wanted = [min(sds, key=lambda s: abs(s - w)) for w in REPORTED_SDS[swept["scale"]]]
+    tp["reported"] = [row for row in tp.get("by_sd", []) if row["prior_sd"] in set(wanted)]
+    top = max(swept["levels"])
+    tp["headline"] = next((row for row in tp["reported"] if row["level"] == top
+                           and row["prior_sd"] == wanted[1]), None)
     out["tipping_point"] = tp
-    if outdir is not None and swept.get("written"):
-        out["files"] = {k: str(Path(v).relative_to(outdir)) for k, v in swept["written"].items()}
     out["n_priors"] = len(swept["grid"])
     return out
 
@@ -254,15 +417,52 @@ def _slim_predict(predict: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-FIGURE_CAPTIONS = {
-    "effect_prior_posterior": "Prior (dashed) and posterior (solid) of the risk difference and the odds ratio under each prior, with the MCMC draws as histograms; the shaded region is benefit, and each panel gives the posterior probability of benefit. A Normal prior on the log odds ratio implies a sharp peak at a risk difference of 0, because the risk difference shrinks to 0 as the control rate approaches 0 or 1.",
-    "forest": "Posterior median and 95% equal-tailed interval of the effect under each prior, with the posterior probability of benefit; the data-only estimate is shown for reference.",
-    "arm_posteriors": "Posterior distribution of the event probability in each arm under each prior.",
-    "p_benefit": "Posterior probability of benefit under each named prior, with the 0.5, 0.8 and 0.95 levels.",
-    "sweep_heatmap": "Posterior probability of benefit across a grid of Normal priors on the log odds ratio (centre by standard deviation), with contours at 0.5, 0.8 and 0.95; the named priors are marked (the weak and moderate members of the Zampieri grid are not).",
-    "predictive": "Left: predictive probability, under each prior, that the trial completed to its planned size would have ended with the posterior probability of benefit at or above each level. Right (flat prior): for each possible completion, the final posterior probability of benefit and the predictive probability of that completion.",
-    "operating_characteristics": "Operating characteristics of the rule 'declare benefit if P(benefit) >= threshold' at the planned sample size, by exact enumeration.",
-}
+MEASURE_WORDS = {"risk_difference": "risk difference", "odds_ratio": "odds ratio",
+                 "risk_ratio": "risk ratio"}
+SCALE_WORDS = {"log_or": "log odds ratio", "log_rr": "log risk ratio", "rd": "risk difference"}
+
+
+def figure_captions(trial: Trial, report: dict[str, Any]) -> dict[str, str]:
+    """Captions that describe this report's figures (measures, scale, engine) and nothing else."""
+    ratio = MEASURE_WORDS[report["ratio_measure"]]
+    sampled = report["engine"] == "pymc"
+    primary = trial.primary_outcome
+    log_or_priors = any(p.family == "effect" and p.scale == "log_or"
+                        for p in trial.priors_for(primary))
+    effect = (f"Prior (dashed) and posterior (solid) of the risk difference and the {ratio} "
+              "under each prior" + (", with the MCMC draws as histograms" if sampled else "")
+              + "; the shaded region is benefit, and each panel gives the posterior probability "
+              "of benefit.")
+    if log_or_priors:
+        effect += (" A Normal prior on the log odds ratio implies a sharp peak at a risk "
+                   "difference of 0, because the risk difference shrinks to 0 as the control "
+                   "rate approaches 0 or 1.")
+    sw = report["sweep"]
+    grid_priors = [p for p in trial.priors_for(primary) if p.role == "grid"]
+    heatmap = (f"Posterior probability of benefit across a grid of Normal priors on the "
+               f"{SCALE_WORDS[sw['scale']]} (centre by standard deviation), with contours at "
+               f"{', '.join(f'{v:g}' for v in sw['levels'])}; the named priors on this scale "
+               "are marked" + (" (members of the prior grid with role = \"grid\" are not)"
+                               if grid_priors else "") + ".")
+    return {
+        "effect_prior_posterior": effect,
+        "forest": f"Posterior median and 95% equal-tailed interval of the risk difference and "
+                  f"the {ratio} under each prior, with the posterior probability of benefit; "
+                  "the data-only estimate is shown for reference.",
+        "arm_posteriors": "Posterior distribution of the event probability in each arm under "
+                          "each prior.",
+        "p_benefit": "Posterior probability of benefit under each named prior, with the 0.5, "
+                     "0.8 and 0.95 levels.",
+        "sweep_heatmap": heatmap,
+        "predictive": "Left: predictive probability, under each prior, that the trial completed "
+                      "to its planned size would have ended with the posterior probability of "
+                      "benefit at or above each level. Right (first prior): for each possible "
+                      "completion, the final posterior probability of benefit and the predictive "
+                      "probability of that completion.",
+        "operating_characteristics": "Operating characteristics of the rule 'declare benefit if "
+                                     "P(benefit) >= threshold' at the planned sample size, by "
+                                     "exact enumeration.",
+    }
 
 
 def write_figures(trial: Trial, report: dict[str, Any], predict, design, outdir: Path,
@@ -272,23 +472,26 @@ def write_figures(trial: Trial, report: dict[str, Any], predict, design, outdir:
 
     outcome = trial.primary_outcome
     prim = next(o for o in report["outcomes"] if o["outcome"] == outcome.name)
-    # power-scaling and rank figures for the named priors; the Zampieri grid's weak and moderate
-    # members are in the tables only (their strong members are the named sceptical, enthusiastic
-    # and pessimistic priors)
+    # power-scaling and rank figures for the named priors; members of a grid of priors
+    # (role = "grid") are in the tables only
     named = [p.name for p in trial.priors.values() if p.role != "grid"]
+    measures = ("risk_difference", report["ratio_measure"])
     figs = figures.make_figures(trial, outcome, {"results": prim["results"]}, sweep=sweep,
-                                diagnostic_priors=named, heatmap_priors=named)
-    figs["predictive"] = plots_decision.predictive_figure(predict)
+                                diagnostic_priors=named, heatmap_priors=named,
+                                measures=measures)
+    if predict is not None:
+        figs["predictive"] = plots_decision.predictive_figure(predict)
     if design is not None:
         figs["operating_characteristics"] = plots_decision.operating_characteristics_figure(design)
     figures.save_figures(figs, Path(outdir) / "figures", ("png", "pdf"))
+    captions = figure_captions(trial, report)
     out = {}
     for stem in figs:
         kind = stem.split("_")[0] if stem.startswith(("psense_", "rank_")) else stem
         prior = stem.split("_", 1)[1] if kind in ("psense", "rank") else None
         label = trial.priors[prior].label or prior if prior else None
         out[stem] = {"png": f"figures/{stem}.png", "pdf": f"figures/{stem}.pdf", "kind": kind,
-                     "prior": prior, "prior_label": label, "caption": FIGURE_CAPTIONS.get(kind, "")}
+                     "prior": prior, "prior_label": label, "caption": captions.get(kind, "")}
     return out
 
 
@@ -320,18 +523,52 @@ def _env():
         comment_start_string="<#--",
         comment_end_string="--#>",
     )
-    env.filters["p"] = lambda x, d=3: "–" if x is None else fixed(x, d)
+    env.filters["p"] = probability
     env.filters["f"] = lambda x, d=2: "–" if x is None else fixed(x, d)
     env.filters["g"] = lambda x: "–" if x is None else f"{x:.4g}"
     env.filters["n"] = lambda x: "–" if x is None else f"{x:,.0f}"
     env.filters["extract"] = lambda key, mapping: mapping[key]
+    env.filters["lcfirst"] = lcfirst
     # a sampled probability's exact value where there is one (the appendix reports exact values)
     env.filters["exact_p"] = lambda d, key: d.get(f"{key}_exact", d[key])
     env.filters["pct"] = lambda x, d=0: "–" if x is None else f"{100 * x:.{d}f}%"
-    env.filters["interval"] = lambda e, d=2: (
-        f"{fixed(e['median'], d)} ({fixed(e['lower'], d)} to {fixed(e['upper'], d)})"
+    env.filters["interval"] = lambda e: (
+        f"{estimate(e['median'])} ({estimate(e['lower'])} to {estimate(e['upper'])})"
     )
     return env
+
+
+def probability(x: float | None, digits: int = 3) -> str:
+    """A probability with ``digits`` decimals on every row; bounds where that would print 0 or 1.
+
+    ``probability(0.4058) == "0.406"``, ``probability(2e-6) == "< 0.001"``, and exactly 0 or 1
+    print as such.
+    """
+    if x is None:
+        return "–"
+    floor = 10.0 ** -digits
+    if 0 < x < floor / 2:
+        return f"< {floor:.{digits}f}"
+    if 1 - floor / 2 < x < 1:
+        return f"> {1 - floor:.{digits}f}"
+    return fixed(x, digits)
+
+
+def estimate(x: float) -> str:
+    """An estimate to three significant digits (0.600, -0.0386, 12.3), no "-0.00"."""
+    from lnbayes.effects import format_estimate
+
+    if x == 0:
+        return "0"
+    text = format_estimate(x)
+    return text[1:] if text.startswith("-") and float(text) == 0 else text
+
+
+def lcfirst(text: str) -> str:
+    """Lower-case a label's first letter for use mid-sentence, but not an acronym's ("COVID")."""
+    if len(text) > 1 and text[0].isupper() and text[1].islower():
+        return text[0].lower() + text[1:]
+    return text
 
 
 def merge_user_regions(new_text: str, old_text: str | None) -> str:

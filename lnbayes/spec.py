@@ -9,6 +9,7 @@ Every problem in a file is collected and reported with its location
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
 import tomllib
@@ -31,7 +32,34 @@ SCALE_ALIASES = {
 }
 SCALE_LABELS = {"log_or": "log odds ratio", "log_rr": "log risk ratio", "rd": "risk difference"}
 
-NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]*$")
+NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_\-]*")
+"""Names of trials, outcomes and priors (matched in full: no newline, no '/', no '..')."""
+MAX_NAME = 64
+"""Longest trial id, outcome or prior name: they become file names (outcome__prior.nc)."""
+SEED_MAX = 2**32 - 1
+DEFAULT_SEED = 20170506
+
+TOP_KEYS = ("schema_version", "trial", "rationale", "arms", "outcomes", "priors", "design")
+TRIAL_KEYS = ("id", "title", "reference", "registration", "condition", "population", "blinding",
+              "comparator", "planned_enrolment", "allocation", "stopped_early", "seed", "notes")
+RATIONALE_KEYS = ("earlier_evidence", "hoped_for", "stopping")
+"""Text the methods appendix quotes: the earlier evidence behind the priors, how the hoped-for
+effect was derived, and why the trial stopped (a phrase that reads after "It was stopped")."""
+ARM_KEYS = ("name", "description", "n")
+OUTCOME_KEYS = ("label", "primary", "better", "treatment_events", "control_events", "treatment_n",
+                "control_n", "source", "thresholds", "rope", "safety")
+PRIOR_KEYS = ("label", "role", "family", "scale", "control", "treatment", "effect", "outcomes",
+              "grid", "statement", "justification", "citations")
+DESIGN_KEYS = ("outcome", "control_rate", "hoped_for_rate", "hoped_for_or", "threshold",
+               "target_power")
+BETA_FORMS = {
+    "a": ("a", "b"),
+    "mean": ("mean", "ess"),
+    "quantiles": ("quantiles",),
+    "data": ("data", "power", "ess_cap", "base"),
+    "mixture": ("mixture",),
+}
+"""The keys of each way to state a Beta prior (docs/priors.md)."""
 
 
 @dataclass(frozen=True)
@@ -126,7 +154,8 @@ class Prior:
     justification: str = ""
     citations: tuple[str, ...] = ()
     outcomes: tuple[str, ...] | None = None
-    extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    grid: str | None = None
+    """Member of a grid of priors, e.g. "neutral/weak" (Zampieri et al. 2021)."""
 
     def applies_to(self, outcome: str) -> bool:
         return self.outcomes is None or outcome in self.outcomes
@@ -219,9 +248,20 @@ class Trial:
     treatment_description: str = ""
     control_description: str = ""
     notes: str = ""
+    condition: str = ""
+    """The condition treated, a phrase that reads after "for" ("lupus nephritis")."""
+    population: str = ""
+    """Who was eligible, in one sentence."""
+    blinding: str = ""
+    """"double-blind", "open-label", ..."""
+    comparator: str = ""
+    """"placebo", "usual care", ..."""
+    stopped_early: bool | None = None
+    """True if the trial stopped before its planned enrolment; None when the file does not say."""
+    rationale: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+    """Text for the appendix: ``earlier_evidence``, ``hoped_for``, ``stopping`` (RATIONALE_KEYS)."""
     source_path: str | None = None
     seed: int = 20170506
-    extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
     design: Design | None = None
 
     @property
@@ -276,6 +316,42 @@ class _Problems:
     def raise_if_any(self) -> None:
         if self.items:
             raise LnbayesError(self.items)
+
+
+def check_keys(d: dict, known, where: str, problems: _Problems) -> None:
+    """Report every key of ``d`` that is not in ``known``, with the nearest known key.
+
+    A typo must not be silently ignored (``beter = "lower"`` would analyse a harmful outcome
+    as a beneficial one), so an unknown key is an error: ``outcomes.x.beter: unknown key (did you
+    mean `better`?)``.
+    """
+    known = tuple(known)
+    for key in d:
+        if key in known:
+            continue
+        close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
+        hint = f"did you mean `{close[0]}`?" if close else f"known keys: {', '.join(known)}"
+        problems.add(f"{where}.{key}" if where else str(key), f"unknown key ({hint})")
+
+
+def check_name(name: Any, where: str, problems: _Problems, what: str) -> bool:
+    """A name used in file names: letters, digits, '_' and '-', starting with a letter, <= 64."""
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
+        problems.add(where, f"{what} use letters, digits, '_' and '-' and start with a letter, "
+                            f"got {name!r}")
+        return False
+    if len(name) > MAX_NAME:
+        problems.add(where, f"{what} are at most {MAX_NAME} characters, got {len(name)}")
+        return False
+    return True
+
+
+def _get_bool(d: dict, key: str, where: str, problems: _Problems, default: bool | None = False):
+    value = d.get(key, default)
+    if value is not None and not isinstance(value, bool):
+        problems.add(f"{where}.{key}", f"must be true or false, got {value!r}")
+        return default
+    return value
 
 
 def _get_str(d: dict, key: str, where: str, problems: _Problems, default: str = "") -> str:
@@ -354,6 +430,17 @@ def parse_beta(d: Any, where: str, problems: _Problems) -> BetaPrior | None:
     if not isinstance(d, dict):
         problems.add(where, f"must be a table such as {{ a = 1, b = 1 }}, got {d!r}")
         return None
+    forms = [form for form in BETA_FORMS if form in d]
+    if not forms:
+        everything = sorted({k for keys in BETA_FORMS.values() for k in keys})
+        check_keys(d, everything, where, problems)
+        problems.add(where, "a Beta prior needs a and b (or mean + ess, quantiles, data or "
+                            "mixture; docs/priors.md)")
+        return None
+    if len(forms) > 1:
+        problems.add(where, f"give one way to state the Beta prior, got {', '.join(forms)}")
+        return None
+    check_keys(d, BETA_FORMS[forms[0]], where, problems)
     if "mixture" in d:
         comps = _parse_weights(d["mixture"], f"{where}.mixture", problems)
         if comps is None:
@@ -388,6 +475,7 @@ def parse_normal(d: Any, where: str, problems: _Problems, scale: str | None) -> 
         problems.add(where, f"must be a table such as {{ mean = 0, sd = 1 }}, got {d!r}")
         return None
     if "mixture" in d:
+        check_keys(d, ("mixture",), where, problems)
         comps = _parse_weights(d["mixture"], f"{where}.mixture", problems)
         if comps is None:
             return None
@@ -407,6 +495,7 @@ def parse_normal(d: Any, where: str, problems: _Problems, scale: str | None) -> 
         )
     if any(k in d for k in ("statement", "tail", "tails", "interval", "convention")):
         return priorlib.normal_from_statement(d, where, problems, scale)
+    check_keys(d, ("mean", "sd"), where, problems)
     mean = _get_number(d, "mean", where, problems)
     sd = _get_number(d, "sd", where, problems, positive=True)
     if mean is None or sd is None:
@@ -416,11 +505,11 @@ def parse_normal(d: Any, where: str, problems: _Problems, scale: str | None) -> 
 
 def _parse_prior(name: str, d: Any, problems: _Problems, outcome_names: list[str]) -> Prior | None:
     where = f"priors.{name}"
-    if not NAME_RE.match(name):
-        problems.add(where, "prior names use letters, digits, '_' and '-' and start with a letter")
+    check_name(name, where, problems, "prior names")
     if not isinstance(d, dict):
         problems.add(where, "must be a table")
         return None
+    check_keys(d, PRIOR_KEYS, where, problems)
     family = d.get("family", "arm" if "treatment" in d else "effect")
     if family not in ("arm", "effect"):
         problems.add(f"{where}.family", f"must be 'arm' or 'effect', got {family!r}")
@@ -459,8 +548,16 @@ def _parse_prior(name: str, d: Any, problems: _Problems, outcome_names: list[str
         family == "effect" and (effect is None or scale is None)
     ):
         return None
-    known = {"family", "control", "treatment", "scale", "effect", "label", "role", "statement",
-             "justification", "citations", "outcomes"}
+    grid = d.get("grid")
+    if grid is not None and not isinstance(grid, str):
+        problems.add(f"{where}.grid", f"must be text such as 'neutral/weak', got {grid!r}")
+        grid = None
+    if family == "arm" and ("scale" in d or "effect" in d):
+        problems.add(where, "an arm-level prior has control and treatment; scale and effect "
+                            "belong to effect-level priors (family = 'effect')")
+    if family == "effect" and "treatment" in d:
+        problems.add(f"{where}.treatment", "an effect-level prior has control and effect; "
+                                           "treatment belongs to arm-level priors")
     return Prior(
         name=name,
         family=family,
@@ -475,7 +572,7 @@ def _parse_prior(name: str, d: Any, problems: _Problems, outcome_names: list[str
         justification=_get_str(d, "justification", where, problems),
         citations=tuple(citations),
         outcomes=outcomes,
-        extra={k: v for k, v in d.items() if k not in known},
+        grid=grid,
     )
 
 
@@ -491,6 +588,7 @@ def _parse_thresholds(raw: Any, where: str, problems: _Problems) -> tuple[Thresh
         if not isinstance(t, dict):
             problems.add(tw, "must be a table { scale, value }")
             continue
+        check_keys(t, ("scale", "value"), tw, problems)
         scale = t.get("scale")
         if scale not in THRESHOLD_SCALES:
             problems.add(f"{tw}.scale", f"must be one of rd, rr, or; got {scale!r}")
@@ -511,6 +609,7 @@ def _parse_rope(raw: Any, where: str, problems: _Problems) -> tuple[str, float, 
     if not isinstance(raw, dict):
         problems.add(where, "must be a table { scale, lower, upper }")
         return None
+    check_keys(raw, ("scale", "lower", "upper"), where, problems)
     scale = raw.get("scale", "rd")
     if scale not in THRESHOLD_SCALES:
         problems.add(f"{where}.scale", f"must be one of rd, rr, or; got {scale!r}")
@@ -529,11 +628,11 @@ def _parse_outcome(
     name: str, d: Any, n_t: int | None, n_c: int | None, problems: _Problems
 ) -> Outcome | None:
     where = f"outcomes.{name}"
-    if not NAME_RE.match(name):
-        problems.add(where, "outcome names use letters, digits, '_' and '-' and start with a letter")
+    check_name(name, where, problems, "outcome names")
     if not isinstance(d, dict):
         problems.add(where, "must be a table")
         return None
+    check_keys(d, OUTCOME_KEYS, where, problems)
     tn = _get_count(d, "treatment_n", where, problems, minimum=1) if "treatment_n" in d else n_t
     cn = _get_count(d, "control_n", where, problems, minimum=1) if "control_n" in d else n_c
     te = _get_count(d, "treatment_events", where, problems)
@@ -547,16 +646,10 @@ def _parse_outcome(
     better = d.get("better", "higher")
     if better not in ("higher", "lower"):
         problems.add(f"{where}.better", f"must be 'higher' or 'lower', got {better!r}")
-    primary = d.get("primary", False)
-    if not isinstance(primary, bool):
-        problems.add(f"{where}.primary", f"must be true or false, got {primary!r}")
-        primary = False
+    primary = _get_bool(d, "primary", where, problems)
     thresholds = _parse_thresholds(d.get("thresholds"), f"{where}.thresholds", problems)
     rope = _parse_rope(d.get("rope"), f"{where}.rope", problems)
-    safety = d.get("safety", False)
-    if not isinstance(safety, bool):
-        problems.add(f"{where}.safety", f"must be true or false, got {safety!r}")
-        safety = False
+    safety = _get_bool(d, "safety", where, problems)
     if None in (te, tn, ce, cn) or better not in ("higher", "lower"):
         return None
     return Outcome(
@@ -583,6 +676,7 @@ def _parse_design(raw: Any, problems: _Problems, outcomes: dict[str, Outcome]) -
     if not isinstance(raw, dict):
         problems.add(where, "must be a table")
         return None
+    check_keys(raw, DESIGN_KEYS, where, problems)
     ok = True
 
     def rate(key: str, required: bool = True) -> float | None:
@@ -624,13 +718,17 @@ def _parse_design(raw: Any, problems: _Problems, outcomes: dict[str, Outcome]) -
 def trial_from_dict(data: dict, source: str) -> Trial:
     """Build and validate a :class:`Trial` from parsed TOML; raise with every problem found."""
     problems = _Problems(source)
+    check_keys(data, TOP_KEYS, "", problems)
+    if data.get("schema_version", 1) != 1:
+        problems.add("schema_version", f"this lnbayes reads schema_version 1, got "
+                                       f"{data.get('schema_version')!r}")
     meta = data.get("trial", {})
     if not isinstance(meta, dict):
         problems.add("trial", "must be a table")
         meta = {}
+    check_keys(meta, TRIAL_KEYS, "trial", problems)
     trial_id = _get_str(meta, "id", "trial", problems, Path(source).stem)
-    if not NAME_RE.match(trial_id or ""):
-        problems.add("trial.id", f"must be a short name of letters, digits, '_' or '-', got {trial_id!r}")
+    check_name(trial_id, "trial.id", problems, "trial ids")
     planned = None
     if "planned_enrolment" in meta:
         planned = _get_count(meta, "planned_enrolment", "trial", problems, minimum=2)
@@ -642,9 +740,25 @@ def trial_from_dict(data: dict, source: str) -> Trial:
             allocation = (raw[0], raw[1])
         else:
             problems.add("trial.allocation", f"must be [treatment, control] positive whole numbers, got {raw!r}")
-    seed = 20170506
+    seed = DEFAULT_SEED
     if "seed" in meta:
-        seed = _get_count(meta, "seed", "trial", problems) or 0
+        seed = _get_count(meta, "seed", "trial", problems)
+        if seed is not None and seed > SEED_MAX:
+            problems.add("trial.seed", f"must be at most {SEED_MAX}, got {seed}")
+            seed = None
+        seed = DEFAULT_SEED if seed is None else seed
+    stopped_early = _get_bool(meta, "stopped_early", "trial", problems, default=None)
+    rationale: dict[str, str] = {}
+    raw_rationale = data.get("rationale", {})
+    if not isinstance(raw_rationale, dict):
+        problems.add("rationale", "must be a table of text")
+    else:
+        check_keys(raw_rationale, RATIONALE_KEYS, "rationale", problems)
+        for key in RATIONALE_KEYS:
+            if key in raw_rationale:
+                text = _get_str(raw_rationale, key, "rationale", problems).strip()
+                if text:
+                    rationale[key] = text
 
     arms = data.get("arms")
     n_t = n_c = None
@@ -652,11 +766,13 @@ def trial_from_dict(data: dict, source: str) -> Trial:
     if not isinstance(arms, dict):
         problems.add("arms", "missing: the file needs [arms.treatment] and [arms.control]")
     else:
+        check_keys(arms, ("treatment", "control"), "arms", problems)
         for key in ("treatment", "control"):
             arm = arms.get(key)
             if not isinstance(arm, dict):
                 problems.add(f"arms.{key}", "missing")
                 continue
+            check_keys(arm, ARM_KEYS, f"arms.{key}", problems)
             n = _get_count(arm, "n", f"arms.{key}", problems, minimum=1)
             name = _get_str(arm, "name", f"arms.{key}", problems, key)
             desc = _get_str(arm, "description", f"arms.{key}", problems)
@@ -667,6 +783,13 @@ def trial_from_dict(data: dict, source: str) -> Trial:
     if allocation is None and n_t and n_c:
         g = math.gcd(n_t, n_c)
         allocation = (n_t // g, n_c // g)
+    if planned is not None and n_t and n_c and allocation is not None:
+        final_t, final_c = planned_arms(planned, allocation)
+        if final_t < n_t or final_c < n_c:
+            problems.add("trial.planned_enrolment",
+                         f"{planned} patients at the {allocation[0]}:{allocation[1]} allocation "
+                         f"give arms of {final_t} and {final_c}, fewer than the {n_t} and {n_c} "
+                         "randomised")
 
     outcomes: dict[str, Outcome] = {}
     raw_outcomes = data.get("outcomes")
@@ -693,7 +816,6 @@ def trial_from_dict(data: dict, source: str) -> Trial:
             priors[name] = prior
 
     design = _parse_design(data.get("design"), problems, outcomes)
-    known_top = {"schema_version", "trial", "arms", "outcomes", "priors", "design"}
     problems.raise_if_any()
     return Trial(
         id=trial_id,
@@ -709,11 +831,26 @@ def trial_from_dict(data: dict, source: str) -> Trial:
         planned_enrolment=planned,
         allocation=allocation,
         notes=_get_str(meta, "notes", "trial", problems),
+        condition=_get_str(meta, "condition", "trial", problems),
+        population=_get_str(meta, "population", "trial", problems),
+        blinding=_get_str(meta, "blinding", "trial", problems),
+        comparator=_get_str(meta, "comparator", "trial", problems),
+        stopped_early=stopped_early,
+        rationale=rationale,
         source_path=source,
         seed=seed,
-        extra={k: v for k, v in data.items() if k not in known_top},
         design=design,
     )
+
+
+def planned_arms(planned: int, allocation: tuple[int, int]) -> tuple[int, int]:
+    """Planned arm sizes from a total and an allocation ratio (treatment, control).
+
+    25 at 2:1 gives 17 and 8 (the treatment arm gets the rounded share).
+    """
+    a_t, a_c = allocation
+    n_t = int(round(planned * a_t / (a_t + a_c)))
+    return n_t, planned - n_t
 
 
 def default_trial_path() -> Path:
@@ -742,7 +879,9 @@ def load_trial(path: str | Path | None = None) -> Trial:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
-        raise LnbayesError(f"{source}: TOML: {err}") from None
+        raise LnbayesError(f"{source}: TOML: {' '.join(str(err).split())}") from None
+    except RecursionError:
+        raise LnbayesError(f"{source}: TOML: nested too deeply to be a trial file") from None
     return trial_from_dict(data, source)
 
 
