@@ -1,11 +1,12 @@
 # Two commands do everything on a clean machine:
 #   make run    set up (first time) and run the full re-analysis of the embedded trial (Deng et al. 2017) into reports/deng2017/
 #   make test   set up (first time) and run the tests
+# Also: make test-fast (the tests that do not sample with PyMC), make bench (benchmarks).
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.lnbayes-installed
 
-.PHONY: run test setup bench clean
+.PHONY: run test test-fast setup bench clean
 
 $(STAMP): pyproject.toml constraints.txt scripts/setup-venv scripts/find-python
 	VENV=$(VENV) scripts/setup-venv
@@ -17,6 +18,12 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -m "not slow"
+
+bench: $(STAMP)
+	$(PY) benchmarks/bench_sweep.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -33,14 +33,16 @@ class LnbayesGroup(TyperGroup):
     * Ctrl-C: ``interrupted`` and exit status 130; SIGTERM: exit status 143 (a handler turns
       SIGTERM into :class:`lnbayes.errors.Terminated`, so the same clean-up runs);
     * anything else: ``internal error: ... (run with --debug for the traceback)``, exit status 1;
-      with ``--debug`` (anywhere on the command line) the traceback is printed too.
+      with ``--debug`` (anywhere on the command line) or ``LNBAYES_DEBUG=1`` the traceback is
+      printed too.
     """
+
+    debug = False
 
     def main(self, args=None, *pos, **kwargs):
         args = list(sys.argv[1:] if args is None else args)
-        if "--debug" in args:
-            args = [a for a in args if a != "--debug"]
-            os.environ["LNBAYES_DEBUG"] = "1"
+        self.debug = "--debug" in args or bool(os.environ.get("LNBAYES_DEBUG"))
+        args = [a for a in args if a != "--debug"]
         return super().main(args, *pos, **kwargs)
 
     def invoke(self, ctx):
@@ -60,7 +62,7 @@ class LnbayesGroup(TyperGroup):
             typer.echo("interrupted: stopped; what was completed is saved", err=True)
             raise typer.Exit(EXIT_INTERRUPTED) from None
         except Exception as err:  # noqa: BLE001 - the one place that turns bugs into one line
-            if os.environ.get("LNBAYES_DEBUG"):
+            if self.debug:
                 traceback.print_exc()
             detail = " ".join(str(err).split())[:300]
             typer.echo(f"internal error: {type(err).__name__}: {detail} "
@@ -444,7 +446,7 @@ def _save_figure(fig, path: Path) -> None:
 def predict(
     trial_file: TrialArg = None,
     prior: PriorOpt = None,
-    final: Annotated[Optional[str], typer.Option("--final", help="Final arm sizes T/C (default: the file's planned enrolment at its allocation ratio, 17/8 for Deng).")] = None,
+    final: Annotated[Optional[str], typer.Option("--final", help="Final arm sizes T/C (default: the file's planned enrolment at its allocation ratio).")] = None,
     threshold: Annotated[float, typer.Option("--threshold", help="Success: P(benefit) >= this at the end.")] = 0.95,
     outcome: OutcomeOpt = None,
     json_out: JsonOpt = False,
@@ -476,7 +478,7 @@ def predict(
 def design(
     trial_file: TrialArg = None,
     prior: Annotated[Optional[str], typer.Option("--prior", help="Prior of the analysis (default: flat).")] = None,
-    n: Annotated[Optional[str], typer.Option("--n", help="Arm sizes T/C (default: the file's planned enrolment, 17/8 for Deng).")] = None,
+    n: Annotated[Optional[str], typer.Option("--n", help="Arm sizes T/C (default: the file's planned enrolment at its allocation ratio).")] = None,
     threshold: Annotated[Optional[float], typer.Option("--threshold", help="Declare benefit if P(benefit) >= this (default: the file's [design] threshold, else 0.95).")] = None,
     control_rate: Annotated[Optional[float], typer.Option("--control-rate", help="Expected control rate (default: the file's [design] control_rate).")] = None,
     hoped_for_rate: Annotated[Optional[float], typer.Option("--hoped-for-rate", help="Hoped-for treatment rate (default: from the file's [design]).")] = None,

@@ -25,7 +25,7 @@ def _source(trial: Trial) -> str:
 
 
 def default_final(trial: Trial) -> tuple[int, int]:
-    """Planned arm sizes from the file's planned enrolment and allocation ratio (17/8 for Deng)."""
+    """Planned arm sizes from the file's planned enrolment and allocation ratio."""
     if trial.planned_enrolment is None or trial.allocation is None:
         raise LnbayesError(
             f"{_source(trial)}: trial.planned_enrolment: missing; give the final arm sizes with "

@@ -52,7 +52,7 @@ MEASURE_WORDS = {"risk_difference": "risk difference", "odds_ratio": "odds ratio
 
 
 def measure_label(trial, measure: str) -> str:
-    """Axis label of an effect measure, e.g. ``Risk difference, hUC-MSC minus placebo``."""
+    """Axis label of an effect measure, e.g. ``Risk difference, drug X minus control``."""
     t, c = trial.treatment_name, trial.control_name
     return {
         "risk_difference": f"Risk difference, {t} minus {c}",
@@ -70,7 +70,7 @@ def event_label(outcome) -> str:
 
 
 def benefit_label(trial, outcome) -> str:
-    """Legend entry of the shaded benefit region, e.g. ``Benefit (hUC-MSC better)``."""
+    """Legend entry of the shaded benefit region, e.g. ``Benefit (drug X better)``."""
     return f"Benefit ({trial.treatment_name} better)"
 
 
@@ -83,7 +83,7 @@ def prior_label(result: Mapping[str, Any]) -> str:
 def prior_description(trial, prior) -> str:
     """A prior in one line in the trial's words.
 
-    For example ``log OR ~ Normal(0, 0.668²); placebo ~ Beta(1, 1)``.
+    For example ``log OR ~ Normal(0, 0.668²); control ~ Beta(1, 1)``.
     """
     if prior is None:
         return ""

@@ -267,7 +267,9 @@ def run_report(
                      "agreement_mcse": analysis.AGREEMENT_MCSE},
         "provenance": _provenance(outcomes, seed, engine, settings),
     }
-    render_markdown(strip_for_json(report))  # a template problem surfaces now, not after sampling
+    # a problem with this trial's report surfaces now, not after the sampling: the appendix is
+    # rendered from the exact results (the PyMC-only parts depend on no trial-specific field)
+    render_markdown(strip_for_json(dict(report, engine="exact")))
     if engine == "pymc":
         outcomes = _analyse_outcomes(trial, "pymc", seed, settings, outdir, say)
         report["outcomes"] = outcomes

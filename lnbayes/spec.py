@@ -249,13 +249,13 @@ class Trial:
     control_description: str = ""
     notes: str = ""
     condition: str = ""
-    """The condition treated, a phrase that reads after "for" ("lupus nephritis")."""
+    """The condition treated, a phrase that reads after "for" ("severe sepsis")."""
     population: str = ""
     """Who was eligible, in one sentence."""
     blinding: str = ""
     """"double-blind", "open-label", ..."""
     comparator: str = ""
-    """"placebo", "usual care", ..."""
+    """"placebo", "usual care", "an active control"."""
     stopped_early: bool | None = None
     """True if the trial stopped before its planned enrolment; None when the file does not say."""
     rationale: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
@@ -854,8 +854,8 @@ def planned_arms(planned: int, allocation: tuple[int, int]) -> tuple[int, int]:
 
 
 def default_trial_path() -> Path:
-    """The embedded trial file (Deng et al. 2017)."""
-    here = Path(__file__).resolve().parent
+    """The embedded trial file, models/deng2017.toml (shipped in the package as lnbayes/data)."""
+    here = Path(__file__).parent
     for candidate in (here.parent / "models" / "deng2017.toml", here / "data" / "deng2017.toml"):
         if candidate.exists():
             return candidate
@@ -863,7 +863,7 @@ def default_trial_path() -> Path:
 
 
 def load_trial(path: str | Path | None = None) -> Trial:
-    """Read and validate a trial file (the embedded Deng et al. 2017 trial by default)."""
+    """Read and validate a trial file (the embedded trial by default)."""
     path = default_trial_path() if path is None else Path(path)
     source = _display_path(path)
     if not path.exists():

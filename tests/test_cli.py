@@ -212,3 +212,127 @@ def test_embedded_trial_has_every_outcome_with_direction(deng):
         assert o.source
     assert deng.primary_outcome.name == "remission"
     assert deng.planned_enrolment == 25
+
+
+# --- one error handler, located input errors, output folders (issues 10 and 11) ---------------
+
+from typer.testing import CliRunner  # noqa: E402
+
+from lnbayes.cli import app  # noqa: E402
+
+
+def test_a_typo_in_a_key_is_an_error_with_the_nearest_key(tmp_path):
+    text = BAD_OUTCOME.format(te=1, ce=3).replace("control_events = 3", 'control_events = 3\nbeter = "lower"')
+    text += "\n[desing]\ncontrol_rate = 0.5\nhoped_for_or = 2\n"
+    out = run("validate", write_trial(tmp_path, text))
+    assert_clean_error(out, "outcomes.remission.beter: unknown key (did you mean `better`?)",
+                       "desing: unknown key (did you mean `design`?)")
+
+
+@pytest.mark.parametrize("body,needle", [
+    ('[trial]\nid = "x"\ntitel = "T"\n', "trial.titel: unknown key (did you mean `title`?)"),
+    ('[priors.p]\nfamily = "arm"\ncontrol = { a = 1, b = 1 }\ntreatment = { a = 1, bb = 1 }\n',
+     "priors.p.treatment.bb: unknown key"),
+    ('[priors.p]\nfamily = "effect"\neffect = { mean = 0, sdd = 1 }\n',
+     "priors.p.effect.sdd: unknown key (did you mean `sd`?)"),
+    ('[priors.p]\nfamily = "effect"\neffect = { convention = "sceptical", hoped_for = { scale = "or", value = 3 }, probb = 0.05 }\n',
+     "priors.p.effect.probb: unknown key (did you mean `prob`?)"),
+    ('[rationale]\nstoping = "x"\n', "rationale.stoping: unknown key (did you mean `stopping`?)"),
+])
+def test_unknown_keys_everywhere(tmp_path, body, needle):
+    base = BAD_OUTCOME.format(te=1, ce=3)
+    if body.startswith("[trial]"):
+        base = base.replace('[trial]\nid = "bad"\n', "")
+    out = run("validate", write_trial(tmp_path, body + base if body.startswith("[trial]") else base + body))
+    assert_clean_error(out, needle)
+
+
+@pytest.mark.parametrize("trial_id,needle", [
+    ('"deng2017\\n"', "trial.id"), ('"a/b"', "trial.id"), ('"x' + "y" * 300 + '"', "at most 64"),
+])
+def test_ids_are_matched_in_full_and_short(tmp_path, trial_id, needle):
+    text = BAD_OUTCOME.format(te=1, ce=3).replace('id = "bad"', f"id = {trial_id}")
+    assert_clean_error(run("validate", write_trial(tmp_path, text)), needle)
+
+
+def test_deep_nesting_is_a_located_error(tmp_path):
+    path = tmp_path / "deep.toml"
+    path.write_text("a = " + "[" * 1000 + "]" * 1000 + "\n")
+    assert_clean_error(run("validate", path), "deep.toml: TOML: nested too deeply")
+
+
+def test_impossible_planned_enrolment_is_named(tmp_path):
+    text = BAD_OUTCOME.format(te=1, ce=3).replace('id = "bad"', 'id = "bad"\nplanned_enrolment = 10')
+    assert_clean_error(run("validate", write_trial(tmp_path, text)), "trial.planned_enrolment",
+                       "fewer than the 12 and 6 randomised")
+
+
+@pytest.mark.parametrize("seed", ["-1", str(2**32)])
+def test_seed_range(tmp_path, seed):
+    out = run("analyze", "--engine", "exact", "--seed", seed, "--outdir", tmp_path / "out")
+    assert_clean_error(out, "--seed: must be a whole number from 0 to 4294967295",
+                       outdir=tmp_path / "out")
+    text = BAD_OUTCOME.format(te=1, ce=3).replace('id = "bad"', f'id = "bad"\nseed = {seed}')
+    assert run("validate", write_trial(tmp_path, text)).returncode == 2
+
+
+def test_bad_outdir_fails_before_any_work(tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    for outdir, needle in ((blocker, "exists and is not a folder"),
+                           (Path("/proc/lnbayes-test/x"), "cannot write to")):
+        for command in (["analyze", "--engine", "exact"], ["sweep", "--sd", "0.5:0.5:1"],
+                        ["report", "--engine", "exact"]):
+            out = run(*command, "--outdir", outdir)
+            assert_clean_error(out, "--outdir", needle)
+
+
+def test_query_commands_write_under_runs_and_never_into_a_report(tmp_path):
+    out = run("analyze", DENG, "--engine", "exact", "--prior", "flat", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "runs" / "deng2017" / "analysis_remission_exact.json").exists()
+    assert not (tmp_path / "reports").exists()
+    report_dir = tmp_path / "rep"
+    report_dir.mkdir()
+    results = report_dir / "results.json"
+    results.write_text('{"schema": "lnbayes.report/1"}')
+    for command in (["analyze", "--engine", "exact"], ["sweep"], ["plot", "--engine", "exact"]):
+        out = run(*command, "--outdir", report_dir, cwd=tmp_path)
+        assert_clean_error(out, "holds a report written by `lnbayes report`")
+    assert sorted(p.name for p in report_dir.iterdir()) == ["results.json"]
+
+
+def _invoke_with(monkeypatch, exc, *args):
+    from lnbayes import spec
+
+    def boom(*a, **k):
+        raise exc
+
+    monkeypatch.setattr(spec, "load_trial", boom)
+    return CliRunner().invoke(app, ["priors", *args])
+
+
+def test_internal_error_is_one_line_with_exit_1(monkeypatch):
+    monkeypatch.delenv("LNBAYES_DEBUG", raising=False)
+    result = _invoke_with(monkeypatch, ZeroDivisionError("float division by zero"))
+    assert result.exit_code == 1
+    lines = [ln for ln in result.output.splitlines() if ln.strip()]
+    assert lines == ["internal error: ZeroDivisionError: float division by zero "
+                     "(run with --debug for the traceback)"]
+    assert "Traceback" not in result.output
+
+
+def test_debug_shows_the_traceback(monkeypatch):
+    monkeypatch.delenv("LNBAYES_DEBUG", raising=False)
+    result = _invoke_with(monkeypatch, ZeroDivisionError("boom"), "--debug")
+    assert result.exit_code == 1
+    assert "Traceback (most recent call last)" in result.output
+    assert "internal error: ZeroDivisionError: boom" in result.output
+    assert "Traceback" not in _invoke_with(monkeypatch, ZeroDivisionError("boom")).output
+
+
+def test_interrupts_exit_130_and_143(monkeypatch):
+    from lnbayes.errors import Terminated
+
+    assert _invoke_with(monkeypatch, KeyboardInterrupt()).exit_code == 130
+    assert _invoke_with(monkeypatch, Terminated()).exit_code == 143
