@@ -49,10 +49,14 @@ def predict(
     priors = trial.priors_for(outcome, prior_names)
     final_t, final_c = default_final(trial) if final is None else final
     if final_t < outcome.treatment_n or final_c < outcome.control_n:
+        where = ("<command line>: --final" if final is not None
+                 else f"{_source(trial)}: trial.planned_enrolment")
+        given = (f"{final_t}/{final_c}" if final is not None else
+                 f"{trial.planned_enrolment} patients at the {trial.allocation[0]}:"
+                 f"{trial.allocation[1]} allocation ({final_t}/{final_c})")
         raise LnbayesError(
-            f"<command line>: --final: {final_t}/{final_c} is smaller than the data so far "
-            f"({outcome.treatment_n}/{outcome.control_n})"
-        )
+            f"{where}: {given} is smaller than the data so far "
+            f"({outcome.treatment_n}/{outcome.control_n}): nothing is left to predict")
     thresholds = sorted({threshold, *REPORTED_THRESHOLDS}, reverse=True)
     results = []
     for prior in priors:

@@ -868,8 +868,23 @@ def box_p(predictive: np.ndarray, y_treatment: int, y_control: int, rtol: float 
     return float(np.sum(predictive[predictive <= m_obs * (1 + rtol)]))
 
 
-def conflict(prior, outcome) -> dict[str, float]:
-    """Box's p for an outcome, and the prior predictive probability of the observed counts."""
+MAX_CONFLICT_DATASETS = 250_000
+"""Box's p enumerates every dataset of the trial's size; above this many ((n_t + 1)(n_c + 1))
+it is not computed (the quadrature of the prior predictive does not resolve binomials that
+narrow, and the table would not fit a bounded memory)."""
+
+
+def conflict(prior, outcome) -> dict[str, float | None]:
+    """Box's p for an outcome, and the prior predictive probability of the observed counts.
+
+    ``p`` is None, with ``note`` saying why, for trials with more than
+    :data:`MAX_CONFLICT_DATASETS` possible datasets.
+    """
+    datasets = (outcome.treatment_n + 1) * (outcome.control_n + 1)
+    if datasets > MAX_CONFLICT_DATASETS:
+        return {"p": None, "predictive_prob_observed": None,
+                "note": f"not computed: {datasets:,} possible datasets (limit "
+                        f"{MAX_CONFLICT_DATASETS:,})"}
     pred = prior_predictive(prior, outcome.treatment_n, outcome.control_n)
     return {
         "p": box_p(pred, outcome.treatment_events, outcome.control_events),
@@ -917,11 +932,15 @@ def prior_report(prior, outcome, control_rate: float | None = None) -> dict[str,
         "prior_p_benefit": summary["p_benefit"],
         "prior_estimates": summary["estimates"],
         "ess": prior_ess(prior, control_rate),
-        "conflict_p": conflict(prior, outcome)["p"],
+        **_conflict_fields(conflict(prior, outcome)),
         "justification": prior.justification,
         "citations": list(prior.citations),
         "outcomes": list(prior.outcomes) if prior.outcomes is not None else None,
     }
+
+
+def _conflict_fields(result: dict[str, Any]) -> dict[str, Any]:
+    return {"conflict_p": result["p"], "conflict_note": result.get("note")}
 
 
 def priors_report(trial, outcome_name: str | None = None, prior_names: list[str] | None = None):

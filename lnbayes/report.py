@@ -137,8 +137,8 @@ OMITTED = {
     "predict": "Give the planned enrolment (`planned_enrolment` in `[trial]`, with `allocation` "
                "when the arms are not 1:1) to get the predictive probability that the trial, "
                "completed to its planned size, would have shown benefit.",
-    "predict_complete": "The trial enrolled its planned size, so there is no completion to "
-                        "predict.",
+    "predict_complete": "The trial enrolled its planned size (or more), so there is no "
+                        "completion to predict.",
     "design": "Add a `[design]` table (`control_rate` and `hoped_for_rate` or `hoped_for_or`; "
               "docs/endpoints.md) and `planned_enrolment` in `[trial]` to get the operating "
               "characteristics of the decision rule.",
@@ -171,7 +171,7 @@ def predict_status(trial: Trial) -> str | None:
         return "predict"
     outcome = trial.primary_outcome
     final_t, final_c = spec.planned_arms(trial.planned_enrolment, trial.allocation)
-    if final_t == outcome.treatment_n and final_c == outcome.control_n:
+    if final_t <= outcome.treatment_n or final_c <= outcome.control_n:
         return "predict_complete"
     return None
 

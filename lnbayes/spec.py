@@ -52,6 +52,15 @@ PRIOR_KEYS = ("label", "role", "family", "scale", "control", "treatment", "effec
               "grid", "statement", "justification", "citations")
 DESIGN_KEYS = ("outcome", "control_rate", "hoped_for_rate", "hoped_for_or", "threshold",
                "target_power")
+DEFAULT_PRIORS = {"flat": {
+    "label": "Flat", "role": "reference", "family": "arm",
+    "control": {"a": 1, "b": 1}, "treatment": {"a": 1, "b": 1},
+    "statement": "Every event probability between 0 and 1 equally likely in each arm, "
+                 "independently.",
+    "justification": "Reference analysis in which the trial's data alone determine the posterior "
+                     "(the trial file states no prior, so lnbayes uses this one).",
+}}
+"""The prior of a trial file without a [priors] table."""
 BETA_FORMS = {
     "a": ("a", "b"),
     "mean": ("mean", "ess"),
@@ -783,13 +792,6 @@ def trial_from_dict(data: dict, source: str) -> Trial:
     if allocation is None and n_t and n_c:
         g = math.gcd(n_t, n_c)
         allocation = (n_t // g, n_c // g)
-    if planned is not None and n_t and n_c and allocation is not None:
-        final_t, final_c = planned_arms(planned, allocation)
-        if final_t < n_t or final_c < n_c:
-            problems.add("trial.planned_enrolment",
-                         f"{planned} patients at the {allocation[0]}:{allocation[1]} allocation "
-                         f"give arms of {final_t} and {final_c}, fewer than the {n_t} and {n_c} "
-                         "randomised")
 
     outcomes: dict[str, Outcome] = {}
     raw_outcomes = data.get("outcomes")
@@ -805,8 +807,7 @@ def trial_from_dict(data: dict, source: str) -> Trial:
         problems.add("outcomes", f"only one outcome can be primary, got {', '.join(o.name for o in primaries)}")
 
     priors: dict[str, Prior] = {}
-    raw_priors = data.get("priors", {"flat": {"family": "arm", "control": {"a": 1, "b": 1},
-                                              "treatment": {"a": 1, "b": 1}}})
+    raw_priors = data.get("priors", DEFAULT_PRIORS)
     if not isinstance(raw_priors, dict) or not raw_priors:
         problems.add("priors", "must hold at least one [priors.NAME] table")
         raw_priors = {}

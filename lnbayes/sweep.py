@@ -106,8 +106,13 @@ def parse_range(text: str, option: str, *, positive: bool = False, unit: bool = 
     return GridRange(start, stop, n)
 
 
-def default_ranges(mode: str, scale: str) -> tuple[GridRange, GridRange]:
+def default_ranges(mode: str, scale: str, lower_is_better: bool = False
+                   ) -> tuple[GridRange, GridRange]:
+    """The default grid; in effect mode the centres are mirrored when lower is better, so that
+    most of the grid lies on the side of benefit (log OR -2.5 to 1 rather than -1 to 2.5)."""
     first, second = DEFAULT_ARM_GRID if mode == "arm" else DEFAULT_EFFECT_GRID[scale]
+    if mode == "effect" and lower_is_better:
+        first = (-first[1], -first[0], first[2])
     return GridRange(*first), GridRange(*second)
 
 
@@ -590,7 +595,7 @@ def run_sweep(
         scale = normalise_scale(scale)
     outcome_obj = trial.outcome(outcome)
     control_name, control = control_prior_for(trial, outcome_obj, control_prior, mode)
-    d_first, d_second = default_ranges(mode, scale)
+    d_first, d_second = default_ranges(mode, scale, outcome_obj.lower_is_better)
     centres = centres or d_first
     sds = sds or d_second
     if mode == "arm" and not (0 < centres.start and centres.stop < 1):

@@ -13,8 +13,12 @@ MEASURE_LABELS = {
 }
 
 
-def fmt_interval(est: dict[str, float], digits: int = 2) -> str:
-    return f"{est['median']:.{digits}f} ({est['lower']:.{digits}f} to {est['upper']:.{digits}f})"
+def fmt_interval(est: dict[str, float]) -> str:
+    """Median (lower to upper), each to three significant digits (-0.0386, not -0.04)."""
+    from lnbayes.effects import format_estimate
+
+    return (f"{format_estimate(est['median'])} ({format_estimate(est['lower'])} to "
+            f"{format_estimate(est['upper'])})")
 
 
 def print_analysis(result: dict[str, Any], console) -> None:
@@ -107,8 +111,8 @@ def print_priors(result: dict[str, Any], console) -> None:
     table.add_column("Conflict p", justify="right")
     for p in result["priors"]:
         est = p["prior_estimates"]
-        conflict = f"{p['conflict_p']:.3f}"
-        if p["conflict_p"] < 0.05:
+        conflict = "–" if p["conflict_p"] is None else f"{p['conflict_p']:.3f}"
+        if p["conflict_p"] is not None and p["conflict_p"] < 0.05:
             conflict = f"[bold red]{conflict}[/]"
         table.add_row(
             p["name"], p["role"], f"{p['prior_p_benefit']:.3f}",

@@ -262,9 +262,12 @@ def test_deep_nesting_is_a_located_error(tmp_path):
 
 
 def test_impossible_planned_enrolment_is_named(tmp_path):
+    """A trial may enrol more than planned (valid), but predict then names the planned size."""
     text = BAD_OUTCOME.format(te=1, ce=3).replace('id = "bad"', 'id = "bad"\nplanned_enrolment = 10')
-    assert_clean_error(run("validate", write_trial(tmp_path, text)), "trial.planned_enrolment",
-                       "fewer than the 12 and 6 randomised")
+    path = write_trial(tmp_path, text)
+    assert run("validate", path).returncode == 0
+    assert_clean_error(run("predict", path), "bad.toml: trial.planned_enrolment",
+                       "10 patients at the 2:1 allocation (7/3) is smaller than the data so far")
 
 
 @pytest.mark.parametrize("seed", ["-1", str(2**32)])
