@@ -185,9 +185,11 @@ def datatree_digest(datatree, salt: str = "") -> str:
         for name in sorted(ds.data_vars):
             var = ds[name]
             values = _canonical(np.asarray(var.values))
-            header = f"{group}/{name}/{','.join(map(str, var.dims))}/{values.dtype.str}/{values.shape}"
+            text = values.dtype.kind in "OSU"  # hashed as text: its width may differ on disk
+            kind = "text" if text else values.dtype.str
+            header = f"{group}/{name}/{','.join(map(str, var.dims))}/{kind}/{values.shape}"
             h.update(header.encode())
-            if values.dtype.kind in "OSUV":  # strings or objects: their text, not pointers
+            if text:
                 h.update(repr(values.tolist()).encode())
             else:
                 h.update(np.ascontiguousarray(values).tobytes())
@@ -195,20 +197,35 @@ def datatree_digest(datatree, salt: str = "") -> str:
 
 
 def _canonical(values):
-    """Values as NetCDF gives them back: objects that are all None (nutpie's empty divergence
-    messages) as float NaN, one NaN bit pattern, little-endian bytes."""
+    """Values as NetCDF gives them back, so that a digest survives the round trip.
+
+    Text (nutpie's divergence messages: objects, None where there is no message) becomes
+    strings with "" for None, or float NaN when every entry is None (how it is stored); floats
+    get one NaN bit pattern; bytes are little-endian.
+    """
     import numpy as np
 
     if values.dtype.kind == "O":
-        try:
-            values = values.astype(float)
-        except (TypeError, ValueError):
-            return values
+        flat = values.ravel()
+        if all(x is None for x in flat):
+            return np.full(values.shape, np.nan)
+        return np.array(["" if x is None else _text(x) for x in flat], dtype=str).reshape(
+            values.shape)
+    if values.dtype.kind in "SU":
+        return np.array([_text(x) for x in values.ravel()], dtype=str).reshape(values.shape)
     if values.dtype.kind == "f" and np.isnan(values).any():
         values = np.where(np.isnan(values), np.nan, values)
     if values.dtype.byteorder == ">":
         values = values.astype(values.dtype.newbyteorder("<"))
     return values
+
+
+def _text(x) -> str:
+    if isinstance(x, bytes):
+        return x.decode("utf-8", "replace")
+    if isinstance(x, float) and x != x:  # NaN
+        return ""
+    return str(x)
 
 
 def write_netcdf(path: str | Path, datatree) -> Path:
