@@ -228,10 +228,43 @@ def _text(x) -> str:
     return str(x)
 
 
+def _h5_quietly(action):
+    """``action()``, with what a failed NetCDF open leaves behind collected without noise.
+
+    h5netcdf's ``File`` sets its ``_closed`` flag only when opening raises an ``Exception``; a
+    ``KeyboardInterrupt`` or :class:`lnbayes.errors.Terminated` arriving while a file is opened
+    (or a damaged file) leaves a half-built object whose ``__del__`` prints "Exception ignored
+    in ... File.close" on stderr when it is collected. On any exception, the frames of the
+    traceback drop their locals, the garbage is collected while such messages from h5netcdf and
+    h5py are silenced, and the exception propagates unchanged.
+    """
+    import gc
+    import traceback
+
+    previous = sys.unraisablehook
+
+    def quiet(unraisable) -> None:
+        where = (getattr(unraisable.object, "__module__", None)
+                 or type(unraisable.object).__module__ or "")
+        if not where.startswith(("h5netcdf", "h5py")):
+            previous(unraisable)
+
+    sys.unraisablehook = quiet
+    try:
+        try:
+            return action()
+        except BaseException as err:
+            traceback.clear_frames(err.__traceback__)
+            gc.collect()
+            raise
+    finally:
+        sys.unraisablehook = previous
+
+
 def write_netcdf(path: str | Path, datatree) -> Path:
     """Save an ArviZ DataTree as NetCDF (h5netcdf), atomically."""
     with atomic_path(path) as tmp:
-        datatree.to_netcdf(tmp, engine="h5netcdf")
+        _h5_quietly(lambda: datatree.to_netcdf(tmp, engine="h5netcdf"))
     return Path(path)
 
 
@@ -247,33 +280,19 @@ def read_netcdf(path: str | Path):
     """An ArviZ DataTree read from NetCDF into memory, with the file closed again.
 
     Reading everything at once makes a damaged file fail here rather than later, when a
-    variable is first used. A damaged file raises :class:`UnreadableFile` with h5py's reason;
-    the half-opened h5netcdf objects it leaves behind are collected here, without the "Exception
-    ignored in ... File.close" that their clean-up would otherwise print on stderr.
+    variable is first used. A damaged file raises :class:`UnreadableFile` with h5py's reason,
+    and nothing else on stderr (see :func:`_h5_quietly`).
     """
-    import gc
-
     import xarray as xr
 
-    previous = sys.unraisablehook
+    def load():
+        with xr.open_datatree(path, engine="h5netcdf") as tree:
+            return tree.load().copy()
 
-    def quiet(unraisable) -> None:
-        if type(unraisable.object).__module__.startswith(("h5netcdf", "h5py")) or getattr(
-                unraisable.object, "__module__", "").startswith(("h5netcdf", "h5py")):
-            return
-        previous(unraisable)
-
-    reason = None
-    sys.unraisablehook = quiet
     try:
-        try:
-            with xr.open_datatree(path, engine="h5netcdf") as tree:
-                return tree.load().copy()
-        except Exception as err:  # noqa: BLE001 - h5py, h5netcdf and xarray raise many kinds
-            reason = f"{type(err).__name__}: {' '.join(str(err).split())}"[:200]
-        gc.collect()
-    finally:
-        sys.unraisablehook = previous
+        return _h5_quietly(load)
+    except Exception as err:  # noqa: BLE001 - h5py, h5netcdf and xarray raise many kinds
+        reason = f"{type(err).__name__}: {' '.join(str(err).split())}"[:200]
     raise UnreadableFile(path, reason)
 
 
