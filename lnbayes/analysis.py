@@ -243,6 +243,12 @@ def analyze(
         "sampler_settings": settings.as_dict() if engine == "pymc" else None,
         "versions": io.versions(),
     }
+    if outdir is not None:
+        # temporary files of a run that was killed (SIGKILL, power cut): any other stop removes
+        # its own, and a write into the folder removes these too, but a resumed run may not
+        # write into posterior/ again
+        for folder in (Path(outdir), Path(outdir) / "posterior"):
+            io.remove_stale_parts(folder)
     results = []
     for i, prior in enumerate(priors):
         if on_prior:
