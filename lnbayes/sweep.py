@@ -190,7 +190,8 @@ class SweepCache:
             db.execute("PRAGMA synchronous=FULL")
             check = db.execute("PRAGMA quick_check").fetchone()
             if not check or check[0] != "ok":
-                raise sqlite3.DatabaseError(f"integrity check: {check[0] if check else 'no answer'}")
+                found = check[0] if check else "no answer"
+                raise sqlite3.DatabaseError(f"integrity check: {found}")
             with db:
                 db.execute(f"CREATE TABLE IF NOT EXISTS {self.TABLE} "
                            "(key TEXT PRIMARY KEY, record TEXT NOT NULL, sha256 TEXT NOT NULL)")
@@ -283,7 +284,8 @@ class SweepCache:
 
 
 def _is_damage(err: sqlite3.DatabaseError) -> bool:
-    """Whether an SQLite error means a damaged file (not a lock, a read-only folder, a full disk)."""
+    """Whether an SQLite error means a damaged file (not a lock, a read-only folder, a full
+    disk)."""
     name = getattr(err, "sqlite_errorname", "") or ""
     if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB", "SQLITE_IOERR_SHORT_READ")):
         return True
@@ -779,7 +781,8 @@ def run_sweep(
             t0 = time.perf_counter()
             todo = [k for k in range(n_points) if pymc_points[k] is None]
             if workers > 1 and len(todo) > 1:
-                arriving = _pymc_parallel(problem, todo, grid_first, grid_second, seeds, settings, workers)
+                arriving = _pymc_parallel(problem, todo, grid_first, grid_second, seeds, settings,
+                                          workers)
                 try:
                     for k, rec in arriving:
                         cache.put_many({pymc_keys[k]: rec})  # committed as each point arrives
