@@ -235,6 +235,7 @@ class SweepCache:
             return default
 
     def get_many(self, keys: list[str]) -> dict[str, dict]:
+        """The intact records of ``keys`` found in the cache (damaged ones are deleted)."""
         if self._db is None or not keys:
             return {}
 
@@ -262,6 +263,7 @@ class SweepCache:
         return self._guarded(read, {})
 
     def put_many(self, items: dict[str, dict]) -> None:
+        """Store records by key, in one transaction, each with the SHA-256 of its JSON text."""
         if self._db is None or not items:
             return
         rows = []
@@ -278,14 +280,17 @@ class SweepCache:
             self._guarded(write, None)
 
     def close(self) -> None:
+        """Close the database (reads and writes after this do nothing)."""
         if self._db is not None:
             self._db.close()
             self._db = None
 
 
 def _is_damage(err: sqlite3.DatabaseError) -> bool:
-    """Whether an SQLite error means a damaged file (not a lock, a read-only folder, a full
-    disk)."""
+    """Whether an SQLite error means a damaged file.
+
+    A lock, a read-only folder or a full disk is not damage: those errors propagate.
+    """
     name = getattr(err, "sqlite_errorname", "") or ""
     if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB", "SQLITE_IOERR_SHORT_READ")):
         return True

@@ -216,8 +216,11 @@ def test_interrupted_write_leaves_no_temporary_file_and_keeps_the_old_one(tmp_pa
 
 def test_signal_while_a_netcdf_file_is_opened_leaves_no_file_and_prints_nothing(tmp_path,
                                                                                monkeypatch):
-    """h5netcdf leaves a half-built File when opening is interrupted; its clean-up used to print
-    'Exception ignored in ... File.close' on stderr."""
+    """Nothing is printed when an interrupt stops h5netcdf opening a file.
+
+    h5netcdf leaves a half-built File behind; its clean-up used to print
+    'Exception ignored in ... File.close' on stderr.
+    """
     import gc
 
     import h5netcdf.core
@@ -261,8 +264,10 @@ def test_temporary_files_of_killed_processes_are_removed_by_the_next_write(tmp_p
 
 
 def test_a_resumed_analysis_removes_temporary_files_of_a_killed_run(trial, tmp_path):
-    """A run killed while writing draws leaves .part files; the resumed run removes them even
-    when it has nothing to write into posterior/ (here: the exact engine)."""
+    """A resumed run removes the .part files of a run killed while writing draws.
+
+    It does so even when it has nothing to write into posterior/ (here: the exact engine).
+    """
     posterior = tmp_path / "posterior"
     posterior.mkdir()
     left = posterior / f".remission__b.nc.{_dead_pid()}.abcd1234.part"
@@ -326,8 +331,11 @@ def _records_table(db: sqlite3.Connection) -> str:
 
 
 def _assert_same_grid(grid, expected):
-    """Equal rows; a point recomputed alone may differ from its batch in the last bits only
-    (the exact sweep engine evaluates points in vectorised batches)."""
+    """Assert equal rows, floats to a relative 1e-12.
+
+    A point recomputed alone may differ from its batch in the last bits only: the exact sweep
+    engine evaluates points in vectorised batches.
+    """
     assert len(grid) == len(expected)
     for row, ref in zip(grid, expected):
         assert row.keys() == ref.keys()
@@ -389,7 +397,7 @@ def test_committed_report_draws_pass_the_completeness_checks(deng):
 @needs_proc
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_signal_while_sampling_stops_the_sampler_and_returns_nothing(trial, signum):
-    """nutpie's blocking sample returns NaN-padded draws on Ctrl-C; lnbayes must raise instead."""
+    """Ctrl-C or SIGTERM raises (nutpie's blocking sample returned NaN-padded draws)."""
     from lnbayes import pymc_engine
     from lnbayes.pymc_engine import SamplerSettings
 
