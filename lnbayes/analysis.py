@@ -94,19 +94,51 @@ def run_key(prior: Prior, outcome: Outcome, seed: int, settings) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def _cached_draws(netcdf_path: Path | None, key: str):
-    """Draws saved by an earlier run with the same key (an interrupted run resumes from them)."""
+DIGEST_ATTR = "lnbayes_draws_sha256"
+"""Attribute of a saved posterior holding :func:`lnbayes.io.datatree_digest` of its draws,
+salted with its ``lnbayes_key``."""
+
+
+def saved_draws_problem(datatree, key: str, prior: Prior, settings) -> str | None:
+    """Why saved draws with run key ``key`` cannot stand for a fit of ``prior``; None if they can.
+
+    The draws must be complete (:func:`lnbayes.pymc_engine.draws_problem`: every variable,
+    chains x draws, no NaN, consistent derived effects) and their checksum must match. Files
+    written before checksums were added (no ``lnbayes_draws_sha256``) are accepted on the
+    completeness checks alone, so that a committed report keeps its draws.
+    """
+    from lnbayes import pymc_engine
+
+    problem = pymc_engine.draws_problem(datatree, prior, settings)
+    if problem is not None:
+        return f"incomplete draws ({problem})"
+    digest = datatree.attrs.get(DIGEST_ATTR)
+    if digest is not None and digest != io.datatree_digest(datatree, key):
+        return "the draws do not match their checksum (the file was changed or damaged)"
+    return None
+
+
+def _cached_draws(netcdf_path: Path | None, key: str, prior: Prior, settings):
+    """Draws saved by an earlier run with the same key (an interrupted run resumes from them).
+
+    A file of another run (another key: other settings, seed, counts or versions) is replaced
+    without a word; an unreadable, incomplete or altered one with a warning on stderr.
+    """
     if netcdf_path is None or not Path(netcdf_path).exists():
         return None
-    import arviz as az
-
     try:
-        datatree = az.from_netcdf(netcdf_path)
-    except Exception:  # an unreadable file is simply recomputed
+        datatree = io.read_netcdf(netcdf_path)
+    except OSError as err:  # io.UnreadableFile, or a file that cannot be opened at all
+        reason = getattr(err, "reason", None) or f"{type(err).__name__}: {err.strerror or err}"
+        io.warn(f"{netcdf_path}: saved draws unreadable ({reason}); sampling again")
         return None
     if datatree.attrs.get("lnbayes_key") != key:
         return None
-    return datatree.load() if hasattr(datatree, "load") else datatree
+    problem = saved_draws_problem(datatree, key, prior, settings)
+    if problem is not None:
+        io.warn(f"{netcdf_path}: saved draws not used: {problem}; sampling again")
+        return None
+    return datatree
 
 
 def pymc_result(
@@ -117,7 +149,7 @@ def pymc_result(
 
     exact_part = exact_result(prior, outcome, thresholds)
     key = run_key(prior, outcome, seed, settings)
-    datatree = _cached_draws(netcdf_path, key)
+    datatree = _cached_draws(netcdf_path, key, prior, settings)
     from_cache = datatree is not None
     if datatree is None:
         datatree = pymc_engine.sample(prior, outcome, seed=seed, settings=settings)
@@ -147,6 +179,7 @@ def pymc_result(
         datatree.attrs.update(
             {
                 "lnbayes_key": key,
+                DIGEST_ATTR: io.datatree_digest(datatree, key),
                 "lnbayes_prior": prior.name,
                 "lnbayes_outcome": outcome.name,
                 "lnbayes_seed": seed,
@@ -210,6 +243,12 @@ def analyze(
         "sampler_settings": settings.as_dict() if engine == "pymc" else None,
         "versions": io.versions(),
     }
+    if outdir is not None:
+        # temporary files of a run that was killed (SIGKILL, power cut): any other stop removes
+        # its own, and a write into the folder removes these too, but a resumed run may not
+        # write into posterior/ again
+        for folder in (Path(outdir), Path(outdir) / "posterior"):
+            io.remove_stale_parts(folder)
     results = []
     for i, prior in enumerate(priors):
         if on_prior:

@@ -6,8 +6,10 @@ import hashlib
 import json
 import os
 import platform
+import re
 import sys
 import tempfile
+import time
 from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
@@ -34,21 +36,99 @@ def file_sha256(path: str | Path | None) -> str | None:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
+PART_SUFFIX = ".part"
+STALE_PART_SECONDS = 24 * 3600
+"""A temporary file older than a day is stale whatever its process (process ids are reused)."""
+_PART_PID = re.compile(r"\.(\d+)\.[A-Za-z0-9_]{8}\.part\Z")
+
+
+def warn(message: str) -> None:
+    """Print one warning line on stderr (``warning: ...``), for the user rather than a log.
+
+    Used for what lnbayes repaired on its own, such as a damaged cache set aside; the CLI's
+    progress display (rich) keeps such lines above itself.
+    """
+    print(f"warning: {' '.join(str(message).split())}", file=sys.stderr, flush=True)
+
+
+def _is_stale_part(path: Path) -> bool:
+    """Whether a temporary ``.NAME.PID.XXXXXXXX.part`` file was left by a process that has gone.
+
+    The process id in the name tells whether its writer still runs; a file older than
+    :data:`STALE_PART_SECONDS`, or one without a process id (written by an earlier version of
+    lnbayes) and untouched for a minute, is stale too. Files of this process are never stale.
+    """
+    try:
+        age = time.time() - path.stat().st_mtime
+    except OSError:
+        return False
+    if age > STALE_PART_SECONDS:
+        return True
+    m = _PART_PID.search(path.name)
+    if m is None:
+        return age > 60
+    pid = int(m.group(1))
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # alive, owned by someone else
+        return False
+    return False
+
+
+def remove_stale_parts(folder: str | Path) -> list[Path]:
+    """Delete temporary ``.*.part`` files in ``folder`` left by a killed process; returns them.
+
+    A write interrupted by SIGKILL, a power cut or a crash cannot remove its temporary file;
+    every later write into the same folder does (:func:`atomic_path`). Files still being written
+    by a running process are left alone.
+    """
+    removed = []
+    try:
+        candidates = list(Path(folder).glob(".*" + PART_SUFFIX))
+    except OSError:
+        return removed
+    for path in candidates:
+        if path.is_file() and _is_stale_part(path):
+            try:
+                path.unlink()
+            except OSError:
+                continue
+            removed.append(path)
+    return removed
+
+
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; move it into place only if the block succeeds."""
+    """Yield a temporary path beside ``path``; move it into place only if the block succeeds.
+
+    The temporary file ``.NAME.PID.XXXXXXXX.part`` is removed whatever stops the block: an
+    exception, Ctrl-C or SIGTERM (as :class:`lnbayes.errors.Terminated`), and a second signal
+    arriving during the removal. Temporary files that killed processes left in the folder are
+    removed first (:func:`remove_stale_parts`).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
+    remove_stale_parts(path.parent)
+    tmp_path = None
     try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=PART_SUFFIX,
+                                   dir=path.parent)
+        os.close(fd)
+        tmp_path = Path(tmp)
         yield tmp_path
         os.chmod(tmp_path, 0o644)
         os.replace(tmp_path, path)
     finally:
-        if tmp_path.exists():
-            tmp_path.unlink()
+        if tmp_path is not None:
+            try:
+                tmp_path.unlink(missing_ok=True)
+            except BaseException:  # a second Ctrl-C or SIGTERM just before the removal
+                tmp_path.unlink(missing_ok=True)
+                raise
 
 
 def write_text(path: str | Path, text: str) -> Path:
@@ -90,11 +170,130 @@ def write_json(path: str | Path, obj: Any) -> Path:
     return write_text(path, dumps(obj))
 
 
+def datatree_digest(datatree, salt: str = "") -> str:
+    """SHA-256 of every data variable of every group of an ArviZ DataTree, and of ``salt``.
+
+    Covers each variable's group, name, dimensions, dtype, shape and values (little-endian
+    bytes), in sorted order; attributes and coordinates are left out. The same draws give the
+    same digest after a NetCDF round trip, on any machine.
+    """
+    import numpy as np
+
+    h = hashlib.sha256(salt.encode())
+    for group in sorted(datatree.children):
+        ds = datatree[group].to_dataset()
+        for name in sorted(ds.data_vars):
+            var = ds[name]
+            values = _canonical(np.asarray(var.values))
+            text = values.dtype.kind in "OSU"  # hashed as text: its width may differ on disk
+            kind = "text" if text else values.dtype.str
+            header = f"{group}/{name}/{','.join(map(str, var.dims))}/{kind}/{values.shape}"
+            h.update(header.encode())
+            if text:
+                h.update(repr(values.tolist()).encode())
+            else:
+                h.update(np.ascontiguousarray(values).tobytes())
+    return h.hexdigest()
+
+
+def _canonical(values):
+    """Values as NetCDF gives them back, so that a digest survives the round trip.
+
+    Text (nutpie's divergence messages: objects, None where there is no message) becomes
+    strings with "" for None, or float NaN when every entry is None (how it is stored); floats
+    get one NaN bit pattern; bytes are little-endian.
+    """
+    import numpy as np
+
+    if values.dtype.kind == "O":
+        flat = values.ravel()
+        if all(x is None for x in flat):
+            return np.full(values.shape, np.nan)
+        return np.array(["" if x is None else _text(x) for x in flat], dtype=str).reshape(
+            values.shape)
+    if values.dtype.kind in "SU":
+        return np.array([_text(x) for x in values.ravel()], dtype=str).reshape(values.shape)
+    if values.dtype.kind == "f" and np.isnan(values).any():
+        values = np.where(np.isnan(values), np.nan, values)
+    if values.dtype.byteorder == ">":
+        values = values.astype(values.dtype.newbyteorder("<"))
+    return values
+
+
+def _text(x) -> str:
+    if isinstance(x, bytes):
+        return x.decode("utf-8", "replace")
+    if isinstance(x, float) and x != x:  # NaN
+        return ""
+    return str(x)
+
+
+def _h5_quietly(action):
+    """``action()``, with what a failed NetCDF open leaves behind collected without noise.
+
+    h5netcdf's ``File`` sets its ``_closed`` flag only when opening raises an ``Exception``; a
+    ``KeyboardInterrupt`` or :class:`lnbayes.errors.Terminated` arriving while a file is opened
+    (or a damaged file) leaves a half-built object whose ``__del__`` prints "Exception ignored
+    in ... File.close" on stderr when it is collected. On any exception, the frames of the
+    traceback drop their locals, the garbage is collected while such messages from h5netcdf and
+    h5py are silenced, and the exception propagates unchanged.
+    """
+    import gc
+    import traceback
+
+    previous = sys.unraisablehook
+
+    def quiet(unraisable) -> None:
+        where = (getattr(unraisable.object, "__module__", None)
+                 or type(unraisable.object).__module__ or "")
+        if not where.startswith(("h5netcdf", "h5py")):
+            previous(unraisable)
+
+    sys.unraisablehook = quiet
+    try:
+        try:
+            return action()
+        except BaseException as err:
+            traceback.clear_frames(err.__traceback__)
+            gc.collect()
+            raise
+    finally:
+        sys.unraisablehook = previous
+
+
 def write_netcdf(path: str | Path, datatree) -> Path:
     """Save an ArviZ DataTree as NetCDF (h5netcdf), atomically."""
     with atomic_path(path) as tmp:
-        datatree.to_netcdf(tmp, engine="h5netcdf")
+        _h5_quietly(lambda: datatree.to_netcdf(tmp, engine="h5netcdf"))
     return Path(path)
+
+
+class UnreadableFile(OSError):
+    """A saved file that could not be read (damaged, truncated, not what it should be)."""
+
+    def __init__(self, path: str | Path, reason: str):
+        self.path, self.reason = Path(path), reason
+        super().__init__(f"{path}: {reason}")
+
+
+def read_netcdf(path: str | Path):
+    """An ArviZ DataTree read from NetCDF into memory, with the file closed again.
+
+    Reading everything at once makes a damaged file fail here rather than later, when a
+    variable is first used. A damaged file raises :class:`UnreadableFile` with h5py's reason,
+    and nothing else on stderr (see :func:`_h5_quietly`).
+    """
+    import xarray as xr
+
+    def load():
+        with xr.open_datatree(path, engine="h5netcdf") as tree:
+            return tree.load().copy()
+
+    try:
+        return _h5_quietly(load)
+    except Exception as err:  # noqa: BLE001 - h5py, h5netcdf and xarray raise many kinds
+        reason = f"{type(err).__name__}: {' '.join(str(err).split())}"[:200]
+    raise UnreadableFile(path, reason)
 
 
 def command_line() -> str:

@@ -206,14 +206,35 @@ def _representative(prior, outcome):
 _REPRESENTATIVES: dict[tuple, tuple] = {}
 
 
+WAIT_SECONDS = 0.2
+"""How long one wait for the sampler lasts before Python's signal handlers get a turn."""
+
+
+class IncompleteDraws(RuntimeError):
+    """The sampler returned fewer draws than asked for, or draws with missing values."""
+
+
 def sample(prior, outcome, seed: int, settings: SamplerSettings | None = None, progress: bool = False):
-    """Sample the posterior with nutpie; returns an ArviZ DataTree."""
+    """Sample the posterior with nutpie; returns an ArviZ DataTree with every draw asked for.
+
+    nutpie's blocking ``sample`` catches ``KeyboardInterrupt`` and returns the draws made so far,
+    padded with NaN, as if sampling had finished. Here the sampler runs in nutpie's background
+    threads (``blocking=False``) and the main thread waits for it in short slices, so that Ctrl-C
+    (``KeyboardInterrupt``) and SIGTERM (:class:`lnbayes.errors.Terminated`, raised by the CLI's
+    handler) are raised here: the sampler is then cancelled, its draws are discarded and the
+    interrupt propagates. Nothing of an interrupted fit is ever returned.
+
+    Raises
+    ------
+    IncompleteDraws
+        If the sampler finished but its draws are not complete (see :func:`draws_problem`).
+    """
     portable_codegen()
     import nutpie
 
     settings = settings or SamplerSettings()
     compiled = compiled_model(prior, outcome)
-    return nutpie.sample(
+    sampler = nutpie.sample(
         compiled,
         draws=settings.draws,
         tune=settings.tune,
@@ -222,4 +243,76 @@ def sample(prior, outcome, seed: int, settings: SamplerSettings | None = None, p
         seed=seed,
         target_accept=settings.target_accept,
         progress_bar=progress,
+        blocking=False,
     )
+    try:
+        while True:
+            try:
+                datatree = sampler.wait(timeout=WAIT_SECONDS)
+                break
+            except TimeoutError:
+                continue  # signal handlers run between the slices
+    except BaseException:
+        sampler.cancel()  # stop the chains and discard their draws
+        raise
+    problem = draws_problem(datatree, prior, settings)
+    if problem is not None:
+        raise IncompleteDraws(f"the sampler returned incomplete draws: {problem}")
+    return datatree
+
+
+DERIVED = ("p_control", "p_treatment", "risk_difference", "risk_ratio", "odds_ratio")
+"""Posterior variables of every model (besides the effect of an effect-level prior)."""
+
+
+def expected_variables(prior) -> tuple[str, ...]:
+    """Names of the posterior variables a fit of ``prior`` has."""
+    return DERIVED if prior.family == "arm" else (*DERIVED, prior.scale)
+
+
+def draws_problem(datatree, prior, settings: SamplerSettings) -> str | None:
+    """What makes ``datatree`` not a complete fit of ``prior`` with ``settings``; None if nothing.
+
+    Complete means: a ``posterior`` group holding every variable of the model, each with
+    ``settings.chains`` chains of ``settings.draws`` draws and no missing value (nutpie pads the
+    chains of an aborted run with NaN); a ``sample_stats`` group with ``diverging`` of the same
+    shape; probabilities within [0, 1]; and the derived effects equal to what ``p_control`` and
+    ``p_treatment`` give (which a zeroed or overwritten block of draws breaks).
+    """
+    groups = set(getattr(datatree, "children", ()))
+    for group in ("posterior", "sample_stats"):
+        if group not in groups:
+            return f"no {group} group"
+    post = datatree["posterior"].to_dataset()
+    stats = datatree["sample_stats"].to_dataset()
+    shape = (settings.chains, settings.draws)
+    names = expected_variables(prior)
+    missing = [n for n in names if n not in post.data_vars]
+    if missing:
+        return f"variable {missing[0]} missing"
+    if "diverging" not in stats.data_vars:
+        return "sample statistic diverging missing"
+    for name in (*names, "diverging"):
+        var = post[name] if name in post.data_vars else stats[name]
+        if tuple(var.dims[:2]) != ("chain", "draw") or var.shape != shape:
+            return (f"{name} has shape {var.shape}, expected {settings.chains} chains x "
+                    f"{settings.draws} draws")
+    values = {n: np.asarray(post[n].values, dtype=float) for n in names}
+    for name, v in values.items():
+        n_nan = int(np.isnan(v).sum())
+        if n_nan:
+            return f"{n_nan} missing (NaN) values of {name}"
+    p_c, p_t = values["p_control"], values["p_treatment"]
+    for name, p in (("p_control", p_c), ("p_treatment", p_t)):
+        if np.any((p < 0) | (p > 1)):
+            return f"{name} outside [0, 1]"
+    with np.errstate(divide="ignore", invalid="ignore"):
+        implied = {
+            "risk_difference": p_t - p_c,
+            "risk_ratio": p_t / p_c,
+            "odds_ratio": p_t * (1 - p_c) / (p_c * (1 - p_t)),
+        }
+    for name, expected in implied.items():
+        if not np.allclose(values[name], expected, rtol=1e-7, atol=1e-12, equal_nan=False):
+            return f"{name} does not match p_control and p_treatment"
+    return None
