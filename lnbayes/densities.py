@@ -97,7 +97,11 @@ def density_curves(prior, outcome, measures=("risk_difference", "odds_ratio"),
             lo, hi = ranges[measure]
         else:
             lo, hi = default_range(measure, [post, prior_post])
-        grid = measure_grid(measure, lo, hi, n)
+        # n points across the whole range, and n more across the posterior's own range, so that
+        # a posterior much narrower than the prior (a large trial) is drawn smoothly too
+        p_lo, p_hi = default_range(measure, [post])
+        grid = np.union1d(measure_grid(measure, lo, hi, n),
+                          measure_grid(measure, max(p_lo, lo), min(p_hi, hi), n))
         curves = {"grid": grid}
         for key, p in (("prior", prior_post), ("posterior", post)):
             if key in arms:

@@ -107,8 +107,9 @@ def format_prob(p: float) -> str:
 
 
 def p_benefit_text(result: Mapping[str, Any]) -> str:
-    """``P(benefit) = 0.31``: the exact value (the reference for every engine)."""
-    return f"P(benefit) = {format_prob(exact_p_benefit(result))}"
+    """``P(benefit) = 0.310`` or ``P(benefit) > 0.999``: the exact value (the reference)."""
+    text = format_prob(exact_p_benefit(result))
+    return f"P(benefit) {text}" if text[0] in "<>" else f"P(benefit) = {text}"
 
 
 def exact_p_benefit(result: Mapping[str, Any]) -> float:
