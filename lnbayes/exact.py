@@ -32,7 +32,7 @@ import numpy as np
 from scipy import optimize, special, stats
 from scipy.integrate import cumulative_simpson
 
-from lnbayes import effects
+from lnbayes import effects, roots
 
 _RATIO_MEASURES = ("risk_ratio", "odds_ratio")
 
@@ -59,16 +59,29 @@ class BetaMix:
         return special.logsumexp(np.log(self.w) + stats.beta.logpdf(x, self.a, self.b), axis=-1)
 
     def cdf(self, x):
-        x = np.asarray(x, dtype=float)[..., None]
-        return np.sum(self.w * stats.beta.cdf(x, self.a, self.b), axis=-1)
+        x = np.clip(np.asarray(x, dtype=float), 0.0, 1.0)[..., None]
+        return np.clip(np.sum(self.w * special.betainc(self.a, self.b, x), axis=-1), 0.0, 1.0)
+
+    def sf(self, x):
+        """P(X > x), computed directly (accurate where it is tiny, unlike 1 - cdf)."""
+        x = np.clip(np.asarray(x, dtype=float), 0.0, 1.0)[..., None]
+        return np.clip(np.sum(self.w * special.betaincc(self.a, self.b, x), axis=-1), 0.0, 1.0)
 
     def mean(self) -> float:
         return float(np.sum(self.w * self.a / (self.a + self.b)))
 
     def ppf(self, q: float) -> float:
+        """The q-quantile: scipy's Beta quantile for one component, else a bracketed root."""
+        q = float(q)
+        if not 0.0 <= q <= 1.0:
+            raise ValueError(f"a quantile level must lie in [0, 1], got {q!r}")
+        comps = stats.beta.ppf(q, self.a, self.b)
         if len(self.w) == 1:
-            return float(stats.beta.ppf(q, self.a[0], self.b[0]))
-        return float(optimize.brentq(lambda x: self.cdf(x) - q, 0.0, 1.0, xtol=1e-13))
+            return float(comps[0])
+        # the mixture's quantile lies between its components' quantiles
+        return roots.monotone_root(lambda x: float(self.cdf(x)) - q, float(np.min(comps)),
+                                   float(np.max(comps)), increasing=True, limits=(0.0, 1.0),
+                                   at_limit="clamp", xtol=1e-15, what=f"the {q:g}-quantile")
 
     def support_logit(self, tail: float = 1e-15) -> tuple[float, float]:
         lo = np.min(stats.beta.ppf(tail, self.a, self.b))
@@ -141,7 +154,12 @@ def _log_binom(events: int, n: int, p):
 
 @dataclass
 class ExactPosterior:
-    """A posterior over (p_control, p_treatment) as p_control nodes and conditional CDFs."""
+    """A posterior over (p_control, p_treatment) as p_control nodes and conditional CDFs.
+
+    Probabilities are computed on the side they are asked for (a survival function where one is
+    given, not ``1 - cdf``) and clipped to [0, 1], so none falls outside [0, 1] by rounding and
+    tiny tail probabilities keep their relative accuracy.
+    """
 
     x: np.ndarray
     """p_control quadrature nodes."""
@@ -155,14 +173,28 @@ class ExactPosterior:
     """log marginal likelihood of the two arms' counts."""
     family: str
     scale: str | None = None
+    cond_sf: Callable[[np.ndarray], np.ndarray] | None = None
+    """t -> P(p_treatment > t | p_control = x_i), computed directly (default: 1 - cond_cdf)."""
+    pc_ppf: Callable[[float], float] | None = None
+    """Closed-form quantile function of p_control, where there is one."""
+    pt_ppf: Callable[[float], float] | None = None
+    """Closed-form quantile function of p_treatment, where there is one (arm-level priors)."""
 
     def cdf(self, measure: str, values) -> np.ndarray:
         """P(measure <= v | data) for each v in ``values``."""
         values = np.atleast_1d(np.asarray(values, dtype=float))
         if measure == "p_control":
-            return np.array([self.pc_cdf(v) for v in values])
+            return np.clip(np.array([self.pc_cdf(v) for v in values]), 0.0, 1.0)
         t = effects.p_treatment_at(measure, self.x[:, None], values[None, :])
         return np.clip(self.w @ self._cdf_clipped(t), 0.0, 1.0)
+
+    def sf(self, measure: str, values) -> np.ndarray:
+        """P(measure > v | data) for each v, computed as a survival function."""
+        values = np.atleast_1d(np.asarray(values, dtype=float))
+        if measure == "p_control":
+            return np.clip(1.0 - self.cdf(measure, values), 0.0, 1.0)
+        t = effects.p_treatment_at(measure, self.x[:, None], values[None, :])
+        return np.clip(self.w @ self._sf_clipped(t), 0.0, 1.0)
 
     def _cdf_clipped(self, t: np.ndarray) -> np.ndarray:
         inside = (t > 0) & (t < 1)
@@ -171,40 +203,80 @@ class ExactPosterior:
             out = np.where(inside, self.cond_cdf(np.clip(t, 1e-300, 1 - 1e-16)), out)
         return out
 
+    def _sf_clipped(self, t: np.ndarray) -> np.ndarray:
+        if self.cond_sf is None:
+            return 1.0 - self._cdf_clipped(t)
+        inside = (t > 0) & (t < 1)
+        out = np.where(t <= 0, 1.0, 0.0)
+        if inside.any():
+            out = np.where(inside, self.cond_sf(np.clip(t, 1e-300, 1 - 1e-16)), out)
+        return out
+
     def prob_benefit(self, lower_is_better: bool = False) -> float:
         """P(p_treatment > p_control), or P(p_treatment < p_control) when lower is better."""
-        below = float(self.w @ self._cdf_clipped(self.x[:, None])[:, 0])
-        return below if lower_is_better else 1.0 - below
+        t = self.x[:, None]
+        side = self._cdf_clipped(t) if lower_is_better else self._sf_clipped(t)
+        return float(np.clip(self.w @ side[:, 0], 0.0, 1.0))
 
     def prob_beyond(self, measure: str, value: float, lower_is_better: bool = False) -> float:
         """P(measure > value), or P(measure < value) when lower is better."""
-        below = float(self.cdf(measure, [value])[0])
-        return below if lower_is_better else 1.0 - below
+        if lower_is_better:
+            return float(self.cdf(measure, [value])[0])
+        return float(self.sf(measure, [value])[0])
 
     def prob_between(self, measure: str, lower: float, upper: float) -> float:
         lo, hi = self.cdf(measure, [lower, upper])
-        return float(max(hi - lo, 0.0))
+        return float(min(max(hi - lo, 0.0), 1.0))
 
     def quantile(self, measure: str, q: float) -> float:
-        """The q-quantile of a measure, by root-finding on its CDF."""
-        if measure in _RATIO_MEASURES:
-            grid = np.exp(np.linspace(-40, 40, 801))
-        elif measure == "risk_difference":
-            grid = np.linspace(-1, 1, 401)
+        """The q-quantile of a measure.
+
+        Closed forms where they exist (p_control and p_treatment under arm-level priors: Beta
+        quantiles; p_control under effect-level priors: the inverse of its piecewise-linear CDF);
+        otherwise the root of ``cdf - q`` by :func:`lnbayes.roots.monotone_root`, bracketed from a
+        grid and checked, so that a bracket one ulp off (a CDF that equals ``q`` exactly at a grid
+        node) cannot make it fail. Quantiles beyond the searched range (odds and risk ratios
+        outside exp(+-40)) are reported as the range's end.
+        """
+        q = float(q)
+        if not 0.0 <= q <= 1.0:
+            raise ValueError(f"a quantile level must lie in [0, 1], got {q!r}")
+        if measure == "p_control" and self.pc_ppf is not None:
+            return float(self.pc_ppf(q))
+        if measure == "p_treatment" and self.pt_ppf is not None:
+            return float(self.pt_ppf(q))
+        ratio = measure in _RATIO_MEASURES
+        grid = self._quantile_grid(measure)
+        cdf = self._grid_cdf(measure, grid)
+        k = int(np.clip(np.searchsorted(cdf, q), 1, len(grid) - 1))
+        if ratio:
+            def f(lv: float) -> float:
+                return float(self.cdf(measure, [np.exp(lv)])[0]) - q
         else:
-            grid = np.linspace(0, 1, 401)
-        cdf = self.cdf(measure, grid)
-        k = int(np.searchsorted(cdf, q))
-        if k == 0:
-            return float(grid[0])
-        if k >= len(grid):
-            return float(grid[-1])
-        lo, hi = grid[k - 1], grid[k]
-        f = lambda v: float(self.cdf(measure, [v])[0]) - q  # noqa: E731
+            def f(v: float) -> float:
+                return float(self.cdf(measure, [v])[0]) - q
+        root = roots.monotone_root(
+            f, grid[k - 1], grid[k], increasing=True, limits=(grid[0], grid[-1]),
+            at_limit="clamp", xtol=1e-10 if ratio else 1e-12,
+            what=f"the {q:g}-quantile of {measure}",
+        )
+        return float(np.exp(root)) if ratio else float(root)
+
+    @staticmethod
+    def _quantile_grid(measure: str) -> np.ndarray:
+        """The search grid (on the log scale for ratio measures)."""
         if measure in _RATIO_MEASURES:
-            g = lambda lv: f(np.exp(lv))  # noqa: E731
-            return float(np.exp(optimize.brentq(g, np.log(lo), np.log(hi), xtol=1e-10)))
-        return float(optimize.brentq(f, lo, hi, xtol=1e-12))
+            return np.linspace(-40, 40, 801)
+        if measure == "risk_difference":
+            return np.linspace(-1, 1, 401)
+        return np.linspace(0, 1, 401)
+
+    def _grid_cdf(self, measure: str, grid: np.ndarray) -> np.ndarray:
+        cache = self.__dict__.setdefault("_grid_cdf_cache", {})
+        if measure not in cache:
+            values = np.exp(grid) if measure in _RATIO_MEASURES else grid
+            cache[measure] = self.cdf(measure, values)
+        return cache[measure]
 
     def interval(self, measure: str, prob: float = 0.95) -> dict[str, float]:
         tail = (1 - prob) / 2
@@ -258,12 +330,10 @@ def arm_posterior(control_prior, treatment_prior, outcome, n_nodes: int = 801) -
     post_t, ev_t = update_beta(BetaMix.of(treatment_prior), outcome.treatment_events, outcome.treatment_n)
     x, w = beta_nodes(post_c, n_nodes)
 
-    def cond_cdf(t):
-        return post_t.cdf(t)
-
     return ExactPosterior(
-        x=x, w=w, cond_cdf=cond_cdf, pc_cdf=lambda v: float(post_c.cdf(v)),
-        log_evidence=ev_c + ev_t, family="arm",
+        x=x, w=w, cond_cdf=post_t.cdf, pc_cdf=lambda v: float(post_c.cdf(v)),
+        log_evidence=ev_c + ev_t, family="arm", cond_sf=post_t.sf, pc_ppf=post_c.ppf,
+        pt_ppf=post_t.ppf,
     )
 
 
@@ -277,6 +347,7 @@ class _Rows:
     theta: np.ndarray  # (R, M) sorted theta nodes per row
     log_z: np.ndarray  # (R,) log of the row integral
     cdf: np.ndarray  # (R, M) conditional CDF of theta per row
+    sf: np.ndarray  # (R, M) conditional survival function (summed from the top, not 1 - cdf)
 
 
 def _theta_rows(x, scale, effect_prior: NormalMix, outcome, n_prior=1201, n_lik=1201, n_between=201) -> _Rows:
@@ -322,8 +393,10 @@ def _theta_rows(x, scale, effect_prior: NormalMix, outcome, n_prior=1201, n_lik=
     total = cum[:, -1]
     with np.errstate(divide="ignore"):
         log_z = np.log(total) + row_max[:, 0]
-    cdf = cum / np.where(total > 0, total, 1.0)[:, None]
-    return _Rows(theta=theta, log_z=log_z, cdf=cdf)
+    norm = np.where(total > 0, total, 1.0)[:, None]
+    cdf = np.clip(cum / norm, 0.0, 1.0)
+    sf = np.clip(_cumulative(f[:, ::-1], -theta[:, ::-1])[:, ::-1] / norm, 0.0, 1.0)
+    return _Rows(theta=theta, log_z=log_z, cdf=cdf, sf=sf)
 
 
 def _cumulative(f: np.ndarray, theta: np.ndarray) -> np.ndarray:
@@ -387,6 +460,14 @@ def effect_posterior(
             return 1.0
         return float(np.interp(special.logit(v), u, cum_u))
 
+    def pc_ppf(q: float) -> float:
+        # the exact inverse of pc_cdf (piecewise linear in logit(p_control))
+        if q <= 0:
+            return 0.0
+        if q >= 1:
+            return 1.0
+        return float(special.expit(np.interp(q, cum_u, u)))
+
     def cond_cdf(t):
         th = effects.theta_of(scale, x[:, None], t)
         out = np.empty_like(th)
@@ -394,9 +475,16 @@ def effect_posterior(
             out[i] = np.interp(th[i], rows.theta[i], rows.cdf[i], left=0.0, right=1.0)
         return out
 
+    def cond_sf(t):
+        th = effects.theta_of(scale, x[:, None], t)
+        out = np.empty_like(th)
+        for i in range(len(x)):
+            out[i] = np.interp(th[i], rows.theta[i], rows.sf[i], left=1.0, right=0.0)
+        return out
+
     return ExactPosterior(
         x=x, w=w, cond_cdf=cond_cdf, pc_cdf=pc_cdf, log_evidence=log_evidence,
-        family="effect", scale=scale,
+        family="effect", scale=scale, cond_sf=cond_sf, pc_ppf=pc_ppf,
     )
 
 

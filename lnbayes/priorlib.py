@@ -49,9 +49,9 @@ import math
 from typing import Any
 
 import numpy as np
-from scipy import optimize, special, stats
+from scipy import special, stats
 
-from lnbayes import effects
+from lnbayes import effects, roots
 
 EFFECT_SCALES = ("log_or", "log_rr", "rd")
 STATED_SCALES = ("or", "rr", "rd", "log_or", "log_rr")
@@ -257,23 +257,25 @@ def beta_from_quantiles(p1: float, v1: float, p2: float, v2: float) -> tuple[flo
         p1, v1, p2, v2 = p2, v2, p1, v1
 
     def mean_at(s: float) -> float:
-        f = lambda m: stats.beta.cdf(v1, m * s, (1 - m) * s) - p1  # noqa: E731
-        return optimize.brentq(f, 1e-12, 1 - 1e-12, xtol=1e-14)
+        # F(v1; m s, (1 - m) s) falls from about 1 to about 0 as the mean m rises
+        f = lambda m: float(special.betainc(m * s, (1 - m) * s, v1)) - p1  # noqa: E731
+        return roots.monotone_root(f, 1e-12, 1 - 1e-12, increasing=False, xtol=1e-14,
+                                   what="the Beta mean matching the first quantile")
 
     def gap(log_s: float) -> float:
         s = math.exp(log_s)
         m = mean_at(s)
-        return stats.beta.cdf(v2, m * s, (1 - m) * s) - p2
+        return float(special.betainc(m * s, (1 - m) * s, v2)) - p2
 
-    lo, hi = math.log(1e-3), math.log(1e7)
-    g_lo, g_hi = gap(lo), gap(hi)
-    if g_lo * g_hi > 0:
+    try:
+        log_s = roots.monotone_root(gap, math.log(1e-3), math.log(1e7), increasing=True,
+                                    xtol=1e-13, what="the Beta concentration")
+    except roots.NoRootError:
         raise StatementError(
             "quantiles",
             "no Beta distribution has these two quantiles (they would need a concentration a + b "
             "outside 0.001 to 10^7)",
-        )
-    log_s = optimize.brentq(gap, lo, hi, xtol=1e-13)
+        ) from None
     s = math.exp(log_s)
     m = mean_at(s)
     return float(m * s), float((1 - m) * s)

@@ -65,9 +65,9 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 
 import numpy as np
-from scipy import optimize, special, stats
+from scipy import special, stats
 
-from lnbayes import effects
+from lnbayes import effects, roots
 from lnbayes.exact import BetaMix, _log_binom, _simpson_weights, beta_nodes, update_beta
 
 N_ROWS = 401
@@ -85,7 +85,7 @@ TRUNCATED_NODES_PER_SD = 12
 MAX_THETA_NODES = 6000
 """Larger theta grids are split by prior centre."""
 SETTINGS = {"rows": N_ROWS, "nodes_per_sd": NODES_PER_SD, "pad_sd": PAD_SD, "row_nats": ROW_NATS,
-            "method": "linear functionals of the prior density, version 1"}
+            "method": "linear functionals of the prior density, version 2 (theta lattice k h)"}
 
 _SCALE_MEASURE = {"log_or": "odds_ratio", "log_rr": "risk_ratio", "rd": "risk_difference"}
 
@@ -286,8 +286,13 @@ class EffectSweep:
         if yt == 0:
             return -np.inf
         p_hat = yt / nt
-        f = lambda p: float(_log_binom(yt, nt, p)) - (self._log_lmax - ROW_NATS)  # noqa: E731
-        p_lo = optimize.brentq(f, 1e-300, p_hat) if f(1e-300) < 0 else 1e-300
+        # log-likelihood minus its floor, increasing in log p below the maximum at p_hat
+        def f(lp: float) -> float:
+            return float(_log_binom(yt, nt, np.exp(lp))) - (self._log_lmax - ROW_NATS)
+
+        p_lo = float(np.exp(roots.monotone_root(
+            f, np.log(1e-300), np.log(p_hat), increasing=True, at_limit="clamp", xtol=1e-10,
+            what="the treatment likelihood's floor")))
         x_max = float(np.max(self.x[self.a > self.a.max() * 1e-30]))
         return float(np.log(p_lo) - np.log(x_max)) - 1.0
 
@@ -301,8 +306,10 @@ class EffectSweep:
         lo, hi = self._theta_range(sd, m_lo, m_hi)
         rows = self._rows(self.rows_for_sd(sd))
         h = min(sd, self.s_lik) / self._nodes_per_sd()
-        n = int(np.ceil((hi - lo) / h)) + 1
-        theta = lo + h * (np.arange(-3, n + 3))
+        # nodes on the lattice k h (k whole), whatever the range: a prior's result does not
+        # depend on which other centres share its grid (or on the last bit of their values)
+        k_lo, k_hi = int(np.floor(lo / h)), int(np.ceil(hi / h))
+        theta = h * np.arange(k_lo - 3, k_hi + 4, dtype=float)
         x = rows.x[:, None]
         th = theta[None, :]
         if self.scale == "log_or":
@@ -559,7 +566,9 @@ def tipping_centre(prob_of_centre, level: float, lo: float, hi: float, direction
     elif p_most < level:
         out["status"] = "not_reached"
     else:
-        out["centre"] = float(optimize.brentq(lambda c: prob_of_centre(c) - level, lo, hi, xtol=xtol))
+        out["centre"] = roots.monotone_root(
+            lambda c: prob_of_centre(c) - level, lo, hi, increasing=direction > 0, xtol=xtol,
+            what=f"the centre reaching P(benefit) = {level:g}")
         out["status"] = "found"
     return out
 
