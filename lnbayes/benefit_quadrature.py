@@ -81,8 +81,9 @@ U_MAX = 50.0
 """No window extends beyond logit +-50 (p from 2e-22)."""
 TAIL_PROB = 1e-14
 """Window ends leave out at most this much of each conjugate posterior, on each side."""
-TAIL_TOL = 1e-10
-"""Largest conjugate posterior mass allowed beyond logit +-U_MAX (else refused)."""
+TAIL_TOL = 1e-8
+"""Largest conjugate posterior mass allowed beyond logit +-U_MAX (else refused); as in
+:data:`lnbayes.exact.TAIL_TOL`."""
 EDGE_TOL = 1e-12
 """Posterior mass fraction allowed in the outermost nodes of a window before it is widened."""
 EDGE_FAIL = 1e-9
@@ -219,7 +220,7 @@ def _check_outside(outside: float, what: str) -> None:
         raise PlanError(
             f"{what}: a Beta prior this concentrated at 0 or 1 puts {outside:.2g} of the "
             f"posterior beyond p = {special.expit(-U_MAX):.1g} (logit -{U_MAX:g}), which the exact "
-            "quadrature cannot represent; use Beta shapes of about 0.5 or more"
+            "quadrature cannot represent; use Beta shapes of about 0.4 or more"
         )
 
 
@@ -315,7 +316,7 @@ def log_prior_density(prior, u_c, u_t) -> np.ndarray:
     u_t = np.asarray(u_t, dtype=float)
     c = BetaMix.of(prior.control)
     x = special.expit(u_c)
-    log_c = c.logpdf(x) + special.log_expit(u_c) + special.log_expit(-u_c)
+    log_c = c.logpdf_logit(u_c)
     if prior.family == "arm":
         t = BetaMix.of(prior.treatment)
         return log_c + t.logpdf(special.expit(u_t)) + special.log_expit(u_t) + special.log_expit(-u_t)
@@ -416,7 +417,7 @@ def _over_control_prior(prior, g) -> float:
 
     def integrand(u):
         x = special.expit(u)
-        log_d = float(c.logpdf(x)) + float(special.log_expit(u) + special.log_expit(-u))
+        log_d = float(c.logpdf_logit(u))
         return math.exp(log_d) * float(g(np.asarray(x)))
 
     value, _ = integrate.quad(integrand, lo, hi, points=points or None, limit=500,
@@ -460,6 +461,26 @@ def _effect_widths(prior, n_t: int, n_c: int, yt: tuple[int, int], yc: tuple[int
     sd_uc = min(sd_c + [2.0 / math.sqrt(float(np.max(c.a + c.b)) + n_c + n_t)])
     sd_v_given_uc = 1.0 / math.sqrt(1.0 / s**2 + n_t / 4.0)
     return joint, sd_uc, sd_v_given_uc
+
+
+def _window_widths(prior, n_t: int, n_c: int, uc: tuple[float, float],
+                   ut: tuple[float, float]) -> tuple[float, float, float]:
+    """Lower bounds on the posterior sds (as :func:`_effect_widths`) given where the posteriors
+    are: the Fisher information of n binomial patients about a logit is n p (1 - p), at most its
+    largest value over the window (rare events carry far less than n / 4)."""
+    def info(n, lo, hi):
+        p = special.expit(np.clip(0.0, lo, hi))  # p (1 - p) is largest nearest p = 1/2
+        return n * float(p * (1 - p))
+
+    c = BetaMix.of(prior.control)
+    e = NormalMix.of(prior.effect)
+    s = float(np.min(e.s)) * (4.0 if prior.scale == "rd" else 1.0)
+    i_c, i_t = info(n_c, *uc), info(n_t, *ut)
+    prior_c = float(np.max(c.a + c.b)) / 4  # largest curvature of a Beta's log density in logit
+    sd_uc = 1.0 / math.sqrt(prior_c + i_c + i_t)
+    sd_v = 1.0 / math.sqrt(1.0 / s**2 + i_t)
+    sd_d = 1.0 / math.sqrt(1.0 / s**2 + 1.0 / (1.0 / max(i_t, 1e-300) + 1.0 / max(i_c, 1e-300)))
+    return min(sd_uc, sd_d), sd_uc, sd_v
 
 
 def _lattice_h(sd: float) -> float:
@@ -506,6 +527,8 @@ def plan_effect(prior, n_t: int, n_c: int, yt: tuple[int, int], yc: tuple[int, i
     uc_lo, uc_hi = _pad(win["u_c"], margin)
     ut_lo, ut_hi = _pad(win["u_t"], margin)
     v_lo, v_hi = _pad(win["v"], margin)
+    joint, sd_uc, sd_v = _window_widths(prior, n_t, n_c, (uc_lo, uc_hi), (ut_lo, ut_hi))
+    h = _lattice_h(joint)
     # lattice: one spacing, u_t restricted to a band around the diagonal
     n_c_l = int(math.ceil((uc_hi - uc_lo) / h)) + 1
     k0 = int(math.floor(uc_lo / h))
@@ -689,7 +712,7 @@ def _lattice_masses(prior, plan: Plan, n_t, n_c, y_t, y_c, density_at_0) -> Mass
         j = np.arange(j_min, n_tn - plan.offset)
         c = BetaMix.of(prior.control)
         x = special.expit(u_c)
-        log_pc = c.logpdf(x) + special.log_expit(u_c) + special.log_expit(-u_c)
+        log_pc = c.logpdf_logit(u_c)
         log_phi = _normal_mix_logpdf(NormalMix.of(prior.effect))(j * plan.h_c)
         top_c, top_phi = float(np.max(log_pc)), float(np.max(log_phi))
         phi = np.exp(log_phi - top_phi)

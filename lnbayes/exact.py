@@ -25,14 +25,16 @@ scipy.integrate).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
-from scipy import optimize, special, stats
+from scipy import special, stats
 from scipy.integrate import cumulative_simpson
 
 from lnbayes import effects, roots
+from lnbayes.errors import LnbayesError
 
 _RATIO_MEASURES = ("risk_ratio", "odds_ratio")
 
@@ -57,6 +59,14 @@ class BetaMix:
     def logpdf(self, x):
         x = np.asarray(x, dtype=float)[..., None]
         return special.logsumexp(np.log(self.w) + stats.beta.logpdf(x, self.a, self.b), axis=-1)
+
+    def logpdf_logit(self, u):
+        """Log density of logit(X) at u, computed on the logit scale (finite wherever the
+        density is positive, also where expit(u) rounds to 0 or 1)."""
+        u = np.asarray(u, dtype=float)[..., None]
+        log_terms = (np.log(self.w) - special.betaln(self.a, self.b)
+                     + self.a * special.log_expit(u) + self.b * special.log_expit(-u))
+        return special.logsumexp(log_terms, axis=-1)
 
     def cdf(self, x):
         x = np.clip(np.asarray(x, dtype=float), 0.0, 1.0)[..., None]
@@ -138,6 +148,13 @@ class NormalMix:
 
     def span(self, k: float = 12.0) -> tuple[float, float]:
         return float(np.min(self.m - k * self.s)), float(np.max(self.m + k * self.s))
+
+
+def _log_binom_logit(events: int, n: int, u):
+    """Binomial log-pmf at p = expit(u), computed on the logit scale."""
+    u = np.asarray(u, dtype=float)
+    log_comb = special.gammaln(n + 1) - special.gammaln(events + 1) - special.gammaln(n - events + 1)
+    return log_comb + events * special.log_expit(u) + (n - events) * special.log_expit(-u)
 
 
 def _log_binom(events: int, n: int, p):
@@ -319,22 +336,128 @@ def beta_nodes(post: BetaMix, n_nodes: int) -> tuple[np.ndarray, np.ndarray]:
     lo, hi = post.support_logit()
     u = np.linspace(lo, hi, n_nodes)
     x = special.expit(u)
-    log_dens = post.logpdf(x) + np.log(x) + np.log1p(-x)
+    log_dens = post.logpdf_logit(u)
     w = _simpson_weights(n_nodes, u[1] - u[0]) * np.exp(log_dens - log_dens.max())
     return x, w / w.sum()
 
 
-def arm_posterior(control_prior, treatment_prior, outcome, n_nodes: int = 801) -> ExactPosterior:
-    """Exact posterior under independent Beta (mixture) priors on each arm."""
-    post_c, ev_c = update_beta(BetaMix.of(control_prior), outcome.control_events, outcome.control_n)
-    post_t, ev_t = update_beta(BetaMix.of(treatment_prior), outcome.treatment_events, outcome.treatment_n)
-    x, w = beta_nodes(post_c, n_nodes)
+TAIL_TOL = 1e-8
+"""Largest posterior mass a quadrature window may leave out (else the posterior is refused):
+Beta shapes down to about 0.4 pass with any data (Jeffreys' 0.5 with 0 of 1000 leaves 5e-10)."""
+U_MAX = 50.0
+"""The effect-level engine's rows span at most logit(p_control) in [-50, 50]."""
 
-    return ExactPosterior(
+
+def _regularity(mix: BetaMix) -> float:
+    """The smallest shape of a Beta mixture: the larger, the better its logit is integrated."""
+    return float(min(np.min(mix.a), np.min(mix.b)))
+
+
+def _mass_outside(post: BetaMix, lo: float, hi: float) -> float:
+    """Mass of a Beta mixture below expit(lo) and above expit(hi)."""
+    below = np.sum(post.w * special.betainc(post.a, post.b, special.expit(lo)))
+    above = np.sum(post.w * special.betaincc(post.a, post.b, special.expit(hi)))
+    return float(below + above)
+
+
+def _arm_nodes(post: BetaMix, n_nodes: int) -> tuple[np.ndarray, np.ndarray]:
+    """beta_nodes with at least one node per 0.1 logit units, refusing a distribution whose mass
+    lies beyond what the logit window can hold (shapes far below 0.1)."""
+    lo, hi = post.support_logit()
+    outside = _mass_outside(post, lo, hi)
+    if outside > TAIL_TOL:
+        raise LnbayesError(
+            f"Beta shapes {_regularity(post):.3g} on both arms put {outside:.2g} of the posterior "
+            "below p = 1e-300 or above 1 - 1e-16, which the exact engine cannot integrate; give "
+            "at least one arm a prior with both shapes of about 0.1 or more"
+        )
+    need = int(math.ceil((hi - lo) / 0.1)) + 1
+    return beta_nodes(post, max(n_nodes, need + (1 - need % 2)))
+
+
+def arm_posterior(control_prior, treatment_prior, outcome, n_nodes: int = 801) -> ExactPosterior:
+    """Exact posterior under independent Beta (mixture) priors on each arm.
+
+    The quadrature nodes lie on the arm whose prior is the more regular (larger smallest shape;
+    p_control when equal); the other arm's posterior enters through its exact Beta CDF, so a
+    prior such as Beta(1e-9, 1) on one arm is integrated correctly.
+    """
+    prior_c, prior_t = BetaMix.of(control_prior), BetaMix.of(treatment_prior)
+    post_c, ev_c = update_beta(prior_c, outcome.control_events, outcome.control_n)
+    post_t, ev_t = update_beta(prior_t, outcome.treatment_events, outcome.treatment_n)
+    if _regularity(prior_c) >= _regularity(prior_t):
+        x, w = _arm_nodes(post_c, n_nodes)
+        return ExactPosterior(
+            x=x, w=w, cond_cdf=post_t.cdf, pc_cdf=lambda v: float(post_c.cdf(v)),
+            log_evidence=ev_c + ev_t, family="arm", cond_sf=post_t.sf, pc_ppf=post_c.ppf,
+            pt_ppf=post_t.ppf,
+        )
+    x, w = _arm_nodes(post_t, n_nodes)
+    return TreatmentNodesPosterior(
         x=x, w=w, cond_cdf=post_t.cdf, pc_cdf=lambda v: float(post_c.cdf(v)),
-        log_evidence=ev_c + ev_t, family="arm", cond_sf=post_t.sf, pc_ppf=post_c.ppf,
-        pt_ppf=post_t.ppf,
+        log_evidence=ev_c + ev_t, family="arm", pc_ppf=post_c.ppf, pt_ppf=post_t.ppf,
+        control=post_c, treatment=post_t,
     )
+
+
+def _p_control_at(measure: str, p_treat, value):
+    """The p_control at which ``measure`` equals ``value`` given p_treatment (NaN where none)."""
+    p_treat = np.asarray(p_treat, dtype=float)
+    value = np.asarray(value, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if measure == "risk_difference":
+            return p_treat - value
+        if measure == "risk_ratio":
+            return np.where(value > 0, p_treat / value, np.inf)
+        if measure == "odds_ratio":
+            return np.where(value > 0, p_treat / (p_treat + value * (1 - p_treat)), np.inf)
+    raise ValueError(f"unknown measure {measure!r}")
+
+
+@dataclass
+class TreatmentNodesPosterior(ExactPosterior):
+    """An arm-level posterior whose quadrature nodes ``x`` lie on p_treatment.
+
+    Used when the control arm's prior is the less regular: every measure decreases in
+    p_control at fixed p_treatment, so ``P(measure <= v) = sum_j w_j P(p_control >= c_j(v))``
+    with ``c_j(v)`` the p_control at which the measure equals v given p_treatment ``x_j``.
+    """
+
+    control: BetaMix | None = None
+    treatment: BetaMix | None = None
+
+    def cdf(self, measure: str, values) -> np.ndarray:
+        values = np.atleast_1d(np.asarray(values, dtype=float))
+        if measure == "p_control":
+            return self.control.cdf(values)
+        if measure == "p_treatment":
+            return self.treatment.cdf(values)
+        c = _p_control_at(measure, self.x[:, None], values[None, :])
+        inside = self.control.sf(np.clip(np.nan_to_num(c, nan=0.0), 0.0, 1.0))
+        below = np.where(c <= 0, 1.0, np.where(c >= 1, 0.0, inside))
+        return np.clip(self.w @ below, 0.0, 1.0)
+
+    def sf(self, measure: str, values) -> np.ndarray:
+        values = np.atleast_1d(np.asarray(values, dtype=float))
+        if measure == "p_control":
+            return self.control.sf(values)
+        if measure == "p_treatment":
+            return self.treatment.sf(values)
+        c = _p_control_at(measure, self.x[:, None], values[None, :])
+        inside = self.control.cdf(np.clip(np.nan_to_num(c, nan=0.0), 0.0, 1.0))
+        above = np.where(c <= 0, 0.0, np.where(c >= 1, 1.0, inside))
+        return np.clip(self.w @ above, 0.0, 1.0)
+
+    def prob_benefit(self, lower_is_better: bool = False) -> float:
+        side = self.control.sf(self.x) if lower_is_better else self.control.cdf(self.x)
+        return float(np.clip(self.w @ side, 0.0, 1.0))
+
+    def mean(self, measure: str) -> float:
+        c = np.linspace(0, 1, 4001)
+        dens = np.gradient(self.control.cdf(c), c)
+        vals = effects.effect(measure, c[None, :], self.x[:, None])
+        vals = np.where(np.isfinite(vals), vals, 0.0)
+        return float(self.w @ np.trapezoid(dens[None, :] * vals, c, axis=1))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -421,8 +544,8 @@ def effect_posterior(
         x = special.expit(u)
         rows = _theta_rows(x, scale, prior_e, outcome)
         log_m = (
-            prior_c.logpdf(x) + np.log(x) + np.log1p(-x)
-            + _log_binom(outcome.control_events, outcome.control_n, x)
+            prior_c.logpdf_logit(u)
+            + _log_binom_logit(outcome.control_events, outcome.control_n, u)
             + rows.log_z
         )
         return log_m, rows
@@ -432,8 +555,25 @@ def effect_posterior(
     lm_c, _ = log_marginal(u_c)
     keep = np.flatnonzero(lm_c > np.max(lm_c) - 60)
     step = u_c[1] - u_c[0]
-    u_lo = max(u_c[keep[0]] - step, -36.0)
-    u_hi = min(u_c[keep[-1]] + step, 36.0)
+    limit = 36.0
+    if keep[0] == 0 or keep[-1] == len(u_c) - 1:
+        # the marginal is still within 60 nats at logit +-30: how much of the control arm's
+        # conjugate posterior lies beyond +-36 (heavy-tailed Beta priors, shapes below 1)?
+        post_c, _ = update_beta(prior_c, outcome.control_events, outcome.control_n)
+        if _mass_outside(post_c, -limit, limit) > TAIL_TOL:
+            limit = U_MAX
+            u_c = np.linspace(-U_MAX, U_MAX, 401)
+            lm_c, _ = log_marginal(u_c)
+            keep = np.flatnonzero(lm_c > np.max(lm_c) - 60)
+            outside = _mass_outside(post_c, -U_MAX, U_MAX)
+            if (keep[0] == 0 or keep[-1] == len(u_c) - 1) and outside > TAIL_TOL:
+                raise LnbayesError(
+                    f"control prior Beta shapes {_regularity(prior_c):.3g} leave {outside:.2g} of "
+                    f"p_control's posterior beyond logit +-{U_MAX:g}, which the exact engine "
+                    "cannot integrate; use shapes of about 0.4 or more"
+                )
+    u_lo = max(u_c[keep[0]] - step, -limit)
+    u_hi = min(u_c[keep[-1]] + step, limit)
     # second pass on the located range, then the final Simpson grid
     u_m = np.linspace(u_lo, u_hi, 161)
     lm_m, _ = log_marginal(u_m)
@@ -489,10 +629,17 @@ def effect_posterior(
 
 
 def posterior(prior, outcome) -> ExactPosterior:
-    """The exact posterior of a :class:`lnbayes.spec.Prior` given an outcome's counts."""
-    if prior.family == "arm":
-        return arm_posterior(prior.control, prior.treatment, outcome)
-    return effect_posterior(prior.control, prior.scale, prior.effect, outcome)
+    """The exact posterior of a :class:`lnbayes.spec.Prior` given an outcome's counts.
+
+    Raises :class:`lnbayes.errors.LnbayesError` (naming the prior) for priors whose posterior
+    the quadrature cannot hold (Beta shapes far below 0.1 on every integrated arm).
+    """
+    try:
+        if prior.family == "arm":
+            return arm_posterior(prior.control, prior.treatment, outcome)
+        return effect_posterior(prior.control, prior.scale, prior.effect, outcome)
+    except LnbayesError as err:
+        raise LnbayesError(f"priors.{prior.name}: {err.problems[0]}") from None
 
 
 def summarise(post: ExactPosterior, outcome, thresholds=None, prob: float = 0.95) -> dict:

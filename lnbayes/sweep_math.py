@@ -68,7 +68,8 @@ import numpy as np
 from scipy import special, stats
 
 from lnbayes import effects, roots
-from lnbayes.exact import BetaMix, _log_binom, _simpson_weights, beta_nodes, update_beta
+from lnbayes.exact import (BetaMix, _log_binom, _log_binom_logit, _simpson_weights, beta_nodes,
+                           update_beta)
 
 N_ROWS = 401
 """Simpson nodes on logit(p_control) (801 or 1601 for narrow log-OR priors with a threshold)."""
@@ -212,9 +213,7 @@ class EffectSweep:
         yc, nc = outcome.control_events, outcome.control_n
 
         def log_row(u):
-            x = special.expit(u)
-            with np.errstate(divide="ignore"):
-                return prior_c.logpdf(x) + np.log(x) + np.log1p(-x) + _log_binom(yc, nc, x)
+            return prior_c.logpdf_logit(u) + _log_binom_logit(yc, nc, u)
 
         u_c = np.linspace(-40, 40, 1601)
         lr = log_row(u_c)
