@@ -61,6 +61,7 @@ synthesis. Res Synth Methods 2022;13:295-314 (PMC9305905).
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 
@@ -68,6 +69,7 @@ import numpy as np
 from scipy import special, stats
 
 from lnbayes import effects, roots
+from lnbayes.errors import LnbayesError
 from lnbayes.exact import (BetaMix, _log_binom, _log_binom_logit, _simpson_weights, beta_nodes,
                            update_beta)
 
@@ -85,6 +87,10 @@ TRUNCATED_NODES_PER_SD = 12
 """log_rr and rd: finer theta spacing, for the likelihood's behaviour at the feasible edge."""
 MAX_THETA_NODES = 6000
 """Larger theta grids are split by prior centre."""
+GROUP_CACHE_BYTES = 256 << 20
+"""Grids kept for reuse (least recently used first out): at most 256 MB."""
+GROUP_BYTES_LIMIT = 1 << 30
+"""A single grid needing more than 1 GiB is refused (LnbayesError) before it is built."""
 SETTINGS = {"rows": N_ROWS, "nodes_per_sd": NODES_PER_SD, "pad_sd": PAD_SD, "row_nats": ROW_NATS,
             "method": "linear functionals of the prior density, version 2 (theta lattice k h)"}
 
@@ -230,7 +236,8 @@ class EffectSweep:
         yt, nt = outcome.treatment_events, outcome.treatment_n
         self._log_lmax = float(_log_binom(yt, nt, yt / nt))
 
-        self._groups: dict[tuple, _Group] = {}
+        self._groups: OrderedDict[tuple, _Group] = OrderedDict()
+        self._group_bytes = 0
         self.lik_lo = self._likelihood_floor()
 
     # -- grids ---------------------------------------------------------------------------
@@ -274,6 +281,38 @@ class EffectSweep:
                 hi = max(hi, float(np.max(edge_lo)) + PAD_SD * sd)
             lo = max(lo, float(np.min(self.lo)), self.lik_lo)
             hi = min(hi, float(np.max(self.hi)))
+        # where the posterior can be: the grid need not span a wide prior far from a narrow
+        # likelihood (large trials); nodes stay on the lattice k h, so dropping far nodes only
+        # drops negligible terms
+        post_lo, post_hi = self._posterior_window(sd, m_lo, m_hi)
+        if post_lo < post_hi:
+            lo, hi = max(lo, post_lo), min(hi, post_hi)
+            if hi <= lo:  # a prior far from every posterior: keep the posterior's window
+                lo, hi = post_lo, post_hi
+        return lo, hi
+
+    def _posterior_window(self, sd: float, m_lo: float, m_hi: float) -> tuple[float, float]:
+        """Where theta's posterior lies for Normal(m, sd^2) priors with m in [m_lo, m_hi].
+
+        In each row the treatment likelihood is about Normal(theta_hat(x), s_lik^2), so the
+        posterior mean is the precision-weighted mean of theta_hat and m, with sd
+        s_post = (1/s_lik^2 + 1/sd^2)^(-1/2); the window holds that +- 16 s_post + 4 s_lik for
+        every row and centre. A side is bounded only when the likelihood decays there like a
+        Normal (at least 5 events, and 5 non-events, on that side); else it is unbounded.
+        """
+        yt, nt = self.outcome.treatment_events, self.outcome.treatment_n
+        rel = self.a > self.a.max() * 1e-30
+        p_hat = (yt + 0.5) / (nt + 1.0)
+        theta_hat = effects.theta_of(self.scale, self.x[rel], p_hat)
+        theta_hat = theta_hat[np.isfinite(theta_hat)]
+        if len(theta_hat) == 0:
+            return -np.inf, np.inf
+        s_lik = self.s_lik
+        w = sd**2 / (sd**2 + s_lik**2)
+        s_post = 1.0 / np.sqrt(1.0 / s_lik**2 + 1.0 / sd**2)
+        reach = 16 * s_post + 4 * s_lik
+        lo = w * float(np.min(theta_hat)) + (1 - w) * m_lo - reach if yt >= 5 else -np.inf
+        hi = w * float(np.max(theta_hat)) + (1 - w) * m_hi + reach if nt - yt >= 5 else np.inf
         return lo, hi
 
     def _likelihood_floor(self) -> float:
@@ -301,6 +340,7 @@ class EffectSweep:
     def _group(self, sd: float, m_lo: float, m_hi: float) -> _Group:
         key = (float(sd), float(m_lo), float(m_hi))
         if key in self._groups:
+            self._groups.move_to_end(key)
             return self._groups[key]
         lo, hi = self._theta_range(sd, m_lo, m_hi)
         rows = self._rows(self.rows_for_sd(sd))
@@ -308,6 +348,14 @@ class EffectSweep:
         # nodes on the lattice k h (k whole), whatever the range: a prior's result does not
         # depend on which other centres share its grid (or on the last bit of their values)
         k_lo, k_hi = int(np.floor(lo / h)), int(np.ceil(hi / h))
+        need = 8.0 * len(rows.x) * (k_hi - k_lo + 7) * (3 + 3 + (rows.cut is not None))
+        if need > GROUP_BYTES_LIMIT:
+            raise LnbayesError(
+                f"sweep: a prior sd of {sd:.3g} with this trial's likelihood (width {self.s_lik:.2g} "
+                f"on {self.scale}) needs a grid of {len(rows.x)} x {k_hi - k_lo + 7} nodes "
+                f"(about {need / 2**30:.1f} GiB, limit {GROUP_BYTES_LIMIT / 2**30:.0f} GiB); "
+                "sweep wider prior sds or fewer centres"
+            )
         theta = h * np.arange(k_lo - 3, k_hi + 4, dtype=float)
         x = rows.x[:, None]
         th = theta[None, :]
@@ -337,6 +385,10 @@ class EffectSweep:
             group.collapsed = {"stacked": np.stack([rows.a @ stacked[k * R:(k + 1) * R] for k in range(len(lows))]),
                                "marginal": rows.a @ b_mask}
         self._groups[key] = group
+        self._group_bytes += _group_bytes(group)
+        while self._group_bytes > GROUP_CACHE_BYTES and len(self._groups) > 1:
+            _, old = self._groups.popitem(last=False)
+            self._group_bytes -= _group_bytes(old)
         return group
 
     def _likelihood(self, x, theta):
@@ -377,12 +429,20 @@ class EffectSweep:
                 self._evaluate_group(self._group(sd, *span), means[idx], idx, out)
                 continue
             h = min(sd, self.s_lik) / self._nodes_per_sd()
-            width = MAX_THETA_NODES * h - 2 * PAD_SD * sd
             start = 0
             while start < len(idx):
+                # the most centres from here whose common grid stays within MAX_THETA_NODES
+                # (the grid's range grows with the last centre: bisection on the index)
                 m0 = means[idx[start]]
-                stop = start + int(np.searchsorted(means[idx[start:]], m0 + max(width, 0.0), side="right"))
-                stop = max(stop, start + 1)
+                ok_n, bad_n = 1, len(idx) - start + 1
+                while bad_n - ok_n > 1:
+                    mid = (ok_n + bad_n) // 2
+                    lo, hi = self._theta_range(sd, m0, means[idx[start + mid - 1]])
+                    if (hi - lo) / h <= MAX_THETA_NODES:
+                        ok_n = mid
+                    else:
+                        bad_n = mid
+                stop = start + ok_n
                 chunk = idx[start:stop]
                 self._evaluate_group(self._group(sd, means[chunk[0]], means[chunk[-1]]),
                                      means[chunk], chunk, out)
@@ -427,6 +487,11 @@ class EffectSweep:
                     out.p_above_threshold[sel] = np.clip(above_t / total, 0.0, 1.0)
             out.median[sel] = _hermite_quantile(theta, marginal, h, 0.5)
             out.ok[sel] = ok
+
+
+def _group_bytes(group: _Group) -> int:
+    arrays = [group.theta, group.b_mask, group.wb["stacked"], *group.collapsed.values()]
+    return int(sum(a.nbytes for a in arrays))
 
 
 def _log_mass(lo, hi, mu, sd):
@@ -632,6 +697,11 @@ def advocacy_limit(lower: float, upper: float) -> float:
 
 
 def normal_posterior(estimate: float, se: float, prior_mean: float, prior_sd: float) -> tuple[float, float]:
-    """Posterior mean and sd of the normal-normal model."""
+    """Posterior mean and sd of the normal-normal model (a point prior, sd 0, is its own
+    posterior: the advocacy limit of an estimate exactly at no effect is 0)."""
+    if prior_sd == 0:
+        return float(prior_mean), 0.0
+    if se == 0:
+        return float(estimate), 0.0
     prec = 1 / se**2 + 1 / prior_sd**2
     return float((estimate / se**2 + prior_mean / prior_sd**2) / prec), float(1 / np.sqrt(prec))
