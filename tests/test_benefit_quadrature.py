@@ -274,3 +274,51 @@ def test_predictive_with_too_many_completions_is_refused():
 def test_narrow_prior_table_beyond_budget_is_refused():
     with pytest.raises(LnbayesError, match="multiply-adds|memory"):
         decision.prob_benefit_table(log_or_prior(1e-6), 1500, 1500)
+
+
+# ---------------------------------------------------------------------------------------------
+# Prior-data conflict (Box's p) at large n and with narrow priors
+# ---------------------------------------------------------------------------------------------
+
+
+def test_box_p_of_a_product_predictive_without_the_matrix():
+    from lnbayes import priorlib
+
+    prior = Prior("x", "arm", BetaPrior.single(8, 2), treatment=BetaPrior.single(2, 8))
+    pmf_t = stats.betabinom.pmf(np.arange(301), 300, 2, 8)
+    pmf_c = stats.betabinom.pmf(np.arange(201), 200, 8, 2)
+    full = np.outer(pmf_t, pmf_c)
+    for y_t, y_c in [(60, 160), (150, 100), (0, 200), (300, 0)]:
+        expected = full[full <= full[y_t, y_c] * (1 + 1e-9)].sum()
+        assert priorlib.box_p_product(pmf_t, pmf_c, y_t, y_c) == pytest.approx(expected, abs=1e-12)
+    got = priorlib.conflict(prior, Outcome("o", "o", 60, 300, 160, 200))
+    assert got["p"] == pytest.approx(full[full <= full[60, 160] * (1 + 1e-9)].sum(), abs=1e-9)
+
+
+def test_box_p_for_a_large_trial_is_computed_or_declined():
+    from lnbayes import priorlib
+
+    big = Outcome("o", "o", *BIG)
+    assert 0.0 <= priorlib.conflict(FLAT, big)["p"] <= 1.0
+    declined = priorlib.conflict(WIDE, big)
+    assert declined["p"] is None and "exceeds" in declined["note"]
+
+
+def test_prior_predictive_of_a_point_like_effect_prior():
+    """sd 1e-12 on the log OR: p_treatment = p_control, so the prior predictive is
+    C(n_t, y_t) C(n_c, y_c) B(a + y_t + y_c, b + n - y) / B(a, b) (the common grid would step
+    over so narrow a prior: NaN before)."""
+    from lnbayes import priorlib
+
+    a, b = 2.0, 3.0
+    prior = Prior("p", "effect", BetaPrior.single(a, b), scale="log_or",
+                  effect=NormalPrior.single(0.0, 1e-12))
+    n_t, n_c = 6, 4
+    pred = priorlib.prior_predictive(prior, n_t, n_c)
+    y_t, y_c = np.meshgrid(np.arange(n_t + 1), np.arange(n_c + 1), indexing="ij")
+    log_comb = (special.gammaln(n_t + 1) - special.gammaln(y_t + 1) - special.gammaln(n_t - y_t + 1)
+                + special.gammaln(n_c + 1) - special.gammaln(y_c + 1)
+                - special.gammaln(n_c - y_c + 1))
+    expected = np.exp(log_comb + special.betaln(a + y_t + y_c, b + n_t + n_c - y_t - y_c)
+                      - special.betaln(a, b))
+    assert np.max(np.abs(pred - expected)) < 1e-9
