@@ -489,6 +489,18 @@ def _theta_rows(x, scale, effect_prior: NormalMix, outcome, n_prior=1201, n_lik=
 
     lo = np.maximum(pr_lo, feas_lo)
     hi = np.minimum(pr_hi, feas_hi)
+    # a prior whose 12-sd span lies wholly beyond a feasible edge: truncated, it piles up at that
+    # edge and decays into the feasible range at the rate d / s^2 (d: distance of the nearest
+    # centre from the edge); its nodes then span 60 nats of that decay from the edge
+    s_max = float(np.max(effect_prior.s))
+    beyond_lo = pr_hi <= feas_lo
+    beyond_hi = pr_lo >= feas_hi
+    if np.any(beyond_lo | beyond_hi):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            reach_lo = 60 * s_max**2 / np.maximum(feas_lo - float(np.max(effect_prior.m)), 1e-300)
+            reach_hi = 60 * s_max**2 / np.maximum(float(np.min(effect_prior.m)) - feas_hi, 1e-300)
+        lo = np.where(beyond_lo, feas_lo, np.where(beyond_hi, np.maximum(feas_lo, feas_hi - reach_hi), lo))
+        hi = np.where(beyond_lo, np.minimum(feas_hi, feas_lo + reach_lo), np.where(beyond_hi, feas_hi, hi))
     # a tiny inset keeps log(1 - p) finite at the feasible edges (the density is 0 there anyway)
     span = hi - lo
     lo_in = lo + 1e-12 * np.maximum(span, 1.0) * np.isfinite(feas_lo) * (lo == feas_lo)
@@ -502,8 +514,27 @@ def _theta_rows(x, scale, effect_prior: NormalMix, outcome, n_prior=1201, n_lik=
     b_lo = np.clip(np.minimum(centre, lk_lo), lo_in, hi_in)
     b_hi = np.clip(np.maximum(centre, lk_hi), lo_in, hi_in)
     g_btw = b_lo[:, None] + (b_hi - b_lo)[:, None] * np.linspace(0, 1, n_between)[None, :]
-    zero = np.clip(np.zeros((R, 1)), lo_in[:, None], hi_in[:, None])
-    theta = np.sort(np.concatenate([g_prior, g_lik, g_btw, zero], axis=1), axis=1)
+    # a prior in conflict with the data: the posterior can lie beyond the prior's 12 sd, between
+    # it and the likelihood; nodes from the likelihood's far end to the prior's span on each side
+    # (zero width, hence no change, when the likelihood lies within the prior's span)
+    o_lo = np.maximum(np.minimum(pr_lo, lk_lo), feas_lo)
+    o_hi = np.minimum(np.maximum(pr_hi, lk_hi), feas_hi)
+    o_span = o_hi - o_lo
+    o_lo_in = o_lo + 1e-12 * np.maximum(o_span, 1.0) * np.isfinite(feas_lo) * (o_lo == feas_lo)
+    o_hi_in = o_hi - 1e-12 * np.maximum(o_span, 1.0) * np.isfinite(feas_hi) * (o_hi == feas_hi)
+    lk_lo_o, lk_hi_o = np.clip(lk_lo, o_lo_in, o_hi_in), np.clip(lk_hi, o_lo_in, o_hi_in)
+
+    def segment(a, b, n):
+        return a[:, None] + (b - a)[:, None] * np.linspace(0, 1, n)[None, :]
+
+    g_out = [
+        segment(np.minimum(lk_lo_o, lo_in), np.minimum(lk_hi_o, lo_in), n_lik),  # likelihood
+        segment(np.minimum(lk_hi_o, lo_in), lo_in, n_between),  # the gap to the prior's span
+        segment(np.maximum(lk_lo_o, hi_in), np.maximum(lk_hi_o, hi_in), n_lik),
+        segment(hi_in, np.maximum(lk_lo_o, hi_in), n_between),
+    ]
+    zero = np.clip(np.zeros((R, 1)), o_lo_in[:, None], o_hi_in[:, None])
+    theta = np.sort(np.concatenate([g_prior, g_lik, g_btw, *g_out, zero], axis=1), axis=1)
 
     p_t = np.clip(effects.p_treatment(scale, x[:, None], theta), 0.0, 1.0)
     log_trunc = effect_prior.log_mass(feas_lo, feas_hi)  # (R,)

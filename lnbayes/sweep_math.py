@@ -286,9 +286,19 @@ class EffectSweep:
         # drops negligible terms
         post_lo, post_hi = self._posterior_window(sd, m_lo, m_hi)
         if post_lo < post_hi:
-            lo, hi = max(lo, post_lo), min(hi, post_hi)
-            if hi <= lo:  # a prior far from every posterior: keep the posterior's window
-                lo, hi = post_lo, post_hi
+            new_lo, new_hi = max(lo, post_lo), min(hi, post_hi)
+            if new_hi <= new_lo:
+                # the prior's span and the posterior's window do not meet (a prior in conflict
+                # with the data, or piled up at a feasible edge): span both
+                # (an open side of the window, few events there: reach as far again as the
+                # prior's span, then the feasible range)
+                width = hi - lo
+                new_lo = min(lo, post_lo if np.isfinite(post_lo) else post_hi - width)
+                new_hi = max(hi, post_hi if np.isfinite(post_hi) else post_lo + width)
+                if self.scale != "log_or":
+                    new_lo = max(new_lo, float(np.min(self.lo)), self.lik_lo)
+                    new_hi = min(new_hi, float(np.max(self.hi)))
+            lo, hi = new_lo, new_hi
         return lo, hi
 
     def _posterior_window(self, sd: float, m_lo: float, m_hi: float) -> tuple[float, float]:

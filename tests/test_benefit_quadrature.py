@@ -322,3 +322,45 @@ def test_prior_predictive_of_a_point_like_effect_prior():
     expected = np.exp(log_comb + special.betaln(a + y_t + y_c, b + n_t + n_c - y_t - y_c)
                       - special.betaln(a, b))
     assert np.max(np.abs(pred - expected)) < 1e-9
+
+
+# ---------------------------------------------------------------------------------------------
+# The exact engine with an effect prior in conflict with the data
+# ---------------------------------------------------------------------------------------------
+
+
+def _brute_rd(y_t, n_t, y_c, n_c, m, s, x_lo, x_hi):
+    """P(RD < 0) under a flat control prior and N(m, s^2) on the RD truncated to
+    (-p_c, 1 - p_c), by scipy's dblquad (truncation mass in logs: it underflows otherwise)."""
+    def log_joint(theta, x):
+        a, b = (-x - m) / s, (1 - x - m) / s
+        if a > 0:
+            log_z = stats.norm.logsf(a) + np.log1p(-np.exp(stats.norm.logsf(b) - stats.norm.logsf(a)))
+        else:
+            log_z = stats.norm.logcdf(b) + np.log1p(-np.exp(stats.norm.logcdf(a) - stats.norm.logcdf(b)))
+        return (stats.binom.logpmf(y_c, n_c, x) + stats.norm.logpdf(theta, m, s) - log_z
+                + stats.binom.logpmf(y_t, n_t, x + theta))
+
+    peak = max(float(np.max(log_joint(np.linspace(-x + 1e-12, 1 - x - 1e-12, 2000), x)))
+               for x in np.linspace(x_lo, x_hi, 200))
+    f = lambda th, x: math.exp(log_joint(th, x) - peak)  # noqa: E731
+    below = integrate.dblquad(f, x_lo, x_hi, lambda x: -x, lambda x: 0.0, epsrel=1e-9)[0]
+    above = integrate.dblquad(f, x_lo, x_hi, lambda x: 0.0, lambda x: 1 - x, epsrel=1e-9)[0]
+    return below / (below + above)
+
+
+@pytest.mark.parametrize("centre", [-1.0, 1.0])
+def test_exact_engine_with_a_prior_beyond_the_feasible_range(centre):
+    """0/1000 vs 3/1000, N(+-1, 0.05^2) on the risk difference: the truncated prior piles up at
+    a feasible edge, 20 sd from its centre. The exact engine gave 1.0 and 0.0 (nodes outside the
+    feasible range, and the likelihood's region cut away); the sweep engine agrees."""
+    from lnbayes import sweep_math
+
+    prior = Prior("rd", "effect", BetaPrior.single(1, 1), scale="rd",
+                  effect=NormalPrior.single(centre, 0.05))
+    o = Outcome("o", "o", 0, 1000, 3, 1000, better="lower")
+    expected = _brute_rd(0, 1000, 3, 1000, centre, 0.05, 1e-7, 0.03)
+    assert exact.posterior(prior, o).prob_benefit(True) == pytest.approx(expected, abs=1e-5)
+    engine = sweep_math.EffectSweep(prior.control, "rd", o)
+    res = engine.evaluate([centre], [0.05])
+    assert 1.0 - res.p_above_zero[0] == pytest.approx(expected, abs=1e-4)
