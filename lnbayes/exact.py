@@ -475,7 +475,9 @@ class _Rows:
 
 def _theta_rows(x, scale, effect_prior: NormalMix, outcome, n_prior=1201, n_lik=1201, n_between=201) -> _Rows:
     """Per p_control node, the conditional posterior of theta on a cumulative Simpson grid."""
-    x = np.asarray(x, dtype=float)
+    # rows beyond logit +-36.7 round p_control to 0 or 1; keep them just inside (their weight is
+    # negligible, but infinite effects would poison the grids)
+    x = np.clip(np.asarray(x, dtype=float), 1e-300, 1 - 2**-53)
     R = len(x)
     feas_lo, feas_hi = effects.theta_bounds(scale, x)
     pr_lo, pr_hi = effect_prior.span(12.0)
@@ -520,8 +522,9 @@ def _theta_rows(x, scale, effect_prior: NormalMix, outcome, n_prior=1201, n_lik=
     o_lo = np.maximum(np.minimum(pr_lo, lk_lo), feas_lo)
     o_hi = np.minimum(np.maximum(pr_hi, lk_hi), feas_hi)
     o_span = o_hi - o_lo
-    o_lo_in = o_lo + 1e-12 * np.maximum(o_span, 1.0) * np.isfinite(feas_lo) * (o_lo == feas_lo)
-    o_hi_in = o_hi - 1e-12 * np.maximum(o_span, 1.0) * np.isfinite(feas_hi) * (o_hi == feas_hi)
+    o_step = 1e-12 * np.where(np.isfinite(o_span), np.maximum(o_span, 1.0), 1.0)
+    o_lo_in = o_lo + np.where(np.isfinite(feas_lo) & (o_lo == feas_lo), o_step, 0.0)
+    o_hi_in = o_hi - np.where(np.isfinite(feas_hi) & (o_hi == feas_hi), o_step, 0.0)
     lk_lo_o, lk_hi_o = np.clip(lk_lo, o_lo_in, o_hi_in), np.clip(lk_hi, o_lo_in, o_hi_in)
 
     def segment(a, b, n):
