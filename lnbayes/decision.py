@@ -10,21 +10,17 @@ dataset of a trial with ``n_t`` treatment and ``n_c`` control patients,
 
 computed for all (n_c + 1) x (n_t + 1) datasets at once.
 
-*Arm-level priors* (independent Beta mixtures): each arm's posterior is a Beta mixture
-(conjugate), and ``Pb = integral f_c(x | y_c) (1 - F_t(x | y_t)) dx`` is a 1-D integral with
-a smooth integrand. It is evaluated on the logit scale, ``u = logit(x)``, by the trapezoid rule,
-which converges geometrically for smooth integrands decaying at both ends (Trefethen and
-Weideman 2014), and as one matrix product over all datasets.
-
-*Effect-level priors* (Beta mixture on p_control, Normal mixture on the effect theta): the joint
-prior density is written on the logit scales of both arms, ``(u_c, u_t)``, including the
-Jacobian of theta -> u_t and the truncation of theta given p_control for log_rr and rd (so the
-feasibility boundaries move to infinity and the density is smooth). Both coordinates share one
-uniform grid, so the likelihood of every dataset is a matrix (``Bin(y; n, expit(u))``) and the
-posterior mass of benefit for every dataset is ``L_c @ (P o W) @ L_t.T``: ``P`` is the prior on
-the grid and ``W`` the quadrature weights of the half-plane ``u_t > u_c`` (the trapezoid rule
-with Gregory end corrections of order 7 at the diagonal, where the indicator jumps). The
-evidence (denominator) is the plain 2-D trapezoid rule.
+The quadrature is :mod:`lnbayes.benefit_quadrature`: a 1-D trapezoid rule on a logit scale for
+arm-level priors (conjugate), and for effect-level priors a 2-D rule on (logit p_control,
+logit p_treatment) with Gregory end corrections at the diagonal, on grids that follow where the
+datasets' posteriors are and with a spacing set by the narrowest prior and posterior widths. Its
+error is below 1e-9 on probabilities; a request that cannot be computed accurately within its
+time and memory budget is refused with :class:`lnbayes.errors.LnbayesError` before any work, as
+are designs with more than :data:`MAX_DATASETS` datasets and predictions with more than
+:data:`MAX_COMPLETIONS` completions. A-priori P(benefit) and the prior density of the effect at 0
+are closed forms (log OR) or adaptive 1-D quadrature; arm-level Savage-Dickey densities are
+closed forms. Every probability is computed on the side that is asked for and lies in [0, 1];
+every Bayes factor is positive or None.
 
 References
 ----------

@@ -19,6 +19,19 @@ theta over the union of a grid spanning the prior and a grid spanning the likeli
 no-effect point as a node. For log_rr and rd the theta prior is truncated, given p_control, to
 the feasible range (effects.theta_bounds) and renormalised, so p_control keeps its stated prior.
 
+For arm-level priors the nodes lie on the arm whose prior is the more regular (larger smallest
+Beta shape): with a Beta(1e-9, 1) control prior they lie on p_treatment, and the control arm
+enters through its exact Beta CDF (:class:`TreatmentNodesPosterior`). For effect-level priors the
+theta grid of each row also spans the likelihood and the gap between it and the prior when they
+are far apart (a prior in conflict with the data), and a prior whose 12-sd span lies beyond a
+feasible edge gets nodes along its decay from that edge. Priors whose posterior mass the logit
+windows cannot hold (Beta shapes far below 0.4; :data:`TAIL_TOL`) are refused with
+:class:`lnbayes.errors.LnbayesError` naming the prior.
+
+Probabilities are computed on the side asked for (survival functions, not ``1 - cdf``) and lie in
+[0, 1]; quantiles use closed forms where they exist and otherwise
+:func:`lnbayes.roots.monotone_root`, which no last-bit rounding can make fail.
+
 Accuracy is better than 1e-4 on probabilities (tests compare against closed forms and
 scipy.integrate).
 """
