@@ -49,8 +49,11 @@ def predict(
     priors = trial.priors_for(outcome, prior_names)
     final_t, final_c = default_final(trial) if final is None else final
     if final_t < outcome.treatment_n or final_c < outcome.control_n:
+        where = (f"{_source(trial)}: trial.planned_enrolment: {trial.planned_enrolment} at "
+                 f"{trial.allocation[0]}:{trial.allocation[1]} gives"
+                 if final is None else "<command line>: --final:")
         raise LnbayesError(
-            f"<command line>: --final: {final_t}/{final_c} is smaller than the data so far "
+            f"{where} {final_t}/{final_c}, smaller than the data so far "
             f"({outcome.treatment_n}/{outcome.control_n})"
         )
     thresholds = sorted({threshold, *REPORTED_THRESHOLDS}, reverse=True)

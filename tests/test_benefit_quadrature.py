@@ -364,3 +364,20 @@ def test_exact_engine_with_a_prior_beyond_the_feasible_range(centre):
     engine = sweep_math.EffectSweep(prior.control, "rd", o)
     res = engine.evaluate([centre], [0.05])
     assert 1.0 - res.p_above_zero[0] == pytest.approx(expected, abs=1e-4)
+
+
+def test_impossible_planned_size_names_the_trial_field(tmp_path):
+    """Issue 11 item 13: a planned enrolment below the data so far blames the file's field, not
+    an option that was never given."""
+    from lnbayes import planning
+    from lnbayes.spec import load_trial
+
+    path = tmp_path / "t.toml"
+    path.write_text('[trial]\nid = "sp"\nplanned_enrolment = 10\nallocation = [1, 1]\n'
+                    '[arms.treatment]\nn = 12\n[arms.control]\nn = 6\n'
+                    '[outcomes.r]\ntreatment_events = 9\ncontrol_events = 5\n')
+    with pytest.raises(LnbayesError, match="trial.planned_enrolment: 10") as err:
+        planning.predict(load_trial(str(path)))
+    assert "--final" not in str(err.value)
+    with pytest.raises(LnbayesError, match="--final"):
+        planning.predict(load_trial(str(path)), final=(5, 5))
