@@ -145,7 +145,8 @@ def _half_line_weights(offset: np.ndarray) -> np.ndarray:
 def _log_binom_lik(events, n: int, u) -> np.ndarray:
     """log Bin(events; n, expit(u)), broadcasting events against u."""
     events = np.asarray(events, dtype=float)
-    log_comb = special.gammaln(n + 1) - special.gammaln(events + 1) - special.gammaln(n - events + 1)
+    log_comb = (special.gammaln(n + 1) - special.gammaln(events + 1)
+                - special.gammaln(n - events + 1))
     return log_comb + events * special.log_expit(u) + (n - events) * special.log_expit(-u)
 
 
@@ -155,7 +156,8 @@ def _log_binom_max(events, n: int) -> np.ndarray:
     if n == 0:
         return np.zeros_like(events)
     p = events / n
-    log_comb = special.gammaln(n + 1) - special.gammaln(events + 1) - special.gammaln(n - events + 1)
+    log_comb = (special.gammaln(n + 1) - special.gammaln(events + 1)
+                - special.gammaln(n - events + 1))
     return log_comb + special.xlogy(events, p) + special.xlog1py(n - events, -p)
 
 
@@ -319,7 +321,7 @@ def log_prior_density(prior, u_c, u_t) -> np.ndarray:
     log_c = c.logpdf_logit(u_c)
     if prior.family == "arm":
         t = BetaMix.of(prior.treatment)
-        return log_c + t.logpdf(special.expit(u_t)) + special.log_expit(u_t) + special.log_expit(-u_t)
+        return log_c + t.logpdf_logit(u_t)
     e = NormalMix.of(prior.effect)
     log_effect = _normal_mix_logpdf(e)
     scale = prior.scale
@@ -556,7 +558,8 @@ def plan_effect(prior, n_t: int, n_c: int, yt: tuple[int, int], yc: tuple[int, i
         plan = Plan("rows", u_c=u_c, v=h_v * np.arange(jv0, jv1 + 1), h_c=h_c, h_v=h_v,
                     j0=-jv0, work=work_r, memory=mem_r, notes=dict(notes, nodes=[n_c_r, n_v]))
     _check_budget(what, plan.work, plan.memory, detail=(
-        f"n = {n_t}/{n_c}, {k_t * k_c} datasets, effect prior sd {float(np.min(prior.effect.sds)):.3g}"
+        f"n = {n_t}/{n_c}, {k_t * k_c} datasets, effect prior sd "
+        f"{float(np.min(prior.effect.sds)):.3g}"
         f" on {prior.scale}: {plan.method} rule with {plan.notes['nodes'][0]} x "
         f"{plan.notes['nodes'][1]} nodes"))
     return plan
@@ -837,7 +840,8 @@ def _row_masses(prior, plan: Plan, n_t, n_c, y_t, y_c, density_at_0) -> Masses:
                 jac = log_dtheta_du_t_at_0(prior.scale, u_c[rows])
                 m_0[rows, t0:t0 + t_chunk] = (f[:, :, plan.j0] * np.exp(-jac)[None, :]).T
     # rows carry their own peaks: bring them to a common one
-    top = float(np.max(peak_rows[np.isfinite(peak_rows)])) if np.any(np.isfinite(peak_rows)) else 0.0
+    finite = np.isfinite(peak_rows)
+    top = float(np.max(peak_rows[finite])) if np.any(finite) else 0.0
     row_scale = np.where(np.isfinite(peak_rows), np.exp(peak_rows - top), 0.0) * plan.h_c
     lc = lik_c * row_scale[None, :]
     benefit = lc @ m_b

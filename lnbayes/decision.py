@@ -189,8 +189,9 @@ def predictive(prior, y_t: int, n_t: int, y_c: int, n_c: int, final_t: int, fina
     masses = bq.effect_masses(prior, final_t, final_c, y_t + fut_t, y_c + fut_c, what)
     final = _side_probability(masses, lower_is_better, what)
     with np.errstate(divide="ignore"):
-        log_w = (np.log(masses.total) + (masses.log_scale_c + _log_split(y_c, n_c, fut_c, m_c))[:, None]
-                 + (masses.log_scale_t + _log_split(y_t, n_t, fut_t, m_t))[None, :])
+        log_c = masses.log_scale_c + _log_split(y_c, n_c, fut_c, m_c)
+        log_t = masses.log_scale_t + _log_split(y_t, n_t, fut_t, m_t)
+        log_w = np.log(masses.total) + log_c[:, None] + log_t[None, :]
     prob = np.exp(log_w - special.logsumexp(log_w))
     return Predictive(fut_t, fut_c, prob, final)
 

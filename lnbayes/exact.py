@@ -166,7 +166,8 @@ class NormalMix:
 def _log_binom_logit(events: int, n: int, u):
     """Binomial log-pmf at p = expit(u), computed on the logit scale."""
     u = np.asarray(u, dtype=float)
-    log_comb = special.gammaln(n + 1) - special.gammaln(events + 1) - special.gammaln(n - events + 1)
+    log_comb = (special.gammaln(n + 1) - special.gammaln(events + 1)
+                - special.gammaln(n - events + 1))
     return log_comb + events * special.log_expit(u) + (n - events) * special.log_expit(-u)
 
 
@@ -514,8 +515,10 @@ def _theta_rows(x, scale, effect_prior: NormalMix, outcome, n_prior=1201, n_lik=
         with np.errstate(divide="ignore", invalid="ignore"):
             reach_lo = 60 * s_max**2 / np.maximum(feas_lo - float(np.max(effect_prior.m)), 1e-300)
             reach_hi = 60 * s_max**2 / np.maximum(float(np.min(effect_prior.m)) - feas_hi, 1e-300)
-        lo = np.where(beyond_lo, feas_lo, np.where(beyond_hi, np.maximum(feas_lo, feas_hi - reach_hi), lo))
-        hi = np.where(beyond_lo, np.minimum(feas_hi, feas_lo + reach_lo), np.where(beyond_hi, feas_hi, hi))
+        lo = np.where(beyond_lo, feas_lo,
+                      np.where(beyond_hi, np.maximum(feas_lo, feas_hi - reach_hi), lo))
+        hi = np.where(beyond_lo, np.minimum(feas_hi, feas_lo + reach_lo),
+                      np.where(beyond_hi, feas_hi, hi))
     # a tiny inset keeps log(1 - p) finite at the feasible edges (the density is 0 there anyway)
     span = hi - lo
     lo_in = lo + 1e-12 * np.maximum(span, 1.0) * np.isfinite(feas_lo) * (lo == feas_lo)

@@ -370,8 +370,9 @@ class EffectSweep:
         need = 8.0 * len(rows.x) * (k_hi - k_lo + 7) * (3 + 3 + (rows.cut is not None))
         if need > GROUP_BYTES_LIMIT:
             raise LnbayesError(
-                f"sweep: a prior sd of {sd:.3g} with this trial's likelihood (width {self.s_lik:.2g} "
-                f"on {self.scale}) needs a grid of {len(rows.x)} x {k_hi - k_lo + 7} nodes "
+                f"sweep: a prior sd of {sd:.3g} with this trial's likelihood (width "
+                f"{self.s_lik:.2g} on {self.scale}) needs a grid of {len(rows.x)} x "
+                f"{k_hi - k_lo + 7} nodes "
                 f"(about {need / 2**30:.1f} GiB, limit {GROUP_BYTES_LIMIT / 2**30:.0f} GiB); "
                 "sweep wider prior sds or fewer centres"
             )

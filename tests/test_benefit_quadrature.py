@@ -335,9 +335,11 @@ def _brute_rd(y_t, n_t, y_c, n_c, m, s, x_lo, x_hi):
     def log_joint(theta, x):
         a, b = (-x - m) / s, (1 - x - m) / s
         if a > 0:
-            log_z = stats.norm.logsf(a) + np.log1p(-np.exp(stats.norm.logsf(b) - stats.norm.logsf(a)))
+            la, lb = stats.norm.logsf(a), stats.norm.logsf(b)
+            log_z = la + np.log1p(-np.exp(lb - la))
         else:
-            log_z = stats.norm.logcdf(b) + np.log1p(-np.exp(stats.norm.logcdf(a) - stats.norm.logcdf(b)))
+            la, lb = stats.norm.logcdf(a), stats.norm.logcdf(b)
+            log_z = lb + np.log1p(-np.exp(la - lb))
         return (stats.binom.logpmf(y_c, n_c, x) + stats.norm.logpdf(theta, m, s) - log_z
                 + stats.binom.logpmf(y_t, n_t, x + theta))
 
