@@ -10,21 +10,17 @@ dataset of a trial with ``n_t`` treatment and ``n_c`` control patients,
 
 computed for all (n_c + 1) x (n_t + 1) datasets at once.
 
-*Arm-level priors* (independent Beta mixtures): each arm's posterior is a Beta mixture
-(conjugate), and ``Pb = integral f_c(x | y_c) (1 - F_t(x | y_t)) dx`` is a 1-D integral with
-a smooth integrand. It is evaluated on the logit scale, ``u = logit(x)``, by the trapezoid rule,
-which converges geometrically for smooth integrands decaying at both ends (Trefethen and
-Weideman 2014), and as one matrix product over all datasets.
-
-*Effect-level priors* (Beta mixture on p_control, Normal mixture on the effect theta): the joint
-prior density is written on the logit scales of both arms, ``(u_c, u_t)``, including the
-Jacobian of theta -> u_t and the truncation of theta given p_control for log_rr and rd (so the
-feasibility boundaries move to infinity and the density is smooth). Both coordinates share one
-uniform grid, so the likelihood of every dataset is a matrix (``Bin(y; n, expit(u))``) and the
-posterior mass of benefit for every dataset is ``L_c @ (P o W) @ L_t.T``: ``P`` is the prior on
-the grid and ``W`` the quadrature weights of the half-plane ``u_t > u_c`` (the trapezoid rule
-with Gregory end corrections of order 7 at the diagonal, where the indicator jumps). The
-evidence (denominator) is the plain 2-D trapezoid rule.
+The quadrature is :mod:`lnbayes.benefit_quadrature`: a 1-D trapezoid rule on a logit scale for
+arm-level priors (conjugate), and for effect-level priors a 2-D rule on (logit p_control,
+logit p_treatment) with Gregory end corrections at the diagonal, on grids that follow where the
+datasets' posteriors are and with a spacing set by the narrowest prior and posterior widths. Its
+error is below 1e-9 on probabilities; a request that cannot be computed accurately within its
+time and memory budget is refused with :class:`lnbayes.errors.LnbayesError` before any work, as
+are designs with more than :data:`MAX_DATASETS` datasets and predictions with more than
+:data:`MAX_COMPLETIONS` completions. A-priori P(benefit) and the prior density of the effect at 0
+are closed forms (log OR) or adaptive 1-D quadrature; arm-level Savage-Dickey densities are
+closed forms. Every probability is computed on the side that is asked for and lies in [0, 1];
+every Bayes factor is positive or None.
 
 References
 ----------
@@ -49,254 +45,20 @@ from functools import lru_cache
 import numpy as np
 from scipy import special, stats
 
-from lnbayes import effects
-from lnbayes.exact import BetaMix, NormalMix, update_beta
+from lnbayes import benefit_quadrature as bq
+from lnbayes.benefit_quadrature import PlanError, gregory_end_weights  # noqa: F401 (re-exported)
+from lnbayes.exact import BetaMix, update_beta
 
-U_LIMIT = 30.0
-"""The logit grids span [-30, 30] (p from 9e-14 to 1 - 9e-14)."""
-MAX_NODES = 3001
-"""Largest number of logit nodes of the effect-level grid (bounds memory and time)."""
-GREGORY_ORDER = 7
 DECISION_TOL = 1e-9
 """A dataset declares benefit when P(benefit) >= threshold - 1e-9 (guards the decision against
 the last-digit rounding of a probability that equals the threshold exactly)."""
-
-
-# ---------------------------------------------------------------------------------------------
-# Quadrature pieces
-# ---------------------------------------------------------------------------------------------
-
-
-@lru_cache(maxsize=None)
-def gregory_end_weights(order: int = GREGORY_ORDER) -> tuple[float, ...]:
-    """Weights ``w_0..w_{m-1}`` of the trapezoid rule on a half-line with Gregory end corrections.
-
-    The rule ``h (w_0 f_0 + ... + w_{m-1} f_{m-1} + f_m + f_{m+1} + ...)`` integrates
-    ``f`` over ``[0, inf)`` exactly for polynomials of degree < m near the end point (from the
-    Euler-Maclaurin formula: the corrections ``d_k = w_k - tau_k`` satisfy
-    ``sum_k d_k k^p = B_{p+1} / (p + 1)`` for odd p and 0 for even p). For m = 3 this gives the
-    classical 3/8, 7/6, 23/24.
-    """
-    m = order
-    k = np.arange(m, dtype=float)
-    a = np.vander(k, m, increasing=True).T  # a[p, k] = k^p
-    bern = special.bernoulli(m + 1)
-    rhs = np.array([bern[p + 1] / (p + 1) if p % 2 == 1 else 0.0 for p in range(m)])
-    delta = np.linalg.solve(a, rhs)
-    tau = np.ones(m)
-    tau[0] = 0.5
-    return tuple(float(v) for v in tau + delta)
-
-
-@dataclass(frozen=True)
-class LogitGrid:
-    """A uniform grid on the logit scale, shared by both arms."""
-
-    u: np.ndarray
-    h: float
-
-    @classmethod
-    def make(cls, h: float, limit: float = U_LIMIT) -> LogitGrid:
-        n = int(math.ceil(2 * limit / h)) + 1
-        u = np.linspace(-limit, limit, n)
-        return cls(u, float(u[1] - u[0]))
-
-    @classmethod
-    def with_nodes(cls, n: int, limit: float = U_LIMIT) -> LogitGrid:
-        u = np.linspace(-limit, limit, n)
-        return cls(u, float(u[1] - u[0]))
-
-    @property
-    def x(self) -> np.ndarray:
-        return special.expit(self.u)
-
-    @property
-    def log_x(self) -> np.ndarray:
-        return special.log_expit(self.u)
-
-    @property
-    def log_1mx(self) -> np.ndarray:
-        return special.log_expit(-self.u)
-
-
-def _log_comb(n: int, k: np.ndarray) -> np.ndarray:
-    return special.gammaln(n + 1) - special.gammaln(k + 1) - special.gammaln(n - k + 1)
-
-
-def binom_lik(grid: LogitGrid, events, n: int) -> np.ndarray:
-    """``Bin(events; n, expit(u))`` for each count in ``events`` (rows) and node (columns)."""
-    k = np.atleast_1d(np.asarray(events, dtype=float))[:, None]
-    return np.exp(_log_comb(n, k) + k * grid.log_x[None, :] + (n - k) * grid.log_1mx[None, :])
-
-
-def _beta_logit_sd(a: float, b: float) -> float:
-    """Standard deviation of logit(p) for p ~ Beta(a, b)."""
-    return float(math.sqrt(special.polygamma(1, a) + special.polygamma(1, b)))
-
-
-def _min_sd(prior, n_t: int, n_c: int) -> float:
-    """A lower bound on every posterior's width in logit units (sets the grid spacing).
-
-    The data give at most n/4 units of Fisher information about a logit, so no posterior of a
-    logit is narrower than 2 / sqrt(n_t + n_c + 4) for effect priors; arm posteriors are Beta.
-    """
-    c = BetaMix.of(prior.control)
-    sds = [_beta_logit_sd(a + n_c / 2, b + n_c / 2) for a, b in zip(c.a, c.b)]
-    if prior.family == "arm":
-        t = BetaMix.of(prior.treatment)
-        sds += [_beta_logit_sd(a + n_t / 2, b + n_t / 2) for a, b in zip(t.a, t.b)]
-        return min(sds)
-    e = NormalMix.of(prior.effect)
-    s = float(np.min(e.s)) * (4.0 if prior.scale == "rd" else 1.0)
-    lik_var = 4.0 / max(n_t, 1) + 4.0 / max(n_c, 1)
-    sd_d = 1.0 / math.sqrt(1.0 / s**2 + 1.0 / lik_var)
-    sds += [sd_d, 2.0 / math.sqrt(n_t + n_c + 4)]
-    return min(sds)
-
-
-NODE_LADDER = (1201, 1501, 2001, 2401, MAX_NODES)
-"""Effect-level grids use one of these node counts, so that nearby sample sizes share a grid
-(and its cached prior matrix)."""
-
-
-def _grid_for(prior, n_t: int, n_c: int) -> LogitGrid:
-    sd = _min_sd(prior, n_t, n_c)
-    if prior.family == "arm":
-        h = min(0.05, sd / 4)  # trapezoid on a smooth integrand: geometric convergence
-        h = max(h, 2 * U_LIMIT / (MAX_NODES - 1))
-        return LogitGrid.make(h)
-    h = min(0.05, sd / 8)  # Gregory corrections at the diagonal: error O((h / sd)^7)
-    needed = int(math.ceil(2 * U_LIMIT / h)) + 1
-    nodes = next((k for k in NODE_LADDER if k >= needed), MAX_NODES)
-    return LogitGrid.with_nodes(nodes)
-
-
-# ---------------------------------------------------------------------------------------------
-# Arm-level priors: 1-D quadrature per pair of conjugate posteriors
-# ---------------------------------------------------------------------------------------------
-
-
-def _arm_tables(prior, grid: LogitGrid, y_t, n_t: int, y_c, n_c: int):
-    """Control posterior densities (on u) and treatment posterior survival functions.
-
-    One row per count: normalised densities of p_control and P(p_t > x), from the conjugate
-    Beta-mixture updates.
-    """
-    jac = grid.log_x + grid.log_1mx
-    dens = np.empty((len(y_c), len(grid.u)))
-    for r, y in enumerate(y_c):
-        post, _ = update_beta(BetaMix.of(prior.control), int(y), n_c)
-        log_terms = (np.log(post.w)[:, None] - special.betaln(post.a, post.b)[:, None]
-                     + (post.a[:, None] - 1) * grid.log_x + (post.b[:, None] - 1) * grid.log_1mx)
-        dens[r] = np.exp(special.logsumexp(log_terms, axis=0) + jac)
-    dens /= dens.sum(axis=1, keepdims=True)  # trapezoid (end values are ~0)
-    x = grid.x
-    surv = np.empty((len(y_t), len(x)))
-    for r, y in enumerate(y_t):
-        post, _ = update_beta(BetaMix.of(prior.treatment), int(y), n_t)
-        surv[r] = post.w @ special.betaincc(post.a[:, None], post.b[:, None], x[None, :])
-    return dens, surv
-
-
-# ---------------------------------------------------------------------------------------------
-# Effect-level priors: the prior on the (u_c, u_t) grid, contracted with likelihood matrices
-# ---------------------------------------------------------------------------------------------
-
-
-def _log_prior_rows(prior, grid: LogitGrid, rows: slice) -> np.ndarray:
-    """Log prior density in (u_c, u_t) for the control nodes ``rows`` and every treatment node."""
-    u_c = grid.u[rows][:, None]
-    u_t = grid.u[None, :]
-    x = special.expit(u_c)
-    c = BetaMix.of(prior.control)
-    log_c = c.logpdf(x[:, 0])[:, None] + special.log_expit(u_c) + special.log_expit(-u_c)
-    if prior.family == "arm":
-        t = BetaMix.of(prior.treatment)
-        log_t = t.logpdf(grid.x) + grid.log_x + grid.log_1mx
-        return log_c + log_t[None, :]
-    e = NormalMix.of(prior.effect)
-    scale = prior.scale
-    log_effect = _normal_mix_logpdf(e)
-    if scale == "log_or":
-        theta = u_t - u_c
-        log_jac = np.zeros((1, u_t.shape[1]))
-        log_z = np.zeros_like(log_c)
-    elif scale == "log_rr":
-        theta = special.log_expit(u_t) - special.log_expit(u_c)
-        log_jac = special.log_expit(-u_t)
-        lo, hi = effects.theta_bounds(scale, x[:, 0])
-        log_z = e.log_mass(lo, hi)[:, None]
-    elif scale == "rd":
-        theta = special.expit(u_t) - x
-        log_jac = special.log_expit(u_t) + special.log_expit(-u_t)
-        lo, hi = effects.theta_bounds(scale, x[:, 0])
-        log_z = e.log_mass(lo, hi)[:, None]
-    else:  # pragma: no cover - the spec layer validates scales
-        raise ValueError(f"unknown scale {scale!r}")
-    return log_c - log_z + log_effect(theta) + log_jac
-
-
-def _normal_mix_logpdf(e: NormalMix):
-    """The mixture's log density (a plain Normal without the logsumexp overhead)."""
-    if len(e.w) == 1:
-        m, s = float(e.m[0]), float(e.s[0])
-        const = -math.log(s) - 0.5 * math.log(2 * math.pi)
-        return lambda theta: const - 0.5 * ((theta - m) / s) ** 2
-    return e.logpdf
-
-
-def _log_prior_diag(prior, grid: LogitGrid) -> tuple[np.ndarray, np.ndarray]:
-    """Log prior density on the diagonal u_t = u_c, and log d(theta)/d(u_t) there."""
-    u = grid.u
-    x = grid.x
-    c = BetaMix.of(prior.control)
-    log_c = c.logpdf(x) + grid.log_x + grid.log_1mx
-    if prior.family == "arm":
-        t = BetaMix.of(prior.treatment)
-        return log_c + t.logpdf(x) + grid.log_x + grid.log_1mx, np.zeros_like(u)
-    e = NormalMix.of(prior.effect)
-    zero = np.zeros_like(u)
-    if prior.scale == "log_or":
-        log_jac, log_z = zero, zero
-    else:
-        lo, hi = effects.theta_bounds(prior.scale, x)
-        log_z = e.log_mass(lo, hi)
-        log_jac = grid.log_1mx if prior.scale == "log_rr" else grid.log_x + grid.log_1mx
-    return log_c - log_z + e.logpdf(zero) + log_jac, log_jac
-
-
-@lru_cache(maxsize=2)
-def _prior_matrices(prior, n_nodes: int, block: int = 256) -> tuple[np.ndarray, np.ndarray, float]:
-    """Prior density on the (u_c, u_t) grid, the same times the half-plane weights W, the peak.
-
-    Densities are scaled by exp(-peak). Cached: a design search reuses them for many n.
-    """
-    grid = LogitGrid.with_nodes(n_nodes)
-    n = len(grid.u)
-    g = np.asarray(gregory_end_weights())
-    m = len(g)
-    log_p = np.empty((n, n))
-    for start in range(0, n, block):
-        rows = slice(start, min(start + block, n))
-        log_p[rows] = _log_prior_rows(prior, grid, rows)
-    peak = float(np.max(log_p))
-    dens = np.exp(log_p - peak, out=log_p)
-    dens_w = np.triu(dens, k=m)
-    for k in range(m):
-        idx = np.arange(n - k)
-        dens_w[idx, idx + k] = g[k] * dens[idx, idx + k]
-    return dens, dens_w, peak
-
-
-def _contract(prior, grid: LogitGrid, lik_c: np.ndarray, lik_t: np.ndarray):
-    """Posterior mass (up to a common factor) of every dataset, and of benefit within it.
-
-    ``lik_c`` (K_c x N) and ``lik_t`` (K_t x N) are likelihoods on the grid. Returns
-    ``(total, benefit)``, both K_c x K_t: the integral of prior x likelihood over the plane and
-    over the half-plane u_t > u_c (scaled by a common factor exp(-peak)).
-    """
-    dens, dens_w, _ = _prior_matrices(prior, len(grid.u))
-    return (lik_c @ dens) @ lik_t.T, (lik_c @ dens_w) @ lik_t.T
+MAX_DATASETS = 4_000_000
+"""Largest number of datasets ((n_t + 1) x (n_c + 1)) enumerated for operating characteristics:
+about 2,000 patients per arm. Larger designs are refused up front (the enumeration and the
+operating-characteristics sums grow as its square)."""
+MAX_COMPLETIONS = 250_000
+"""Largest number of completions of a trial enumerated by :func:`predictive` (500 x 500 future
+patients' outcomes); each is also listed in the ``predict`` output."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -310,39 +72,49 @@ def prob_benefit_table(
 ) -> np.ndarray:
     """P(benefit | y_c of n_c, y_t of n_t) for every dataset: an array indexed [y_c, y_t].
 
-    Benefit is p_treatment > p_control, or p_treatment < p_control when lower is better.
-    ``y_t`` and ``y_c`` restrict the table to some counts (default: all, 0..n).
+    Benefit is p_treatment > p_control, or p_treatment < p_control when lower is better; that
+    side is computed directly, and every value lies in [0, 1]. ``y_t`` and ``y_c`` restrict the
+    table to some counts (default: all, 0..n). The quadrature (grids that follow the data, error
+    bound, time and memory budget) is :mod:`lnbayes.benefit_quadrature`; a table that cannot be
+    computed accurately within the budget raises :class:`lnbayes.errors.LnbayesError`.
     """
-    y_t = np.arange(n_t + 1) if y_t is None else np.asarray(y_t)
-    y_c = np.arange(n_c + 1) if y_c is None else np.asarray(y_c)
-    grid = _grid_for(prior, n_t, n_c)
+    y_t = np.arange(n_t + 1) if y_t is None else np.atleast_1d(np.asarray(y_t))
+    y_c = np.arange(n_c + 1) if y_c is None else np.atleast_1d(np.asarray(y_c))
+    what = (f"P(benefit) for {len(y_c) * len(y_t)} datasets of {n_t} treated and {n_c} control "
+            "patients")
     if prior.family == "arm":
-        dens, surv = _arm_tables(prior, grid, y_t, n_t, y_c, n_c)
-        higher = dens @ surv.T
-    else:
-        lik_c, lik_t = binom_lik(grid, y_c, n_c), binom_lik(grid, y_t, n_t)
-        total, benefit = _contract(prior, grid, lik_c, lik_t)
-        higher = benefit / total
-    higher = np.clip(higher, 0.0, 1.0)
-    return 1.0 - higher if lower_is_better else higher
+        return bq.arm_side_table(prior, n_t, n_c, y_t, y_c, lower_is_better, what)
+    masses = bq.effect_masses(prior, n_t, n_c, y_t, y_c, what)
+    return _side_probability(masses, lower_is_better, what)
+
+
+def _side_probability(masses: bq.Masses, lower_is_better: bool, what: str) -> np.ndarray:
+    side = masses.harm if lower_is_better else masses.benefit
+    total = masses.harm + masses.benefit
+    if not np.all(np.isfinite(total) & (total > 0)):
+        raise PlanError(f"{what}: the posterior mass of some dataset underflows (prior and data "
+                        "in extreme conflict); it cannot be computed")
+    return np.clip(side / total, 0.0, 1.0)
 
 
 def prob_benefit(
     prior, y_t: int, n_t: int, y_c: int, n_c: int, lower_is_better: bool = False
 ) -> float:
-    """P(benefit) for one dataset (the same numbers as :func:`prob_benefit_table`)."""
+    """P(benefit) for one dataset (the same rule as :func:`prob_benefit_table`)."""
     return float(prob_benefit_table(prior, n_t, n_c, lower_is_better, [y_t], [y_c])[0, 0])
 
 
 def prior_prob_benefit(prior, lower_is_better: bool = False) -> float:
-    """A-priori P(benefit): the same quadrature with no data."""
-    higher = _prior_prob_higher(prior)
-    return 1.0 - higher if lower_is_better else higher
+    """A-priori P(benefit), exactly (closed form or 1-D quadrature; see
+    :func:`lnbayes.benefit_quadrature.effect_prior_prob_higher`)."""
+    return _prior_prob(prior, bool(lower_is_better))
 
 
 @lru_cache(maxsize=64)
-def _prior_prob_higher(prior) -> float:
-    return prob_benefit(prior, 0, 0, 0, 0, False)
+def _prior_prob(prior, lower_is_better: bool) -> float:
+    if prior.family == "arm":
+        return bq.arm_prob_greater_prior(prior, lower_is_better)
+    return bq.effect_prior_prob_higher(prior, lower_is_better)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -394,21 +166,42 @@ def predictive(prior, y_t: int, n_t: int, y_c: int, n_c: int, final_t: int, fina
     m_t, m_c = final_t - n_t, final_c - n_c
     if m_t < 0 or m_c < 0:
         raise ValueError("the final arm sizes must be at least the current ones")
+    if (m_t + 1) * (m_c + 1) > MAX_COMPLETIONS:
+        raise PlanError(
+            f"predictive probability: completing the trial to {final_t}/{final_c} leaves "
+            f"{m_t}/{m_c} patients to come, {(m_t + 1) * (m_c + 1):,} possible outcomes to "
+            f"enumerate (limit {MAX_COMPLETIONS:,}); ask for final sizes closer to the current ones"
+        )
     fut_t, fut_c = np.arange(m_t + 1), np.arange(m_c + 1)
+    what = f"the predictive probability of completing {n_t}/{n_c} to {final_t}/{final_c}"
     if prior.family == "arm":
         post_c, _ = update_beta(BetaMix.of(prior.control), y_c, n_c)
         post_t, _ = update_beta(BetaMix.of(prior.treatment), y_t, n_t)
         pred_c = _betabinom_mix(post_c, m_c)
         pred_t = _betabinom_mix(post_t, m_t)
         prob = np.outer(pred_c, pred_t)
-    else:
-        grid = _grid_for(prior, final_t, final_c)
-        lik_c = binom_lik(grid, [y_c], n_c) * binom_lik(grid, fut_c, m_c)
-        lik_t = binom_lik(grid, [y_t], n_t) * binom_lik(grid, fut_t, m_t)
-        total, _ = _contract(prior, grid, lik_c, lik_t)
-        prob = total / total.sum()
-    final = prob_benefit_table(prior, final_t, final_c, lower_is_better, y_t + fut_t, y_c + fut_c)
+        final = prob_benefit_table(prior, final_t, final_c, lower_is_better, y_t + fut_t,
+                                   y_c + fut_c)
+        return Predictive(fut_t, fut_c, prob, final)
+    # the posterior predictive of a completion is proportional to the marginal likelihood of the
+    # completed data times C(n, y) C(m, f) / C(n + m, y + f) in each arm (Bin(y; n) Bin(f; m) =
+    # that ratio times Bin(y + f; n + m) at every p)
+    masses = bq.effect_masses(prior, final_t, final_c, y_t + fut_t, y_c + fut_c, what)
+    final = _side_probability(masses, lower_is_better, what)
+    with np.errstate(divide="ignore"):
+        log_c = masses.log_scale_c + _log_split(y_c, n_c, fut_c, m_c)
+        log_t = masses.log_scale_t + _log_split(y_t, n_t, fut_t, m_t)
+        log_w = np.log(masses.total) + log_c[:, None] + log_t[None, :]
+    prob = np.exp(log_w - special.logsumexp(log_w))
     return Predictive(fut_t, fut_c, prob, final)
+
+
+def _log_split(y: int, n: int, future: np.ndarray, m: int) -> np.ndarray:
+    """log C(n, y) C(m, f) / C(n + m, y + f) for each future count f."""
+    def log_comb(a, b):
+        return special.gammaln(a + 1) - special.gammaln(b + 1) - special.gammaln(a - b + 1)
+
+    return log_comb(n, y) + log_comb(m, future) - log_comb(n + m, y + future)
 
 
 def _betabinom_mix(post: BetaMix, m: int) -> np.ndarray:
@@ -424,7 +217,18 @@ def _betabinom_mix(post: BetaMix, m: int) -> np.ndarray:
 def declare_table(
     prior, n_t: int, n_c: int, threshold: float, lower_is_better: bool = False
 ) -> np.ndarray:
-    """Which datasets [y_c, y_t] declare benefit (P(benefit) >= threshold)."""
+    """Which datasets [y_c, y_t] declare benefit (P(benefit) >= threshold).
+
+    Refused up front (:class:`lnbayes.errors.LnbayesError`) beyond :data:`MAX_DATASETS` datasets.
+    """
+    datasets = (n_t + 1) * (n_c + 1)
+    if datasets > MAX_DATASETS:
+        raise PlanError(
+            f"design: exact enumeration of the {datasets:,} possible outcomes of {n_t}/{n_c} "
+            f"patients exceeds the limit of {MAX_DATASETS:,} (about 2,000 per arm); ask for a "
+            "smaller trial (the operating characteristics of larger ones are close to their normal "
+            "approximation)"
+        )
     table = prob_benefit_table(prior, n_t, n_c, lower_is_better)
     return table >= threshold - DECISION_TOL
 
@@ -432,15 +236,22 @@ def declare_table(
 def prob_declare(declare: np.ndarray, p_control, p_treatment) -> np.ndarray:
     """P(declare benefit) at true rates: sum over all datasets of Bin x Bin x 1[declare].
 
-    ``p_control`` and ``p_treatment`` broadcast against each other; exact enumeration.
+    ``p_control`` and ``p_treatment`` broadcast against each other; exact enumeration (as one
+    matrix product, in blocks of rates so that memory stays below 64 MB).
     """
     n_c, n_t = declare.shape[0] - 1, declare.shape[1] - 1
     p_c, p_t = np.broadcast_arrays(np.asarray(p_control, float), np.asarray(p_treatment, float))
     shape = p_c.shape
-    pmf_c = stats.binom.pmf(np.arange(n_c + 1)[None, :], n_c, p_c.ravel()[:, None])
-    pmf_t = stats.binom.pmf(np.arange(n_t + 1)[None, :], n_t, p_t.ravel()[:, None])
-    out = np.einsum("kc,ct,kt->k", pmf_c, declare.astype(float), pmf_t)
-    return out.reshape(shape)
+    p_c, p_t = p_c.ravel(), p_t.ravel()
+    d = declare.astype(float)
+    out = np.empty(p_c.shape)
+    step = max(1, (8 << 20) // max(1, n_c + n_t + 2))
+    for k in range(0, len(p_c), step):
+        sl = slice(k, k + step)
+        pmf_c = stats.binom.pmf(np.arange(n_c + 1)[None, :], n_c, p_c[sl, None])
+        pmf_t = stats.binom.pmf(np.arange(n_t + 1)[None, :], n_t, p_t[sl, None])
+        out[sl] = np.sum((pmf_c @ d) * pmf_t, axis=1)
+    return np.clip(out, 0.0, 1.0).reshape(shape)
 
 
 def type_i_error(declare: np.ndarray, p_grid=None) -> dict[str, float]:
@@ -521,18 +332,27 @@ def _curve(cache: dict[int, float]) -> list[dict[str, float]]:
 # ---------------------------------------------------------------------------------------------
 
 
-def odds(p: float) -> float:
-    if p >= 1.0:
+def odds(p: float, q: float | None = None) -> float:
+    """p / (1 - p), or p / q when the complement q is known directly (more accurate near 1)."""
+    q = 1.0 - p if q is None else q
+    if q <= 0.0:
         return math.inf
-    return p / (1.0 - p)
+    return p / q
 
 
-def bf_benefit(posterior_p: float, prior_p: float) -> float | None:
-    """Posterior odds of benefit over prior odds of benefit (None when undefined)."""
-    po, pr = odds(posterior_p), odds(prior_p)
-    if pr in (0.0, math.inf) or not math.isfinite(po):
+def bf_benefit(posterior_p: float, prior_p: float, posterior_q: float | None = None,
+               prior_q: float | None = None) -> float | None:
+    """Posterior odds of benefit over prior odds of benefit (None when undefined).
+
+    ``posterior_q`` and ``prior_q`` are the complements, P(no benefit), when computed directly;
+    the odds then keep their precision near 0 and 1. The Bayes factor is positive and finite, or
+    None (a probability of exactly 0 or 1, where the odds are 0 or infinite).
+    """
+    po, pr = odds(posterior_p, posterior_q), odds(prior_p, prior_q)
+    if not (0.0 < pr < math.inf and 0.0 < po < math.inf):
         return None
-    return po / pr
+    value = po / pr
+    return value if 0.0 < value < math.inf else None
 
 
 def savage_dickey(prior, y_t: int, n_t: int, y_c: int, n_c: int) -> dict:
@@ -544,61 +364,72 @@ def savage_dickey(prior, y_t: int, n_t: int, y_c: int, n_c: int) -> dict:
     the Bayes factor of the point null theta = 0 (with p_control's prior under the null taken as
     its conditional prior given theta = 0) against the prior; BF10 = 1 / BF01.
 
+    Arm-level priors: both densities in closed form (sums of Beta functions). Effect-level: the
+    prior density in closed form (log_or) or by adaptive 1-D quadrature; the posterior density on
+    the grid of :mod:`lnbayes.benefit_quadrature` (which follows the data). A ratio that
+    underflows (overwhelming evidence) is reported as None with a note, never as 0.
+
     References
     ----------
     Dickey JM. Ann Math Stat 1971;42:204-223. doi:10.1214/aoms/1177693507;
     Verdinelli I, Wasserman L. J Am Stat Assoc 1995;90:614-618.
     doi:10.1080/01621459.1995.10476554
     """
-    grid = _grid_for(prior, n_t, n_c)
-    log_diag, log_jac = _log_prior_diag(prior, grid)
     scale = "log_or" if prior.family == "arm" else prior.scale
-    lik_c = binom_lik(grid, [y_c], n_c)
-    lik_t = binom_lik(grid, [y_t], n_t)
-    peak = float(np.max(log_diag))
-    # density of theta at 0: integral over u_c of p(u_c, u_t = u_c) / (d theta / d u_t)
-    on_diag = np.exp(log_diag - log_jac - peak)
-    prior_density = float(np.sum(on_diag)) * grid.h * math.exp(peak)
     if prior.family == "arm":
-        dens_c, surv = _arm_tables(prior, grid, [y_t], n_t, [y_c], n_c)
-        t0 = BetaMix.of(prior.treatment)
-        post_t, _ = update_beta(t0, y_t, n_t)
-        dens_t = np.exp(post_t.logpdf(grid.x) + grid.log_x + grid.log_1mx)
-        post_density = float(np.sum(dens_c[0] / grid.h * dens_t) * grid.h)
+        control, treatment = BetaMix.of(prior.control), BetaMix.of(prior.treatment)
+        prior_density = bq.arm_log_or_density_at_0(control, treatment)
+        post_c, _ = update_beta(control, y_c, n_c)
+        post_t, _ = update_beta(treatment, y_t, n_t)
+        post_density = bq.arm_log_or_density_at_0(post_c, post_t)
     else:
-        total, _ = _contract(prior, grid, lik_c, lik_t)
-        peak_rows = _prior_matrices(prior, len(grid.u))[2]
-        num = np.sum(np.exp(log_diag - log_jac - peak_rows) * lik_c[0] * lik_t[0]) * grid.h
-        post_density = float(num / (total[0, 0] * grid.h**2))
-    bf01 = post_density / prior_density if prior_density > 0 else None
-    return {
+        prior_density = bq.effect_prior_density_at_0(prior)
+        masses = bq.effect_masses(prior, n_t, n_c, [y_t], [y_c], "the Savage-Dickey ratio",
+                                  density_at_0=True)
+        post_density = float(masses.at0[0, 0] / masses.total[0, 0])
+    out = {
         "scale": scale,
         "prior_density_at_0": prior_density,
         "posterior_density_at_0": post_density,
-        "bf01": bf01,
-        "bf10": (1.0 / bf01) if bf01 else None,
+        "bf01": None,
+        "bf10": None,
     }
+    if prior_density > 0 and post_density > 0:
+        bf01 = post_density / prior_density
+        if 0.0 < bf01 < math.inf:
+            out["bf01"] = bf01
+            out["bf10"] = 1.0 / bf01 if 1.0 / bf01 < math.inf else None
+    if out["bf01"] is None:
+        out["note"] = ("the posterior density at 0 underflows: BF01 is below 1e-300"
+                       if post_density <= 0 else "the Bayes factor is not representable")
+    return out
 
 
 def evidence_summary(prior, outcome, posterior) -> dict:
     """Bayes factors for benefit and for no effect, and P(effect in the ROPE), exactly.
 
-    ``posterior`` is the outcome's :class:`lnbayes.exact.ExactPosterior` under ``prior``.
+    ``posterior`` is the outcome's :class:`lnbayes.exact.ExactPosterior` under ``prior``. Both
+    sides of P(benefit) are computed directly (before and after the data), so the odds keep their
+    precision when a probability is close to 0 or 1.
     """
     lower = outcome.lower_is_better
     post_p = posterior.prob_benefit(lower)
+    post_q = posterior.prob_benefit(not lower)
     prior_p = prior_prob_benefit(prior, lower)
+    prior_q = prior_prob_benefit(prior, not lower)
     sd = savage_dickey(prior, outcome.treatment_events, outcome.treatment_n,
                        outcome.control_events, outcome.control_n)
     out = {
         "prior_p_benefit": prior_p,
         "posterior_p_benefit": post_p,
-        "bf_benefit": bf_benefit(post_p, prior_p),
+        "bf_benefit": bf_benefit(post_p, prior_p, post_q, prior_q),
         "savage_dickey": sd,
         "rope": None,
     }
     if outcome.rope is not None:
         scale, lo, hi = outcome.rope
+        from lnbayes import effects
+
         measure = effects.MEASURE_OF_SCALE[scale]
         out["rope"] = {"scale": scale, "lower": lo, "upper": hi,
                        "p_inside": posterior.prob_between(measure, lo, hi), "p_inside_mcse": None}

@@ -227,11 +227,12 @@ def default_range(measure: str, posts, tail: float = 0.001) -> tuple[float, floa
     lows = [p.quantile(measure, tail) for p in posts]
     highs = [p.quantile(measure, 1 - tail) for p in posts]
     lo, hi = min(lows), max(highs)
-    if measure in LOG_MEASURES:
-        return max(lo, 1e-3), min(hi, 1e3)
-    if measure == "risk_difference":
-        return max(lo, -1.0), min(hi, 1.0)
-    return max(lo, 0.0), min(hi, 1.0)
+    bounds = {"odds_ratio": (1e-3, 1e3), "risk_ratio": (1e-3, 1e3),
+              "risk_difference": (-1.0, 1.0)}.get(measure, (0.0, 1.0))
+    lo, hi = max(lo, bounds[0]), min(hi, bounds[1])
+    if not lo < hi:  # a distribution (almost) entirely beyond the drawn range
+        return bounds
+    return lo, hi
 
 
 # ---------------------------------------------------------------------------------------------

@@ -49,9 +49,9 @@ import math
 from typing import Any
 
 import numpy as np
-from scipy import optimize, special, stats
+from scipy import special, stats
 
-from lnbayes import effects
+from lnbayes import effects, roots
 
 EFFECT_SCALES = ("log_or", "log_rr", "rd")
 STATED_SCALES = ("or", "rr", "rd", "log_or", "log_rr")
@@ -257,23 +257,25 @@ def beta_from_quantiles(p1: float, v1: float, p2: float, v2: float) -> tuple[flo
         p1, v1, p2, v2 = p2, v2, p1, v1
 
     def mean_at(s: float) -> float:
-        f = lambda m: stats.beta.cdf(v1, m * s, (1 - m) * s) - p1  # noqa: E731
-        return optimize.brentq(f, 1e-12, 1 - 1e-12, xtol=1e-14)
+        # F(v1; m s, (1 - m) s) falls from about 1 to about 0 as the mean m rises
+        f = lambda m: float(special.betainc(m * s, (1 - m) * s, v1)) - p1  # noqa: E731
+        return roots.monotone_root(f, 1e-12, 1 - 1e-12, increasing=False, xtol=1e-14,
+                                   what="the Beta mean matching the first quantile")
 
     def gap(log_s: float) -> float:
         s = math.exp(log_s)
         m = mean_at(s)
-        return stats.beta.cdf(v2, m * s, (1 - m) * s) - p2
+        return float(special.betainc(m * s, (1 - m) * s, v2)) - p2
 
-    lo, hi = math.log(1e-3), math.log(1e7)
-    g_lo, g_hi = gap(lo), gap(hi)
-    if g_lo * g_hi > 0:
+    try:
+        log_s = roots.monotone_root(gap, math.log(1e-3), math.log(1e7), increasing=True,
+                                    xtol=1e-13, what="the Beta concentration")
+    except roots.NoRootError:
         raise StatementError(
             "quantiles",
             "no Beta distribution has these two quantiles (they would need a concentration a + b "
             "outside 0.001 to 10^7)",
-        )
-    log_s = optimize.brentq(gap, lo, hi, xtol=1e-13)
+        ) from None
     s = math.exp(log_s)
     m = mean_at(s)
     return float(m * s), float((1 - m) * s)
@@ -826,33 +828,64 @@ def prior_predictive(
     ew = np.asarray(prior.effect.weights, float)
     em = np.asarray(prior.effect.means, float)
     es = np.asarray(prior.effect.sds, float)
-    # logit(p_treatment) grid spanning the prior at every p_control node
+    # logit(p_treatment) nodes spanning the prior at every p_control node: one common grid, or
+    # (narrow effect priors, which the common grid would step over) a grid per p_control node
     span_lo, span_hi = float(np.min(em - 12 * es)), float(np.max(em + 12 * es))
-    pt_lo = effects.p_treatment(
-        prior.scale, p_c, np.maximum(span_lo, effects.theta_bounds(prior.scale, p_c)[0])
-    )
-    pt_hi = effects.p_treatment(
-        prior.scale, p_c, np.minimum(span_hi, effects.theta_bounds(prior.scale, p_c)[1])
-    )
-    with np.errstate(divide="ignore"):
-        e_lo = float(np.clip(np.min(special.logit(np.clip(pt_lo, 0, 1))), -36, 36))
-        e_hi = float(np.clip(np.max(special.logit(np.clip(pt_hi, 0, 1))), -36, 36))
-    eta_t, wt = _logit_grid(e_lo, e_hi, n_treatment_nodes)
-    p_t = special.expit(eta_t)[None, :]
+    feas_lo, feas_hi = effects.theta_bounds(prior.scale, p_c)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        e_lo_r = special.logit(np.clip(effects.p_treatment(
+            prior.scale, p_c, np.maximum(span_lo, feas_lo)), 0, 1))
+        e_hi_r = special.logit(np.clip(effects.p_treatment(
+            prior.scale, p_c, np.minimum(span_hi, feas_hi)), 0, 1))
+    e_lo_r, e_hi_r = np.clip(e_lo_r, -36, 36), np.clip(e_hi_r, -36, 36)
+    e_lo, e_hi = float(np.min(e_lo_r)), float(np.max(e_hi_r))
+    # d theta / d logit(p_t) <= 1 (log_or, log_rr) or 1/4 (rd): the narrowest component's width
+    s_logit = float(np.min(es)) * (4.0 if prior.scale == "rd" else 1.0)
+    common = (e_hi - e_lo) / (n_treatment_nodes - 1) <= s_logit / 4
+    if common:
+        eta_t, wt = _logit_grid(e_lo, e_hi, n_treatment_nodes)
+        eta = np.broadcast_to(eta_t, (len(p_c), len(eta_t)))
+        wt = np.broadcast_to(wt, eta.shape)
+    else:
+        nodes = 401
+        frac = np.linspace(0.0, 1.0, nodes)
+        eta = e_lo_r[:, None] + (e_hi_r - e_lo_r)[:, None] * frac[None, :]
+        h = (e_hi_r - e_lo_r) / (nodes - 1)
+        sw = np.ones(nodes)
+        sw[1:-1:2] = 4
+        sw[2:-1:2] = 2
+        wt = h[:, None] * sw[None, :] / 3
+    p_t = special.expit(eta)
     pc = p_c[:, None]
     theta = effects.theta_of(prior.scale, pc, p_t)
-    # d theta / d eta_t
-    jac = {"log_or": np.ones_like(p_t), "log_rr": 1 - p_t, "rd": p_t * (1 - p_t)}[prior.scale]
+    # log d theta / d eta_t
+    log_jac = {"log_or": np.zeros_like(eta), "log_rr": special.log_expit(-eta),
+               "rd": special.log_expit(eta) + special.log_expit(-eta)}[prior.scale]
     with np.errstate(invalid="ignore"):
         log_dens = special.logsumexp(
             np.log(ew) + stats.norm.logpdf(theta[..., None], em, es), axis=-1
-        ) + np.log(jac)
-    dens = np.where(np.isfinite(log_dens), np.exp(log_dens), 0.0) * wt[None, :]
-    dens = dens / dens.sum(axis=1, keepdims=True)
+        ) + log_jac
+    dens = np.where(np.isfinite(log_dens), np.exp(log_dens), 0.0) * wt
+    mass = dens.sum(axis=1, keepdims=True)
+    dens = np.where(mass > 0, dens / np.where(mass > 0, mass, 1.0), 0.0)
+    wc = np.where(mass[:, 0] > 0, wc, 0.0)
+    wc = wc / wc.sum()
     y_t = np.arange(n_treatment + 1)
     y_c = np.arange(n_control + 1)
-    pmf_t = stats.binom.pmf(y_t[None, :], n_treatment, special.expit(eta_t)[:, None])  # (M, Yt)
-    cond_t = dens @ pmf_t  # (R, Yt): P(y_t | p_control node)
+    # P(y_t | p_control node), in blocks (at most 32 MB of binomial probabilities at a time)
+    cond_t = np.zeros((len(p_c), n_treatment + 1))
+    if common:
+        cols = max(1, (32 << 20) // (8 * eta.shape[1]))
+        for start in range(0, n_treatment + 1, cols):
+            sl = slice(start, start + cols)
+            pmf_t = stats.binom.pmf(y_t[None, sl], n_treatment, p_t[0][:, None])  # (M, block)
+            cond_t[:, sl] = dens @ pmf_t
+    else:
+        rows = max(1, (32 << 20) // (8 * eta.shape[1] * (n_treatment + 1)))
+        for start in range(0, len(p_c), rows):
+            sl = slice(start, start + rows)
+            pmf_t = stats.binom.pmf(y_t[None, None, :], n_treatment, p_t[sl, :, None])
+            cond_t[sl] = np.einsum("rj,rjy->ry", dens[sl], pmf_t)
     pmf_c = stats.binom.pmf(y_c[None, :], n_control, p_c[:, None])  # (R, Yc)
     joint = np.einsum("r,ry,rc->yc", wc, cond_t, pmf_c)
     return joint / joint.sum()
@@ -868,27 +901,51 @@ def box_p(predictive: np.ndarray, y_treatment: int, y_control: int, rtol: float 
     return float(np.sum(predictive[predictive <= m_obs * (1 + rtol)]))
 
 
-MAX_CONFLICT_DATASETS = 250_000
-"""Box's p enumerates every dataset of the trial's size; above this many ((n_t + 1)(n_c + 1))
-it is not computed (the quadrature of the prior predictive does not resolve binomials that
-narrow, and the table would not fit a bounded memory)."""
+MAX_PREDICTIVE_OUTCOMES = 4_000_000
+"""Largest number of outcomes (n_t + 1)(n_c + 1) whose effect-level prior predictive is
+enumerated for Box's p (arm-level priors have no limit: their predictive is a product)."""
 
 
-def conflict(prior, outcome) -> dict[str, float | None]:
+def box_p_product(pmf_t: np.ndarray, pmf_c: np.ndarray, y_t: int, y_c: int,
+                  rtol: float = 1e-9) -> float:
+    """:func:`box_p` for a product predictive ``pmf_t[y_t] pmf_c[y_c]`` without forming it.
+
+    ``sum_i pmf_t[i] * sum{pmf_c[j] : pmf_t[i] pmf_c[j] <= m_obs (1 + rtol)}`` with pmf_c sorted
+    once: O(n log n) time and O(n) memory, for any arm sizes.
+    """
+    m = pmf_t[y_t] * pmf_c[y_c] * (1 + rtol)
+    order = np.sort(pmf_c)
+    cum = np.concatenate([[0.0], np.cumsum(order)])
+    with np.errstate(divide="ignore"):
+        limit = np.where(pmf_t > 0, m / np.where(pmf_t > 0, pmf_t, 1.0), np.inf)
+    k = np.searchsorted(order, limit, side="right")
+    return float(np.clip(np.sum(pmf_t * cum[k]), 0.0, 1.0))
+
+
+def conflict(prior, outcome) -> dict[str, Any]:
     """Box's p for an outcome, and the prior predictive probability of the observed counts.
 
-    ``p`` is None, with ``note`` saying why, for trials with more than
-    :data:`MAX_CONFLICT_DATASETS` possible datasets.
+    Arm-level priors: exact for any arm sizes (:func:`box_p_product`). Effect-level priors: the
+    prior predictive of every outcome (:func:`prior_predictive`), up to
+    :data:`MAX_PREDICTIVE_OUTCOMES` outcomes; beyond that ``p`` is None and ``note`` says why.
     """
-    datasets = (outcome.treatment_n + 1) * (outcome.control_n + 1)
-    if datasets > MAX_CONFLICT_DATASETS:
+    n_t, n_c = outcome.treatment_n, outcome.control_n
+    y_t, y_c = outcome.treatment_events, outcome.control_events
+    if prior.family == "arm":
+        pmf_t = _beta_binomial_pmf(prior.treatment, n_t)
+        pmf_c = _beta_binomial_pmf(prior.control, n_c)
+        return {"p": box_p_product(pmf_t, pmf_c, y_t, y_c),
+                "predictive_prob_observed": float(pmf_t[y_t] * pmf_c[y_c])}
+    outcomes = (n_t + 1) * (n_c + 1)
+    if outcomes > MAX_PREDICTIVE_OUTCOMES:
         return {"p": None, "predictive_prob_observed": None,
-                "note": f"not computed: {datasets:,} possible datasets (limit "
-                        f"{MAX_CONFLICT_DATASETS:,})"}
-    pred = prior_predictive(prior, outcome.treatment_n, outcome.control_n)
+                "note": (f"not computed: the prior predictive of all {outcomes:,} outcomes of "
+                         f"{n_t}/{n_c} patients exceeds the enumeration limit of "
+                         f"{MAX_PREDICTIVE_OUTCOMES:,}")}
+    pred = prior_predictive(prior, n_t, n_c)
     return {
-        "p": box_p(pred, outcome.treatment_events, outcome.control_events),
-        "predictive_prob_observed": float(pred[outcome.treatment_events, outcome.control_events]),
+        "p": box_p(pred, y_t, y_c),
+        "predictive_prob_observed": float(pred[y_t, y_c]),
     }
 
 

@@ -38,6 +38,15 @@ sd >= 0.005 on rd, and prior centres within about 30 sd of the feasible range. P
 truncation normaliser underflows (a centre more than ~35 sd beyond a row's feasible edge) are
 flagged (``ok = False``) and the orchestration layer falls back to the exact engine.
 
+Memory (bounded by design): the theta grid of a group of priors spans only where their
+posteriors can be (:meth:`EffectSweep._theta_range`), centres are grouped so that no grid exceeds
+``MAX_THETA_NODES`` nodes, and a grid is ``rows x nodes x (2 + integrals)`` float64 values (at
+most 1601 x 6000 x 5 x 8 bytes = 384 MB, usually a few MB); grids kept for reuse are capped at
+``GROUP_CACHE_BYTES`` (256 MB, least recently used dropped first), priors are evaluated in
+batches of 512, and a grid that would exceed ``GROUP_BYTES_LIMIT`` (1 GiB) is refused with
+:class:`lnbayes.errors.LnbayesError` before it is built. A sweep on a trial of 10^6 patients with
+5 x 10^5 events peaks at about 200 MB (``benchmarks/memory_bounds.py``).
+
 Arm-level sweeps
 ----------------
 Treatment-arm prior ``Beta(m * ess, (1 - m) * ess)``, control prior from the file: both arms are
@@ -61,14 +70,17 @@ synthesis. Res Synth Methods 2022;13:295-314 (PMC9305905).
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 
 import numpy as np
-from scipy import optimize, special, stats
+from scipy import special, stats
 
-from lnbayes import effects
-from lnbayes.exact import BetaMix, _log_binom, _simpson_weights, beta_nodes, update_beta
+from lnbayes import effects, roots
+from lnbayes.errors import LnbayesError
+from lnbayes.exact import (BetaMix, _log_binom, _log_binom_logit, _simpson_weights, beta_nodes,
+                           update_beta)
 
 N_ROWS = 401
 """Simpson nodes on logit(p_control) (801 or 1601 for narrow log-OR priors with a threshold)."""
@@ -84,8 +96,12 @@ TRUNCATED_NODES_PER_SD = 12
 """log_rr and rd: finer theta spacing, for the likelihood's behaviour at the feasible edge."""
 MAX_THETA_NODES = 6000
 """Larger theta grids are split by prior centre."""
+GROUP_CACHE_BYTES = 256 << 20
+"""Grids kept for reuse (least recently used first out): at most 256 MB."""
+GROUP_BYTES_LIMIT = 1 << 30
+"""A single grid needing more than 1 GiB is refused (LnbayesError) before it is built."""
 SETTINGS = {"rows": N_ROWS, "nodes_per_sd": NODES_PER_SD, "pad_sd": PAD_SD, "row_nats": ROW_NATS,
-            "method": "linear functionals of the prior density, version 1"}
+            "method": "linear functionals of the prior density, version 2 (theta lattice k h)"}
 
 _SCALE_MEASURE = {"log_or": "odds_ratio", "log_rr": "risk_ratio", "rd": "risk_difference"}
 
@@ -212,9 +228,7 @@ class EffectSweep:
         yc, nc = outcome.control_events, outcome.control_n
 
         def log_row(u):
-            x = special.expit(u)
-            with np.errstate(divide="ignore"):
-                return prior_c.logpdf(x) + np.log(x) + np.log1p(-x) + _log_binom(yc, nc, x)
+            return prior_c.logpdf_logit(u) + _log_binom_logit(yc, nc, u)
 
         u_c = np.linspace(-40, 40, 1601)
         lr = log_row(u_c)
@@ -231,7 +245,8 @@ class EffectSweep:
         yt, nt = outcome.treatment_events, outcome.treatment_n
         self._log_lmax = float(_log_binom(yt, nt, yt / nt))
 
-        self._groups: dict[tuple, _Group] = {}
+        self._groups: OrderedDict[tuple, _Group] = OrderedDict()
+        self._group_bytes = 0
         self.lik_lo = self._likelihood_floor()
 
     # -- grids ---------------------------------------------------------------------------
@@ -275,6 +290,48 @@ class EffectSweep:
                 hi = max(hi, float(np.max(edge_lo)) + PAD_SD * sd)
             lo = max(lo, float(np.min(self.lo)), self.lik_lo)
             hi = min(hi, float(np.max(self.hi)))
+        # where the posterior can be: the grid need not span a wide prior far from a narrow
+        # likelihood (large trials); nodes stay on the lattice k h, so dropping far nodes only
+        # drops negligible terms
+        post_lo, post_hi = self._posterior_window(sd, m_lo, m_hi)
+        if post_lo < post_hi:
+            new_lo, new_hi = max(lo, post_lo), min(hi, post_hi)
+            if new_hi <= new_lo:
+                # the prior's span and the posterior's window do not meet (a prior in conflict
+                # with the data, or piled up at a feasible edge): span both
+                # (an open side of the window, few events there: reach as far again as the
+                # prior's span, then the feasible range)
+                width = hi - lo
+                new_lo = min(lo, post_lo if np.isfinite(post_lo) else post_hi - width)
+                new_hi = max(hi, post_hi if np.isfinite(post_hi) else post_lo + width)
+                if self.scale != "log_or":
+                    new_lo = max(new_lo, float(np.min(self.lo)), self.lik_lo)
+                    new_hi = min(new_hi, float(np.max(self.hi)))
+            lo, hi = new_lo, new_hi
+        return lo, hi
+
+    def _posterior_window(self, sd: float, m_lo: float, m_hi: float) -> tuple[float, float]:
+        """Where theta's posterior lies for Normal(m, sd^2) priors with m in [m_lo, m_hi].
+
+        In each row the treatment likelihood is about Normal(theta_hat(x), s_lik^2), so the
+        posterior mean is the precision-weighted mean of theta_hat and m, with sd
+        s_post = (1/s_lik^2 + 1/sd^2)^(-1/2); the window holds that +- 16 s_post + 4 s_lik for
+        every row and centre. A side is bounded only when the likelihood decays there like a
+        Normal (at least 5 events, and 5 non-events, on that side); else it is unbounded.
+        """
+        yt, nt = self.outcome.treatment_events, self.outcome.treatment_n
+        rel = self.a > self.a.max() * 1e-30
+        p_hat = (yt + 0.5) / (nt + 1.0)
+        theta_hat = effects.theta_of(self.scale, self.x[rel], p_hat)
+        theta_hat = theta_hat[np.isfinite(theta_hat)]
+        if len(theta_hat) == 0:
+            return -np.inf, np.inf
+        s_lik = self.s_lik
+        w = sd**2 / (sd**2 + s_lik**2)
+        s_post = 1.0 / np.sqrt(1.0 / s_lik**2 + 1.0 / sd**2)
+        reach = 16 * s_post + 4 * s_lik
+        lo = w * float(np.min(theta_hat)) + (1 - w) * m_lo - reach if yt >= 5 else -np.inf
+        hi = w * float(np.max(theta_hat)) + (1 - w) * m_hi + reach if nt - yt >= 5 else np.inf
         return lo, hi
 
     def _likelihood_floor(self) -> float:
@@ -286,8 +343,13 @@ class EffectSweep:
         if yt == 0:
             return -np.inf
         p_hat = yt / nt
-        f = lambda p: float(_log_binom(yt, nt, p)) - (self._log_lmax - ROW_NATS)  # noqa: E731
-        p_lo = optimize.brentq(f, 1e-300, p_hat) if f(1e-300) < 0 else 1e-300
+        # log-likelihood minus its floor, increasing in log p below the maximum at p_hat
+        def f(lp: float) -> float:
+            return float(_log_binom(yt, nt, np.exp(lp))) - (self._log_lmax - ROW_NATS)
+
+        p_lo = float(np.exp(roots.monotone_root(
+            f, np.log(1e-300), np.log(p_hat), increasing=True, at_limit="clamp", xtol=1e-10,
+            what="the treatment likelihood's floor")))
         x_max = float(np.max(self.x[self.a > self.a.max() * 1e-30]))
         return float(np.log(p_lo) - np.log(x_max)) - 1.0
 
@@ -297,12 +359,24 @@ class EffectSweep:
     def _group(self, sd: float, m_lo: float, m_hi: float) -> _Group:
         key = (float(sd), float(m_lo), float(m_hi))
         if key in self._groups:
+            self._groups.move_to_end(key)
             return self._groups[key]
         lo, hi = self._theta_range(sd, m_lo, m_hi)
         rows = self._rows(self.rows_for_sd(sd))
         h = min(sd, self.s_lik) / self._nodes_per_sd()
-        n = int(np.ceil((hi - lo) / h)) + 1
-        theta = lo + h * (np.arange(-3, n + 3))
+        # nodes on the lattice k h (k whole), whatever the range: a prior's result does not
+        # depend on which other centres share its grid (or on the last bit of their values)
+        k_lo, k_hi = int(np.floor(lo / h)), int(np.ceil(hi / h))
+        need = 8.0 * len(rows.x) * (k_hi - k_lo + 7) * (3 + 3 + (rows.cut is not None))
+        if need > GROUP_BYTES_LIMIT:
+            raise LnbayesError(
+                f"sweep: a prior sd of {sd:.3g} with this trial's likelihood (width "
+                f"{self.s_lik:.2g} on {self.scale}) needs a grid of {len(rows.x)} x "
+                f"{k_hi - k_lo + 7} nodes "
+                f"(about {need / 2**30:.1f} GiB, limit {GROUP_BYTES_LIMIT / 2**30:.0f} GiB); "
+                "sweep wider prior sds or fewer centres"
+            )
+        theta = h * np.arange(k_lo - 3, k_hi + 4, dtype=float)
         x = rows.x[:, None]
         th = theta[None, :]
         if self.scale == "log_or":
@@ -331,6 +405,10 @@ class EffectSweep:
             group.collapsed = {"stacked": np.stack([rows.a @ stacked[k * R:(k + 1) * R] for k in range(len(lows))]),
                                "marginal": rows.a @ b_mask}
         self._groups[key] = group
+        self._group_bytes += _group_bytes(group)
+        while self._group_bytes > GROUP_CACHE_BYTES and len(self._groups) > 1:
+            _, old = self._groups.popitem(last=False)
+            self._group_bytes -= _group_bytes(old)
         return group
 
     def _likelihood(self, x, theta):
@@ -371,12 +449,20 @@ class EffectSweep:
                 self._evaluate_group(self._group(sd, *span), means[idx], idx, out)
                 continue
             h = min(sd, self.s_lik) / self._nodes_per_sd()
-            width = MAX_THETA_NODES * h - 2 * PAD_SD * sd
             start = 0
             while start < len(idx):
+                # the most centres from here whose common grid stays within MAX_THETA_NODES
+                # (the grid's range grows with the last centre: bisection on the index)
                 m0 = means[idx[start]]
-                stop = start + int(np.searchsorted(means[idx[start:]], m0 + max(width, 0.0), side="right"))
-                stop = max(stop, start + 1)
+                ok_n, bad_n = 1, len(idx) - start + 1
+                while bad_n - ok_n > 1:
+                    mid = (ok_n + bad_n) // 2
+                    lo, hi = self._theta_range(sd, m0, means[idx[start + mid - 1]])
+                    if (hi - lo) / h <= MAX_THETA_NODES:
+                        ok_n = mid
+                    else:
+                        bad_n = mid
+                stop = start + ok_n
                 chunk = idx[start:stop]
                 self._evaluate_group(self._group(sd, means[chunk[0]], means[chunk[-1]]),
                                      means[chunk], chunk, out)
@@ -421,6 +507,11 @@ class EffectSweep:
                     out.p_above_threshold[sel] = np.clip(above_t / total, 0.0, 1.0)
             out.median[sel] = _hermite_quantile(theta, marginal, h, 0.5)
             out.ok[sel] = ok
+
+
+def _group_bytes(group: _Group) -> int:
+    arrays = [group.theta, group.b_mask, group.wb["stacked"], *group.collapsed.values()]
+    return int(sum(a.nbytes for a in arrays))
 
 
 def _log_mass(lo, hi, mu, sd):
@@ -559,7 +650,9 @@ def tipping_centre(prob_of_centre, level: float, lo: float, hi: float, direction
     elif p_most < level:
         out["status"] = "not_reached"
     else:
-        out["centre"] = float(optimize.brentq(lambda c: prob_of_centre(c) - level, lo, hi, xtol=xtol))
+        out["centre"] = roots.monotone_root(
+            lambda c: prob_of_centre(c) - level, lo, hi, increasing=direction > 0, xtol=xtol,
+            what=f"the centre reaching P(benefit) = {level:g}")
         out["status"] = "found"
     return out
 
@@ -624,6 +717,11 @@ def advocacy_limit(lower: float, upper: float) -> float:
 
 
 def normal_posterior(estimate: float, se: float, prior_mean: float, prior_sd: float) -> tuple[float, float]:
-    """Posterior mean and sd of the normal-normal model."""
+    """Posterior mean and sd of the normal-normal model (a point prior, sd 0, is its own
+    posterior: the advocacy limit of an estimate exactly at no effect is 0)."""
+    if prior_sd == 0:
+        return float(prior_mean), 0.0
+    if se == 0:
+        return float(estimate), 0.0
     prec = 1 / se**2 + 1 / prior_sd**2
     return float((estimate / se**2 + prior_mean / prior_sd**2) / prec), float(1 / np.sqrt(prec))

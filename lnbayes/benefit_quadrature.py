@@ -1,0 +1,857 @@
+"""P(benefit) and posterior masses for many datasets at once, on logit grids that follow the data.
+
+The numerical core of :mod:`lnbayes.decision` (NumPy and SciPy only). For a set of datasets
+(every count ``y_c`` in a range of the control arm's ``n_c`` patients, crossed with every count
+``y_t`` of the treatment arm's ``n_t``) it computes, for each dataset, the posterior masses of
+harm and benefit, and the Savage-Dickey density of the effect at 0.
+
+Coordinates: ``u_c = logit(p_control)``, ``u_t = logit(p_treatment)`` and ``v = u_t - u_c`` (the
+log odds ratio). Benefit, p_treatment > p_control, is the half-plane ``v > 0`` on every effect
+scale, because every effect measure increases with p_treatment at fixed p_control.
+
+*Arm-level priors* (independent Beta mixtures): each arm's posterior is a Beta mixture, and
+``P(p_t > p_c) = int f_c(u) S_t(expit u) du`` is a 1-D integral with a smooth integrand, done by
+the trapezoid rule on the logit scale (geometric convergence; Trefethen and Weideman 2014) as one
+matrix product over all datasets. The integral runs over the arm whose prior is the more regular
+(larger smallest Beta shape); the other arm enters through its Beta CDF, which is exact for any
+shapes, so a prior such as Beta(1e-9, 1) on one arm is computed correctly. The side that is asked
+for is computed directly (never ``1 - other side``).
+
+*Effect-level priors* (Beta mixture on p_control, Normal mixture on the effect, truncated to the
+feasible effects for log_rr and rd): the joint prior density on ``(u_c, u_t)`` including the
+Jacobian, with two rules:
+
+* ``lattice``: ``u_c`` and ``u_t`` share one uniform lattice (spacing ``h``), so the masses of every
+  dataset are ``L_c @ (P o W) @ L_t^T`` with ``W`` the half-plane weights (trapezoid rule with
+  Gregory end corrections of order 7 at the diagonal). Cost ``N_c N_t (K_c + 3)`` for ``K_c``
+  control counts.
+* ``rows``: ``u_c`` spacing ``h_c`` and ``v`` spacing ``h_v`` independent (nodes ``v = j h_v``,
+  Gregory corrections at ``v = 0``); the treatment likelihood is evaluated at every node for every
+  treatment count. Cost ``N_c N_v K_t``: a narrow effect prior (tiny ``h_v``) costs nothing in
+  the ``u_c`` direction.
+
+The cheaper rule is used.
+
+Windows follow where the posterior is: by default the logit range [-30, 30] (all of it for the
+small trials lnbayes is built for); when that would need more nodes than the budget allows
+(large trials, narrow effect priors), the window of each coordinate is the hull of the windows
+of the exact engine's posteriors (:func:`lnbayes.exact.effect_posterior`) for the four corner
+datasets (smallest and largest count of each arm), which place the posterior mass of every
+dataset between them; the window is then padded. Spacing is set by the narrowest of the prior
+and posterior widths over all datasets (a lower bound on each posterior's standard deviation from
+the Fisher information), ``/ 8`` (Gregory rule) or ``/ 4`` (arm-level trapezoid).
+
+Error: the window ends leave out at most ``TAIL_PROB`` of each conjugate (control-arm) posterior
+and the posterior mass of every dataset in the outermost nodes of each window is checked after
+the computation (``edge_mass``; when it exceeds ``EDGE_TOL`` the window is widened once, and a
+computation whose edge mass stays above ``EDGE_FAIL`` is refused). With these windows the
+quadrature error is below 1e-9 on probabilities (tests compare with closed forms,
+scipy.integrate and brute-force Gauss-Legendre rules).
+
+Resources: every computation is planned before it runs, and refused up front
+(:class:`lnbayes.errors.LnbayesError`, with the reason) when it would need more than
+``WORK_LIMIT`` multiply-adds (about a minute) or ``MEMORY_LIMIT`` bytes. Memory is bounded by
+design: the prior is built in blocks of ``BLOCK_BYTES``; what is kept is the likelihood matrices,
+the accumulators and the result (``8 (K_c N_c + K_t N_t + 3 K_c N_t + 4 K_c K_t)`` bytes), plus at
+most two cached prior matrices of at most ``MAX_CACHED_NODES``^2 values (144 MB) for the default
+window.
+
+References
+----------
+Trefethen LN, Weideman JAC. The exponentially convergent trapezoidal rule. SIAM Rev
+2014;56:385-458. doi:10.1137/130932132
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+from scipy import special
+
+from lnbayes import effects, roots
+from lnbayes.errors import LnbayesError
+from lnbayes.exact import BetaMix, NormalMix, update_beta
+
+U_DEFAULT = 30.0
+"""Default window: logit from -30 to 30 (p from 9e-14 to 1 - 9e-14)."""
+U_MAX = 50.0
+"""No window extends beyond logit +-50 (p from 2e-22)."""
+TAIL_PROB = 1e-14
+"""Window ends leave out at most this much of each conjugate posterior, on each side."""
+TAIL_TOL = 1e-8
+"""Largest conjugate posterior mass allowed beyond logit +-U_MAX (else refused); as in
+:data:`lnbayes.exact.TAIL_TOL`."""
+EDGE_TOL = 1e-12
+"""Posterior mass fraction allowed in the outermost nodes of a window before it is widened."""
+EDGE_FAIL = 1e-9
+"""Edge mass beyond which a result is refused rather than reported."""
+GREGORY_ORDER = 7
+H_LADDER = tuple(2 * U_DEFAULT / (n - 1) for n in (1201, 1501, 2001, 2401, 3001))
+"""Spacings of the default window (0.05 ... 0.02): nearby sample sizes share a grid and its cached
+prior matrices."""
+MAX_CACHED_NODES = 3001
+WORK_LIMIT = 4e10
+"""Largest planned number of multiply-adds (exponentials count 10) for one computation."""
+MEMORY_LIMIT = 1 << 30
+"""Largest planned memory of one computation (1 GiB)."""
+BLOCK_BYTES = 32 << 20
+"""Memory of one block of prior values (and of one block of treatment likelihoods)."""
+_EXP_COST = 10.0
+
+
+class PlanError(LnbayesError):
+    """A computation that cannot be done within the time or memory budget, or accurately."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Quadrature pieces
+# ---------------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=None)
+def gregory_end_weights(order: int = GREGORY_ORDER) -> tuple[float, ...]:
+    """Weights ``w_0..w_{m-1}`` of the trapezoid rule on a half-line with Gregory end corrections.
+
+    The rule ``h (w_0 f_0 + ... + w_{m-1} f_{m-1} + f_m + f_{m+1} + ...)`` integrates
+    ``f`` over ``[0, inf)`` exactly for polynomials of degree < m near the end point (from the
+    Euler-Maclaurin formula: the corrections ``d_k = w_k - tau_k`` satisfy
+    ``sum_k d_k k^p = B_{p+1} / (p + 1)`` for odd p and 0 for even p). For m = 3 this gives the
+    classical 3/8, 7/6, 23/24.
+    """
+    m = order
+    k = np.arange(m, dtype=float)
+    a = np.vander(k, m, increasing=True).T  # a[p, k] = k^p
+    bern = special.bernoulli(m + 1)
+    rhs = np.array([bern[p + 1] / (p + 1) if p % 2 == 1 else 0.0 for p in range(m)])
+    delta = np.linalg.solve(a, rhs)
+    tau = np.ones(m)
+    tau[0] = 0.5
+    return tuple(float(v) for v in tau + delta)
+
+
+def _half_line_weights(offset: np.ndarray) -> np.ndarray:
+    """Weights of the nodes at ``offset`` (whole numbers, node index minus the cut's index) in
+    the rule for the half-line offset >= 0 (Gregory-corrected at the cut)."""
+    g = np.asarray(gregory_end_weights())
+    m = len(g)
+    out = np.where(offset >= m, 1.0, 0.0)
+    near = (offset >= 0) & (offset < m)
+    return np.where(near, g[np.clip(offset, 0, m - 1)], out)
+
+
+def _log_binom_lik(events, n: int, u) -> np.ndarray:
+    """log Bin(events; n, expit(u)), broadcasting events against u."""
+    events = np.asarray(events, dtype=float)
+    log_comb = (special.gammaln(n + 1) - special.gammaln(events + 1)
+                - special.gammaln(n - events + 1))
+    return log_comb + events * special.log_expit(u) + (n - events) * special.log_expit(-u)
+
+
+def _log_binom_max(events, n: int) -> np.ndarray:
+    """The largest value over p of log Bin(events; n, p) (at p = events / n)."""
+    events = np.asarray(events, dtype=float)
+    if n == 0:
+        return np.zeros_like(events)
+    p = events / n
+    log_comb = (special.gammaln(n + 1) - special.gammaln(events + 1)
+                - special.gammaln(n - events + 1))
+    return log_comb + special.xlogy(events, p) + special.xlog1py(n - events, -p)
+
+
+# ---------------------------------------------------------------------------------------------
+# Widths and windows
+# ---------------------------------------------------------------------------------------------
+
+
+def _logit_beta_sd(a, b) -> np.ndarray:
+    """Standard deviation of logit(p) for p ~ Beta(a, b)."""
+    return np.sqrt(special.polygamma(1, a) + special.polygamma(1, b))
+
+
+def _min_conjugate_sd(mix: BetaMix, y0: int, y1: int, n: int) -> float:
+    """Smallest logit-scale posterior sd over the counts y0..y1 of n (every component).
+
+    For fixed a + b the variance of a Beta's logit is smallest when a = b, so the count in
+    [y0, y1] nearest to the balance point gives each component's smallest width.
+    """
+    sds = []
+    for a, b in zip(mix.a, mix.b):
+        y = int(np.clip(round((n + b - a) / 2), y0, y1))
+        sds.append(float(_logit_beta_sd(a + y, b + n - y)))
+    return min(sds)
+
+
+def _logit_quantile(a: float, b: float, q: float) -> float:
+    """logit of the q-quantile of Beta(a, b) (q small), without underflow."""
+    x = float(special.betaincinv(a, b, q))
+    if 0.0 < x < 0.5:
+        return float(special.logit(x))
+    if x >= 0.5:  # 1 - x from the mirrored Beta keeps its precision
+        return float(np.log(x) - np.log(special.betaincinv(b, a, 1.0 - q)))
+    # underflow: I_x(a, b) ~ x^a / (a B(a, b)) as x -> 0
+    return float((math.log(q) + math.log(a) + special.betaln(a, b)) / a)
+
+
+def conjugate_window(mix: BetaMix, y0: int, y1: int, n: int,
+                     tail: float = TAIL_PROB) -> tuple[float, float, float]:
+    """logit window of the conjugate posteriors after y0 (lowest) to y1 (highest) events in n.
+
+    Returns ``(lo, hi, outside)``: the hull of each component's tail quantiles (components with a
+    posterior weight below ``tail`` are left out), clipped to +-U_MAX, and the largest posterior
+    mass beyond +-U_MAX. The posterior is stochastically increasing in the count, so the two
+    extreme counts bound every count between them.
+    """
+    lo_post, _ = update_beta(mix, y0, n)
+    hi_post, _ = update_beta(mix, y1, n)
+    los = [_logit_quantile(a, b, tail) for w, a, b in zip(lo_post.w, lo_post.a, lo_post.b)
+           if w >= tail]
+    his = [-_logit_quantile(b, a, tail) for w, a, b in zip(hi_post.w, hi_post.a, hi_post.b)
+           if w >= tail]
+    lo, hi = min(los), max(his)
+    x_lo = special.expit(-U_MAX)
+    outside = max(float(np.sum(lo_post.w * special.betainc(lo_post.a, lo_post.b, x_lo))),
+                  float(np.sum(hi_post.w * special.betainc(hi_post.b, hi_post.a, x_lo))))
+    return max(lo, -U_MAX), min(hi, U_MAX), outside
+
+
+def _check_outside(outside: float, what: str) -> None:
+    if outside > TAIL_TOL:
+        raise PlanError(
+            f"{what}: a Beta prior this concentrated at 0 or 1 puts {outside:.2g} of the "
+            f"posterior beyond p = {special.expit(-U_MAX):.1g} (logit -{U_MAX:g}), which the exact "
+            "quadrature cannot represent; use Beta shapes of about 0.4 or more"
+        )
+
+
+def _shape_regularity(mix: BetaMix) -> float:
+    """The smallest shape parameter of a Beta mixture (larger: easier to integrate over)."""
+    return float(min(np.min(mix.a), np.min(mix.b)))
+
+
+# ---------------------------------------------------------------------------------------------
+# Arm-level priors
+# ---------------------------------------------------------------------------------------------
+
+
+def arm_side_table(prior, n_t: int, n_c: int, y_t, y_c, lower_is_better: bool,
+                   what: str = "P(benefit)") -> np.ndarray:
+    """P(benefit | y_c of n_c, y_t of n_t) under independent Beta-mixture priors, [y_c, y_t].
+
+    The integral runs over the logit of the arm whose prior is the more regular; the other arm's
+    posterior enters through its CDF or survival function (exact). The side asked for is
+    computed directly.
+    """
+    y_t, y_c = np.atleast_1d(y_t).astype(int), np.atleast_1d(y_c).astype(int)
+    mix_c, mix_t = BetaMix.of(prior.control), BetaMix.of(prior.treatment)
+    over_control = _shape_regularity(mix_c) >= _shape_regularity(mix_t)
+    if over_control:
+        outer, inner = (mix_c, y_c, n_c), (mix_t, y_t, n_t)
+    else:
+        outer, inner = (mix_t, y_t, n_t), (mix_c, y_c, n_c)
+    mix_o, y_o, n_o = outer
+    mix_i, y_i, n_i = inner
+    lo, hi, outside = conjugate_window(mix_o, int(y_o.min()), int(y_o.max()), n_o)
+    _check_outside(outside, what)
+    sd = min(_min_conjugate_sd(mix_o, int(y_o.min()), int(y_o.max()), n_o),
+             _min_conjugate_sd(mix_i, int(y_i.min()), int(y_i.max()), n_i))
+    h = min(0.05, sd / 4)  # trapezoid on a smooth integrand: geometric convergence
+    if (max(hi, U_DEFAULT) - min(lo, -U_DEFAULT)) / h <= 1e5:
+        lo, hi = min(lo, -U_DEFAULT), max(hi, U_DEFAULT)  # the default window, when affordable
+    n_nodes = int(math.ceil((hi - lo) / h)) + 1
+    _check_budget(what, work=_EXP_COST * n_nodes * (len(y_o) + len(y_i))
+                  + n_nodes * len(y_o) * len(y_i),
+                  memory=8.0 * n_nodes * (len(y_o) + len(y_i)) + 24.0 * len(y_o) * len(y_i))
+    u = np.linspace(lo, hi, n_nodes)
+    x = special.expit(u)
+    log_x, log_1mx = special.log_expit(u), special.log_expit(-u)
+    dens = np.empty((len(y_o), n_nodes))
+    for r, y in enumerate(y_o):
+        post, _ = update_beta(mix_o, int(y), n_o)
+        log_terms = (np.log(post.w)[:, None] - special.betaln(post.a, post.b)[:, None]
+                     + post.a[:, None] * log_x + post.b[:, None] * log_1mx)
+        dens[r] = np.exp(special.logsumexp(log_terms, axis=0))
+    dens /= dens.sum(axis=1, keepdims=True)  # trapezoid (end values are ~0)
+    # benefit: p_t > p_c (higher is better) or p_t < p_c; over the control arm that is the
+    # treatment arm's survival function (or CDF) at x, over the treatment arm the control arm's
+    # CDF (or survival function)
+    use_sf = over_control != lower_is_better
+    side = np.empty((len(y_i), n_nodes))
+    for r, y in enumerate(y_i):
+        post, _ = update_beta(mix_i, int(y), n_i)
+        f = special.betaincc if use_sf else special.betainc
+        side[r] = post.w @ f(post.a[:, None], post.b[:, None], x[None, :])
+    table = np.clip(dens @ side.T, 0.0, 1.0)  # [outer count, inner count]
+    return table if over_control else table.T
+
+
+def arm_prob_greater_prior(prior, lower_is_better: bool = False) -> float:
+    """A-priori P(benefit) under arm-level priors (the same rule with no data)."""
+    return float(arm_side_table(prior, 0, 0, [0], [0], lower_is_better,
+                                what="prior P(benefit)")[0, 0])
+
+
+def arm_log_or_density_at_0(control: BetaMix, treatment: BetaMix) -> float:
+    """Density of the log odds ratio at 0 for independent Beta mixtures (closed form).
+
+    With ``u = logit p``, the density of ``u_t - u_c`` at 0 is ``int f_c(x) f_t(x) x (1 - x) dx``
+    ``= sum_jk w_j w_k B(a_j + a_k, b_j + b_k) / (B(a_j, b_j) B(a_k, b_k))``.
+    """
+    log_terms = (np.log(control.w)[:, None] + np.log(treatment.w)[None, :]
+                 + special.betaln(control.a[:, None] + treatment.a[None, :],
+                                  control.b[:, None] + treatment.b[None, :])
+                 - special.betaln(control.a, control.b)[:, None]
+                 - special.betaln(treatment.a, treatment.b)[None, :])
+    return float(np.exp(special.logsumexp(log_terms)))
+
+
+# ---------------------------------------------------------------------------------------------
+# Effect-level priors: the joint prior density on (u_c, u_t)
+# ---------------------------------------------------------------------------------------------
+
+
+def log_prior_density(prior, u_c, u_t) -> np.ndarray:
+    """Log prior density in (u_c, u_t) (broadcasting), Jacobian and truncation included."""
+    u_c = np.asarray(u_c, dtype=float)
+    u_t = np.asarray(u_t, dtype=float)
+    c = BetaMix.of(prior.control)
+    x = special.expit(u_c)
+    log_c = c.logpdf_logit(u_c)
+    if prior.family == "arm":
+        t = BetaMix.of(prior.treatment)
+        return log_c + t.logpdf_logit(u_t)
+    e = NormalMix.of(prior.effect)
+    log_effect = _normal_mix_logpdf(e)
+    scale = prior.scale
+    if scale == "log_or":
+        return log_c + log_effect(u_t - u_c)
+    lo, hi = effects.theta_bounds(scale, x)
+    log_z = e.log_mass(lo, hi)
+    if scale == "log_rr":
+        theta = special.log_expit(u_t) - special.log_expit(u_c)
+        log_jac = special.log_expit(-u_t)
+    elif scale == "rd":
+        theta = special.expit(u_t) - x
+        log_jac = special.log_expit(u_t) + special.log_expit(-u_t)
+    else:  # pragma: no cover - the spec layer validates scales
+        raise ValueError(f"unknown scale {scale!r}")
+    return log_c - log_z + log_effect(theta) + log_jac
+
+
+def log_dtheta_du_t_at_0(scale: str, u) -> np.ndarray:
+    """log d(theta)/d(u_t) on the diagonal u_t = u_c = u (theta = 0)."""
+    u = np.asarray(u, dtype=float)
+    if scale == "log_or":
+        return np.zeros_like(u)
+    if scale == "log_rr":
+        return special.log_expit(-u)
+    return special.log_expit(u) + special.log_expit(-u)
+
+
+def _normal_mix_logpdf(e: NormalMix):
+    """The mixture's log density (a plain Normal without the logsumexp overhead)."""
+    if len(e.w) == 1:
+        m, s = float(e.m[0]), float(e.s[0])
+        const = -math.log(s) - 0.5 * math.log(2 * math.pi)
+        return lambda theta: const - 0.5 * ((theta - m) / s) ** 2
+    return e.logpdf
+
+
+def effect_prior_prob_higher(prior, lower_is_better: bool = False) -> float:
+    """A-priori P(benefit) under an effect-level prior, exactly.
+
+    log_or: the Normal mixture's own tail, ``sum_k w_k Phi(+-m_k / s_k)``. log_rr and rd: the
+    truncated mixture's mass beyond 0 given p_control, averaged over p_control's Beta prior
+    (adaptive quadrature on logit(p_control), :func:`_over_control_prior`).
+    """
+    e = NormalMix.of(prior.effect)
+    if prior.scale == "log_or":
+        z = (e.m / e.s) if not lower_is_better else (-e.m / e.s)
+        return float(np.clip(np.sum(e.w * special.ndtr(z)), 0.0, 1.0))
+
+    def side(x):
+        lo, hi = effects.theta_bounds(prior.scale, x)
+        if lower_is_better:
+            log_side = e.log_mass(lo, np.minimum(0.0, hi))
+        else:
+            log_side = e.log_mass(np.maximum(0.0, lo), hi)
+        return np.exp(log_side - e.log_mass(lo, hi))
+
+    return float(np.clip(_over_control_prior(prior, side), 0.0, 1.0))
+
+
+def effect_prior_density_at_0(prior) -> float:
+    """A-priori density of the effect (on the prior's scale) at 0, p_control integrated out."""
+    e = NormalMix.of(prior.effect)
+    log_at0 = float(special.logsumexp(np.log(e.w) + _norm_logpdf(0.0, e.m, e.s)))
+    if prior.scale == "log_or":
+        return math.exp(log_at0)
+
+    def density(x):
+        lo, hi = effects.theta_bounds(prior.scale, x)
+        return np.exp(log_at0 - e.log_mass(lo, hi))
+
+    return _over_control_prior(prior, density)
+
+
+def _norm_logpdf(x, m, s):
+    return -0.5 * ((x - m) / s) ** 2 - np.log(s) - 0.5 * math.log(2 * math.pi)
+
+
+def _over_control_prior(prior, g) -> float:
+    """E[g(p_control)] under p_control's Beta-mixture prior, by adaptive quadrature (QUADPACK)
+    on logit(p_control), with breakpoints where the effect prior's truncation changes fast."""
+    from scipy import integrate
+
+    c = BetaMix.of(prior.control)
+    e = NormalMix.of(prior.effect)
+    lo, hi, outside = conjugate_window(c, 0, 0, 0)
+    _check_outside(outside, "the prior's p_control")
+    points = []
+    for m in e.m:  # where a feasible bound crosses a component's centre
+        if prior.scale == "log_rr" and m > 0:
+            points.append(float(special.logit(math.exp(-m))))
+        elif prior.scale == "rd" and 0 < abs(m) < 1:
+            points.append(float(special.logit(1 - m if m > 0 else -m)))
+    points = sorted(p for p in points if lo < p < hi)
+
+    def integrand(u):
+        x = special.expit(u)
+        log_d = float(c.logpdf_logit(u))
+        return math.exp(log_d) * float(g(np.asarray(x)))
+
+    value, _ = integrate.quad(integrand, lo, hi, points=points or None, limit=500,
+                              epsabs=1e-15, epsrel=1e-12)
+    return float(value)
+
+
+# ---------------------------------------------------------------------------------------------
+# Effect-level priors: plans
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Plan:
+    """How one set of datasets is integrated: rule, nodes, and the budget it needs."""
+
+    method: str  # "lattice" or "rows"
+    u_c: np.ndarray
+    u_t: np.ndarray | None = None  # lattice
+    v: np.ndarray | None = None  # rows: v = j h_v, j from j0
+    h_c: float = 0.0
+    h_v: float = 0.0
+    j0: int = 0  # rows: index of v = 0 in v
+    offset: int = 0  # lattice: u_t[k] = u_c[k - offset]
+    band: tuple[int, int] | None = None  # lattice: u_t index - u_c index - offset in [lo, hi]
+    default: bool = False
+    work: float = 0.0
+    memory: float = 0.0
+    notes: dict = field(default_factory=dict)
+
+
+def _effect_widths(prior, n_t: int, n_c: int, yt: tuple[int, int], yc: tuple[int, int]):
+    """Lower bounds on the posterior sds of u_c, of v (= u_t - u_c) and of v given u_c."""
+    c = BetaMix.of(prior.control)
+    e = NormalMix.of(prior.effect)
+    s = float(np.min(e.s)) * (4.0 if prior.scale == "rd" else 1.0)
+    sd_c = [float(v) for v in _logit_beta_sd(c.a + n_c / 2, c.b + n_c / 2)]
+    lik_var = 4.0 / max(n_t, 1) + 4.0 / max(n_c, 1)
+    sd_d = 1.0 / math.sqrt(1.0 / s**2 + 1.0 / lik_var)
+    joint = min(sd_c + [sd_d, 2.0 / math.sqrt(n_t + n_c + 4)])  # the rule of the lattice
+    sd_uc = min(sd_c + [2.0 / math.sqrt(float(np.max(c.a + c.b)) + n_c + n_t)])
+    sd_v_given_uc = 1.0 / math.sqrt(1.0 / s**2 + n_t / 4.0)
+    return joint, sd_uc, sd_v_given_uc
+
+
+def _window_widths(prior, n_t: int, n_c: int, uc: tuple[float, float],
+                   ut: tuple[float, float]) -> tuple[float, float, float]:
+    """Lower bounds on the posterior sds (as :func:`_effect_widths`) given where the posteriors
+    are: the Fisher information of n binomial patients about a logit is n p (1 - p), at most its
+    largest value over the window (rare events carry far less than n / 4)."""
+    def info(n, lo, hi):
+        p = special.expit(np.clip(0.0, lo, hi))  # p (1 - p) is largest nearest p = 1/2
+        return n * float(p * (1 - p))
+
+    c = BetaMix.of(prior.control)
+    e = NormalMix.of(prior.effect)
+    s = float(np.min(e.s)) * (4.0 if prior.scale == "rd" else 1.0)
+    i_c, i_t = info(n_c, *uc), info(n_t, *ut)
+    prior_c = float(np.max(c.a + c.b)) / 4  # largest curvature of a Beta's log density in logit
+    sd_uc = 1.0 / math.sqrt(prior_c + i_c + i_t)
+    sd_v = 1.0 / math.sqrt(1.0 / s**2 + i_t)
+    sd_d = 1.0 / math.sqrt(1.0 / s**2 + 1.0 / (1.0 / max(i_t, 1e-300) + 1.0 / max(i_c, 1e-300)))
+    return min(sd_uc, sd_d), sd_uc, sd_v
+
+
+def _lattice_h(sd: float) -> float:
+    h = min(0.05, sd / 8)  # Gregory corrections at the diagonal: error O((h / sd)^7)
+    return next((v for v in H_LADDER if v <= h * (1 + 1e-12)), h)
+
+
+def _effect_tail_window(prior, n_c: int, yc: tuple[int, int]) -> float:
+    """Half-width of the default window: 30, or more when the control arm's conjugate posterior
+    has more than TAIL_TOL beyond logit +-30 (heavy-tailed priors such as Beta(0.5, 0.5))."""
+    c = BetaMix.of(prior.control)
+    for u in (U_DEFAULT, 40.0, U_MAX):
+        x = special.expit(-u)
+        lo_post, _ = update_beta(c, yc[0], n_c)
+        hi_post, _ = update_beta(c, yc[1], n_c)
+        out = max(float(np.sum(lo_post.w * special.betainc(lo_post.a, lo_post.b, x))),
+                  float(np.sum(hi_post.w * special.betainc(hi_post.b, hi_post.a, x))))
+        if out <= TAIL_TOL * 1e-2:
+            return u
+    _check_outside(out, "P(benefit)")
+    return U_MAX
+
+
+def plan_effect(prior, n_t: int, n_c: int, yt: tuple[int, int], yc: tuple[int, int],
+                k_t: int, k_c: int, what: str, margin: float = 1.0) -> Plan:
+    """Choose the rule, the windows and the spacing for a set of datasets; refuse if over budget.
+
+    ``yt``, ``yc``: smallest and largest counts; ``k_t``, ``k_c``: how many counts of each arm.
+    ``margin`` > 1 widens the data windows (after an edge-mass check failed).
+    """
+    joint, sd_uc, sd_v = _effect_widths(prior, n_t, n_c, yt, yc)
+    u_lim = _effect_tail_window(prior, n_c, yc)
+    h = _lattice_h(joint)
+    n_default = int(round(2 * u_lim / h)) + 1
+    work_default = n_default**2 * (_EXP_COST + 2 * k_c) + 2 * k_c * n_default * k_t
+    mem_default = 8.0 * (2 * min(n_default, MAX_CACHED_NODES) ** 2
+                         + (k_c + k_t + 3 * k_c) * n_default + 4 * k_c * k_t)
+    if margin == 1.0 and work_default <= WORK_LIMIT / 4 and mem_default <= MEMORY_LIMIT:
+        u = np.linspace(-u_lim, u_lim, n_default)
+        return Plan("lattice", u_c=u, u_t=u, h_c=float(u[1] - u[0]), h_v=float(u[1] - u[0]),
+                    default=True, work=work_default, memory=mem_default,
+                    notes={"window": [-u_lim, u_lim], "nodes": [n_default, n_default]})
+    win = corner_windows(prior, n_t, n_c, yt, yc)
+    uc_lo, uc_hi = _pad(win["u_c"], margin)
+    ut_lo, ut_hi = _pad(win["u_t"], margin)
+    v_lo, v_hi = _pad(win["v"], margin)
+    joint, sd_uc, sd_v = _window_widths(prior, n_t, n_c, (uc_lo, uc_hi), (ut_lo, ut_hi))
+    h = _lattice_h(joint)
+    # lattice: one spacing, u_t restricted to a band around the diagonal
+    n_c_l = int(math.ceil((uc_hi - uc_lo) / h)) + 1
+    k0 = int(math.floor(uc_lo / h))
+    kt0, kt1 = int(math.floor(ut_lo / h)), int(math.ceil(ut_hi / h))
+    j_lo, j_hi = int(math.floor(v_lo / h)), int(math.ceil(v_hi / h))
+    n_t_l = kt1 - kt0 + 1
+    band = min(n_t_l, j_hi - j_lo + 1)
+    work_l = n_c_l * band * (_EXP_COST + 2 * k_c) + 2 * k_c * n_t_l * k_t
+    mem_l = 8.0 * ((k_c + k_t + 2 * k_c) * max(n_c_l, n_t_l) + 4 * k_c * k_t) + 3 * BLOCK_BYTES
+    # rows: independent spacings
+    h_c = min(0.05, sd_uc / 8)
+    h_v = min(0.05, sd_v / 8)
+    n_c_r = int(math.ceil((uc_hi - uc_lo) / h_c)) + 1
+    jv0, jv1 = int(math.floor(v_lo / h_v)), int(math.ceil(v_hi / h_v))
+    n_v = jv1 - jv0 + 1
+    work_r = n_c_r * n_v * (_EXP_COST * (1 + k_t) + 4 * k_t) + 2 * k_c * n_c_r * k_t
+    mem_r = 8.0 * (k_c * n_c_r + 3 * n_c_r * k_t + 4 * k_c * k_t) + 3 * BLOCK_BYTES
+    notes = {"windows": {"u_c": [uc_lo, uc_hi], "u_t": [ut_lo, ut_hi], "v": [v_lo, v_hi]}}
+    if work_l <= work_r:
+        plan = Plan("lattice", u_c=h * np.arange(k0, k0 + n_c_l), u_t=h * np.arange(kt0, kt1 + 1),
+                    h_c=h, h_v=h, offset=k0 - kt0, band=(j_lo, j_hi), work=work_l, memory=mem_l,
+                    notes=dict(notes, nodes=[n_c_l, n_t_l], band=band))
+    else:
+        u_c = uc_lo + h_c * np.arange(n_c_r)
+        plan = Plan("rows", u_c=u_c, v=h_v * np.arange(jv0, jv1 + 1), h_c=h_c, h_v=h_v,
+                    j0=-jv0, work=work_r, memory=mem_r, notes=dict(notes, nodes=[n_c_r, n_v]))
+    _check_budget(what, plan.work, plan.memory, detail=(
+        f"n = {n_t}/{n_c}, {k_t * k_c} datasets, effect prior sd "
+        f"{float(np.min(prior.effect.sds)):.3g}"
+        f" on {prior.scale}: {plan.method} rule with {plan.notes['nodes'][0]} x "
+        f"{plan.notes['nodes'][1]} nodes"))
+    return plan
+
+
+def _pad(window: tuple[float, float], margin: float) -> tuple[float, float]:
+    lo, hi = window
+    pad = 0.05 * (hi - lo) * margin + 0.25 * (margin - 1.0) * (hi - lo)
+    return lo - pad, hi + pad
+
+
+def _check_budget(what: str, work: float, memory: float, detail: str = "") -> None:
+    if work > WORK_LIMIT or memory > MEMORY_LIMIT:
+        reason = (f"about {work:.2g} multiply-adds (limit {WORK_LIMIT:.0e})" if work > WORK_LIMIT
+                  else f"about {memory / 2**30:.2g} GiB of memory (limit "
+                       f"{MEMORY_LIMIT / 2**30:.0f} GiB)")
+        raise PlanError(f"{what}: the exact computation would need {reason}"
+                        + (f" ({detail})" if detail else "")
+                        + "; ask for fewer patients, fewer outcomes to enumerate or a wider prior")
+
+
+@lru_cache(maxsize=32)
+def corner_windows(prior, n_t: int, n_c: int, yt: tuple[int, int], yc: tuple[int, int],
+                   tail: float = 1e-13) -> dict[str, tuple[float, float]]:
+    """Windows of u_c, u_t and v holding the posteriors of the four corner datasets.
+
+    From the exact engine (:func:`lnbayes.exact.effect_posterior`), which locates each posterior
+    numerically: u_c from its p_control nodes (where the marginal is within 60 nats of its
+    peak), u_t from the p_treatment quantiles at ``tail``, v from the odds-ratio quantiles.
+    """
+    from lnbayes import exact
+    from lnbayes.spec import Outcome
+
+    uc, ut, v = [np.inf, -np.inf], [np.inf, -np.inf], [np.inf, -np.inf]
+    for y_t in sorted(set(yt)):
+        for y_c in sorted(set(yc)):
+            outcome = Outcome("corner", "corner", int(y_t), n_t, int(y_c), n_c)
+            post = exact.effect_posterior(prior.control, prior.scale, prior.effect, outcome)
+            u = special.logit(post.x)
+            uc = [min(uc[0], float(u[0])), max(uc[1], float(u[-1]))]
+            t_lo, t_hi = _logit_quantile_of(post, "p_treatment", tail)
+            ut = [min(ut[0], t_lo), max(ut[1], t_hi)]
+            o_lo, o_hi = _logit_quantile_of(post, "odds_ratio", tail)
+            v = [min(v[0], o_lo), max(v[1], o_hi)]
+    clip = lambda w: (max(w[0], -U_MAX), min(w[1], U_MAX))  # noqa: E731
+    return {"u_c": clip(uc), "u_t": clip(ut), "v": (max(v[0], -2 * U_MAX), min(v[1], 2 * U_MAX))}
+
+
+def _logit_quantile_of(post, measure: str, tail: float) -> tuple[float, float]:
+    """Lower and upper ``tail`` quantiles of logit(p_treatment) or of the log odds ratio, found on
+    the log scale (relative precision in the far tails, where p_treatment is tiny)."""
+    if measure == "p_treatment":
+        def cdf(z):
+            return float(post.cdf("p_treatment", [special.expit(z)])[0])
+
+        def sf(z):
+            return float(post.sf("p_treatment", [special.expit(z)])[0])
+    else:
+        def cdf(z):
+            return float(post.cdf("odds_ratio", [math.exp(z)])[0])
+
+        def sf(z):
+            return float(post.sf("odds_ratio", [math.exp(z)])[0])
+    limits = (-U_MAX, U_MAX) if measure == "p_treatment" else (-2 * U_MAX, 2 * U_MAX)
+    lo = roots.monotone_root(lambda z: cdf(z) - tail, -1.0, 1.0, increasing=True, limits=limits,
+                             at_limit="clamp", xtol=1e-15, what=f"the lower tail of {measure}")
+    hi = roots.monotone_root(lambda z: sf(z) - tail, -1.0, 1.0, increasing=False, limits=limits,
+                             at_limit="clamp", xtol=1e-15, what=f"the upper tail of {measure}")
+    return lo, hi
+
+
+# ---------------------------------------------------------------------------------------------
+# Effect-level priors: masses of every dataset
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Masses:
+    """Posterior masses of each dataset [y_c, y_t], in scaled units (ratios are exact).
+
+    ``log_scale_c[y_c] + log_scale_t[y_t]`` converts ``total`` to the marginal likelihood up to a
+    common factor (for predictive probabilities). ``at0`` is the posterior mass density of the
+    effect at 0 in the same units (Savage-Dickey), ``edge`` the largest share of any dataset's
+    mass in the outermost nodes.
+    """
+
+    harm: np.ndarray
+    benefit: np.ndarray
+    total: np.ndarray
+    log_scale_c: np.ndarray
+    log_scale_t: np.ndarray
+    at0: np.ndarray | None
+    edge: float
+    plan: Plan
+
+
+def effect_masses(prior, n_t: int, n_c: int, y_t, y_c, what: str = "P(benefit)",
+                  density_at_0: bool = False) -> Masses:
+    """Harm and benefit masses for every dataset, with the edge check (widening once)."""
+    y_t, y_c = np.atleast_1d(y_t).astype(int), np.atleast_1d(y_c).astype(int)
+    yt, yc = (int(y_t.min()), int(y_t.max())), (int(y_c.min()), int(y_c.max()))
+    margin = 1.0
+    for attempt in range(3):
+        plan = plan_effect(prior, n_t, n_c, yt, yc, len(y_t), len(y_c), what, margin)
+        run = _lattice_masses if plan.method == "lattice" else _row_masses
+        masses = run(prior, plan, n_t, n_c, y_t, y_c, density_at_0)
+        if masses.edge <= EDGE_TOL:
+            return masses
+        margin = 2.0 if attempt == 0 else 4.0
+    if masses.edge > EDGE_FAIL:
+        raise PlanError(f"{what}: the posterior of some dataset reaches the edge of the "
+                        f"quadrature window (mass {masses.edge:.2g} there); it cannot be "
+                        "computed accurately")
+    return masses
+
+
+def _lik_rows(events: np.ndarray, n: int, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Likelihood rows on nodes u, each divided by its largest possible value (returned, log)."""
+    log_max = _log_binom_max(events, n)
+    return np.exp(_log_binom_lik(events[:, None], n, u[None, :]) - log_max[:, None]), log_max
+
+
+@lru_cache(maxsize=2)
+def _cached_prior(prior, u_key: tuple[float, float, int]) -> tuple[np.ndarray, float]:
+    """Dense prior matrix on the default window (u_c = u_t), scaled by exp(-peak), and the peak."""
+    u = np.linspace(*u_key)
+    n = len(u)
+    log_p = np.empty((n, n))
+    block = max(1, BLOCK_BYTES // (8 * n))
+    for start in range(0, n, block):
+        rows = slice(start, min(start + block, n))
+        log_p[rows] = log_prior_density(prior, u[rows][:, None], u[None, :])
+    peak = float(np.max(log_p))
+    return np.exp(log_p - peak, out=log_p), peak
+
+
+def _lattice_masses(prior, plan: Plan, n_t, n_c, y_t, y_c, density_at_0) -> Masses:
+    u_c, u_t = plan.u_c, plan.u_t
+    n_cn, n_tn = len(u_c), len(u_t)
+    lik_c, s_c = _lik_rows(y_c, n_c, u_c)
+    lik_t, s_t = _lik_rows(y_t, n_t, u_t)
+    acc_b = np.zeros((len(y_c), n_tn))
+    acc_h = np.zeros((len(y_c), n_tn))
+    acc_e = np.zeros((len(y_c), n_tn))  # the first and last two u_c rows
+    at0 = np.zeros(len(y_c)) if density_at_0 else None
+    diag_w = np.zeros((len(y_c), n_tn)) if density_at_0 else None
+    cached = plan.default and n_cn <= MAX_CACHED_NODES
+    toeplitz = None
+    if not cached and prior.family == "effect" and prior.scale == "log_or":
+        # u_t - u_c = (k - i - offset) h on the lattice: the effect's density is a function of
+        # the diagonal only, evaluated once per diagonal instead of once per node
+        j_min = -plan.offset - (n_cn - 1)
+        j = np.arange(j_min, n_tn - plan.offset)
+        c = BetaMix.of(prior.control)
+        x = special.expit(u_c)
+        log_pc = c.logpdf_logit(u_c)
+        log_phi = _normal_mix_logpdf(NormalMix.of(prior.effect))(j * plan.h_c)
+        top_c, top_phi = float(np.max(log_pc)), float(np.max(log_phi))
+        phi = np.exp(log_phi - top_phi)
+        toeplitz = (np.exp(log_pc - top_c), phi, j_min, top_c + top_phi)
+    peak = -np.inf
+    block = max(1, min(256, BLOCK_BYTES // (8 * n_tn)))
+    k_all = np.arange(n_tn)
+    for start in range(0, n_cn, block):
+        rows = np.arange(start, min(start + block, n_cn))
+        if plan.band is not None:
+            c0 = max(0, rows[0] + plan.offset + plan.band[0])
+            c1 = min(n_tn, rows[-1] + plan.offset + plan.band[1] + 1)
+        else:
+            c0, c1 = 0, n_tn
+        if c0 >= c1:
+            continue
+        cols = k_all[c0:c1]
+        if cached:
+            dens_full, p = _cached_prior(prior, (float(u_c[0]), float(u_c[-1]), n_cn))
+            dens = dens_full[rows[0]:rows[-1] + 1, c0:c1]
+            block_peak = p
+        else:
+            if toeplitz is not None:  # log_or: pi_c(u_c) phi(u_t - u_c), phi on the lattice
+                pc, phi, j_min, block_peak = toeplitz
+                windows = np.lib.stride_tricks.sliding_window_view(phi, c1 - c0)
+                dens = windows[c0 - rows - plan.offset - j_min] * pc[rows][:, None]
+            else:
+                log_p = log_prior_density(prior, u_c[rows][:, None], u_t[None, c0:c1])
+                block_peak = float(np.max(log_p))
+                if not np.isfinite(block_peak):
+                    continue
+                dens = np.exp(log_p - block_peak)
+        if block_peak > peak:  # rescale what was accumulated to the new peak
+            if np.isfinite(peak):
+                factor = math.exp(peak - block_peak)
+                acc_b *= factor
+                acc_h *= factor
+                acc_e *= factor
+                if at0 is not None:
+                    diag_w *= factor
+            peak = block_peak
+        scale = math.exp(block_peak - peak)
+        lc = lik_c[:, rows] * scale
+        # columns left of the strip around the diagonal are all harm (weight 1), right of it all
+        # benefit; the strip gets the Gregory-corrected weights of both half-planes
+        m = GREGORY_ORDER
+        s0 = min(max(c0, rows[0] + plan.offset - (m - 1)), c1)
+        s1 = max(min(c1, rows[-1] + plan.offset + m), s0)
+        if s0 > c0:
+            acc_h[:, c0:s0] += lc @ dens[:, :s0 - c0]
+        if c1 > s1:
+            acc_b[:, s1:c1] += lc @ dens[:, s1 - c0:]
+        if s1 > s0:
+            strip = dens[:, s0 - c0:s1 - c0]
+            off = np.arange(s0, s1)[None, :] - rows[:, None] - plan.offset  # 0 on the diagonal
+            acc_b[:, s0:s1] += lc @ (strip * _half_line_weights(off))
+            acc_h[:, s0:s1] += lc @ (strip * _half_line_weights(-off))
+        if at0 is not None:
+            kk = rows + plan.offset  # the diagonal node of each row
+            on = (kk >= c0) & (kk < c1)
+            if np.any(on):
+                ii = np.flatnonzero(on)
+                jac = log_dtheta_du_t_at_0(prior.scale, u_c[rows][ii])
+                diag_w[:, kk[ii]] += lc[:, ii] * dens[ii, kk[ii] - c0] * np.exp(-jac)
+        for edge_rows in (rows[rows < 2], rows[rows >= n_cn - 2]):
+            if len(edge_rows):
+                sel = edge_rows - rows[0]
+                acc_e[:, c0:c1] += lc[:, sel] @ dens[sel]
+    benefit = acc_b @ lik_t.T
+    harm = acc_h @ lik_t.T
+    total = benefit + harm
+    if at0 is not None:
+        at0 = (diag_w @ lik_t.T) / plan.h_c  # density in theta: per unit of u_t along the cut
+    with np.errstate(divide="ignore", invalid="ignore"):
+        acc = acc_b + acc_h
+        cols = np.r_[0:2, n_tn - 2:n_tn]
+        edge_t = (acc[:, cols] @ lik_t[:, cols].T) / total
+        edge_c = (acc_e @ lik_t.T) / total
+        edge = float(np.nanmax(np.concatenate([edge_t.ravel(), edge_c.ravel()])))
+    return Masses(harm, benefit, total, s_c, s_t, at0, edge, plan)
+
+
+def _row_masses(prior, plan: Plan, n_t, n_c, y_t, y_c, density_at_0) -> Masses:
+    u_c, v = plan.u_c, plan.v
+    n_cn, n_v = len(u_c), len(v)
+    lik_c, s_c = _lik_rows(y_c, n_c, u_c)
+    s_t = _log_binom_max(y_t, n_t)
+    j = np.arange(n_v) - plan.j0
+    w_b = _half_line_weights(j) * plan.h_v
+    w_h = _half_line_weights(-j) * plan.h_v
+    m_b = np.zeros((n_cn, len(y_t)))
+    m_h = np.zeros((n_cn, len(y_t)))
+    m_0 = np.zeros((n_cn, len(y_t))) if density_at_0 else None
+    edge_rows = np.zeros((n_cn, len(y_t)))
+    peak_rows = np.full(n_cn, -np.inf)
+    rows_per_block = max(1, BLOCK_BYTES // (8 * n_v * max(1, min(len(y_t), 64))))
+    t_chunk = max(1, BLOCK_BYTES // (8 * n_v * rows_per_block))
+    y_t_f = y_t.astype(float)
+    for start in range(0, n_cn, rows_per_block):
+        rows = np.arange(start, min(start + rows_per_block, n_cn))
+        uc = u_c[rows][:, None]
+        log_p = log_prior_density(prior, uc, uc + v[None, :])  # (b, n_v)
+        peak = np.max(log_p, axis=1)
+        ok = np.isfinite(peak)
+        peak = np.where(ok, peak, 0.0)
+        dens = np.where(ok[:, None], np.exp(log_p - peak[:, None]), 0.0)
+        peak_rows[rows] = np.where(ok, peak, -np.inf)
+        s = uc + v[None, :]
+        log_x, log_1mx = special.log_expit(s), special.log_expit(-s)
+        for t0 in range(0, len(y_t), t_chunk):
+            yy = y_t_f[t0:t0 + t_chunk]
+            log_comb = (special.gammaln(n_t + 1) - special.gammaln(yy + 1)
+                        - special.gammaln(n_t - yy + 1) - s_t[t0:t0 + t_chunk])
+            log_lt = (log_comb[:, None, None] + yy[:, None, None] * log_x[None]
+                      + (n_t - yy)[:, None, None] * log_1mx[None])
+            f = np.exp(log_lt) * dens[None]  # (t, b, n_v)
+            m_b[rows, t0:t0 + t_chunk] = (f @ w_b).T
+            m_h[rows, t0:t0 + t_chunk] = (f @ w_h).T
+            edge_rows[rows, t0:t0 + t_chunk] = (f[:, :, :2].sum(axis=2)
+                                                + f[:, :, -2:].sum(axis=2)).T * plan.h_v
+            if m_0 is not None:
+                jac = log_dtheta_du_t_at_0(prior.scale, u_c[rows])
+                m_0[rows, t0:t0 + t_chunk] = (f[:, :, plan.j0] * np.exp(-jac)[None, :]).T
+    # rows carry their own peaks: bring them to a common one
+    finite = np.isfinite(peak_rows)
+    top = float(np.max(peak_rows[finite])) if np.any(finite) else 0.0
+    row_scale = np.where(np.isfinite(peak_rows), np.exp(peak_rows - top), 0.0) * plan.h_c
+    lc = lik_c * row_scale[None, :]
+    benefit = lc @ m_b
+    harm = lc @ m_h
+    total = benefit + harm
+    at0 = (lc @ m_0) if m_0 is not None else None
+    with np.errstate(divide="ignore", invalid="ignore"):
+        edge_v = (lc @ edge_rows) / total
+        first = lc[:, :2] @ (m_b[:2] + m_h[:2])
+        last = lc[:, -2:] @ (m_b[-2:] + m_h[-2:])
+        edge_c = (first + last) / total
+        edge = float(np.nanmax(np.concatenate([edge_v.ravel(), edge_c.ravel()])))
+    return Masses(harm, benefit, total, s_c, s_t, at0, edge, plan)
