@@ -148,6 +148,14 @@ OMITTED = {
 """What to add to a trial file to get a section the report leaves out (one sentence each)."""
 
 
+def refused(error: Exception) -> str:
+    """The sentence that replaces a section whose exact computation was refused (too large for
+    exact enumeration, or a posterior beyond what the quadrature resolves): the report goes on
+    without it rather than failing after the exact work is done."""
+    reason = str(error).split(": ", 1)[-1].rstrip(".")
+    return f"This section is left out: {reason}."
+
+
 def preflight(trial: Trial) -> None:
     """Check that the report can be written for ``trial`` before any work is done.
 
@@ -216,6 +224,7 @@ def run_report(
     outdir = Path(outdir) if outdir is not None else None
     say = progress or (lambda message: None)
     from lnbayes import planning, priorlib, sweep
+    from lnbayes.benefit_quadrature import PlanError
 
     say("exact posteriors of every outcome")
     outcomes = _analyse_outcomes(trial, "exact", seed, settings, None, say)
@@ -228,12 +237,18 @@ def run_report(
     predict = None
     why = predict_status(trial)
     if why is None:
-        predict = planning.predict(trial)
+        try:
+            predict = planning.predict(trial)
+        except PlanError as e:
+            omitted["predict"] = refused(e)
     else:
         omitted["predict"] = OMITTED[why]
     design = None
     if trial.design is not None and trial.planned_enrolment is not None:
-        design = planning.design(trial)
+        try:
+            design = planning.design(trial)
+        except PlanError as e:
+            omitted["design"] = refused(e)
     else:
         omitted["design"] = OMITTED["design"]
     say("prior sweep, tipping points and reverse-Bayes")
