@@ -34,6 +34,26 @@ def test_help_does_not_import_heavy_libraries():
     assert "HEAVY []" in out.stdout, out.stdout + out.stderr
 
 
+@pytest.mark.parametrize("cores, expected", [(2, "1"), (64, None)])
+def test_blas_threads_limited_on_few_cores(monkeypatch, cores, expected):
+    import lnbayes.cli as cli
+
+    for name in cli.BLAS_THREAD_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(cli.os, "cpu_count", lambda: cores)
+    cli._limit_blas_threads()
+    assert [cli.os.environ.get(n) for n in cli.BLAS_THREAD_VARIABLES] == [expected] * 3
+
+
+def test_blas_threads_set_by_the_user_are_kept(monkeypatch):
+    import lnbayes.cli as cli
+
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "2")
+    monkeypatch.setattr(cli.os, "cpu_count", lambda: 2)
+    cli._limit_blas_threads()
+    assert cli.os.environ["OPENBLAS_NUM_THREADS"] == "2"
+
+
 def test_analyze_exact_json_contract(tmp_path):
     out = run("analyze", "--engine", "exact", "--json", "--outdir", tmp_path)
     assert out.returncode == 0, out.stderr
