@@ -1,0 +1,162 @@
+"""Benchmark of issue 12's speed targets (not a test): ``make bench`` or
+``.venv/bin/python benchmarks/bench.py [--report] [--naive N]``.
+
+Prints one line per target: the measured figure, the target, whether it is met, and the ratio to
+a naive reference where there is one. The machines are noisy (2 cores, shared), so these figures
+are never asserted in the test suite; run the script twice before believing a change of 10%.
+
+* exact engine, per prior: the P(benefit), threshold probabilities, medians and 95% intervals of
+  every measure (``exact.posterior`` + ``exact.summarise``), averaged over the embedded trial's
+  priors; the naive reference is P(benefit) alone by ``scipy.integrate.dblquad`` on the same
+  prior (over ``--naive`` priors);
+* the CLI, wall time in a fresh process, imports included: ``analyze --engine exact``,
+  ``predict``, ``design``, a 10,000-prior ``sweep`` (100 centres x 100 sds) with tipping points;
+* ``report`` with the canonical draws reused (``--report``, into a temporary folder; slow);
+* imports: which heavy libraries ``--help`` and the exact commands load;
+* BLAS threads in a CLI process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TRIAL = ROOT / "models" / "deng2017.toml"
+HEAVY = ("pymc", "arviz", "matplotlib", "pytensor", "nutpie", "numpy", "scipy")
+
+
+def line(what: str, value: str, target: str, met: bool | None, ratio: str = "") -> None:
+    verdict = {True: "met", False: "NOT met", None: "-"}[met]
+    print(f"{what:<52s} {value:>14s}   target {target:<16s} {verdict:<8s} {ratio}")
+
+
+def cli(*args: str, outdir: Path | None = None) -> float:
+    """Wall seconds of ``python -m lnbayes ARGS`` in a fresh process (fails loudly)."""
+    where = ["--outdir", str(outdir)] if outdir is not None else []
+    t = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "lnbayes", *args, *where],
+                          capture_output=True, text=True, cwd=ROOT)
+    dt = time.perf_counter() - t
+    if done.returncode != 0:
+        sys.exit(f"bench: lnbayes {' '.join(args)} failed:\n{done.stderr}")
+    return dt
+
+
+def exact_per_prior(n_naive: int) -> None:
+    import numpy as np
+    from scipy import integrate, stats
+
+    from lnbayes import effects, exact, spec
+
+    trial = spec.load_trial(TRIAL)
+    outcome = trial.primary_outcome
+    priors = trial.priors_for(outcome)
+    for p in priors:  # warm-up (first calls pay for SciPy's lazy set-up)
+        exact.summarise(exact.posterior(p, outcome), outcome)
+        break
+    warnings.simplefilter("ignore", integrate.IntegrationWarning)
+    times = []
+    for p in priors:
+        t = time.process_time()
+        exact.summarise(exact.posterior(p, outcome), outcome)
+        times.append(time.process_time() - t)
+    per = float(np.mean(times))
+
+    # naive reference: P(benefit) alone, by dblquad over (p_control, p_treatment), the effect
+    # prior truncated to its feasible range at each p_control (as the model has it)
+    effect_priors = [p for p in priors if p.family == "effect"][:n_naive]
+    yt, nt = outcome.treatment_events, outcome.treatment_n
+    yc, nc = outcome.control_events, outcome.control_n
+    jacobian = {"log_or": lambda pt: 1 / (pt * (1 - pt)), "log_rr": lambda pt: 1 / pt,
+                "rd": lambda pt: 1.0}
+    naive, worst = [], 0.0
+    for p in effect_priors:
+        ca, cb, cw = (np.asarray(v, float) for v in (p.control.a, p.control.b, p.control.weights))
+        m, s, w = (np.asarray(v, float) for v in (p.effect.means, p.effect.sds, p.effect.weights))
+
+        def joint(pt, pc, p=p, ca=ca, cb=cb, cw=cw, m=m, s=s, w=w):
+            th = float(effects.theta_of(p.scale, pc, pt))
+            lo, hi = effects.theta_bounds(p.scale, pc)
+            mass = float(np.sum(w * (stats.norm.cdf((hi - m) / s) - stats.norm.cdf((lo - m) / s))))
+            prior_e = float(np.sum(w * stats.norm.pdf(th, m, s))) / mass
+            prior_c = float(np.sum(cw * stats.beta.pdf(pc, ca, cb)))
+            lik = np.exp(yt * np.log(pt) + (nt - yt) * np.log1p(-pt)
+                         + yc * np.log(pc) + (nc - yc) * np.log1p(-pc))
+            return prior_e * jacobian[p.scale](pt) * prior_c * lik
+
+        t = time.process_time()
+        total = integrate.dblquad(joint, 0, 1, 0, 1, epsabs=1e-14)[0]
+        if outcome.lower_is_better:
+            part = integrate.dblquad(joint, 0, 1, 0, lambda pc: pc, epsabs=1e-14)[0]
+        else:
+            part = integrate.dblquad(joint, 0, 1, lambda pc: pc, 1, epsabs=1e-14)[0]
+        naive.append(time.process_time() - t)
+        mine = exact.posterior(p, outcome).prob_benefit(outcome.lower_is_better)
+        worst = max(worst, abs(part / total - mine))
+    ref = float(np.mean(naive)) if naive else float("nan")
+    line("exact, per prior (all summaries), CPU", f"{1e3 * per:.1f} ms", "<= 20 ms", per <= 0.020,
+         f"dblquad P(benefit) alone {1e3 * ref:,.0f} ms = {ref / per:,.0f}x "
+         f"(agree to {worst:.1e})")
+
+
+def imports(args: list[str]) -> list[str]:
+    code = ("import sys\nfrom lnbayes.cli import app\n"
+            f"try:\n    app({args!r}, prog_name='lnbayes')\nexcept SystemExit:\n    pass\n"
+            f"print(sorted({{m.split('.')[0] for m in sys.modules}} & {set(HEAVY)!r}))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    return json.loads(done.stdout.strip().splitlines()[-1].replace("'", '"'))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--report", action="store_true",
+                        help="also time `lnbayes report` with the canonical draws reused (slow)")
+    parser.add_argument("--naive", type=int, default=3, help="priors for the dblquad reference")
+    opts = parser.parse_args()
+    print(f"lnbayes benchmark on {os.cpu_count()} cores, Python {sys.version.split()[0]}\n")
+    exact_per_prior(opts.naive)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp)
+        dt = cli("analyze", "--engine", "exact", outdir=out / "analyze")
+        line("analyze --engine exact, wall (imports included)", f"{dt:.2f} s", "<= 2 s", dt <= 2)
+        dt = cli("predict", "--json")
+        line("predict, wall", f"{dt:.2f} s", "<= 1 s", dt <= 1)
+        dt = cli("design", "--json")
+        line("design, wall", f"{dt:.2f} s", "<= 2 s", dt <= 2)
+        dt = cli("sweep", "--centre", "-1:2.5:100", "--sd", "0.1:2:100", "--no-cache",
+                 outdir=out / "sweep")
+        line("sweep, 10,000 priors with tipping points, wall", f"{1e4 / dt:,.0f} priors/s",
+             ">= 2,000/s", 1e4 / dt >= 2000)
+        if opts.report:
+            work = out / "report"
+            shutil.copytree(ROOT / "reports" / "deng2017", work)
+            dt = cli("report", outdir=work)
+            line("report, canonical draws reused, wall", f"{dt:.0f} s", "<= 30 s", dt <= 30)
+    heavy_help = imports(["--help"])
+    line("--help imports", ", ".join(heavy_help) or "nothing heavy", "nothing heavy",
+         not heavy_help)
+    drawing = {"pymc", "arviz", "matplotlib", "pytensor", "nutpie"}
+    with tempfile.TemporaryDirectory() as tmp:
+        loaded = imports(["analyze", "--engine", "exact", "--outdir", tmp])
+    line("analyze --engine exact imports", ", ".join(sorted(set(loaded) & drawing)) or "none of "
+         "pymc/arviz/mpl", "none", not set(loaded) & drawing)
+    code = ("import lnbayes.cli, numpy\nfrom threadpoolctl import threadpool_info\n"
+            "print(max((i['num_threads'] for i in threadpool_info()), default=1))")
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    threads = done.stdout.strip() or "unknown (threadpoolctl missing)"
+    line("BLAS threads in a CLI process", threads, "1 on <= 4 cores",
+         threads == "1" if (os.cpu_count() or 1) <= 4 else None)
+
+
+if __name__ == "__main__":
+    main()
