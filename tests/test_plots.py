@@ -303,3 +303,28 @@ def test_pymc_figures(trial, outcome, pymc_analysis):
     import matplotlib.pyplot as plt
 
     assert not plt.get_fignums()  # ArviZ figures are detached from pyplot
+
+
+@pytest.mark.parametrize("n_draws, n_chains", [(50, 4), (400, 4), (37, 3)])
+def test_vectorised_rank_envelope_lookup_equals_arviz_stats(n_draws, n_chains):
+    """The rank plots' envelope simulation runs with a vectorised hypergeometric lookup; it must
+    return arviz-stats's values exactly (negative counts, counts at and past the top included)."""
+    from arviz_stats import ecdf_utils
+
+    rng = np.random.default_rng(n_draws)
+    total = n_draws * n_chains
+    counts = np.linspace(1, total, n_draws - 1, dtype=int, endpoint=False)
+    for _ in range(5):
+        x = rng.integers(-3, n_draws + 3, size=n_draws - 1)
+        expected = ecdf_utils._hypergeometric_cdf_lookup(x, total, n_draws, counts)
+        got = plots._vectorised_hypergeometric_cdf_lookup(x, total, n_draws, counts)
+        assert np.array_equal(expected, got, equal_nan=True)
+
+
+def test_rank_envelope_patch_is_undone():
+    from arviz_stats import ecdf_utils
+
+    original = ecdf_utils._hypergeometric_cdf_lookup
+    with plots._fast_rank_envelope():
+        assert ecdf_utils._hypergeometric_cdf_lookup is plots._vectorised_hypergeometric_cdf_lookup
+    assert ecdf_utils._hypergeometric_cdf_lookup is original
