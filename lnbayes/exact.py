@@ -158,6 +158,8 @@ class NormalMix:
 
     def log_mass(self, lo, hi):
         """log P(lo < theta < hi) under the mixture (elementwise)."""
+        if np.all(np.isneginf(lo)) and np.all(np.isposinf(hi)):  # the whole line (log-OR)
+            return np.zeros(np.broadcast(np.asarray(lo), np.asarray(hi)).shape)
         lo = np.asarray(lo, dtype=float)[..., None]
         hi = np.asarray(hi, dtype=float)[..., None]
         z_lo = (lo - self.m) / self.s
@@ -167,6 +169,8 @@ class NormalMix:
         a = np.where(upper, -z_hi, z_lo)
         b = np.where(upper, -z_lo, z_hi)
         log_comp = special.log_ndtr(b) + np.log1p(-np.exp(np.minimum(special.log_ndtr(a) - special.log_ndtr(b), -1e-300)))
+        if len(self.m) == 1:
+            return log_comp[..., 0]
         return special.logsumexp(np.log(self.w) + log_comp, axis=-1)
 
     def span(self, k: float = 12.0) -> tuple[float, float]:
