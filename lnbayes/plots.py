@@ -307,6 +307,11 @@ def plot_effect_prior_posterior(trial, outcome, analysis: Mapping[str, Any],
     return fig
 
 
+CURVE_POINTS = 401
+"""Points of each density curve across the whole range, and as many across the posterior's own
+range (1,601 before: 40 s of a report went into curves no figure could tell apart)."""
+
+
 def compute_curves(trial, outcome, analysis: Mapping[str, Any],
                    measures: Sequence[str] = EFFECT_MEASURES + ARM_MEASURES) -> dict[str, dict]:
     """Exact prior and posterior density curves of each prior in ``analysis``."""
@@ -315,7 +320,7 @@ def compute_curves(trial, outcome, analysis: Mapping[str, Any],
               "p_treatment": (1e-4, 1 - 1e-4)}
     return {
         r["prior"]: densities.density_curves(trial.priors[r["prior"]], outcome, measures,
-                                             ranges=ranges, n=1601)
+                                             ranges=ranges, n=CURVE_POINTS)
         for r in analysis["results"]
     }
 
