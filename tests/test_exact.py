@@ -169,3 +169,24 @@ def test_quantiles_are_ordered_and_inside_support():
     rd = post.interval("risk_difference")
     assert -1 < rd["lower"] and rd["upper"] < 1
     assert np.isclose(post.cdf("risk_difference", [rd["median"]])[0], 0.5, atol=1e-6)
+
+
+@pytest.mark.parametrize("points", [1, 3, 50])
+def test_row_lookup_equals_np_interp_row_by_row(points):
+    """The vectorised row interpolation of the effect posterior gives np.interp's values, with
+    repeated nodes, nodes 1e-13 apart (a point-like prior) and points outside the rows."""
+    from lnbayes.exact import _RowLookup
+
+    rng = np.random.default_rng(points)
+    rows = 9
+    wide = rng.normal(scale=5.0, size=(rows, 300))
+    tight = 1e-13 * rng.random((rows, 200))
+    repeated = np.repeat(rng.normal(size=(rows, 1)), 3, axis=1)
+    nodes = np.sort(np.concatenate([wide, tight, repeated], axis=1), axis=1)
+    values = np.cumsum(rng.random(nodes.shape), axis=1)
+    at = rng.normal(scale=8.0, size=(rows, points))
+    at[:, 0] = np.where(rng.random(rows) < 0.5, 5e-14, nodes[:, 7])  # inside the tight cluster
+    got = _RowLookup(nodes).interp(at, values, left=-1.0, right=-2.0)
+    want = np.array([np.interp(at[i], nodes[i], values[i], left=-1.0, right=-2.0)
+                     for i in range(rows)])
+    np.testing.assert_allclose(got, want, rtol=4e-16, atol=4e-15)
