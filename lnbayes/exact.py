@@ -123,6 +123,8 @@ def update_beta(prior: BetaMix, events: int, n: int) -> tuple[BetaMix, float]:
     b1 = prior.b + n - events
     log_comb = special.gammaln(n + 1) - special.gammaln(events + 1) - special.gammaln(n - events + 1)
     log_m = np.log(prior.w) + log_comb + special.betaln(a1, b1) - special.betaln(prior.a, prior.b)
+    if len(log_m) == 1:  # one component (scipy's logsumexp costs 0.2 ms; design calls this 3,000 times)
+        return BetaMix(np.ones(1), a1, b1), float(log_m[0])
     log_evidence = special.logsumexp(log_m)
     return BetaMix(np.exp(log_m - log_evidence), a1, b1), float(log_evidence)
 
