@@ -14,7 +14,6 @@ from typing import Annotated, Optional
 
 import typer
 from typer._click.exceptions import ClickException
-
 from typer.core import TyperGroup
 
 from lnbayes.errors import LnbayesError, Terminated
@@ -629,7 +628,14 @@ def sweep(
 
         settings = SamplerSettings(draws=draws, tune=tune)
     status = _console(stderr=True)
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=status,

@@ -43,9 +43,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
 from lnbayes import benefit_quadrature as bq
+from lnbayes import dists
 from lnbayes.benefit_quadrature import PlanError, gregory_end_weights  # noqa: F401 (re-exported)
 from lnbayes.exact import BetaMix, update_beta
 
@@ -206,7 +207,7 @@ def _log_split(y: int, n: int, future: np.ndarray, m: int) -> np.ndarray:
 
 def _betabinom_mix(post: BetaMix, m: int) -> np.ndarray:
     k = np.arange(m + 1)[:, None]
-    return np.sum(post.w * stats.betabinom.pmf(k, m, post.a, post.b), axis=1)
+    return np.sum(post.w * dists.betabinom_pmf(k, m, post.a, post.b), axis=1)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -248,8 +249,8 @@ def prob_declare(declare: np.ndarray, p_control, p_treatment) -> np.ndarray:
     step = max(1, (8 << 20) // max(1, n_c + n_t + 2))
     for k in range(0, len(p_c), step):
         sl = slice(k, k + step)
-        pmf_c = stats.binom.pmf(np.arange(n_c + 1)[None, :], n_c, p_c[sl, None])
-        pmf_t = stats.binom.pmf(np.arange(n_t + 1)[None, :], n_t, p_t[sl, None])
+        pmf_c = dists.binom_pmf(np.arange(n_c + 1)[None, :], n_c, p_c[sl, None])
+        pmf_t = dists.binom_pmf(np.arange(n_t + 1)[None, :], n_t, p_t[sl, None])
         out[sl] = np.sum((pmf_c @ d) * pmf_t, axis=1)
     return np.clip(out, 0.0, 1.0).reshape(shape)
 

@@ -21,9 +21,9 @@ from dataclasses import replace
 from typing import Any
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
-from lnbayes import effects, exact
+from lnbayes import dists, effects, exact
 
 LOG_MEASURES = ("odds_ratio", "risk_ratio")
 """Measures drawn on a log axis; their densities are per unit of the log measure."""
@@ -242,7 +242,7 @@ def default_range(measure: str, posts, tail: float = 0.001) -> tuple[float, floa
 
 def wilson_interval(events: int, n: int, prob: float = 0.95) -> tuple[float, float]:
     """Wilson score interval for a proportion (Wilson 1927, doi:10.1080/01621459.1927.10502953)."""
-    z = stats.norm.isf((1 - prob) / 2)
+    z = dists.norm_isf((1 - prob) / 2)
     p = events / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
@@ -268,7 +268,7 @@ def data_only_estimate(outcome, prob: float = 0.95) -> dict[str, dict[str, float
     Katz D, Baptista J, Azen SP, Pike MC. Obtaining confidence intervals for the risk ratio in
     cohort studies. Biometrics 1978;34:469-474. doi:10.2307/2530610
     """
-    z = stats.norm.isf((1 - prob) / 2)
+    z = dists.norm_isf((1 - prob) / 2)
     y1, n1 = outcome.treatment_events, outcome.treatment_n
     y0, n0 = outcome.control_events, outcome.control_n
     p1, p0 = y1 / n1, y0 / n0
@@ -361,7 +361,7 @@ def benefit_grid(outcome, control_prior, scale: str, means, sds, levels=(0.5, 0.
         side = np.where(theta_k == 0, 0.5, side)
         for sd in np.asarray(sds, dtype=float):
             for mean in np.asarray(means, dtype=float):
-                log_n = stats.norm.logpdf(theta_k, mean, sd)
+                log_n = dists.norm_logpdf(theta_k, mean, sd)
                 w = diag * np.exp(log_n - np.max(log_n))
                 p = float(np.sum(w * side) / np.sum(w))
                 rows.append({"prior_mean": float(mean), "prior_sd": float(sd), "p_benefit": p,
@@ -371,7 +371,7 @@ def benefit_grid(outcome, control_prior, scale: str, means, sds, levels=(0.5, 0.
         for mean in np.asarray(means, dtype=float):
             mix = exact.NormalMix(np.ones(1), np.array([mean]), np.array([sd]))
             log_trunc = mix.log_mass(feas_lo, feas_hi)
-            log_prior = stats.norm.logpdf(np.where(feasible, theta, 0.0), mean, sd)
+            log_prior = dists.norm_logpdf(np.where(feasible, theta, 0.0), mean, sd)
             log_w = base + log_prior - log_trunc[:, None]
             log_w = np.where(feasible, log_w, -np.inf)
             w = np.exp(log_w - np.max(log_w))

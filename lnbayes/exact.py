@@ -43,10 +43,10 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 from scipy.integrate import cumulative_simpson
 
-from lnbayes import effects, roots
+from lnbayes import dists, effects, roots
 from lnbayes.errors import LnbayesError
 
 _RATIO_MEASURES = ("risk_ratio", "odds_ratio")
@@ -71,7 +71,7 @@ class BetaMix:
 
     def logpdf(self, x):
         x = np.asarray(x, dtype=float)[..., None]
-        return special.logsumexp(np.log(self.w) + stats.beta.logpdf(x, self.a, self.b), axis=-1)
+        return special.logsumexp(np.log(self.w) + dists.beta_logpdf(x, self.a, self.b), axis=-1)
 
     def logpdf_logit(self, u):
         """Log density of logit(X) at u, computed on the logit scale (finite wherever the
@@ -98,7 +98,7 @@ class BetaMix:
         q = float(q)
         if not 0.0 <= q <= 1.0:
             raise ValueError(f"a quantile level must lie in [0, 1], got {q!r}")
-        comps = stats.beta.ppf(q, self.a, self.b)
+        comps = dists.beta_ppf(q, self.a, self.b)
         if len(self.w) == 1:
             return float(comps[0])
         # the mixture's quantile lies between its components' quantiles
@@ -107,8 +107,8 @@ class BetaMix:
                                    at_limit="clamp", xtol=1e-15, what=f"the {q:g}-quantile")
 
     def support_logit(self, tail: float = 1e-15) -> tuple[float, float]:
-        lo = np.min(stats.beta.ppf(tail, self.a, self.b))
-        hi = np.max(stats.beta.isf(tail, self.a, self.b))
+        lo = np.min(dists.beta_ppf(tail, self.a, self.b))
+        hi = np.max(dists.beta_isf(tail, self.a, self.b))
         lo, hi = max(lo, 1e-300), min(hi, 1 - 1e-16)
         return float(special.logit(lo)), float(special.logit(hi))
 
@@ -514,8 +514,8 @@ def _theta_rows(x, scale, effect_prior: NormalMix, outcome, n_prior=1201, n_lik=
     pr_lo, pr_hi = effect_prior.span(12.0)
     # likelihood span of p_treatment
     y, n = outcome.treatment_events, outcome.treatment_n
-    q_lo = stats.beta.ppf(1e-15, y + 1, n - y + 1)
-    q_hi = stats.beta.isf(1e-15, y + 1, n - y + 1)
+    q_lo = dists.beta_ppf(1e-15, y + 1, n - y + 1)
+    q_hi = dists.beta_isf(1e-15, y + 1, n - y + 1)
     q_lo, q_hi = max(q_lo, 1e-300), min(q_hi, 1 - 1e-16)
     lk_lo = effects.theta_of(scale, x, q_lo)
     lk_hi = effects.theta_of(scale, x, q_hi)

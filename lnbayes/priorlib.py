@@ -49,9 +49,9 @@ import math
 from typing import Any
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
-from lnbayes import effects, roots
+from lnbayes import dists, effects, roots
 
 EFFECT_SCALES = ("log_or", "log_rr", "rd")
 STATED_SCALES = ("or", "rr", "rd", "log_or", "log_rr")
@@ -131,7 +131,7 @@ def to_prior_scale(
 
 def z_upper(prob: float) -> float:
     """The standard normal quantile with upper-tail probability ``prob`` (1.6449 for 0.05)."""
-    return float(stats.norm.isf(prob))
+    return float(dists.norm_isf(prob))
 
 
 def check_prob(prob: float, field: str = "prob") -> None:
@@ -174,7 +174,7 @@ def normal_from_two_tails(v1: float, p1: float, side1: str, v2: float, p2: float
     # P(theta <= v) = q  <=>  v = mean + sd * z_q
     q1 = p1 if side1 == "below" else 1 - p1
     q2 = p2 if side2 == "below" else 1 - p2
-    z1, z2 = float(stats.norm.ppf(q1)), float(stats.norm.ppf(q2))
+    z1, z2 = float(dists.norm_ppf(q1)), float(dists.norm_ppf(q2))
     if q1 == q2 or v1 == v2:
         raise StatementError(
             "tails", "the two tails must give two different quantiles at two values"
@@ -679,8 +679,8 @@ def ess_elir(beta, n_nodes: int = 200_001) -> float:
     logit grid spanning every component from its 1e-14 to its 1 - 1e-14 quantile.
     """
     w, a, b = _arrays(beta)
-    lo = float(np.min(special.logit(np.clip(stats.beta.ppf(1e-14, a, b), 1e-300, None))))
-    hi = float(np.max(-special.logit(np.clip(stats.beta.ppf(1e-14, b, a), 1e-300, None))))
+    lo = float(np.min(special.logit(np.clip(dists.beta_ppf(1e-14, a, b), 1e-300, None))))
+    hi = float(np.max(-special.logit(np.clip(dists.beta_ppf(1e-14, b, a), 1e-300, None))))
     eta, sw = _logit_grid(lo, hi, n_nodes)
     dens, ratio = _logit_info_ratio(beta, eta)
     return float(np.sum(sw * dens * ratio) / np.sum(sw * dens))
@@ -697,7 +697,7 @@ def ess_morita(beta) -> float:
     """
     w, a, b = _arrays(beta)
     t = beta_mixture_moments(beta)[0]
-    log_f = np.log(w) + stats.beta.logpdf(t, a, b)
+    log_f = np.log(w) + dists.beta_logpdf(t, a, b)
     r = np.exp(log_f - special.logsumexp(log_f))
     g = (a - 1) / t - (b - 1) / (1 - t)
     dg = -(a - 1) / t**2 - (b - 1) / (1 - t) ** 2
@@ -811,8 +811,8 @@ def prior_predictive(
             _beta_binomial_pmf(prior.control, n_control),
         )
     w, a, b = _arrays(prior.control)
-    lo = float(np.min(special.logit(np.clip(stats.beta.ppf(1e-14, a, b), 1e-300, None))))
-    hi = float(np.max(special.logit(np.clip(stats.beta.isf(1e-14, a, b), None, 1 - 1e-16))))
+    lo = float(np.min(special.logit(np.clip(dists.beta_ppf(1e-14, a, b), 1e-300, None))))
+    hi = float(np.max(special.logit(np.clip(dists.beta_isf(1e-14, a, b), None, 1 - 1e-16))))
     eta_c, wc = _logit_grid(max(lo, -36.0), min(hi, 36.0), n_control_nodes)
     p_c = special.expit(eta_c)
     log_pc = special.logsumexp(
@@ -863,7 +863,7 @@ def prior_predictive(
                "rd": special.log_expit(eta) + special.log_expit(-eta)}[prior.scale]
     with np.errstate(invalid="ignore"):
         log_dens = special.logsumexp(
-            np.log(ew) + stats.norm.logpdf(theta[..., None], em, es), axis=-1
+            np.log(ew) + dists.norm_logpdf(theta[..., None], em, es), axis=-1
         ) + log_jac
     dens = np.where(np.isfinite(log_dens), np.exp(log_dens), 0.0) * wt
     mass = dens.sum(axis=1, keepdims=True)
@@ -878,15 +878,15 @@ def prior_predictive(
         cols = max(1, (32 << 20) // (8 * eta.shape[1]))
         for start in range(0, n_treatment + 1, cols):
             sl = slice(start, start + cols)
-            pmf_t = stats.binom.pmf(y_t[None, sl], n_treatment, p_t[0][:, None])  # (M, block)
+            pmf_t = dists.binom_pmf(y_t[None, sl], n_treatment, p_t[0][:, None])  # (M, block)
             cond_t[:, sl] = dens @ pmf_t
     else:
         rows = max(1, (32 << 20) // (8 * eta.shape[1] * (n_treatment + 1)))
         for start in range(0, len(p_c), rows):
             sl = slice(start, start + rows)
-            pmf_t = stats.binom.pmf(y_t[None, None, :], n_treatment, p_t[sl, :, None])
+            pmf_t = dists.binom_pmf(y_t[None, None, :], n_treatment, p_t[sl, :, None])
             cond_t[sl] = np.einsum("rj,rjy->ry", dens[sl], pmf_t)
-    pmf_c = stats.binom.pmf(y_c[None, :], n_control, p_c[:, None])  # (R, Yc)
+    pmf_c = dists.binom_pmf(y_c[None, :], n_control, p_c[:, None])  # (R, Yc)
     joint = np.einsum("r,ry,rc->yc", wc, cond_t, pmf_c)
     return joint / joint.sum()
 
@@ -1059,6 +1059,6 @@ def log_prior_terms(prior, p_control, p_treatment) -> dict[str, np.ndarray]:
 def log_likelihood_terms(outcome, p_control, p_treatment) -> dict[str, np.ndarray]:
     """Binomial log likelihood of each arm's count at (p_control, p_treatment)."""
     return {
-        "control": stats.binom.logpmf(outcome.control_events, outcome.control_n, p_control),
-        "treatment": stats.binom.logpmf(outcome.treatment_events, outcome.treatment_n, p_treatment),
+        "control": dists.binom_logpmf(outcome.control_events, outcome.control_n, p_control),
+        "treatment": dists.binom_logpmf(outcome.treatment_events, outcome.treatment_n, p_treatment),
     }

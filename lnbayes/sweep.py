@@ -34,9 +34,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
-from scipy import stats
 
-from lnbayes import effects, io, sweep_math
+from lnbayes import dists, effects, io, sweep_math
 from lnbayes.effects import format_estimate
 from lnbayes.errors import LnbayesError
 from lnbayes.spec import SCALE_ALIASES, SCALE_LABELS, BetaPrior, NormalPrior, Prior, Trial
@@ -407,7 +406,7 @@ class _Problem:
     def prior_p_benefit(self, first: float, second: float) -> float:
         """Prior probability of benefit (effect mode: the untruncated Normal)."""
         if self.mode == "effect":
-            p = float(stats.norm.sf(0.0, first, second))
+            p = float(dists.norm_sf(0.0, first, second))
             return 1.0 - p if self.lower else p
         return float("nan")
 
@@ -579,7 +578,7 @@ def reverse_bayes(outcome, prior_sds, levels=LEVELS, alpha: float = 0.05,
     research synthesis. Res Synth Methods 2022;13:295-314 (PMC9305905).
     """
     estimate, se = sweep_math.wald_log_or(outcome)
-    z = float(stats.norm.isf(alpha / 2))
+    z = float(dists.norm_isf(alpha / 2))
     lower_ci, upper_ci = estimate - z * se, estimate + z * se
     sign = -1.0 if outcome.lower_is_better else 1.0  # benefit is theta * sign > 0
     side, word = ("<", "less") if outcome.lower_is_better else (">", "more")
@@ -587,7 +586,7 @@ def reverse_bayes(outcome, prior_sds, levels=LEVELS, alpha: float = 0.05,
     for sd in prior_sds:
         for level in levels:
             mu = sign * sweep_math.normal_tipping_centre(sign * estimate, se, float(sd), level)
-            prior_p = float(stats.norm.sf(0.0, sign * mu, float(sd)))
+            prior_p = float(dists.norm_sf(0.0, sign * mu, float(sd)))
             rows.append({
                 "prior_sd": float(sd), "level": level, "prior_mean": mu, "prior_or": float(np.exp(mu)),
                 "prior_p_benefit": prior_p,
@@ -600,7 +599,7 @@ def reverse_bayes(outcome, prior_sds, levels=LEVELS, alpha: float = 0.05,
         "scale": "log_or", "approximation": "normal likelihood: Woolf log odds ratio and standard error",
         "estimate": estimate, "se": se, "odds_ratio": float(np.exp(estimate)),
         "ci": [lower_ci, upper_ci], "ci_level": 1 - alpha,
-        "p_value_two_sided": float(2 * stats.norm.sf(abs(estimate) / se)),
+        "p_value_two_sided": float(2 * dists.norm_sf(abs(estimate) / se)),
         "by_sd": rows,
     }
     favours = "treatment" if sign * estimate > 0 else "control"

@@ -75,12 +75,18 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
-from lnbayes import effects, roots
+from lnbayes import dists, effects, roots
 from lnbayes.errors import LnbayesError
-from lnbayes.exact import (BetaMix, _log_binom, _log_binom_logit, _simpson_weights, beta_nodes,
-                           update_beta)
+from lnbayes.exact import (
+    BetaMix,
+    _log_binom,
+    _log_binom_logit,
+    _simpson_weights,
+    beta_nodes,
+    update_beta,
+)
 
 N_ROWS = 401
 """Simpson nodes on logit(p_control) (801 or 1601 for narrow log-OR priors with a threshold)."""
@@ -491,7 +497,7 @@ class EffectSweep:
                 log_z = _log_mass(rows.lo[:, None], rows.hi[:, None], mu[None, :], sd)  # (R, K)
                 e = -0.5 * z2min[None, :] - log_z
                 ok = np.all((e < 600) | (rows.a[:, None] < 1e-300), axis=0)
-                ok &= stats.norm.sf(self.lik_lo, mu, sd) > 1e-6
+                ok &= dists.norm_sf(self.lik_lo, mu, sd) > 1e-6
                 e_fac = np.exp(np.minimum(e, 600))  # (R, K) 1 / Z up to a per-prior constant
                 rw = rows.a[:, None] * e_fac
                 R = len(rows.x)
@@ -690,7 +696,7 @@ def normal_tipping_centre(estimate: float, se: float, prior_sd: float, level: fl
     Held L, Matthews R, Ott M, Pawel S. Reverse-Bayes methods for evidence assessment and
     research synthesis. Res Synth Methods 2022;13:295-314 (PMC9305905).
     """
-    z = stats.norm.ppf(level)
+    z = dists.norm_ppf(level)
     return float(prior_sd**2 * (z * np.sqrt(1 / se**2 + 1 / prior_sd**2) - estimate / se**2))
 
 

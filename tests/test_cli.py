@@ -34,6 +34,23 @@ def test_help_does_not_import_heavy_libraries():
     assert "HEAVY []" in out.stdout, out.stdout + out.stderr
 
 
+@pytest.mark.parametrize("args", [["analyze", "--engine", "exact", "--json"],
+                                  ["predict", "--json"], ["design", "--json"]])
+def test_exact_commands_import_no_sampler_plots_or_scipy_stats(args, tmp_path):
+    """scipy.stats alone takes 0.6 s to import; pymc, arviz and matplotlib much more."""
+    code = (
+        "import sys\n"
+        "from lnbayes.cli import app\n"
+        f"try:\n    app({args + ['--outdir', str(tmp_path)] if args[0] == 'analyze' else args!r},"
+        " prog_name='lnbayes')\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+        "heavy = sorted({m for m in sys.modules if m.split('.')[0] in "
+        "('pymc', 'arviz', 'matplotlib', 'pytensor', 'nutpie') or m == 'scipy.stats'})\n"
+        "print('HEAVY', heavy)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert "HEAVY []" in out.stdout, out.stdout[-500:] + out.stderr[-2000:]
+
+
 @pytest.mark.parametrize("cores, expected", [(2, "1"), (64, None)])
 def test_blas_threads_limited_on_few_cores(monkeypatch, cores, expected):
     import lnbayes.cli as cli
