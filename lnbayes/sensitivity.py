@@ -81,6 +81,7 @@ def power_scaling(datatree, prior, outcome, var_names=SENSITIVITY_VARS) -> dict[
     """
     import arviz as az
     import xarray as xr
+    from threadpoolctl import threadpool_limits
 
     if "log_prior" not in datatree.children:
         attach_log_densities(datatree, prior, outcome)
@@ -97,17 +98,24 @@ def power_scaling(datatree, prior, outcome, var_names=SENSITIVITY_VARS) -> dict[
         }
     )
     names = [v for v in var_names if v in posterior]
-    likelihood = az.psense(tree, var_names=names, group="likelihood")
-    if constant:
-        prior_sens = {n: 0.0 for n in names}
-        note = "the prior's log density is constant (flat prior): power-scaling it has no effect"
-    else:
-        ds = az.psense(tree, var_names=names, group="prior")
-        prior_sens = {n: float(ds[n]) for n in names}
-        note = ""
+    # psense's reductions go through BLAS, whose threaded dot products sum in another order
+    # than a single thread above ~10,000 draws: the same draws gave values one bit apart under
+    # the CLI (one BLAS thread on small machines) and in a Python session (all cores). One
+    # thread here makes the diagnostic a function of the draws alone.
+    with threadpool_limits(limits=1, user_api="blas"):
+        likelihood = az.psense(tree, var_names=names, group="likelihood")
+        likelihood = {n: float(likelihood[n]) for n in names}
+        if constant:
+            prior_sens = {n: 0.0 for n in names}
+            note = ("the prior's log density is constant (flat prior): power-scaling it has no "
+                    "effect")
+        else:
+            ds = az.psense(tree, var_names=names, group="prior")
+            prior_sens = {n: float(ds[n]) for n in names}
+            note = ""
     out = {}
     for n in names:
-        p, lk = prior_sens[n], float(likelihood[n])
+        p, lk = prior_sens[n], likelihood[n]
         if p >= THRESHOLD and lk >= THRESHOLD:
             diagnosis = "potential prior-data conflict"
         elif p > THRESHOLD > lk:

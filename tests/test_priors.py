@@ -663,3 +663,31 @@ def test_priors_table_for_humans():
     out = run_cli("priors", "--outcome", "death")
     assert out.returncode == 0, out.stderr
     assert "weakly_informative" in out.stdout and "sceptical" not in out.stdout
+
+
+def test_power_scaling_does_not_depend_on_blas_threads():
+    """Exact conjugate draws (4 chains x 4,000, where OpenBLAS threads its dot products): the
+    sensitivities are the same bits under one BLAS thread and under two (they differed in the
+    last bit before psense was run under one thread)."""
+    import xarray as xr
+    from threadpoolctl import threadpool_limits
+
+    from lnbayes import sensitivity
+
+    prior = Prior(name="b", family="arm", control=BetaPrior.single(2, 2),
+                  treatment=BetaPrior.single(3, 2))
+    rng = np.random.default_rng(3)
+    shape = (4, 4000)
+    p_c = rng.beta(2 + 5, 2 + 1, size=shape)
+    p_t = rng.beta(3 + 9, 2 + 3, size=shape)
+    posterior = xr.Dataset({
+        "p_control": (("chain", "draw"), p_c), "p_treatment": (("chain", "draw"), p_t),
+        "risk_difference": (("chain", "draw"), p_t - p_c),
+        "odds_ratio": (("chain", "draw"), p_t / (1 - p_t) / (p_c / (1 - p_c))),
+    }, coords={"chain": np.arange(4), "draw": np.arange(4000)})
+    results = []
+    for threads in (1, 2):
+        tree = xr.DataTree.from_dict({"posterior": posterior})
+        with threadpool_limits(limits=threads, user_api="blas"):
+            results.append(sensitivity.power_scaling(tree, prior, REMISSION)["variables"])
+    assert results[0] == results[1]
