@@ -21,6 +21,7 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import closing
 from pathlib import Path
 
 import numpy as np
@@ -350,7 +351,8 @@ def _assert_same_grid(grid, expected):
 def test_damaged_sweep_cache_record_is_recomputed(trial, tmp_path, capsys, how):
     first = _exact_sweep(trial, tmp_path)
     path = tmp_path / "cache" / "sweep.sqlite"
-    with sqlite3.connect(path) as db:
+    # closing(): a Connection's own `with` commits but does not close (Python 3.13 warns)
+    with closing(sqlite3.connect(path)) as db, db:
         table = _records_table(db)
         key, text = db.execute(f"SELECT key, record FROM {table} WHERE record LIKE "
                                "'%\"p_benefit\"%' LIMIT 1").fetchone()
