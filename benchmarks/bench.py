@@ -31,7 +31,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from lnbayes.cli import _limit_blas_threads  # noqa: E402  (before NumPy: as the CLI runs)
+from lnbayes.cli.main import _limit_blas_threads  # noqa: E402  (before NumPy: as the CLI runs)
 
 _limit_blas_threads()
 TRIAL = ROOT / "models" / "deng2017.toml"
@@ -59,9 +59,11 @@ def exact_per_prior(n_naive: int) -> None:
     import numpy as np
     from scipy import integrate, stats
 
-    from lnbayes import effects, exact, spec
+    from lnbayes.engines import exact
+    from lnbayes.io import trialfile
+    from lnbayes.model import effects
 
-    trial = spec.load_trial(TRIAL)
+    trial = trialfile.load_trial(TRIAL)
     outcome = trial.primary_outcome
     priors = trial.priors_for(outcome)
     for p in priors:  # warm-up (first calls pay for SciPy's lazy set-up)
@@ -114,7 +116,7 @@ def exact_per_prior(n_naive: int) -> None:
 
 
 def imports(args: list[str]) -> list[str]:
-    code = ("import sys\nfrom lnbayes.cli import app\n"
+    code = ("import sys\nfrom lnbayes.cli.main import app\n"
             f"try:\n    app({args!r}, prog_name='lnbayes')\nexcept SystemExit:\n    pass\n"
             f"print(sorted({{m.split('.')[0] for m in sys.modules}} & {set(HEAVY)!r}))\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
@@ -154,7 +156,7 @@ def main() -> None:
         loaded = imports(["analyze", "--engine", "exact", "--outdir", tmp])
     line("analyze --engine exact imports", ", ".join(sorted(set(loaded) & drawing)) or "none of "
          "pymc/arviz/mpl", "none", not set(loaded) & drawing)
-    code = ("import lnbayes.cli, numpy\nfrom threadpoolctl import threadpool_info\n"
+    code = ("import lnbayes.cli.main, numpy\nfrom threadpoolctl import threadpool_info\n"
             "print(max((i['num_threads'] for i in threadpool_info()), default=1))")
     env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)

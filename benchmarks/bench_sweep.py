@@ -25,40 +25,42 @@ import numpy as np
 
 
 def exact_throughput(trial, outcome) -> None:
-    from lnbayes import sweep, sweep_math
-    from lnbayes.effects import MEASURE_OF_SCALE
+    from lnbayes.analyses import sweep as sweep_mod
+    from lnbayes.engines import prior_grid
+    from lnbayes.model.effects import MEASURE_OF_SCALE
 
     threshold = outcome.thresholds[0]
-    control = sweep.control_prior_for(trial, outcome)[1]
+    control = sweep_mod.control_prior_for(trial, outcome)[1]
     for scale in ("log_or", "log_rr", "rd"):
-        (c0, c1, _), (s0, s1, _) = sweep.DEFAULT_EFFECT_GRID[scale]
+        (c0, c1, _), (s0, s1, _) = sweep_mod.DEFAULT_EFFECT_GRID[scale]
         means = np.tile(np.linspace(c0, c1, 100), 100)
         sds = np.repeat(np.linspace(s0, s1, 100), 100)
         t = time.perf_counter()
-        engine = sweep_math.EffectSweep(control, scale, outcome, (MEASURE_OF_SCALE[threshold.scale], threshold.value))
+        engine = prior_grid.EffectSweep(control, scale, outcome, (MEASURE_OF_SCALE[threshold.scale], threshold.value))
         res = engine.evaluate(means, sds)
         dt = time.perf_counter() - t
         print(f"exact {scale:6s}: 10,000 priors in {dt:5.2f} s = {1e4 / dt:7.0f} priors/s "
               f"(all on the fast path: {bool(res.ok.all())})")
     t = time.perf_counter()
-    out = sweep.run_sweep(trial, outcome.name, "log_or", sweep.GridRange(-1, 2.5, 100),
-                          sweep.GridRange(0.1, 2.0, 100), outdir=None, check_roots=False)
+    out = sweep_mod.run_sweep(trial, outcome.name, "log_or", sweep_mod.GridRange(-1, 2.5, 100),
+                          sweep_mod.GridRange(0.1, 2.0, 100), outdir=None, check_roots=False)
     dt = time.perf_counter() - t
     print(f"run_sweep log_or 100 x 100 (grid {out['timing']['exact_s']:.2f} s + 300 tipping-point root "
           f"searches): {dt:.2f} s end to end")
 
 
 def pymc_sweep(trial, outcome, n_points: int, settings, workers: int = 1):
-    from lnbayes import pymc_engine, sweep
+    from lnbayes.analyses import sweep as sweep_mod
+    from lnbayes.engines import mcmc
 
     # count the one compile honestly: forget models compiled earlier in this process
-    pymc_engine._compiled.cache_clear()
-    pymc_engine._REPRESENTATIVES.clear()
+    mcmc._compiled.cache_clear()
+    mcmc._REPRESENTATIVES.clear()
     n_c = int(np.ceil(np.sqrt(n_points)))
     n_s = int(np.ceil(n_points / n_c))
     t = time.perf_counter()
-    out = sweep.run_sweep(trial, outcome.name, "log_or", sweep.GridRange(-0.5, 2.0, n_c),
-                          sweep.GridRange(0.3, 1.5, n_s), engine="pymc", settings=settings,
+    out = sweep_mod.run_sweep(trial, outcome.name, "log_or", sweep_mod.GridRange(-0.5, 2.0, n_c),
+                          sweep_mod.GridRange(0.3, 1.5, n_s), engine="pymc", settings=settings,
                           outdir=None, check_roots=False, workers=workers)
     dt = time.perf_counter() - t
     return out, dt
@@ -68,21 +70,22 @@ def naive_loop(trial, outcome, n: int, settings) -> float:
     """Per prior: build the PyMC model, compile it with nutpie, sample (the same settings)."""
     import nutpie
 
-    from lnbayes import pymc_engine, summaries, sweep
+    from lnbayes.analyses import sweep as sweep_mod
+    from lnbayes.engines import draws, mcmc
 
-    control = sweep.control_prior_for(trial, outcome)[1]
-    problem = sweep._Problem(trial, outcome, "effect", "log_or", "x", control, outcome.thresholds[0])
+    control = sweep_mod.control_prior_for(trial, outcome)[1]
+    problem = sweep_mod._Problem(trial, outcome, "effect", "log_or", "x", control, outcome.thresholds[0])
     rng = np.random.default_rng(1)
     times = []
     for k in range(n):
         prior = problem.prior(float(rng.uniform(-0.5, 2.0)), float(rng.uniform(0.3, 1.5)))
         t = time.perf_counter()
-        compiled = nutpie.compile_pymc_model(pymc_engine.build_model(prior, outcome))
+        compiled = nutpie.compile_pymc_model(mcmc.build_model(prior, outcome))
         tree = nutpie.sample(compiled, draws=settings.draws, tune=settings.tune, chains=settings.chains,
                              cores=settings.cores, seed=k, target_accept=settings.target_accept,
                              progress_bar=False)
-        summaries.draws_summary(tree, outcome, outcome.thresholds[:1])
-        summaries.diagnostics(tree)
+        draws.draws_summary(tree, outcome, outcome.thresholds[:1])
+        draws.diagnostics(tree)
         times.append(time.perf_counter() - t)
         print(f"  naive prior {k + 1}/{n}: {times[-1]:.2f} s")
     return float(np.mean(times))
@@ -92,16 +95,17 @@ def cores_comparison(trial, outcome, settings, n: int = 6) -> None:
     """Per-point sampling time with nutpie cores=2 (4 chains) and cores=1 (4 chains)."""
     from dataclasses import replace
 
-    from lnbayes import pymc_engine, sweep
+    from lnbayes.analyses import sweep as sweep_mod
+    from lnbayes.engines import mcmc
 
-    control = sweep.control_prior_for(trial, outcome)[1]
-    problem = sweep._Problem(trial, outcome, "effect", "log_or", "x", control, None)
-    pymc_engine.sample(problem.prior(0.5, 1.0), outcome, seed=1, settings=settings)  # compile
+    control = sweep_mod.control_prior_for(trial, outcome)[1]
+    problem = sweep_mod._Problem(trial, outcome, "effect", "log_or", "x", control, None)
+    mcmc.sample(problem.prior(0.5, 1.0), outcome, seed=1, settings=settings)  # compile
     for cores in (2, 1):
         s = replace(settings, cores=cores)
         t = time.perf_counter()
         for k in range(n):
-            pymc_engine.sample(problem.prior(0.2 * k, 0.8), outcome, seed=k, settings=s)
+            mcmc.sample(problem.prior(0.2 * k, 0.8), outcome, seed=k, settings=s)
         print(f"nutpie cores={cores}, {s.chains} chains: {(time.perf_counter() - t) / n:.3f} s per point "
               "(sampling only)")
 
@@ -116,11 +120,11 @@ def main() -> None:
     parser.add_argument("--skip-pymc", action="store_true")
     args = parser.parse_args()
 
-    from lnbayes import spec
-    from lnbayes.pymc_engine import SamplerSettings
+    from lnbayes.engines.mcmc import SamplerSettings
+    from lnbayes.io import trialfile
 
     print(f"machine: {os.cpu_count()} cores")
-    trial = spec.load_trial()
+    trial = trialfile.load_trial()
     outcome = trial.primary_outcome
     exact_throughput(trial, outcome)
     if args.skip_pymc:

@@ -18,7 +18,8 @@ import math
 import sys
 from pathlib import Path
 
-from lnbayes import analysis, planning, priorlib, spec
+from lnbayes.analyses import planning, prior_checks, reanalysis
+from lnbayes.io import trialfile
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -58,14 +59,14 @@ def main() -> int:
     parser.add_argument("--all", action="store_true", help="also list the numbers that agree")
     args = parser.parse_args()
     committed = json.loads((ROOT / "reports" / "deng2017" / "results.json").read_text())
-    trial = spec.load_trial(str(ROOT / "models" / "deng2017.toml"))
+    trial = trialfile.load_trial(str(ROOT / "models" / "deng2017.toml"))
     rows: list[tuple] = []
     checked = 0
     for block in committed["outcomes"]:
         outcome = trial.outcome(block["outcome"])
         for result in block["results"]:
             prior = trial.priors[result["prior"]]
-            new = analysis.exact_result(prior, outcome, outcome.thresholds)
+            new = reanalysis.exact_result(prior, outcome, outcome.thresholds)
             old = {
                 "p_benefit_exact": result["p_benefit_exact"],
                 "thresholds": [{"p": t["p_exact"]} for t in result["thresholds"]],
@@ -103,7 +104,7 @@ def main() -> int:
         _compare("design", design, committed["design"], args.tol, rows)
         checked += sum(1 for _ in _flatten(committed["design"]))
     if committed.get("prior_checks"):
-        checks = priorlib.priors_report(trial)
+        checks = prior_checks.priors_report(trial)
         _compare("priors", checks, committed["prior_checks"], args.tol, rows)
         checked += sum(1 for _ in _flatten(committed["prior_checks"]))
     print(f"{checked} committed values compared (tolerance {args.tol:g}); {len(rows)} differ")

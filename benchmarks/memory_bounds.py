@@ -2,9 +2,9 @@
 
 Each case runs in its own Python process and reports that process's peak resident memory
 (``resource.getrusage(RUSAGE_SELF).ru_maxrss``), so the numbers do not mix. The bounds are the
-ones stated in the docstrings of :mod:`lnbayes.benefit_quadrature` (planned memory of a P(benefit)
+ones stated in the docstrings of :mod:`lnbayes.engines.datasets` (planned memory of a P(benefit)
 computation at most 1 GiB; prior blocks of 32 MB; cached prior matrices at most 144 MB) and
-:mod:`lnbayes.sweep_math` (sweep grids kept for reuse at most 256 MB; one grid at most 1 GiB):
+:mod:`lnbayes.engines.prior_grid` (sweep grids kept for reuse at most 256 MB; one grid at most 1 GiB):
 every case must stay below ``BASELINE + bound``, where ``BASELINE`` is the memory of an idle
 process that has imported lnbayes. Requests beyond the budgets must be refused at once.
 

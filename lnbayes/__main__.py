@@ -1,3 +1,3 @@
-from lnbayes.cli import main
+from lnbayes.cli.main import main
 
 main()

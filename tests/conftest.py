@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from lnbayes import spec
+from lnbayes.io import trialfile
 
 
 @pytest.fixture(scope="session")
 def deng():
-    return spec.load_trial()
+    return trialfile.load_trial()
 
 
 @pytest.fixture(scope="session")
 def small_settings():
-    from lnbayes.pymc_engine import SamplerSettings
+    from lnbayes.engines.mcmc import SamplerSettings
 
     # 4 chains x 1000 draws: MCSE of a probability near 0.5 is about 0.01
     return SamplerSettings(draws=1000, tune=500)

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from lnbayes import report, spec
+from lnbayes.io import trialfile
+from lnbayes.outputs import report
 
 ROOT = Path(__file__).resolve().parents[1]
 TRIALS = {"deng2017": ROOT / "models" / "deng2017.toml",
@@ -29,7 +30,7 @@ def string_values(obj) -> set[str]:
 def appendices():
     out = {}
     for name, path in TRIALS.items():
-        trial = spec.load_trial(path)
+        trial = trialfile.load_trial(path)
         rep = report.run_report(trial, engine="exact")
         out[name] = (report.render_markdown(report.strip_for_json(rep)),
                      string_values(tomllib.loads(path.read_text())))
@@ -39,7 +40,7 @@ def appendices():
 def test_no_field_value_of_one_trial_appears_in_the_other(appendices):
     """A text value of one file (not also in the other, nor in the template or the standard
     references that every appendix has) must not appear in the other's appendix."""
-    template = (ROOT / "lnbayes" / "templates" / "appendix.md.j2").read_text()
+    template = (ROOT / "lnbayes" / "outputs" / "templates" / "appendix.md.j2").read_text()
     generic = template + " ".join(report.STANDARD_REFERENCES)
     for this, other in (("deng2017", "ecmo_like"), ("ecmo_like", "deng2017")):
         text_other, values_other = appendices[other]
@@ -52,7 +53,7 @@ def test_no_field_value_of_one_trial_appears_in_the_other(appendices):
 def test_each_appendix_uses_its_own_narrative_fields(appendices):
     for name, path in TRIALS.items():
         text, _ = appendices[name]
-        trial = spec.load_trial(path)
+        trial = trialfile.load_trial(path)
         for value in (trial.condition, trial.blinding, trial.population,
                       *trial.rationale.values()):
             assert value in text, (name, value)
@@ -68,7 +69,7 @@ def test_no_fact_of_the_embedded_trial_in_another_appendix(appendices):
 def test_the_package_and_template_hold_no_fact_of_the_embedded_trial():
     """Nothing about the embedded trial in the code that writes prose (report, plots, tables)."""
     words = ("lupus", "huc-msc", "nephritis", "stem cell", "deng", "zampieri grid", "dramatic")
-    sources = [ROOT / "lnbayes" / "templates" / "appendix.md.j2",
+    sources = [ROOT / "lnbayes" / "outputs" / "templates" / "appendix.md.j2",
                *(ROOT / "lnbayes").glob("*.py")]
     found = []
     for path in sources:

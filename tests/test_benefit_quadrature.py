@@ -15,9 +15,10 @@ import numpy as np
 import pytest
 from scipy import integrate, special, stats
 
-from lnbayes import decision, exact
+from lnbayes.analyses import bayes_factors
+from lnbayes.engines import enumeration, exact
 from lnbayes.errors import LnbayesError
-from lnbayes.spec import BetaPrior, NormalPrior, Outcome, Prior
+from lnbayes.model.spec import BetaPrior, NormalPrior, Outcome, Prior
 
 FLAT = Prior("flat", "arm", BetaPrior.single(1, 1), treatment=BetaPrior.single(1, 1))
 WIDE = Prior("wide", "effect", BetaPrior.single(1, 1), scale="log_or",
@@ -78,7 +79,7 @@ def brute_log_or(prior: Prior, y_t, n_t, y_c, n_c, uc_window, v_window, n: int =
 def test_large_trial_flat_prior_against_cook():
     expected = flat_p_benefit(*BIG)
     assert expected == pytest.approx(0.98733, abs=1e-5)  # the audit's exact value
-    assert decision.prob_benefit(FLAT, *BIG) == pytest.approx(expected, abs=1e-9)
+    assert enumeration.prob_benefit(FLAT, *BIG) == pytest.approx(expected, abs=1e-9)
     o = Outcome("o", "o", *BIG)
     assert exact.posterior(FLAT, o).prob_benefit() == pytest.approx(expected, abs=1e-9)
 
@@ -88,7 +89,7 @@ def test_large_trial_flat_savage_dickey_closed_form():
     a_t, b_t, a_c, b_c = 1 + y_t, 1 + n_t - y_t, 1 + y_c, 1 + n_c - y_c
     post = math.exp(special.betaln(a_t + a_c, b_t + b_c) - special.betaln(a_t, b_t)
                     - special.betaln(a_c, b_c))
-    sd = decision.savage_dickey(FLAT, *BIG)
+    sd = bayes_factors.savage_dickey(FLAT, *BIG)
     assert sd["prior_density_at_0"] == pytest.approx(1 / 6, rel=1e-12)
     assert sd["bf01"] == pytest.approx(6 * post, rel=1e-9)
     assert sd["bf01"] == pytest.approx(21.97, abs=0.01)  # the audit's exact value
@@ -98,10 +99,10 @@ def test_large_trial_log_or_prior_against_gauss_legendre():
     y_t, n_t, y_c, n_c = BIG
     below, above, at0 = brute_log_or(WIDE, *BIG, uc_window=(-0.1, 0.1), v_window=(-0.15, 0.25))
     expected = above / (above + below)
-    assert decision.prob_benefit(WIDE, *BIG) == pytest.approx(expected, abs=1e-8)
+    assert enumeration.prob_benefit(WIDE, *BIG) == pytest.approx(expected, abs=1e-8)
     o = Outcome("o", "o", *BIG)
     assert exact.posterior(WIDE, o).prob_benefit() == pytest.approx(expected, abs=1e-5)
-    sd = decision.savage_dickey(WIDE, *BIG)
+    sd = bayes_factors.savage_dickey(WIDE, *BIG)
     assert sd["prior_density_at_0"] == pytest.approx(stats.norm.pdf(0, 0, 1.5), rel=1e-12)
     assert sd["posterior_density_at_0"] == pytest.approx(at0 / (above + below), rel=1e-6)
 
@@ -110,7 +111,7 @@ def test_large_trial_predictive_probability_brute_force():
     """10 more patients per arm: P(final P(benefit) >= 0.99) is exactly 0 (every completion ends
     below 0.99), against beta-binomial futures and Cook's closed form at the end."""
     y_t, n_t, y_c, n_c = BIG
-    pred = decision.predictive(FLAT, y_t, n_t, y_c, n_c, n_t + 10, n_c + 10)
+    pred = enumeration.predictive(FLAT, y_t, n_t, y_c, n_c, n_t + 10, n_c + 10)
     brute_final = np.array([[flat_p_benefit(y_t + ft, n_t + 10, y_c + fc, n_c + 10)
                              for ft in range(11)] for fc in range(11)])
     assert np.max(np.abs(pred.final_p_benefit - brute_final)) < 1e-9
@@ -123,10 +124,10 @@ def test_large_trial_predictive_probability_brute_force():
 
 def test_large_trial_effect_predictive_matches_its_table():
     y_t, n_t, y_c, n_c = BIG
-    pred = decision.predictive(WIDE, y_t, n_t, y_c, n_c, n_t + 3, n_c + 3)
+    pred = enumeration.predictive(WIDE, y_t, n_t, y_c, n_c, n_t + 3, n_c + 3)
     assert pred.prob.sum() == pytest.approx(1.0, abs=1e-12)
     assert np.all((pred.final_p_benefit >= 0) & (pred.final_p_benefit <= 1))
-    corner = decision.prob_benefit(WIDE, y_t + 3, n_t + 3, y_c, n_c + 3)
+    corner = enumeration.prob_benefit(WIDE, y_t + 3, n_t + 3, y_c, n_c + 3)
     assert pred.final_p_benefit[0, 3] == pytest.approx(corner, abs=1e-9)
 
 
@@ -138,9 +139,9 @@ def test_large_trial_effect_predictive_matches_its_table():
 def test_prior_p_benefit_of_narrow_log_or_priors_is_the_normal_tail():
     for sd, mean in [(0.01, 0.0), (0.01, 0.005), (1e-12, 0.0), (1e-12, -3e-12)]:
         prior = log_or_prior(sd, mean)
-        assert decision.prior_prob_benefit(prior) == pytest.approx(
+        assert enumeration.prior_prob_benefit(prior) == pytest.approx(
             stats.norm.cdf(mean / sd), abs=1e-14)
-        assert decision.prior_prob_benefit(prior, True) == pytest.approx(
+        assert enumeration.prior_prob_benefit(prior, True) == pytest.approx(
             stats.norm.cdf(-mean / sd), abs=1e-14)
 
 
@@ -152,7 +153,7 @@ def test_narrow_prior_evidence_against_gauss_legendre():
     below, above, at0 = brute_log_or(prior, 9, 12, 5, 6, uc_window=(-6.0, 12.0),
                                      v_window=(-0.12, 0.12))
     p = above / (above + below)
-    ev = decision.evidence_summary(prior, o, exact.posterior(prior, o))
+    ev = bayes_factors.evidence_summary(prior, o, exact.posterior(prior, o))
     assert ev["posterior_p_benefit"] == pytest.approx(p, abs=1e-7)
     assert ev["bf_benefit"] == pytest.approx(p / (1 - p), rel=1e-6)
     assert ev["bf_benefit"] == pytest.approx(1.0, abs=1e-3)
@@ -167,7 +168,7 @@ def test_point_like_prior_gives_bayes_factors_of_one():
     (the audit measured BF01 = 1.25e-10)."""
     prior = log_or_prior(1e-12)
     o = Outcome("o", "o", 9, 12, 5, 6)
-    ev = decision.evidence_summary(prior, o, exact.posterior(prior, o))
+    ev = bayes_factors.evidence_summary(prior, o, exact.posterior(prior, o))
     assert ev["savage_dickey"]["bf01"] == pytest.approx(1.0, abs=1e-4)
     assert ev["bf_benefit"] == pytest.approx(1.0, abs=1e-6)
 
@@ -192,7 +193,7 @@ def test_narrow_log_rr_prior_on_rare_events_against_gauss_legendre():
     below = wc @ joint(uc[:, None], th_lo[None, :]) @ w_lo
     above = wc @ joint(uc[:, None], th_hi[None, :]) @ w_hi
     expected = below / (below + above)  # benefit: theta < 0
-    assert decision.prob_benefit(prior, 0, 1000, 3, 1000, lower_is_better=True) == \
+    assert enumeration.prob_benefit(prior, 0, 1000, 3, 1000, lower_is_better=True) == \
         pytest.approx(expected, abs=1e-8)
     assert exact.posterior(prior, o).prob_benefit(True) == pytest.approx(expected, abs=1e-5)
 
@@ -222,7 +223,7 @@ EXTREME = [
 @pytest.mark.parametrize("prior,outcome", [c[1:] for c in EXTREME], ids=[c[0] for c in EXTREME])
 def test_probabilities_in_unit_interval_and_bayes_factors_positive(prior, outcome):
     post = exact.posterior(prior, outcome)
-    ev = decision.evidence_summary(prior, outcome, post)
+    ev = bayes_factors.evidence_summary(prior, outcome, post)
     for p in (post.prob_benefit(False), post.prob_benefit(True), ev["prior_p_benefit"],
               ev["posterior_p_benefit"]):
         assert 0.0 <= p <= 1.0
@@ -236,8 +237,8 @@ def test_tiny_beta_shape_prior_p_benefit():
     1 - E[p_c] = 1 - 1e-9 / (1 + 1e-9) (the audit measured 0.967)."""
     prior = Prior("t", "arm", BetaPrior.single(1e-9, 1), treatment=BetaPrior.single(1, 1))
     q = 1e-9 / (1 + 1e-9)
-    assert decision.prior_prob_benefit(prior) == pytest.approx(1 - q, abs=1e-15)
-    assert decision.prior_prob_benefit(prior, True) == pytest.approx(q, rel=1e-6)
+    assert enumeration.prior_prob_benefit(prior) == pytest.approx(1 - q, abs=1e-15)
+    assert enumeration.prior_prob_benefit(prior, True) == pytest.approx(q, rel=1e-6)
     post = exact.posterior(prior, Outcome("o", "o", 0, 0, 0, 0))
     assert post.prob_benefit(True) == pytest.approx(q, rel=1e-6)
     # with data (3/10 treated, 0/10 controls): P(p_t < p_c) = E_t[S_c(p_t)], by quad
@@ -245,7 +246,7 @@ def test_tiny_beta_shape_prior_p_benefit():
                               0, 1, epsabs=0, epsrel=1e-11, limit=200)[0]
     o = Outcome("o", "o", 3, 10, 0, 10)
     assert exact.posterior(prior, o).prob_benefit(True) == pytest.approx(expected, rel=1e-6)
-    assert decision.prob_benefit(prior, 3, 10, 0, 10, True) == pytest.approx(expected, rel=1e-6)
+    assert enumeration.prob_benefit(prior, 3, 10, 0, 10, True) == pytest.approx(expected, rel=1e-6)
 
 
 def test_both_arms_with_tiny_shapes_are_refused():
@@ -253,7 +254,7 @@ def test_both_arms_with_tiny_shapes_are_refused():
     with pytest.raises(LnbayesError, match="priors.both"):
         exact.posterior(prior, Outcome("o", "o", 0, 0, 0, 0))
     with pytest.raises(LnbayesError):
-        decision.prior_prob_benefit(prior)
+        enumeration.prior_prob_benefit(prior)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -263,17 +264,17 @@ def test_both_arms_with_tiny_shapes_are_refused():
 
 def test_design_of_a_huge_trial_is_refused_up_front():
     with pytest.raises(LnbayesError, match="100000/100000"):
-        decision.declare_table(FLAT, 100_000, 100_000, 0.95)
+        enumeration.declare_table(FLAT, 100_000, 100_000, 0.95)
 
 
 def test_predictive_with_too_many_completions_is_refused():
     with pytest.raises(LnbayesError, match="possible outcomes"):
-        decision.predictive(FLAT, 9, 12, 5, 6, 2012, 2006)
+        enumeration.predictive(FLAT, 9, 12, 5, 6, 2012, 2006)
 
 
 def test_narrow_prior_table_beyond_budget_is_refused():
     with pytest.raises(LnbayesError, match="multiply-adds|memory"):
-        decision.prob_benefit_table(log_or_prior(1e-6), 1500, 1500)
+        enumeration.prob_benefit_table(log_or_prior(1e-6), 1500, 1500)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -282,7 +283,7 @@ def test_narrow_prior_table_beyond_budget_is_refused():
 
 
 def test_box_p_of_a_product_predictive_without_the_matrix():
-    from lnbayes import priorlib
+    from lnbayes.priors import conflict
 
     prior = Prior("x", "arm", BetaPrior.single(8, 2), treatment=BetaPrior.single(2, 8))
     pmf_t = stats.betabinom.pmf(np.arange(301), 300, 2, 8)
@@ -290,17 +291,17 @@ def test_box_p_of_a_product_predictive_without_the_matrix():
     full = np.outer(pmf_t, pmf_c)
     for y_t, y_c in [(60, 160), (150, 100), (0, 200), (300, 0)]:
         expected = full[full <= full[y_t, y_c] * (1 + 1e-9)].sum()
-        assert priorlib.box_p_product(pmf_t, pmf_c, y_t, y_c) == pytest.approx(expected, abs=1e-12)
-    got = priorlib.conflict(prior, Outcome("o", "o", 60, 300, 160, 200))
+        assert conflict.box_p_product(pmf_t, pmf_c, y_t, y_c) == pytest.approx(expected, abs=1e-12)
+    got = conflict.conflict(prior, Outcome("o", "o", 60, 300, 160, 200))
     assert got["p"] == pytest.approx(full[full <= full[60, 160] * (1 + 1e-9)].sum(), abs=1e-9)
 
 
 def test_box_p_for_a_large_trial_is_computed_or_declined():
-    from lnbayes import priorlib
+    from lnbayes.priors import conflict
 
     big = Outcome("o", "o", *BIG)
-    assert 0.0 <= priorlib.conflict(FLAT, big)["p"] <= 1.0
-    declined = priorlib.conflict(WIDE, big)
+    assert 0.0 <= conflict.conflict(FLAT, big)["p"] <= 1.0
+    declined = conflict.conflict(WIDE, big)
     assert declined["p"] is None and "exceeds" in declined["note"]
 
 
@@ -308,13 +309,13 @@ def test_prior_predictive_of_a_point_like_effect_prior():
     """sd 1e-12 on the log OR: p_treatment = p_control, so the prior predictive is
     C(n_t, y_t) C(n_c, y_c) B(a + y_t + y_c, b + n - y) / B(a, b) (the common grid would step
     over so narrow a prior: NaN before)."""
-    from lnbayes import priorlib
+    from lnbayes.priors import conflict
 
     a, b = 2.0, 3.0
     prior = Prior("p", "effect", BetaPrior.single(a, b), scale="log_or",
                   effect=NormalPrior.single(0.0, 1e-12))
     n_t, n_c = 6, 4
-    pred = priorlib.prior_predictive(prior, n_t, n_c)
+    pred = conflict.prior_predictive(prior, n_t, n_c)
     y_t, y_c = np.meshgrid(np.arange(n_t + 1), np.arange(n_c + 1), indexing="ij")
     log_comb = (special.gammaln(n_t + 1) - special.gammaln(y_t + 1) - special.gammaln(n_t - y_t + 1)
                 + special.gammaln(n_c + 1) - special.gammaln(y_c + 1)
@@ -356,14 +357,14 @@ def test_exact_engine_with_a_prior_beyond_the_feasible_range(centre):
     """0/1000 vs 3/1000, N(+-1, 0.05^2) on the risk difference: the truncated prior piles up at
     a feasible edge, 20 sd from its centre. The exact engine gave 1.0 and 0.0 (nodes outside the
     feasible range, and the likelihood's region cut away); the sweep engine agrees."""
-    from lnbayes import sweep_math
+    from lnbayes.engines import prior_grid
 
     prior = Prior("rd", "effect", BetaPrior.single(1, 1), scale="rd",
                   effect=NormalPrior.single(centre, 0.05))
     o = Outcome("o", "o", 0, 1000, 3, 1000, better="lower")
     expected = _brute_rd(0, 1000, 3, 1000, centre, 0.05, 1e-7, 0.03)
     assert exact.posterior(prior, o).prob_benefit(True) == pytest.approx(expected, abs=1e-5)
-    engine = sweep_math.EffectSweep(prior.control, "rd", o)
+    engine = prior_grid.EffectSweep(prior.control, "rd", o)
     res = engine.evaluate([centre], [0.05])
     assert 1.0 - res.p_above_zero[0] == pytest.approx(expected, abs=1e-4)
 
@@ -371,8 +372,8 @@ def test_exact_engine_with_a_prior_beyond_the_feasible_range(centre):
 def test_impossible_planned_size_names_the_trial_field(tmp_path):
     """Issue 11 item 13: a planned enrolment below the data so far blames the file's field, not
     an option that was never given."""
-    from lnbayes import planning
-    from lnbayes.spec import load_trial
+    from lnbayes.analyses import planning
+    from lnbayes.io.trialfile import load_trial
 
     path = tmp_path / "t.toml"
     path.write_text('[trial]\nid = "sp"\nplanned_enrolment = 10\nallocation = [1, 1]\n'

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from lnbayes.analysis import prior_seed
+from lnbayes.analyses.reanalysis import prior_seed
 
 ROOT = Path(__file__).resolve().parents[1]
 DENG = ROOT / "models" / "deng2017.toml"
@@ -25,7 +25,7 @@ def run(*args, cwd=None):
 def test_help_does_not_import_heavy_libraries():
     code = (
         "import sys\n"
-        "from lnbayes.cli import app\n"
+        "from lnbayes.cli.main import app\n"
         "try:\n    app(['--help'], prog_name='lnbayes')\nexcept SystemExit:\n    pass\n"
         "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'pymc', 'arviz', 'matplotlib', 'nutpie', 'pytensor'})\n"
         "print('HEAVY', heavy)\n"
@@ -40,7 +40,7 @@ def test_exact_commands_import_no_sampler_plots_or_scipy_stats(args, tmp_path):
     """scipy.stats alone takes 0.6 s to import; pymc, arviz and matplotlib much more."""
     code = (
         "import sys\n"
-        "from lnbayes.cli import app\n"
+        "from lnbayes.cli.main import app\n"
         f"try:\n    app({args + ['--outdir', str(tmp_path)] if args[0] == 'analyze' else args!r},"
         " prog_name='lnbayes')\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
         "heavy = sorted({m for m in sys.modules if m.split('.')[0] in "
@@ -53,7 +53,7 @@ def test_exact_commands_import_no_sampler_plots_or_scipy_stats(args, tmp_path):
 
 @pytest.mark.parametrize("cores, expected", [(2, "1"), (64, None)])
 def test_blas_threads_limited_on_few_cores(monkeypatch, cores, expected):
-    import lnbayes.cli as cli
+    import lnbayes.cli.main as cli
 
     for name in cli.BLAS_THREAD_VARIABLES:
         monkeypatch.delenv(name, raising=False)
@@ -63,7 +63,7 @@ def test_blas_threads_limited_on_few_cores(monkeypatch, cores, expected):
 
 
 def test_blas_threads_set_by_the_user_are_kept(monkeypatch):
-    import lnbayes.cli as cli
+    import lnbayes.cli.main as cli
 
     monkeypatch.setenv("OPENBLAS_NUM_THREADS", "2")
     monkeypatch.setattr(cli.os, "cpu_count", lambda: 2)
@@ -255,7 +255,7 @@ def test_embedded_trial_has_every_outcome_with_direction(deng):
 
 from typer.testing import CliRunner  # noqa: E402
 
-from lnbayes.cli import app  # noqa: E402
+from lnbayes.cli.main import app  # noqa: E402
 
 
 def test_a_typo_in_a_key_is_an_error_with_the_nearest_key(tmp_path):
@@ -343,12 +343,12 @@ def test_query_commands_write_under_runs_and_never_into_a_report(tmp_path):
 
 
 def _invoke_with(monkeypatch, exc, *args):
-    from lnbayes import spec
+    from lnbayes.io import trialfile
 
     def boom(*a, **k):
         raise exc
 
-    monkeypatch.setattr(spec, "load_trial", boom)
+    monkeypatch.setattr(trialfile, "load_trial", boom)
     return CliRunner().invoke(app, ["priors", *args])
 
 

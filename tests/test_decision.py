@@ -13,8 +13,10 @@ import numpy as np
 import pytest
 from scipy import integrate, special, stats
 
-from lnbayes import decision, exact
-from lnbayes.spec import BetaPrior, NormalPrior, Outcome, Prior, load_trial
+from lnbayes.analyses import bayes_factors
+from lnbayes.engines import enumeration, exact
+from lnbayes.io.trialfile import load_trial
+from lnbayes.model.spec import BetaPrior, NormalPrior, Outcome, Prior
 
 FLAT = Prior("flat", "arm", BetaPrior.single(1, 1), treatment=BetaPrior.single(1, 1))
 LOG_OR = Prior("w", "effect", BetaPrior.single(1, 1), scale="log_or",
@@ -59,12 +61,12 @@ def test_cook_formula_matches_quad():
 
 
 def test_gregory_weights_classical_order_3():
-    assert decision.gregory_end_weights(3) == pytest.approx((3 / 8, 7 / 6, 23 / 24), abs=1e-14)
+    assert enumeration.gregory_end_weights(3) == pytest.approx((3 / 8, 7 / 6, 23 / 24), abs=1e-14)
 
 
 def test_gregory_rule_integrates_smooth_half_line():
     h = 0.1
-    w = np.asarray(decision.gregory_end_weights())
+    w = np.asarray(enumeration.gregory_end_weights())
     x = np.arange(0, 40, h)
     f = np.exp(-0.5 * (x - 0.3) ** 2)
     weights = np.ones_like(x)
@@ -77,14 +79,14 @@ def test_gregory_rule_integrates_smooth_half_line():
 
 
 def test_flat_table_matches_closed_form():
-    table = decision.prob_benefit_table(FLAT, 17, 8)
+    table = enumeration.prob_benefit_table(FLAT, 17, 8)
     expected = np.array([[flat_p_benefit(t, 17, c, 8) for t in range(18)] for c in range(9)])
     assert np.max(np.abs(table - expected)) < 1e-10
 
 
 def test_lower_is_better_is_the_complement():
-    higher = decision.prob_benefit_table(LOG_OR, 5, 4)
-    lower = decision.prob_benefit_table(LOG_OR, 5, 4, lower_is_better=True)
+    higher = enumeration.prob_benefit_table(LOG_OR, 5, 4)
+    lower = enumeration.prob_benefit_table(LOG_OR, 5, 4, lower_is_better=True)
     assert np.allclose(higher + lower, 1.0, atol=1e-12)
 
 
@@ -96,7 +98,7 @@ def test_arm_mixture_against_quad():
     pt, _ = exact.update_beta(exact.BetaMix.of(prior.treatment), 9, 12)
     expected = sum(wc * wt * quad_p_greater(at, bt, ac, bc)
                    for wc, ac, bc in zip(pc.w, pc.a, pc.b) for wt, at, bt in zip(pt.w, pt.a, pt.b))
-    assert decision.prob_benefit(prior, o.treatment_events, 12, o.control_events, 6) == \
+    assert enumeration.prob_benefit(prior, o.treatment_events, 12, o.control_events, 6) == \
         pytest.approx(expected, abs=1e-9)
 
 
@@ -144,7 +146,7 @@ def _gauss_p_benefit(prior: Prior, y_t, n_t, y_c, n_c) -> float:
 
 @pytest.mark.parametrize("prior", [LOG_OR, RD], ids=["log_or", "rd"])
 def test_effect_level_against_gauss_legendre(prior):
-    assert decision.prob_benefit(prior, 9, 12, 5, 6) == pytest.approx(
+    assert enumeration.prob_benefit(prior, 9, 12, 5, 6) == pytest.approx(
         _gauss_p_benefit(prior, 9, 12, 5, 6), abs=1e-7)
 
 
@@ -153,7 +155,7 @@ def test_effect_level_agrees_with_exact_engine_on_extreme_data():
     sceptical = trial.priors["sceptical"]
     for y_t, y_c in [(17, 0), (0, 8), (12, 4)]:
         o = Outcome("o", "o", y_t, 17, y_c, 8)
-        assert decision.prob_benefit(sceptical, y_t, 17, y_c, 8) == pytest.approx(
+        assert enumeration.prob_benefit(sceptical, y_t, 17, y_c, 8) == pytest.approx(
             exact.posterior(sceptical, o).prob_benefit(), abs=1e-5)
 
 
@@ -162,7 +164,7 @@ def test_effect_level_agrees_with_exact_engine_on_extreme_data():
 
 def test_issue_check_flat_prior_predictive():
     """Flat prior, 9/12 vs 5/6 completed to 17/8: exactly 0 at 0.95, about 0.0195 at 0.8."""
-    pred = decision.predictive(FLAT, 9, 12, 5, 6, 17, 8)
+    pred = enumeration.predictive(FLAT, 9, 12, 5, 6, 17, 8)
     brute_95 = brute_force_predictive(9, 12, 5, 6, 17, 8, 0.95)
     brute_80 = brute_force_predictive(9, 12, 5, 6, 17, 8, 0.80)
     assert brute_95 == 0.0
@@ -173,12 +175,12 @@ def test_issue_check_flat_prior_predictive():
 
 
 def test_final_counts_from_planned_enrolment():
-    assert decision.final_counts(25, (2, 1)) == (17, 8)
+    assert enumeration.final_counts(25, (2, 1)) == (17, 8)
 
 
 def test_effect_level_predictive_cell_against_gauss_legendre():
     """One cell of the joint predictive of the future counts, by quadrature over the posterior."""
-    pred = decision.predictive(LOG_OR, 9, 12, 5, 6, 17, 8)
+    pred = enumeration.predictive(LOG_OR, 9, 12, 5, 6, 17, 8)
     assert pred.prob.sum() == pytest.approx(1.0, abs=1e-12)
     s = LOG_OR.effect.sds[0]
 
@@ -211,9 +213,9 @@ def test_operating_characteristics_against_simulation(p_c, p_t):
     y_t = rng.binomial(17, p_t, reps)
     y_c = rng.binomial(8, p_c, reps)
     simulated = independent[y_c, y_t].mean()
-    declare = decision.declare_table(FLAT, 17, 8, 0.95)
+    declare = enumeration.declare_table(FLAT, 17, 8, 0.95)
     assert np.array_equal(declare, independent)
-    exact_p = float(decision.prob_declare(declare, p_c, p_t))
+    exact_p = float(enumeration.prob_declare(declare, p_c, p_t))
     se = math.sqrt(max(exact_p * (1 - exact_p), 1e-12) / reps)
     assert abs(simulated - exact_p) <= SIM_SE * se + 1e-12
 
@@ -221,33 +223,33 @@ def test_operating_characteristics_against_simulation(p_c, p_t):
 def test_operating_characteristics_effect_prior_against_simulation():
     """Enumeration under an effect-level prior against simulation (decisions from its table)."""
     sceptical = load_trial().priors["sceptical"]
-    declare = decision.declare_table(sceptical, 17, 8, 0.8)
+    declare = enumeration.declare_table(sceptical, 17, 8, 0.8)
     rng = np.random.default_rng(7)
     reps = 40_000
     for p_c, p_t in [(0.5, 0.8), (0.6, 0.6)]:
         sim = declare[rng.binomial(8, p_c, reps), rng.binomial(17, p_t, reps)].mean()
-        exact_p = float(decision.prob_declare(declare, p_c, p_t))
+        exact_p = float(enumeration.prob_declare(declare, p_c, p_t))
         se = math.sqrt(max(exact_p * (1 - exact_p), 1e-12) / reps)
         assert abs(sim - exact_p) <= SIM_SE * se + 1e-12
 
 
 def test_type_i_error_is_the_max_at_equal_rates():
     declare = _flat_declare(17, 8, 0.95)
-    t1 = decision.type_i_error(declare)
+    t1 = enumeration.type_i_error(declare)
     p = t1["at_rate"]
     brute = sum(stats.binom.pmf(c, 8, p) * stats.binom.pmf(t, 17, p)
                 for c in range(9) for t in range(18) if declare[c, t])
     assert t1["max"] == pytest.approx(brute, abs=1e-12)
     for q in (0.2, 0.5, 0.7):
-        assert float(decision.prob_declare(declare, q, q)) <= t1["max"] + 1e-12
+        assert float(enumeration.prob_declare(declare, q, q)) <= t1["max"] + 1e-12
 
 
 def test_sample_size_search():
-    found = decision.sample_size(FLAT, (2, 1), 0.95, 0.6, 0.818, target=0.8)
+    found = enumeration.sample_size(FLAT, (2, 1), 0.95, 0.6, 0.818, target=0.8)
     total = found["total"]
 
     def power(n):
-        n_t, n_c = decision.arm_sizes(n, (2, 1))
+        n_t, n_c = enumeration.arm_sizes(n, (2, 1))
         d = _flat_declare(n_t, n_c, 0.95)
         pmf_c = stats.binom.pmf(np.arange(n_c + 1), n_c, 0.6)
         pmf_t = stats.binom.pmf(np.arange(n_t + 1), n_t, 0.818)
@@ -263,7 +265,7 @@ def test_sample_size_search():
 
 def test_savage_dickey_flat_closed_form():
     """Flat prior: density of the log OR at 0 is 1/6 a priori and B(a1+a2, b1+b2)/(B1 B2) after."""
-    sd = decision.savage_dickey(FLAT, 9, 12, 5, 6)
+    sd = bayes_factors.savage_dickey(FLAT, 9, 12, 5, 6)
     assert sd["prior_density_at_0"] == pytest.approx(1 / 6, abs=1e-10)
     post = math.exp(special.betaln(10 + 6, 4 + 2) - special.betaln(10, 4) - special.betaln(6, 2))
     assert sd["posterior_density_at_0"] == pytest.approx(post, abs=1e-9)
@@ -272,7 +274,7 @@ def test_savage_dickey_flat_closed_form():
 
 def test_savage_dickey_log_or_against_quad():
     s = LOG_OR.effect.sds[0]
-    sd = decision.savage_dickey(LOG_OR, 9, 12, 5, 6)
+    sd = bayes_factors.savage_dickey(LOG_OR, 9, 12, 5, 6)
     assert sd["prior_density_at_0"] == pytest.approx(stats.norm.pdf(0, 0, s), abs=1e-10)
 
     def joint(theta, pc):
@@ -285,14 +287,14 @@ def test_savage_dickey_log_or_against_quad():
 
 
 def test_bf_benefit_definition():
-    assert decision.bf_benefit(0.75, 0.5) == pytest.approx(3.0)
-    assert decision.bf_benefit(0.5, 0.2) == pytest.approx(4.0)
-    assert decision.bf_benefit(1.0, 0.5) is None
+    assert bayes_factors.bf_benefit(0.75, 0.5) == pytest.approx(3.0)
+    assert bayes_factors.bf_benefit(0.5, 0.2) == pytest.approx(4.0)
+    assert bayes_factors.bf_benefit(1.0, 0.5) is None
 
 
 def test_evidence_summary_rope_flat_against_quad():
     o = Outcome("o", "o", 9, 12, 5, 6, rope=("rd", -0.05, 0.05))
-    ev = decision.evidence_summary(FLAT, o, exact.posterior(FLAT, o))
+    ev = bayes_factors.evidence_summary(FLAT, o, exact.posterior(FLAT, o))
     expected = integrate.quad(
         lambda x: stats.beta.pdf(x, 6, 2) * (stats.beta.cdf(x + 0.05, 10, 4)
                                              - stats.beta.cdf(x - 0.05, 10, 4)),
@@ -306,7 +308,7 @@ def test_evidence_summary_rope_flat_against_quad():
 @pytest.mark.parametrize("name", ["flat", "sceptical"])
 def test_table_is_a_monotone_probability(name):
     """More treatment events never lower P(benefit); more control events never raise it."""
-    table = decision.prob_benefit_table(load_trial().priors[name], 17, 8)
+    table = enumeration.prob_benefit_table(load_trial().priors[name], 17, 8)
     assert np.all((table >= 0) & (table <= 1))
     assert np.all(np.diff(table, axis=1) > -1e-9)
     assert np.all(np.diff(table, axis=0) < 1e-9)

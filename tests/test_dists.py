@@ -1,4 +1,4 @@
-"""lnbayes.dists against scipy.stats (which the exact commands no longer import)."""
+"""lnbayes.model.dists against scipy.stats (which the exact commands no longer import)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from lnbayes import dists
+from lnbayes.model import dists
 
 RNG = np.random.default_rng(20261205)
 Q = np.concatenate([[1e-300, 1e-15, 1e-6, 0.025, 0.5, 0.975, 1 - 1e-6], RNG.random(40)])

@@ -10,10 +10,10 @@ import pytest
 from scipy import special, stats
 from typer.testing import CliRunner
 
-from lnbayes import analysis, planning
-from lnbayes.cli import app
+from lnbayes.analyses import planning, reanalysis
+from lnbayes.cli.main import app
 from lnbayes.errors import LnbayesError
-from lnbayes.spec import load_trial, trial_from_dict
+from lnbayes.io.trialfile import load_trial, trial_from_dict
 
 runner = CliRunner()
 
@@ -29,7 +29,7 @@ def trial():
 
 @pytest.fixture(scope="session")
 def all_flat(trial, tmp_path_factory):
-    return analysis.analyze_all(trial, ["flat"], engine="exact",
+    return reanalysis.analyze_all(trial, ["flat"], engine="exact",
                                 outdir=tmp_path_factory.mktemp("all"))
 
 
@@ -217,11 +217,11 @@ def test_design_hoped_for_rate_gives_or():
 
 @pytest.mark.slow
 def test_pymc_rope_within_3_mcse(trial):
-    from lnbayes.pymc_engine import SamplerSettings
+    from lnbayes.engines.mcmc import SamplerSettings
 
     settings = SamplerSettings(draws=500, tune=500, chains=2, cores=1)
     outcome = trial.outcomes["remission"]
-    result = analysis.pymc_result(trial.priors["flat"], outcome, outcome.thresholds, 11,
+    result = reanalysis.pymc_result(trial.priors["flat"], outcome, outcome.thresholds, 11,
                                   settings, None, {})
     rope = result["evidence"]["rope"]
     assert rope["p_inside_mcse"] > 0
@@ -235,7 +235,7 @@ def test_pymc_rope_within_3_mcse(trial):
 def test_predictive_figure(trial):
     import matplotlib.pyplot as plt
 
-    from lnbayes.plots_decision import predictive_figure
+    from lnbayes.outputs.figures.planning_plots import predictive_figure
 
     result = planning.predict(trial, ["flat", "sceptical"])
     fig = predictive_figure(result)
@@ -252,7 +252,7 @@ def test_predictive_figure_tells_every_prior_apart(trial):
     """With more priors than colours, line styles keep each curve distinct (one look per prior)."""
     import matplotlib.pyplot as plt
 
-    from lnbayes.plots_decision import predictive_figure
+    from lnbayes.outputs.figures.planning_plots import predictive_figure
 
     result = planning.predict(trial, list(trial.priors))
     assert len(result["results"]) > 8
@@ -268,7 +268,7 @@ def test_predictive_figure_tells_every_prior_apart(trial):
 def test_operating_characteristics_figure(design_flat):
     import matplotlib.pyplot as plt
 
-    from lnbayes.plots_decision import operating_characteristics_figure
+    from lnbayes.outputs.figures.planning_plots import operating_characteristics_figure
 
     fig = operating_characteristics_figure(design_flat)
     oc, power = fig.axes[0], fig.axes[1]

@@ -10,8 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import integrate, optimize, special, stats
 
-from lnbayes import effects, exact
-from lnbayes.spec import BetaPrior, NormalPrior, Outcome
+from lnbayes.engines import exact
+from lnbayes.model import effects
+from lnbayes.model.spec import BetaPrior, NormalPrior, Outcome
 
 DENG = Outcome("remission", "Remission", 9, 12, 5, 6)
 
@@ -175,7 +176,7 @@ def test_quantiles_are_ordered_and_inside_support():
 def test_row_lookup_equals_np_interp_row_by_row(points):
     """The vectorised row interpolation of the effect posterior gives np.interp's values, with
     repeated nodes, nodes 1e-13 apart (a point-like prior) and points outside the rows."""
-    from lnbayes.exact import _RowLookup
+    from lnbayes.engines.exact import _RowLookup
 
     rng = np.random.default_rng(points)
     rows = 9

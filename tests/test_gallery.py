@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from lnbayes import spec
+from lnbayes.io import trialfile
 
 ROOT = Path(__file__).resolve().parents[1]
 GALLERY = sorted((ROOT / "models").glob("*.toml"))
@@ -26,7 +26,7 @@ def run(*args, cwd=None, timeout=1800):
 
 
 def trials():
-    return {p.stem: spec.load_trial(p) for p in GALLERY}
+    return {p.stem: trialfile.load_trial(p) for p in GALLERY}
 
 
 def test_the_gallery_has_at_least_eight_trials_besides_the_embedded_one():
@@ -35,7 +35,7 @@ def test_the_gallery_has_at_least_eight_trials_besides_the_embedded_one():
 
 @pytest.mark.parametrize("path", GALLERY, ids=NAMES)
 def test_every_count_has_a_source(path):
-    trial = spec.load_trial(path)
+    trial = trialfile.load_trial(path)
     assert trial.reference.strip(), path.name
     for outcome in trial.outcomes.values():
         assert outcome.source.strip(), (path.name, outcome.name)
@@ -103,7 +103,7 @@ def test_exact_report_of_every_gallery_trial(exact_reports, name):
     assert results["engine"] == "exact"
     md = (outdir / "appendix.md").read_text()
     assert "without Markov chain Monte Carlo" in md
-    trial = spec.load_trial(ROOT / "models" / f"{name}.toml")
+    trial = trialfile.load_trial(ROOT / "models" / f"{name}.toml")
     assert trial.title in md
     # a section whose exact computation is refused (CRASH-2's 20,000 patients are too many to
     # enumerate) is left out with the reason, and the rest of the report is written

@@ -10,13 +10,19 @@ import numpy as np
 import pytest
 from scipy import integrate, stats
 
-from lnbayes import analysis, densities, exact, figures, plots, priorlib, sensitivity, spec
-from lnbayes.spec import BetaPrior, NormalPrior, Outcome
+from lnbayes.analyses import densities as densities_mod
+from lnbayes.analyses import reanalysis, sample_estimates, sensitivity
+from lnbayes.analyses import sensitivity as sensitivity_mod
+from lnbayes.engines import exact
+from lnbayes.io import trialfile
+from lnbayes.model import spec as spec_mod
+from lnbayes.model.spec import BetaPrior, NormalPrior, Outcome
+from lnbayes.outputs.figures import figure_set, plots
 
 
 @pytest.fixture(scope="session")
 def trial():
-    return spec.load_trial()
+    return trialfile.load_trial()
 
 
 @pytest.fixture(scope="session")
@@ -26,7 +32,7 @@ def outcome(trial):
 
 @pytest.fixture(scope="session")
 def exact_analysis(trial, outcome):
-    return analysis.analyze(trial, outcome.name, engine="exact")
+    return reanalysis.analyze(trial, outcome.name, engine="exact")
 
 
 @pytest.fixture(scope="session")
@@ -48,8 +54,8 @@ def _flat_p_benefit(outcome) -> float:
 
 
 def test_flat_prior_risk_difference_is_triangular(outcome):
-    flat = spec.reference_priors()["flat"]
-    c = densities.density_curves(flat, outcome, ("risk_difference",),
+    flat = trialfile.reference_priors()["flat"]
+    c = densities_mod.density_curves(flat, outcome, ("risk_difference",),
                                  ranges={"risk_difference": (-0.95, 0.95)}, n=381)
     grid = c["risk_difference"]["grid"]
     away_from_kink = np.abs(grid) > 0.02
@@ -59,8 +65,8 @@ def test_flat_prior_risk_difference_is_triangular(outcome):
 
 
 def test_posterior_arm_densities_are_the_conjugate_betas(outcome):
-    flat = spec.reference_priors()["flat"]
-    c = densities.density_curves(flat, outcome, ("p_control", "p_treatment"),
+    flat = trialfile.reference_priors()["flat"]
+    c = densities_mod.density_curves(flat, outcome, ("p_control", "p_treatment"),
                                  ranges={"p_control": (0.01, 0.99), "p_treatment": (0.01, 0.99)})
     g = c["p_control"]["grid"]
     np.testing.assert_allclose(c["p_control"]["posterior"],
@@ -70,9 +76,9 @@ def test_posterior_arm_densities_are_the_conjugate_betas(outcome):
 
 
 def test_effect_prior_log_or_density_is_the_normal(outcome):
-    prior = spec.Prior(name="s", family="effect", control=BetaPrior.single(1, 1), scale="log_or",
+    prior = spec_mod.Prior(name="s", family="effect", control=BetaPrior.single(1, 1), scale="log_or",
                        effect=NormalPrior.single(0.3, 0.7))
-    c = densities.density_curves(prior, outcome, ("odds_ratio", "p_control"),
+    c = densities_mod.density_curves(prior, outcome, ("odds_ratio", "p_control"),
                                  ranges={"odds_ratio": (0.05, 20), "p_control": (0.05, 0.95)})
     g = c["odds_ratio"]["grid"]
     # density per unit log OR of the prior is the Normal itself
@@ -93,7 +99,7 @@ def test_benefit_grid_matches_the_exact_engine(outcome):
     control = BetaPrior.single(1, 1)
     for scale, means, sds in [("log_or", [-0.5, 0.7], [0.3, 1.5]), ("rd", [0.1], [0.15]),
                               ("log_rr", [0.2], [0.5])]:
-        grid = densities.benefit_grid(outcome, control, scale, means, sds)
+        grid = densities_mod.benefit_grid(outcome, control, scale, means, sds)
         for row in grid["grid"]:
             post = exact.effect_posterior(control, scale,
                                           NormalPrior.single(row["prior_mean"], row["prior_sd"]),
@@ -104,7 +110,7 @@ def test_benefit_grid_matches_the_exact_engine(outcome):
 
 def test_newcombe_interval_matches_the_published_example():
     # Newcombe 1998, Table II example (a): 56/70 vs 48/80, method 10: 0.0524 to 0.3339
-    est = densities.data_only_estimate(Outcome("x", "x", 56, 70, 48, 80))
+    est = sample_estimates.data_only_estimate(Outcome("x", "x", 56, 70, 48, 80))
     rd = est["risk_difference"]
     assert rd["estimate"] == pytest.approx(0.2)
     assert rd["lower"] == pytest.approx(0.0524, abs=1e-4)
@@ -119,12 +125,12 @@ def test_log_densities_are_scipy_logpdfs(trial, outcome):
     prior = trial.priors["sceptical"]
     draws = {"p_control": np.array([[0.3, 0.8]]), "log_or": np.array([[0.1, -0.4]]),
              "p_treatment": np.array([[0.32, 0.7]])}
-    lp = priorlib.log_prior_terms(prior, draws["p_control"], draws["p_treatment"])
+    lp = sensitivity_mod.log_prior_terms(prior, draws["p_control"], draws["p_treatment"])
     log_or = np.log(draws["p_treatment"] / (1 - draws["p_treatment"])) - np.log(
         draws["p_control"] / (1 - draws["p_control"]))
     np.testing.assert_allclose(lp["log_or"], stats.norm.logpdf(log_or, 0, prior.effect.sds[0]))
     np.testing.assert_allclose(lp["p_control"], 0.0, atol=1e-12)
-    ll = priorlib.log_likelihood_terms(outcome, draws["p_control"], draws["p_treatment"])
+    ll = sensitivity_mod.log_likelihood_terms(outcome, draws["p_control"], draws["p_treatment"])
     np.testing.assert_allclose(ll["treatment"], stats.binom.logpmf(9, 12, draws["p_treatment"]))
     assert sensitivity.prior_is_constant(trial.priors["flat"])
     assert not sensitivity.prior_is_constant(prior)
@@ -209,7 +215,7 @@ def test_p_benefit_dot_chart(trial, outcome, exact_analysis):
 
 
 def test_sweep_heatmap(trial, outcome):
-    sweep = densities.benefit_grid(outcome, BetaPrior.single(1, 1), "log_or",
+    sweep = densities_mod.benefit_grid(outcome, BetaPrior.single(1, 1), "log_or",
                                    np.linspace(-1.5, 1.5, 7), np.linspace(0.2, 2.0, 6))
     fig = plots.plot_sweep_heatmap(sweep, trial, named_priors=list(trial.priors.values()))
     ax = fig.axes[0]
@@ -230,7 +236,7 @@ def test_sweep_heatmap(trial, outcome):
 
 def test_save_figures_is_atomic_and_complete(tmp_path, trial, outcome, exact_analysis):
     fig = plots.plot_p_benefit(trial, outcome, exact_analysis)
-    paths = figures.save_figures({"p_benefit": fig}, tmp_path, ["png", "svg"])
+    paths = figure_set.save_figures({"p_benefit": fig}, tmp_path, ["png", "svg"])
     assert [p.name for p in paths] == ["p_benefit.png", "p_benefit.svg"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["p_benefit.png", "p_benefit.svg"]
 
@@ -244,7 +250,7 @@ def test_cli_plot_writes_figures(tmp_path):
     from PIL import Image
     from typer.testing import CliRunner
 
-    from lnbayes.cli import app
+    from lnbayes.cli.main import app
 
     out = tmp_path / "figs"
     result = CliRunner().invoke(app, ["plot", "--engine", "exact", "--prior", "flat",
@@ -264,7 +270,7 @@ def test_cli_plot_writes_figures(tmp_path):
 def test_cli_plot_bad_format_writes_nothing(tmp_path):
     from typer.testing import CliRunner
 
-    from lnbayes.cli import app
+    from lnbayes.cli.main import app
 
     result = CliRunner().invoke(app, ["plot", "--engine", "exact", "--outdir", str(tmp_path / "x"),
                                       "--format", "png,jpg"])
@@ -280,15 +286,15 @@ def test_cli_plot_bad_format_writes_nothing(tmp_path):
 
 @pytest.fixture(scope="session")
 def pymc_analysis(trial, outcome):
-    from lnbayes.pymc_engine import SamplerSettings
+    from lnbayes.engines.mcmc import SamplerSettings
 
-    return analysis.analyze(trial, outcome.name, ["flat", "sceptical"], engine="pymc",
+    return reanalysis.analyze(trial, outcome.name, ["flat", "sceptical"], engine="pymc",
                             settings=SamplerSettings(draws=300, tune=300, chains=2))
 
 
 @pytest.mark.slow
 def test_pymc_figures(trial, outcome, pymc_analysis):
-    figs = figures.make_figures(trial, outcome, pymc_analysis, include_sweep=False)
+    figs = figure_set.make_figures(trial, outcome, pymc_analysis, include_sweep=False)
     assert "psense_sceptical" in figs and "psense_flat" not in figs
     assert {"rank_flat", "rank_sceptical"} <= set(figs)
     psense = figs["psense_sceptical"]

@@ -17,9 +17,13 @@ import numpy as np
 import pytest
 from scipy import integrate, special, stats
 
-from lnbayes import exact, priorlib, spec
+from lnbayes.analyses import prior_checks
+from lnbayes.engines import exact
 from lnbayes.errors import LnbayesError
-from lnbayes.spec import BetaPrior, NormalPrior, Outcome, Prior
+from lnbayes.io import trialfile
+from lnbayes.model import spec as spec_mod
+from lnbayes.model.spec import BetaPrior, NormalPrior, Outcome, Prior
+from lnbayes.priors import conflict, effective_size, elicit
 
 ROOT = Path(__file__).resolve().parents[1]
 DENG_FILE = ROOT / "models" / "deng2017.toml"
@@ -28,10 +32,10 @@ REMISSION = Outcome("remission", "Remission", 9, 12, 5, 6)
 
 @pytest.fixture(scope="session")
 def deng_trial():
-    return spec.load_trial(DENG_FILE)
+    return trialfile.load_trial(DENG_FILE)
 
 
-def trial_with_prior(prior_toml: str, name: str = "p") -> spec.Trial:
+def trial_with_prior(prior_toml: str, name: str = "p") -> spec_mod.Trial:
     text = f"""
 [trial]
 id = "t"
@@ -45,7 +49,7 @@ control_events = 5
 [priors.{name}]
 {prior_toml}
 """
-    return spec.trial_from_dict(tomllib.loads(text), "test.toml")
+    return trialfile.trial_from_dict(tomllib.loads(text), "test.toml")
 
 
 def effect_prior(effect_toml: str, scale: str = "log_or") -> Prior:
@@ -128,7 +132,7 @@ def test_two_tails_and_interval_forms():
 
 
 def test_zampieri_grid_strengths():
-    for strength, tail in priorlib.ZAMPIERI_STRENGTHS.items():
+    for strength, tail in elicit.ZAMPIERI_STRENGTHS.items():
         opt = effect_prior(
             f'{{ convention = "zampieri", direction = "optimistic", strength = "{strength}", hoped_for = {{ scale = "or", value = 3 }} }}'
         )
@@ -150,7 +154,7 @@ def test_beta_from_quantiles_hits_both_quantiles():
     "p1, v1, p2, v2", [(0.1, 0.05, 0.9, 0.3), (0.25, 0.7, 0.75, 0.9), (0.5, 0.5, 0.99, 0.51)]
 )
 def test_beta_from_quantiles_other_cases(p1, v1, p2, v2):
-    a, b = priorlib.beta_from_quantiles(p1, v1, p2, v2)
+    a, b = elicit.beta_from_quantiles(p1, v1, p2, v2)
     assert stats.beta.ppf([p1, p2], a, b) == pytest.approx([v1, v2], abs=1e-8)
 
 
@@ -275,7 +279,7 @@ def test_cli_bad_statement_exits_2_without_traceback(tmp_path):
 
 @pytest.mark.parametrize("a, b", [(1, 1), (0.5, 0.5), (5, 15), (2.5, 7.3), (40, 3)])
 def test_ess_of_beta_is_a_plus_b_under_all_methods(a, b):
-    ess = priorlib.arm_ess(BetaPrior.single(a, b))
+    ess = effective_size.arm_ess(BetaPrior.single(a, b))
     for method in ("elir", "moment", "morita"):
         assert ess[method] == pytest.approx(a + b, rel=1e-6), method
 
@@ -287,7 +291,7 @@ def test_moment_ess_of_mixture_by_integration():
     mean = integrate.quad(lambda x: x * math.exp(exact.BetaMix.of(MIX).logpdf(x)), 0, 1)[0]
     second = integrate.quad(lambda x: x * x * math.exp(exact.BetaMix.of(MIX).logpdf(x)), 0, 1)[0]
     var = second - mean**2
-    assert priorlib.ess_moment(MIX) == pytest.approx(mean * (1 - mean) / var - 1, rel=1e-8)
+    assert effective_size.ess_moment(MIX) == pytest.approx(mean * (1 - mean) / var - 1, rel=1e-8)
 
 
 def test_elir_is_predictively_consistent_for_a_mixture():
@@ -298,8 +302,8 @@ def test_elir_is_predictively_consistent_for_a_mixture():
     for y in range(n + 1):
         post, log_m = exact.update_beta(prior, y, n)
         post_prior = BetaPrior(tuple(post.w), tuple(post.a), tuple(post.b))
-        total += math.exp(log_m) * priorlib.ess_elir(post_prior)
-    assert total - n == pytest.approx(priorlib.ess_elir(MIX), abs=1e-6)
+        total += math.exp(log_m) * effective_size.ess_elir(post_prior)
+    assert total - n == pytest.approx(effective_size.ess_elir(MIX), abs=1e-6)
 
 
 def test_elir_by_finite_differences():
@@ -315,12 +319,12 @@ def test_elir_by_finite_differences():
     v = np.exp(special.log_expit(eta) + special.log_expit(-eta))  # Fisher information per patient
     info = -(log_p_eta(eta + h) - 2 * log_p_eta(eta) + log_p_eta(eta - h)) / h**2
     value = np.trapezoid(np.exp(log_p_eta(eta)) * info / v, eta)
-    assert priorlib.ess_elir(MIX) == pytest.approx(value, rel=1e-6)
+    assert effective_size.ess_elir(MIX) == pytest.approx(value, rel=1e-6)
 
 
 def test_effect_equivalent_information_closed_form():
     # sd 0.668 on the log OR at a control rate of 0.5: n = 2 / (0.25 * 0.668^2) per arm
-    n = priorlib.effect_equivalent_information(NormalPrior.single(0, 0.668), "log_or", 0.5)
+    n = effective_size.effect_equivalent_information(NormalPrior.single(0, 0.668), "log_or", 0.5)
     assert n == pytest.approx(2 / (0.25 * 0.668**2))
 
 
@@ -398,7 +402,7 @@ def test_normal_mixture_posterior_against_dblquad():
 def test_deng_prior_p_benefit_conventions(deng_trial):
     outcome = deng_trial.outcome("remission")
     p = {
-        name: priorlib.prior_summary(deng_trial.priors[name], outcome)["p_benefit"]
+        name: prior_checks.prior_summary(deng_trial.priors[name], outcome)["p_benefit"]
         for name in ("sceptical", "enthusiastic", "pessimistic", "flat")
     }
     assert p["sceptical"] == pytest.approx(0.5, abs=1e-6)
@@ -427,7 +431,7 @@ def test_grid_is_monotone_in_enthusiasm(deng_trial):
         "grid_optimistic_moderate",
         "enthusiastic",
     ]
-    prior_p = [priorlib.prior_summary(deng_trial.priors[n], outcome)["p_benefit"] for n in order]
+    prior_p = [prior_checks.prior_summary(deng_trial.priors[n], outcome)["p_benefit"] for n in order]
     assert prior_p == sorted(prior_p)
 
 
@@ -475,7 +479,7 @@ def test_prior_predictive_matches_exact_evidence(name):
     """Every outcome of a small trial: quadrature predictive vs the exact engine's evidence."""
     prior = PREDICTIVE_PRIORS[name]
     n_t, n_c = 4, 2
-    pred = priorlib.prior_predictive(prior, n_t, n_c)
+    pred = conflict.prior_predictive(prior, n_t, n_c)
     assert pred.sum() == pytest.approx(1.0, abs=1e-12)
     for y_t in range(n_t + 1):
         for y_c in range(n_c + 1):
@@ -508,7 +512,7 @@ def test_prior_predictive_log_rr_against_dblquad():
     expected = integrate.dblquad(
         integrand, 0, 1, -6, lambda c: -math.log(c), epsabs=1e-13, epsrel=1e-10
     )[0]
-    pred = priorlib.prior_predictive(prior, n_t, n_c)
+    pred = conflict.prior_predictive(prior, n_t, n_c)
     assert pred[y_t, y_c] == pytest.approx(expected, rel=1e-8)
 
 
@@ -526,13 +530,13 @@ def test_box_p_by_enumeration_for_arm_priors():
         [[bb(treatment, yt, 12) * bb(control, yc, 6) for yc in range(7)] for yt in range(13)]
     )
     expected = m[m <= m[9, 5] * (1 + 1e-9)].sum()
-    got = priorlib.conflict(prior, REMISSION)
+    got = conflict.conflict(prior, REMISSION)
     assert got["p"] == pytest.approx(expected, abs=1e-9)
     assert got["p"] < 0.05  # a prior that expects the opposite arms flags the conflict
 
 
 def test_flat_prior_never_conflicts(deng_trial):
-    assert priorlib.conflict(deng_trial.priors["flat"], REMISSION)["p"] == pytest.approx(1.0)
+    assert conflict.conflict(deng_trial.priors["flat"], REMISSION)["p"] == pytest.approx(1.0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -562,14 +566,14 @@ SAMPLED = {
 
 @pytest.fixture(scope="session")
 def sampled_runs(deng_trial):
-    from lnbayes import analysis
-    from lnbayes.pymc_engine import SamplerSettings
+    from lnbayes.analyses import reanalysis
+    from lnbayes.engines.mcmc import SamplerSettings
 
     settings = SamplerSettings(draws=600, tune=400, chains=4)
     out = {}
     for name, prior in SAMPLED.items():
         prior = prior or deng_trial.priors[name]
-        out[name] = analysis.pymc_result(
+        out[name] = reanalysis.pymc_result(
             prior, REMISSION, (), seed=5, settings=settings, netcdf_path=None, provenance={}
         )
     return out
@@ -672,7 +676,7 @@ def test_power_scaling_does_not_depend_on_blas_threads():
     import xarray as xr
     from threadpoolctl import threadpool_limits
 
-    from lnbayes import sensitivity
+    from lnbayes.analyses import sensitivity
 
     prior = Prior(name="b", family="arm", control=BetaPrior.single(2, 2),
                   treatment=BetaPrior.single(3, 2))

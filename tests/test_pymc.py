@@ -8,8 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lnbayes import analysis
-from lnbayes.spec import BetaPrior, NormalPrior, Outcome, Prior, Threshold
+from lnbayes.analyses import reanalysis
+from lnbayes.model.spec import BetaPrior, NormalPrior, Outcome, Prior, Threshold
 
 pytestmark = pytest.mark.slow
 
@@ -34,7 +34,7 @@ PRIORS = {
 @pytest.fixture(scope="module", params=sorted(PRIORS))
 def sampled(request, small_settings):
     prior = PRIORS[request.param]
-    return analysis.pymc_result(prior, DENG, DENG.thresholds, seed=11, settings=small_settings,
+    return reanalysis.pymc_result(prior, DENG, DENG.thresholds, seed=11, settings=small_settings,
                                 netcdf_path=None, provenance={})
 
 
@@ -70,9 +70,9 @@ def test_diagnostics_pass(sampled):
 
 def test_same_seed_same_numbers(small_settings):
     prior = PRIORS["log_or"]
-    a = analysis.pymc_result(prior, DENG, (), seed=5, settings=small_settings, netcdf_path=None,
+    a = reanalysis.pymc_result(prior, DENG, (), seed=5, settings=small_settings, netcdf_path=None,
                              provenance={})
-    b = analysis.pymc_result(prior, DENG, (), seed=5, settings=small_settings, netcdf_path=None,
+    b = reanalysis.pymc_result(prior, DENG, (), seed=5, settings=small_settings, netcdf_path=None,
                              provenance={})
     np.testing.assert_array_equal(
         a["datatree"]["posterior"]["log_or"].values, b["datatree"]["posterior"]["log_or"].values
@@ -82,7 +82,7 @@ def test_same_seed_same_numbers(small_settings):
 
 def test_lower_is_better_direction(small_settings):
     death = Outcome("death", "Death", 1, 12, 0, 6, better="lower")
-    r = analysis.pymc_result(PRIORS["flat"], death, (), seed=3, settings=small_settings,
+    r = reanalysis.pymc_result(PRIORS["flat"], death, (), seed=3, settings=small_settings,
                              netcdf_path=None, provenance={})
     # benefit means fewer deaths on treatment: with 1/12 vs 0/6 that is less likely than not
     assert r["p_benefit_exact"] < 0.5
@@ -93,7 +93,7 @@ def test_netcdf_written_and_readable(tmp_path, small_settings):
     import arviz as az
 
     path = tmp_path / "posterior" / "remission__flat.nc"
-    r = analysis.pymc_result(PRIORS["flat"], DENG, (), seed=1, settings=small_settings,
+    r = reanalysis.pymc_result(PRIORS["flat"], DENG, (), seed=1, settings=small_settings,
                              netcdf_path=path, provenance={"seed": 1})
     back = az.from_netcdf(path)
     assert back.attrs["lnbayes_seed"] == 1
@@ -104,13 +104,13 @@ def test_netcdf_written_and_readable(tmp_path, small_settings):
 
 def test_saved_draws_are_reused_only_for_the_same_run(tmp_path, small_settings):
     path = tmp_path / "posterior" / "remission__flat.nc"
-    first = analysis.pymc_result(PRIORS["flat"], DENG, (), seed=2, settings=small_settings,
+    first = reanalysis.pymc_result(PRIORS["flat"], DENG, (), seed=2, settings=small_settings,
                                  netcdf_path=path, provenance={})
     assert not first["from_cache"]
-    again = analysis.pymc_result(PRIORS["flat"], DENG, (), seed=2, settings=small_settings,
+    again = reanalysis.pymc_result(PRIORS["flat"], DENG, (), seed=2, settings=small_settings,
                                  netcdf_path=path, provenance={})
     assert again["from_cache"] and again["p_benefit"] == first["p_benefit"]
-    other_seed = analysis.pymc_result(PRIORS["flat"], DENG, (), seed=3, settings=small_settings,
+    other_seed = reanalysis.pymc_result(PRIORS["flat"], DENG, (), seed=3, settings=small_settings,
                                       netcdf_path=path, provenance={})
     assert not other_seed["from_cache"]
 
@@ -122,9 +122,9 @@ def test_draws_do_not_depend_on_what_was_sampled_before(small_settings):
 
     code = (
         "import sys\n"
-        "from lnbayes.spec import BetaPrior, NormalPrior, Outcome, Prior\n"
+        "from lnbayes.model.spec import BetaPrior, NormalPrior, Outcome, Prior\n"
         "from lnbayes import pymc_engine\n"
-        "from lnbayes.pymc_engine import SamplerSettings\n"
+        "from lnbayes.engines.mcmc import SamplerSettings\n"
         "o = Outcome('r', 'r', 9, 12, 5, 6)\n"
         "A = Prior('A', 'effect', BetaPrior.single(1, 1), scale='log_or', effect=NormalPrior.single(-1, 0.3))\n"
         "B = Prior('B', 'effect', BetaPrior.single(3, 2), scale='log_or', effect=NormalPrior.single(1, 0.5))\n"

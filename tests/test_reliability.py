@@ -27,8 +27,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lnbayes import analysis, io, spec, sweep
+from lnbayes.analyses import reanalysis
+from lnbayes.analyses import sweep as sweep_mod
 from lnbayes.errors import Terminated
+from lnbayes.io import files as io
+from lnbayes.io import trialfile
 
 ROOT = Path(__file__).resolve().parents[1]
 LINUX_PROC = Path("/proc/self/task").is_dir()
@@ -91,7 +94,7 @@ SWEEP_COMPARED = ("p_benefit", "p_benefit_mcse", "p_threshold", "p_threshold_mcs
 
 
 def _jsonable(obj):
-    return json.loads(io.dumps(analysis.strip_datatrees(obj)))
+    return json.loads(io.dumps(reanalysis.strip_datatrees(obj)))
 
 
 def _thread_names(pid: int) -> list[str]:
@@ -177,19 +180,19 @@ def trial_file(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def trial(trial_file):
-    return spec.load_trial(trial_file)
+    return trialfile.load_trial(trial_file)
 
 
 @pytest.fixture(scope="module")
 def settings():
-    from lnbayes.pymc_engine import SamplerSettings
+    from lnbayes.engines.mcmc import SamplerSettings
 
     return SamplerSettings(draws=DRAWS, tune=TUNE)
 
 
 def _uninterrupted(trial, settings):
     """The analysis of every prior, run in one go in this process (no files)."""
-    result = analysis.analyze(trial, "remission", None, engine="pymc", settings=settings)
+    result = reanalysis.analyze(trial, "remission", None, engine="pymc", settings=settings)
     return {r["prior"]: r for r in _jsonable(result)["results"]}
 
 
@@ -273,7 +276,7 @@ def test_a_resumed_analysis_removes_temporary_files_of_a_killed_run(trial, tmp_p
     posterior.mkdir()
     left = posterior / f".remission__b.nc.{_dead_pid()}.abcd1234.part"
     left.write_bytes(bytes(10_000))
-    analysis.analyze(trial, "remission", ["a"], engine="exact", outdir=tmp_path)
+    reanalysis.analyze(trial, "remission", ["a"], engine="exact", outdir=tmp_path)
     assert _parts(tmp_path) == []
 
 
@@ -283,8 +286,8 @@ def test_a_resumed_analysis_removes_temporary_files_of_a_killed_run(trial, tmp_p
 
 
 def _exact_sweep(trial, outdir):
-    return sweep.run_sweep(trial, "remission", centres=sweep.GridRange(-0.5, 1.5, 5),
-                           sds=sweep.GridRange(0.5, 1.0, 2), outdir=outdir, levels=(0.8,),
+    return sweep_mod.run_sweep(trial, "remission", centres=sweep_mod.GridRange(-0.5, 1.5, 5),
+                           sds=sweep_mod.GridRange(0.5, 1.0, 2), outdir=outdir, levels=(0.8,),
                            check_roots=False)
 
 
@@ -377,7 +380,7 @@ def test_damaged_sweep_cache_record_is_recomputed(trial, tmp_path, capsys, how):
 
 def test_committed_report_draws_pass_the_completeness_checks(deng):
     """The report's NetCDF files predate checksums: complete draws are accepted as they are."""
-    from lnbayes.pymc_engine import SamplerSettings
+    from lnbayes.engines.mcmc import SamplerSettings
 
     files = sorted((ROOT / "reports" / "deng2017" / "posterior").glob("*.nc"))
     assert files
@@ -385,7 +388,7 @@ def test_committed_report_draws_pass_the_completeness_checks(deng):
         outcome, prior = path.stem.split("__")
         tree = io.read_netcdf(path)
         assert tree.attrs["lnbayes_outcome"] == outcome
-        problem = analysis.saved_draws_problem(tree, tree.attrs["lnbayes_key"], deng.priors[prior],
+        problem = reanalysis.saved_draws_problem(tree, tree.attrs["lnbayes_key"], deng.priors[prior],
                                                SamplerSettings())
         assert problem is None, (path.name, problem)
 
@@ -400,11 +403,11 @@ def test_committed_report_draws_pass_the_completeness_checks(deng):
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_signal_while_sampling_stops_the_sampler_and_returns_nothing(trial, signum):
     """Ctrl-C or SIGTERM raises (nutpie's blocking sample returned NaN-padded draws)."""
-    from lnbayes import pymc_engine
-    from lnbayes.pymc_engine import SamplerSettings
+    from lnbayes.engines import mcmc
+    from lnbayes.engines.mcmc import SamplerSettings
 
     prior, outcome = trial.priors["b"], trial.outcome("remission")
-    pymc_engine.compiled_model(prior, outcome)  # compiled before the clock starts
+    mcmc.compiled_model(prior, outcome)  # compiled before the clock starts
 
     def send_when_sampling():
         deadline = time.monotonic() + 300
@@ -421,7 +424,7 @@ def test_signal_while_sampling_stops_the_sampler_and_returns_nothing(trial, sign
     try:
         watcher.start()
         with pytest.raises(KeyboardInterrupt) as caught:
-            pymc_engine.sample(prior, outcome, seed=1,
+            mcmc.sample(prior, outcome, seed=1,
                                settings=SamplerSettings(draws=200_000, tune=200))
         watcher.join()
     finally:
@@ -456,12 +459,12 @@ def _drop_checksum(path: Path) -> None:
     import h5py
 
     with h5py.File(path, "r+") as f:
-        del f.attrs[analysis.DIGEST_ATTR]
+        del f.attrs[reanalysis.DIGEST_ATTR]
 
 
 @pytest.fixture(scope="module")
 def small():
-    from lnbayes.pymc_engine import SamplerSettings
+    from lnbayes.engines.mcmc import SamplerSettings
 
     return SamplerSettings(draws=500, tune=200)
 
@@ -470,13 +473,13 @@ def small():
 def saved_fit(trial, small, tmp_path_factory):
     """One fit of prior b saved to NetCDF, and its result."""
     path = tmp_path_factory.mktemp("saved") / "posterior" / "remission__b.nc"
-    result = analysis.pymc_result(trial.priors["b"], trial.outcome("remission"), (), 5, small,
+    result = reanalysis.pymc_result(trial.priors["b"], trial.outcome("remission"), (), 5, small,
                                   path, {})
     return path, _jsonable(result)
 
 
 def _rerun(trial, small, path):
-    return _jsonable(analysis.pymc_result(trial.priors["b"], trial.outcome("remission"), (), 5,
+    return _jsonable(reanalysis.pymc_result(trial.priors["b"], trial.outcome("remission"), (), 5,
                                           small, path, {}))
 
 
@@ -539,9 +542,9 @@ def test_checksum_catches_a_change_the_completeness_checks_cannot(trial, small, 
                 row[[0, 1]] = row[[1, 0]]
                 data[0, :] = row
     tree = io.read_netcdf(path)
-    from lnbayes import pymc_engine
+    from lnbayes.engines import mcmc
 
-    assert pymc_engine.draws_problem(tree, trial.priors["b"], small) is None
+    assert mcmc.draws_problem(tree, trial.priors["b"], small) is None
     capsys.readouterr()
     again = _rerun(trial, small, path)
     assert not again["from_cache"]
@@ -580,7 +583,7 @@ def test_analyze_interrupted_while_sampling_resumes(trial_file, uninterrupted, t
 @pytest.mark.slow
 @needs_proc
 def test_sweep_terminated_while_sampling_resumes(trial, trial_file, tmp_path):
-    from lnbayes.pymc_engine import SamplerSettings
+    from lnbayes.engines.mcmc import SamplerSettings
 
     out = tmp_path / "out"
     args = ("sweep", trial_file, "--engine", "pymc", *SWEEP_ARGS, "--draws", SWEEP_DRAWS,
@@ -593,9 +596,9 @@ def test_sweep_terminated_while_sampling_resumes(trial, trial_file, tmp_path):
     assert status == 0 and "warning" not in err.lower(), err
     resumed = json.loads(stdout)
     assert resumed["timing"]["pymc_points_from_cache"] == 1  # the point finished before Ctrl-C
-    reference = sweep.run_sweep(
-        trial, "remission", mode="arm", centres=sweep.GridRange(0.3, 0.7, 3),
-        sds=sweep.GridRange(4, 4, 1), engine="pymc",
+    reference = sweep_mod.run_sweep(
+        trial, "remission", mode="arm", centres=sweep_mod.GridRange(0.3, 0.7, 3),
+        sds=sweep_mod.GridRange(4, 4, 1), engine="pymc",
         settings=SamplerSettings(draws=SWEEP_DRAWS, tune=SWEEP_TUNE), outdir=None)
     for row, expected in zip(resumed["grid"], _jsonable(reference)["grid"]):
         for key in SWEEP_COMPARED:
@@ -606,11 +609,11 @@ def test_sweep_terminated_while_sampling_resumes(trial, trial_file, tmp_path):
 @pytest.mark.slow
 @needs_proc
 def test_report_terminated_while_writing_draws_resumes(tmp_path):
-    from lnbayes.pymc_engine import SamplerSettings
+    from lnbayes.engines.mcmc import SamplerSettings
 
     trial_file = tmp_path / "two_priors.toml"  # two fits: each adds figures to every run
     trial_file.write_text(TRIAL_TOML.split("[priors.c]")[0], encoding="utf-8")
-    trial = spec.load_trial(trial_file)
+    trial = trialfile.load_trial(trial_file)
     out = tmp_path / "report"
     posterior = out / "posterior"
     args = ("report", trial_file, "--draws", REPORT_DRAWS, "--tune", TUNE, "--outdir", out)

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from lnbayes import report, spec
+from lnbayes.io import trialfile
+from lnbayes.outputs import report
 
 pytestmark = pytest.mark.slow
 
@@ -59,7 +60,7 @@ def small_report(tmp_path_factory, small_settings):
     tmp = tmp_path_factory.mktemp("report")
     path = tmp / "small.toml"
     path.write_text(SMALL)
-    trial = spec.load_trial(path)
+    trial = trialfile.load_trial(path)
     outdir = tmp / "out"
     rep = report.run_report(trial, settings=small_settings, outdir=outdir)
     clean = report.strip_for_json(rep)
@@ -194,16 +195,16 @@ def test_report_cli_rejects_bad_file(tmp_path):
 
 def test_committed_report_reproduces():
     """Rerun the primary outcome with the recorded seeds: the committed numbers come back exactly."""
-    from lnbayes import analysis
-    from lnbayes.pymc_engine import SamplerSettings
+    from lnbayes.analyses import reanalysis
+    from lnbayes.engines.mcmc import SamplerSettings
 
     root = Path(__file__).resolve().parents[1]
     committed = root / "reports" / "deng2017" / "results.json"
     if not committed.exists():
         pytest.fail("reports/deng2017/results.json is not committed")
     results = json.loads(committed.read_text())
-    trial = spec.load_trial(root / results["trial"]["file"])
-    assert results["provenance"]["trial_file_sha256"] == analysis.io.file_sha256(
+    trial = trialfile.load_trial(root / results["trial"]["file"])
+    assert results["provenance"]["trial_file_sha256"] == reanalysis.io.file_sha256(
         root / results["trial"]["file"])
     sampler = results["settings"]["sampler"]
     settings = SamplerSettings(draws=sampler["draws"], tune=sampler["tune"],
@@ -213,9 +214,9 @@ def test_committed_report_reproduces():
     outcome = trial.outcome(prim["outcome"])
     for recorded in prim["results"]:
         prior = trial.priors[recorded["prior"]]
-        assert recorded["seed"] == analysis.prior_seed(results["settings"]["seed"], outcome.name,
+        assert recorded["seed"] == reanalysis.prior_seed(results["settings"]["seed"], outcome.name,
                                                        prior.name)
-        again = analysis.pymc_result(prior, outcome, outcome.thresholds, recorded["seed"],
+        again = reanalysis.pymc_result(prior, outcome, outcome.thresholds, recorded["seed"],
                                      settings, None, {})
         assert again["p_benefit"] == recorded["p_benefit"], prior.name
         assert again["p_benefit_mcse"] == recorded["p_benefit_mcse"], prior.name

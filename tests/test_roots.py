@@ -21,8 +21,13 @@ import numpy as np
 import pytest
 from scipy import optimize, stats
 
-from lnbayes import exact, priorlib, roots, sweep, sweep_math
-from lnbayes.spec import BetaPrior, NormalPrior, Outcome, Prior, load_trial
+from lnbayes.analyses import prior_checks
+from lnbayes.analyses import sweep as sweep_mod
+from lnbayes.engines import exact, prior_grid
+from lnbayes.io.trialfile import load_trial
+from lnbayes.model.spec import BetaPrior, NormalPrior, Outcome, Prior
+from lnbayes.numerics import roots
+from lnbayes.priors import elicit
 
 FLAT = Prior("flat", "arm", BetaPrior.single(1, 1), treatment=BetaPrior.single(1, 1))
 MIXTURE = Prior("mix", "arm", BetaPrior((0.5, 0.5), (2.0, 9.0), (8.0, 3.0)),
@@ -140,7 +145,7 @@ def test_quantile_survives_the_other_machines_rounding(measure):
 
 def test_priors_report_of_the_embedded_trial():
     trial = load_trial()
-    report = priorlib.priors_report(trial)
+    report = prior_checks.priors_report(trial)
     flat = next(p for p in report["priors"] if p["name"] == "flat")
     assert flat["prior_estimates"]["p_treatment"]["median"] == 0.5
     assert flat["prior_p_benefit"] == pytest.approx(0.5, abs=1e-12)
@@ -246,20 +251,20 @@ def test_probabilities_on_their_own_side():
 
 
 def test_beta_from_quantiles_is_continuous():
-    a, b = priorlib.beta_from_quantiles(0.5, 0.56, 0.975, 0.8)
+    a, b = elicit.beta_from_quantiles(0.5, 0.56, 0.975, 0.8)
     assert stats.beta.ppf(0.5, a, b) == pytest.approx(0.56, abs=1e-9)
     assert stats.beta.ppf(0.975, a, b) == pytest.approx(0.8, abs=1e-9)
     for v in moved(0.56):
-        a2, b2 = priorlib.beta_from_quantiles(0.5, v, 0.975, 0.8)
+        a2, b2 = elicit.beta_from_quantiles(0.5, v, 0.975, 0.8)
         assert abs(a2 - a) <= 1e-6 * a and abs(b2 - b) <= 1e-6 * b
     for p in moved(0.975):
-        a2, b2 = priorlib.beta_from_quantiles(0.5, 0.56, p, 0.8)
+        a2, b2 = elicit.beta_from_quantiles(0.5, 0.56, p, 0.8)
         assert abs(a2 - a) <= 1e-6 * a and abs(b2 - b) <= 1e-6 * b
 
 
 def test_beta_from_quantiles_impossible_is_a_statement_error():
-    with pytest.raises(priorlib.StatementError):
-        priorlib.beta_from_quantiles(0.5, 0.5, 0.50000001, 0.999999)
+    with pytest.raises(elicit.StatementError):
+        elicit.beta_from_quantiles(0.5, 0.5, 0.50000001, 0.999999)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -268,14 +273,14 @@ def test_beta_from_quantiles_impossible_is_a_statement_error():
 
 
 def test_effect_sweep_is_continuous_in_centres_and_sds():
-    engine = sweep_math.EffectSweep(LOG_OR.control, "log_or", DENG, ("odds_ratio", 1.5))
+    engine = prior_grid.EffectSweep(LOG_OR.control, "log_or", DENG, ("odds_ratio", 1.5))
     means = np.linspace(-1.0, 2.5, 8)
     base = engine.evaluate(means, np.full(8, 0.4))
     for k in range(len(means)):
         for m in moved(float(means[k])):
             shifted = means.copy()
             shifted[k] = m
-            res = sweep_math.EffectSweep(LOG_OR.control, "log_or", DENG,
+            res = prior_grid.EffectSweep(LOG_OR.control, "log_or", DENG,
                                          ("odds_ratio", 1.5)).evaluate(shifted, np.full(8, 0.4))
             assert np.max(np.abs(res.p_above_zero - base.p_above_zero)) <= 1e-9
             assert np.max(np.abs(res.median - base.median)) <= 1e-9
@@ -290,13 +295,13 @@ def test_effect_sweep_results_do_not_depend_on_chunks():
     moved by one ulp across a chunk boundary cannot jump."""
     sd = 0.02
     means = np.linspace(-1.0, 30.0, 40)
-    engine = sweep_math.EffectSweep(LOG_OR.control, "log_or", DENG)
+    engine = prior_grid.EffectSweep(LOG_OR.control, "log_or", DENG)
     together = engine.evaluate(means, np.full(len(means), sd))
-    h = min(sd, engine.s_lik) / sweep_math.NODES_PER_SD
-    assert (means[-1] - means[0]) / h > sweep_math.MAX_THETA_NODES  # several chunks
+    h = min(sd, engine.s_lik) / prior_grid.NODES_PER_SD
+    assert (means[-1] - means[0]) / h > prior_grid.MAX_THETA_NODES  # several chunks
     for k in range(0, len(means), 3):
         for m in [float(means[k]), *moved(float(means[k]))[:2]]:
-            alone = sweep_math.EffectSweep(LOG_OR.control, "log_or", DENG).evaluate([m], [sd])
+            alone = prior_grid.EffectSweep(LOG_OR.control, "log_or", DENG).evaluate([m], [sd])
             assert abs(alone.p_above_zero[0] - together.p_above_zero[k]) <= 1e-9
             assert abs(alone.median[0] - together.median[k]) <= 1e-9
 
@@ -305,14 +310,14 @@ def test_hermite_quantile_at_a_node():
     theta = np.linspace(-5, 5, 101)
     h = theta[1] - theta[0]
     dens = stats.norm.pdf(theta)[None, :]
-    base = sweep_math._hermite_quantile(theta, dens, h, 0.5)[0]
+    base = prior_grid._hermite_quantile(theta, dens, h, 0.5)[0]
     assert base == pytest.approx(0.0, abs=1e-6)
     for q in moved(0.5):
-        assert abs(sweep_math._hermite_quantile(theta, dens, h, q)[0] - base) <= 1e-9
+        assert abs(prior_grid._hermite_quantile(theta, dens, h, q)[0] - base) <= 1e-9
 
 
 def test_arm_sweep_median_is_continuous():
-    engine = sweep_math.ArmSweep(FLAT.control, DENG, "log_or")
+    engine = prior_grid.ArmSweep(FLAT.control, DENG, "log_or")
     base = engine.median(np.array([0.5]), np.array([2.0]))[0]
     for m in moved(0.5):
         for e in moved(2.0)[::3]:
@@ -321,36 +326,36 @@ def test_arm_sweep_median_is_continuous():
 
 def test_likelihood_floor_is_continuous():
     outcome = Outcome("x", "x", 3, 40, 5, 40)
-    base = sweep_math.EffectSweep(LOG_RR.control, "log_rr", outcome).lik_lo
+    base = prior_grid.EffectSweep(LOG_RR.control, "log_rr", outcome).lik_lo
     assert np.isfinite(base)
     for a in moved(2.0):
         control = BetaPrior.single(a, 3.0)
-        assert abs(sweep_math.EffectSweep(control, "log_rr", outcome).lik_lo - base) <= 1e-6
+        assert abs(prior_grid.EffectSweep(control, "log_rr", outcome).lik_lo - base) <= 1e-6
 
 
 def test_tipping_centre_is_continuous_in_the_level():
     def p(c):
         return float(stats.norm.cdf(c))
 
-    base = sweep_math.tipping_centre(p, 0.8, -3.0, 3.0)["centre"]
+    base = prior_grid.tipping_centre(p, 0.8, -3.0, 3.0)["centre"]
     assert base == pytest.approx(stats.norm.ppf(0.8), abs=1e-8)
     for level in moved(0.8):
-        assert abs(sweep_math.tipping_centre(p, level, -3.0, 3.0)["centre"] - base) <= 2e-8
+        assert abs(prior_grid.tipping_centre(p, level, -3.0, 3.0)["centre"] - base) <= 2e-8
     # the level reached exactly at the most enthusiastic end: a root at the end, not an error
-    end = sweep_math.tipping_centre(p, p(3.0), -3.0, 3.0)
+    end = prior_grid.tipping_centre(p, p(3.0), -3.0, 3.0)
     assert end["status"] == "found" and end["centre"] == pytest.approx(3.0, abs=1e-8)
-    down = sweep_math.tipping_centre(lambda c: p(-c), p(3.0), -3.0, 3.0, direction=-1)
+    down = prior_grid.tipping_centre(lambda c: p(-c), p(3.0), -3.0, 3.0, direction=-1)
     assert down["status"] == "found" and down["centre"] == pytest.approx(-3.0, abs=1e-8)
 
 
 def test_tipping_points_on_the_embedded_trial_are_continuous():
     trial = load_trial()
     outcome = trial.outcome(None)
-    control_name, control = sweep.control_prior_for(trial, outcome, None, "effect")
-    problem = sweep._Problem(trial, outcome, "effect", "log_or", control_name, control, None)
-    base = sweep.tipping_points(problem, np.array([0.5]), (-1.0, 2.5), check_exact=False)
+    control_name, control = sweep_mod.control_prior_for(trial, outcome, None, "effect")
+    problem = sweep_mod._Problem(trial, outcome, "effect", "log_or", control_name, control, None)
+    base = sweep_mod.tipping_points(problem, np.array([0.5]), (-1.0, 2.5), check_exact=False)
     for lo in moved(-1.0)[:2]:
-        res = sweep.tipping_points(problem, np.array([0.5]), (lo, 2.5), check_exact=False)
+        res = sweep_mod.tipping_points(problem, np.array([0.5]), (lo, 2.5), check_exact=False)
         for r0, r1 in zip(base["by_sd"], res["by_sd"]):
             assert r0["status"] == r1["status"]
             if r0["prior_mean"] is not None:

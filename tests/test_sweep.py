@@ -1,6 +1,6 @@
 """Tests of ``lnbayes sweep``: the fast exact sweep, tipping points, reverse-Bayes, PyMC, cache, CLI.
 
-Reference values come from independent calculations: :func:`lnbayes.exact.effect_posterior`
+Reference values come from independent calculations: :func:`lnbayes.engines.exact.effect_posterior`
 (per-prior quadrature), scipy.integrate, Beta CDFs and closed forms derived by hand.
 """
 
@@ -13,13 +13,16 @@ import numpy as np
 import pytest
 from scipy import integrate, optimize, special, stats
 
-from lnbayes import exact, spec, sweep, sweep_math
+from lnbayes.analyses import sweep as sweep_mod
+from lnbayes.engines import exact, prior_grid
 from lnbayes.errors import LnbayesError
+from lnbayes.io import trialfile
+from lnbayes.model import spec as spec_mod
 
 
 @pytest.fixture(scope="session")
 def trial():
-    return spec.load_trial()
+    return trialfile.load_trial()
 
 
 @pytest.fixture(scope="session")
@@ -29,10 +32,10 @@ def remission(trial):
 
 @pytest.fixture(scope="session")
 def flat_control():
-    return spec.BetaPrior.single(1, 1)
+    return spec_mod.BetaPrior.single(1, 1)
 
 
-def _trial_with_control(a: float, b: float, events=(9, 12, 5, 6)) -> spec.Trial:
+def _trial_with_control(a: float, b: float, events=(9, 12, 5, 6)) -> spec_mod.Trial:
     """A trial whose only prior has a Beta(a, b) control arm."""
     te, tn, ce, cn = events
     data = {
@@ -43,7 +46,7 @@ def _trial_with_control(a: float, b: float, events=(9, 12, 5, 6)) -> spec.Trial:
         "priors": {"p": {"family": "effect", "scale": "log_or", "control": {"a": a, "b": b},
                          "effect": {"mean": 0.0, "sd": 1.0}}},
     }
-    return spec.trial_from_dict(data, "test.toml")
+    return trialfile.trial_from_dict(data, "test.toml")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -52,8 +55,8 @@ def _trial_with_control(a: float, b: float, events=(9, 12, 5, 6)) -> spec.Trial:
 
 
 def test_10000_point_sweep_rises_with_centre_at_every_sd(trial):
-    out = sweep.run_sweep(trial, "remission", "log_or", sweep.GridRange(-1, 2.5, 100),
-                          sweep.GridRange(0.1, 2.0, 100), outdir=None, check_roots=False,
+    out = sweep_mod.run_sweep(trial, "remission", "log_or", sweep_mod.GridRange(-1, 2.5, 100),
+                          sweep_mod.GridRange(0.1, 2.0, 100), outdir=None, check_roots=False,
                           levels=(0.95,))
     grid = out["grid"]
     assert len(grid) == 10_000
@@ -77,11 +80,11 @@ def test_fast_sweep_matches_per_prior_quadrature(scale, centres, log_sd, remissi
     means = rng.uniform(*centres, 5)
     sds = np.exp(rng.uniform(*log_sd, 5))
     trial = _trial_with_control(1, 1)
-    problem = sweep._Problem(trial, remission, "effect", scale, "flat", flat_control, remission.thresholds[0])
+    problem = sweep_mod._Problem(trial, remission, "effect", scale, "flat", flat_control, remission.thresholds[0])
     points = problem.exact_points(means, sds)  # the fast engine, or its fallback far outside
-    measure = sweep_math._SCALE_MEASURE[scale]
+    measure = prior_grid._SCALE_MEASURE[scale]
     for point, m, s in zip(points, means, sds):
-        post = exact.effect_posterior(flat_control, scale, spec.NormalPrior.single(m, s), remission)
+        post = exact.effect_posterior(flat_control, scale, spec_mod.NormalPrior.single(m, s), remission)
         assert abs(point["p_benefit"] - post.prob_benefit(False)) < 1e-4
         if s >= 0.1 or scale != "log_or":
             assert abs(point["p_threshold"] - post.prob_beyond("risk_difference", 0.1)) < 1e-4
@@ -108,7 +111,7 @@ def test_narrow_prior_threshold_against_independent_quadrature(remission, flat_c
     cut = np.where(x < 0.9, special.logit(np.minimum(x + 0.1, 0.999999)) - u, np.inf)
     total = np.trapezoid(w_u * np.array([row(xi, lo, hi) for xi in x]), u)
     beyond = np.trapezoid(w_u * np.array([row(xi, max(lo, c), hi) for xi, c in zip(x, cut)]), u)
-    engine = sweep_math.EffectSweep(flat_control, "log_or", remission, ("risk_difference", 0.1))
+    engine = prior_grid.EffectSweep(flat_control, "log_or", remission, ("risk_difference", 0.1))
     assert abs(engine.evaluate([m], [s]).p_above_threshold[0] - beyond / total) < 1e-4
 
 
@@ -117,18 +120,18 @@ def test_interval_weights_are_fourth_order():
     f = np.cos(theta) + theta**3
     a = np.array([-2.013, 0.5])
     b = np.array([1.377, 0.5001])
-    w = sweep_math.interval_weights(theta, a, b)
+    w = prior_grid.interval_weights(theta, a, b)
     exact_int = np.sin(b) - np.sin(a) + (b**4 - a**4) / 4
     assert np.allclose(w @ f, exact_int, atol=1e-6)
 
 
 def test_arm_sweep_matches_conjugate_engine(remission, flat_control):
-    arm = sweep_math.ArmSweep(flat_control, remission, "log_or", ("risk_difference", 0.1))
+    arm = prior_grid.ArmSweep(flat_control, remission, "log_or", ("risk_difference", 0.1))
     means, ess = np.array([0.3, 0.8]), np.array([2.0, 30.0])
     pb = arm.prob_benefit_above(means, ess)
     med = arm.median(means, ess)
     for k in range(2):
-        post = exact.arm_posterior(flat_control, spec.BetaPrior.single(means[k] * ess[k], (1 - means[k]) * ess[k]),
+        post = exact.arm_posterior(flat_control, spec_mod.BetaPrior.single(means[k] * ess[k], (1 - means[k]) * ess[k]),
                                    remission)
         assert abs(pb[k] - post.prob_benefit()) < 1e-8
         assert abs(med[k] - np.log(post.quantile("odds_ratio", 0.5))) < 1e-6
@@ -140,8 +143,8 @@ def test_arm_sweep_matches_conjugate_engine(remission, flat_control):
 
 
 def test_tipping_point_lies_in_its_grid_bracket_and_is_exact(trial):
-    out = sweep.run_sweep(trial, "remission", "log_or", sweep.GridRange(-1, 2.5, 71),
-                          sweep.GridRange(0.3, 0.9, 3), outdir=None)
+    out = sweep_mod.run_sweep(trial, "remission", "log_or", sweep_mod.GridRange(-1, 2.5, 71),
+                          sweep_mod.GridRange(0.3, 0.9, 3), outdir=None)
     rows = out["tipping_point"]["by_sd"]
     found = [r for r in rows if r["status"] == "found"]
     assert len(found) == 9
@@ -157,8 +160,8 @@ def test_tipping_point_closed_form_arm_level():
     """Control prior concentrated at 0.5: P(benefit) = 1 - I_0.5(m ess + y, (1 - m) ess + n - y)."""
     trial = _trial_with_control(5e6, 5e6)
     ess, level = 10.0, 0.95
-    out = sweep.run_sweep(trial, mode="arm", centres=sweep.GridRange(0.05, 0.95, 10),
-                          sds=sweep.GridRange(ess, ess, 1), outdir=None, levels=(level,))
+    out = sweep_mod.run_sweep(trial, mode="arm", centres=sweep_mod.GridRange(0.05, 0.95, 10),
+                          sds=sweep_mod.GridRange(ess, ess, 1), outdir=None, levels=(level,))
     row = out["tipping_point"]["by_ess"][0]
     f = lambda m: 1 - special.betainc(m * ess + 9, (1 - m) * ess + 3, 0.5) - level  # noqa: E731
     root = optimize.brentq(f, 0.05, 0.95, xtol=1e-12)
@@ -178,14 +181,14 @@ def test_tipping_point_closed_form_effect_level():
         return above / (above + below)
 
     root = optimize.brentq(lambda mu: p_benefit(mu) - level, -1, 2.5, xtol=1e-10)
-    out = sweep.run_sweep(trial, centres=sweep.GridRange(-1, 2.5, 8), sds=sweep.GridRange(sd, sd, 1),
+    out = sweep_mod.run_sweep(trial, centres=sweep_mod.GridRange(-1, 2.5, 8), sds=sweep_mod.GridRange(sd, sd, 1),
                           outdir=None, levels=(level,), check_roots=False)
     row = out["tipping_point"]["by_sd"][0]
     assert abs(row["prior_mean"] - root) < 1e-4
 
 
 def test_no_tipping_point_in_range_is_said_plainly(trial):
-    out = sweep.run_sweep(trial, centres=sweep.GridRange(-1, 0.5, 4), sds=sweep.GridRange(2, 2, 1),
+    out = sweep_mod.run_sweep(trial, centres=sweep_mod.GridRange(-1, 0.5, 4), sds=sweep_mod.GridRange(2, 2, 1),
                           outdir=None, levels=(0.95,), check_roots=False)
     row = out["tipping_point"]["by_sd"][0]
     assert row["status"] == "not_reached" and row["prior_mean"] is None
@@ -198,14 +201,14 @@ def test_no_tipping_point_in_range_is_said_plainly(trial):
 
 
 def test_wald_log_or_of_the_2x2_table(remission):
-    est, se = sweep_math.wald_log_or(remission)
+    est, se = prior_grid.wald_log_or(remission)
     assert est == pytest.approx(np.log(9 * 1 / (3 * 5)))
     assert se == pytest.approx(np.sqrt(1 / 9 + 1 / 3 + 1 / 5 + 1 / 1))
 
 
 def test_normal_tipping_centre_gives_the_level():
     est, se, tau, level = -0.51, 1.28, 0.5, 0.95
-    mu = sweep_math.normal_tipping_centre(est, se, tau, level)
+    mu = prior_grid.normal_tipping_centre(est, se, tau, level)
     # independent: posterior P(theta > 0) by quadrature of prior x likelihood
     f = lambda th: stats.norm.pdf(th, mu, tau) * stats.norm.pdf(est, th, se)  # noqa: E731
     above = integrate.quad(f, 0, np.inf)[0]
@@ -215,25 +218,25 @@ def test_normal_tipping_centre_gives_the_level():
 
 def test_advocacy_limit_closed_form_case():
     # L = -0.2, U = 1.0: AL = -(U + L)(U - L)^2 / (2UL) = -(0.8)(1.44) / (-0.4) = 2.88
-    assert sweep_math.advocacy_limit(-0.2, 1.0) == pytest.approx(2.88)
+    assert prior_grid.advocacy_limit(-0.2, 1.0) == pytest.approx(2.88)
     # its defining property: prior N(AL/2, (AL/(2z))^2) makes the posterior 95% lower limit 0
     z = stats.norm.isf(0.025)
     for lower, upper in [(-0.2, 1.0), (-1.5, 0.3), (-0.05, 3.0)]:
-        al = sweep_math.advocacy_limit(lower, upper)
+        al = prior_grid.advocacy_limit(lower, upper)
         est, se = (lower + upper) / 2, (upper - lower) / (2 * z)
-        m, s = sweep_math.normal_posterior(est, se, al / 2, abs(al) / (2 * z))
+        m, s = prior_grid.normal_posterior(est, se, al / 2, abs(al) / (2 * z))
         assert m - np.sign(al) * z * s == pytest.approx(0.0, abs=1e-12)
     with pytest.raises(ValueError):
-        sweep_math.advocacy_limit(0.1, 1.0)
+        prior_grid.advocacy_limit(0.1, 1.0)
 
 
 def test_no_advocacy_prior_for_benefit_when_estimate_favours_control(remission):
-    est, se = sweep_math.wald_log_or(remission)
+    est, se = prior_grid.wald_log_or(remission)
     z = stats.norm.isf(0.025)
     for a in np.geomspace(1e-3, 1e3, 61):  # advocacy priors with 95% interval (0, a)
-        m, s = sweep_math.normal_posterior(est, se, a / 2, a / (2 * z))
+        m, s = prior_grid.normal_posterior(est, se, a / 2, a / (2 * z))
         assert m - z * s < 0
-    rb = sweep.reverse_bayes(remission, [0.5])
+    rb = sweep_mod.reverse_bayes(remission, [0.5])
     assert rb["estimate_favours"] == "control"
     assert "no advocacy prior for benefit" in rb["analysis_of_credibility"]["sentence"]
 
@@ -245,7 +248,7 @@ def test_no_advocacy_prior_for_benefit_when_estimate_favours_control(remission):
 
 @pytest.fixture(scope="session")
 def pymc_settings():
-    from lnbayes.pymc_engine import SamplerSettings
+    from lnbayes.engines.mcmc import SamplerSettings
 
     return SamplerSettings(draws=300, tune=300, chains=4, cores=2)
 
@@ -253,10 +256,10 @@ def pymc_settings():
 @pytest.fixture(scope="session")
 def pymc_sweep(trial, pymc_settings, tmp_path_factory):
     outdir = tmp_path_factory.mktemp("sweep_pymc")
-    kw = dict(outcome="remission", scale="log_or", centres=sweep.GridRange(0.0, 1.5, 2),
-              sds=sweep.GridRange(0.5, 1.0, 2), engine="pymc", settings=pymc_settings,
+    kw = dict(outcome="remission", scale="log_or", centres=sweep_mod.GridRange(0.0, 1.5, 2),
+              sds=sweep_mod.GridRange(0.5, 1.0, 2), engine="pymc", settings=pymc_settings,
               outdir=outdir, levels=(0.95,), check_roots=False)
-    first = sweep.run_sweep(trial, **kw)
+    first = sweep_mod.run_sweep(trial, **kw)
     return outdir, kw, first
 
 
@@ -277,8 +280,8 @@ def test_repeated_pymc_sweep_is_served_from_the_cache(pymc_sweep, trial, monkeyp
     def boom(*args, **kwargs):
         raise AssertionError("a cached point was sampled again")
 
-    monkeypatch.setattr(sweep, "_pymc_point", boom)
-    again = sweep.run_sweep(trial, **kw)
+    monkeypatch.setattr(sweep_mod, "_pymc_point", boom)
+    again = sweep_mod.run_sweep(trial, **kw)
     assert again["timing"]["pymc_points_from_cache"] == 4
     assert [r["p_benefit"] for r in again["grid"]] == [r["p_benefit"] for r in first["grid"]]
     written = json.loads(Path(again["written"]["json"]).read_text())
@@ -287,26 +290,26 @@ def test_repeated_pymc_sweep_is_served_from_the_cache(pymc_sweep, trial, monkeyp
 
 @pytest.mark.slow
 def test_interrupted_pymc_sweep_resumes(trial, pymc_settings, tmp_path, monkeypatch):
-    kw = dict(outcome="remission", centres=sweep.GridRange(0.2, 0.8, 3), sds=sweep.GridRange(0.7, 0.7, 1),
+    kw = dict(outcome="remission", centres=sweep_mod.GridRange(0.2, 0.8, 3), sds=sweep_mod.GridRange(0.7, 0.7, 1),
               engine="pymc", settings=pymc_settings, outdir=tmp_path, levels=(0.95,), check_roots=False)
     calls = []
-    real = sweep._pymc_point
+    real = sweep_mod._pymc_point
 
     def counting(*args, **kwargs):
         calls.append(args[1:3])
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(sweep, "_pymc_point", counting)
+    monkeypatch.setattr(sweep_mod, "_pymc_point", counting)
 
     def interrupt(done, total):
         if done == 2 and len(calls) == 2:
             raise KeyboardInterrupt  # Ctrl-C after two points were sampled and committed
 
     with pytest.raises(KeyboardInterrupt):
-        sweep.run_sweep(trial, on_point=interrupt, **kw)
+        sweep_mod.run_sweep(trial, on_point=interrupt, **kw)
     assert len(calls) == 2
     assert not list(tmp_path.glob("sweep_*.json"))  # nothing written for an unfinished sweep
-    resumed = sweep.run_sweep(trial, **kw)
+    resumed = sweep_mod.run_sweep(trial, **kw)
     assert len(calls) == 3  # only the missing point was sampled
     assert resumed["timing"]["pymc_points_from_cache"] == 2
     fresh = [real(*_problem_args(trial, pymc_settings, r)) for r in resumed["grid"][:1]]
@@ -315,15 +318,15 @@ def test_interrupted_pymc_sweep_resumes(trial, pymc_settings, tmp_path, monkeypa
 
 def _problem_args(trial, settings, row):
     outcome = trial.outcome("remission")
-    name, control = sweep.control_prior_for(trial, outcome)
-    problem = sweep._Problem(trial, outcome, "effect", "log_or", name, control, outcome.thresholds[0])
+    name, control = sweep_mod.control_prior_for(trial, outcome)
+    problem = sweep_mod._Problem(trial, outcome, "effect", "log_or", name, control, outcome.thresholds[0])
     return problem, row["prior_mean"], row["prior_sd"], row["seed"], settings
 
 
 def test_exact_sweep_cache_and_outputs(trial, tmp_path):
-    kw = dict(centres=sweep.GridRange(-1, 2, 7), sds=sweep.GridRange(0.5, 1.5, 3), outdir=tmp_path)
-    first = sweep.run_sweep(trial, **kw)
-    again = sweep.run_sweep(trial, **kw)
+    kw = dict(centres=sweep_mod.GridRange(-1, 2, 7), sds=sweep_mod.GridRange(0.5, 1.5, 3), outdir=tmp_path)
+    first = sweep_mod.run_sweep(trial, **kw)
+    again = sweep_mod.run_sweep(trial, **kw)
     assert again["timing"]["exact_points_from_cache"] == 21
     assert again["grid"] == first["grid"]
     assert again["tipping_point"] == first["tipping_point"]
@@ -357,7 +360,7 @@ def test_exact_sweep_cache_and_outputs(trial, tmp_path):
 def test_cli_bad_ranges_are_one_line_errors(args, message, tmp_path):
     from typer.testing import CliRunner
 
-    from lnbayes.cli import app
+    from lnbayes.cli.main import app
 
     result = CliRunner().invoke(app, ["sweep", *args, "--outdir", str(tmp_path / "out")])
     assert result.exit_code == 2
@@ -368,7 +371,7 @@ def test_cli_bad_ranges_are_one_line_errors(args, message, tmp_path):
 def test_cli_reports_every_bad_range_at_once(tmp_path):
     from typer.testing import CliRunner
 
-    from lnbayes.cli import app
+    from lnbayes.cli.main import app
 
     result = CliRunner().invoke(app, ["sweep", "--centre", "2:1:3", "--sd", "-1:1:3"])
     assert result.exit_code == 2
@@ -376,19 +379,19 @@ def test_cli_reports_every_bad_range_at_once(tmp_path):
 
 
 def test_parse_range_accepts_a_single_point():
-    r = sweep.parse_range("0.5:0.5:1", "--sd", positive=True)
+    r = sweep_mod.parse_range("0.5:0.5:1", "--sd", positive=True)
     assert list(r.values()) == [0.5]
     with pytest.raises(LnbayesError):
-        sweep.parse_range("0.5:0.7:1", "--sd")
+        sweep_mod.parse_range("0.5:0.7:1", "--sd")
 
 
 def test_lower_is_better_outcome_direction(trial):
     """For a harmful outcome, benefit is theta < 0: P(benefit) falls as the centre rises."""
-    out = sweep.run_sweep(trial, "serious_adverse_events", centres=sweep.GridRange(-2, 1, 7),
-                          sds=sweep.GridRange(0.5, 0.5, 1), outdir=None, levels=(0.8,), check_roots=False)
+    out = sweep_mod.run_sweep(trial, "serious_adverse_events", centres=sweep_mod.GridRange(-2, 1, 7),
+                          sds=sweep_mod.GridRange(0.5, 0.5, 1), outdir=None, levels=(0.8,), check_roots=False)
     p = [r["p_benefit"] for r in out["grid"]]
     assert np.all(np.diff(p) < 0)
     outcome = trial.outcome("serious_adverse_events")
     post = exact.effect_posterior(trial.priors["weakly_informative"].control, "log_or",
-                                  spec.NormalPrior.single(-2.0, 0.5), outcome)
+                                  spec_mod.NormalPrior.single(-2.0, 0.5), outcome)
     assert abs(p[0] - post.prob_benefit(True)) < 1e-4

@@ -1,11 +1,11 @@
 """Fast exact prior sweeps, tipping points and reverse-Bayes (NumPy and SciPy only).
 
 The pure-maths half of ``lnbayes sweep``. Nothing here samples, writes files or knows about
-PyMC; :mod:`lnbayes.sweep` orchestrates, caches and writes.
+PyMC; :mod:`lnbayes.analyses.sweep` orchestrates, caches and writes.
 
 Effect-level sweeps
 -------------------
-The model is the one of :func:`lnbayes.exact.effect_posterior`: ``p_control ~ pi_c`` (the Beta
+The model is the one of :func:`lnbayes.engines.exact.effect_posterior`: ``p_control ~ pi_c`` (the Beta
 mixture of the trial file), ``theta | p_control ~ Normal(mu, sd^2)`` truncated (for log_rr and
 rd) to the ``theta`` that keep ``p_treatment`` in (0, 1), and binomial counts in each arm. For one
 outcome and one control prior, everything except the Normal density is fixed, so the posterior
@@ -32,7 +32,7 @@ interpolation stays smooth. Rows: Simpson rule on ``logit(p_control)`` over the 
 sd < 0.1 with a threshold, whose cut moves with p_control), 201 on log RR and RD. The theta
 spacing is ``/ 8`` on the log-OR scale and ``/ 12`` on the truncated scales.
 
-Accuracy (checked in tests/test_sweep.py against :func:`lnbayes.exact.effect_posterior`): better
+Accuracy (checked in tests/test_sweep.py against :func:`lnbayes.engines.exact.effect_posterior`): better
 than 1e-4 on P(benefit) and P(beyond threshold) for sd >= 0.02 on log_or / log_rr and
 sd >= 0.005 on rd, and prior centres within about 30 sd of the feasible range. Priors where the
 truncation normaliser underflows (a centre more than ~35 sd beyond a row's feasible edge) are
@@ -77,9 +77,7 @@ from types import SimpleNamespace
 import numpy as np
 from scipy import special
 
-from lnbayes import dists, effects, roots
-from lnbayes.errors import LnbayesError
-from lnbayes.exact import (
+from lnbayes.engines.exact import (
     BetaMix,
     _log_binom,
     _log_binom_logit,
@@ -87,6 +85,9 @@ from lnbayes.exact import (
     beta_nodes,
     update_beta,
 )
+from lnbayes.errors import LnbayesError
+from lnbayes.model import dists, effects
+from lnbayes.numerics import roots
 
 N_ROWS = 401
 """Simpson nodes on logit(p_control) (801 or 1601 for narrow log-OR priors with a threshold)."""
@@ -208,11 +209,11 @@ class EffectSweep:
     Parameters
     ----------
     control_prior
-        :class:`lnbayes.spec.BetaPrior` on p_control (a mixture is allowed).
+        :class:`lnbayes.model.spec.BetaPrior` on p_control (a mixture is allowed).
     scale
         ``log_or``, ``log_rr`` or ``rd``.
     outcome
-        :class:`lnbayes.spec.Outcome` (its counts; the direction is applied by the caller).
+        :class:`lnbayes.model.spec.Outcome` (its counts; the direction is applied by the caller).
     threshold
         ``(measure, value)``: P(measure > value) is computed (``measure`` one of
         risk_difference, risk_ratio, odds_ratio), or None.

@@ -1,7 +1,7 @@
 """Figures for the decision to stop and the design (return Figures; never save or show).
 
-Inputs are the JSON-ready results of :func:`lnbayes.planning.predict` and
-:func:`lnbayes.planning.design`; nothing is computed here beyond rearranging them.
+Inputs are the JSON-ready results of :func:`lnbayes.analyses.planning.predict` and
+:func:`lnbayes.analyses.planning.design`; nothing is computed here beyond rearranging them.
 """
 
 from __future__ import annotations
@@ -10,7 +10,13 @@ from typing import Any
 
 import numpy as np
 
-from lnbayes.plotstyle import DOUBLE_COLUMN, OKABE_ITO, house_style, prior_colour, prior_linestyle
+from lnbayes.outputs.figures.style import (
+    DOUBLE_COLUMN,
+    OKABE_ITO,
+    house_style,
+    prior_colour,
+    prior_linestyle,
+)
 
 GRID = {"axes.grid": True, "grid.alpha": 0.25, "grid.linewidth": 0.5}
 """The house style, plus a light grid for reading probabilities off the curves."""

@@ -1,43 +1,39 @@
-"""Trial and prior specifications: plain frozen dataclasses, read from TOML, validated in one place.
-
-Nothing here knows about PyMC. A prior is data (a Beta mixture for an arm, a Normal mixture for
-an effect); the engines turn it into maths or into a PyMC model.
-
-Every problem in a file is collected and reported with its location
-(``models/x.toml: priors.sceptical.effect.sd: must be > 0``), not only the first one.
-"""
+"""Trial files: TOML (or a dict) -> :class:`lnbayes.model.spec.Trial`, every problem collected with its location."""
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
 import tomllib
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from lnbayes.errors import LnbayesError
-
-SCALES = ("log_or", "log_rr", "rd")
-"""Effect scales of effect-level priors: log odds ratio, log risk ratio, risk difference."""
-
-THRESHOLD_SCALES = ("rd", "rr", "or")
-"""Scales a threshold can be stated on: risk difference, risk ratio, odds ratio."""
-
-SCALE_ALIASES = {
-    "log_or": "log_or", "log-or": "log_or", "logor": "log_or",
-    "log_rr": "log_rr", "log-rr": "log_rr", "logrr": "log_rr",
-    "rd": "rd", "risk_difference": "rd", "risk-difference": "rd",
-}
-SCALE_LABELS = {"log_or": "log odds ratio", "log_rr": "log risk ratio", "rd": "risk difference"}
-
-NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_\-]*")
-"""Names of trials, outcomes and priors (matched in full: no newline, no '/', no '..')."""
-MAX_NAME = 64
-"""Longest trial id, outcome or prior name: they become file names (outcome__prior.nc)."""
-SEED_MAX = 2**32 - 1
-DEFAULT_SEED = 20170506
+from lnbayes.model.fields import (
+    _get_bool,
+    _get_count,
+    _get_number,
+    _get_str,
+    _parse_weights,
+    _Problems,
+    check_keys,
+    check_name,
+)
+from lnbayes.model.spec import (
+    DEFAULT_SEED,
+    SCALE_ALIASES,
+    SEED_MAX,
+    THRESHOLD_SCALES,
+    BetaPrior,
+    Design,
+    NormalPrior,
+    Outcome,
+    Prior,
+    Threshold,
+    Trial,
+    _num,
+)
 
 TOP_KEYS = ("schema_version", "trial", "rationale", "arms", "outcomes", "priors", "design")
 TRIAL_KEYS = ("id", "title", "reference", "registration", "condition", "population", "blinding",
@@ -71,370 +67,10 @@ BETA_FORMS = {
 """The keys of each way to state a Beta prior (docs/priors.md)."""
 
 
-@dataclass(frozen=True)
-class BetaPrior:
-    """A mixture of Beta distributions on an event probability (one component: a plain Beta)."""
-
-    weights: tuple[float, ...]
-    a: tuple[float, ...]
-    b: tuple[float, ...]
-
-    @classmethod
-    def single(cls, a: float, b: float) -> BetaPrior:
-        return cls((1.0,), (float(a),), (float(b),))
-
-    @property
-    def is_mixture(self) -> bool:
-        return len(self.weights) > 1
-
-    def describe(self) -> str:
-        if not self.is_mixture:
-            return f"Beta({_num(self.a[0])}, {_num(self.b[0])})"
-        return " + ".join(
-            f"{_num(w)} Beta({_num(a)}, {_num(b)})" for w, a, b in zip(self.weights, self.a, self.b)
-        )
-
-    def as_dict(self) -> dict[str, Any]:
-        if not self.is_mixture:
-            return {"dist": "beta", "a": self.a[0], "b": self.b[0]}
-        return {
-            "dist": "beta_mixture",
-            "components": [
-                {"weight": w, "a": a, "b": b} for w, a, b in zip(self.weights, self.a, self.b)
-            ],
-        }
-
-
-@dataclass(frozen=True)
-class NormalPrior:
-    """A mixture of Normal distributions on a treatment effect (one component: a plain Normal)."""
-
-    weights: tuple[float, ...]
-    means: tuple[float, ...]
-    sds: tuple[float, ...]
-
-    @classmethod
-    def single(cls, mean: float, sd: float) -> NormalPrior:
-        return cls((1.0,), (float(mean),), (float(sd),))
-
-    @property
-    def is_mixture(self) -> bool:
-        return len(self.weights) > 1
-
-    def describe(self) -> str:
-        if not self.is_mixture:
-            return f"Normal({_num(self.means[0])}, {_num(self.sds[0])}²)"
-        return " + ".join(
-            f"{_num(w)} Normal({_num(m)}, {_num(s)}²)"
-            for w, m, s in zip(self.weights, self.means, self.sds)
-        )
-
-    def as_dict(self) -> dict[str, Any]:
-        if not self.is_mixture:
-            return {"dist": "normal", "mean": self.means[0], "sd": self.sds[0]}
-        return {
-            "dist": "normal_mixture",
-            "components": [
-                {"weight": w, "mean": m, "sd": s}
-                for w, m, s in zip(self.weights, self.means, self.sds)
-            ],
-        }
-
-
-@dataclass(frozen=True)
-class Prior:
-    """A named prior of a trial file.
-
-    ``family == "arm"``: independent Beta (mixture) priors on p_control and p_treatment.
-    ``family == "effect"``: a Beta (mixture) prior on p_control and a Normal (mixture) prior on
-    the effect on ``scale``; for ``log_rr`` and ``rd`` the effect prior is truncated, given
-    p_control, to the values that keep p_treatment inside (0, 1).
-    """
-
-    name: str
-    family: str
-    control: BetaPrior
-    treatment: BetaPrior | None = None
-    scale: str | None = None
-    effect: NormalPrior | None = None
-    label: str = ""
-    role: str = ""
-    statement: str = ""
-    justification: str = ""
-    citations: tuple[str, ...] = ()
-    outcomes: tuple[str, ...] | None = None
-    grid: str | None = None
-    """Member of a grid of priors, e.g. "neutral/weak" (Zampieri et al. 2021)."""
-
-    def applies_to(self, outcome: str) -> bool:
-        return self.outcomes is None or outcome in self.outcomes
-
-    def describe(self) -> str:
-        if self.family == "arm":
-            return f"p_control ~ {self.control.describe()}; p_treatment ~ {self.treatment.describe()}"
-        return (
-            f"p_control ~ {self.control.describe()}; "
-            f"{SCALE_LABELS[self.scale]} ~ {self.effect.describe()}"
-        )
-
-    def parameters(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"family": self.family, "control": self.control.as_dict()}
-        if self.family == "arm":
-            out["treatment"] = self.treatment.as_dict()
-        else:
-            out["scale"] = self.scale
-            out["effect"] = self.effect.as_dict()
-        return out
-
-
-@dataclass(frozen=True)
-class Threshold:
-    """An effect value beyond which benefit counts as clinically meaningful.
-
-    ``scale`` is ``rd``, ``rr`` or ``or``. "Beyond" is in the direction of benefit: above the
-    value when higher is better, below it when lower is better.
-    """
-
-    scale: str
-    value: float
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """A binary outcome observed in both arms."""
-
-    name: str
-    label: str
-    treatment_events: int
-    treatment_n: int
-    control_events: int
-    control_n: int
-    better: str = "higher"
-    primary: bool = False
-    source: str = ""
-    thresholds: tuple[Threshold, ...] = ()
-    rope: tuple[str, float, float] | None = None
-    safety: bool = False
-    """A safety outcome (e.g. death, serious adverse events): its 'harm' enters the benefit-harm
-    summary of ``analyze --outcome all``."""
-
-    @property
-    def lower_is_better(self) -> bool:
-        return self.better == "lower"
-
-
-@dataclass(frozen=True)
-class Design:
-    """Design assumptions of a trial file's ``[design]`` table (for ``lnbayes design``).
-
-    ``control_rate``: the expected event rate in the control arm; the hoped-for effect as a
-    treatment-arm rate (``hoped_for_rate``) or an odds ratio (``hoped_for_or``); ``threshold``:
-    declare benefit if P(benefit) >= threshold; ``target_power`` for the sample size search.
-    """
-
-    control_rate: float
-    hoped_for_rate: float
-    hoped_for_or: float
-    threshold: float = 0.95
-    target_power: float = 0.8
-    outcome: str | None = None
-
-
-@dataclass(frozen=True)
-class Trial:
-    """A two-arm randomised trial with one or more binary outcomes and a set of named priors."""
-
-    id: str
-    title: str
-    treatment_name: str
-    control_name: str
-    outcomes: dict[str, Outcome]
-    priors: dict[str, Prior]
-    reference: str = ""
-    registration: str = ""
-    planned_enrolment: int | None = None
-    allocation: tuple[int, int] | None = None
-    treatment_description: str = ""
-    control_description: str = ""
-    notes: str = ""
-    condition: str = ""
-    """The condition treated, a phrase that reads after "for" ("severe sepsis")."""
-    population: str = ""
-    """Who was eligible, in one sentence."""
-    blinding: str = ""
-    """"double-blind", "open-label", ..."""
-    comparator: str = ""
-    """"placebo", "usual care", "an active control"."""
-    stopped_early: bool | None = None
-    """True if the trial stopped before its planned enrolment; None when the file does not say."""
-    rationale: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
-    """Text for the appendix: ``earlier_evidence``, ``hoped_for``, ``stopping`` (RATIONALE_KEYS)."""
-    source_path: str | None = None
-    seed: int = 20170506
-    design: Design | None = None
-
-    @property
-    def primary_outcome(self) -> Outcome:
-        for outcome in self.outcomes.values():
-            if outcome.primary:
-                return outcome
-        return next(iter(self.outcomes.values()))
-
-    def outcome(self, name: str | None) -> Outcome:
-        if name is None:
-            return self.primary_outcome
-        if name not in self.outcomes:
-            raise LnbayesError(
-                f"{self.source_path or '<inline>'}: outcomes.{name}: unknown outcome "
-                f"(known: {', '.join(self.outcomes)})"
-            )
-        return self.outcomes[name]
-
-    def priors_for(self, outcome: Outcome, names: list[str] | None = None) -> list[Prior]:
-        """The named priors (all that apply to ``outcome`` when ``names`` is empty)."""
-        if names:
-            unknown = [n for n in names if n not in self.priors]
-            if unknown:
-                raise LnbayesError(
-                    f"{self.source_path or '<inline>'}: priors.{unknown[0]}: unknown prior "
-                    f"(known: {', '.join(self.priors)})"
-                )
-            return [self.priors[n] for n in names]
-        return [p for p in self.priors.values() if p.applies_to(outcome.name)]
-
-
-def _num(x: float) -> str:
-    return f"{x:.4g}"
-
-
-# ---------------------------------------------------------------------------------------------
-# Reading and validation
-# ---------------------------------------------------------------------------------------------
-
-
-class _Problems:
-    """Collects problems with their location in a file."""
-
-    def __init__(self, source: str):
-        self.source = source
-        self.items: list[str] = []
-
-    def add(self, where: str, problem: str) -> None:
-        self.items.append(f"{self.source}: {where}: {problem}")
-
-    def raise_if_any(self) -> None:
-        if self.items:
-            raise LnbayesError(self.items)
-
-
-def check_keys(d: dict, known, where: str, problems: _Problems) -> None:
-    """Report every key of ``d`` that is not in ``known``, with the nearest known key.
-
-    A typo must not be silently ignored (``beter = "lower"`` would analyse a harmful outcome
-    as a beneficial one), so an unknown key is an error: ``outcomes.x.beter: unknown key (did you
-    mean `better`?)``.
-    """
-    known = tuple(known)
-    for key in d:
-        if key in known:
-            continue
-        close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
-        hint = f"did you mean `{close[0]}`?" if close else f"known keys: {', '.join(known)}"
-        problems.add(f"{where}.{key}" if where else str(key), f"unknown key ({hint})")
-
-
-def check_name(name: Any, where: str, problems: _Problems, what: str) -> bool:
-    """A name used in file names: letters, digits, '_' and '-', starting with a letter, <= 64."""
-    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
-        problems.add(where, f"{what} use letters, digits, '_' and '-' and start with a letter, "
-                            f"got {name!r}")
-        return False
-    if len(name) > MAX_NAME:
-        problems.add(where, f"{what} are at most {MAX_NAME} characters, got {len(name)}")
-        return False
-    return True
-
-
-def _get_bool(d: dict, key: str, where: str, problems: _Problems, default: bool | None = False):
-    value = d.get(key, default)
-    if value is not None and not isinstance(value, bool):
-        problems.add(f"{where}.{key}", f"must be true or false, got {value!r}")
-        return default
-    return value
-
-
-def _get_str(d: dict, key: str, where: str, problems: _Problems, default: str = "") -> str:
-    value = d.get(key, default)
-    if not isinstance(value, str):
-        problems.add(f"{where}.{key}", f"must be text, got {value!r}")
-        return default
-    return value
-
-
-def _get_number(
-    d: dict, key: str, where: str, problems: _Problems, *, positive: bool = False,
-    required: bool = True, default: float | None = None,
-) -> float | None:
-    if key not in d:
-        if required:
-            problems.add(f"{where}.{key}", "missing")
-        return default
-    value = d[key]
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        problems.add(f"{where}.{key}", f"must be a number, got {value!r}")
-        return default
-    value = float(value)
-    if not math.isfinite(value):
-        problems.add(f"{where}.{key}", f"must be finite, got {value!r}")
-        return default
-    if positive and value <= 0:
-        problems.add(f"{where}.{key}", f"must be > 0, got {_num(value)}")
-        return default
-    return value
-
-
-def _get_count(d: dict, key: str, where: str, problems: _Problems, *, minimum: int = 0) -> int | None:
-    if key not in d:
-        problems.add(f"{where}.{key}", "missing")
-        return None
-    value = d[key]
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        problems.add(f"{where}.{key}", f"must be a whole number, got {value!r}")
-        return None
-    if isinstance(value, float) and not value.is_integer():
-        problems.add(f"{where}.{key}", f"must be a whole number, got {value!r}")
-        return None
-    value = int(value)
-    if value < minimum:
-        problems.add(f"{where}.{key}", f"must be >= {minimum}, got {value}")
-        return None
-    return value
-
-
-def _parse_weights(
-    components: list, where: str, problems: _Problems
-) -> list[tuple[float, dict]] | None:
-    if not isinstance(components, list) or not components:
-        problems.add(where, "a mixture needs a non-empty list of components")
-        return None
-    out = []
-    for i, comp in enumerate(components):
-        cw = f"{where}[{i}]"
-        if not isinstance(comp, dict):
-            problems.add(cw, "each mixture component must be a table")
-            return None
-        w = _get_number(comp, "weight", cw, problems, positive=True)
-        out.append((w, comp))
-    weights = [w for w, _ in out if w is not None]
-    if len(weights) == len(out) and abs(sum(weights) - 1.0) > 1e-6:
-        problems.add(f"{where}", f"mixture weights must sum to 1, they sum to {_num(sum(weights))}")
-    return out
-
-
 def parse_beta(d: Any, where: str, problems: _Problems) -> BetaPrior | None:
     """A Beta prior: ``{a, b}``, ``{mean, ess}``, ``{quantiles}``, ``{data, power | ess_cap}``, or
-    ``{mixture = [{weight, ...}, ...]}`` (forms other than a, b and mixture: lnbayes.priorlib)."""
-    from lnbayes import priorlib
+    ``{mixture = [{weight, ...}, ...]}`` (forms other than a, b and mixture: lnbayes.priors.elicit)."""
+    from lnbayes.priors import elicit
 
     if not isinstance(d, dict):
         problems.add(where, f"must be a table such as {{ a = 1, b = 1 }}, got {d!r}")
@@ -468,7 +104,7 @@ def parse_beta(d: Any, where: str, problems: _Problems) -> BetaPrior | None:
             tuple(p.b[0] for p in parsed),
         )
     if "quantiles" in d or "mean" in d or "data" in d:
-        return priorlib.beta_from_spec(d, where, problems)
+        return elicit.beta_from_spec(d, where, problems)
     a = _get_number(d, "a", where, problems, positive=True)
     b = _get_number(d, "b", where, problems, positive=True)
     if a is None or b is None:
@@ -478,7 +114,7 @@ def parse_beta(d: Any, where: str, problems: _Problems) -> BetaPrior | None:
 
 def parse_normal(d: Any, where: str, problems: _Problems, scale: str | None) -> NormalPrior | None:
     """A Normal effect prior: ``{mean, sd}``, a statement, or ``{mixture = [...]}``."""
-    from lnbayes import priorlib
+    from lnbayes.priors import elicit
 
     if not isinstance(d, dict):
         problems.add(where, f"must be a table such as {{ mean = 0, sd = 1 }}, got {d!r}")
@@ -503,7 +139,7 @@ def parse_normal(d: Any, where: str, problems: _Problems, scale: str | None) -> 
             tuple(p.sds[0] for p in parsed),
         )
     if any(k in d for k in ("statement", "tail", "tails", "interval", "convention")):
-        return priorlib.normal_from_statement(d, where, problems, scale)
+        return elicit.normal_from_statement(d, where, problems, scale)
     check_keys(d, ("mean", "sd"), where, problems)
     mean = _get_number(d, "mean", where, problems)
     sd = _get_number(d, "sd", where, problems, positive=True)
@@ -844,20 +480,11 @@ def trial_from_dict(data: dict, source: str) -> Trial:
     )
 
 
-def planned_arms(planned: int, allocation: tuple[int, int]) -> tuple[int, int]:
-    """Planned arm sizes from a total and an allocation ratio (treatment, control).
-
-    25 at 2:1 gives 17 and 8 (the treatment arm gets the rounded share).
-    """
-    a_t, a_c = allocation
-    n_t = int(round(planned * a_t / (a_t + a_c)))
-    return n_t, planned - n_t
-
-
 def default_trial_path() -> Path:
     """The embedded trial file, models/deng2017.toml (shipped in the package as lnbayes/data)."""
-    here = Path(__file__).parent
-    for candidate in (here.parent / "models" / "deng2017.toml", here / "data" / "deng2017.toml"):
+    package = Path(__file__).resolve().parents[1]
+    for candidate in (package.parent / "models" / "deng2017.toml",
+                      package / "data" / "deng2017.toml"):
         if candidate.exists():
             return candidate
     raise LnbayesError("models/deng2017.toml: file: the embedded trial file is missing")

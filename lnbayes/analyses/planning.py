@@ -1,6 +1,6 @@
 """The decision to stop and the design: ``lnbayes predict`` and ``lnbayes design``.
 
-Plain functions returning JSON-ready dicts (the maths is in :mod:`lnbayes.decision`).
+Plain functions returning JSON-ready dicts (the maths is in :mod:`lnbayes.engines.enumeration`).
 """
 
 from __future__ import annotations
@@ -10,9 +10,10 @@ from typing import Any
 
 import numpy as np
 
-from lnbayes import decision, io
+from lnbayes.engines import enumeration
 from lnbayes.errors import LnbayesError
-from lnbayes.spec import Trial
+from lnbayes.io import files
+from lnbayes.model.spec import Trial
 
 REPORTED_THRESHOLDS = (0.95, 0.8, 0.5)
 """Thresholds always reported beside the chosen one."""
@@ -31,7 +32,7 @@ def default_final(trial: Trial) -> tuple[int, int]:
             f"{_source(trial)}: trial.planned_enrolment: missing; give the final arm sizes with "
             "--final T/C"
         )
-    return decision.final_counts(trial.planned_enrolment, trial.allocation)
+    return enumeration.final_counts(trial.planned_enrolment, trial.allocation)
 
 
 def predict(
@@ -61,11 +62,11 @@ def predict(
     results = []
     for prior in priors:
         start = time.perf_counter()
-        pred = decision.predictive(
+        pred = enumeration.predictive(
             prior, outcome.treatment_events, outcome.treatment_n, outcome.control_events,
             outcome.control_n, final_t, final_c, outcome.lower_is_better,
         )
-        current = decision.prob_benefit(
+        current = enumeration.prob_benefit(
             prior, outcome.treatment_events, outcome.treatment_n, outcome.control_events,
             outcome.control_n, outcome.lower_is_better,
         )
@@ -109,8 +110,8 @@ def predict(
             "(same prior, all data) >= threshold."
         ),
         "results": results,
-        "provenance": {"command": io.command_line(), "trial_file": trial.source_path,
-                       "versions": io.versions()},
+        "provenance": {"command": files.command_line(), "trial_file": trial.source_path,
+                       "versions": files.versions()},
     }
 
 
@@ -143,17 +144,17 @@ def design(
         hoped_for_rate = d.hoped_for_rate
     lower = outcome.lower_is_better
     start = time.perf_counter()
-    declare = decision.declare_table(prior, n_t, n_c, threshold, lower)
+    declare = enumeration.declare_table(prior, n_t, n_c, threshold, lower)
     rates = np.array(OC_RATES)
     p_c, p_t = np.meshgrid(rates, rates, indexing="ij")
-    grid = decision.prob_declare(declare, p_c, p_t)
+    grid = enumeration.prob_declare(declare, p_c, p_t)
     oc = [{"p_control": float(a), "p_treatment": float(b), "p_declare_benefit": float(v)}
           for a, b, v in zip(p_c.ravel(), p_t.ravel(), grid.ravel())]
-    t1 = decision.type_i_error(declare)
+    t1 = enumeration.type_i_error(declare)
     type_i = {"max": t1["max"], "at_rate": t1["at_rate"], "at_control_rate": None,
               "control_rate": control_rate}
     if control_rate is not None:
-        at_control = decision.prob_declare(declare, control_rate, control_rate)
+        at_control = enumeration.prob_declare(declare, control_rate, control_rate)
         type_i["at_control_rate"] = float(at_control)
     power = sample = None
     curve: list[dict[str, float]] = []
@@ -162,10 +163,10 @@ def design(
             "p_control": control_rate, "p_treatment": hoped_for_rate,
             "odds_ratio": (hoped_for_rate * (1 - control_rate)
                            / (control_rate * (1 - hoped_for_rate))),
-            "power": float(decision.prob_declare(declare, control_rate, hoped_for_rate)),
+            "power": float(enumeration.prob_declare(declare, control_rate, hoped_for_rate)),
         }
         allocation = trial.allocation or (n_t, n_c)
-        sample = decision.sample_size(prior, allocation, threshold, control_rate, hoped_for_rate,
+        sample = enumeration.sample_size(prior, allocation, threshold, control_rate, hoped_for_rate,
                                       target=target, lower_is_better=lower)
         sample["target_power"] = target
         sample["allocation"] = list(allocation)
@@ -189,8 +190,8 @@ def design(
         "sample_size_80": sample,
         "power_curve": curve,
         "seconds": seconds,
-        "provenance": {"command": io.command_line(), "trial_file": trial.source_path,
-                       "versions": io.versions()},
+        "provenance": {"command": files.command_line(), "trial_file": trial.source_path,
+                       "versions": files.versions()},
     }
 
 
@@ -215,8 +216,8 @@ def _power_curve(prior, allocation, threshold, p_control, p_treatment, lower, sa
     known = {row["total"]: row["power"] for row in sample["evaluated"]}
     for total in range(6, top + 1, step):
         if total not in known:
-            known[total] = decision.power_at(prior, total, allocation, threshold, p_control,
+            known[total] = enumeration.power_at(prior, total, allocation, threshold, p_control,
                                              p_treatment, lower)
-    return [{"total": k, "n_treatment": decision.arm_sizes(k, allocation)[0],
-             "n_control": decision.arm_sizes(k, allocation)[1], "power": known[k]}
+    return [{"total": k, "n_treatment": enumeration.arm_sizes(k, allocation)[0],
+             "n_control": enumeration.arm_sizes(k, allocation)[1], "power": known[k]}
             for k in sorted(known) if k <= top]

@@ -1,7 +1,7 @@
 """Prior sweeps: grids of priors, tipping points, reverse-Bayes, the cache and the output files.
 
-Orchestration over :mod:`lnbayes.sweep_math` (the exact engine for sweeps) and, with
-``engine="pymc"``, over :mod:`lnbayes.pymc_engine` (compiled once, re-sampled per grid point).
+Orchestration over :mod:`lnbayes.engines.prior_grid` (the exact engine for sweeps) and, with
+``engine="pymc"``, over :mod:`lnbayes.engines.mcmc` (compiled once, re-sampled per grid point).
 :func:`run_sweep` returns the JSON-ready dict that ``lnbayes sweep --json`` prints; the CLI and
 the report layer only format and write it.
 
@@ -16,7 +16,7 @@ stopped, and a repeated sweep reads every point back at once. One database file 
 file per point: a 10,000-point exact sweep writes one transaction instead of 10,000 files.
 Each record is stored with its SHA-256 and checked when read; a damaged record is recomputed and
 an unreadable database set aside (:class:`SweepCache`), each with a warning. A PyMC point is
-summarised only from complete draws (:func:`lnbayes.pymc_engine.sample`), so an interrupted fit
+summarised only from complete draws (:func:`lnbayes.engines.mcmc.sample`), so an interrupted fit
 is never committed.
 """
 
@@ -25,8 +25,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import io as _io
-import json
-import sqlite3
 import time
 import zlib
 from dataclasses import dataclass
@@ -35,10 +33,13 @@ from typing import Any, Callable
 
 import numpy as np
 
-from lnbayes import dists, effects, io, sweep_math
-from lnbayes.effects import format_estimate
+from lnbayes.engines import prior_grid
 from lnbayes.errors import LnbayesError
-from lnbayes.spec import SCALE_ALIASES, SCALE_LABELS, BetaPrior, NormalPrior, Prior, Trial
+from lnbayes.io import files
+from lnbayes.io.cache import SweepCache, cache_key
+from lnbayes.model import dists, effects
+from lnbayes.model.effects import format_estimate
+from lnbayes.model.spec import SCALE_ALIASES, SCALE_LABELS, BetaPrior, NormalPrior, Prior, Trial
 
 LEVELS = (0.5, 0.8, 0.95)
 """Probability levels of the tipping points (0.95 first in sentences)."""
@@ -155,175 +156,6 @@ def first_threshold(outcome):
     return outcome.thresholds[0] if outcome.thresholds else None
 
 
-# ---------------------------------------------------------------------------------------------
-# The cache
-# ---------------------------------------------------------------------------------------------
-
-
-class SweepCache:
-    """Grid-point results in one SQLite file, one committed transaction per batch.
-
-    ``path=None`` disables the cache (nothing is read or written). Each record is stored as JSON
-    with its SHA-256. A database SQLite cannot read (a truncated file, random bytes, a damaged
-    page) is set aside as ``sweep.sqlite.corrupt-YYYYMMDD-HHMMSS`` with a warning and a new one
-    is started; a record whose text does not match its checksum or is not a JSON object is
-    deleted with a warning, and its point is computed again. Either way no damaged value is
-    used, and what is intact is kept.
-    """
-
-    TABLE = "records"
-    """Table of checksummed records (the unchecked ``points`` table of earlier versions is
-    dropped: its points are computed again)."""
-
-    def __init__(self, path: str | Path | None):
-        self.path = None if path is None else Path(path)
-        self._db = None
-        if self.path is not None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                self._open()
-            except sqlite3.DatabaseError as err:
-                if not _is_damage(err):
-                    raise
-                self._set_aside(err)
-                self._open()
-
-    def _open(self) -> None:
-        db = sqlite3.connect(self.path, timeout=60)
-        try:
-            db.execute("PRAGMA synchronous=FULL")
-            check = db.execute("PRAGMA quick_check").fetchone()
-            if not check or check[0] != "ok":
-                found = check[0] if check else "no answer"
-                raise sqlite3.DatabaseError(f"integrity check: {found}")
-            with db:
-                db.execute(f"CREATE TABLE IF NOT EXISTS {self.TABLE} "
-                           "(key TEXT PRIMARY KEY, record TEXT NOT NULL, sha256 TEXT NOT NULL)")
-                db.execute("DROP TABLE IF EXISTS points")
-        except BaseException:
-            db.close()
-            raise
-        self._db = db
-
-    def _set_aside(self, err: Exception) -> None:
-        """Move the unreadable database (and its journal) aside and warn; a new one follows."""
-        if self._db is not None:
-            self._db.close()
-            self._db = None
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        target = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
-        n = 1
-        while target.exists():
-            n += 1
-            target = self.path.with_name(f"{self.path.name}.corrupt-{stamp}-{n}")
-        if self.path.exists():
-            self.path.replace(target)
-        for suffix in ("-journal", "-wal", "-shm"):  # a hot journal belongs to the old file
-            side = self.path.with_name(self.path.name + suffix)
-            if side.exists():
-                side.replace(target.with_name(target.name + suffix))
-        io.warn(f"{self.path}: sweep cache unreadable ({' '.join(str(err).split())}); set aside "
-                f"as {target.name}, starting a new cache")
-
-    def _guarded(self, operation, default):
-        """Run ``operation(db)``; if the database turns out damaged, set it aside, start anew."""
-        if self._db is None:
-            return default
-        try:
-            return operation(self._db)
-        except sqlite3.DatabaseError as err:
-            if not _is_damage(err):
-                raise
-            self._set_aside(err)
-            self._open()
-            return default
-
-    def get_many(self, keys: list[str]) -> dict[str, dict]:
-        """The intact records of ``keys`` found in the cache (damaged ones are deleted)."""
-        if self._db is None or not keys:
-            return {}
-
-        def read(db) -> dict[str, dict]:
-            out, bad = {}, []
-            for i in range(0, len(keys), 500):
-                chunk = keys[i:i + 500]
-                rows = db.execute(
-                    f"SELECT key, record, sha256 FROM {self.TABLE} "
-                    f"WHERE key IN ({','.join('?' * len(chunk))})", chunk
-                ).fetchall()
-                for key, text, digest in rows:
-                    record = _checked_record(text, digest)
-                    if record is None:
-                        bad.append(key)
-                    else:
-                        out[key] = record
-            if bad:
-                with db:
-                    db.executemany(f"DELETE FROM {self.TABLE} WHERE key = ?", [(k,) for k in bad])
-                io.warn(f"{self.path}: {len(bad)} damaged cache record(s) (checksum or JSON) "
-                        "removed; their points are computed again")
-            return out
-
-        return self._guarded(read, {})
-
-    def put_many(self, items: dict[str, dict]) -> None:
-        """Store records by key, in one transaction, each with the SHA-256 of its JSON text."""
-        if self._db is None or not items:
-            return
-        rows = []
-        for k, v in items.items():
-            text = json.dumps(io.to_jsonable(v))
-            rows.append((k, text, hashlib.sha256(text.encode()).hexdigest()))
-
-        def write(db) -> None:
-            with db:  # one transaction: all of it or none of it
-                db.executemany(f"INSERT OR REPLACE INTO {self.TABLE} (key, record, sha256) "
-                               "VALUES (?, ?, ?)", rows)
-
-        if self._guarded(write, False) is False:  # the database was replaced: write again
-            self._guarded(write, None)
-
-    def close(self) -> None:
-        """Close the database (reads and writes after this do nothing)."""
-        if self._db is not None:
-            self._db.close()
-            self._db = None
-
-
-def _is_damage(err: sqlite3.DatabaseError) -> bool:
-    """Whether an SQLite error means a damaged file.
-
-    A lock, a read-only folder or a full disk is not damage: those errors propagate.
-    """
-    name = getattr(err, "sqlite_errorname", "") or ""
-    if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB", "SQLITE_IOERR_SHORT_READ")):
-        return True
-    return not isinstance(err, sqlite3.OperationalError)
-
-
-def _checked_record(text, digest) -> dict | None:
-    """A cache record parsed from its JSON text, or None if damaged (checksum, JSON, type)."""
-    if not isinstance(text, str) or hashlib.sha256(text.encode()).hexdigest() != digest:
-        return None
-    try:
-        record = json.loads(text)
-    except ValueError:
-        return None
-    return record if isinstance(record, dict) else None
-
-
-def cache_key(context: dict[str, Any], **point: Any) -> str:
-    """SHA-256 of the sweep context and one point's parameters (floats rounded to 12 digits)."""
-    def clean(v):
-        if isinstance(v, float):
-            return float(f"{v:.12g}")
-        return v
-
-    body = json.dumps({"context": context, "point": {k: clean(v) for k, v in point.items()}},
-                      sort_keys=True, default=str)
-    return hashlib.sha256(body.encode()).hexdigest()
-
-
 def point_seed(seed: int, outcome: str, label: str) -> int:
     """A per-point seed from the run's seed, independent of the order of the grid."""
     return (seed * 1_000_003 + zlib.crc32(f"sweep/{outcome}/{label}".encode())) % (2**32)
@@ -347,9 +179,9 @@ class _Problem:
             measure_value = (effects.MEASURE_OF_SCALE[threshold.scale], threshold.value)
         self.measure_value = measure_value
         if mode == "effect":
-            self.engine = sweep_math.EffectSweep(control, scale, outcome, measure_value)
+            self.engine = prior_grid.EffectSweep(control, scale, outcome, measure_value)
         else:
-            self.engine = sweep_math.ArmSweep(control, outcome, scale, measure_value)
+            self.engine = prior_grid.ArmSweep(control, outcome, scale, measure_value)
 
     def prior(self, first: float, second: float) -> Prior:
         return _sweep_prior(self.mode, self.control, self.scale, first, second)
@@ -381,14 +213,14 @@ class _Problem:
         return out
 
     def _oracle(self, mean: float, sd: float) -> tuple[float, float, float]:
-        from lnbayes import exact
+        from lnbayes.engines import exact
 
         post = exact.effect_posterior(self.control, self.scale, NormalPrior.single(mean, sd), self.outcome)
         above0 = 1.0 - post.prob_benefit(True)
         above_t = np.nan
         if self.measure_value:
             above_t = post.prob_beyond(*self.measure_value, False)
-        med = post.quantile(sweep_math._SCALE_MEASURE[self.scale], 0.5)
+        med = post.quantile(prior_grid._SCALE_MEASURE[self.scale], 0.5)
         return above0, above_t, (med if self.scale == "rd" else float(np.log(med)))
 
     def p_benefit_of(self, first: float, second: float, span) -> float:
@@ -426,13 +258,13 @@ def _sweep_prior(mode: str, control: BetaPrior, scale: str, first: float, second
 
 def _pymc_run(prior: Prior, outcome, threshold, scale: str, seed: int, settings) -> dict:
     """Sample one grid point's posterior (compiled model reused) and summarise it."""
-    from lnbayes import pymc_engine, summaries
+    from lnbayes.engines import draws, mcmc
 
     thresholds = (threshold,) if threshold is not None else ()
-    datatree = pymc_engine.sample(prior, outcome, seed=seed, settings=settings)
-    drawn = summaries.draws_summary(datatree, outcome, thresholds)
-    diag = summaries.diagnostics(datatree)
-    median = drawn["estimates"][sweep_math._SCALE_MEASURE[scale]]["median"]
+    datatree = mcmc.sample(prior, outcome, seed=seed, settings=settings)
+    drawn = draws.draws_summary(datatree, outcome, thresholds)
+    diag = draws.diagnostics(datatree)
+    median = drawn["estimates"][prior_grid._SCALE_MEASURE[scale]]["median"]
     return {
         "p_benefit": drawn["p_benefit"],
         "p_benefit_mcse": drawn["p_benefit_mcse"],
@@ -501,11 +333,11 @@ def tipping_points(problem: _Problem, seconds: np.ndarray, span: tuple[float, fl
 
     Root-finding (Brent's method) on the exact sweep engine for the P(benefit) of one prior as a
     function of its centre; with ``check_exact`` the root is re-evaluated with
-    :func:`lnbayes.exact.posterior` (the per-prior quadrature oracle): at the highest level
+    :func:`lnbayes.engines.exact.posterior` (the per-prior quadrature oracle): at the highest level
     only (about 0.2 s each; at most :data:`ORACLE_CHECKS` of them, evenly spread over the
     spreads), or at every level with ``check_exact="all"``.
     """
-    from lnbayes import exact
+    from lnbayes.engines import exact
 
     direction = -1 if problem.lower else 1
     second_name = "prior_sd" if problem.mode == "effect" else "prior_ess"
@@ -514,7 +346,7 @@ def tipping_points(problem: _Problem, seconds: np.ndarray, span: tuple[float, fl
     to_check: list[dict] = []
     for second in seconds:
         for level in levels:
-            found = sweep_math.tipping_centre(
+            found = prior_grid.tipping_centre(
                 lambda c: problem.p_benefit_of(c, float(second), span), level, span[0], span[1], direction)
             row = {second_name: float(second), "level": level, "prior_mean": found["centre"],
                    "status": found["status"],
@@ -540,7 +372,7 @@ def tipping_points(problem: _Problem, seconds: np.ndarray, span: tuple[float, fl
         checks.append(abs(row["p_benefit_exact_at_root"] - row["level"]))
     return {"levels": list(levels), "search_range": list(span), "direction": (
         "lower centres are more enthusiastic" if direction < 0 else "higher centres are more enthusiastic"),
-        "method": "brentq on the exact sweep engine (xtol 1e-8); roots at the highest level re-evaluated with lnbayes.exact.posterior (at most "
+        "method": "brentq on the exact sweep engine (xtol 1e-8); roots at the highest level re-evaluated with lnbayes.engines.exact.posterior (at most "
                   f"{ORACLE_CHECKS}, evenly spread over the prior spreads)",
         "oracle_check": {"roots_checked": len(checks),
                          "max_abs_p_benefit_error": max(checks) if checks else None},
@@ -579,7 +411,7 @@ def reverse_bayes(outcome, prior_sds, levels=LEVELS, alpha: float = 0.05,
     """Reverse-Bayes on the log-OR scale with the normal approximation of the 2x2 table.
 
     For each prior sd and level: the prior centre at which the normal-normal posterior gives
-    P(benefit) = level (closed form, :func:`lnbayes.sweep_math.normal_tipping_centre`), and the
+    P(benefit) = level (closed form, :func:`lnbayes.engines.prior_grid.normal_tipping_centre`), and the
     Analysis of Credibility: the advocacy limit for a non-significant result (Matthews 2018,
     2019), or the sceptical limit ``(U - L)^2 / (4 sqrt(U L))`` for a significant one
     (Matthews 2001). ``control_name`` names the control arm in the sentences.
@@ -591,7 +423,7 @@ def reverse_bayes(outcome, prior_sds, levels=LEVELS, alpha: float = 0.05,
     Held L, Matthews R, Ott M, Pawel S. Reverse-Bayes methods for evidence assessment and
     research synthesis. Res Synth Methods 2022;13:295-314 (PMC9305905).
     """
-    estimate, se = sweep_math.wald_log_or(outcome)
+    estimate, se = prior_grid.wald_log_or(outcome)
     z = float(dists.norm_isf(alpha / 2))
     lower_ci, upper_ci = estimate - z * se, estimate + z * se
     sign = -1.0 if outcome.lower_is_better else 1.0  # benefit is theta * sign > 0
@@ -599,7 +431,7 @@ def reverse_bayes(outcome, prior_sds, levels=LEVELS, alpha: float = 0.05,
     rows = []
     for sd in prior_sds:
         for level in levels:
-            mu = sign * sweep_math.normal_tipping_centre(sign * estimate, se, float(sd), level)
+            mu = sign * prior_grid.normal_tipping_centre(sign * estimate, se, float(sd), level)
             prior_p = float(dists.norm_sf(0.0, sign * mu, float(sd)))
             rows.append({
                 "prior_sd": float(sd), "level": level, "prior_mean": mu, "prior_or": float(np.exp(mu)),
@@ -624,9 +456,9 @@ def reverse_bayes(outcome, prior_sds, levels=LEVELS, alpha: float = 0.05,
 
     result = f"OR {or_text(estimate)}, 95% CI {or_text(lower_ci)} to {or_text(upper_ci)}"
     if lower_ci < 0 < upper_ci:
-        al = sweep_math.advocacy_limit(lower_ci, upper_ci)
+        al = prior_grid.advocacy_limit(lower_ci, upper_ci)
         prior_mean, prior_sd = al / 2, abs(al) / (2 * z)
-        post_mean, post_sd = sweep_math.normal_posterior(estimate, se, prior_mean, prior_sd)
+        post_mean, post_sd = prior_grid.normal_posterior(estimate, se, prior_mean, prior_sd)
         ancred = {
             "kind": "advocacy", "formula": "AL = -(U + L)(U - L)^2 / (2 U L) on the log-OR scale",
             "advocacy_limit": al, "advocacy_limit_or": float(np.exp(al)),
@@ -694,14 +526,14 @@ def run_sweep(
         Grids of prior centres and sds (effect mode) or treatment-arm prior means and effective
         sample sizes (arm mode). Defaults: :data:`DEFAULT_EFFECT_GRID`, :data:`DEFAULT_ARM_GRID`.
     engine
-        ``exact`` (:mod:`lnbayes.sweep_math`) or ``pymc`` (one compiled model re-sampled per
+        ``exact`` (:mod:`lnbayes.engines.prior_grid`) or ``pymc`` (one compiled model re-sampled per
         point; every point also gets its exact value and the disagreement in MCSE units).
     seed
         Run seed (default: the trial file's); per-point seeds derive from it.
     mode
         ``effect`` (Normal prior on the effect) or ``arm`` (Beta prior on the treatment arm).
     settings
-        :class:`lnbayes.pymc_engine.SamplerSettings` for ``engine="pymc"``.
+        :class:`lnbayes.engines.mcmc.SamplerSettings` for ``engine="pymc"``.
     outdir
         Where ``sweep_<outcome>_<scale|arm>_<engine>.json`` and ``.csv`` and ``cache/`` go;
         None writes nothing and uses no cache.
@@ -719,7 +551,7 @@ def run_sweep(
         raise LnbayesError(f"<command line>: --mode: must be effect or arm, got {mode!r}")
     if engine not in ENGINES:
         raise LnbayesError(f"<command line>: --engine: must be exact or pymc, got {engine!r}")
-    if scale not in sweep_math._SCALE_MEASURE:
+    if scale not in prior_grid._SCALE_MEASURE:
         scale = normalise_scale(scale)
     outcome_obj = trial.outcome(outcome)
     control_name, control = control_prior_for(trial, outcome_obj, control_prior, mode)
@@ -734,7 +566,7 @@ def run_sweep(
         raise LnbayesError(f"<command line>: --centre/--sd: {centres.n * sds.n} grid points exceed {MAX_POINTS}")
     seed = trial.seed if seed is None else seed
     if engine == "pymc" and settings is None:
-        from lnbayes.pymc_engine import SamplerSettings
+        from lnbayes.engines.mcmc import SamplerSettings
 
         settings = SamplerSettings()
     threshold = first_threshold(outcome_obj)
@@ -746,12 +578,12 @@ def run_sweep(
     n_points = len(grid_first)
 
     provenance = {
-        "command": io.command_line(),
+        "command": files.command_line(),
         "trial_file": trial.source_path,
         "trial_file_sha256": _trial_hash(trial),
         "seed": seed, "engine": engine,
         "sampler_settings": settings.as_dict() if engine == "pymc" else None,
-        "exact_settings": sweep_math.SETTINGS, "versions": io.versions(),
+        "exact_settings": prior_grid.SETTINGS, "versions": files.versions(),
     }
     context = {
         "cache_version": CACHE_VERSION, "trial_sha256": provenance["trial_file_sha256"],
@@ -760,7 +592,7 @@ def run_sweep(
                     outcome_obj.control_events, outcome_obj.control_n, outcome_obj.better],
         "threshold": None if threshold is None else [threshold.scale, threshold.value],
         "mode": mode, "scale": scale, "control": control.as_dict(),
-        "exact_settings": sweep_math.SETTINGS, "versions": provenance["versions"],
+        "exact_settings": prior_grid.SETTINGS, "versions": provenance["versions"],
     }
     cache = SweepCache(Path(outdir) / "cache" / "sweep.sqlite" if (outdir is not None and use_cache) else None)
     t_start = time.perf_counter()
@@ -844,7 +676,7 @@ def run_sweep(
                 })
             else:
                 pm_ = pymc_points[k]
-                from lnbayes.analysis import agreement
+                from lnbayes.analyses.reanalysis import agreement
 
                 agree = agreement(pm_["p_benefit"], ex["p_benefit"], pm_["p_benefit_mcse"], pm_["n_draws"])
                 row.update({
@@ -919,8 +751,8 @@ def run_sweep(
         json_path = Path(outdir) / f"{stem}.json"
         csv_path = Path(outdir) / f"{stem}.csv"
         out["written"] = {"json": str(json_path), "csv": str(csv_path)}
-        io.write_text(csv_path, grid_csv(grid))
-        io.write_json(json_path, out)
+        files.write_text(csv_path, grid_csv(grid))
+        files.write_json(json_path, out)
     return out
 
 
@@ -951,7 +783,7 @@ def _pymc_parallel(problem, todo, grid_first, grid_second, seeds, settings, work
 def _trial_hash(trial: Trial) -> str:
     """SHA-256 of the trial file, or of the trial's contents when it has no file."""
     if trial.source_path and Path(trial.source_path).is_file():
-        return io.file_sha256(trial.source_path)
+        return files.file_sha256(trial.source_path)
     return hashlib.sha256(repr((trial.id, trial.outcomes, trial.priors)).encode()).hexdigest()
 
 
@@ -1005,4 +837,3 @@ def summary_lines(result: dict) -> list[str]:
     rb = result["reverse_bayes"]
     lines.append(rb["analysis_of_credibility"]["sentence"])
     return lines
-

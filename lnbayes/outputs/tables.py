@@ -15,7 +15,7 @@ MEASURE_LABELS = {
 
 def fmt_interval(est: dict[str, float]) -> str:
     """Median (lower to upper), each to three significant digits (-0.0386, not -0.04)."""
-    from lnbayes.effects import format_estimate
+    from lnbayes.model.effects import format_estimate
 
     return (f"{format_estimate(est['median'])} ({format_estimate(est['lower'])} to "
             f"{format_estimate(est['upper'])})")

@@ -1,8 +1,8 @@
 """Report side of the figures: assemble the set for one outcome and write it to files.
 
-:func:`make_figures` turns an analysis (``lnbayes.analysis.analyze``) into named Figures;
+:func:`make_figures` turns an analysis (``lnbayes.analyses.reanalysis.analyze``) into named Figures;
 :func:`save_figures` writes them atomically (PNG at 300 dpi, vector PDF, SVG on request).
-The plotting functions themselves (:mod:`lnbayes.plots`) never write anything.
+The plotting functions themselves (:mod:`lnbayes.outputs.figures.plots`) never write anything.
 """
 
 from __future__ import annotations
@@ -10,8 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from lnbayes import densities, io, plots
-from lnbayes.plotstyle import DPI, house_style
+from lnbayes.analyses import densities as densities_mod
+from lnbayes.io import files
+from lnbayes.outputs.figures import plots
+from lnbayes.outputs.figures.style import DPI, house_style
 
 FORMATS = ("png", "pdf", "svg")
 
@@ -21,16 +23,16 @@ def default_sweep(trial, outcome, priors=None, scale: str = "log_or", n_means: i
     """A P(benefit) grid over Normal priors on the log odds ratio, centred on the named priors.
 
     Stand-in for ``lnbayes sweep`` (same JSON shape), from
-    :func:`lnbayes.densities.benefit_grid`. The control arm keeps the prior of the first named
+    :func:`lnbayes.analyses.densities.benefit_grid`. The control arm keeps the prior of the first named
     effect prior on this scale (Beta(1, 1) when there is none).
     """
-    from lnbayes.spec import BetaPrior
+    from lnbayes.model.spec import BetaPrior
 
     priors = list(trial.priors_for(outcome) if priors is None else priors)
     on_scale = [p for p in priors if p.family == "effect" and p.scale == scale]
     control = on_scale[0].control if on_scale else BetaPrior.single(1, 1)
-    means, sds = densities.default_sweep_axes(priors, scale, n_means, n_sds)
-    return densities.benefit_grid(outcome, control, scale, means, sds)
+    means, sds = densities_mod.default_sweep_axes(priors, scale, n_means, n_sds)
+    return densities_mod.benefit_grid(outcome, control, scale, means, sds)
 
 
 def make_figures(trial, outcome, analysis: Mapping[str, Any], sweep: Mapping | None = None,
@@ -63,7 +65,7 @@ def make_figures(trial, outcome, analysis: Mapping[str, Any], sweep: Mapping | N
         sweep = sweep if sweep is not None else default_sweep(trial, outcome, priors)
         marked = priors if heatmap_priors is None else [p for p in priors if p.name in heatmap_priors]
         figs["sweep_heatmap"] = plots.plot_sweep_heatmap(sweep, trial, named_priors=marked)
-    from lnbayes.sensitivity import prior_is_constant
+    from lnbayes.analyses.sensitivity import prior_is_constant
 
     constant = [p.label or p.name for p in priors if prior_is_constant(p)]
     for result, prior in zip(results, priors):
@@ -94,7 +96,7 @@ def save_figures(figs: Mapping[str, Any], outdir: str | Path,
         for stem, fig in figs.items():
             for fmt in formats:
                 path = outdir / f"{stem}.{fmt}"
-                with io.atomic_path(path) as tmp:
+                with files.atomic_path(path) as tmp:
                     fig.savefig(tmp, format=fmt, dpi=png_dpi(fig) if fmt == "png" else DPI,
                                 metadata=_metadata(fmt))
                 written.append(path)

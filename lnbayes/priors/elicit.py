@@ -48,10 +48,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numpy as np
 from scipy import special
 
-from lnbayes import dists, effects, roots
+from lnbayes.model import dists, effects
+from lnbayes.numerics import roots
 
 EFFECT_SCALES = ("log_or", "log_rr", "rd")
 STATED_SCALES = ("or", "rr", "rd", "log_or", "log_rr")
@@ -313,7 +313,7 @@ def power_prior_beta(
 
 
 # ---------------------------------------------------------------------------------------------
-# Reading statements from a trial file (called by lnbayes.spec)
+# Reading statements from a trial file (called by lnbayes.model.spec)
 # ---------------------------------------------------------------------------------------------
 
 
@@ -322,10 +322,10 @@ def _stated_effect(
     other_keys: tuple[str, ...] = (),
 ) -> float | None:
     """A number on the prior's scale, or ``{ scale = "or", value = 3 }`` converted to it."""
-    from lnbayes.spec import _get_number
+    from lnbayes.model.fields import _get_number
 
     if isinstance(raw, dict):
-        from lnbayes.spec import check_keys
+        from lnbayes.model.fields import check_keys
 
         check_keys(raw, ("scale", key_value, "control_rate", *other_keys), where, problems)
         stated = raw.get("scale", scale)
@@ -355,7 +355,7 @@ def _field(name: str, key_value: str) -> str:
 
 def _tail(raw: Any, where: str, problems, scale: str, control_rate: float | None):
     """``{ effect, scale, prob, side }`` -> (value on the prior scale, prob, side or None)."""
-    from lnbayes.spec import _get_number
+    from lnbayes.model.fields import _get_number
 
     if not isinstance(raw, dict):
         problems.add(where, "must be a table { effect, scale, prob, side }")
@@ -385,7 +385,8 @@ def normal_from_statement(d: dict[str, Any], where: str, problems: Any, scale: s
     itself when it holds ``tail``, ``tails``, ``interval`` or ``convention``). Every problem is
     reported through ``problems.add(location, message)``; returns None when there is one.
     """
-    from lnbayes.spec import NormalPrior, _get_number
+    from lnbayes.model.fields import _get_number
+    from lnbayes.model.spec import NormalPrior
 
     if scale is None:
         return None  # the prior's scale is already reported as wrong
@@ -400,7 +401,7 @@ def normal_from_statement(d: dict[str, Any], where: str, problems: Any, scale: s
             return None
     else:
         st, sw = d, where
-    from lnbayes.spec import check_keys
+    from lnbayes.model.fields import check_keys
 
     if "statement" in d:
         check_keys(d, ("statement",), where, problems)
@@ -544,7 +545,8 @@ def beta_from_spec(d: dict[str, Any], where: str, problems: Any):
     (:func:`power_prior_beta`),
     on top of ``base`` (default Beta(1, 1)).
     """
-    from lnbayes.spec import BetaPrior, _get_count, _get_number, check_keys
+    from lnbayes.model.fields import _get_count, _get_number, check_keys
+    from lnbayes.model.spec import BetaPrior
 
     forms = [k for k in ("quantiles", "data", "mean") if k in d]
     if len(forms) != 1:
@@ -621,444 +623,3 @@ def beta_from_spec(d: dict[str, Any], where: str, problems: Any):
         problems.add(f"{where}.mean", f"must lie in (0, 1), got {mean:.4g}")
         return None
     return BetaPrior.single(mean * ess, (1 - mean) * ess)
-
-
-# ---------------------------------------------------------------------------------------------
-# Effective sample size
-# ---------------------------------------------------------------------------------------------
-
-
-def _arrays(beta) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    return (np.asarray(beta.weights, float), np.asarray(beta.a, float), np.asarray(beta.b, float))
-
-
-def beta_mixture_moments(beta) -> tuple[float, float]:
-    """Mean and variance of a Beta mixture."""
-    w, a, b = _arrays(beta)
-    m = a / (a + b)
-    second = a * (a + 1) / ((a + b) * (a + b + 1))
-    mean = float(np.sum(w * m))
-    return mean, float(np.sum(w * second) - mean**2)
-
-
-def ess_moment(beta) -> float:
-    """Moment ESS: a + b of the Beta with the mixture's mean and variance."""
-    mean, var = beta_mixture_moments(beta)
-    return mean * (1 - mean) / var - 1
-
-
-def _logit_info_ratio(beta, eta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(prior density of eta = logit(theta), prior information / Fisher information) at eta.
-
-    On the logit scale a Beta(a, b) component has log density a log(theta) + b log(1 - theta)
-    + const, with second derivative -(a + b) theta (1 - theta); the binomial Fisher information
-    per patient is theta (1 - theta). For a mixture the log-density's second derivative follows
-    from the components' (responsibilities r_k, scores s_k = a_k - (a_k + b_k) theta).
-    """
-    w, a, b = _arrays(beta)
-    eta = np.asarray(eta, dtype=float)[:, None]
-    log_t, log_1mt = special.log_expit(eta), special.log_expit(-eta)
-    theta = np.exp(log_t)
-    log_h = np.log(w) + a * log_t + b * log_1mt - special.betaln(a, b)
-    log_p = special.logsumexp(log_h, axis=1, keepdims=True)
-    r = np.exp(log_h - log_p)
-    s = a - (a + b) * theta
-    s_bar = np.sum(r * s, axis=1, keepdims=True)
-    v = np.exp(log_t + log_1mt)[:, 0]
-    # -(log p)'' = sum r_k (a_k + b_k) v - [sum r_k s_k^2 - (sum r_k s_k)^2]
-    ratio = np.sum(r * (a + b), axis=1) - np.sum(r * (s - s_bar) ** 2, axis=1) / v
-    return np.exp(log_p[:, 0]), ratio
-
-
-def ess_elir(beta, n_nodes: int = 200_001) -> float:
-    """ELIR effective sample size (Neuenschwander et al. 2020) of a Beta mixture.
-
-    ESS = E_prior[ i_prior(eta) / i_F(eta) ], the expected ratio of the prior's information to the
-    binomial Fisher information per patient, on the logit (canonical) scale; exactly a + b for a
-    Beta(a, b), where the ratio is a + b everywhere. Integrated by Simpson's rule on a fine
-    logit grid spanning every component from its 1e-14 to its 1 - 1e-14 quantile.
-    """
-    w, a, b = _arrays(beta)
-    lo = float(np.min(special.logit(np.clip(dists.beta_ppf(1e-14, a, b), 1e-300, None))))
-    hi = float(np.max(-special.logit(np.clip(dists.beta_ppf(1e-14, b, a), 1e-300, None))))
-    eta, sw = _logit_grid(lo, hi, n_nodes)
-    dens, ratio = _logit_info_ratio(beta, eta)
-    return float(np.sum(sw * dens * ratio) / np.sum(sw * dens))
-
-
-def ess_morita(beta) -> float:
-    """Morita, Thall and Mueller (2008) ESS of a Beta mixture, with a vanishing base prior.
-
-    The m at which the information of the base prior updated by m patients (averaged over the
-    prior predictive) matches the prior's information -(log p)''(theta_bar) at the prior mean;
-    with the base prior's own ESS taken to 0, m = theta_bar (1 - theta_bar) [D_p + 1/theta_bar^2
-    + 1/(1 - theta_bar)^2], reported as a real number (Morita et al. round it to an integer).
-    Exactly a + b for a Beta(a, b).
-    """
-    w, a, b = _arrays(beta)
-    t = beta_mixture_moments(beta)[0]
-    log_f = np.log(w) + dists.beta_logpdf(t, a, b)
-    r = np.exp(log_f - special.logsumexp(log_f))
-    g = (a - 1) / t - (b - 1) / (1 - t)
-    dg = -(a - 1) / t**2 - (b - 1) / (1 - t) ** 2
-    second = np.sum(r * (g**2 + dg)) - np.sum(r * g) ** 2  # (log p)''
-    d_p = -second
-    return float(t * (1 - t) * (d_p + 1 / t**2 + 1 / (1 - t) ** 2))
-
-
-ESS_METHODS = {"elir": ess_elir, "moment": ess_moment, "morita": ess_morita}
-
-
-def arm_ess(beta) -> dict[str, float]:
-    """ESS of an arm-level Beta (mixture) prior by ELIR (the default), moment and Morita."""
-    return {name: f(beta) for name, f in ESS_METHODS.items()}
-
-
-def unit_variance(scale: str, control_rate: float) -> float:
-    """Variance of the effect estimate on ``scale`` from 1 patient per arm, both arms at the rate.
-
-    log_or: 2 / (p (1 - p)); log_rr: 2 (1 - p) / p; rd: 2 p (1 - p) (the large-sample variances
-    of the estimated log odds ratio, log risk ratio and risk difference under no effect).
-    """
-    p = control_rate
-    return {"log_or": 2 / (p * (1 - p)), "log_rr": 2 * (1 - p) / p, "rd": 2 * p * (1 - p)}[scale]
-
-
-def effect_equivalent_information(effect, scale: str, control_rate: float) -> float:
-    """Patients per arm (1:1) whose data would estimate the effect with the prior's variance.
-
-    n = unit_variance(scale, control_rate) / prior variance; for a mixture the mixture's
-    variance is used. Under no effect at ``control_rate``.
-    """
-    w = np.asarray(effect.weights, float)
-    m = np.asarray(effect.means, float)
-    s = np.asarray(effect.sds, float)
-    mean = float(np.sum(w * m))
-    var = float(np.sum(w * (s**2 + m**2)) - mean**2)
-    return unit_variance(scale, control_rate) / var
-
-
-def prior_ess(prior, control_rate: float | None = None) -> dict[str, Any]:
-    """ESS of a prior: per arm (ELIR, moment, Morita) or for the effect (equivalent information).
-
-    ``headline`` is the number a reader sees first: treatment-arm ELIR for arm-level priors, the
-    effect's equivalent patients per arm for effect-level priors.
-    """
-    control = arm_ess(prior.control)
-    if prior.family == "arm":
-        treatment = arm_ess(prior.treatment)
-        return {
-            "method": "elir",
-            "control": control,
-            "treatment": treatment,
-            "headline": {"control": control["elir"], "treatment": treatment["elir"]},
-        }
-    rate = beta_mixture_moments(prior.control)[0] if control_rate is None else control_rate
-    per_arm = effect_equivalent_information(prior.effect, prior.scale, rate)
-    return {
-        "method": "equivalent information",
-        "control": control,
-        "effect": {"patients_per_arm": per_arm, "control_rate": rate, "scale": prior.scale},
-        "headline": {"control": control["elir"], "effect_per_arm": per_arm},
-    }
-
-
-# ---------------------------------------------------------------------------------------------
-# Prior predictive distribution and prior-data conflict (Box 1980)
-# ---------------------------------------------------------------------------------------------
-
-
-def _beta_binomial_pmf(beta, n: int) -> np.ndarray:
-    w, a, b = _arrays(beta)
-    y = np.arange(n + 1)[:, None]
-    log_pmf = (
-        special.gammaln(n + 1)
-        - special.gammaln(y + 1)
-        - special.gammaln(n - y + 1)
-        + special.betaln(a + y, b + n - y)
-        - special.betaln(a, b)
-    )
-    return np.exp(special.logsumexp(np.log(w) + log_pmf, axis=1))
-
-
-def _logit_grid(lo: float, hi: float, n: int) -> tuple[np.ndarray, np.ndarray]:
-    eta = np.linspace(lo, hi, n)
-    h = eta[1] - eta[0]
-    sw = np.ones(n)
-    sw[1:-1:2] = 4
-    sw[2:-1:2] = 2
-    return eta, sw * h / 3
-
-
-def prior_predictive(
-    prior,
-    n_treatment: int,
-    n_control: int,
-    n_control_nodes: int = 401,
-    n_treatment_nodes: int = 2001,
-) -> np.ndarray:
-    """P(y_treatment, y_control) under the prior for arms of the given sizes, every outcome.
-
-    Arm-level priors: the product of two Beta-binomial (mixture) pmfs (closed form). Effect-level
-    priors: 2-D quadrature, Simpson on logit(p_control) and on logit(p_treatment); the effect
-    prior's density is carried to logit(p_treatment) with its Jacobian, and each row is
-    normalised numerically, which also applies the truncation to the feasible effects.
-    Returns an array of shape (n_treatment + 1, n_control + 1) that sums to 1.
-    """
-    if prior.family == "arm":
-        return np.outer(
-            _beta_binomial_pmf(prior.treatment, n_treatment),
-            _beta_binomial_pmf(prior.control, n_control),
-        )
-    w, a, b = _arrays(prior.control)
-    lo = float(np.min(special.logit(np.clip(dists.beta_ppf(1e-14, a, b), 1e-300, None))))
-    hi = float(np.max(special.logit(np.clip(dists.beta_isf(1e-14, a, b), None, 1 - 1e-16))))
-    eta_c, wc = _logit_grid(max(lo, -36.0), min(hi, 36.0), n_control_nodes)
-    p_c = special.expit(eta_c)
-    log_pc = special.logsumexp(
-        np.log(w)
-        + special.xlogy(a, p_c[:, None])
-        + special.xlog1py(b, -p_c[:, None])
-        - special.betaln(a, b),
-        axis=1,
-    )
-    wc = wc * np.exp(log_pc)
-    wc = wc / wc.sum()
-
-    ew = np.asarray(prior.effect.weights, float)
-    em = np.asarray(prior.effect.means, float)
-    es = np.asarray(prior.effect.sds, float)
-    # logit(p_treatment) nodes spanning the prior at every p_control node: one common grid, or
-    # (narrow effect priors, which the common grid would step over) a grid per p_control node
-    span_lo, span_hi = float(np.min(em - 12 * es)), float(np.max(em + 12 * es))
-    feas_lo, feas_hi = effects.theta_bounds(prior.scale, p_c)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        e_lo_r = special.logit(np.clip(effects.p_treatment(
-            prior.scale, p_c, np.maximum(span_lo, feas_lo)), 0, 1))
-        e_hi_r = special.logit(np.clip(effects.p_treatment(
-            prior.scale, p_c, np.minimum(span_hi, feas_hi)), 0, 1))
-    e_lo_r, e_hi_r = np.clip(e_lo_r, -36, 36), np.clip(e_hi_r, -36, 36)
-    e_lo, e_hi = float(np.min(e_lo_r)), float(np.max(e_hi_r))
-    # d theta / d logit(p_t) <= 1 (log_or, log_rr) or 1/4 (rd): the narrowest component's width
-    s_logit = float(np.min(es)) * (4.0 if prior.scale == "rd" else 1.0)
-    common = (e_hi - e_lo) / (n_treatment_nodes - 1) <= s_logit / 4
-    if common:
-        eta_t, wt = _logit_grid(e_lo, e_hi, n_treatment_nodes)
-        eta = np.broadcast_to(eta_t, (len(p_c), len(eta_t)))
-        wt = np.broadcast_to(wt, eta.shape)
-    else:
-        nodes = 401
-        frac = np.linspace(0.0, 1.0, nodes)
-        eta = e_lo_r[:, None] + (e_hi_r - e_lo_r)[:, None] * frac[None, :]
-        h = (e_hi_r - e_lo_r) / (nodes - 1)
-        sw = np.ones(nodes)
-        sw[1:-1:2] = 4
-        sw[2:-1:2] = 2
-        wt = h[:, None] * sw[None, :] / 3
-    p_t = special.expit(eta)
-    pc = p_c[:, None]
-    theta = effects.theta_of(prior.scale, pc, p_t)
-    # log d theta / d eta_t
-    log_jac = {"log_or": np.zeros_like(eta), "log_rr": special.log_expit(-eta),
-               "rd": special.log_expit(eta) + special.log_expit(-eta)}[prior.scale]
-    with np.errstate(invalid="ignore"):
-        log_dens = special.logsumexp(
-            np.log(ew) + dists.norm_logpdf(theta[..., None], em, es), axis=-1
-        ) + log_jac
-    dens = np.where(np.isfinite(log_dens), np.exp(log_dens), 0.0) * wt
-    mass = dens.sum(axis=1, keepdims=True)
-    dens = np.where(mass > 0, dens / np.where(mass > 0, mass, 1.0), 0.0)
-    wc = np.where(mass[:, 0] > 0, wc, 0.0)
-    wc = wc / wc.sum()
-    y_t = np.arange(n_treatment + 1)
-    y_c = np.arange(n_control + 1)
-    # P(y_t | p_control node), in blocks (at most 32 MB of binomial probabilities at a time)
-    cond_t = np.zeros((len(p_c), n_treatment + 1))
-    if common:
-        cols = max(1, (32 << 20) // (8 * eta.shape[1]))
-        for start in range(0, n_treatment + 1, cols):
-            sl = slice(start, start + cols)
-            pmf_t = dists.binom_pmf(y_t[None, sl], n_treatment, p_t[0][:, None])  # (M, block)
-            cond_t[:, sl] = dens @ pmf_t
-    else:
-        rows = max(1, (32 << 20) // (8 * eta.shape[1] * (n_treatment + 1)))
-        for start in range(0, len(p_c), rows):
-            sl = slice(start, start + rows)
-            pmf_t = dists.binom_pmf(y_t[None, None, :], n_treatment, p_t[sl, :, None])
-            cond_t[sl] = np.einsum("rj,rjy->ry", dens[sl], pmf_t)
-    pmf_c = dists.binom_pmf(y_c[None, :], n_control, p_c[:, None])  # (R, Yc)
-    joint = np.einsum("r,ry,rc->yc", wc, cond_t, pmf_c)
-    return joint / joint.sum()
-
-
-def box_p(predictive: np.ndarray, y_treatment: int, y_control: int, rtol: float = 1e-9) -> float:
-    """Box's prior predictive p-value: P(m(Y) <= m(y_obs)) under the prior predictive m.
-
-    The probability, before the trial, of an outcome (y_t, y_c) at most as probable as the one
-    observed (Box 1980; Evans and Moshonov 2006). Small values flag prior-data conflict.
-    """
-    m_obs = predictive[y_treatment, y_control]
-    return float(np.sum(predictive[predictive <= m_obs * (1 + rtol)]))
-
-
-MAX_PREDICTIVE_OUTCOMES = 4_000_000
-"""Largest number of outcomes (n_t + 1)(n_c + 1) whose effect-level prior predictive is
-enumerated for Box's p (arm-level priors have no limit: their predictive is a product)."""
-
-
-def box_p_product(pmf_t: np.ndarray, pmf_c: np.ndarray, y_t: int, y_c: int,
-                  rtol: float = 1e-9) -> float:
-    """:func:`box_p` for a product predictive ``pmf_t[y_t] pmf_c[y_c]`` without forming it.
-
-    ``sum_i pmf_t[i] * sum{pmf_c[j] : pmf_t[i] pmf_c[j] <= m_obs (1 + rtol)}`` with pmf_c sorted
-    once: O(n log n) time and O(n) memory, for any arm sizes.
-    """
-    m = pmf_t[y_t] * pmf_c[y_c] * (1 + rtol)
-    order = np.sort(pmf_c)
-    cum = np.concatenate([[0.0], np.cumsum(order)])
-    with np.errstate(divide="ignore"):
-        limit = np.where(pmf_t > 0, m / np.where(pmf_t > 0, pmf_t, 1.0), np.inf)
-    k = np.searchsorted(order, limit, side="right")
-    return float(np.clip(np.sum(pmf_t * cum[k]), 0.0, 1.0))
-
-
-def conflict(prior, outcome) -> dict[str, Any]:
-    """Box's p for an outcome, and the prior predictive probability of the observed counts.
-
-    Arm-level priors: exact for any arm sizes (:func:`box_p_product`). Effect-level priors: the
-    prior predictive of every outcome (:func:`prior_predictive`), up to
-    :data:`MAX_PREDICTIVE_OUTCOMES` outcomes; beyond that ``p`` is None and ``note`` says why.
-    """
-    n_t, n_c = outcome.treatment_n, outcome.control_n
-    y_t, y_c = outcome.treatment_events, outcome.control_events
-    if prior.family == "arm":
-        pmf_t = _beta_binomial_pmf(prior.treatment, n_t)
-        pmf_c = _beta_binomial_pmf(prior.control, n_c)
-        return {"p": box_p_product(pmf_t, pmf_c, y_t, y_c),
-                "predictive_prob_observed": float(pmf_t[y_t] * pmf_c[y_c])}
-    outcomes = (n_t + 1) * (n_c + 1)
-    if outcomes > MAX_PREDICTIVE_OUTCOMES:
-        return {"p": None, "predictive_prob_observed": None,
-                "note": (f"not computed: the prior predictive of all {outcomes:,} outcomes of "
-                         f"{n_t}/{n_c} patients exceeds the enumeration limit of "
-                         f"{MAX_PREDICTIVE_OUTCOMES:,}")}
-    pred = prior_predictive(prior, n_t, n_c)
-    return {
-        "p": box_p(pred, y_t, y_c),
-        "predictive_prob_observed": float(pred[y_t, y_c]),
-    }
-
-
-# ---------------------------------------------------------------------------------------------
-# What a prior implies before any data
-# ---------------------------------------------------------------------------------------------
-
-
-def no_data(outcome):
-    """The outcome with no patients: its exact 'posterior' is the prior."""
-    from dataclasses import replace
-
-    return replace(outcome, treatment_events=0, treatment_n=0, control_events=0, control_n=0)
-
-
-def prior_summary(prior, outcome, prob: float = 0.95) -> dict[str, Any]:
-    """Prior P(benefit) (direction from ``outcome``) and prior median / interval of the effects."""
-    from lnbayes import exact
-
-    post = exact.posterior(prior, no_data(outcome))
-    return {
-        "p_benefit": post.prob_benefit(outcome.lower_is_better),
-        "estimates": {
-            m: post.interval(m, prob)
-            for m in ("p_control", "p_treatment", "risk_difference", "odds_ratio")
-        },
-    }
-
-
-def prior_report(prior, outcome, control_rate: float | None = None) -> dict[str, Any]:
-    """Everything the ``priors`` command shows for one prior and one outcome."""
-    summary = prior_summary(prior, outcome)
-    return {
-        "name": prior.name,
-        "label": prior.label,
-        "role": prior.role,
-        "family": prior.family,
-        "statement": prior.statement,
-        "description": prior.describe(),
-        "parameters": prior.parameters(),
-        "prior_p_benefit": summary["p_benefit"],
-        "prior_estimates": summary["estimates"],
-        "ess": prior_ess(prior, control_rate),
-        **_conflict_fields(conflict(prior, outcome)),
-        "justification": prior.justification,
-        "citations": list(prior.citations),
-        "outcomes": list(prior.outcomes) if prior.outcomes is not None else None,
-    }
-
-
-def _conflict_fields(result: dict[str, Any]) -> dict[str, Any]:
-    return {"conflict_p": result["p"], "conflict_note": result.get("note")}
-
-
-def priors_report(trial, outcome_name: str | None = None, prior_names: list[str] | None = None):
-    """The ``lnbayes priors`` result: a :func:`prior_report` for each prior of an outcome.
-
-    Returns ``{"trial", "title", "outcome", "outcome_info", "priors": [...]}``; the priors are
-    those named, or all that apply to the outcome (its primary outcome by default).
-    """
-    from lnbayes.analysis import outcome_record
-
-    outcome = trial.outcome(outcome_name)
-    reports = []
-    for prior in trial.priors_for(outcome, prior_names):
-        report = prior_report(prior, outcome)
-        if prior.grid:
-            report["grid"] = prior.grid
-        reports.append(report)
-    return {
-        "trial": trial.id,
-        "title": trial.title,
-        "outcome": outcome.name,
-        "outcome_info": outcome_record(trial, outcome),
-        "priors": reports,
-    }
-
-
-# ---------------------------------------------------------------------------------------------
-# Log prior and log likelihood per draw (for power-scaling sensitivity)
-# ---------------------------------------------------------------------------------------------
-
-
-def log_prior_terms(prior, p_control, p_treatment) -> dict[str, np.ndarray]:
-    """The log prior density at (p_control, p_treatment), split by parameter.
-
-    Arm-level: log Beta-mixture densities of both arms. Effect-level: the control arm's log
-    density and the effect's log Normal-mixture density, renormalised over the feasible effects
-    given p_control for log_rr and rd (the conditional truncation the engines use). Densities are
-    with respect to the model's own parameters (p_control, p_treatment or the effect), without
-    Jacobians, as power-scaling needs (Kallioinen et al. 2024).
-    """
-    from lnbayes.exact import BetaMix, NormalMix
-
-    p_control = np.asarray(p_control, dtype=float)
-    p_treatment = np.asarray(p_treatment, dtype=float)
-    out = {"p_control": BetaMix.of(prior.control).logpdf(p_control)}
-    if prior.family == "arm":
-        out["p_treatment"] = BetaMix.of(prior.treatment).logpdf(p_treatment)
-        return out
-    effect = NormalMix.of(prior.effect)
-    theta = effects.theta_of(prior.scale, p_control, p_treatment)
-    log_density = effect.logpdf(theta)
-    if prior.scale != "log_or":
-        lo, hi = effects.theta_bounds(prior.scale, p_control)
-        log_density = log_density - effect.log_mass(lo, hi)
-    out[prior.scale] = log_density
-    return out
-
-
-def log_likelihood_terms(outcome, p_control, p_treatment) -> dict[str, np.ndarray]:
-    """Binomial log likelihood of each arm's count at (p_control, p_treatment)."""
-    return {
-        "control": dists.binom_logpmf(outcome.control_events, outcome.control_n, p_control),
-        "treatment": dists.binom_logpmf(outcome.treatment_events, outcome.treatment_n, p_treatment),
-    }

@@ -30,7 +30,7 @@ windows cannot hold (Beta shapes far below 0.4; :data:`TAIL_TOL`) are refused wi
 
 Probabilities are computed on the side asked for (survival functions, not ``1 - cdf``) and lie in
 [0, 1]; quantiles use closed forms where they exist and otherwise
-:func:`lnbayes.roots.monotone_root`, which no last-bit rounding can make fail.
+:func:`lnbayes.numerics.roots.monotone_root`, which no last-bit rounding can make fail.
 
 Accuracy is better than 1e-4 on probabilities (tests compare against closed forms and
 scipy.integrate).
@@ -46,8 +46,9 @@ import numpy as np
 from scipy import special
 from scipy.integrate import cumulative_simpson
 
-from lnbayes import dists, effects, roots
 from lnbayes.errors import LnbayesError
+from lnbayes.model import dists, effects
+from lnbayes.numerics import roots
 
 _RATIO_MEASURES = ("risk_ratio", "odds_ratio")
 
@@ -280,7 +281,7 @@ class ExactPosterior:
 
         Closed forms where they exist (p_control and p_treatment under arm-level priors: Beta
         quantiles; p_control under effect-level priors: the inverse of its piecewise-linear CDF);
-        otherwise the root of ``cdf - q`` by :func:`lnbayes.roots.monotone_root`, bracketed from a
+        otherwise the root of ``cdf - q`` by :func:`lnbayes.numerics.roots.monotone_root`, bracketed from a
         grid and checked, so that a bracket one ulp off (a CDF that equals ``q`` exactly at a grid
         node) cannot make it fail. Quantiles beyond the searched range (odds and risk ratios
         outside exp(+-40)) are reported as the range's end.
@@ -757,7 +758,7 @@ def effect_posterior(
 
 
 def posterior(prior, outcome) -> ExactPosterior:
-    """The exact posterior of a :class:`lnbayes.spec.Prior` given an outcome's counts.
+    """The exact posterior of a :class:`lnbayes.model.spec.Prior` given an outcome's counts.
 
     Raises :class:`lnbayes.errors.LnbayesError` (naming the prior) for priors whose posterior
     the quadrature cannot hold (Beta shapes far below 0.1 on every integrated arm).

@@ -16,8 +16,10 @@ from typing import Any, Callable
 
 import numpy as np
 
-from lnbayes import analysis, io, spec
-from lnbayes.spec import Trial
+from lnbayes.analyses import reanalysis
+from lnbayes.io import files
+from lnbayes.model import spec as spec_mod
+from lnbayes.model.spec import Trial
 
 SCHEMA = "lnbayes.report/1"
 STANDARD_REFERENCES = (
@@ -178,7 +180,7 @@ def predict_status(trial: Trial) -> str | None:
     if trial.planned_enrolment is None:
         return "predict"
     outcome = trial.primary_outcome
-    final_t, final_c = spec.planned_arms(trial.planned_enrolment, trial.allocation)
+    final_t, final_c = spec_mod.planned_arms(trial.planned_enrolment, trial.allocation)
     if final_t <= outcome.treatment_n or final_c <= outcome.control_n:
         return "predict_complete"
     return None
@@ -213,7 +215,7 @@ def run_report(
     problem with the trial file surfaces before the first PyMC fit. With ``engine="exact"`` the
     report stops there: a draft without MCMC (the appendix says so).
     """
-    from lnbayes.pymc_engine import SamplerSettings
+    from lnbayes.engines.mcmc import SamplerSettings
 
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {ENGINES}")
@@ -223,13 +225,15 @@ def run_report(
     settings = settings or SamplerSettings()
     outdir = Path(outdir) if outdir is not None else None
     say = progress or (lambda message: None)
-    from lnbayes import planning, priorlib, sweep
-    from lnbayes.benefit_quadrature import PlanError
+    from lnbayes.analyses import planning
+    from lnbayes.analyses import prior_checks as prior_checks_mod
+    from lnbayes.analyses import sweep as sweep_mod
+    from lnbayes.engines.datasets import PlanError
 
     say("exact posteriors of every outcome")
     outcomes = _analyse_outcomes(trial, "exact", seed, settings, None, say)
     say("prior checks: a-priori summaries, effective sample sizes, prior-data conflict")
-    prior_checks = priorlib.priors_report(trial)
+    prior_checks = prior_checks_mod.priors_report(trial)
     for row in prior_checks["priors"]:
         row["ess_text"] = ess_text(row["ess"])
     omitted = {}
@@ -254,7 +258,7 @@ def run_report(
     say("prior sweep, tipping points and reverse-Bayes")
     scale = report_scale(trial)
     centres, sds = sweep_axes(trial, scale)
-    swept = sweep.run_sweep(trial, None, scale=scale, centres=centres, sds=sds, engine="exact",
+    swept = sweep_mod.run_sweep(trial, None, scale=scale, centres=centres, sds=sds, engine="exact",
                             seed=seed, outdir=None)
     slim_sweep = _slim_sweep(swept)
     source = swept["control_prior"]["from"]
@@ -267,7 +271,7 @@ def run_report(
         "primary_outcome": trial.primary_outcome.name,
         "effect_scale": scale,
         "ratio_measure": ratio_measure(scale),
-        "priors": [analysis.prior_record(p) for p in trial.priors.values()],
+        "priors": [reanalysis.prior_record(p) for p in trial.priors.values()],
         "prior_checks": prior_checks,
         "prior_labels": {p.name: p.label or p.name for p in trial.priors.values()},
         "outcome_labels": {o.name: o.label for o in trial.outcomes.values()},
@@ -279,7 +283,7 @@ def run_report(
         "sweep": slim_sweep,
         "omitted": omitted,
         "settings": {"seed": seed, "sampler": settings.as_dict() if engine == "pymc" else None,
-                     "agreement_mcse": analysis.AGREEMENT_MCSE},
+                     "agreement_mcse": reanalysis.AGREEMENT_MCSE},
         "provenance": _provenance(outcomes, seed, engine, settings),
     }
     # a problem with this trial's report surfaces now, not after the sampling: the appendix is
@@ -300,11 +304,11 @@ def run_report(
 
 def write_sweep(swept: dict[str, Any], outdir: Path) -> dict[str, str]:
     """The sweep's grid as CSV and its whole result as JSON, beside results.json."""
-    from lnbayes import sweep
+    from lnbayes.analyses import sweep as sweep_mod
 
     stem = f"sweep_{swept['outcome']}_{swept['scale']}_exact"
-    io.write_text(outdir / f"{stem}.csv", sweep.grid_csv(swept["grid"]))
-    io.write_json(outdir / f"{stem}.json", swept)
+    files.write_text(outdir / f"{stem}.csv", sweep_mod.grid_csv(swept["grid"]))
+    files.write_json(outdir / f"{stem}.json", swept)
     return {"json": f"{stem}.json", "csv": f"{stem}.csv"}
 
 
@@ -318,7 +322,7 @@ def _analyse_outcomes(trial, engine, seed, settings, outdir, say) -> list[dict[s
         def on_prior(name: str, i: int, n: int, _o=outcome) -> None:
             say(f"{_o.name}: prior {i + 1}/{n} ({name}, {engine})")
 
-        result = analysis.analyze(trial, outcome.name, None, engine=engine, seed=seed,
+        result = reanalysis.analyze(trial, outcome.name, None, engine=engine, seed=seed,
                                   settings=settings, outdir=outdir, on_prior=on_prior)
         for r in result["results"]:
             if r.get("datatree") is not None:
@@ -344,7 +348,7 @@ def _benefit_harm(trial, outcomes, omitted) -> dict[str, Any] | None:
         omitted["benefit_harm"] = OMITTED["benefit_harm"]
         return None
     omitted.pop("benefit_harm", None)
-    return analysis.benefit_harm(
+    return reanalysis.benefit_harm(
         trial, [{"outcome": o["outcome"], "results": o["results"]} for o in outcomes])
 
 
@@ -360,7 +364,7 @@ def write_report(trial: Trial, outdir: str | Path, seed: int | None = None, sett
         progress("writing the appendix")
     report["provenance"]["elapsed_seconds"] = time.time() - started
     clean = strip_for_json(report)
-    io.write_json(outdir / "results.json", clean)
+    files.write_json(outdir / "results.json", clean)
     write_appendix(clean, outdir)
     return clean
 
@@ -376,7 +380,7 @@ the side of benefit."""
 def sweep_axes(trial: Trial, scale: str = "log_or"):
     """The report's sweep grid on ``scale``: the defaults (mirrored when lower is better),
     widened to hold every named single-Normal prior on that scale, on the same spacing."""
-    from lnbayes.sweep import GridRange
+    from lnbayes.analyses.sweep import GridRange
 
     (c0, c1, cn), (s0, s1, sn) = DEFAULT_SWEEP[scale]
     if trial.primary_outcome.lower_is_better:
@@ -485,7 +489,7 @@ def figure_captions(trial: Trial, report: dict[str, Any]) -> dict[str, str]:
 def write_figures(trial: Trial, report: dict[str, Any], predict, design, outdir: Path,
                   sweep: dict | None = None) -> dict[str, Any]:
     """Draw the primary outcome's figures and the decision figures; PNG (300 dpi) and PDF."""
-    from lnbayes import figures, plots_decision
+    from lnbayes.outputs.figures import figure_set, planning_plots
 
     outcome = trial.primary_outcome
     prim = next(o for o in report["outcomes"] if o["outcome"] == outcome.name)
@@ -493,14 +497,14 @@ def write_figures(trial: Trial, report: dict[str, Any], predict, design, outdir:
     # (role = "grid") are in the tables only
     named = [p.name for p in trial.priors.values() if p.role != "grid"]
     measures = ("risk_difference", report["ratio_measure"])
-    figs = figures.make_figures(trial, outcome, {"results": prim["results"]}, sweep=sweep,
+    figs = figure_set.make_figures(trial, outcome, {"results": prim["results"]}, sweep=sweep,
                                 diagnostic_priors=named, heatmap_priors=named,
                                 measures=measures)
     if predict is not None:
-        figs["predictive"] = plots_decision.predictive_figure(predict)
+        figs["predictive"] = planning_plots.predictive_figure(predict)
     if design is not None:
-        figs["operating_characteristics"] = plots_decision.operating_characteristics_figure(design)
-    figures.save_figures(figs, Path(outdir) / "figures", ("png", "pdf"))
+        figs["operating_characteristics"] = planning_plots.operating_characteristics_figure(design)
+    figure_set.save_figures(figs, Path(outdir) / "figures", ("png", "pdf"))
     captions = figure_captions(trial, report)
     out = {}
     for stem in figs:
@@ -513,7 +517,7 @@ def write_figures(trial: Trial, report: dict[str, Any], predict, design, outdir:
 
 
 def strip_for_json(report: dict[str, Any]) -> dict[str, Any]:
-    return analysis.strip_datatrees(report)
+    return reanalysis.strip_datatrees(report)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -573,7 +577,7 @@ def probability(x: float | None, digits: int = 3) -> str:
 
 def estimate(x: float) -> str:
     """An estimate to three significant digits (0.600, -0.0386, 12.3), no "-0.00"."""
-    from lnbayes.effects import format_estimate
+    from lnbayes.model.effects import format_estimate
 
     if x == 0:
         return "0"
@@ -730,8 +734,8 @@ def write_appendix(report: dict[str, Any], outdir: str | Path) -> dict[str, str]
     md_path = outdir / "appendix.md"
     old = md_path.read_text(encoding="utf-8") if md_path.exists() else None
     markdown = merge_user_regions(render_markdown(report), old)
-    io.write_text(md_path, markdown)
+    files.write_text(md_path, markdown)
     title = f"Methods appendix: Bayesian re-analysis of {report['trial']['title']}"
-    io.write_text(outdir / "appendix.tex", markdown_to_latex(markdown, title))
-    io.write_text(outdir / "appendix.html", markdown_to_html(markdown, title, outdir))
+    files.write_text(outdir / "appendix.tex", markdown_to_latex(markdown, title))
+    files.write_text(outdir / "appendix.html", markdown_to_html(markdown, title, outdir))
     return {"md": "appendix.md", "tex": "appendix.tex", "html": "appendix.html"}

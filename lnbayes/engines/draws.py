@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from lnbayes import effects
+from lnbayes.model import effects
 
 RHAT_MAX = 1.01
 ESS_MIN = 400

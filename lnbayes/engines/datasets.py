@@ -1,6 +1,6 @@
 """P(benefit) and posterior masses for many datasets at once, on logit grids that follow the data.
 
-The numerical core of :mod:`lnbayes.decision` (NumPy and SciPy only). For a set of datasets
+The numerical core of :mod:`lnbayes.engines.enumeration` (NumPy and SciPy only). For a set of datasets
 (every count ``y_c`` in a range of the control arm's ``n_c`` patients, crossed with every count
 ``y_t`` of the treatment arm's ``n_t``) it computes, for each dataset, the posterior masses of
 harm and benefit, and the Savage-Dickey density of the effect at 0.
@@ -35,7 +35,7 @@ The cheaper rule is used.
 Windows follow where the posterior is: by default the logit range [-30, 30] (all of it for the
 small trials lnbayes is built for); when that would need more nodes than the budget allows
 (large trials, narrow effect priors), the window of each coordinate is the hull of the windows
-of the exact engine's posteriors (:func:`lnbayes.exact.effect_posterior`) for the four corner
+of the exact engine's posteriors (:func:`lnbayes.engines.exact.effect_posterior`) for the four corner
 datasets (smallest and largest count of each arm), which place the posterior mass of every
 dataset between them; the window is then padded. Spacing is set by the narrowest of the prior
 and posterior widths over all datasets (a lower bound on each posterior's standard deviation from
@@ -71,9 +71,10 @@ from functools import lru_cache
 import numpy as np
 from scipy import special
 
-from lnbayes import effects, roots
+from lnbayes.engines.exact import BetaMix, NormalMix, update_beta
 from lnbayes.errors import LnbayesError
-from lnbayes.exact import BetaMix, NormalMix, update_beta
+from lnbayes.model import effects
+from lnbayes.numerics import roots
 
 U_DEFAULT = 30.0
 """Default window: logit from -30 to 30 (p from 9e-14 to 1 - 9e-14)."""
@@ -83,7 +84,7 @@ TAIL_PROB = 1e-14
 """Window ends leave out at most this much of each conjugate posterior, on each side."""
 TAIL_TOL = 1e-8
 """Largest conjugate posterior mass allowed beyond logit +-U_MAX (else refused); as in
-:data:`lnbayes.exact.TAIL_TOL`."""
+:data:`lnbayes.engines.exact.TAIL_TOL`."""
 EDGE_TOL = 1e-12
 """Posterior mass fraction allowed in the outermost nodes of a window before it is widened."""
 EDGE_FAIL = 1e-9
@@ -586,12 +587,12 @@ def corner_windows(prior, n_t: int, n_c: int, yt: tuple[int, int], yc: tuple[int
                    tail: float = 1e-13) -> dict[str, tuple[float, float]]:
     """Windows of u_c, u_t and v holding the posteriors of the four corner datasets.
 
-    From the exact engine (:func:`lnbayes.exact.effect_posterior`), which locates each posterior
+    From the exact engine (:func:`lnbayes.engines.exact.effect_posterior`), which locates each posterior
     numerically: u_c from its p_control nodes (where the marginal is within 60 nats of its
     peak), u_t from the p_treatment quantiles at ``tail``, v from the odds-ratio quantiles.
     """
-    from lnbayes import exact
-    from lnbayes.spec import Outcome
+    from lnbayes.engines import exact
+    from lnbayes.model.spec import Outcome
 
     uc, ut, v = [np.inf, -np.inf], [np.inf, -np.inf], [np.inf, -np.inf]
     for y_t in sorted(set(yt)):

@@ -1,19 +1,19 @@
 """Publication figures of a re-analysis: each function takes results and returns a Figure.
 
 Nothing here saves, shows or changes global state: every function draws inside
-:func:`lnbayes.plotstyle.house_style` (a ``matplotlib.rc_context``) on a
+:func:`lnbayes.outputs.figures.style.house_style` (a ``matplotlib.rc_context``) on a
 ``matplotlib.figure.Figure`` that is not registered with pyplot (ArviZ figures are detached from
-pyplot after drawing). The report layer (:mod:`lnbayes.figures`) writes files.
+pyplot after drawing). The report layer (:mod:`lnbayes.outputs.figures.figure_set`) writes files.
 
 Numbers written on the figures are exact (the exact engine is the reference for every prior);
 MCMC draws, when available, are overlaid to show that the sampler agrees with them.
 
 Inputs
 ------
-``analysis``: the dict returned by :func:`lnbayes.analysis.analyze` (``results`` with one entry
+``analysis``: the dict returned by :func:`lnbayes.analyses.reanalysis.analyze` (``results`` with one entry
 per prior: ``prior``, ``prior_info``, ``p_benefit``, ``p_benefit_exact``, ``p_benefit_mcse``,
 ``estimates`` with their ``exact`` counterparts, and ``datatree`` for PyMC runs).
-``curves``: prior name -> :func:`lnbayes.densities.density_curves` output.
+``curves``: prior name -> :func:`lnbayes.analyses.densities.density_curves` output.
 """
 
 from __future__ import annotations
@@ -22,9 +22,10 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from lnbayes import densities
-from lnbayes.effects import format_estimate
-from lnbayes.plotstyle import (
+from lnbayes.analyses import densities as densities_mod
+from lnbayes.analyses import sample_estimates
+from lnbayes.model.effects import format_estimate
+from lnbayes.outputs.figures.style import (
     ARM_COLOURS,
     BENEFIT_ALPHA,
     BENEFIT_FILL,
@@ -175,7 +176,7 @@ def _display_range(curves: Mapping[str, Mapping], measure: str, mass: float = 0.
     lows, highs = [], []
     for per_prior in curves.values():
         c = per_prior[measure]
-        x = np.log(c["grid"]) if measure in densities.LOG_MEASURES else c["grid"]
+        x = np.log(c["grid"]) if measure in densities_mod.LOG_MEASURES else c["grid"]
         dens = c["posterior"]
         cum = np.concatenate([[0.0], np.cumsum(0.5 * (dens[1:] + dens[:-1]) * np.diff(x))])
         cum = cum / cum[-1]
@@ -185,7 +186,7 @@ def _display_range(curves: Mapping[str, Mapping], measure: str, mass: float = 0.
     lo, hi = min(lows), max(highs)
     span = hi - lo
     lo, hi = lo - pad * span, hi + pad * span
-    if measure in densities.LOG_MEASURES:
+    if measure in densities_mod.LOG_MEASURES:
         return float(np.exp(lo)), float(np.exp(hi))
     if measure == "risk_difference":
         return max(lo, -1.0), min(hi, 1.0)
@@ -212,14 +213,14 @@ def _log_axis(ax, lo: float, hi: float) -> None:
 def _hist_overlay(ax, values: np.ndarray, measure: str, lo: float, hi: float, colour: str,
                   bins: int = 40):
     """MCMC draws as a filled histogram (per unit log measure for ratios)."""
-    if measure in densities.LOG_MEASURES:
+    if measure in densities_mod.LOG_MEASURES:
         values = np.log(values[values > 0])
         edges = np.linspace(np.log(lo), np.log(hi), bins + 1)
     else:
         edges = np.linspace(lo, hi, bins + 1)
     counts, _ = np.histogram(values, bins=edges)
     dens = counts / (len(values) * np.diff(edges))
-    if measure in densities.LOG_MEASURES:
+    if measure in densities_mod.LOG_MEASURES:
         edges = np.exp(edges)
     return ax.stairs(dens, edges, fill=True, color=colour, alpha=0.22, lw=0, zorder=1)
 
@@ -236,7 +237,7 @@ def plot_effect_prior_posterior(trial, outcome, analysis: Mapping[str, Any],
 
     One row per prior, one column per measure (risk difference; odds ratio on a log axis).
     The benefit side of no effect is shaded and each panel states P(benefit). Curves are exact
-    (:func:`lnbayes.densities.density_curves`); MCMC draws, when the results carry a DataTree,
+    (:func:`lnbayes.analyses.densities.density_curves`); MCMC draws, when the results carry a DataTree,
     are overlaid as a histogram.
 
     Returns
@@ -270,7 +271,7 @@ def plot_effect_prior_posterior(trial, outcome, analysis: Mapping[str, Any],
                 ax.plot(grid[keep], prior_d[keep], color=PRIOR_CURVE, ls="--", lw=1.0, zorder=2,
                         label="prior")
                 ax.plot(grid[keep], post_d[keep], color=colour, lw=1.5, zorder=3, label="posterior")
-                if measure in densities.LOG_MEASURES:
+                if measure in densities_mod.LOG_MEASURES:
                     _log_axis(ax, lo, hi)
                 else:
                     ax.set_xlim(lo, hi)
@@ -319,7 +320,7 @@ def compute_curves(trial, outcome, analysis: Mapping[str, Any],
               "risk_ratio": (1e-3, 1e3), "p_control": (1e-4, 1 - 1e-4),
               "p_treatment": (1e-4, 1 - 1e-4)}
     return {
-        r["prior"]: densities.density_curves(trial.priors[r["prior"]], outcome, measures,
+        r["prior"]: densities_mod.density_curves(trial.priors[r["prior"]], outcome, measures,
                                              ranges=ranges, n=CURVE_POINTS)
         for r in analysis["results"]
     }
@@ -343,7 +344,7 @@ def plot_forest(trial, outcome, analysis: Mapping[str, Any],
     matplotlib.figure.Figure
     """
     results = analysis["results"]
-    data_only = densities.data_only_estimate(outcome)
+    data_only = sample_estimates.data_only_estimate(outcome)
     n = len(results)
     rows = n + 1
     y = np.arange(rows)[::-1].astype(float)  # priors top to bottom, data-only last
@@ -370,7 +371,7 @@ def plot_forest(trial, outcome, analysis: Mapping[str, Any],
             lows.append(d["lower"])
             highs.append(d["upper"])
             ax.axvline(NO_EFFECT[measure], color=REFERENCE_LINE, lw=0.7, ls=":")
-            if measure in densities.LOG_MEASURES:
+            if measure in densities_mod.LOG_MEASURES:
                 lo, hi = min(lows) / 1.25, max(highs) * 1.25
                 _log_axis(ax, lo, hi)
             else:
@@ -553,8 +554,8 @@ def plot_sweep_heatmap(sweep: Mapping[str, Any], trial, named_priors: Sequence |
         The ``lnbayes sweep`` JSON: ``scale``, ``outcome``, ``levels`` and ``grid``, a list of
         ``{"prior_mean", "prior_sd", "p_benefit", "p_benefit_exact"?, ...}`` covering a
         rectangular grid (an irregular set of points is triangulated instead).
-    trial : lnbayes.spec.Trial
-    named_priors : sequence of lnbayes.spec.Prior, optional
+    trial : lnbayes.model.spec.Trial
+    named_priors : sequence of lnbayes.model.spec.Prior, optional
         Priors to mark on the grid: single-component effect priors on the sweep's scale are
         placed at (mean, sd); the others are listed as not representable on this grid.
     levels : sequence of float, optional
@@ -717,7 +718,7 @@ def plot_psense(trial, outcome, result: Mapping[str, Any], prior,
     likelihood (right) were raised to the power 0.8 or 1.25 (Pareto-smoothed importance
     sampling). Curves that move with the prior but not with the likelihood signal a prior that
     dominates the data. The DataTree gets ``log_prior`` and ``log_likelihood`` groups from
-    :func:`lnbayes.sensitivity.with_log_densities` when it lacks them.
+    :func:`lnbayes.analyses.sensitivity.with_log_densities` when it lacks them.
 
     A constant prior (Beta(1, 1) on both arms) cannot be power-scaled (every weight is equal):
     this function refuses it, and ``skipped`` names such priors in a note on the figure.
@@ -734,7 +735,7 @@ def plot_psense(trial, outcome, result: Mapping[str, Any], prior,
     """
     import arviz as az
 
-    from lnbayes import sensitivity
+    from lnbayes.analyses import sensitivity
 
     if sensitivity.prior_is_constant(prior):
         raise ValueError(f"prior {prior.name!r} is constant: power-scaling it is undefined")

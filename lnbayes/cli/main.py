@@ -150,7 +150,7 @@ def _console(stderr: bool = False):
 def load_trial_or_inline(
     trial_file: Path | None, treatment: str | None, control: str | None, lower_is_better: bool
 ):
-    from lnbayes import spec
+    from lnbayes.io import trialfile
 
     if treatment is not None or control is not None:
         if trial_file is not None:
@@ -158,15 +158,15 @@ def load_trial_or_inline(
         if treatment is None or control is None:
             missing = "--control" if control is None else "--treatment"
             raise LnbayesError(f"<command line>: {missing}: an inline trial needs both --treatment and --control")
-        return spec.inline_trial(treatment, control, lower_is_better)
-    trial = spec.load_trial(trial_file)
+        return trialfile.inline_trial(treatment, control, lower_is_better)
+    trial = trialfile.load_trial(trial_file)
     if lower_is_better:
         raise LnbayesError("<command line>: --lower-is-better: only for inline trials; a trial file says `better` per outcome")
     return trial
 
 
 def parse_thresholds(texts: list[str] | None):
-    from lnbayes.spec import THRESHOLD_SCALES, Threshold
+    from lnbayes.model.spec import THRESHOLD_SCALES, Threshold
 
     out = []
     for text in texts or []:
@@ -297,8 +297,9 @@ def analyze(
     outcome_obj = trial.outcome(outcome)
     trial.priors_for(outcome_obj, prior)  # names checked before any work
     target = query_outdir(trial, outdir)
-    from lnbayes import analysis, io
-    from lnbayes.pymc_engine import SamplerSettings
+    from lnbayes.analyses import reanalysis
+    from lnbayes.engines.mcmc import SamplerSettings
+    from lnbayes.io import files
 
     settings = SamplerSettings(draws=draws, tune=tune)
     status = _console(stderr=True)
@@ -306,15 +307,15 @@ def analyze(
         def on_prior(name: str, i: int, n: int) -> None:
             spinner.update(f"prior {i + 1}/{n}: {name} ({engine})")
 
-        result = analysis.analyze(
+        result = reanalysis.analyze(
             trial, outcome, prior, engine=engine, seed=seed, settings=settings,
             outdir=target, thresholds=thresholds, on_prior=on_prior,
         )
-    clean = analysis.strip_datatrees(result)
+    clean = reanalysis.strip_datatrees(result)
     if json_out:
-        sys.stdout.write(io.dumps(clean))
+        sys.stdout.write(files.dumps(clean))
     else:
-        from lnbayes.tables import print_analysis
+        from lnbayes.outputs.tables import print_analysis
 
         print_analysis(clean, _console())
     bad = [r for r in clean["results"] if r["engine"] == "pymc" and (
@@ -333,12 +334,12 @@ def validate(
     trial_files: Annotated[list[Path], typer.Argument(help="Trial files to check.")],
 ) -> None:
     """Check trial files and report every problem with its location."""
-    from lnbayes import spec
+    from lnbayes.io import trialfile
 
     failed = False
     for path in trial_files:
         try:
-            trial = spec.load_trial(path)
+            trial = trialfile.load_trial(path)
         except LnbayesError as err:
             failed = True
             for line in err.problems:
@@ -364,16 +365,16 @@ def report(
     """The whole re-analysis with figures and a methods appendix (Markdown, LaTeX, HTML)."""
     import time
 
-    from lnbayes import spec
+    from lnbayes.io import trialfile
 
     check_engine(engine)
     check_seed(seed)
-    trial = spec.load_trial(trial_file)
-    from lnbayes import report as report_mod
+    trial = trialfile.load_trial(trial_file)
+    from lnbayes.outputs import report as report_mod
 
     report_mod.preflight(trial)
     target = prepare_outdir(outdir if outdir is not None else REPORTS / trial.id)
-    from lnbayes.pymc_engine import SamplerSettings
+    from lnbayes.engines.mcmc import SamplerSettings
 
     started = time.time()
     console = _console(stderr=True)
@@ -391,8 +392,9 @@ def report(
 
 def _analyze_all(trial, prior, engine, seed, json_out, draws, tune, outdir, strict) -> None:
     """``analyze --outcome all``: every outcome, each with the priors that apply to it."""
-    from lnbayes import analysis, io
-    from lnbayes.pymc_engine import SamplerSettings
+    from lnbayes.analyses import reanalysis
+    from lnbayes.engines.mcmc import SamplerSettings
+    from lnbayes.io import files
 
     settings = SamplerSettings(draws=draws, tune=tune)
     status = _console(stderr=True)
@@ -400,16 +402,16 @@ def _analyze_all(trial, prior, engine, seed, json_out, draws, tune, outdir, stri
         def on_prior(name: str, i: int, n: int) -> None:
             spinner.update(f"prior {i + 1}/{n}: {name} ({engine})")
 
-        result = analysis.analyze_all(
+        result = reanalysis.analyze_all(
             trial, prior, engine=engine, seed=seed, settings=settings,
             outdir=outdir, on_prior=on_prior,
         )
-    clean = analysis.strip_datatrees(result)
+    clean = reanalysis.strip_datatrees(result)
     if json_out:
-        sys.stdout.write(io.dumps(clean))
+        sys.stdout.write(files.dumps(clean))
     else:
-        from lnbayes.tables import print_analysis
-        from lnbayes.tables_decision import print_benefit_harm, print_evidence
+        from lnbayes.outputs.decision_tables import print_benefit_harm, print_evidence
+        from lnbayes.outputs.tables import print_analysis
 
         console = _console()
         for entry in clean["outcomes"]:
@@ -452,12 +454,12 @@ PlotOpt = Annotated[Optional[Path], typer.Option("--plot", help="Also save the f
 def _save_figure(fig, path: Path) -> None:
     import io as _io
 
-    from lnbayes import io
+    from lnbayes.io import files
 
     buffer = _io.BytesIO()
     fmt = path.suffix.lstrip(".").lower() or "png"
     fig.savefig(buffer, format=fmt, dpi=150, bbox_inches="tight")
-    io.write_bytes(path, buffer.getvalue())
+    files.write_bytes(path, buffer.getvalue())
 
 
 @app.command()
@@ -474,20 +476,21 @@ def predict(
     _check_probability(threshold, "--threshold")
     final_arms = _parse_arms(final, "--final")
     check_plot_path(plot)
-    from lnbayes import planning, spec
+    from lnbayes.analyses import planning
+    from lnbayes.io import trialfile
 
-    trial = spec.load_trial(trial_file)
+    trial = trialfile.load_trial(trial_file)
     result = planning.predict(trial, prior, final_arms, threshold, outcome)
-    from lnbayes import io
+    from lnbayes.io import files
 
     if plot is not None:
-        from lnbayes.plots_decision import predictive_figure
+        from lnbayes.outputs.figures.planning_plots import predictive_figure
 
         _save_figure(predictive_figure(result), plot)
     if json_out:
-        sys.stdout.write(io.dumps(result))
+        sys.stdout.write(files.dumps(result))
     else:
-        from lnbayes.tables_decision import print_predict
+        from lnbayes.outputs.decision_tables import print_predict
 
         print_predict(result, _console())
 
@@ -510,23 +513,24 @@ def design(
         _check_probability(value, option)
     arms = _parse_arms(n, "--n")
     check_plot_path(plot)
-    from lnbayes import planning, spec
+    from lnbayes.analyses import planning
+    from lnbayes.io import trialfile
 
-    trial = spec.load_trial(trial_file)
+    trial = trialfile.load_trial(trial_file)
     status = _console(stderr=True)
     with status.status("enumerating all outcomes..."):
         result = planning.design(trial, prior, arms, threshold, control_rate, hoped_for_rate,
                                  outcome)
-    from lnbayes import io
+    from lnbayes.io import files
 
     if plot is not None:
-        from lnbayes.plots_decision import operating_characteristics_figure
+        from lnbayes.outputs.figures.planning_plots import operating_characteristics_figure
 
         _save_figure(operating_characteristics_figure(result), plot)
     if json_out:
-        sys.stdout.write(io.dumps(result))
+        sys.stdout.write(files.dumps(result))
     else:
-        from lnbayes.tables_decision import print_design
+        from lnbayes.outputs.decision_tables import print_design
 
         print_design(result, _console())
 
@@ -546,7 +550,7 @@ def plot(
     """Publication figures: prior/posterior, forest, arms, P(benefit), sweep, sensitivity."""
     check_engine(engine)
     check_seed(seed)
-    from lnbayes.figures import parse_formats
+    from lnbayes.outputs.figures.figure_set import parse_formats
 
     fmt_list = parse_formats(formats)
     trial = load_trial_or_inline(trial_file, None, None, False)
@@ -562,23 +566,24 @@ def plot(
 def plot_figures(trial, outcome_name, prior_names, outdir, formats, engine="pymc", seed=None,
                  draws=2000, tune=1000, sweep=None) -> list:
     """Analyse (without writing results) and write every figure; returns the paths written."""
-    from lnbayes import analysis, figures
-    from lnbayes.pymc_engine import SamplerSettings
+    from lnbayes.analyses import reanalysis
+    from lnbayes.engines.mcmc import SamplerSettings
+    from lnbayes.outputs.figures import figure_set
 
     status = _console(stderr=True)
     with status.status("analysing...") as spinner:
         def on_prior(name: str, i: int, n: int) -> None:
             spinner.update(f"prior {i + 1}/{n}: {name} ({engine})")
 
-        result = analysis.analyze(
+        result = reanalysis.analyze(
             trial, outcome_name, prior_names, engine=engine, seed=seed,
             settings=SamplerSettings(draws=draws, tune=tune), outdir=None, on_prior=on_prior,
         )
         spinner.update("drawing figures...")
         outcome = trial.outcome(outcome_name)
-        figs = figures.make_figures(trial, outcome, result, sweep=sweep)
+        figs = figure_set.make_figures(trial, outcome, result, sweep=sweep)
         spinner.update("writing figures...")
-        return figures.save_figures(figs, outdir, formats)
+        return figure_set.save_figures(figs, outdir, formats)
 
 
 @app.command()
@@ -600,7 +605,7 @@ def sweep(
     workers: Annotated[int, typer.Option("--workers", min=1, help="PyMC: grid points sampled in parallel processes (each with cores=1); 1 = one process, nutpie chains on 2 cores.")] = 1,
 ) -> None:
     """Sweep the prior over a grid: P(benefit), tipping points, reverse-Bayes."""
-    from lnbayes import sweep as sweep_mod
+    from lnbayes.analyses import sweep as sweep_mod
 
     if mode not in sweep_mod.MODES:
         raise LnbayesError(f"<command line>: --mode: must be effect or arm, got {mode!r}")
@@ -616,15 +621,15 @@ def sweep(
             problems.extend(err.problems)
     if problems:
         raise LnbayesError(problems)
-    from lnbayes import spec
+    from lnbayes.io import trialfile
 
-    trial = spec.load_trial(trial_file)
+    trial = trialfile.load_trial(trial_file)
     outcome_obj = trial.outcome(outcome)
     sweep_mod.control_prior_for(trial, outcome_obj, control_prior)
     target = query_outdir(trial, outdir)
     settings = None
     if engine == "pymc":
-        from lnbayes.pymc_engine import SamplerSettings
+        from lnbayes.engines.mcmc import SamplerSettings
 
         settings = SamplerSettings(draws=draws, tune=tune)
     status = _console(stderr=True)
@@ -652,9 +657,9 @@ def sweep(
             workers=workers,
         )
     if json_out:
-        from lnbayes import io
+        from lnbayes.io import files
 
-        sys.stdout.write(io.dumps(result))
+        sys.stdout.write(files.dumps(result))
         return
     console = _console()
     t = result["timing"]
@@ -678,16 +683,17 @@ def priors(
     json_out: JsonOpt = False,
 ) -> None:
     """What each prior says and implies before the data: P(benefit), interval, ESS, conflict."""
-    from lnbayes import priorlib, spec
+    from lnbayes.analyses import prior_checks
+    from lnbayes.io import trialfile
 
-    trial = spec.load_trial(trial_file)
-    result = priorlib.priors_report(trial, outcome, prior)
+    trial = trialfile.load_trial(trial_file)
+    result = prior_checks.priors_report(trial, outcome, prior)
     if json_out:
-        from lnbayes import io
+        from lnbayes.io import files
 
-        sys.stdout.write(io.dumps(result))
+        sys.stdout.write(files.dumps(result))
     else:
-        from lnbayes.tables import print_priors
+        from lnbayes.outputs.tables import print_priors
 
         print_priors(result, _console())
 

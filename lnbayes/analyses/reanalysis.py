@@ -10,8 +10,10 @@ import zlib
 from pathlib import Path
 from typing import Any, Callable
 
-from lnbayes import decision, exact, io
-from lnbayes.spec import Outcome, Prior, Threshold, Trial
+from lnbayes.analyses import bayes_factors
+from lnbayes.engines import exact
+from lnbayes.io import files
+from lnbayes.model.spec import Outcome, Prior, Threshold, Trial
 
 ENGINES = ("exact", "pymc")
 AGREEMENT_MCSE = 3.0
@@ -66,7 +68,7 @@ def exact_result(prior: Prior, outcome: Outcome, thresholds: tuple[Threshold, ..
         "estimates": {m: dict(v, exact=dict(v)) for m, v in summary["estimates"].items()},
         "diagnostics": None,
         "log_evidence": post.log_evidence,
-        "evidence": decision.evidence_summary(prior, outcome, post),
+        "evidence": bayes_factors.evidence_summary(prior, outcome, post),
     }
 
 
@@ -84,8 +86,8 @@ def run_key(prior: Prior, outcome: Outcome, seed: int, settings) -> str:
     """What determines a PyMC run's draws: prior, counts, seed, settings and package versions."""
     import hashlib
 
-    versions = {k: v for k, v in io.versions().items() if k != "lnbayes"}
-    blob = io.dumps({
+    versions = {k: v for k, v in files.versions().items() if k != "lnbayes"}
+    blob = files.dumps({
         "prior": prior.parameters(),
         "counts": [outcome.treatment_events, outcome.treatment_n, outcome.control_events,
                    outcome.control_n],
@@ -95,25 +97,25 @@ def run_key(prior: Prior, outcome: Outcome, seed: int, settings) -> str:
 
 
 DIGEST_ATTR = "lnbayes_draws_sha256"
-"""Attribute of a saved posterior holding :func:`lnbayes.io.datatree_digest` of its draws,
+"""Attribute of a saved posterior holding :func:`lnbayes.io.files.datatree_digest` of its draws,
 salted with its ``lnbayes_key``."""
 
 
 def saved_draws_problem(datatree, key: str, prior: Prior, settings) -> str | None:
     """Why saved draws with run key ``key`` cannot stand for a fit of ``prior``; None if they can.
 
-    The draws must be complete (:func:`lnbayes.pymc_engine.draws_problem`: every variable,
+    The draws must be complete (:func:`lnbayes.engines.mcmc.draws_problem`: every variable,
     chains x draws, no NaN, consistent derived effects) and their checksum must match. Files
     written before checksums were added (no ``lnbayes_draws_sha256``) are accepted on the
     completeness checks alone, so that a committed report keeps its draws.
     """
-    from lnbayes import pymc_engine
+    from lnbayes.engines import mcmc
 
-    problem = pymc_engine.draws_problem(datatree, prior, settings)
+    problem = mcmc.draws_problem(datatree, prior, settings)
     if problem is not None:
         return f"incomplete draws ({problem})"
     digest = datatree.attrs.get(DIGEST_ATTR)
-    if digest is not None and digest != io.datatree_digest(datatree, key):
+    if digest is not None and digest != files.datatree_digest(datatree, key):
         return "the draws do not match their checksum (the file was changed or damaged)"
     return None
 
@@ -127,16 +129,16 @@ def _cached_draws(netcdf_path: Path | None, key: str, prior: Prior, settings):
     if netcdf_path is None or not Path(netcdf_path).exists():
         return None
     try:
-        datatree = io.read_netcdf(netcdf_path)
+        datatree = files.read_netcdf(netcdf_path)
     except OSError as err:  # io.UnreadableFile, or a file that cannot be opened at all
         reason = getattr(err, "reason", None) or f"{type(err).__name__}: {err.strerror or err}"
-        io.warn(f"{netcdf_path}: saved draws unreadable ({reason}); sampling again")
+        files.warn(f"{netcdf_path}: saved draws unreadable ({reason}); sampling again")
         return None
     if datatree.attrs.get("lnbayes_key") != key:
         return None
     problem = saved_draws_problem(datatree, key, prior, settings)
     if problem is not None:
-        io.warn(f"{netcdf_path}: saved draws not used: {problem}; sampling again")
+        files.warn(f"{netcdf_path}: saved draws not used: {problem}; sampling again")
         return None
     return datatree
 
@@ -145,16 +147,17 @@ def pymc_result(
     prior: Prior, outcome: Outcome, thresholds: tuple[Threshold, ...], seed: int, settings,
     netcdf_path: Path | None, provenance: dict[str, Any],
 ) -> dict[str, Any]:
-    from lnbayes import pymc_engine, sensitivity, summaries
+    from lnbayes.analyses import sensitivity
+    from lnbayes.engines import draws, mcmc
 
     exact_part = exact_result(prior, outcome, thresholds)
     key = run_key(prior, outcome, seed, settings)
     datatree = _cached_draws(netcdf_path, key, prior, settings)
     from_cache = datatree is not None
     if datatree is None:
-        datatree = pymc_engine.sample(prior, outcome, seed=seed, settings=settings)
-    drawn = summaries.draws_summary(datatree, outcome, thresholds)
-    diag = summaries.diagnostics(datatree)
+        datatree = mcmc.sample(prior, outcome, seed=seed, settings=settings)
+    drawn = draws.draws_summary(datatree, outcome, thresholds)
+    diag = draws.diagnostics(datatree)
     sensitivity.attach_log_densities(datatree, prior, outcome)  # kept in the NetCDF file too
     power_scaling = sensitivity.power_scaling(datatree, prior, outcome)
     n = drawn["n_draws"]
@@ -169,7 +172,7 @@ def pymc_result(
     evidence = dict(exact_part["evidence"])
     if outcome.rope is not None:
         rope_exact = evidence["rope"]
-        drawn_rope = summaries.rope_probability(datatree, outcome.rope)
+        drawn_rope = draws.rope_probability(datatree, outcome.rope)
         a = agreement(drawn_rope["p_inside"], rope_exact["p_inside"],
                       drawn_rope["p_inside_mcse"], n)
         evidence["rope"] = dict(rope_exact, **drawn_rope, p_inside_exact=rope_exact["p_inside"],
@@ -179,15 +182,15 @@ def pymc_result(
         datatree.attrs.update(
             {
                 "lnbayes_key": key,
-                DIGEST_ATTR: io.datatree_digest(datatree, key),
+                DIGEST_ATTR: files.datatree_digest(datatree, key),
                 "lnbayes_prior": prior.name,
                 "lnbayes_outcome": outcome.name,
                 "lnbayes_seed": seed,
-                "lnbayes_settings": io.dumps(settings.as_dict()),
-                "lnbayes_provenance": io.dumps(provenance),
+                "lnbayes_settings": files.dumps(settings.as_dict()),
+                "lnbayes_provenance": files.dumps(provenance),
             }
         )
-        io.write_netcdf(netcdf_path, datatree)
+        files.write_netcdf(netcdf_path, datatree)
     return {
         "prior": prior.name,
         "engine": "pymc",
@@ -225,7 +228,7 @@ def analyze(
     ``outdir`` receives ``<outcome>.json`` and, for PyMC, one NetCDF file per prior under
     ``posterior/``; each file is written atomically as soon as it is complete.
     """
-    from lnbayes.pymc_engine import SamplerSettings
+    from lnbayes.engines.mcmc import SamplerSettings
 
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {ENGINES}")
@@ -235,20 +238,20 @@ def analyze(
     seed = trial.seed if seed is None else seed
     settings = settings or SamplerSettings()
     provenance = {
-        "command": io.command_line(),
+        "command": files.command_line(),
         "trial_file": trial.source_path,
-        "trial_file_sha256": io.file_sha256(trial.source_path) if trial.source_path else None,
+        "trial_file_sha256": files.file_sha256(trial.source_path) if trial.source_path else None,
         "seed": seed,
         "engine": engine,
         "sampler_settings": settings.as_dict() if engine == "pymc" else None,
-        "versions": io.versions(),
+        "versions": files.versions(),
     }
     if outdir is not None:
         # temporary files of a run that was killed (SIGKILL, power cut): any other stop removes
         # its own, and a write into the folder removes these too, but a resumed run may not
         # write into posterior/ again
         for folder in (Path(outdir), Path(outdir) / "posterior"):
-            io.remove_stale_parts(folder)
+            files.remove_stale_parts(folder)
     results = []
     for i, prior in enumerate(priors):
         if on_prior:
@@ -274,7 +277,7 @@ def analyze(
     }
     if outdir is not None:
         path = Path(outdir) / f"analysis_{outcome.name}_{engine}.json"
-        io.write_json(path, strip_datatrees(out))
+        files.write_json(path, strip_datatrees(out))
         out["written"] = str(path)
     return out
 
@@ -334,7 +337,7 @@ def analyze_all(
         clean = strip_datatrees(out)
         for entry in clean["outcomes"]:
             entry.pop("written", None)
-        io.write_json(path, clean)
+        files.write_json(path, clean)
         out["written"] = str(path)
     return out
 

@@ -3,7 +3,7 @@
 ArviZ's ``psense`` (Kallioinen et al. 2024) reweights the posterior draws as if the prior (or the
 likelihood) were raised to a power near 1 and measures how far the posterior moves. It needs
 ``log_prior`` and ``log_likelihood`` groups; :func:`attach_log_densities` computes them per draw
-with the pure maths of :mod:`lnbayes.priorlib` and adds them to the DataTree.
+with the pure maths of :mod:`lnbayes.priors.elicit` and adds them to the DataTree.
 
 A flat prior (Beta(1, 1) on both arms) has a constant log density: power-scaling it changes
 nothing, so its prior sensitivity is reported as exactly 0 with that reason, and psense is not
@@ -21,7 +21,47 @@ from typing import Any
 
 import numpy as np
 
-from lnbayes import priorlib
+from lnbayes.model import dists, effects
+
+
+# ---------------------------------------------------------------------------------------------
+# Log prior and log likelihood per draw (for power-scaling sensitivity)
+# ---------------------------------------------------------------------------------------------
+
+
+def log_prior_terms(prior, p_control, p_treatment) -> dict[str, np.ndarray]:
+    """The log prior density at (p_control, p_treatment), split by parameter.
+
+    Arm-level: log Beta-mixture densities of both arms. Effect-level: the control arm's log
+    density and the effect's log Normal-mixture density, renormalised over the feasible effects
+    given p_control for log_rr and rd (the conditional truncation the engines use). Densities are
+    with respect to the model's own parameters (p_control, p_treatment or the effect), without
+    Jacobians, as power-scaling needs (Kallioinen et al. 2024).
+    """
+    from lnbayes.engines.exact import BetaMix, NormalMix
+
+    p_control = np.asarray(p_control, dtype=float)
+    p_treatment = np.asarray(p_treatment, dtype=float)
+    out = {"p_control": BetaMix.of(prior.control).logpdf(p_control)}
+    if prior.family == "arm":
+        out["p_treatment"] = BetaMix.of(prior.treatment).logpdf(p_treatment)
+        return out
+    effect = NormalMix.of(prior.effect)
+    theta = effects.theta_of(prior.scale, p_control, p_treatment)
+    log_density = effect.logpdf(theta)
+    if prior.scale != "log_or":
+        lo, hi = effects.theta_bounds(prior.scale, p_control)
+        log_density = log_density - effect.log_mass(lo, hi)
+    out[prior.scale] = log_density
+    return out
+
+
+def log_likelihood_terms(outcome, p_control, p_treatment) -> dict[str, np.ndarray]:
+    """Binomial log likelihood of each arm's count at (p_control, p_treatment)."""
+    return {
+        "control": dists.binom_logpmf(outcome.control_events, outcome.control_n, p_control),
+        "treatment": dists.binom_logpmf(outcome.treatment_events, outcome.treatment_n, p_treatment),
+    }
 
 THRESHOLD = 0.05
 """Sensitivity above 0.05 (cumulative Jensen-Shannon distance per unit log power) is flagged, as
@@ -45,10 +85,10 @@ def attach_log_densities(datatree, prior, outcome):
         return xr.Dataset({k: (dims, np.asarray(v)) for k, v in terms.items()}, coords=coords)
 
     datatree["log_prior"] = xr.DataTree(
-        dataset(priorlib.log_prior_terms(prior, p_c.values, p_t.values))
+        dataset(log_prior_terms(prior, p_c.values, p_t.values))
     )
     datatree["log_likelihood"] = xr.DataTree(
-        dataset(priorlib.log_likelihood_terms(outcome, p_c.values, p_t.values))
+        dataset(log_likelihood_terms(outcome, p_c.values, p_t.values))
     )
     return datatree
 
