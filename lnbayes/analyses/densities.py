@@ -1,4 +1,4 @@
-"""Density curves, data-only estimates and a small P(benefit) grid for the figures (pure maths).
+"""Density curves and a small P(benefit) grid for the figures (pure maths).
 
 Only NumPy, SciPy and the exact engine here: the plotting layer draws what these functions
 compute and never computes statistics itself.
@@ -7,8 +7,6 @@ compute and never computes statistics itself.
   fine grid. The *prior* density of the same measure is the exact "posterior" given no data
   (:func:`no_data`: an outcome with 0 patients in each arm), so prior and posterior curves come
   from one machinery.
-* :func:`data_only_estimate`: the sample risk difference with Newcombe's hybrid score interval and
-  the sample odds ratio with Woolf's logit interval, for reference beside the Bayesian estimates.
 * :func:`benefit_grid`: P(benefit) over a grid of Normal effect priors (prior mean x prior SD),
   vectorised 2-D quadrature on (logit p_control, logit p_treatment); a stand-in for
   ``lnbayes sweep`` that returns the same JSON shape.

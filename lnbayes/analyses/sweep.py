@@ -1,4 +1,4 @@
-"""Prior sweeps: grids of priors, tipping points, reverse-Bayes, the cache and the output files.
+"""Prior sweeps: grids of priors, tipping points, reverse-Bayes and the output files.
 
 Orchestration over :mod:`lnbayes.engines.prior_grid` (the exact engine for sweeps) and, with
 ``engine="pymc"``, over :mod:`lnbayes.engines.mcmc` (compiled once, re-sampled per grid point).
@@ -15,7 +15,7 @@ nothing; a PyMC sweep commits after every point, so an interrupted sweep resumes
 stopped, and a repeated sweep reads every point back at once. One database file rather than one
 file per point: a 10,000-point exact sweep writes one transaction instead of 10,000 files.
 Each record is stored with its SHA-256 and checked when read; a damaged record is recomputed and
-an unreadable database set aside (:class:`SweepCache`), each with a warning. A PyMC point is
+an unreadable database set aside (:class:`lnbayes.io.cache.SweepCache`), each with a warning. A PyMC point is
 summarised only from complete draws (:func:`lnbayes.engines.mcmc.sample`), so an interrupted fit
 is never committed.
 """

@@ -1,9 +1,8 @@
-"""Trial and prior specifications: plain frozen dataclasses, read from TOML, validated in one place.
+"""Trial and prior specifications: plain frozen dataclasses.
 
-Nothing here knows about PyMC. A prior is data (a Beta mixture for an arm, a Normal mixture for
-an effect); the engines turn it into maths or into a PyMC model.
-
-Every problem in a file is collected and reported with its location
+Nothing here knows about PyMC or files. A prior is data (a Beta mixture for an arm, a Normal
+mixture for an effect); the engines turn it into maths or into a PyMC model. Trial files are read
+and validated in :mod:`lnbayes.io.trialfile`, which reports every problem with its location
 (``models/x.toml: priors.sceptical.effect.sd: must be > 0``), not only the first one.
 """
 

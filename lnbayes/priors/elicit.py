@@ -1,9 +1,10 @@
-"""Priors from clinical statements, effective sample size and prior-data conflict (pure maths).
+"""Priors from clinical statements: the elicitation maths (NumPy and SciPy only).
 
-Only NumPy and SciPy here (and the exact engine, which is pure maths too). The spec layer calls
-:func:`normal_from_statement` and :func:`beta_from_spec` to turn what a trial file says into
-distribution parameters; the ``priors`` command calls :func:`prior_report` for what a prior implies
-before any data are seen.
+The trial-file reader (:mod:`lnbayes.io.trialfile`) calls :func:`normal_from_statement` and
+:func:`beta_from_spec` to turn what a trial file says into distribution parameters. Effective
+sample sizes are in :mod:`lnbayes.priors.effective_size`, prior-data conflict in
+:mod:`lnbayes.priors.conflict`, and what a prior implies before any data (the ``priors`` command)
+in :mod:`lnbayes.analyses.prior_checks`.
 
 Statement forms (all documented in ``docs/priors.md``)
 ------------------------------------------------------
