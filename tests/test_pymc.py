@@ -123,15 +123,15 @@ def test_draws_do_not_depend_on_what_was_sampled_before(small_settings):
     code = (
         "import sys\n"
         "from lnbayes.model.spec import BetaPrior, NormalPrior, Outcome, Prior\n"
-        "from lnbayes import pymc_engine\n"
+        "from lnbayes.engines import mcmc\n"
         "from lnbayes.engines.mcmc import SamplerSettings\n"
         "o = Outcome('r', 'r', 9, 12, 5, 6)\n"
         "A = Prior('A', 'effect', BetaPrior.single(1, 1), scale='log_or', effect=NormalPrior.single(-1, 0.3))\n"
         "B = Prior('B', 'effect', BetaPrior.single(3, 2), scale='log_or', effect=NormalPrior.single(1, 0.5))\n"
         "s = SamplerSettings(draws=200, tune=200)\n"
         "if sys.argv[1] == 'AB':\n"
-        "    pymc_engine.sample(A, o, seed=1, settings=s)\n"
-        "print(repr(float(pymc_engine.sample(B, o, seed=1, settings=s)['posterior']['log_or'].mean())))\n"
+        "    mcmc.sample(A, o, seed=1, settings=s)\n"
+        "print(repr(float(mcmc.sample(B, o, seed=1, settings=s)['posterior']['log_or'].mean())))\n"
     )
     alone, after = (
         subprocess.run([sys.executable, "-c", code, order], capture_output=True, text=True,

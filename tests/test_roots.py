@@ -162,8 +162,9 @@ elsewhere, and the test then checks the default kernel only)."""
 @pytest.mark.parametrize("core", _CORE_TYPES)
 def test_priors_report_under_other_blas_kernels(core):
     code = (
-        "from lnbayes import priorlib, spec\n"
-        "r = priorlib.priors_report(spec.load_trial())\n"
+        "from lnbayes.analyses import prior_checks\n"
+        "from lnbayes.io import trialfile\n"
+        "r = prior_checks.priors_report(trialfile.load_trial())\n"
         "flat = [p for p in r['priors'] if p['name'] == 'flat'][0]\n"
         "print(repr(flat['prior_estimates']['p_treatment']['median']))\n"
     )
