@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import re
 import tomllib
 from dataclasses import replace
 from pathlib import Path
@@ -520,30 +519,15 @@ def _display_path(path: Path) -> str:
         return str(path)
 
 
-def parse_counts(text: str, option: str) -> tuple[int, int]:
-    """Parse ``events/n`` as typed on the command line."""
-    m = re.fullmatch(r"\s*(-?\d+)\s*/\s*(-?\d+)\s*", text or "")
-    if not m:
-        raise LnbayesError(f"<command line>: {option}: expected events/n such as 9/12, got {text!r}")
-    events, n = int(m.group(1)), int(m.group(2))
-    if n <= 0:
-        raise LnbayesError(f"<command line>: {option}: n must be >= 1, got {n}")
-    if events < 0:
-        raise LnbayesError(f"<command line>: {option}: events must be >= 0, got {events}")
-    if events > n:
-        raise LnbayesError(f"<command line>: {option}: {events} events exceed n = {n}")
-    return events, n
-
-
-def inline_trial(treatment: str, control: str, lower_is_better: bool = False) -> Trial:
+def inline_trial(treatment: tuple[int, int], control: tuple[int, int],
+                 lower_is_better: bool = False) -> Trial:
     """A trial typed on the command line: ``--treatment 9/12 --control 5/6``.
 
     It gets two reference priors: ``flat`` (Beta(1, 1) on both arms) and ``weakly_informative``
     (Beta(1, 1) on the control arm and Normal(0, 1.5^2) on the log odds ratio, which puts 95% of
     its mass on odds ratios between 0.05 and 19).
     """
-    te, tn = parse_counts(treatment, "--treatment")
-    ce, cn = parse_counts(control, "--control")
+    (te, tn), (ce, cn) = treatment, control
     outcome = Outcome(
         name="outcome", label="Outcome", treatment_events=te, treatment_n=tn,
         control_events=ce, control_n=cn, better="lower" if lower_is_better else "higher",

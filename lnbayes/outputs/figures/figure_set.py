@@ -123,15 +123,3 @@ def _metadata(fmt: str) -> dict[str, Any] | None:
     if fmt == "png":
         return {"Software": "lnbayes"}
     return None
-
-
-def parse_formats(text: str) -> list[str]:
-    """``png,pdf`` -> ["png", "pdf"]; raises LnbayesError naming the option on a bad format."""
-    from lnbayes.errors import LnbayesError
-
-    formats = [f.strip().lower().lstrip(".") for f in text.split(",") if f.strip()]
-    bad = [f for f in formats if f not in FORMATS]
-    if bad or not formats:
-        raise LnbayesError(f"<command line>: --format: expected a comma-separated list of "
-                           f"{', '.join(FORMATS)}, got {text!r}")
-    return list(dict.fromkeys(formats))

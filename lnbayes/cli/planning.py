@@ -1,0 +1,82 @@
+"""``lnbayes predict`` and ``lnbayes design``: the decision to stop and the design (exact)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Optional
+
+import typer
+
+from lnbayes.cli import options as opt
+from lnbayes.cli.options import JsonOpt, OutcomeOpt, PriorOpt, TrialArg
+
+
+def predict(
+    trial_file: TrialArg = None,
+    prior: PriorOpt = None,
+    final: Annotated[Optional[str], typer.Option("--final", help="Final arm sizes T/C (default: the file's planned enrolment at its allocation ratio).")] = None,
+    threshold: Annotated[float, typer.Option("--threshold", help="Success: P(benefit) >= this at the end.")] = 0.95,
+    outcome: OutcomeOpt = None,
+    json_out: JsonOpt = False,
+    plot: opt.PlotOpt = None,
+) -> None:
+    """Predictive probability that the completed trial would have shown benefit (exact)."""
+    opt.check_probability(threshold, "--threshold")
+    final_arms = opt.parse_arms(final, "--final")
+    opt.check_plot_path(plot)
+    from lnbayes.analyses import planning
+    from lnbayes.io import trialfile
+
+    trial = trialfile.load_trial(trial_file)
+    result = planning.predict(trial, prior, final_arms, threshold, outcome)
+    from lnbayes.io import files
+
+    if plot is not None:
+        from lnbayes.outputs.figures.planning_plots import predictive_figure
+
+        opt.save_figure(predictive_figure(result), plot)
+    if json_out:
+        sys.stdout.write(files.dumps(result))
+    else:
+        from lnbayes.outputs.decision_tables import print_predict
+
+        print_predict(result, opt.console())
+
+
+def design(
+    trial_file: TrialArg = None,
+    prior: Annotated[Optional[str], typer.Option("--prior", help="Prior of the analysis (default: flat).")] = None,
+    n: Annotated[Optional[str], typer.Option("--n", help="Arm sizes T/C (default: the file's planned enrolment at its allocation ratio).")] = None,
+    threshold: Annotated[Optional[float], typer.Option("--threshold", help="Declare benefit if P(benefit) >= this (default: the file's [design] threshold, else 0.95).")] = None,
+    control_rate: Annotated[Optional[float], typer.Option("--control-rate", help="Expected control rate (default: the file's [design] control_rate).")] = None,
+    hoped_for_rate: Annotated[Optional[float], typer.Option("--hoped-for-rate", help="Hoped-for treatment rate (default: from the file's [design]).")] = None,
+    outcome: OutcomeOpt = None,
+    json_out: JsonOpt = False,
+    plot: opt.PlotOpt = None,
+) -> None:
+    """Operating characteristics of 'declare benefit if P(benefit) >= threshold' (exact)."""
+    for value, option in ((threshold, "--threshold"), (control_rate, "--control-rate"),
+                          (hoped_for_rate, "--hoped-for-rate")):
+        opt.check_probability(value, option)
+    arms = opt.parse_arms(n, "--n")
+    opt.check_plot_path(plot)
+    from lnbayes.analyses import planning
+    from lnbayes.io import trialfile
+
+    trial = trialfile.load_trial(trial_file)
+    status = opt.console(stderr=True)
+    with status.status("enumerating all outcomes..."):
+        result = planning.design(trial, prior, arms, threshold, control_rate, hoped_for_rate,
+                                 outcome)
+    from lnbayes.io import files
+
+    if plot is not None:
+        from lnbayes.outputs.figures.planning_plots import operating_characteristics_figure
+
+        opt.save_figure(operating_characteristics_figure(result), plot)
+    if json_out:
+        sys.stdout.write(files.dumps(result))
+    else:
+        from lnbayes.outputs.decision_tables import print_design
+
+        print_design(result, opt.console())
