@@ -11,7 +11,7 @@ import pytest
 from scipy import integrate, stats
 
 from lnbayes.analyses import densities as densities_mod
-from lnbayes.analyses import reanalysis, sample_estimates, sensitivity
+from lnbayes.analyses import figure_data, reanalysis, sample_estimates, sensitivity
 from lnbayes.analyses import sensitivity as sensitivity_mod
 from lnbayes.engines import exact
 from lnbayes.io import trialfile
@@ -37,7 +37,7 @@ def exact_analysis(trial, outcome):
 
 @pytest.fixture(scope="session")
 def curves(trial, outcome, exact_analysis):
-    return plots.compute_curves(trial, outcome, exact_analysis)
+    return figure_data.curves(trial, outcome, exact_analysis)
 
 
 def _flat_p_benefit(outcome) -> float:
@@ -95,17 +95,22 @@ def test_effect_prior_log_or_density_is_the_normal(outcome):
                                  abs=2e-3)
 
 
-def test_benefit_grid_matches_the_exact_engine(outcome):
-    control = BetaPrior.single(1, 1)
-    for scale, means, sds in [("log_or", [-0.5, 0.7], [0.3, 1.5]), ("rd", [0.1], [0.15]),
-                              ("log_rr", [0.2], [0.5])]:
-        grid = densities_mod.benefit_grid(outcome, control, scale, means, sds)
-        for row in grid["grid"]:
-            post = exact.effect_posterior(control, scale,
-                                          NormalPrior.single(row["prior_mean"], row["prior_sd"]),
-                                          outcome)
-            assert row["p_benefit"] == pytest.approx(post.prob_benefit(), abs=1e-3)
-    assert set(grid) >= {"scale", "outcome", "levels", "grid", "tipping_point"}
+def test_the_plot_heatmap_is_the_exact_sweep_of_the_report(trial, outcome, exact_analysis):
+    """``lnbayes plot`` draws the report's sweep (no stand-in grid): same grid, P(benefit) of the
+    sweep engine equal to the one-prior exact engine (docs/sweep.md: within 1e-4)."""
+    data = figure_data.figure_data(trial, outcome, exact_analysis)
+    sweep = data["sweep"]
+    scale = figure_data.sweep_scale(trial)
+    centres, sds = figure_data.sweep_axes(trial, scale)
+    assert sweep["scale"] == scale and len(sweep["grid"]) == centres.n * sds.n
+    control = trial.priors[sweep["control_prior"]["from"]].control
+    rows = sweep["grid"][:: max(1, len(sweep["grid"]) // 5)]
+    for row in rows:
+        post = exact.effect_posterior(control, scale,
+                                      NormalPrior.single(row["prior_mean"], row["prior_sd"]),
+                                      outcome)
+        assert row["p_benefit"] == pytest.approx(post.prob_benefit(), abs=1e-4), row
+    assert set(data["curves"]) == {r["prior"] for r in exact_analysis["results"]}
 
 
 def test_newcombe_interval_matches_the_published_example():
@@ -215,8 +220,10 @@ def test_p_benefit_dot_chart(trial, outcome, exact_analysis):
 
 
 def test_sweep_heatmap(trial, outcome):
-    sweep = densities_mod.benefit_grid(outcome, BetaPrior.single(1, 1), "log_or",
-                                   np.linspace(-1.5, 1.5, 7), np.linspace(0.2, 2.0, 6))
+    from lnbayes.analyses.sweep import GridRange, run_sweep
+
+    sweep = run_sweep(trial, outcome.name, scale="log_or", centres=GridRange(-1.5, 1.5, 7),
+                      sds=GridRange(0.2, 2.0, 6), outdir=None, check_roots=False)
     fig = plots.plot_sweep_heatmap(sweep, trial, named_priors=list(trial.priors.values()))
     ax = fig.axes[0]
     contours = [c for c in ax.collections if hasattr(c, "levels")]
@@ -294,7 +301,9 @@ def pymc_analysis(trial, outcome):
 
 @pytest.mark.slow
 def test_pymc_figures(trial, outcome, pymc_analysis):
-    figs = figure_set.make_figures(trial, outcome, pymc_analysis, include_sweep=False)
+    data = figure_data.figure_data(trial, outcome, pymc_analysis, include_sweep=False)
+    assert data["sweep"] is None
+    figs = figure_set.make_figures(trial, outcome, pymc_analysis, data)
     assert "psense_sceptical" in figs and "psense_flat" not in figs
     assert {"rank_flat", "rank_sceptical"} <= set(figs)
     psense = figs["psense_sceptical"]
@@ -302,6 +311,19 @@ def test_pymc_figures(trial, outcome, pymc_analysis):
     assert "Not shown: Flat" in psense._supxlabel.get_text()
     with pytest.raises(ValueError, match="constant"):
         plots.plot_psense(trial, outcome, pymc_analysis["results"][0], trial.priors["flat"])
+    # the panel titles show the sensitivity the analysis stored; the figure computes nothing
+    stored = pymc_analysis["results"][1]["power_scaling"]["variables"]
+    titles = " ".join(ax.get_title() for ax in psense.axes)
+    for var in ("risk_difference", "log_odds_ratio"):
+        for group in ("prior", "likelihood"):
+            assert f"sensitivity {stored[var][group]:.3f}" in titles, (var, group, titles)
+    planted = dict(pymc_analysis["results"][1])
+    planted["power_scaling"] = {"variables": {
+        v: {"prior": 0.123, "likelihood": 0.456} for v in stored}}
+    fig = plots.plot_psense(trial, outcome, planted, trial.priors["sceptical"])
+    titles = [ax.get_title() for ax in fig.axes]
+    assert sum("sensitivity 0.123" in t for t in titles) == 2, titles
+    assert sum("sensitivity 0.456" in t for t in titles) == 2, titles
     # MCMC draws are overlaid on the exact curves
     effect = figs["effect_prior_posterior"]
     assert "Posterior (MCMC draws)" in _texts(effect)

@@ -1,4 +1,4 @@
-"""Density curves and a small P(benefit) grid for the figures (pure maths).
+"""Exact prior and posterior density curves of the effect measures and the arms (pure maths).
 
 Only NumPy, SciPy and the exact engine here: the plotting layer draws what these functions
 compute and never computes statistics itself.
@@ -7,22 +7,18 @@ compute and never computes statistics itself.
   fine grid. The *prior* density of the same measure is the exact "posterior" given no data
   (:func:`no_data`: an outcome with 0 patients in each arm), so prior and posterior curves come
   from one machinery.
-* :func:`benefit_grid`: P(benefit) over a grid of Normal effect priors (prior mean x prior SD),
-  vectorised 2-D quadrature on (logit p_control, logit p_treatment); a stand-in for
-  ``lnbayes sweep`` that returns the same JSON shape.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import replace
-from typing import Any
 
 import numpy as np
 from scipy import special
 
 from lnbayes.engines import exact
-from lnbayes.model import dists, effects
+from lnbayes.model import effects
 
 LOG_MEASURES = ("odds_ratio", "risk_ratio")
 """Measures drawn on a log axis; their densities are per unit of the log measure."""
@@ -237,100 +233,3 @@ def default_range(measure: str, posts, tail: float = 0.001) -> tuple[float, floa
 # ---------------------------------------------------------------------------------------------
 # P(benefit) over a grid of Normal effect priors
 # ---------------------------------------------------------------------------------------------
-
-
-def benefit_grid(outcome, control_prior, scale: str, means, sds, levels=(0.5, 0.8, 0.95),
-                 n_nodes: int = 481, span: float = 12.0) -> dict[str, Any]:
-    """P(benefit) for every Normal(mean, sd^2) effect prior on ``scale`` in means x sds.
-
-    One 2-D quadrature grid on (u_c, u_t) = (logit p_control, logit p_treatment) holds the
-    likelihood and the control prior once; each effect prior only reweights it by its density
-    of theta(p_control, p_treatment) times the Jacobian d theta / d u_t, truncated per p_control
-    to the feasible effects (log_rr, rd) and renormalised, exactly as in the exact engine.
-    Accuracy is about 1e-3 on probabilities for prior SDs of at least 0.1 on the log scales
-    (0.02 on rd); the exact engine is the reference.
-
-    Returns the JSON shape of ``lnbayes sweep``: ``{"scale", "outcome", "levels", "grid":
-    [{"prior_mean", "prior_sd", "p_benefit", "p_benefit_exact"}], "tipping_point": None}``.
-    """
-    u = np.linspace(-span, span, n_nodes)
-    h = u[1] - u[0]
-    sw = exact._simpson_weights(n_nodes, h)
-    uc, ut = np.meshgrid(u, u, indexing="ij")
-    pc, pt = special.expit(uc), special.expit(ut)
-    prior_c = exact.BetaMix.of(control_prior)
-    log_c = (prior_c.logpdf(pc[:, 0]) + np.log(pc[:, 0]) + np.log1p(-pc[:, 0])
-             + exact._log_binom(outcome.control_events, outcome.control_n, pc[:, 0]))
-    log_t = exact._log_binom(outcome.treatment_events, outcome.treatment_n, pt)
-    theta = effects.theta_of(scale, pc, pt)
-    if scale == "log_or":
-        log_jac = np.zeros_like(theta)
-    elif scale == "log_rr":
-        log_jac = np.log1p(-pt)
-    elif scale == "rd":
-        log_jac = np.log(pt) + np.log1p(-pt)
-    else:
-        raise ValueError(f"unknown scale {scale!r}")
-    feas_lo, feas_hi = effects.theta_bounds(scale, pc[:, 0])
-    feasible = np.isfinite(theta)
-    if scale != "log_or":
-        feasible &= theta < feas_hi[:, None]
-    base = log_c[:, None] + log_t + log_jac + np.log(sw)[:, None] + np.log(sw)[None, :]
-    base = np.where(feasible, base, -np.inf)
-    lower = outcome.lower_is_better
-    benefit = (pt < pc) if lower else (pt > pc)
-    tie = pt == pc
-    rows = []
-    if scale == "log_or":
-        # theta = u_t - u_c takes only 2 n - 1 values on this grid: sum the weights along each
-        # diagonal once, then every prior costs O(n)
-        i, j = np.indices(base.shape)
-        k = (j - i + n_nodes - 1).ravel()
-        peak = np.max(base)
-        diag = np.bincount(k, weights=np.exp(base - peak).ravel(), minlength=2 * n_nodes - 1)
-        theta_k = (np.arange(2 * n_nodes - 1) - (n_nodes - 1)) * h
-        side = np.where(theta_k < 0, 1.0, 0.0) if lower else np.where(theta_k > 0, 1.0, 0.0)
-        side = np.where(theta_k == 0, 0.5, side)
-        for sd in np.asarray(sds, dtype=float):
-            for mean in np.asarray(means, dtype=float):
-                log_n = dists.norm_logpdf(theta_k, mean, sd)
-                w = diag * np.exp(log_n - np.max(log_n))
-                p = float(np.sum(w * side) / np.sum(w))
-                rows.append({"prior_mean": float(mean), "prior_sd": float(sd), "p_benefit": p,
-                             "p_benefit_mcse": None, "p_benefit_exact": p})
-        means, sds = [], []
-    for sd in np.asarray(sds, dtype=float):
-        for mean in np.asarray(means, dtype=float):
-            mix = exact.NormalMix(np.ones(1), np.array([mean]), np.array([sd]))
-            log_trunc = mix.log_mass(feas_lo, feas_hi)
-            log_prior = dists.norm_logpdf(np.where(feasible, theta, 0.0), mean, sd)
-            log_w = base + log_prior - log_trunc[:, None]
-            log_w = np.where(feasible, log_w, -np.inf)
-            w = np.exp(log_w - np.max(log_w))
-            total = w.sum()
-            p = float((w[benefit].sum() + 0.5 * w[tie].sum()) / total)
-            rows.append({"prior_mean": float(mean), "prior_sd": float(sd), "p_benefit": p,
-                         "p_benefit_mcse": None, "p_benefit_exact": p})
-    return {
-        "scale": scale,
-        "outcome": outcome.name,
-        "levels": list(levels),
-        "engine": "quadrature (lnbayes.analyses.densities.benefit_grid)",
-        "control_prior": control_prior.as_dict(),
-        "grid": rows,
-        "tipping_point": None,
-    }
-
-
-def default_sweep_axes(priors, scale: str = "log_or", n_means: int = 25,
-                       n_sds: int = 20) -> tuple[np.ndarray, np.ndarray]:
-    """Prior means and SDs covering the named effect priors on ``scale`` with a margin."""
-    effect_priors = [p for p in priors if p.family == "effect" and p.scale == scale
-                     and len(p.effect.weights) == 1]
-    means = [m for p in effect_priors for m in p.effect.means]
-    sds = [s for p in effect_priors for s in p.effect.sds]
-    wide = {"log_or": (1.5, 2.0, 0.1), "log_rr": (1.0, 1.5, 0.05), "rd": (0.3, 0.3, 0.02)}[scale]
-    lo = min([-wide[0], *[m - 0.5 * wide[0] for m in means]])
-    hi = max([wide[0], *[m + 0.5 * wide[0] for m in means]])
-    sd_hi = max([wide[1], *[1.15 * s for s in sds]])
-    return np.linspace(lo, hi, n_means), np.linspace(wide[2], sd_hi, n_sds)

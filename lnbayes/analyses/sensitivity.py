@@ -23,7 +23,6 @@ import numpy as np
 
 from lnbayes.model import dists, effects
 
-
 # ---------------------------------------------------------------------------------------------
 # Log prior and log likelihood per draw (for power-scaling sensitivity)
 # ---------------------------------------------------------------------------------------------

@@ -37,7 +37,7 @@ def plot(
 def plot_figures(trial, outcome_name, prior_names, outdir, formats, engine="pymc", seed=None,
                  draws=2000, tune=1000, sweep=None) -> list:
     """Analyse (without writing results) and write every figure; returns the paths written."""
-    from lnbayes.analyses import reanalysis
+    from lnbayes.analyses import figure_data, reanalysis
     from lnbayes.engines.mcmc import SamplerSettings
     from lnbayes.outputs.figures import figure_set
 
@@ -52,6 +52,7 @@ def plot_figures(trial, outcome_name, prior_names, outdir, formats, engine="pymc
         )
         spinner.update("drawing figures...")
         outcome = trial.outcome(outcome_name)
-        figs = figure_set.make_figures(trial, outcome, result, sweep=sweep)
+        data = figure_data.figure_data(trial, outcome, result, sweep=sweep, seed=seed)
+        figs = figure_set.make_figures(trial, outcome, result, data)
         spinner.update("writing figures...")
         return figure_set.save_figures(figs, outdir, formats)

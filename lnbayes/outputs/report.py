@@ -186,16 +186,6 @@ def predict_status(trial: Trial) -> str | None:
     return None
 
 
-def report_scale(trial: Trial) -> str:
-    """The effect scale of the report's sweep: that of most of the primary outcome's
-    single-Normal effect priors (log_or when it has none)."""
-    scales = [p.scale for p in trial.priors_for(trial.primary_outcome)
-              if p.family == "effect" and len(p.effect.means) == 1]
-    if not scales:
-        return "log_or"
-    return max(dict.fromkeys(scales), key=scales.count)
-
-
 def ratio_measure(scale: str) -> str:
     """The ratio measure that goes with a scale: risk ratio for log RR priors, else odds ratio."""
     return "risk_ratio" if scale == "log_rr" else "odds_ratio"
@@ -225,7 +215,7 @@ def run_report(
     settings = settings or SamplerSettings()
     outdir = Path(outdir) if outdir is not None else None
     say = progress or (lambda message: None)
-    from lnbayes.analyses import planning
+    from lnbayes.analyses import figure_data, planning
     from lnbayes.analyses import prior_checks as prior_checks_mod
     from lnbayes.analyses import sweep as sweep_mod
     from lnbayes.engines.datasets import PlanError
@@ -256,8 +246,8 @@ def run_report(
     else:
         omitted["design"] = OMITTED["design"]
     say("prior sweep, tipping points and reverse-Bayes")
-    scale = report_scale(trial)
-    centres, sds = sweep_axes(trial, scale)
+    scale = figure_data.sweep_scale(trial)
+    centres, sds = figure_data.sweep_axes(trial, scale)
     swept = sweep_mod.run_sweep(trial, None, scale=scale, centres=centres, sds=sds, engine="exact",
                             seed=seed, outdir=None)
     slim_sweep = _slim_sweep(swept)
@@ -369,39 +359,6 @@ def write_report(trial: Trial, outdir: str | Path, seed: int | None = None, sett
     return clean
 
 
-DEFAULT_SWEEP = {"log_or": ((-1.0, 2.5, 36), (0.1, 2.0, 20)),
-                 "log_rr": ((-1.0, 1.0, 41), (0.1, 2.0, 20)),
-                 "rd": ((-0.5, 0.5, 41), (0.05, 0.5, 10))}
-"""The report's sweep grid per scale, (START, STOP, N) of centres and sds, for outcomes where
-higher is better; mirrored for outcomes where lower is better, so that most of the grid lies on
-the side of benefit."""
-
-
-def sweep_axes(trial: Trial, scale: str = "log_or"):
-    """The report's sweep grid on ``scale``: the defaults (mirrored when lower is better),
-    widened to hold every named single-Normal prior on that scale, on the same spacing."""
-    from lnbayes.analyses.sweep import GridRange
-
-    (c0, c1, cn), (s0, s1, sn) = DEFAULT_SWEEP[scale]
-    if trial.primary_outcome.lower_is_better:
-        c0, c1 = -c1, -c0
-    named = [p.effect for p in trial.priors_for(trial.primary_outcome)
-             if p.family == "effect" and p.scale == scale and len(p.effect.means) == 1]
-    step = (c1 - c0) / (cn - 1)
-    unit = 0.1 if scale == "rd" else 0.5
-    lo = min([c0, *(e.means[0] for e in named)])
-    hi = max([c1, *(e.means[0] for e in named)])
-    lo, hi = np.floor(round(lo / unit, 9)) * unit, np.ceil(round(hi / unit, 9)) * unit
-    if scale == "rd":
-        lo, hi = max(lo, -0.9), min(hi, 0.9)
-    sd_step = (s1 - s0) / (sn - 1)
-    top = max([s1, *(e.sds[0] for e in named)])
-    top = round(float(np.ceil(round(top / sd_step, 9)) * sd_step), 10)
-    return (GridRange(float(round(lo, 10)), float(round(hi, 10)),
-                      int(round((hi - lo) / step)) + 1),
-            GridRange(s0, float(top), int(round((top - s0) / sd_step)) + 1))
-
-
 def ess_text(ess: dict[str, Any]) -> str:
     """A short reading of a prior's effective sample size, in patients."""
     head = ess.get("headline", {})
@@ -489,6 +446,7 @@ def figure_captions(trial: Trial, report: dict[str, Any]) -> dict[str, str]:
 def write_figures(trial: Trial, report: dict[str, Any], predict, design, outdir: Path,
                   sweep: dict | None = None) -> dict[str, Any]:
     """Draw the primary outcome's figures and the decision figures; PNG (300 dpi) and PDF."""
+    from lnbayes.analyses import figure_data
     from lnbayes.outputs.figures import figure_set, planning_plots
 
     outcome = trial.primary_outcome
@@ -497,9 +455,10 @@ def write_figures(trial: Trial, report: dict[str, Any], predict, design, outdir:
     # (role = "grid") are in the tables only
     named = [p.name for p in trial.priors.values() if p.role != "grid"]
     measures = ("risk_difference", report["ratio_measure"])
-    figs = figure_set.make_figures(trial, outcome, {"results": prim["results"]}, sweep=sweep,
-                                diagnostic_priors=named, heatmap_priors=named,
-                                measures=measures)
+    analysis = {"results": prim["results"]}
+    data = figure_data.figure_data(trial, outcome, analysis, measures=measures, sweep=sweep)
+    figs = figure_set.make_figures(trial, outcome, analysis, data, diagnostic_priors=named,
+                                   heatmap_priors=named, measures=measures)
     if predict is not None:
         figs["predictive"] = planning_plots.predictive_figure(predict)
     if design is not None:

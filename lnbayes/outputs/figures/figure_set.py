@@ -10,7 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from lnbayes.analyses import densities as densities_mod
 from lnbayes.io import files
 from lnbayes.outputs.figures import plots
 from lnbayes.outputs.figures.style import DPI, house_style
@@ -18,42 +17,24 @@ from lnbayes.outputs.figures.style import DPI, house_style
 FORMATS = ("png", "pdf", "svg")
 
 
-def default_sweep(trial, outcome, priors=None, scale: str = "log_or", n_means: int = 41,
-                  n_sds: int = 31) -> dict[str, Any]:
-    """A P(benefit) grid over Normal priors on the log odds ratio, centred on the named priors.
-
-    Stand-in for ``lnbayes sweep`` (same JSON shape), from
-    :func:`lnbayes.analyses.densities.benefit_grid`. The control arm keeps the prior of the first named
-    effect prior on this scale (Beta(1, 1) when there is none).
-    """
-    from lnbayes.model.spec import BetaPrior
-
-    priors = list(trial.priors_for(outcome) if priors is None else priors)
-    on_scale = [p for p in priors if p.family == "effect" and p.scale == scale]
-    control = on_scale[0].control if on_scale else BetaPrior.single(1, 1)
-    means, sds = densities_mod.default_sweep_axes(priors, scale, n_means, n_sds)
-    return densities_mod.benefit_grid(outcome, control, scale, means, sds)
-
-
-def make_figures(trial, outcome, analysis: Mapping[str, Any], sweep: Mapping | None = None,
-                 include_sweep: bool = True,
+def make_figures(trial, outcome, analysis: Mapping[str, Any], data: Mapping[str, Any],
                  diagnostic_priors: Sequence[str] | None = None,
                  heatmap_priors: Sequence[str] | None = None,
                  measures: Sequence[str] = plots.EFFECT_MEASURES) -> dict[str, Any]:
     """All figures for one outcome, by file stem.
 
     ``effect_prior_posterior``, ``forest``, ``arm_posteriors``, ``p_benefit``,
-    ``sweep_heatmap`` (from ``sweep``, or a default grid when ``sweep`` is None), and for PyMC
+    ``sweep_heatmap`` (when ``data`` has a sweep), and for PyMC
     results ``psense_<prior>`` (priors that are not constant) and ``rank_<prior>`` per prior
     (supplement); ``diagnostic_priors`` limits those two kinds to the priors named, and
     ``heatmap_priors`` the priors marked on the sweep heatmap. ``measures``: the effect measures
     of the prior/posterior and forest figures (the risk difference and the ratio measure on
-    which the priors are stated).
+    which the priors are stated). ``data``: the density curves and the sweep the figures draw,
+    from :func:`lnbayes.analyses.figure_data.figure_data`; nothing here computes.
     """
     results = analysis["results"]
     priors = [trial.priors[r["prior"]] for r in results]
-    curves = plots.compute_curves(trial, outcome, analysis,
-                                  measures=tuple(measures) + plots.ARM_MEASURES)
+    curves = data["curves"]
     figs: dict[str, Any] = {
         "effect_prior_posterior": plots.plot_effect_prior_posterior(trial, outcome, analysis,
                                                                     curves, measures=measures),
@@ -61,8 +42,8 @@ def make_figures(trial, outcome, analysis: Mapping[str, Any], sweep: Mapping | N
         "arm_posteriors": plots.plot_arm_posteriors(trial, outcome, analysis, curves),
         "p_benefit": plots.plot_p_benefit(trial, outcome, analysis),
     }
-    if include_sweep:
-        sweep = sweep if sweep is not None else default_sweep(trial, outcome, priors)
+    sweep = data.get("sweep")
+    if sweep is not None:
         marked = priors if heatmap_priors is None else [p for p in priors if p.name in heatmap_priors]
         figs["sweep_heatmap"] = plots.plot_sweep_heatmap(sweep, trial, named_priors=marked)
     from lnbayes.analyses.sensitivity import prior_is_constant

@@ -248,7 +248,6 @@ def plot_effect_prior_posterior(trial, outcome, analysis: Mapping[str, Any],
     from matplotlib.patches import Patch
 
     results = analysis["results"]
-    curves = curves or compute_curves(trial, outcome, analysis)
     ranges = {m: _display_range(curves, m) for m in measures}
     n = len(results)
     with house_style():
@@ -306,24 +305,6 @@ def plot_effect_prior_posterior(trial, outcome, analysis: Mapping[str, Any],
         fig.legend(handles=handles, loc="outside upper center", ncols=len(handles))
         fig.supylabel("Density", fontsize=8)
     return fig
-
-
-CURVE_POINTS = 401
-"""Points of each density curve across the whole range, and as many across the posterior's own
-range (1,601 before: 40 s of a report went into curves no figure could tell apart)."""
-
-
-def compute_curves(trial, outcome, analysis: Mapping[str, Any],
-                   measures: Sequence[str] = EFFECT_MEASURES + ARM_MEASURES) -> dict[str, dict]:
-    """Exact prior and posterior density curves of each prior in ``analysis``."""
-    ranges = {"risk_difference": (-1.0, 1.0), "odds_ratio": (1e-3, 1e3),
-              "risk_ratio": (1e-3, 1e3), "p_control": (1e-4, 1 - 1e-4),
-              "p_treatment": (1e-4, 1 - 1e-4)}
-    return {
-        r["prior"]: densities_mod.density_curves(trial.priors[r["prior"]], outcome, measures,
-                                             ranges=ranges, n=CURVE_POINTS)
-        for r in analysis["results"]
-    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -431,7 +412,6 @@ def plot_arm_posteriors(trial, outcome, analysis: Mapping[str, Any],
     from matplotlib.lines import Line2D
 
     results = analysis["results"]
-    curves = curves or compute_curves(trial, outcome, analysis, ARM_MEASURES)
     n = len(results)
     ncols = ncols or min(n, 3)
     nrows = int(np.ceil(n / ncols))
@@ -718,7 +698,8 @@ def plot_psense(trial, outcome, result: Mapping[str, Any], prior,
     likelihood (right) were raised to the power 0.8 or 1.25 (Pareto-smoothed importance
     sampling). Curves that move with the prior but not with the likelihood signal a prior that
     dominates the data. The DataTree gets ``log_prior`` and ``log_likelihood`` groups from
-    :func:`lnbayes.analyses.sensitivity.with_log_densities` when it lacks them.
+    :func:`lnbayes.analyses.sensitivity.with_log_densities` when it lacks them. The sensitivity
+    values in the panel titles are those the analysis stored (``result["power_scaling"]``).
 
     A constant prior (Beta(1, 1) on both arms) cannot be power-scaled (every weight is equal):
     this function refuses it, and ``skipped`` names such priors in a note on the figure.
@@ -744,10 +725,7 @@ def plot_psense(trial, outcome, result: Mapping[str, Any], prior,
     if "log_odds_ratio" in var_names and "log_odds_ratio" not in post:
         tree["posterior"] = tree["posterior"].to_dataset().assign(
             log_odds_ratio=np.log(post["odds_ratio"]))
-    sensitivity = {
-        group: az.psense(tree, var_names=list(var_names), group=group)
-        for group in ("prior", "likelihood")
-    }
+    stored = result["power_scaling"]["variables"]  # computed by the analysis, not here
     n = len(var_names)
     with house_style():
         pc = az.plot_psense_dist(
@@ -766,7 +744,7 @@ def plot_psense(trial, outcome, result: Mapping[str, Any], prior,
                 label = names.get(var, var)
                 for group in ("prior", "likelihood"):
                     if title == f"{label}, {group} power-scaled":
-                        value = float(sensitivity[group][var])
+                        value = float(stored[var][group])
                         ax.set_title(f"{group.capitalize()} power-scaled: sensitivity "
                                      f"{value:.3f}", fontsize=7.5)
                         ax.set_xlabel(label, fontsize=7.5)
