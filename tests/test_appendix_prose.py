@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from lnbayes.analyses import full_report
 from lnbayes.io import trialfile
 from lnbayes.outputs import report
 
@@ -31,8 +32,8 @@ def appendices():
     out = {}
     for name, path in TRIALS.items():
         trial = trialfile.load_trial(path)
-        rep = report.run_report(trial, engine="exact")
-        out[name] = (report.render_markdown(report.strip_for_json(rep)),
+        rep, _ = full_report.run_report(trial, engine="exact")
+        out[name] = (report.render_markdown(full_report.strip_for_json(report.add_texts(rep))),
                      string_values(tomllib.loads(path.read_text())))
     return out
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from lnbayes.analyses import full_report
 from lnbayes.io import trialfile
 from lnbayes.outputs import report
 
@@ -62,8 +63,9 @@ def small_report(tmp_path_factory, small_settings):
     path.write_text(SMALL)
     trial = trialfile.load_trial(path)
     outdir = tmp / "out"
-    rep = report.run_report(trial, settings=small_settings, outdir=outdir)
-    clean = report.strip_for_json(rep)
+    rep, extras = full_report.run_report(trial, settings=small_settings, outdir=outdir)
+    report.write_beside(trial, report.add_texts(rep), extras, outdir)
+    clean = full_report.strip_for_json(rep)
     (outdir / "results.json").write_text(json.dumps(clean))
     report.write_appendix(clean, outdir)
     return outdir, json.loads((outdir / "results.json").read_text())

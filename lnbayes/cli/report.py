@@ -25,9 +25,10 @@ def report(
     from lnbayes.io import trialfile
 
     trial = trialfile.load_trial(trial_file)
+    from lnbayes.analyses import full_report
     from lnbayes.outputs import report as report_mod
 
-    report_mod.preflight(trial)
+    full_report.preflight(trial)
     target = opt.prepare_outdir(outdir if outdir is not None else opt.REPORTS / trial.id)
     from lnbayes.engines.mcmc import SamplerSettings
 
