@@ -9,7 +9,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "lnbayes"
 
-LAYERS = {"errors": 0, "numerics": 0, "model": 1, "priors": 2, "io": 3, "engines": 4,
+LAYERS = {"errors": 0, "formatting": 0, "numerics": 0, "model": 1, "priors": 2, "io": 3, "engines": 4,
           "analyses": 5, "outputs": 6, "cli": 7}
 """Layer of each top-level part of the package (docs/ARCHITECTURE.md); a module may import its own
 layer and the layers below it."""

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from scipy import integrate, stats
 
+from lnbayes import formatting
 from lnbayes.analyses import densities as densities_mod
 from lnbayes.analyses import figure_data, reanalysis, sample_estimates, sensitivity
 from lnbayes.analyses import sensitivity as sensitivity_mod
@@ -175,7 +176,7 @@ def test_effect_figure(trial, outcome, exact_analysis, curves):
     assert "Odds ratio, hUC-MSC vs placebo" in labels
     assert fig.axes[1].get_xscale() == "log"
     texts = _texts(fig)
-    flat_text = f"P(benefit) = {plots.format_prob(_flat_p_benefit(outcome))}"
+    flat_text = f"P(benefit) = {formatting.probability(_flat_p_benefit(outcome))}"
     assert texts.count(flat_text) >= 2  # on both panels of the flat prior's row
     for result in exact_analysis["results"]:
         assert texts.count(plots.p_benefit_text(result)) >= 2
@@ -193,7 +194,7 @@ def test_forest(trial, outcome, exact_analysis):
     assert "P(benefit)" in texts
     for result in exact_analysis["results"]:
         assert plots.prior_label(result) in texts
-        assert plots.format_prob(result["p_benefit_exact"]) in texts
+        assert formatting.probability(result["p_benefit_exact"]) in texts
     rd_ax = fig.axes[0]
     # the no-effect line at 0 and a data-only diamond at the sample risk difference
     assert any(np.allclose(line.get_xdata(), 0) and len(line.get_xdata()) == 2
@@ -216,7 +217,7 @@ def test_p_benefit_dot_chart(trial, outcome, exact_analysis):
     level_lines = [line for line in ax.get_lines() if line.get_linestyle() == "--"]
     assert sorted(float(line.get_xdata()[0]) for line in level_lines) == [0.5, 0.8, 0.95]
     texts = _texts(fig)
-    assert plots.format_prob(_flat_p_benefit(outcome)) in texts
+    assert formatting.probability(_flat_p_benefit(outcome)) in texts
 
 
 def test_sweep_heatmap(trial, outcome):

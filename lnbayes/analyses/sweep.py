@@ -35,10 +35,10 @@ import numpy as np
 
 from lnbayes.engines import prior_grid
 from lnbayes.errors import LnbayesError
+from lnbayes.formatting import estimate as format_estimate
 from lnbayes.io import files
 from lnbayes.io.cache import SweepCache, cache_key
 from lnbayes.model import dists, effects
-from lnbayes.model.effects import format_estimate
 from lnbayes.model.spec import SCALE_ALIASES, SCALE_LABELS, BetaPrior, NormalPrior, Prior, Trial
 
 LEVELS = (0.5, 0.8, 0.95)

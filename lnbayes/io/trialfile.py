@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import math
 import tomllib
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from lnbayes.errors import LnbayesError
+from lnbayes.formatting import short
 from lnbayes.model.fields import (
     _get_bool,
     _get_count,
@@ -31,7 +31,6 @@ from lnbayes.model.spec import (
     Prior,
     Threshold,
     Trial,
-    _num,
 )
 
 TOP_KEYS = ("schema_version", "trial", "rationale", "arms", "outcomes", "priors", "design")
@@ -241,7 +240,7 @@ def _parse_thresholds(raw: Any, where: str, problems: _Problems) -> tuple[Thresh
         if value is None:
             continue
         if scale == "rd" and not -1 < value < 1:
-            problems.add(f"{tw}.value", f"a risk difference must lie in (-1, 1), got {_num(value)}")
+            problems.add(f"{tw}.value", f"a risk difference must lie in (-1, 1), got {short(value)}")
             continue
         out.append(Threshold(scale, value))
     return tuple(out)
@@ -263,7 +262,7 @@ def _parse_rope(raw: Any, where: str, problems: _Problems) -> tuple[str, float, 
     if lower is None or upper is None:
         return None
     if lower >= upper:
-        problems.add(where, f"lower ({_num(lower)}) must be below upper ({_num(upper)})")
+        problems.add(where, f"lower ({short(lower)}) must be below upper ({short(upper)})")
         return None
     return (scale, lower, upper)
 
@@ -327,7 +326,7 @@ def _parse_design(raw: Any, problems: _Problems, outcomes: dict[str, Outcome]) -
         nonlocal ok
         value = _get_number(raw, key, where, problems, required=required)
         if value is not None and not 0 < value < 1:
-            problems.add(f"{where}.{key}", f"must lie in (0, 1), got {_num(value)}")
+            problems.add(f"{where}.{key}", f"must lie in (0, 1), got {short(value)}")
             ok = False
             return None
         return value
@@ -560,8 +559,3 @@ def reference_priors() -> dict[str, Prior]:
         justification="A wide Normal on the log odds ratio that rules out only implausibly large effects.",
     )
     return {"flat": flat, "weakly_informative": weak}
-
-
-def with_priors(trial: Trial, priors: dict[str, Prior]) -> Trial:
-    """A copy of ``trial`` with another set of priors."""
-    return replace(trial, priors=priors)

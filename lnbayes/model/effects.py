@@ -21,7 +21,14 @@ from scipy.special import expit, logit
 
 MEASURES = ("p_control", "p_treatment", "risk_difference", "risk_ratio", "odds_ratio")
 MEASURE_OF_SCALE = {"rd": "risk_difference", "rr": "risk_ratio", "or": "odds_ratio"}
-NO_EFFECT = {"rd": 0.0, "rr": 1.0, "or": 1.0, "log_or": 0.0, "log_rr": 0.0}
+NO_EFFECT = {"risk_difference": 0.0, "risk_ratio": 1.0, "odds_ratio": 1.0}
+"""The value of each effect measure when the arms do not differ."""
+MEASURE_WORDS = {"risk_difference": "risk difference", "odds_ratio": "odds ratio",
+                 "risk_ratio": "risk ratio"}
+SCALE_WORDS = {"log_or": "log odds ratio", "log_rr": "log risk ratio", "rd": "risk difference"}
+"""The effect scales of effect-level priors, in words."""
+MEASURE_OF_EFFECT_SCALE = {"log_or": "odds_ratio", "log_rr": "risk_ratio", "rd": "risk_difference"}
+"""The effect measure whose (log) scale a prior is stated on."""
 
 
 def p_treatment(scale: str, p_control, theta):
@@ -97,12 +104,3 @@ def p_treatment_at(measure: str, p_control, value):
     if measure == "p_treatment":
         return value + 0 * p_control
     raise ValueError(f"unknown measure {measure!r}")
-
-
-def format_estimate(value: float, digits: int = 3) -> str:
-    """An estimate in text to ``digits`` significant digits, trailing zeros kept.
-
-    ``format_estimate(0.6) == "0.600"``, ``format_estimate(0.0486) == "0.0486"``,
-    ``format_estimate(250.0) == "250"``, ``format_estimate(0.6, 2) == "0.60"``.
-    """
-    return f"{value:#.{digits}g}".rstrip(".")

@@ -7,7 +7,8 @@ import math
 from typing import Any
 
 from lnbayes.errors import LnbayesError
-from lnbayes.model.spec import MAX_NAME, NAME_RE, _num
+from lnbayes.formatting import short
+from lnbayes.model.spec import MAX_NAME, NAME_RE
 
 # ---------------------------------------------------------------------------------------------
 # Reading and validation
@@ -90,7 +91,7 @@ def _get_number(
         problems.add(f"{where}.{key}", f"must be finite, got {value!r}")
         return default
     if positive and value <= 0:
-        problems.add(f"{where}.{key}", f"must be > 0, got {_num(value)}")
+        problems.add(f"{where}.{key}", f"must be > 0, got {short(value)}")
         return default
     return value
 
@@ -129,5 +130,5 @@ def _parse_weights(
         out.append((w, comp))
     weights = [w for w, _ in out if w is not None]
     if len(weights) == len(out) and abs(sum(weights) - 1.0) > 1e-6:
-        problems.add(f"{where}", f"mixture weights must sum to 1, they sum to {_num(sum(weights))}")
+        problems.add(f"{where}", f"mixture weights must sum to 1, they sum to {short(sum(weights))}")
     return out

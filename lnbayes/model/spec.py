@@ -13,9 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lnbayes.errors import LnbayesError
-
-SCALES = ("log_or", "log_rr", "rd")
-"""Effect scales of effect-level priors: log odds ratio, log risk ratio, risk difference."""
+from lnbayes.formatting import short
+from lnbayes.model.effects import SCALE_WORDS
 
 THRESHOLD_SCALES = ("rd", "rr", "or")
 """Scales a threshold can be stated on: risk difference, risk ratio, odds ratio."""
@@ -25,7 +24,8 @@ SCALE_ALIASES = {
     "log_rr": "log_rr", "log-rr": "log_rr", "logrr": "log_rr",
     "rd": "rd", "risk_difference": "rd", "risk-difference": "rd",
 }
-SCALE_LABELS = {"log_or": "log odds ratio", "log_rr": "log risk ratio", "rd": "risk difference"}
+SCALE_LABELS = SCALE_WORDS
+"""The effect scales in words (:data:`lnbayes.model.effects.SCALE_WORDS`)."""
 
 NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_\-]*")
 """Names of trials, outcomes and priors (matched in full: no newline, no '/', no '..')."""
@@ -53,9 +53,9 @@ class BetaPrior:
 
     def describe(self) -> str:
         if not self.is_mixture:
-            return f"Beta({_num(self.a[0])}, {_num(self.b[0])})"
+            return f"Beta({short(self.a[0])}, {short(self.b[0])})"
         return " + ".join(
-            f"{_num(w)} Beta({_num(a)}, {_num(b)})" for w, a, b in zip(self.weights, self.a, self.b)
+            f"{short(w)} Beta({short(a)}, {short(b)})" for w, a, b in zip(self.weights, self.a, self.b)
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -87,9 +87,9 @@ class NormalPrior:
 
     def describe(self) -> str:
         if not self.is_mixture:
-            return f"Normal({_num(self.means[0])}, {_num(self.sds[0])}²)"
+            return f"Normal({short(self.means[0])}, {short(self.sds[0])}²)"
         return " + ".join(
-            f"{_num(w)} Normal({_num(m)}, {_num(s)}²)"
+            f"{short(w)} Normal({short(m)}, {short(s)}²)"
             for w, m, s in zip(self.weights, self.means, self.sds)
         )
 
@@ -265,10 +265,6 @@ class Trial:
                 )
             return [self.priors[n] for n in names]
         return [p for p in self.priors.values() if p.applies_to(outcome.name)]
-
-
-def _num(x: float) -> str:
-    return f"{x:.4g}"
 
 
 def planned_arms(planned: int, allocation: tuple[int, int]) -> tuple[int, int]:

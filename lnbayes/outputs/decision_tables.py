@@ -4,13 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-
-def _num(x: float | None, digits: int = 3) -> str:
-    if x is None:
-        return "-"
-    if x != 0 and (abs(x) >= 1000 or abs(x) < 10 ** -digits):
-        return f"{x:.2e}"
-    return f"{x:.{digits}f}"
+from lnbayes.formatting import table_number
 
 
 def print_evidence(result: dict[str, Any], console) -> None:
@@ -40,8 +34,8 @@ def print_evidence(result: dict[str, Any], console) -> None:
                         f"(exact {rope['p_inside_exact']:.3f})")
             else:
                 cell = f"{rope['p_inside']:.3f}"
-        table.add_row(r["prior"], _num(ev["prior_p_benefit"]), _num(ev["bf_benefit"], 2),
-                      f"{_num(sd['bf01'], 2)} ({sd['scale']})", cell)
+        table.add_row(r["prior"], table_number(ev["prior_p_benefit"]), table_number(ev["bf_benefit"], 2),
+                      f"{table_number(sd['bf01'], 2)} ({sd['scale']})", cell)
     console.print(table)
     console.print(
         "[dim]BF benefit = posterior odds of benefit / prior odds of benefit. Savage-Dickey "
@@ -106,7 +100,7 @@ def print_predict(result: dict[str, Any], console) -> None:
     table.add_column("time", justify="right")
     for r in result["results"]:
         table.add_row(r["prior"], f"{r['current_p_benefit']:.3f}",
-                      *[_num(row["predictive_probability"], 4) for row in r["by_threshold"]],
+                      *[table_number(row["predictive_probability"], 4) for row in r["by_threshold"]],
                       f"{r['max_final_p_benefit']:.3f}", f"{r['seconds']:.2f} s")
     console.print(table)
     console.print(f"[dim]{result['definition']}[/]")

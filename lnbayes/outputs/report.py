@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from lnbayes.analyses import full_report
+from lnbayes.formatting import estimate, fixed, probability
 from lnbayes.io import files
+from lnbayes.model.effects import MEASURE_WORDS, SCALE_WORDS
 from lnbayes.model.spec import Trial
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -88,9 +90,6 @@ def ess_text(ess: dict[str, Any]) -> str:
     return f"control {head.get('control', float('nan')):.1f}; treatment {head.get('treatment', float('nan')):.1f}"
 
 
-MEASURE_WORDS = {"risk_difference": "risk difference", "odds_ratio": "odds ratio",
-                 "risk_ratio": "risk ratio"}
-SCALE_WORDS = {"log_or": "log odds ratio", "log_rr": "log risk ratio", "rd": "risk difference"}
 
 
 def figure_captions(trial: Trial, report: dict[str, Any]) -> dict[str, str]:
@@ -173,12 +172,6 @@ def write_figures(trial: Trial, report: dict[str, Any], predict, design, outdir:
 # ---------------------------------------------------------------------------------------------
 
 
-def fixed(x: float, digits: int) -> str:
-    """Fixed-point text without a minus sign on values that round to zero ("-0.00")."""
-    text = f"{x:.{digits}f}"
-    return text[1:] if text.startswith("-") and float(text) == 0 else text
-
-
 def _env():
     import jinja2
 
@@ -205,32 +198,6 @@ def _env():
         f"{estimate(e['median'])} ({estimate(e['lower'])} to {estimate(e['upper'])})"
     )
     return env
-
-
-def probability(x: float | None, digits: int = 3) -> str:
-    """A probability with ``digits`` decimals on every row; bounds where that would print 0 or 1.
-
-    ``probability(0.4058) == "0.406"``, ``probability(2e-6) == "< 0.001"``, and exactly 0 or 1
-    print as such.
-    """
-    if x is None:
-        return "–"
-    floor = 10.0 ** -digits
-    if 0 < x < floor / 2:
-        return f"< {floor:.{digits}f}"
-    if 1 - floor / 2 < x < 1:
-        return f"> {1 - floor:.{digits}f}"
-    return fixed(x, digits)
-
-
-def estimate(x: float) -> str:
-    """An estimate to three significant digits (0.600, -0.0386, 12.3), no "-0.00"."""
-    from lnbayes.model.effects import format_estimate
-
-    if x == 0:
-        return "0"
-    text = format_estimate(x)
-    return text[1:] if text.startswith("-") and float(text) == 0 else text
 
 
 def lcfirst(text: str) -> str:

@@ -4,21 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-MEASURE_LABELS = {
-    "p_control": "p control",
-    "p_treatment": "p treatment",
-    "risk_difference": "Risk difference",
-    "risk_ratio": "Risk ratio",
-    "odds_ratio": "Odds ratio",
-}
-
-
-def fmt_interval(est: dict[str, float]) -> str:
-    """Median (lower to upper), each to three significant digits (-0.0386, not -0.04)."""
-    from lnbayes.model.effects import format_estimate
-
-    return (f"{format_estimate(est['median'])} ({format_estimate(est['lower'])} to "
-            f"{format_estimate(est['upper'])})")
+from lnbayes.formatting import interval
 
 
 def print_analysis(result: dict[str, Any], console) -> None:
@@ -54,7 +40,7 @@ def print_analysis(result: dict[str, Any], console) -> None:
             p, check, diag = f"{r['p_benefit']:.4f}", "-", "exact"
         table.add_row(
             r["prior"], p, f"{r['p_benefit_exact']:.4f}", check,
-            fmt_interval(est["risk_difference"]), fmt_interval(est["odds_ratio"]), diag,
+            interval(est["risk_difference"]), interval(est["odds_ratio"]), diag,
         )
     console.print(table)
     if any(r["thresholds"] for r in result["results"]):
@@ -116,7 +102,7 @@ def print_priors(result: dict[str, Any], console) -> None:
             conflict = f"[bold red]{conflict}[/]"
         table.add_row(
             p["name"], p["role"], f"{p['prior_p_benefit']:.3f}",
-            fmt_interval(est["risk_difference"]), fmt_interval(est["odds_ratio"]),
+            interval(est["risk_difference"]), interval(est["odds_ratio"]),
             _ess_text(p["ess"]), conflict,
         )
     console.print(table)

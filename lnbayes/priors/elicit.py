@@ -54,7 +54,6 @@ from scipy import special
 from lnbayes.model import dists, effects
 from lnbayes.numerics import roots
 
-EFFECT_SCALES = ("log_or", "log_rr", "rd")
 STATED_SCALES = ("or", "rr", "rd", "log_or", "log_rr")
 """Scales an effect can be stated on in a statement (ratios as ratios or as their logs)."""
 

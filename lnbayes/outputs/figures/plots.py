@@ -24,7 +24,8 @@ import numpy as np
 
 from lnbayes.analyses import densities as densities_mod
 from lnbayes.analyses import sample_estimates
-from lnbayes.model.effects import format_estimate
+from lnbayes.formatting import estimate, probability
+from lnbayes.model.effects import MEASURE_OF_EFFECT_SCALE, MEASURE_WORDS, NO_EFFECT
 from lnbayes.outputs.figures.style import (
     ARM_COLOURS,
     BENEFIT_ALPHA,
@@ -40,11 +41,7 @@ from lnbayes.outputs.figures.style import (
 
 EFFECT_MEASURES = ("risk_difference", "odds_ratio")
 ARM_MEASURES = ("p_control", "p_treatment")
-NO_EFFECT = {"risk_difference": 0.0, "risk_ratio": 1.0, "odds_ratio": 1.0}
 LEVELS = (0.5, 0.8, 0.95)
-SCALE_MEASURE = {"log_or": "odds ratio", "log_rr": "risk ratio", "rd": "risk difference"}
-MEASURE_WORDS = {"risk_difference": "risk difference", "odds_ratio": "odds ratio",
-                 "risk_ratio": "risk ratio"}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -98,18 +95,9 @@ def prior_description(trial, prior) -> str:
     return f"{scale} ~ {effect}; {trial.control_name} ~ {prior.control.describe()}"
 
 
-def format_prob(p: float) -> str:
-    """A probability for a figure: 3 decimals on every row, and bounds beyond 0.001 / 0.999."""
-    if p > 0.999:
-        return "> 0.999"
-    if p < 0.001:
-        return "< 0.001"
-    return f"{p:.3f}"
-
-
 def p_benefit_text(result: Mapping[str, Any]) -> str:
     """``P(benefit) = 0.310`` or ``P(benefit) > 0.999``: the exact value (the reference)."""
-    text = format_prob(exact_p_benefit(result))
+    text = probability(exact_p_benefit(result))
     return f"P(benefit) {text}" if text[0] in "<>" else f"P(benefit) = {text}"
 
 
@@ -375,10 +363,10 @@ def plot_forest(trial, outcome, analysis: Mapping[str, Any],
         text_ax.text(0.5, y[0] + 0.75, "P(benefit)", ha="center", va="bottom", fontsize=7,
                      fontweight="bold")
         for i, result in enumerate(results):
-            text_ax.text(0.5, y[i], format_prob(exact_p_benefit(result)), ha="center",
+            text_ax.text(0.5, y[i], probability(exact_p_benefit(result)), ha="center",
                          va="center", fontsize=7)
         text_ax.text(0.5, y[-1], "\u2013", ha="center", va="center", fontsize=7)
-        parts = [f"{MEASURE_WORDS[m]} {format_estimate(data_only[m]['estimate'], 2)}"
+        parts = [f"{MEASURE_WORDS[m]} {estimate(data_only[m]['estimate'], 2)}"
                  if m != "risk_difference" else f"risk difference {data_only[m]['estimate']:+.2f}"
                  for m in measures]
         methods = "; ".join(data_only[m]["method"] for m in measures)
@@ -497,7 +485,7 @@ def plot_p_benefit(trial, outcome, analysis: Mapping[str, Any], levels: Sequence
                 ax.errorbar(result["p_benefit"], y[i] - 0.3, xerr=2 * mcse, fmt="x",
                             color=colour, ms=4, lw=0.8, capsize=0, zorder=3)
             ax.text(min(p, 0.97) + 0.03 if p < 0.93 else p - 0.03, y[i] + 0.12,
-                    format_prob(p), ha="left" if p < 0.93 else "right", va="bottom",
+                    probability(p), ha="left" if p < 0.93 else "right", va="bottom",
                     fontsize=6.5, color=colour)
         ax.set_yticks(y, [prior_label(r) for r in results])
         for tick, i in zip(ax.get_yticklabels(), range(n)):
@@ -556,7 +544,7 @@ def plot_sweep_heatmap(sweep: Mapping[str, Any], trial, named_priors: Sequence |
                       else r["p_benefit"] for r in pts], float)
     um, us = np.unique(means), np.unique(sds)
     rectangular = len(um) * len(us) == len(pts)
-    measure = SCALE_MEASURE[scale]
+    measure = MEASURE_WORDS[MEASURE_OF_EFFECT_SCALE[scale]]
     effect_word = {"log_or": "log odds ratio", "log_rr": "log risk ratio",
                    "rd": "risk difference"}[scale]
     with house_style():
