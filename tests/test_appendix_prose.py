@@ -42,7 +42,7 @@ def test_no_field_value_of_one_trial_appears_in_the_other(appendices):
     """A text value of one file (not also in the other, nor in the template or the standard
     references that every appendix has) must not appear in the other's appendix."""
     template = (ROOT / "lnbayes" / "outputs" / "templates" / "appendix.md.j2").read_text()
-    generic = template + " ".join(report.STANDARD_REFERENCES)
+    generic = template + " ".join(full_report.STANDARD_REFERENCES)
     for this, other in (("deng2017", "ecmo_like"), ("ecmo_like", "deng2017")):
         text_other, values_other = appendices[other]
         own = appendices[this][1]

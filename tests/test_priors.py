@@ -695,3 +695,67 @@ def test_power_scaling_does_not_depend_on_blas_threads():
         with threadpool_limits(limits=threads, user_api="blas"):
             results.append(sensitivity.power_scaling(tree, prior, REMISSION)["variables"])
     assert results[0] == results[1]
+
+
+_LOG_PRIOR_CASES = [
+    Prior("arm_mixture", "arm", BetaPrior((0.6, 0.4), (2.0, 9.0), (3.0, 4.0)),
+          treatment=BetaPrior.single(0.7, 1.4)),
+    Prior("log_or_mixture", "effect", BetaPrior.single(3, 2), scale="log_or",
+          effect=NormalPrior((0.5, 0.5), (-0.4, 1.1), (0.3, 0.8))),
+    Prior("log_rr", "effect", BetaPrior.single(2, 5), scale="log_rr",
+          effect=NormalPrior.single(0.3, 0.6)),
+    Prior("log_rr_mixture", "effect", BetaPrior.single(2, 5), scale="log_rr",
+          effect=NormalPrior((0.5, 0.5), (0.0, 0.5), (0.3, 0.6))),
+    Prior("rd", "effect", BetaPrior.single(2, 2), scale="rd", effect=NormalPrior.single(0.1, 0.2)),
+    Prior("rd_mixture", "effect", BetaPrior.single(1, 1), scale="rd",
+          effect=NormalPrior((0.3, 0.7), (0.0, 0.2), (0.1, 0.3))),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("prior", _LOG_PRIOR_CASES, ids=lambda p: p.name)
+def test_log_prior_for_power_scaling_is_the_pymc_models(prior):
+    """Power-scaling uses lnbayes's per-draw log prior; it must be the PyMC model's own log prior
+    (free variables and potentials, transforms removed, evaluated by PyMC at the same points), so
+    the two cannot drift. A truncated mixture is a bounded uniform (or a Flat offset ``eta`` with
+    ``theta = upper - exp(eta)``) plus a potential; for the offset, PyMC's density is with respect
+    to ``eta``, which adds log|d theta / d eta| = eta."""
+    from pymc.model.transform.conditioning import remove_value_transforms
+
+    from lnbayes.analyses.sensitivity import log_prior_terms
+    from lnbayes.engines import mcmc
+    from lnbayes.model import effects
+
+    outcome = Outcome("r", "r", 9, 12, 5, 6)
+    rng = np.random.default_rng(7)
+    p_c = rng.uniform(0.02, 0.98, 60)
+    if prior.family == "arm":
+        p_t = rng.uniform(0.02, 0.98, 60)
+        theta = None
+    else:
+        lo, hi = effects.theta_bounds(prior.scale, p_c)
+        lo, hi = np.maximum(lo, -3.0), np.minimum(hi, 3.0)
+        theta = lo + (hi - lo) * rng.uniform(0.01, 0.99, 60)
+        p_t = effects.p_treatment(prior.scale, p_c, theta)
+    model = remove_value_transforms(mcmc.build_model(prior, outcome))
+    fn = model.compile_fn(inputs=model.value_vars,
+                          outs=model.logp(vars=model.free_RVs + model.potentials),
+                          on_unused_input="ignore")
+    names = [v.name for v in model.value_vars]
+    theirs, jacobian = [], np.zeros(60)
+    for i in range(60):
+        point = {"p_control": p_c[i]}
+        if prior.family == "arm":
+            point["p_treatment"] = p_t[i]
+        elif f"{prior.scale}_offset" in names:
+            hi_i = float(effects.theta_bounds(prior.scale, p_c[i])[1])
+            point[f"{prior.scale}_offset"] = np.log(hi_i - theta[i])
+            jacobian[i] = point[f"{prior.scale}_offset"]
+        else:
+            point[prior.scale] = theta[i]
+        assert set(point) == set(names), (names, point)
+        theirs.append(float(fn(point)))
+    ours = sum(log_prior_terms(prior, p_c, p_t).values())
+    # equal to 1e-7: PyMC computes the truncated Normal's normaliser log(Phi(b) - Phi(a)) by
+    # another formula than lnbayes's NormalMix.log_mass; they differ by up to ~1e-8 (log RR)
+    np.testing.assert_allclose(ours + jacobian, theirs, rtol=0, atol=1e-7)
