@@ -44,13 +44,20 @@ from typing import Callable
 
 import numpy as np
 from scipy import special
-from scipy.integrate import cumulative_simpson
 
 from lnbayes.errors import LnbayesError
 from lnbayes.model import dists, effects
 from lnbayes.numerics import roots
 
 _RATIO_MEASURES = ("risk_ratio", "odds_ratio")
+_SEARCH = {
+    "risk_difference": (-1.0, 1.0, lambda z: z),
+    "risk_ratio": (-40.0, 40.0, np.exp),
+    "odds_ratio": (-40.0, 40.0, np.exp),
+    "probability": (-40.0, 40.0, special.expit),  # p_treatment, p_control: on the logit scale
+}
+"""Quantile search ranges (lo, hi, value of z): the risk difference itself, the log of the
+ratios, the logit of the probabilities."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -280,59 +287,54 @@ class ExactPosterior:
         """The q-quantile of a measure.
 
         Closed forms where they exist (p_control and p_treatment under arm-level priors: Beta
-        quantiles; p_control under effect-level priors: the inverse of its piecewise-linear CDF);
-        otherwise the root of ``cdf - q`` by :func:`lnbayes.numerics.roots.monotone_root`, bracketed from a
-        grid and checked, so that a bracket one ulp off (a CDF that equals ``q`` exactly at a grid
-        node) cannot make it fail. Quantiles beyond the searched range (odds and risk ratios
-        outside exp(+-40)) are reported as the range's end.
+        quantiles; p_control under effect-level priors: the inverse of its interpolated CDF);
+        otherwise the root of ``cdf - q``, bracketed on a grid (on the log scale for ratio
+        measures, the logit scale for p_treatment) and refined by :func:`_bracketed_root`.
+        Quantiles beyond the searched range (odds and risk ratios outside exp(+-40)) are
+        reported as the range's end.
         """
-        q = float(q)
-        if not 0.0 <= q <= 1.0:
-            raise ValueError(f"a quantile level must lie in [0, 1], got {q!r}")
+        return float(self.quantiles(measure, [q])[0])
+
+    def quantiles(self, measure: str, qs) -> np.ndarray:
+        """The quantiles of a measure at the levels ``qs``, found together."""
+        qs = np.atleast_1d(np.asarray(qs, dtype=float))
+        if np.any(~((qs >= 0) & (qs <= 1))):
+            raise ValueError(f"a quantile level must lie in [0, 1], got {qs!r}")
         if measure == "p_control" and self.pc_ppf is not None:
-            return float(self.pc_ppf(q))
+            return np.array([float(self.pc_ppf(q)) for q in qs])
         if measure == "p_treatment" and self.pt_ppf is not None:
-            return float(self.pt_ppf(q))
-        ratio = measure in _RATIO_MEASURES
-        grid = self._quantile_grid(measure)
-        cdf = self._grid_cdf(measure, grid)
-        k = int(np.clip(np.searchsorted(cdf, q), 1, len(grid) - 1))
-        if ratio:
-            def f(lv: float) -> float:
-                return float(self.cdf(measure, [np.exp(lv)])[0]) - q
-        else:
-            def f(v: float) -> float:
-                return float(self.cdf(measure, [v])[0]) - q
-        root = roots.monotone_root(
-            f, grid[k - 1], grid[k], increasing=True, limits=(grid[0], grid[-1]),
-            at_limit="clamp", xtol=1e-10 if ratio else 1e-12,
-            what=f"the {q:g}-quantile of {measure}",
-        )
-        return float(np.exp(root)) if ratio else float(root)
+            return np.array([float(self.pt_ppf(q)) for q in qs])
+        lo, hi, to_value = _SEARCH[measure] if measure in _SEARCH else _SEARCH["probability"]
 
-    @staticmethod
-    def _quantile_grid(measure: str) -> np.ndarray:
-        """The search grid (on the log scale for ratio measures)."""
-        if measure in _RATIO_MEASURES:
-            return np.linspace(-40, 40, 801)
-        if measure == "risk_difference":
-            return np.linspace(-1, 1, 401)
-        return np.linspace(0, 1, 401)
+        def cdf(z):
+            return self.cdf(measure, to_value(np.asarray(z, dtype=float)))
 
-    def _grid_cdf(self, measure: str, grid: np.ndarray) -> np.ndarray:
-        cache = self.__dict__.setdefault("_grid_cdf_cache", {})
-        if measure not in cache:
-            values = np.exp(grid) if measure in _RATIO_MEASURES else grid
-            cache[measure] = self.cdf(measure, values)
-        return cache[measure]
+        # a coarse grid, then a finer one inside each level's bracket, then regula falsi
+        grid = np.linspace(lo, hi, 33)
+        c = cdf(grid)
+        k = np.searchsorted(c, qs, side="left")  # c[k - 1] < q <= c[k]
+        below, above = k == 0, k == len(grid)
+        k = np.clip(k, 1, len(grid) - 1)
+        a, b = grid[k - 1], grid[k]
+        fine = a[:, None] + (b - a)[:, None] * np.linspace(0, 1, 9)[None, 1:-1]
+        cf = cdf(fine.ravel()).reshape(fine.shape)
+        kf = np.sum(cf < qs[:, None], axis=1)
+        pts = np.concatenate([a[:, None], fine, b[:, None]], axis=1)
+        rows = np.arange(len(qs))
+        a, b = pts[rows, kf], pts[rows, kf + 1]
+        fa = np.where(kf == 0, c[k - 1], cf[rows, np.maximum(kf - 1, 0)]) - qs
+        fb = np.where(kf == fine.shape[1], c[k], cf[rows, np.minimum(kf, fine.shape[1] - 1)]) - qs
+        # the bracket keeps cdf(a) < q <= cdf(b); rounding can leave cdf(a) == q: a root then
+        fa = np.minimum(fa, 0.0)
+        fb = np.maximum(fb, 0.0)
+        z = _bracketed_root(lambda z: cdf(z) - qs, a, b, fa, fb, xtol=1e-12 * max(1.0, hi - lo))
+        z = np.where(below, lo, np.where(above, hi, z))
+        return to_value(z)
 
     def interval(self, measure: str, prob: float = 0.95) -> dict[str, float]:
         tail = (1 - prob) / 2
-        return {
-            "median": self.quantile(measure, 0.5),
-            "lower": self.quantile(measure, tail),
-            "upper": self.quantile(measure, 1 - tail),
-        }
+        median, lower, upper = self.quantiles(measure, [0.5, tail, 1 - tail])
+        return {"median": float(median), "lower": float(lower), "upper": float(upper)}
 
     def mean(self, measure: str) -> float:
         """Posterior mean, by the quadrature of the conditional distribution on a t grid."""
@@ -391,9 +393,21 @@ def _mass_outside(post: BetaMix, lo: float, hi: float) -> float:
     return float(below + above)
 
 
-def _arm_nodes(post: BetaMix, n_nodes: int) -> tuple[np.ndarray, np.ndarray]:
-    """beta_nodes with at least one node per 0.1 logit units, refusing a distribution whose mass
-    lies beyond what the logit window can hold (shapes far below 0.1)."""
+ARM_STEP = 0.25
+"""Largest spacing of the arm-level nodes on the logit scale; at most a third of the narrower
+arm's logit-scale posterior sd, sqrt(1/a + 1/b), as well."""
+
+
+def _logit_sd(mix: BetaMix) -> float:
+    """The smallest logit-scale sd among a Beta mixture's components (about sqrt(1/a + 1/b))."""
+    return float(np.min(np.sqrt(1 / mix.a + 1 / mix.b)))
+
+
+def _arm_nodes(post: BetaMix, other: BetaMix, n_nodes: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """beta_nodes spaced at most ARM_STEP apart on the logit scale, and at most a third of either
+    arm's logit-scale sd (the integrand is the node arm's density times the other arm's CDF),
+    refusing a distribution whose mass lies beyond what the logit window can hold (shapes far
+    below 0.1)."""
     lo, hi = post.support_logit()
     outside = _mass_outside(post, lo, hi)
     if outside > TAIL_TOL:
@@ -402,28 +416,32 @@ def _arm_nodes(post: BetaMix, n_nodes: int) -> tuple[np.ndarray, np.ndarray]:
             "below p = 1e-300 or above 1 - 1e-16, which the exact engine cannot integrate; give "
             "at least one arm a prior with both shapes of about 0.1 or more"
         )
-    need = int(math.ceil((hi - lo) / 0.1)) + 1
-    return beta_nodes(post, max(n_nodes, need + (1 - need % 2)))
+    step = min(ARM_STEP, _logit_sd(post) / 3, _logit_sd(other) / 3)
+    need = int(math.ceil((hi - lo) / step)) + 1
+    if n_nodes is not None:
+        need = max(need, int(n_nodes))
+    return beta_nodes(post, need + (1 - need % 2))
 
 
-def arm_posterior(control_prior, treatment_prior, outcome, n_nodes: int = 801) -> ExactPosterior:
+def arm_posterior(control_prior, treatment_prior, outcome, n_nodes: int | None = None) -> ExactPosterior:
     """Exact posterior under independent Beta (mixture) priors on each arm.
 
     The quadrature nodes lie on the arm whose prior is the more regular (larger smallest shape;
     p_control when equal); the other arm's posterior enters through its exact Beta CDF, so a
-    prior such as Beta(1e-9, 1) on one arm is integrated correctly.
+    prior such as Beta(1e-9, 1) on one arm is integrated correctly. ``n_nodes``: the least
+    number of nodes (default: as the spacing rule of :func:`_arm_nodes` needs).
     """
     prior_c, prior_t = BetaMix.of(control_prior), BetaMix.of(treatment_prior)
     post_c, ev_c = update_beta(prior_c, outcome.control_events, outcome.control_n)
     post_t, ev_t = update_beta(prior_t, outcome.treatment_events, outcome.treatment_n)
     if _regularity(prior_c) >= _regularity(prior_t):
-        x, w = _arm_nodes(post_c, n_nodes)
+        x, w = _arm_nodes(post_c, post_t, n_nodes)
         return ExactPosterior(
             x=x, w=w, cond_cdf=post_t.cdf, pc_cdf=lambda v: float(post_c.cdf(v)),
             log_evidence=ev_c + ev_t, family="arm", cond_sf=post_t.sf, pc_ppf=post_c.ppf,
             pt_ppf=post_t.ppf,
         )
-    x, w = _arm_nodes(post_t, n_nodes)
+    x, w = _arm_nodes(post_t, post_c, n_nodes)
     return TreatmentNodesPosterior(
         x=x, w=w, cond_cdf=post_t.cdf, pc_cdf=lambda v: float(post_c.cdf(v)),
         log_evidence=ev_c + ev_t, family="arm", pc_ppf=post_c.ppf, pt_ppf=post_t.ppf,
@@ -492,28 +510,113 @@ class TreatmentNodesPosterior(ExactPosterior):
 
 
 # ---------------------------------------------------------------------------------------------
-# Effect-level priors
+# Gauss-Legendre panels: integrals, and partial integrals to any point, of a smooth density
 # ---------------------------------------------------------------------------------------------
+
+GL_K = 10
+"""Gauss-Legendre nodes per panel."""
+_GL_S, _GL_WS = np.polynomial.legendre.leggauss(GL_K)
+_GL_T = (_GL_S + 1) / 2  # the nodes on [0, 1]
+_GL_W = _GL_WS / 2  # their weights on [0, 1] (sum 1)
+# the degree-(K-1) interpolant at the nodes, L_m(s) = sum_p _VINV[p, m] s^p on [-1, 1], and the
+# coefficients of s^(p+1) in its antiderivative
+_VINV = np.linalg.inv(np.vander(_GL_S, GL_K, increasing=True))
+_ANTI = _VINV / np.arange(1, GL_K + 1)[:, None]
+_ANTI_M1 = ((-1.0) ** np.arange(1, GL_K + 1)) @ _ANTI
+_POWERS = np.arange(1, GL_K + 1)
+
+
+def _partial_weights(s: np.ndarray) -> np.ndarray:
+    """Weights W_m(s) with sum_m W_m(s) f(node_m) = the integral of f's interpolant from the
+    panel's start to s (s in [-1, 1]), as a fraction of the panel's width; W_m(1) = _GL_W."""
+    return 0.5 * ((s[..., None] ** _POWERS) @ _ANTI - _ANTI_M1)
 
 
 @dataclass
-class _Rows:
-    theta: np.ndarray  # (R, M) sorted theta nodes per row
-    log_z: np.ndarray  # (R,) log of the row integral
-    cdf: np.ndarray  # (R, M) conditional CDF of theta per row
-    sf: np.ndarray  # (R, M) conditional survival function (summed from the top, not 1 - cdf)
+class _Panels:
+    """Per row, a density on GL_K Gauss-Legendre nodes in each of P panels between sorted
+    breakpoints ``b`` (R, P + 1); ``f`` (R, P, GL_K) is the density divided by its row maximum."""
+
+    b: np.ndarray
+    f: np.ndarray
+    below: np.ndarray  # (R, P + 1) mass below each breakpoint
+    above: np.ndarray  # (R, P + 1) mass above each breakpoint (summed from the top)
+    total: np.ndarray  # (R,)
+    keys: np.ndarray  # breakpoints mapped to [2 i, 2 i + 1] for row i, flattened (sorted)
+
+    @classmethod
+    def build(cls, b: np.ndarray, f: np.ndarray) -> _Panels:
+        mass = np.diff(b, axis=1) * (f @ _GL_W)
+        zeros = np.zeros((len(b), 1))
+        below = np.concatenate([zeros, np.cumsum(mass, axis=1)], axis=1)
+        above = np.concatenate([np.cumsum(mass[:, ::-1], axis=1)[:, ::-1], zeros], axis=1)
+        span = np.maximum(b[:, -1:] - b[:, :1], 1e-300)
+        keys = ((b - b[:, :1]) / span + 2.0 * np.arange(len(b))[:, None]).ravel()
+        return cls(b=b, f=f, below=below, above=above, total=below[:, -1], keys=keys)
+
+    def cdf(self, th: np.ndarray, upper: bool = False) -> np.ndarray:
+        """P(theta <= th) per row (``upper``: P(theta > th), summed from the top), th (R, k)."""
+        if th.shape[1] > 256:  # bound the (R, k, GL_K) temporaries
+            return np.concatenate([self.cdf(th[:, i:i + 256], upper)
+                                   for i in range(0, th.shape[1], 256)], axis=1)
+        b = self.b
+        R, P1 = b.shape
+        th = np.nan_to_num(th, nan=0.0)
+        lo, hi = b[:, :1], b[:, -1:]
+        span = np.maximum(hi - lo, 1e-300)
+        rows = np.arange(R)[:, None]
+        key = np.clip((th - lo) / span, 0.0, 1.0) + 2.0 * rows
+        j = np.searchsorted(self.keys, key.ravel(), side="right").reshape(th.shape) - 1 - P1 * rows
+        j = np.clip(j, 0, P1 - 2)
+        b0 = np.take_along_axis(b, j, axis=1)
+        width = np.take_along_axis(b, j + 1, axis=1) - b0
+        with np.errstate(invalid="ignore", divide="ignore"):
+            s = np.where(width > 0, 2.0 * (th - b0) / width - 1.0, -1.0)
+        wts = _partial_weights(np.clip(s, -1.0, 1.0))
+        fp = self.f[rows, j]  # (R, k, GL_K)
+        if upper:
+            part = width * np.sum((_GL_W - wts) * fp, axis=-1)
+            val = np.take_along_axis(self.above, j + 1, axis=1) + part
+        else:
+            part = width * np.sum(wts * fp, axis=-1)
+            val = np.take_along_axis(self.below, j, axis=1) + part
+        norm = np.where(self.total > 0, self.total, 1.0)[:, None]
+        out = np.clip(val / norm, 0.0, 1.0)
+        low_end, high_end = (1.0, 0.0) if upper else (0.0, 1.0)
+        out = np.where(th <= lo, low_end, out)
+        return np.where(th >= hi, high_end, out)
 
 
-def _theta_rows(x, scale, effect_prior: NormalMix, outcome, n_prior=1201, n_lik=1201,
-                n_between=201, totals_only=False) -> _Rows:
-    """Per p_control node, the conditional posterior of theta on a cumulative Simpson grid."""
-    # rows beyond logit +-36.7 round p_control to 0 or 1; keep them just inside (their weight is
-    # negligible, but infinite effects would poison the grids)
-    x = np.clip(np.asarray(x, dtype=float), 1e-300, 1 - 2**-53)
+def _log_lik_theta(scale: str, x: np.ndarray, u: np.ndarray, theta: np.ndarray, y: int, n: int):
+    """Binomial log-pmf of the treatment arm's count at p_treatment(p_control, theta); x and u
+    (p_control and its logit) broadcast against theta."""
+    if scale == "log_or":
+        return _log_binom_logit(y, n, u + theta)
+    log_comb = special.gammaln(n + 1) - special.gammaln(y + 1) - special.gammaln(n - y + 1)
+    if scale == "log_rr":
+        log_p = np.log(x) + theta
+        out = log_comb + y * log_p
+        if n > y:
+            with np.errstate(divide="ignore"):
+                out = out + (n - y) * np.log1p(-np.minimum(np.exp(log_p), 1.0))
+        return out
+    p_t = np.clip(x + theta, 0.0, 1.0)
+    return log_comb + special.xlogy(y, p_t) + special.xlog1py(n - y, -p_t)
+
+
+def _theta_panels(x, u, scale, effect_prior: NormalMix, outcome, n_prior=24, n_lik=24,
+                  n_gap=16, totals_only=False):
+    """Per p_control node, the conditional posterior of theta on Gauss-Legendre panels.
+
+    The breakpoints are the union of uniform grids: over each prior component's 12-sd span
+    (``n_prior`` panels of 1 sd), over the likelihood's span (1e-15 quantiles of
+    Beta(y + 1, n - y + 1); ``n_lik`` panels), over the gap between them where a prior in conflict
+    with the data leaves one, and the no-effect point; all cut to the feasible range. Returns
+    (log row integrals, panels or None).
+    """
     R = len(x)
     feas_lo, feas_hi = effects.theta_bounds(scale, x)
     pr_lo, pr_hi = effect_prior.span(12.0)
-    # likelihood span of p_treatment
     y, n = outcome.treatment_events, outcome.treatment_n
     q_lo = dists.beta_ppf(1e-15, y + 1, n - y + 1)
     q_hi = dists.beta_isf(1e-15, y + 1, n - y + 1)
@@ -525,11 +628,12 @@ def _theta_rows(x, scale, effect_prior: NormalMix, outcome, n_prior=1201, n_lik=
     hi = np.minimum(pr_hi, feas_hi)
     # a prior whose 12-sd span lies wholly beyond a feasible edge: truncated, it piles up at that
     # edge and decays into the feasible range at the rate d / s^2 (d: distance of the nearest
-    # centre from the edge); its nodes then span 60 nats of that decay from the edge
+    # centre from the edge); its panels then span 60 nats of that decay from the edge
     s_max = float(np.max(effect_prior.s))
     beyond_lo = pr_hi <= feas_lo
     beyond_hi = pr_lo >= feas_hi
-    if np.any(beyond_lo | beyond_hi):
+    beyond = bool(np.any(beyond_lo | beyond_hi))
+    if beyond:
         with np.errstate(divide="ignore", invalid="ignore"):
             reach_lo = 60 * s_max**2 / np.maximum(feas_lo - float(np.max(effect_prior.m)), 1e-300)
             reach_hi = 60 * s_max**2 / np.maximum(float(np.min(effect_prior.m)) - feas_hi, 1e-300)
@@ -541,18 +645,19 @@ def _theta_rows(x, scale, effect_prior: NormalMix, outcome, n_prior=1201, n_lik=
     span = hi - lo
     lo_in = lo + 1e-12 * np.maximum(span, 1.0) * np.isfinite(feas_lo) * (lo == feas_lo)
     hi_in = hi - 1e-12 * np.maximum(span, 1.0) * np.isfinite(feas_hi) * (hi == feas_hi)
-    g_prior = lo_in[:, None] + (hi_in - lo_in)[:, None] * np.linspace(0, 1, n_prior)[None, :]
-    l_lo = np.clip(lk_lo, lo_in, hi_in)
-    l_hi = np.clip(lk_hi, lo_in, hi_in)
-    g_lik = l_lo[:, None] + (l_hi - l_lo)[:, None] * np.linspace(0, 1, n_lik)[None, :]
-    # between the prior centre and the likelihood, in case they are far apart
+
+    def segment(a, b, k):
+        return a[:, None] + (b - a)[:, None] * np.linspace(0, 1, k + 1)[None, :]
+
+    parts = [segment(lo_in, hi_in, n_prior)]
+    if len(effect_prior.m) > 1 and not beyond:  # each component on its own scale
+        for m, s in zip(effect_prior.m, effect_prior.s):
+            parts.append(segment(np.clip(m - 12 * s, lo_in, hi_in), np.clip(m + 12 * s, lo_in, hi_in),
+                                 n_prior))
+    parts.append(segment(np.clip(lk_lo, lo_in, hi_in), np.clip(lk_hi, lo_in, hi_in), n_lik))
+    # a prior in conflict with the data: the posterior can lie between the prior's centre and
+    # the likelihood, and beyond the prior's 12 sd; panels over those gaps where there are any
     centre = float(np.sum(effect_prior.w * effect_prior.m))
-    b_lo = np.clip(np.minimum(centre, lk_lo), lo_in, hi_in)
-    b_hi = np.clip(np.maximum(centre, lk_hi), lo_in, hi_in)
-    g_btw = b_lo[:, None] + (b_hi - b_lo)[:, None] * np.linspace(0, 1, n_between)[None, :]
-    # a prior in conflict with the data: the posterior can lie beyond the prior's 12 sd, between
-    # it and the likelihood; nodes from the likelihood's far end to the prior's span on each side
-    # (zero width, hence no change, when the likelihood lies within the prior's span)
     o_lo = np.maximum(np.minimum(pr_lo, lk_lo), feas_lo)
     o_hi = np.minimum(np.maximum(pr_hi, lk_hi), feas_hi)
     o_span = o_hi - o_lo
@@ -560,132 +665,184 @@ def _theta_rows(x, scale, effect_prior: NormalMix, outcome, n_prior=1201, n_lik=
     o_lo_in = o_lo + np.where(np.isfinite(feas_lo) & (o_lo == feas_lo), o_step, 0.0)
     o_hi_in = o_hi - np.where(np.isfinite(feas_hi) & (o_hi == feas_hi), o_step, 0.0)
     lk_lo_o, lk_hi_o = np.clip(lk_lo, o_lo_in, o_hi_in), np.clip(lk_hi, o_lo_in, o_hi_in)
-
-    def segment(a, b, n):
-        return a[:, None] + (b - a)[:, None] * np.linspace(0, 1, n)[None, :]
-
-    g_out = [
-        segment(np.minimum(lk_lo_o, lo_in), np.minimum(lk_hi_o, lo_in), n_lik),  # likelihood
-        segment(np.minimum(lk_hi_o, lo_in), lo_in, n_between),  # the gap to the prior's span
-        segment(np.maximum(lk_lo_o, hi_in), np.maximum(lk_hi_o, hi_in), n_lik),
-        segment(hi_in, np.maximum(lk_lo_o, hi_in), n_between),
+    c_lo = np.clip(np.minimum(centre, lk_lo), lo_in, hi_in)
+    c_hi = np.clip(np.maximum(centre, lk_hi), lo_in, hi_in)
+    gaps = [
+        (c_lo, np.maximum(np.clip(lk_lo, lo_in, hi_in), c_lo), n_gap),  # centre below the data
+        (np.minimum(np.clip(lk_hi, lo_in, hi_in), c_hi), c_hi, n_gap),  # centre above the data
+        (np.minimum(lk_lo_o, lo_in), np.minimum(lk_hi_o, lo_in), n_lik),  # the likelihood
+        (np.minimum(lk_hi_o, lo_in), lo_in, n_gap),  # the gap to the prior's span
+        (np.maximum(lk_lo_o, hi_in), np.maximum(lk_hi_o, hi_in), n_lik),
+        (hi_in, np.maximum(lk_lo_o, hi_in), n_gap),
     ]
+    for a, b, k in gaps:
+        if np.any(b - a > 1e-9 * np.maximum(np.abs(a), 1.0)):
+            parts.append(segment(a, b, k))
     zero = np.clip(np.zeros((R, 1)), o_lo_in[:, None], o_hi_in[:, None])
-    theta = np.sort(np.concatenate([g_prior, g_lik, g_btw, *g_out, zero], axis=1), axis=1)
+    b = np.sort(np.concatenate([*parts, zero], axis=1), axis=1)
+    theta = b[:, :-1, None] + np.diff(b, axis=1)[:, :, None] * _GL_T  # (R, P, K)
 
-    p_t = np.clip(effects.p_treatment(scale, x[:, None], theta), 0.0, 1.0)
     log_trunc = effect_prior.log_mass(feas_lo, feas_hi)  # (R,)
-    log_f = effect_prior.logpdf(theta) - log_trunc[:, None] + _log_binom(y, n, p_t)
-    row_max = np.max(log_f, axis=1, keepdims=True)
+    log_f = (effect_prior.logpdf(theta) - log_trunc[:, None, None]
+             + _log_lik_theta(scale, x[:, None, None], u[:, None, None], theta, y, n))
+    row_max = np.max(log_f, axis=(1, 2))
     row_max = np.where(np.isfinite(row_max), row_max, 0.0)
-    f = np.exp(log_f - row_max)
-    # duplicated nodes (zero-width steps) are harmless for the trapezoid but not for Simpson
-    if totals_only:  # the locating passes need the row integrals alone
-        total = np.sum(0.5 * (f[:, 1:] + f[:, :-1]) * np.diff(theta, axis=1), axis=1)
+    f = np.exp(log_f - row_max[:, None, None])
+    if totals_only:
+        total = np.diff(b, axis=1) * (f @ _GL_W)
         with np.errstate(divide="ignore"):
-            return _Rows(theta=theta, log_z=np.log(total) + row_max[:, 0], cdf=None, sf=None)
-    cum = _cumulative(f, theta)
-    total = cum[:, -1]
+            return np.log(np.sum(total, axis=1)) + row_max, None
+    panels = _Panels.build(b, f)
     with np.errstate(divide="ignore"):
-        log_z = np.log(total) + row_max[:, 0]
-    norm = np.where(total > 0, total, 1.0)[:, None]
-    cdf = np.clip(cum / norm, 0.0, 1.0)
-    sf = np.clip(_cumulative(f[:, ::-1], -theta[:, ::-1])[:, ::-1] / norm, 0.0, 1.0)
-    return _Rows(theta=theta, log_z=log_z, cdf=cdf, sf=sf)
+        log_z = np.log(panels.total) + row_max
+    return log_z, panels
 
 
-class _RowLookup:
-    """Linear interpolation along every row of a (R, M) array of row-wise sorted nodes at once.
+# ---------------------------------------------------------------------------------------------
+# A marginal density known (in logs) at uniform nodes: its CDF and quantiles
+# ---------------------------------------------------------------------------------------------
 
-    ``np.interp`` one row at a time cost a Python loop over the rows for every CDF evaluation
-    (about 1 ms per call, called ~100 times per prior by the quantile searches). Here a binary
-    search runs on all rows together (log2(M) vectorised steps), so the brackets are exactly
-    those ``np.interp`` finds, however close the nodes (a point-like prior puts 1,201 of them
-    within 1e-11).
+
+_STENCIL = 8
+"""Nodes of the local Lagrange interpolant of the log density (degree 7)."""
+
+
+def _lagrange(pos: np.ndarray) -> np.ndarray:
+    """Lagrange basis of the nodes 0 .. _STENCIL - 1 at positions ``pos`` (..., _STENCIL)."""
+    k = np.arange(_STENCIL, dtype=float)
+    diff = pos[..., None] - k
+    out = np.empty(pos.shape + (_STENCIL,))
+    for m in range(_STENCIL):
+        others = np.delete(np.arange(_STENCIL), m)
+        out[..., m] = np.prod(diff[..., others], axis=-1) / np.prod(m - k[others])
+    return out
+
+
+class _UniformLogCdf:
+    """CDF and quantiles of a density given in logs at uniform nodes ``u`` (vanishing at both
+    ends): on each interval the log density is the degree-7 interpolant of the 8 nearest nodes
+    and its exponential is integrated by Gauss-Legendre, to the interval's end or to any point."""
+
+    def __init__(self, u: np.ndarray, log_m: np.ndarray):
+        n = len(u)
+        self.u0, self.h, self.n = float(u[0]), float(u[1] - u[0]), n
+        lm = np.maximum(log_m - np.max(log_m), -745.0)
+        self.lm = lm
+        j = np.arange(n - 1)
+        start = np.clip(j - 3, 0, n - _STENCIL)
+        self.start = start
+        stencil = lm[start[:, None] + np.arange(_STENCIL)]  # (n - 1, 8)
+        self.stencil = stencil
+        pos = (j - start)[:, None] + _GL_T[None, :]
+        vals = np.einsum("jkm,jm->jk", _lagrange(pos), stencil)
+        mass = self.h * (np.exp(vals) @ _GL_W)
+        self.cum = np.concatenate([[0.0], np.cumsum(mass)])
+        self.total = float(self.cum[-1])
+        self.j = j
+
+    def _at(self, j: np.ndarray, tau: np.ndarray) -> np.ndarray:
+        """Mass below u_j + tau h (j an interval, tau in [0, 1]), unnormalised."""
+        pos = (j - self.start[j])[:, None] + tau[:, None] * _GL_T[None, :]
+        vals = np.einsum("jkm,jm->jk", _lagrange(pos), self.stencil[j])
+        return self.cum[j] + self.h * tau * (np.exp(vals) @ _GL_W)
+
+    def cdf(self, u) -> np.ndarray:
+        u = np.atleast_1d(np.asarray(u, dtype=float))
+        z = (u - self.u0) / self.h
+        j = np.clip(np.floor(z).astype(np.intp), 0, self.n - 2)
+        tau = np.clip(z - j, 0.0, 1.0)
+        out = self._at(j, tau) / self.total
+        out = np.where(z <= 0, 0.0, out)
+        return np.clip(np.where(z >= self.n - 1, 1.0, out), 0.0, 1.0)
+
+    def ppf(self, q) -> np.ndarray:
+        """The u at which the CDF equals each q."""
+        q = np.atleast_1d(np.asarray(q, dtype=float))
+        target = q * self.total
+        j = np.clip(np.searchsorted(self.cum, target, side="left") - 1, 0, self.n - 2)
+
+        def f(tau):
+            return self._at(j, tau) - target
+
+        lo, hi = np.zeros(len(q)), np.ones(len(q))
+        tau = _bracketed_root(f, lo, hi, f(lo), f(hi), xtol=1e-13)
+        return self.u0 + (j + tau) * self.h
+
+
+def _bracketed_root(func, a, b, fa, fb, xtol, max_iter=200):
+    """Roots of an increasing ``func`` (elementwise over arrays) in brackets fa <= 0 <= fb.
+
+    Regula falsi with the Illinois modification, vectorised over the brackets (each keeps its
+    own bracket; every fourth step bisects, so the bracket at least halves that often); stops
+    when every bracket is narrower than ``xtol`` or a root is hit exactly.
     """
-
-    LOOP_ABOVE = 8
-    """Points per row above which the row-by-row ``np.interp`` loop is the faster way."""
-
-    def __init__(self, nodes: np.ndarray):
-        self.nodes = nodes
-        self.width = nodes.shape[1]
-        self.lo = nodes[:, :1]
-        self.hi = nodes[:, -1:]
-        self.steps = int(np.ceil(np.log2(self.width + 1)))
-
-    def _right(self, at: np.ndarray) -> np.ndarray:
-        """Per row, the index of the first node greater than ``at`` (``bisect_right``)."""
-        lo = np.zeros(at.shape, dtype=np.intp)
-        hi = np.full(at.shape, self.width, dtype=np.intp)
-        for _ in range(self.steps):
-            mid = (lo + hi) // 2
-            node = np.take_along_axis(self.nodes, np.minimum(mid, self.width - 1), axis=1)
-            right = (node <= at) & (mid < hi)
-            lo = np.where(right, mid + 1, lo)
-            hi = np.where(right, hi, mid)
-        return lo
-
-    def interp(self, at: np.ndarray, values: np.ndarray, left: float, right: float) -> np.ndarray:
-        """Row i of ``at`` interpolated in (nodes[i], values[i]); ``left``/``right`` outside."""
-        at = np.asarray(at, dtype=float)
-        if at.shape[1] > self.LOOP_ABOVE:  # many points per row: np.interp row by row is faster
-            out = np.empty(at.shape)
-            for i in range(len(self.nodes)):
-                out[i] = np.interp(at[i], self.nodes[i], values[i], left=left, right=right)
-            return out
-        j = np.clip(self._right(at), 1, self.width - 1)
-        x0 = np.take_along_axis(self.nodes, j - 1, axis=1)
-        x1 = np.take_along_axis(self.nodes, j, axis=1)
-        f0 = np.take_along_axis(values, j - 1, axis=1)
-        f1 = np.take_along_axis(values, j, axis=1)
-        dx = x1 - x0
+    a, b = np.array(a, dtype=float), np.array(b, dtype=float)
+    fa, fb = np.array(fa, dtype=float), np.array(fb, dtype=float)
+    side = np.zeros(a.shape, dtype=np.int8)
+    hit = (fa == 0) | (fb == 0)
+    root = np.where(fa == 0, a, np.where(fb == 0, b, 0.5 * (a + b)))
+    for it in range(max_iter):
+        done = hit | (b - a <= xtol)
+        if done.all():
+            break
+        mid = 0.5 * (a + b)
         with np.errstate(invalid="ignore", divide="ignore"):
-            weight = np.clip(np.where(dx > 0, (at - x0) / dx, 1.0), 0.0, 1.0)
-        out = f0 + weight * (f1 - f0)
-        out = np.where(at < self.lo, left, out)
-        return np.where(at > self.hi, right, out)
+            c = a - fa * (b - a) / (fb - fa)
+        c = np.where((it % 4 == 3) | ~(c > a) | ~(c < b), mid, c)
+        c = np.where(done, root, c)
+        fc = func(c)
+        now_hit = (fc == 0) & ~done
+        left = (fc < 0) & ~done  # the root lies above c
+        right = (fc > 0) & ~done
+        fb = np.where(left & (side == -1), 0.5 * fb, fb)
+        fa = np.where(right & (side == 1), 0.5 * fa, fa)
+        a, fa = np.where(left, c, a), np.where(left, fc, fa)
+        b, fb = np.where(right, c, b), np.where(right, fc, fb)
+        side = np.where(left, -1, np.where(right, 1, side)).astype(np.int8)
+        root = np.where(now_hit, c, root)
+        hit = hit | now_hit
+    return np.where(hit, root, 0.5 * (a + b))
 
 
-def _cumulative(f: np.ndarray, theta: np.ndarray) -> np.ndarray:
-    """Cumulative trapezoid integral along rows.
-
-    The rows are unions of uniform grids, so nodes can repeat (zero-width steps, harmless here);
-    the density vanishes at both ends, where the trapezoid rule is most accurate.
-    """
-    dx = np.diff(theta, axis=1)
-    steps = 0.5 * (f[:, 1:] + f[:, :-1]) * dx
-    return np.concatenate([np.zeros((f.shape[0], 1)), np.cumsum(steps, axis=1)], axis=1)
+# ---------------------------------------------------------------------------------------------
+# Effect-level priors
+# ---------------------------------------------------------------------------------------------
 
 
-LOCATE_NODES = {"n_prior": 201, "n_lik": 201, "n_between": 51, "totals_only": True}
-"""Theta nodes per row in the passes that locate p_control's posterior range (a fifth of the
+LOCATE_PANELS = {"n_prior": 8, "n_lik": 8, "n_gap": 4, "totals_only": True}
+"""Theta panels per row in the passes that locate p_control's posterior range (a third of the
 final rows': those passes compare row integrals with a 60-nat cut, so a relative error of 1e-6
 changes nothing)."""
 
+ROW_STEP = 0.25
+"""Largest spacing of the p_control rows on the logit scale."""
+
 
 def effect_posterior(
-    control_prior, scale: str, effect_prior, outcome, n_rows: int = 401
+    control_prior, scale: str, effect_prior, outcome, n_rows: int = 81
 ) -> ExactPosterior:
-    """Posterior under a Beta (mixture) prior on p_control and a Normal (mixture) on theta."""
+    """Posterior under a Beta (mixture) prior on p_control and a Normal (mixture) on theta.
+
+    ``n_rows`` is the least number of p_control rows (more where the located range is wider
+    than ``(n_rows - 1) * ROW_STEP`` on the logit scale).
+    """
     prior_c = BetaMix.of(control_prior)
     prior_e = NormalMix.of(effect_prior)
 
     def log_marginal(u, locate=False):
-        x = special.expit(u)
-        # the passes that only locate the 60-nat range of the marginal need a rough row integral
-        nodes = LOCATE_NODES if locate else {}
-        rows = _theta_rows(x, scale, prior_e, outcome, **nodes)
+        x = np.clip(special.expit(u), 1e-300, 1 - 2**-53)
+        nodes = LOCATE_PANELS if locate else {}
+        log_z, panels = _theta_panels(x, u, scale, prior_e, outcome, **nodes)
         log_m = (
             prior_c.logpdf_logit(u)
             + _log_binom_logit(outcome.control_events, outcome.control_n, u)
-            + rows.log_z
+            + log_z
         )
-        return log_m, rows
+        return log_m, panels, x
 
     # coarse pass over a wide logit range to find where the marginal posterior lives
-    u_c = np.linspace(-30, 30, 241)
-    lm_c, _ = log_marginal(u_c, locate=True)
+    u_c = np.linspace(-30, 30, 121)
+    lm_c, _, _ = log_marginal(u_c, locate=True)
     keep = np.flatnonzero(lm_c > np.max(lm_c) - 60)
     step = u_c[1] - u_c[0]
     limit = 36.0
@@ -695,9 +852,10 @@ def effect_posterior(
         post_c, _ = update_beta(prior_c, outcome.control_events, outcome.control_n)
         if _mass_outside(post_c, -limit, limit) > TAIL_TOL:
             limit = U_MAX
-            u_c = np.linspace(-U_MAX, U_MAX, 401)
-            lm_c, _ = log_marginal(u_c, locate=True)
+            u_c = np.linspace(-U_MAX, U_MAX, 201)
+            lm_c, _, _ = log_marginal(u_c, locate=True)
             keep = np.flatnonzero(lm_c > np.max(lm_c) - 60)
+            step = u_c[1] - u_c[0]
             outside = _mass_outside(post_c, -U_MAX, U_MAX)
             if (keep[0] == 0 or keep[-1] == len(u_c) - 1) and outside > TAIL_TOL:
                 raise LnbayesError(
@@ -708,48 +866,43 @@ def effect_posterior(
     u_lo = max(u_c[keep[0]] - step, -limit)
     u_hi = min(u_c[keep[-1]] + step, limit)
     # second pass on the located range, then the final Simpson grid
-    u_m = np.linspace(u_lo, u_hi, 161)
-    lm_m, _ = log_marginal(u_m, locate=True)
+    u_m = np.linspace(u_lo, u_hi, 61)
+    lm_m, _, _ = log_marginal(u_m, locate=True)
     keep = np.flatnonzero(lm_m > np.max(lm_m) - 60)
     step = u_m[1] - u_m[0]
     u_lo, u_hi = u_m[keep[0]] - step, u_m[keep[-1]] + step
-    u = np.linspace(u_lo, u_hi, n_rows)
-    log_m, rows = log_marginal(u)
-    x = special.expit(u)
+    n = max(int(n_rows), int(math.ceil((u_hi - u_lo) / ROW_STEP)) + 1)
+    n += 1 - n % 2
+    u = np.linspace(u_lo, u_hi, n)
+    log_m, panels, x = log_marginal(u)
     h = u[1] - u[0]
-    sw = _simpson_weights(n_rows, h)
+    sw = _simpson_weights(n, h)
     peak = np.max(log_m)
     dens = np.exp(log_m - peak)
     w = sw * dens
     log_evidence = float(np.log(w.sum()) + peak)
     w = w / w.sum()
-    cum_u = cumulative_simpson(dens, x=u, initial=0.0)
-    cum_u = np.maximum.accumulate(np.maximum(cum_u, 0)) / cum_u[-1]
+    marginal = _UniformLogCdf(u, log_m)
 
     def pc_cdf(v: float) -> float:
         if v <= 0:
             return 0.0
         if v >= 1:
             return 1.0
-        return float(np.interp(special.logit(v), u, cum_u))
+        return float(marginal.cdf(special.logit(v))[0])
 
     def pc_ppf(q: float) -> float:
-        # the exact inverse of pc_cdf (piecewise linear in logit(p_control))
         if q <= 0:
             return 0.0
         if q >= 1:
             return 1.0
-        return float(special.expit(np.interp(q, cum_u, u)))
-
-    lookup = _RowLookup(rows.theta)
+        return float(special.expit(marginal.ppf(q)[0]))
 
     def cond_cdf(t):
-        th = effects.theta_of(scale, x[:, None], t)
-        return lookup.interp(th, rows.cdf, left=0.0, right=1.0)
+        return panels.cdf(effects.theta_of(scale, x[:, None], t))
 
     def cond_sf(t):
-        th = effects.theta_of(scale, x[:, None], t)
-        return lookup.interp(th, rows.sf, left=1.0, right=0.0)
+        return panels.cdf(effects.theta_of(scale, x[:, None], t), upper=True)
 
     return ExactPosterior(
         x=x, w=w, cond_cdf=cond_cdf, pc_cdf=pc_cdf, log_evidence=log_evidence,
