@@ -38,6 +38,29 @@ def _t_at(measure, pc, v):
     return v  # p_treatment
 
 
+def _cuts(measure, v):
+    """logit(p_control) where p_treatment at the value v reaches 0 or 1 (kinks of the CDF's
+    integrand over p_control)."""
+    if measure == "risk_difference":
+        pts = [-v, 1 - v]
+    elif measure == "risk_ratio":
+        pts = [1 / v] if v > 0 else []
+    else:
+        pts = []
+    return [float(special.logit(p)) for p in pts if 0 < p < 1]
+
+
+def _cuts_treatment(measure, v):
+    """logit(p_treatment) where p_control at the value v reaches 0 or 1."""
+    if measure == "risk_difference":
+        pts = [v, 1 + v]
+    elif measure == "risk_ratio":
+        pts = [v]
+    else:
+        pts = []
+    return [float(special.logit(p)) for p in pts if 0 < p < 1]
+
+
 def _c_at(measure, pt, v):
     """p_control at which the measure equals v given p_treatment."""
     if measure == "risk_difference":
@@ -116,6 +139,7 @@ class ArmRef:
                 t = _t_at(measure, x, v)
                 side = 0.0 if t <= 0 else 1.0 if t >= 1 else self.pt.cdf(t)
                 return node.pdf_logit(u) * side
+            centres = centres + _cuts(measure, v)
         else:
             node, (centres, lo, hi) = self.pt, self.pt.logit_window()
 
@@ -124,6 +148,7 @@ class ArmRef:
                 c = _c_at(measure, t, v)
                 side = 1.0 if c <= 0 else 0.0 if c >= 1 else self.pc.sf(c)
                 return node.pdf_logit(u) * side
+            centres = centres + _cuts_treatment(measure, v)
         return _quad_pieces(f, lo, hi, centres)
 
     def sample(self, rng, k=200_000):
@@ -255,17 +280,24 @@ class EffectRef:
                                  norm="max", limit=20000)[0]
         return val / mass
 
-    def integral(self, upper=None, u_top=None):
-        w = self.uw * np.exp(self.log_outer)
+    def integral(self, upper=None, u_top=None, cuts=()):
+        """The integral over the window of u (below ``u_top``), theta below ``upper(u)``; the
+        outer rule is split at ``cuts`` (where the upper limit leaves the feasible range and the
+        integrand has a kink), each piece with its own 64-panel Gauss-Legendre rule."""
+        lo, hi = self.u[0] - 1e-9, self.u[-1] + 1e-9
         if u_top is not None:
-            # an exact cut of the outer rule: nodes below u_top, on a rule refitted to [lo, u_top]
-            lo = self.u[0] - (self.u[1] - self.u[0])
-            uu, ww = _gl(self.u.min() - 1e-9, u_top, 64, 24)
-            if u_top <= uu[0]:
-                return 0.0
-            ww = ww * np.exp(self.log_marginal_c(uu))
-            return float(np.sum(ww * self.inner(uu)))
-        return float(np.sum(w * self.inner(self.u, None if upper is None else upper(self.u))))
+            hi = min(hi, u_top)
+        if hi <= lo:
+            return 0.0
+        if u_top is None and not cuts:
+            uu, ww, lo_c = self.u, self.uw, self.log_outer
+        else:
+            edges = [lo, *sorted(c for c in cuts if lo < c < hi), hi]
+            parts = [_gl(a, b, 64, 24) for a, b in zip(edges[:-1], edges[1:])]
+            uu = np.concatenate([p[0] for p in parts])
+            ww = np.concatenate([p[1] for p in parts])
+            lo_c = self.log_marginal_c(uu)
+        return float(np.sum(ww * np.exp(lo_c) * self.inner(uu, None if upper is None else upper(uu))))
 
     def total(self):
         if self._z is None:
@@ -281,7 +313,7 @@ class EffectRef:
             t = _t_at(measure, pc, v)
             th = self.theta_of(pc, u, np.clip(t, 1e-300, 1 - 1e-16))
             return np.where(t <= 0, -np.inf, np.where(t >= 1, np.inf, th))
-        return self.integral(upper) / self.total()
+        return self.integral(upper, cuts=_cuts(measure, v)) / self.total()
 
     def sample(self, rng, k=400_000):
         """Importance sample (p_control from its conjugate posterior, theta from the prior)."""

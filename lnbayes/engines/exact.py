@@ -263,27 +263,66 @@ class ExactPosterior:
         return self._prob(measure, values, upper=True)
 
     def _prob(self, measure: str, values, upper: bool, fast: bool = False) -> np.ndarray:
+        """P(measure <= v) or (``upper``) P(measure > v): the sum over the nodes, replaced by the
+        cut-aware value where the line {measure = v} leaves the unit square where the posterior
+        lives (unless ``fast``)."""
         values = np.atleast_1d(np.asarray(values, dtype=float))
-        if self.control is not None:  # arm-level: closed forms, or the cut-aware rule
-            if measure in ("p_control", "p_treatment"):
-                mix = self.control if measure == "p_control" else self.treatment
-                return mix.sf(values) if upper else mix.cdf(values)
-            on_control = self._nodes_on_control()
-            node, other = (self.control, self.treatment) if on_control else (self.treatment, self.control)
-            return _arm_cut_prob(node, other, on_control, self.node_window, self.node_step,
-                                 measure, values, upper)
+        if self.control is not None and measure in ("p_control", "p_treatment"):
+            mix = self.control if measure == "p_control" else self.treatment
+            return mix.sf(values) if upper else mix.cdf(values)
         if measure == "p_control":
             c = np.clip(np.array([self.pc_cdf(v) for v in values]), 0.0, 1.0)
             return np.clip(1.0 - c, 0.0, 1.0) if upper else c
-        t = effects.p_treatment_at(measure, self.x[:, None], values[None, :])
-        side = self._sf_clipped(t) if upper else self._cdf_clipped(t)
-        out = np.clip(self._weights() @ side, 0.0, 1.0)
-        if self.precise is not None and not fast and len(values) <= self.PRECISE_MAX:
+        out = self._node_sum(measure, values, upper)
+        if fast:
+            return out
+        if self.control is not None:  # arm-level: the cut-aware rule is cheap, for every value
+            cut = np.array([self._arm_cut_inside(measure, float(v)) for v in values], dtype=bool)
+            if np.any(cut):
+                out[cut] = self._arm_precise(measure, values[cut], upper)
+        elif self.precise is not None and len(values) <= self.PRECISE_MAX:
             for i, v in enumerate(values):
                 p = self.precise(measure, float(v), upper)
                 if p is not None:
                     out[i] = p
         return out
+
+    def _node_sum(self, measure: str, values: np.ndarray, upper: bool) -> np.ndarray:
+        if not self._nodes_on_control():  # nodes on p_treatment (TreatmentNodesPosterior)
+            c = _p_control_at(measure, self.x[:, None], values[None, :])
+            cc = np.clip(np.nan_to_num(c, nan=0.0), 0.0, 1.0)
+            if upper:  # P(p_control < c)
+                side = np.where(c <= 0, 0.0, np.where(c >= 1, 1.0, self.control.cdf(cc)))
+            else:
+                side = np.where(c <= 0, 1.0, np.where(c >= 1, 0.0, self.control.sf(cc)))
+            return np.clip(self.w @ side, 0.0, 1.0)
+        t = effects.p_treatment_at(measure, self.x[:, None], values[None, :])
+        side = self._sf_clipped(t) if upper else self._cdf_clipped(t)
+        return np.clip(self._weights() @ side, 0.0, 1.0)
+
+    def _arm_cut_inside(self, measure: str, v: float) -> bool:
+        """Whether the line {measure = v} leaves the unit square inside the node arm's window."""
+        if measure in _RATIO_MEASURES and v <= 0:
+            return False
+        lo, hi, _, _ = _inside_interval(measure, v, self._nodes_on_control())
+        u0, u1 = self.node_window
+        return (u0 < _logit(lo) < u1) or (u0 < _logit(hi) < u1)
+
+    def _arm_precise(self, measure: str, values: np.ndarray, upper: bool) -> np.ndarray:
+        on_control = self._nodes_on_control()
+        node, other = (self.control, self.treatment) if on_control else (self.treatment, self.control)
+        return _arm_cut_prob(node, other, on_control, self.node_window, self.node_step,
+                             measure, values, upper)
+
+    def _precise_value(self, measure: str, v: float, upper: bool):
+        """The cut-aware probability at one value, or None where the node sum is accurate."""
+        if self.control is not None:
+            if not self._arm_cut_inside(measure, v):
+                return None
+            return float(self._arm_precise(measure, np.array([v]), upper)[0])
+        if self.precise is None:
+            return None
+        return self.precise(measure, v, upper)
 
     def _cdf_clipped(self, t: np.ndarray) -> np.ndarray:
         inside = (t > 0) & (t < 1)
@@ -366,7 +405,8 @@ class ExactPosterior:
         fb = np.maximum(fb, 0.0)
         xtol = 1e-12 * max(1.0, hi - lo)
         z = _bracketed_root(lambda z: cdf(z) - qs, a, b, fa, fb, xtol=xtol)
-        if self.precise is not None:  # Newton steps on the cut-aware CDF, slopes from the sum
+        if self.precise is not None or self.control is not None:
+            # Newton steps on the cut-aware CDF, slopes from the node sum
             for i in np.flatnonzero(~below & ~above):
                 z[i] = self._polish(measure, to_value, cdf, float(z[i]), float(qs[i]), xtol, lo, hi)
         z = np.where(below, lo, np.where(above, hi, z))
@@ -374,22 +414,48 @@ class ExactPosterior:
 
     def _polish(self, measure, to_value, cdf, z: float, q: float, xtol: float, lo: float,
                 hi: float) -> float:
-        slope = None
-        for _ in range(4):
-            p = self.precise(measure, float(to_value(z)), False)
-            if p is None or p == q:
-                return z
-            if slope is None:
-                dz = 1e-5 * (hi - lo)
-                c2 = cdf(np.array([z - dz, z + dz]))
-                slope = (c2[1] - c2[0]) / (2 * dz)
-                if not slope > 0:
-                    return z
+        """The root of the cut-aware CDF near z: secant steps (the first slope from the node
+        sum), else a bracket grown around z and regula falsi."""
+        def precise(zz: float) -> float | None:
+            return self._precise_value(measure, float(to_value(zz)), False)
+
+        p = precise(z)
+        if p is None or p == q:
+            return z
+        dz = 1e-5 * (hi - lo)
+        c2 = cdf(np.array([z - dz, z + dz]))
+        slope = (c2[1] - c2[0]) / (2 * dz)
+        z0, p0 = z, p
+        for _ in range(6):
+            if not (slope > 0 and np.isfinite(slope)):
+                break
             step = (p - q) / slope
-            z = min(max(z - step, lo), hi)
+            z_new = min(max(z - step, lo), hi)
             if abs(step) <= xtol:
-                return z
-        return z
+                return z_new
+            p_new = precise(z_new)
+            if p_new is None or p_new == q:
+                return z_new
+            if z_new != z and p_new != p:
+                slope = (p_new - p) / (z_new - z)
+            z, p = z_new, p_new
+        # fallback: a bracket grown from z0 by factors of 4, then regula falsi
+        delta = 1e-4 * (hi - lo)
+        a = b = z0
+        fa = fb = p0 - q
+        while fa > 0 and a > lo:
+            a = max(a - delta, lo)
+            fa = (precise(a) or 0.0) - q
+            delta *= 4
+        delta = 1e-4 * (hi - lo)
+        while fb < 0 and b < hi:
+            b = min(b + delta, hi)
+            fb = (precise(b) or 1.0) - q
+            delta *= 4
+        if not (fa <= 0 <= fb):
+            return z0
+        f = np.vectorize(lambda zz: (precise(zz) or 0.0) - q)
+        return float(_bracketed_root(f, [a], [b], [min(fa, 0.0)], [max(fb, 0.0)], xtol=xtol)[0])
 
     def interval(self, measure: str, prob: float = 0.95) -> dict[str, float]:
         tail = (1 - prob) / 2
@@ -453,6 +519,9 @@ def _mass_outside(post: BetaMix, lo: float, hi: float) -> float:
     return float(below + above)
 
 
+ARM_PANEL, ARM_LEVELS = 4, 8
+"""The cut-aware arm-level rule: panels of 4 node spacings (over the node arm's whole window),
+halving 8 times toward both ends of each value's interval."""
 ARM_STEP = 0.25
 """Largest spacing of the arm-level nodes on the logit scale; at most a third of the narrower
 arm's logit-scale posterior sd, sqrt(1/a + 1/b), as well."""
@@ -569,7 +638,11 @@ _POWERS = np.arange(1, GL_K + 1)
 def _partial_weights(s: np.ndarray) -> np.ndarray:
     """Weights W_m(s) with sum_m W_m(s) f(node_m) = the integral of f's interpolant from the
     panel's start to s (s in [-1, 1]), as a fraction of the panel's width; W_m(1) = _GL_W."""
-    return 0.5 * ((s[..., None] ** _POWERS) @ _ANTI - _ANTI_M1)
+    pw = np.empty(s.shape + (GL_K,))
+    pw[..., 0] = s
+    for k in range(1, GL_K):
+        np.multiply(pw[..., k - 1], s, out=pw[..., k])
+    return 0.5 * (pw @ _ANTI - _ANTI_M1)
 
 
 @dataclass
@@ -747,15 +820,17 @@ def _theta_panels(x, u, scale, effect_prior: NormalMix, outcome, n_prior=16, n_l
 
 _STENCIL = 8
 """Nodes of the local Lagrange interpolant of the log density (degree 7)."""
+CROSS_STENCIL = 12
+"""Rows of the interpolant across rows at a fixed theta (cut-aware log-OR integrals)."""
 
 
-def _lagrange(pos: np.ndarray) -> np.ndarray:
-    """Lagrange basis of the nodes 0 .. _STENCIL - 1 at positions ``pos`` (..., _STENCIL)."""
-    k = np.arange(_STENCIL, dtype=float)
+def _lagrange(pos: np.ndarray, width: int = _STENCIL) -> np.ndarray:
+    """Lagrange basis of the nodes 0 .. width - 1 at positions ``pos`` (..., width)."""
+    k = np.arange(width, dtype=float)
     diff = pos[..., None] - k
-    out = np.empty(pos.shape + (_STENCIL,))
-    for m in range(_STENCIL):
-        others = np.delete(np.arange(_STENCIL), m)
+    out = np.empty(pos.shape + (width,))
+    for m in range(width):
+        others = np.delete(np.arange(width), m)
         out[..., m] = np.prod(diff[..., others], axis=-1) / np.prod(m - k[others])
     return out
 
@@ -770,32 +845,37 @@ def _interp_uniform(values: np.ndarray, pos: np.ndarray) -> np.ndarray:
 
 
 class _UniformLogCdf:
-    """CDF and quantiles of a density given in logs at uniform nodes ``u`` (vanishing at both
-    ends): on each interval the log density is the degree-7 interpolant of the 8 nearest nodes
-    and its exponential is integrated by Gauss-Legendre, to the interval's end or to any point."""
+    """CDF and quantiles of a density exp(log_c(u) + log_z(u)) with log_c known in closed form
+    and log_z given at uniform nodes ``u`` (the density vanishing at both ends): on each interval
+    log_z is the degree-7 interpolant of the 8 nearest nodes, and the density is integrated by
+    Gauss-Legendre, to the interval's end or to any point."""
 
-    def __init__(self, u: np.ndarray, log_m: np.ndarray):
+    def __init__(self, u: np.ndarray, log_z: np.ndarray, log_c: Callable, peak: float):
         n = len(u)
         self.u0, self.h, self.n = float(u[0]), float(u[1] - u[0]), n
-        lm = np.maximum(log_m - np.max(log_m), -745.0)
-        self.lm = lm
+        self.log_c, self.peak = log_c, peak
+        lz = np.where(np.isfinite(log_z), log_z, -np.inf)
+        lz = np.maximum(lz, np.max(lz) - 2000.0)  # finite where Z underflows (far tails)
         j = np.arange(n - 1)
         start = np.clip(j - 3, 0, n - _STENCIL)
         self.start = start
-        stencil = lm[start[:, None] + np.arange(_STENCIL)]  # (n - 1, 8)
-        self.stencil = stencil
-        pos = (j - start)[:, None] + _GL_T[None, :]
-        vals = np.einsum("jkm,jm->jk", _lagrange(pos), stencil)
-        mass = self.h * (np.exp(vals) @ _GL_W)
+        self.stencil = lz[start[:, None] + np.arange(_STENCIL)]  # (n - 1, 8)
+        mass = self._mass(j, np.ones(n - 1))
         self.cum = np.concatenate([[0.0], np.cumsum(mass)])
         self.total = float(self.cum[-1])
-        self.j = j
 
-    def _at(self, j: np.ndarray, tau: np.ndarray) -> np.ndarray:
-        """Mass below u_j + tau h (j an interval, tau in [0, 1]), unnormalised."""
+    def _mass(self, j: np.ndarray, tau: np.ndarray) -> np.ndarray:
+        """Mass from u_j to u_j + tau h, unnormalised (j intervals, tau in [0, 1])."""
         pos = (j - self.start[j])[:, None] + tau[:, None] * _GL_T[None, :]
         vals = np.einsum("jkm,jm->jk", _lagrange(pos), self.stencil[j])
-        return self.cum[j] + self.h * tau * (np.exp(vals) @ _GL_W)
+        at = self.u0 + (j[:, None] + tau[:, None] * _GL_T[None, :]) * self.h
+        with np.errstate(over="ignore"):
+            dens = np.exp(np.minimum(vals + self.log_c(at) - self.peak, 700.0))
+        return self.h * tau * (dens @ _GL_W)
+
+    def _at(self, j: np.ndarray, tau: np.ndarray) -> np.ndarray:
+        """Mass below u_j + tau h, unnormalised."""
+        return self.cum[j] + self._mass(j, tau)
 
     def cdf(self, u) -> np.ndarray:
         u = np.atleast_1d(np.asarray(u, dtype=float))
@@ -914,41 +994,47 @@ def _logit(p: float) -> float:
     return -np.inf if p <= 0 else np.inf if p >= 1 else float(special.logit(p))
 
 
+def _inside_arrays(measure: str, v: np.ndarray, nodes_on_control: bool):
+    """:func:`_inside_interval` for an array of values (lo, hi, g_lo, g_hi)."""
+    out = [_inside_interval(measure, float(val), nodes_on_control) for val in v]
+    return tuple(np.array([o[k] for o in out]) for k in range(4))
+
+
 def _arm_cut_prob(node: BetaMix, other: BetaMix, nodes_on_control: bool, window, step: float,
                   measure: str, values: np.ndarray, upper: bool) -> np.ndarray:
     """P(measure <= v) (``upper``: > v) under arm-level priors, by the cut-aware rule over the
-    logit of the node arm (``window``: its 1e-15 support)."""
+    logit of the node arm (``window``: its 1e-15 support), all values at once: each gets the same
+    number of panels over its own interval, halving 8 times toward both ends."""
     u0, u1 = window
-    out = np.empty(len(values))
-    for i, v in enumerate(values):
-        if measure in _RATIO_MEASURES and v <= 0:
-            out[i] = 0.0 if not upper else 1.0
-            continue
-        lo, hi, g_lo, g_hi = _inside_interval(measure, float(v), nodes_on_control)
-        if upper:
-            g_lo, g_hi = 1.0 - g_lo, 1.0 - g_hi
-        total = 0.0
-        if g_lo and lo > 0:
-            total += g_lo * float(node.cdf(lo))
-        if g_hi and hi < 1:
-            total += g_hi * float(node.sf(hi))
-        a, b = max(u0, _logit(lo)), min(u1, _logit(hi))
-        if b > a:
-            n_panels = max(2, int(math.ceil((b - a) / (4 * step))))
-            edges = _graded_edges(a, b, n_panels, 8 if a > u0 else 0, 8 if b < u1 else 0)
-            uu, ww = _gl_nodes(edges, GL_K)
-            y = special.expit(uu)
-            f = np.exp(node.logpdf_logit(uu))
-            if nodes_on_control:
-                t = effects.p_treatment_at(measure, y, v)
-                t = np.clip(t, 0.0, 1.0)
-                g = other.sf(t) if upper else other.cdf(t)
-            else:
-                c = np.clip(_p_control_at(measure, y, v), 0.0, 1.0)
-                g = other.cdf(c) if upper else other.sf(c)
-            total += float(np.sum(ww * f * g))
-        out[i] = total
-    return np.clip(out, 0.0, 1.0)
+    values = np.asarray(values, dtype=float)
+    lo, hi, g_lo, g_hi = _inside_arrays(measure, values, nodes_on_control)
+    if upper:
+        g_lo, g_hi = 1.0 - g_lo, 1.0 - g_hi
+    total = np.where(g_lo > 0, g_lo * node.cdf(lo), 0.0) + np.where(g_hi > 0, g_hi * node.sf(hi), 0.0)
+    with np.errstate(divide="ignore"):
+        a = np.maximum(u0, special.logit(lo))
+        b = np.minimum(u1, special.logit(hi))
+    live = b > a
+    if np.any(live):
+        a, b, v = a[live], b[live], values[live]
+        n_panels = max(2, int(math.ceil((u1 - u0) / (ARM_PANEL * step))))
+        frac = _graded_edges(0.0, 1.0, n_panels, ARM_LEVELS, ARM_LEVELS)
+        edges = a[:, None] + (b - a)[:, None] * frac[None, :]
+        gs, gw = _GL_S, _GL_WS
+        mid = (edges[:, 1:] + edges[:, :-1]) / 2
+        half = (edges[:, 1:] - edges[:, :-1]) / 2
+        uu = (mid[..., None] + half[..., None] * gs).reshape(len(v), -1)
+        ww = (half[..., None] * gw).reshape(len(v), -1)
+        y = special.expit(uu)
+        f = np.exp(node.logpdf_logit(uu))
+        if nodes_on_control:
+            t = np.clip(effects.p_treatment_at(measure, y, v[:, None]), 0.0, 1.0)
+            g = other.sf(t) if upper else other.cdf(t)
+        else:
+            c = np.clip(_p_control_at(measure, y, v[:, None]), 0.0, 1.0)
+            g = other.cdf(c) if upper else other.sf(c)
+        total[live] += np.sum(ww * f * g, axis=1)
+    return np.clip(total, 0.0, 1.0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -966,8 +1052,9 @@ ROW_STEP = 0.25
 PRECISE_PANEL, PRECISE_K, PRECISE_LEVELS = 2, 8, 6
 """The cut-aware rule over logit(p_control): panels of 2 row spacings, 8 Gauss-Legendre nodes
 each, and 6 halvings toward a cut."""
-REFINE_MAX, REFINE_PROBES = 3, 6
-"""Halvings of the row spacing at most, and the midpoints probed for each."""
+REFINE_MAX, REFINE_PROBES, REFINE_TOL = 3, 6, 1e-9
+"""Halvings of the row spacing at most, the midpoints probed for each, and the largest error
+of the interpolated log row integral there."""
 
 
 def effect_posterior(
@@ -981,16 +1068,15 @@ def effect_posterior(
     prior_c = BetaMix.of(control_prior)
     prior_e = NormalMix.of(effect_prior)
 
+    def log_c(u):  # the closed-form factor of the marginal of u = logit(p_control)
+        return (prior_c.logpdf_logit(u)
+                + _log_binom_logit(outcome.control_events, outcome.control_n, u))
+
     def log_marginal(u, locate=False):
         x = np.clip(special.expit(u), 1e-300, 1 - 2**-53)
         nodes = LOCATE_PANELS if locate else {}
         log_z, panels = _theta_panels(x, u, scale, prior_e, outcome, **nodes)
-        log_m = (
-            prior_c.logpdf_logit(u)
-            + _log_binom_logit(outcome.control_events, outcome.control_n, u)
-            + log_z
-        )
-        return log_m, panels, x
+        return log_c(u) + log_z, panels, x
 
     # coarse pass over a wide logit range to find where the marginal posterior lives
     u_c = np.linspace(-30, 30, 121)
@@ -1049,9 +1135,11 @@ def effect_posterior(
         peak = np.max(log_m)
         live = np.flatnonzero(log_m[:-1] > peak - 25)
         probe = live[np.unique(np.linspace(0, len(live) - 1, REFINE_PROBES).astype(int))]
-        lm_probe, _, _ = log_marginal(u[probe] + h / 2)
-        got = _interp_uniform(log_m, (u[probe] + h / 2 - u[0]) / h)
-        if np.max(np.abs(got - lm_probe)) <= 1e-10:
+        mid = u[probe] + h / 2
+        lm_probe, _, _ = log_marginal(mid)
+        log_z = log_m - log_c(u)  # the part known at the rows only
+        got = _interp_uniform(log_z, (mid - u[0]) / h) + log_c(mid)
+        if np.max(np.abs(got - lm_probe)) <= REFINE_TOL:
             break
         n = 2 * n - 1
     dens = np.exp(log_m - peak)
@@ -1061,7 +1149,7 @@ def effect_posterior(
     w = _simpson_weights(n, h) * dens
     log_evidence = float(np.log(dens.sum() * h) + peak)
     w = w / w.sum()
-    marginal = _UniformLogCdf(u, log_m)
+    marginal = _UniformLogCdf(u, log_z, log_c, peak)
     u0 = float(u[0])
     # where the marginal is within 40 nats of its peak: beyond it the rules add < 1e-16
     live = np.flatnonzero(log_m > peak - 40)
@@ -1094,16 +1182,19 @@ def effect_posterior(
                 # m(u) P(theta <= th | u) at fixed th is analytic in u: interpolate it across
                 # the 8 nearest rows (in logs where all are positive)
                 pos = (uu - u0) / h
-                start = np.clip(np.floor(pos).astype(np.intp) - 3, 0, n - _STENCIL)
-                idx = start[:, None] + np.arange(_STENCIL)
+                wide = min(CROSS_STENCIL, n)
+                start = np.clip(np.floor(pos).astype(np.intp) - (wide // 2 - 1), 0, n - wide)
+                idx = start[:, None] + np.arange(wide)
                 vals = panels.cdf(np.broadcast_to(th[:, None], idx.shape), upper, rows=idx)
-                lag = _lagrange(pos - start)
+                lag = _lagrange(pos - start, wide)
+                lz_rows = log_z[idx]
+                top = np.max(lz_rows, axis=1, keepdims=True)
                 with np.errstate(divide="ignore"):
-                    logv = log_m[idx] - peak + np.log(vals)
+                    logv = lz_rows - top + np.log(vals)
                 positive = np.all(vals > 0, axis=1)
                 in_logs = np.exp(np.sum(lag * np.where(positive[:, None], logv, 0.0), axis=1))
                 in_values = np.maximum(np.sum(lag * np.exp(logv), axis=1), 0.0)
-                g = np.where(positive, in_logs, in_values)
+                g = np.where(positive, in_logs, in_values) * np.exp(top[:, 0] + log_c(uu) - peak)
             else:  # truncated scales: at fixed theta the feasible edge crosses the rows
                 lm_f, panels_f, _ = log_marginal(uu)
                 g = np.exp(lm_f - peak) * panels_f.cdf(th[:, None], upper=upper)[:, 0]
