@@ -793,6 +793,15 @@ def _theta_panels(x, u, scale, effect_prior: NormalMix, outcome, n_prior=16, n_l
     for a, b, k in gaps:
         if np.any(b - a > 1e-9 * np.maximum(np.abs(a), 1.0)):
             parts.append(segment(a, b, k))
+    if scale != "log_or":  # panels halving toward a feasible edge, where the density can pile up
+        top = np.max(np.concatenate(parts, axis=1), axis=1)
+        bottom = np.min(np.concatenate(parts, axis=1), axis=1)
+        halving = 2.0 ** -np.arange(1, EDGE_LEVELS + 1)
+        width = (top - bottom) / n_lik
+        parts.append(np.clip(top[:, None] - width[:, None] * halving, bottom[:, None], top[:, None]))
+        if scale == "rd":
+            parts.append(np.clip(bottom[:, None] + width[:, None] * halving, bottom[:, None],
+                                 top[:, None]))
     zero = np.clip(np.zeros((R, 1)), o_lo_in[:, None], o_hi_in[:, None])
     b = np.sort(np.concatenate([*parts, zero], axis=1), axis=1)
     theta = b[:, :-1, None] + np.diff(b, axis=1)[:, :, None] * _GL_T  # (R, P, K)
@@ -1041,6 +1050,9 @@ def _arm_cut_prob(node: BetaMix, other: BetaMix, nodes_on_control: bool, window,
 # Effect-level priors
 # ---------------------------------------------------------------------------------------------
 
+
+EDGE_LEVELS = 6
+"""Halvings of the theta panels toward the feasible edges (log_rr, rd)."""
 
 LOCATE_PANELS = {"n_prior": 8, "n_lik": 8, "n_gap": 4, "totals_only": True}
 """Theta panels per row in the passes that locate p_control's posterior range (a third of the
