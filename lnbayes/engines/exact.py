@@ -84,7 +84,11 @@ class BetaMix:
     def logpdf_logit(self, u):
         """Log density of logit(X) at u, computed on the logit scale (finite wherever the
         density is positive, also where expit(u) rounds to 0 or 1)."""
-        u = np.asarray(u, dtype=float)[..., None]
+        u = np.asarray(u, dtype=float)
+        if len(self.w) == 1:  # one component: no log-sum-exp
+            return (self.a[0] * special.log_expit(u) + self.b[0] * special.log_expit(-u)
+                    - special.betaln(self.a[0], self.b[0]))
+        u = u[..., None]
         log_terms = (np.log(self.w) - special.betaln(self.a, self.b)
                      + self.a * special.log_expit(u) + self.b * special.log_expit(-u))
         return special.logsumexp(log_terms, axis=-1)
@@ -404,7 +408,23 @@ class ExactPosterior:
         fa = np.minimum(fa, 0.0)
         fb = np.maximum(fb, 0.0)
         xtol = 1e-12 * max(1.0, hi - lo)
-        z = _bracketed_root(lambda z: cdf(z) - qs, a, b, fa, fb, xtol=xtol)
+        # a start from the inverse cubic through the four fine-grid points around the bracket
+        allc = np.concatenate([np.where(k == 0, 0.0, c[k - 1])[:, None], cf,
+                               np.where(k == len(grid), 1.0, c[k])[:, None]], axis=1)
+        j0 = np.clip(kf - 1, 0, pts.shape[1] - 4)
+        near = j0[:, None] + np.arange(4)
+        zc, fc = pts[rows[:, None], near], allc[rows[:, None], near]
+        start = np.full(len(qs), np.nan)
+        distinct = np.all(np.diff(fc, axis=1) > 0, axis=1)
+        if np.any(distinct):
+            fd, zd, qd = fc[distinct], zc[distinct], qs[distinct]
+            lag = np.ones_like(fd)
+            for m in range(4):
+                for o in range(4):
+                    if o != m:
+                        lag[:, m] *= (qd - fd[:, o]) / (fd[:, m] - fd[:, o])
+            start[distinct] = np.sum(lag * zd, axis=1)
+        z = _secant_root(lambda z: cdf(z) - qs, a, b, fa, fb, start, xtol=xtol)
         if self.precise is not None or self.control is not None:
             # Newton steps on the cut-aware CDF, slopes from the node sum
             for i in np.flatnonzero(~below & ~above):
@@ -419,6 +439,10 @@ class ExactPosterior:
         def precise(zz: float) -> float | None:
             return self._precise_value(measure, float(to_value(zz)), False)
 
+        def either(zz: float) -> float:
+            p_z = precise(zz)
+            return float(cdf(np.array([zz]))[0]) if p_z is None else p_z
+
         p = precise(z)
         if p is None or p == q:
             return z
@@ -426,18 +450,23 @@ class ExactPosterior:
         c2 = cdf(np.array([z - dz, z + dz]))
         slope = (c2[1] - c2[0]) / (2 * dz)
         z0, p0 = z, p
-        for _ in range(6):
+        secant = False  # convergence is only trusted on a slope from cut-aware values
+        for _ in range(8):
             if not (slope > 0 and np.isfinite(slope)):
                 break
             step = (p - q) / slope
+            step = min(max(step, -0.05 * (hi - lo)), 0.05 * (hi - lo))
             z_new = min(max(z - step, lo), hi)
-            if abs(step) <= xtol:
+            if abs(step) <= xtol and secant:
                 return z_new
             p_new = precise(z_new)
-            if p_new is None or p_new == q:
+            if p_new is None:  # no cut there: the node sum is the CDF
+                p_new = float(cdf(np.array([z_new]))[0])
+            if p_new == q:
                 return z_new
             if z_new != z and p_new != p:
                 slope = (p_new - p) / (z_new - z)
+                secant = True
             z, p = z_new, p_new
         # fallback: a bracket grown from z0 by factors of 4, then regula falsi
         delta = 1e-4 * (hi - lo)
@@ -445,16 +474,16 @@ class ExactPosterior:
         fa = fb = p0 - q
         while fa > 0 and a > lo:
             a = max(a - delta, lo)
-            fa = (precise(a) or 0.0) - q
+            fa = either(a) - q
             delta *= 4
         delta = 1e-4 * (hi - lo)
         while fb < 0 and b < hi:
             b = min(b + delta, hi)
-            fb = (precise(b) or 1.0) - q
+            fb = either(b) - q
             delta *= 4
         if not (fa <= 0 <= fb):
             return z0
-        f = np.vectorize(lambda zz: (precise(zz) or 0.0) - q)
+        f = np.vectorize(lambda zz: either(zz) - q)
         return float(_bracketed_root(f, [a], [b], [min(fa, 0.0)], [max(fb, 0.0)], xtol=xtol)[0])
 
     def interval(self, measure: str, prob: float = 0.95) -> dict[str, float]:
@@ -833,15 +862,19 @@ CROSS_STENCIL = 12
 """Rows of the interpolant across rows at a fixed theta (cut-aware log-OR integrals)."""
 
 
+_LAGRANGE_DENOM = {}
+
+
 def _lagrange(pos: np.ndarray, width: int = _STENCIL) -> np.ndarray:
     """Lagrange basis of the nodes 0 .. width - 1 at positions ``pos`` (..., width)."""
-    k = np.arange(width, dtype=float)
-    diff = pos[..., None] - k
-    out = np.empty(pos.shape + (width,))
-    for m in range(width):
-        others = np.delete(np.arange(width), m)
-        out[..., m] = np.prod(diff[..., others], axis=-1) / np.prod(m - k[others])
-    return out
+    if width not in _LAGRANGE_DENOM:
+        k = np.arange(width, dtype=float)
+        _LAGRANGE_DENOM[width] = np.array([np.prod(m - np.delete(k, m)) for m in range(width)])
+    diff = pos[..., None] - np.arange(width, dtype=float)
+    ones = np.ones(pos.shape + (1,))
+    left = np.concatenate([ones, np.cumprod(diff[..., :-1], axis=-1)], axis=-1)
+    right = np.concatenate([np.cumprod(diff[..., :0:-1], axis=-1)[..., ::-1], ones], axis=-1)
+    return left * right / _LAGRANGE_DENOM[width]
 
 
 def _interp_uniform(values: np.ndarray, pos: np.ndarray) -> np.ndarray:
@@ -907,6 +940,47 @@ class _UniformLogCdf:
         lo, hi = np.zeros(len(q)), np.ones(len(q))
         tau = _bracketed_root(f, lo, hi, f(lo), f(hi), xtol=1e-13)
         return self.u0 + (j + tau) * self.h
+
+
+def _secant_root(func, a, b, fa, fb, start, xtol, max_iter=60):
+    """Roots of an increasing ``func`` in brackets fa <= 0 <= fb (elementwise over arrays):
+    secant steps from ``start`` (NaN: regula falsi), safeguarded by the brackets (a step
+    outside, or one that does not shrink the bracket enough, bisects); stops when every step
+    or bracket is below ``xtol``."""
+    a, b = np.array(a, dtype=float), np.array(b, dtype=float)
+    fa, fb = np.array(fa, dtype=float), np.array(fb, dtype=float)
+    hit = (fa == 0) | (fb == 0)
+    root = np.where(fa == 0, a, np.where(fb == 0, b, 0.5 * (a + b)))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        x = np.where(np.isfinite(start) & (start > a) & (start < b), start,
+                     a - fa * (b - a) / (fb - fa))
+    x = np.where((x > a) & (x < b), x, 0.5 * (a + b))
+    x_prev = f_prev = None
+    done = hit | (b - a <= xtol)
+    for it in range(max_iter):
+        if done.all():
+            break
+        x = np.where(done, root, x)
+        f = func(x)
+        hit_now = (f == 0) & ~done
+        root = np.where(hit_now, x, root)
+        below = (f < 0) & ~done
+        above = (f > 0) & ~done
+        a, fa = np.where(below, x, a), np.where(below, f, fa)
+        b, fb = np.where(above, x, b), np.where(above, f, fb)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            if x_prev is None:
+                nxt = a - fa * (b - a) / (fb - fa)
+            else:
+                nxt = x - f * (x - x_prev) / (f - f_prev)
+        step = np.abs(nxt - x)
+        converged = (step <= xtol) & (nxt > a - xtol) & (nxt < b + xtol)
+        root = np.where(converged & ~done, np.clip(nxt, a, b), root)
+        done = done | hit_now | converged | (b - a <= xtol)
+        bad = ~(nxt > a) | ~(nxt < b) | (it % 6 == 5)
+        x_prev, f_prev = x, f
+        x = np.where(bad, 0.5 * (a + b), nxt)
+    return np.where(done, root, 0.5 * (a + b))
 
 
 def _bracketed_root(func, a, b, fa, fb, xtol, max_iter=200):
