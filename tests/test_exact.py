@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import integrate, optimize, special, stats
 
+import exact_reference
 from lnbayes.engines import exact
 from lnbayes.model import effects
 from lnbayes.model.spec import BetaPrior, NormalPrior, Outcome
@@ -172,22 +175,91 @@ def test_quantiles_are_ordered_and_inside_support():
     assert np.isclose(post.cdf("risk_difference", [rd["median"]])[0], 0.5, atol=1e-6)
 
 
-@pytest.mark.parametrize("points", [1, 3, 50])
-def test_row_lookup_equals_np_interp_row_by_row(points):
-    """The vectorised row interpolation of the effect posterior gives np.interp's values, with
-    repeated nodes, nodes 1e-13 apart (a point-like prior) and points outside the rows."""
-    from lnbayes.engines.exact import _RowLookup
+def test_partial_panel_weights_integrate_polynomials_exactly():
+    """The in-panel partial integrals of the effect-level rows: exact for degree < GL_K."""
+    s = np.linspace(-1, 1, 7)
+    nodes = (np.polynomial.legendre.leggauss(exact.GL_K)[0])
+    for deg in range(exact.GL_K):
+        f = nodes**deg
+        got = exact._partial_weights(s) @ f
+        want = 0.5 * (s ** (deg + 1) - (-1.0) ** (deg + 1)) / (deg + 1)
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-13)
 
-    rng = np.random.default_rng(points)
-    rows = 9
-    wide = rng.normal(scale=5.0, size=(rows, 300))
-    tight = 1e-13 * rng.random((rows, 200))
-    repeated = np.repeat(rng.normal(size=(rows, 1)), 3, axis=1)
-    nodes = np.sort(np.concatenate([wide, tight, repeated], axis=1), axis=1)
-    values = np.cumsum(rng.random(nodes.shape), axis=1)
-    at = rng.normal(scale=8.0, size=(rows, points))
-    at[:, 0] = np.where(rng.random(rows) < 0.5, 5e-14, nodes[:, 7])  # inside the tight cluster
-    got = _RowLookup(nodes).interp(at, values, left=-1.0, right=-2.0)
-    want = np.array([np.interp(at[i], nodes[i], values[i], left=-1.0, right=-2.0)
-                     for i in range(rows)])
-    np.testing.assert_allclose(got, want, rtol=4e-16, atol=4e-15)
+
+# ---------------------------------------------------------------------------------------------
+# Against the independent high-precision reference (tests/exact_reference.py)
+# ---------------------------------------------------------------------------------------------
+
+PROB_TOL = 1e-8
+"""Absolute tolerance on probabilities (issue 12)."""
+QUANTILE_RTOL = 1e-7
+"""Relative tolerance on quantiles (plus 1e-9 absolute, for risk differences near 0)."""
+
+REFERENCE = json.loads((Path(__file__).parent / "data" / "exact_reference.json").read_text())
+
+
+def _engine(case):
+    name, kind, c, e, (yt, nt, yc, nc), lower = case
+    outcome = Outcome("o", "o", yt, nt, yc, nc, better="lower" if lower else "higher")
+    if kind == "arm":
+        return exact.arm_posterior(BetaPrior(*c), BetaPrior(*e), outcome), outcome
+    scale, w, m, s = e
+    return exact.effect_posterior(BetaPrior(*c), scale, NormalPrior(w, m, s), outcome), outcome
+
+
+@pytest.mark.parametrize("case", exact_reference.CASES, ids=[c[0] for c in exact_reference.CASES])
+def test_against_high_precision_reference(case):
+    """P(benefit), CDF and survival function at thresholds on three scales, and the 2.5%, 50% and
+    97.5% quantiles of every measure (and the log evidence of effect-level priors) against the
+    nested-quadrature reference: priors of both families on every scale, truncated log-RR and RD
+    priors (one piled against the feasible edge), mixtures on both parameters, lower-is-better
+    outcomes, a Beta(1e-9, 1) control prior with no control events, 1,500 patients per arm."""
+    ref = REFERENCE[case[0]]
+    post, outcome = _engine(case)
+    lower = case[-1]
+    assert abs(post.prob_benefit(lower) - ref["p_benefit"]) <= PROB_TOL
+    for th in ref["thresholds"]:
+        cdf = post.cdf(th["measure"], [th["value"]])[0]
+        sf = post.sf(th["measure"], [th["value"]])[0]
+        assert abs(cdf - th["cdf"]) <= PROB_TOL, th
+        assert abs(sf - (1 - th["cdf"])) <= PROB_TOL, th
+        above = post.prob_beyond(th["measure"], th["value"], lower)
+        assert abs(above - (th["cdf"] if lower else 1 - th["cdf"])) <= PROB_TOL, th
+    for measure, refs in ref["quantiles"].items():
+        got = post.quantiles(measure, exact_reference.LEVELS)
+        for level, g, r in zip(exact_reference.LEVELS, got, refs):
+            if r is None:  # degenerate in the reference (p_control piled at 0)
+                continue
+            assert abs(g - r) <= QUANTILE_RTOL * abs(r) + 1e-9, (measure, level, g, r)
+    if ref.get("log_evidence") is not None:
+        assert abs(post.log_evidence - ref["log_evidence"]) <= PROB_TOL
+
+
+def test_reference_data_is_the_reference_live():
+    """The stored reference is what the reference code gives (two cheap entries recomputed)."""
+    import warnings
+
+    from scipy.integrate import IntegrationWarning
+
+    warnings.simplefilter("ignore", IntegrationWarning)
+    cases = {c[0]: c for c in exact_reference.CASES}
+    arm = exact_reference.make_ref(cases["arm_flat_deng"])
+    stored = REFERENCE["arm_flat_deng"]
+    assert abs(1 - arm.cdf("risk_difference", 0.0) - stored["p_benefit"]) < 1e-12
+    q = stored["quantiles"]["risk_difference"][2]
+    assert abs(arm.cdf("risk_difference", q) - 0.975) < 1e-12
+    eff = exact_reference.make_ref(cases["effect_log_or_sceptical"])
+    stored = REFERENCE["effect_log_or_sceptical"]
+    assert abs(1 - eff.cdf("risk_difference", 0.0) - stored["p_benefit"]) < 1e-12
+    assert abs(eff.cdf("risk_difference", 0.1) - stored["thresholds"][0]["cdf"]) < 1e-12
+
+
+def test_cut_aware_effect_probability_converges_with_rows():
+    """P(RR <= 1.2) under a log-OR prior: the line p_t = 1.2 p_c leaves the unit square at
+    p_c = 1/1.2, where the sum over the rows converges only algebraically (an error of 2e-5 at 85
+    rows); the cut-aware value is the same with 4 times the rows."""
+    prior = (BetaPrior.single(1, 1), "log_or", NormalPrior.single(0.0, 0.668))
+    a = exact.effect_posterior(*prior, DENG)
+    b = exact.effect_posterior(*prior, DENG, n_rows=4 * len(a.x))
+    assert abs(a.cdf("risk_ratio", [1.2])[0] - b.cdf("risk_ratio", [1.2])[0]) < 1e-10
+    assert abs(a.sf("risk_difference", [0.1])[0] - b.sf("risk_difference", [0.1])[0]) < 1e-10
