@@ -244,6 +244,8 @@ class ExactPosterior:
     node_window: tuple[float, float] | None = None
     """Arm-level priors: the logit range of the node arm and the node spacing in it."""
     node_step: float | None = None
+    pc_ppf_many: Callable[[np.ndarray], np.ndarray] | None = None
+    """pc_ppf for an array of levels at once, where it is cheaper so."""
     sum_w: np.ndarray | None = None
     """Weights of the sums over the nodes, where they differ from ``w`` (effect-level priors:
     trapezoid weights; ``w`` has Simpson's pattern, which p_control_density divides out)."""
@@ -380,6 +382,8 @@ class ExactPosterior:
         qs = np.atleast_1d(np.asarray(qs, dtype=float))
         if np.any(~((qs >= 0) & (qs <= 1))):
             raise ValueError(f"a quantile level must lie in [0, 1], got {qs!r}")
+        if measure == "p_control" and self.pc_ppf_many is not None:
+            return self.pc_ppf_many(qs)
         if measure == "p_control" and self.pc_ppf is not None:
             return np.array([float(self.pc_ppf(q)) for q in qs])
         if measure == "p_treatment" and self.pt_ppf is not None:
@@ -696,6 +700,21 @@ class _Panels:
         keys = ((b - b[:, :1]) / span + 2.0 * np.arange(len(b))[:, None]).ravel()
         return cls(b=b, f=f, below=below, above=above, total=below[:, -1], keys=keys)
 
+    @classmethod
+    def interleave(cls, a: _Panels, b: _Panels) -> _Panels:
+        """The rows of a and b interleaved (a first), padded to a common number of panels with
+        zero-width panels at the top."""
+        P = max(a.f.shape[1], b.f.shape[1])
+
+        def pad(p: _Panels):
+            extra = P - p.f.shape[1]
+            bb = np.concatenate([p.b, np.repeat(p.b[:, -1:], extra, axis=1)], axis=1)
+            ff = np.concatenate([p.f, np.zeros((len(p.f), extra, GL_K))], axis=1)
+            return bb, ff
+
+        (ba, fa), (bb, fb) = pad(a), pad(b)
+        return cls.build(_interleave(ba, bb), _interleave(fa, fb))
+
     def cdf(self, th: np.ndarray, upper: bool = False, rows: np.ndarray | None = None) -> np.ndarray:
         """P(theta <= th) per row (``upper``: P(theta > th), summed from the top), th (R, k);
         or, with ``rows`` (an index array shaped like th), for those rows."""
@@ -729,6 +748,13 @@ class _Panels:
         low_end, high_end = (1.0, 0.0) if upper else (0.0, 1.0)
         out = np.where(th <= lo, low_end, out)
         return np.where(th >= hi, high_end, out)
+
+
+def _interleave(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a[0], b[0], a[1], b[1], ..., a[-1] (len(b) == len(a) - 1) along the first axis."""
+    out = np.empty((len(a) + len(b),) + a.shape[1:], dtype=a.dtype)
+    out[0::2], out[1::2] = a, b
+    return out
 
 
 def _log_lik_theta(scale: str, x: np.ndarray, u: np.ndarray, theta: np.ndarray, y: int, n: int):
@@ -938,7 +964,9 @@ class _UniformLogCdf:
             return self._at(j, tau) - target
 
         lo, hi = np.zeros(len(q)), np.ones(len(q))
-        tau = _bracketed_root(f, lo, hi, f(lo), f(hi), xtol=1e-13)
+        fa, fb = self.cum[j] - target, self.cum[j + 1] - target
+        tau = _secant_root(f, lo, hi, np.minimum(fa, 0.0), np.maximum(fb, 0.0),
+                           np.full(len(q), np.nan), xtol=1e-13)
         return self.u0 + (j + tau) * self.h
 
 
@@ -1190,17 +1218,23 @@ def effect_posterior(
     u_lo = max(u_c[keep[0]] - step, -limit)
     u_hi = min(u_c[keep[-1]] + step, limit)
     # second pass on the located range, then the final Simpson grid
-    u_m = np.linspace(u_lo, u_hi, 61)
-    lm_m, _, _ = log_marginal(u_m, locate=True)
-    keep = np.flatnonzero(lm_m > np.max(lm_m) - 60)
-    step = u_m[1] - u_m[0]
-    u_lo, u_hi = u_m[keep[0]] - step, u_m[keep[-1]] + step
+    # (repeated while the range is much wider than the arms' scales: a huge trial's marginal is
+    # far narrower than the coarse pass's step)
+    post_c, _ = update_beta(prior_c, outcome.control_events, outcome.control_n)
+    y_t, n_t = outcome.treatment_events, outcome.treatment_n
+    arm_scale = min(_logit_sd(post_c), math.sqrt(1 / (y_t + 0.5) + 1 / (n_t - y_t + 0.5)))
+    for _ in range(4):
+        u_m = np.linspace(u_lo, u_hi, 61)
+        lm_m, _, _ = log_marginal(u_m, locate=True)
+        keep = np.flatnonzero(lm_m > np.max(lm_m) - 60)
+        step = u_m[1] - u_m[0]
+        u_lo, u_hi = u_m[keep[0]] - step, u_m[keep[-1]] + step
+        if u_hi - u_lo <= 200 * arm_scale or keep[-1] - keep[0] > 20:
+            break
     # the row spacing: ROW_STEP, and at most 1/1.5 of the narrowest scale on which the integrand
     # varies in logit(p_control): the control arm's posterior components, the treatment arm's
     # likelihood (the conditional of theta moves with p_control), and the marginal's own
     # curvature at its peak (an informative effect prior narrows it)
-    post_c, _ = update_beta(prior_c, outcome.control_events, outcome.control_n)
-    y_t, n_t = outcome.treatment_events, outcome.treatment_n
     u_pk = float(u_m[np.argmax(lm_m)])
     d = 0.02
     lm3, _, _ = log_marginal(np.array([u_pk - d, u_pk, u_pk + d]), locate=True)
@@ -1214,20 +1248,27 @@ def effect_posterior(
     # the local quantities (p_control's CDF, probabilities cut by the unit square's edge)
     # interpolate across the rows: halve the spacing until the degree-7 interpolant of the log
     # marginal matches fresh rows at midpoints where the marginal lives (to 1e-10)
-    for _ in range(REFINE_MAX + 1):
-        u = np.linspace(u_lo, u_hi, n)
-        log_m, panels, x = log_marginal(u)
+    u = np.linspace(u_lo, u_hi, n)
+    log_m, panels, x = log_marginal(u)
+    for refinement in range(REFINE_MAX + 1):
         h = u[1] - u[0]
         peak = np.max(log_m)
+        log_z = log_m - log_c(u)  # the part known at the rows only
         live = np.flatnonzero(log_m[:-1] > peak - 25)
         probe = live[np.unique(np.linspace(0, len(live) - 1, REFINE_PROBES).astype(int))]
         mid = u[probe] + h / 2
         lm_probe, _, _ = log_marginal(mid)
-        log_z = log_m - log_c(u)  # the part known at the rows only
         got = _interp_uniform(log_z, (mid - u[0]) / h) + log_c(mid)
-        if np.max(np.abs(got - lm_probe)) <= REFINE_TOL:
+        if np.max(np.abs(got - lm_probe)) <= REFINE_TOL or refinement == REFINE_MAX:
             break
+        # halve the spacing: new rows at the midpoints, interleaved with the old ones
+        u_mid = (u[1:] + u[:-1]) / 2
+        lm_mid, panels_mid, x_mid = log_marginal(u_mid)
         n = 2 * n - 1
+        u = np.linspace(u_lo, u_hi, n)
+        log_m = _interleave(log_m, lm_mid)
+        x = _interleave(x, x_mid)
+        panels = _Panels.interleave(panels, panels_mid)
     dens = np.exp(log_m - peak)
     # the trapezoid rule (geometric convergence: the integrand is smooth and negligible at both
     # ends) for every sum over the rows; ``w`` keeps the Simpson pattern its readers expect
@@ -1295,11 +1336,15 @@ def effect_posterior(
         return float(marginal.cdf(special.logit(v))[0])
 
     def pc_ppf(q: float) -> float:
-        if q <= 0:
-            return 0.0
-        if q >= 1:
-            return 1.0
-        return float(special.expit(marginal.ppf(q)[0]))
+        return float(pc_ppf_many(np.array([q]))[0])
+
+    def pc_ppf_many(qs: np.ndarray) -> np.ndarray:
+        qs = np.asarray(qs, dtype=float)
+        inner = (qs > 0) & (qs < 1)
+        out = np.where(qs >= 1, 1.0, 0.0)
+        if np.any(inner):
+            out[inner] = special.expit(marginal.ppf(qs[inner]))
+        return out
 
     def cond_cdf(t):
         return panels.cdf(effects.theta_of(scale, x[:, None], t))
@@ -1310,6 +1355,7 @@ def effect_posterior(
     return ExactPosterior(
         x=x, w=w, cond_cdf=cond_cdf, pc_cdf=pc_cdf, log_evidence=log_evidence,
         family="effect", scale=scale, cond_sf=cond_sf, pc_ppf=pc_ppf, precise=precise,
+        pc_ppf_many=pc_ppf_many,
         sum_w=w_sum,
     )
 
