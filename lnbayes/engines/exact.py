@@ -192,11 +192,14 @@ class NormalMix:
 
 
 def _log_binom_logit(events: int, n: int, u):
-    """Binomial log-pmf at p = expit(u), computed on the logit scale."""
+    """Binomial log-pmf at p = expit(u), computed on the logit scale (log(1 - p) is log(p) - u:
+    one log_expit)."""
     u = np.asarray(u, dtype=float)
     log_comb = (special.gammaln(n + 1) - special.gammaln(events + 1)
                 - special.gammaln(n - events + 1))
-    return log_comb + events * special.log_expit(u) + (n - events) * special.log_expit(-u)
+    if n == events:
+        return log_comb + n * special.log_expit(u)
+    return log_comb + n * special.log_expit(u) - (n - events) * u
 
 
 def _log_binom(events: int, n: int, p):
@@ -466,7 +469,7 @@ class ExactPosterior:
             p_new = precise(z_new)
             if p_new is None:  # no cut there: the node sum is the CDF
                 p_new = float(cdf(np.array([z_new]))[0])
-            if p_new == q:
+            if abs(p_new - q) <= 1e-13:
                 return z_new
             if z_new != z and p_new != p:
                 slope = (p_new - p) / (z_new - z)
@@ -689,16 +692,24 @@ class _Panels:
     above: np.ndarray  # (R, P + 1) mass above each breakpoint (summed from the top)
     total: np.ndarray  # (R,)
     keys: np.ndarray  # breakpoints mapped to [2 i, 2 i + 1] for row i, flattened (sorted)
+    anti: np.ndarray = None  # (R, P, GL_K) antiderivative coefficients of each panel
+    at_m1: np.ndarray = None  # (R, P) the antiderivative at the panel's start
+    frac: np.ndarray = None  # (R, P) each panel's integral per unit width
 
     @classmethod
     def build(cls, b: np.ndarray, f: np.ndarray) -> _Panels:
-        mass = np.diff(b, axis=1) * (f @ _GL_W)
+        frac = f @ _GL_W  # each panel's integral per unit width
+        mass = np.diff(b, axis=1) * frac
         zeros = np.zeros((len(b), 1))
         below = np.concatenate([zeros, np.cumsum(mass, axis=1)], axis=1)
         above = np.concatenate([np.cumsum(mass[:, ::-1], axis=1)[:, ::-1], zeros], axis=1)
         span = np.maximum(b[:, -1:] - b[:, :1], 1e-300)
         keys = ((b - b[:, :1]) / span + 2.0 * np.arange(len(b))[:, None]).ravel()
-        return cls(b=b, f=f, below=below, above=above, total=below[:, -1], keys=keys)
+        # the antiderivative of each panel's interpolant: 0.5 sum_p anti[p] s^(p+1) - at_m1
+        anti = 0.5 * (f @ _ANTI.T)
+        at_m1 = 0.5 * (f @ _ANTI_M1)
+        return cls(b=b, f=f, below=below, above=above, total=below[:, -1], keys=keys, anti=anti,
+                   at_m1=at_m1, frac=frac)
 
     @classmethod
     def interleave(cls, a: _Panels, b: _Panels) -> _Panels:
@@ -735,14 +746,16 @@ class _Panels:
         width = b[rows, j + 1] - b0
         with np.errstate(invalid="ignore", divide="ignore"):
             s = np.where(width > 0, 2.0 * (th - b0) / width - 1.0, -1.0)
-        wts = _partial_weights(np.clip(s, -1.0, 1.0))
-        fp = self.f[rows, j]  # (..., GL_K)
+        s = np.clip(s, -1.0, 1.0)
+        coef = self.anti[rows, j]  # (..., GL_K): Horner in s
+        acc = coef[..., GL_K - 1]
+        for p in range(GL_K - 2, -1, -1):
+            acc = acc * s + coef[..., p]
+        lower = acc * s - self.at_m1[rows, j]  # the panel's fraction below th, per unit width
         if upper:
-            part = width * np.sum((_GL_W - wts) * fp, axis=-1)
-            val = self.above[rows, j + 1] + part
+            val = self.above[rows, j + 1] + width * (self.frac[rows, j] - lower)
         else:
-            part = width * np.sum(wts * fp, axis=-1)
-            val = self.below[rows, j] + part
+            val = self.below[rows, j] + width * lower
         total = self.total[rows]
         out = np.clip(val / np.where(total > 0, total, 1.0), 0.0, 1.0)
         low_end, high_end = (1.0, 0.0) if upper else (0.0, 1.0)
@@ -1094,8 +1107,13 @@ def _graded_edges(a: float, b: float, n_panels: int, levels_lo: int, levels_hi: 
     return a + (b - a) * frac
 
 
+_LEGGAUSS = {}
+
+
 def _gl_nodes(edges: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    s, w = np.polynomial.legendre.leggauss(k)
+    if k not in _LEGGAUSS:
+        _LEGGAUSS[k] = np.polynomial.legendre.leggauss(k)
+    s, w = _LEGGAUSS[k]
     mid = (edges[1:] + edges[:-1]) / 2
     half = (edges[1:] - edges[:-1]) / 2
     return (mid[:, None] + half[:, None] * s).ravel(), (half[:, None] * w).ravel()
