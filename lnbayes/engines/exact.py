@@ -382,42 +382,67 @@ class ExactPosterior:
 
     def quantiles(self, measure: str, qs) -> np.ndarray:
         """The quantiles of a measure at the levels ``qs``, found together."""
-        qs = np.atleast_1d(np.asarray(qs, dtype=float))
-        if np.any(~((qs >= 0) & (qs <= 1))):
-            raise ValueError(f"a quantile level must lie in [0, 1], got {qs!r}")
-        if measure == "p_control" and self.pc_ppf_many is not None:
-            return self.pc_ppf_many(qs)
-        if measure == "p_control" and self.pc_ppf is not None:
-            return np.array([float(self.pc_ppf(q)) for q in qs])
-        if measure == "p_treatment" and self.pt_ppf is not None:
-            return np.array([float(self.pt_ppf(q)) for q in qs])
-        lo, hi, to_value = _SEARCH[measure] if measure in _SEARCH else _SEARCH["probability"]
+        return self.quantiles_of({measure: qs})[measure]
 
-        def cdf(z):  # the sum over the nodes (cut-aware refinement below)
-            return self._prob(measure, to_value(np.asarray(z, dtype=float)), False, fast=True)
+    def quantiles_of(self, levels: dict) -> dict:
+        """Quantiles of several measures ({measure: levels}), found together: the node sums of
+        all measures' search points go into one evaluation per step."""
+        out, search = {}, []
+        for measure, qs in levels.items():
+            qs = np.atleast_1d(np.asarray(qs, dtype=float))
+            if np.any(~((qs >= 0) & (qs <= 1))):
+                raise ValueError(f"a quantile level must lie in [0, 1], got {qs!r}")
+            if measure == "p_control" and self.pc_ppf_many is not None:
+                out[measure] = self.pc_ppf_many(qs)
+            elif measure == "p_control" and self.pc_ppf is not None:
+                out[measure] = np.array([float(self.pc_ppf(q)) for q in qs])
+            elif measure == "p_treatment" and self.pt_ppf is not None:
+                out[measure] = np.array([float(self.pt_ppf(q)) for q in qs])
+            else:
+                search.append((measure, qs))
+        if not search:
+            return out
+        names = [m for m, _ in search]
+        spec = [_SEARCH[m] if m in _SEARCH else _SEARCH["probability"] for m in names]
+        qs = np.concatenate([q for _, q in search])
+        mid = np.concatenate([np.full(len(q), i) for i, (_, q) in enumerate(search)])
+        lo = np.array([spec[i][0] for i in mid])
+        hi = np.array([spec[i][1] for i in mid])
 
-        # a coarse grid, then a finer one inside each level's bracket, then regula falsi
-        grid = np.linspace(lo, hi, 33)
-        c = cdf(grid)
-        k = np.searchsorted(c, qs, side="left")  # c[k - 1] < q <= c[k]
-        below, above = k == 0, k == len(grid)
-        k = np.clip(k, 1, len(grid) - 1)
-        a, b = grid[k - 1], grid[k]
+        def cdf(z, which):  # the sums over the nodes (cut-aware refinement below)
+            z = np.asarray(z, dtype=float)
+            which = np.broadcast_to(which, z.shape)
+            res = np.empty(z.shape)
+            parts = [(i, which == i) for i in range(len(names)) if np.any(which == i)]
+            values = [spec[i][2](z[sel]) for i, sel in parts]
+            sums = self._node_sums([names[i] for i, _ in parts], values)
+            for (i, sel), val in zip(parts, sums):
+                res[sel] = val
+            return res
+
+        # a coarse grid per measure, then a finer one inside each level's bracket
+        n_grid = 33
+        grids = np.linspace(lo, hi, n_grid, axis=1)  # (L, n_grid)
+        first = {int(i): int(np.flatnonzero(mid == i)[0]) for i in np.unique(mid)}
+        c_m = {i: row for i, row in zip(first, cdf(np.stack([grids[j] for j in first.values()]),
+                                                   np.array(list(first))[:, None]))}
+        c = np.stack([c_m[int(i)] for i in mid])
+        rows = np.arange(len(qs))
+        k = np.sum(c < qs[:, None], axis=1)  # c[k - 1] < q <= c[k]
+        below, above = k == 0, k == n_grid
+        k = np.clip(k, 1, n_grid - 1)
+        a, b = grids[rows, k - 1], grids[rows, k]
         fine = a[:, None] + (b - a)[:, None] * np.linspace(0, 1, 9)[None, 1:-1]
-        cf = cdf(fine.ravel()).reshape(fine.shape)
+        cf = cdf(fine, mid[:, None])
         kf = np.sum(cf < qs[:, None], axis=1)
         pts = np.concatenate([a[:, None], fine, b[:, None]], axis=1)
-        rows = np.arange(len(qs))
+        allc = np.concatenate([c[rows, k - 1][:, None], cf, c[rows, k][:, None]], axis=1)
         a, b = pts[rows, kf], pts[rows, kf + 1]
-        fa = np.where(kf == 0, c[k - 1], cf[rows, np.maximum(kf - 1, 0)]) - qs
-        fb = np.where(kf == fine.shape[1], c[k], cf[rows, np.minimum(kf, fine.shape[1] - 1)]) - qs
         # the bracket keeps cdf(a) < q <= cdf(b); rounding can leave cdf(a) == q: a root then
-        fa = np.minimum(fa, 0.0)
-        fb = np.maximum(fb, 0.0)
-        xtol = 1e-12 * max(1.0, hi - lo)
+        fa = np.minimum(allc[rows, kf] - qs, 0.0)
+        fb = np.maximum(allc[rows, kf + 1] - qs, 0.0)
+        xtol = 1e-12 * np.maximum(1.0, hi - lo)
         # a start from the inverse cubic through the four fine-grid points around the bracket
-        allc = np.concatenate([np.where(k == 0, 0.0, c[k - 1])[:, None], cf,
-                               np.where(k == len(grid), 1.0, c[k])[:, None]], axis=1)
         j0 = np.clip(kf - 1, 0, pts.shape[1] - 4)
         near = j0[:, None] + np.arange(4)
         zc, fc = pts[rows[:, None], near], allc[rows[:, None], near]
@@ -431,13 +456,29 @@ class ExactPosterior:
                     if o != m:
                         lag[:, m] *= (qd - fd[:, o]) / (fd[:, m] - fd[:, o])
             start[distinct] = np.sum(lag * zd, axis=1)
-        z = _secant_root(lambda z: cdf(z) - qs, a, b, fa, fb, start, xtol=xtol)
+        z = _secant_root(lambda z: cdf(z, mid) - qs, a, b, fa, fb, start, xtol=xtol)
         if self.precise is not None or self.control is not None:
-            # Newton steps on the cut-aware CDF, slopes from the node sum
+            # secant steps on the cut-aware CDF, the first slope from the node sum
             for i in np.flatnonzero(~below & ~above):
-                z[i] = self._polish(measure, to_value, cdf, float(z[i]), float(qs[i]), xtol, lo, hi)
+                m = int(mid[i])
+                z[i] = self._polish(names[m], spec[m][2], lambda zz, m=m: cdf(zz, m), float(z[i]),
+                                    float(qs[i]), float(xtol[i]), float(lo[i]), float(hi[i]))
         z = np.where(below, lo, np.where(above, hi, z))
-        return to_value(z)
+        for i, (measure, q) in enumerate(search):
+            sel = mid == i
+            out[measure] = spec[i][2](z[sel])
+        return out
+
+    def _node_sums(self, measures: list, values: list) -> list:
+        """_node_sum (cdf side) for several measures in one evaluation of the conditional CDFs."""
+        if self.control is None and self._nodes_on_control() and len(measures) > 1:
+            ts = [effects.p_treatment_at(m, self.x[:, None], np.ravel(v)[None, :])
+                  for m, v in zip(measures, values)]
+            sums = np.clip(self._weights() @ self._cdf_clipped(np.concatenate(ts, axis=1)), 0.0, 1.0)
+            cuts = np.cumsum([t.shape[1] for t in ts])[:-1]
+            return [part.reshape(np.shape(v)) for part, v in zip(np.split(sums, cuts), values)]
+        return [self._prob(m, np.ravel(v), False, fast=True).reshape(np.shape(v))
+                for m, v in zip(measures, values)]
 
     def _polish(self, measure, to_value, cdf, z: float, q: float, xtol: float, lo: float,
                 hi: float) -> float:
@@ -494,9 +535,14 @@ class ExactPosterior:
         return float(_bracketed_root(f, [a], [b], [min(fa, 0.0)], [max(fb, 0.0)], xtol=xtol)[0])
 
     def interval(self, measure: str, prob: float = 0.95) -> dict[str, float]:
+        return self.intervals([measure], prob)[measure]
+
+    def intervals(self, measures, prob: float = 0.95) -> dict[str, dict[str, float]]:
+        """Median and central ``prob`` interval of each measure, found together."""
         tail = (1 - prob) / 2
-        median, lower, upper = self.quantiles(measure, [0.5, tail, 1 - tail])
-        return {"median": float(median), "lower": float(lower), "upper": float(upper)}
+        found = self.quantiles_of({m: [0.5, tail, 1 - tail] for m in measures})
+        return {m: {"median": float(found[m][0]), "lower": float(found[m][1]),
+                    "upper": float(found[m][2])} for m in measures}
 
     def mean(self, measure: str) -> float:
         """Posterior mean, by the quadrature of the conditional distribution on a t grid."""
@@ -1181,8 +1227,8 @@ changes nothing)."""
 
 ROW_STEP = 0.25
 """Largest spacing of the p_control rows on the logit scale."""
-PRECISE_PANEL, PRECISE_K, PRECISE_LEVELS = 2, 8, 6
-"""The cut-aware rule over logit(p_control): panels of 2 row spacings, 8 Gauss-Legendre nodes
+PRECISE_PANEL, PRECISE_K, PRECISE_LEVELS = 3, 8, 6
+"""The cut-aware rule over logit(p_control): panels of 3 row spacings, 8 Gauss-Legendre nodes
 each, and 6 halvings toward a cut."""
 REFINE_MAX, REFINE_PROBES, REFINE_TOL = 3, 6, 1e-9
 """Halvings of the row spacing at most, the midpoints probed for each, and the largest error
@@ -1406,6 +1452,6 @@ def summarise(post: ExactPosterior, outcome, thresholds=None, prob: float = 0.95
             }
             for t in thresholds
         ],
-        "estimates": {m: post.interval(m, prob) for m in effects.MEASURES},
+        "estimates": post.intervals(effects.MEASURES, prob),
     }
     return out
