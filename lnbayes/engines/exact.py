@@ -247,6 +247,10 @@ class ExactPosterior:
     node_window: tuple[float, float] | None = None
     """Arm-level priors: the logit range of the node arm and the node spacing in it."""
     node_step: float | None = None
+    sum_rows: np.ndarray | None = None
+    """Effect-level priors: the rows whose weight counts in the sums (the others are below
+    1e-20 of the largest), and the conditional probabilities of those rows by index:"""
+    cond_rows: Callable[[np.ndarray, np.ndarray, bool], np.ndarray] | None = None
     pc_ppf_many: Callable[[np.ndarray], np.ndarray] | None = None
     """pc_ppf for an array of levels at once, where it is cheaper so."""
     sum_w: np.ndarray | None = None
@@ -305,6 +309,9 @@ class ExactPosterior:
             else:
                 side = np.where(c <= 0, 1.0, np.where(c >= 1, 0.0, self.control.sf(cc)))
             return np.clip(self.w @ side, 0.0, 1.0)
+        if self.sum_rows is not None:
+            t = effects.p_treatment_at(measure, self.x[self.sum_rows, None], values[None, :])
+            return self._rows_sum(t, upper)
         t = effects.p_treatment_at(measure, self.x[:, None], values[None, :])
         side = self._sf_clipped(t) if upper else self._cdf_clipped(t)
         return np.clip(self._weights() @ side, 0.0, 1.0)
@@ -349,8 +356,25 @@ class ExactPosterior:
             out = np.where(inside, self.cond_sf(np.clip(t, 1e-300, 1 - 1e-16)), out)
         return out
 
+    def _rows_sum(self, t: np.ndarray, upper: bool) -> np.ndarray:
+        """The weighted sum over the live rows of P(p_treatment <= t) (``upper``: > t), t of
+        shape (len(sum_rows), k)."""
+        rows = self.sum_rows
+        inside = (t > 0) & (t < 1)
+        if upper:
+            out = np.where(t <= 0, 1.0, 0.0)
+        else:
+            out = np.where(t >= 1, 1.0, 0.0)
+        if inside.any():
+            idx = np.broadcast_to(rows[:, None], t.shape)
+            vals = self.cond_rows(idx, np.clip(t, 1e-300, 1 - 1e-16), upper)
+            out = np.where(inside, vals, out)
+        return np.clip(self.sum_w[rows] @ out, 0.0, 1.0)
+
     def prob_benefit(self, lower_is_better: bool = False) -> float:
         """P(p_treatment > p_control), or P(p_treatment < p_control) when lower is better."""
+        if self.sum_rows is not None:
+            return float(self._rows_sum(self.x[self.sum_rows, None], not lower_is_better)[0])
         t = self.x[:, None]
         side = self._cdf_clipped(t) if lower_is_better else self._sf_clipped(t)
         return float(np.clip(self._weights() @ side[:, 0], 0.0, 1.0))
@@ -471,10 +495,10 @@ class ExactPosterior:
 
     def _node_sums(self, measures: list, values: list) -> list:
         """_node_sum (cdf side) for several measures in one evaluation of the conditional CDFs."""
-        if self.control is None and self._nodes_on_control() and len(measures) > 1:
-            ts = [effects.p_treatment_at(m, self.x[:, None], np.ravel(v)[None, :])
-                  for m, v in zip(measures, values)]
-            sums = np.clip(self._weights() @ self._cdf_clipped(np.concatenate(ts, axis=1)), 0.0, 1.0)
+        if self.sum_rows is not None and len(measures) > 1:
+            xs = self.x[self.sum_rows, None]
+            ts = [effects.p_treatment_at(m, xs, np.ravel(v)[None, :]) for m, v in zip(measures, values)]
+            sums = self._rows_sum(np.concatenate(ts, axis=1), False)
             cuts = np.cumsum([t.shape[1] for t in ts])[:-1]
             return [part.reshape(np.shape(v)) for part, v in zip(np.split(sums, cuts), values)]
         return [self._prob(m, np.ravel(v), False, fast=True).reshape(np.shape(v))
@@ -1427,9 +1451,15 @@ def effect_posterior(
     def cond_sf(t):
         return panels.cdf(effects.theta_of(scale, x[:, None], t), upper=True)
 
+    def cond_rows(rows, t, upper):
+        return panels.cdf(effects.theta_of(scale, x[rows], t), upper, rows=rows)
+
+    sum_rows = np.flatnonzero(log_m > peak - 46)
+
     return ExactPosterior(
         x=x, w=w, cond_cdf=cond_cdf, pc_cdf=pc_cdf, log_evidence=log_evidence,
         family="effect", scale=scale, cond_sf=cond_sf, pc_ppf=pc_ppf, precise=precise,
+        sum_rows=sum_rows, cond_rows=cond_rows,
         pc_ppf_many=pc_ppf_many,
         sum_w=w_sum,
     )
