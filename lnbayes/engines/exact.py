@@ -1244,7 +1244,7 @@ def _arm_cut_prob(node: BetaMix, other: BetaMix, nodes_on_control: bool, window,
 EDGE_LEVELS = 6
 """Halvings of the theta panels toward the feasible edges (log_rr, rd)."""
 
-LOCATE_PANELS = {"n_prior": 8, "n_lik": 8, "n_gap": 4, "totals_only": True}
+LOCATE_PANELS = {"n_prior": 6, "n_lik": 6, "n_gap": 3, "totals_only": True}
 """Theta panels per row in the passes that locate p_control's posterior range (a third of the
 final rows': those passes compare row integrals with a 60-nat cut, so a relative error of 1e-6
 changes nothing)."""
@@ -1281,7 +1281,7 @@ def effect_posterior(
         return log_c(u) + log_z, panels, x
 
     # coarse pass over a wide logit range to find where the marginal posterior lives
-    u_c = np.linspace(-30, 30, 121)
+    u_c = np.linspace(-30, 30, 61)
     lm_c, _, _ = log_marginal(u_c, locate=True)
     keep = np.flatnonzero(lm_c > np.max(lm_c) - 60)
     step = u_c[1] - u_c[0]
