@@ -445,7 +445,7 @@ class ExactPosterior:
             return res
 
         # a coarse grid per measure, then a finer one inside each level's bracket
-        n_grid = 33
+        n_grid = 25
         grids = np.linspace(lo, hi, n_grid, axis=1)  # (L, n_grid)
         first = {int(i): int(np.flatnonzero(mid == i)[0]) for i in np.unique(mid)}
         c_m = {i: row for i, row in zip(first, cdf(np.stack([grids[j] for j in first.values()]),
