@@ -483,10 +483,15 @@ class ExactPosterior:
         z = _secant_root(lambda z: cdf(z, mid) - qs, a, b, fa, fb, start, xtol=xtol)
         if self.precise is not None or self.control is not None:
             # secant steps on the cut-aware CDF, the first slope from the node sum
-            for i in np.flatnonzero(~below & ~above):
+            todo = np.flatnonzero(~below & ~above)
+            dz = 1e-5 * (hi - lo)
+            c2 = cdf(np.stack([z - dz, z + dz]), mid[None, :])  # all first slopes at once
+            slopes = (c2[1] - c2[0]) / (2 * dz)
+            for i in todo:
                 m = int(mid[i])
                 z[i] = self._polish(names[m], spec[m][2], lambda zz, m=m: cdf(zz, m), float(z[i]),
-                                    float(qs[i]), float(xtol[i]), float(lo[i]), float(hi[i]))
+                                    float(qs[i]), float(xtol[i]), float(lo[i]), float(hi[i]),
+                                    float(slopes[i]))
         z = np.where(below, lo, np.where(above, hi, z))
         for i, (measure, q) in enumerate(search):
             sel = mid == i
@@ -505,7 +510,7 @@ class ExactPosterior:
                 for m, v in zip(measures, values)]
 
     def _polish(self, measure, to_value, cdf, z: float, q: float, xtol: float, lo: float,
-                hi: float) -> float:
+                hi: float, slope: float | None = None) -> float:
         """The root of the cut-aware CDF near z: secant steps (the first slope from the node
         sum), else a bracket grown around z and regula falsi."""
         def precise(zz: float) -> float | None:
@@ -518,9 +523,10 @@ class ExactPosterior:
         p = precise(z)
         if p is None or p == q:
             return z
-        dz = 1e-5 * (hi - lo)
-        c2 = cdf(np.array([z - dz, z + dz]))
-        slope = (c2[1] - c2[0]) / (2 * dz)
+        if slope is None:
+            dz = 1e-5 * (hi - lo)
+            c2 = cdf(np.array([z - dz, z + dz]))
+            slope = (c2[1] - c2[0]) / (2 * dz)
         z0, p0 = z, p
         secant = False  # convergence is only trusted on a slope from cut-aware values
         for _ in range(8):
