@@ -11,7 +11,7 @@ sum of conditional CDFs:
 *Arm-level priors* (Beta mixtures on each arm) are conjugate: each arm's posterior is again a
 Beta mixture and ``F_i`` is its CDF for every i. The p_control nodes are a Simpson rule on the
 logit scale spanning the posterior, spaced at most 0.25 and a third of either arm's logit-scale
-sd apart (about 115 nodes for Deng et al.).
+sd apart (about 115 nodes for a trial of 12 and 6 patients).
 
 *Effect-level priors* (Beta mixture on p_control, Normal mixture on theta) are integrated by
 deterministic 2-D quadrature. Rows: uniform in logit(p_control) over where the marginal posterior
