@@ -19,10 +19,10 @@ is within 60 nats of its maximum (located by two coarse passes), spaced at most 
 of the narrowest scale of the integrand, and halved (midpoint rows interleaved) until the
 degree-7 interpolant of the log row integral matches fresh rows to 1e-9; sums over the rows use
 the trapezoid rule (geometric convergence: the integrand is smooth and negligible at both ends),
-while ``w`` keeps the Simpson pattern that :func:`lnbayes.analyses.densities.p_control_density` divides
-out. Each row: Gauss-Legendre panels (10 nodes) between the union of uniform grids over each
-prior component's 12-sd span, the likelihood's span, the gaps of a prior in conflict with the
-data, the no-effect point, and (log_rr, rd) panels halving toward the feasible edge; the
+while ``w`` keeps the Simpson pattern that :func:`lnbayes.analyses.densities.p_control_density`
+divides out. Each row: Gauss-Legendre panels (10 nodes) between the union of uniform grids over
+each prior component's 12-sd span, the likelihood's span, the gaps of a prior in conflict with
+the data, the no-effect point, and (log_rr, rd) panels halving toward the feasible edge; the
 conditional CDF at any theta is the panel sums below plus the exact integral of the panel's
 degree-9 interpolant up to theta. For log_rr and rd the theta prior is truncated, given
 p_control, to the feasible range (effects.theta_bounds) and renormalised, so p_control keeps its
