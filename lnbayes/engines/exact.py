@@ -525,6 +525,13 @@ class ExactPosterior:
             sums = self._rows_sum(np.concatenate(ts, axis=1), False)
             cuts = np.cumsum([t.shape[1] for t in ts])[:-1]
             return [part.reshape(np.shape(v)) for part, v in zip(np.split(sums, cuts), values)]
+        if (self.control is not None and self._nodes_on_control() and len(measures) > 1
+                and "p_treatment" not in measures and "p_control" not in measures):
+            ts = [effects.p_treatment_at(m, self.x[:, None], np.ravel(v)[None, :])
+                  for m, v in zip(measures, values)]
+            sums = np.clip(self.w @ self._cdf_clipped(np.concatenate(ts, axis=1)), 0.0, 1.0)
+            cuts = np.cumsum([t.shape[1] for t in ts])[:-1]
+            return [part.reshape(np.shape(v)) for part, v in zip(np.split(sums, cuts), values)]
         return [self._prob(m, np.ravel(v), False, fast=True).reshape(np.shape(v))
                 for m, v in zip(measures, values)]
 
@@ -650,7 +657,7 @@ def _mass_outside(post: BetaMix, lo: float, hi: float) -> float:
     return float(below + above)
 
 
-ARM_PANEL, ARM_LEVELS = 4, 8
+ARM_PANEL, ARM_LEVELS = 6, 5
 """The cut-aware arm-level rule: panels of 4 node spacings (over the node arm's whole window),
 halving 8 times toward both ends of each value's interval."""
 ARM_STEP = 0.25
