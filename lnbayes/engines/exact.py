@@ -1399,8 +1399,8 @@ def effect_posterior(
     w = w / w.sum()
     marginal = _UniformLogCdf(u, log_z, log_c, peak)
     u0 = float(u[0])
-    # where the marginal is within 40 nats of its peak: beyond it the rules add < 1e-16
-    live = np.flatnonzero(log_m > peak - 40)
+    # where the marginal is within 32 nats of its peak: beyond it the rules add < 1e-12
+    live = np.flatnonzero(log_m > peak - 32)
     r0, r1 = float(u[max(live[0] - 1, 0)]), float(u[min(live[-1] + 1, n - 1)])
 
     def precise(measure: str, v: float, upper: bool):
