@@ -70,6 +70,26 @@ def test_10000_point_sweep_rises_with_centre_at_every_sd(trial):
     assert all(r["method"] == "sweep" for r in grid)
 
 
+def test_log_or_grids_stay_cached_and_give_the_same_values(remission, flat_control):
+    """Log-OR grids keep only their collapsed vectors: a 100-sd sweep's grids all stay cached for
+    the tipping-point search (none rebuilt), and a cached grid gives the bits of a fresh one."""
+    centres = sweep.GridRange(-1, 2.5, 100).values()
+    sds = sweep.GridRange(0.1, 2.0, 100).values()
+    threshold = ("risk_difference", 0.1)
+    engine = sweep_math.EffectSweep(flat_control, "log_or", remission, threshold)
+    engine.evaluate(np.tile(centres, 100), np.repeat(sds, 100))
+    assert len(engine._groups) == 100
+    built = dict(engine._groups)
+    fresh = sweep_math.EffectSweep(flat_control, "log_or", remission, threshold)
+    for sd in sds[::33]:
+        for c in (-1.0, 0.3, 2.5):
+            a = engine.evaluate([c], [sd], span=(-1.0, 2.5))
+            b = fresh.evaluate([c], [sd], span=(-1.0, 2.5))
+            for name in ("p_above_zero", "p_above_threshold", "median"):
+                assert getattr(a, name)[0] == getattr(b, name)[0]
+    assert all(engine._groups[k] is g for k, g in built.items())
+
+
 @pytest.mark.parametrize("scale, centres, log_sd", [
     ("log_or", (-1.0, 2.5), (np.log(0.02), np.log(2.0))),
     ("log_rr", (-1.0, 1.0), (np.log(0.02), np.log(2.0))),

@@ -187,8 +187,10 @@ class _Group:
 
     sd: float
     theta: np.ndarray
-    wb: dict  # "stacked": (n R, J) quadrature weights times likelihood for n integrals
-    b_mask: np.ndarray  # (R, J) likelihood on the feasible part (marginal density of theta)
+    wb: dict  # "stacked": (n R, J) quadrature weights times likelihood for n integrals (not kept
+    # on the log-OR scale once collapsed)
+    b_mask: np.ndarray | None  # (R, J) likelihood on the feasible part (marginal density of
+    # theta); None on the log-OR scale once collapsed
     rows: SimpleNamespace | None = None
     collapsed: dict[str, np.ndarray] = field(default_factory=dict)  # log_or: A @ wb
 
@@ -411,6 +413,11 @@ class EffectSweep:
             R = len(rows.x)
             group.collapsed = {"stacked": np.stack([rows.a @ stacked[k * R:(k + 1) * R] for k in range(len(lows))]),
                                "marginal": rows.a @ b_mask}
+            # evaluation needs only the collapsed vectors: the (rows x nodes) arrays are let go,
+            # so a 100-sd sweep's grids all stay cached (at a few MB each, the 256 MB cap made
+            # the tipping-point search rebuild every grid the sweep had just built)
+            group.wb = {"n": wb["n"]}
+            group.b_mask = None
         self._groups[key] = group
         self._group_bytes += _group_bytes(group)
         while self._group_bytes > GROUP_CACHE_BYTES and len(self._groups) > 1:
@@ -517,8 +524,8 @@ class EffectSweep:
 
 
 def _group_bytes(group: _Group) -> int:
-    arrays = [group.theta, group.b_mask, group.wb["stacked"], *group.collapsed.values()]
-    return int(sum(a.nbytes for a in arrays))
+    arrays = [group.theta, group.b_mask, group.wb.get("stacked"), *group.collapsed.values()]
+    return int(sum(a.nbytes for a in arrays if a is not None))
 
 
 def _log_mass(lo, hi, mu, sd):
