@@ -73,14 +73,14 @@ def test_10000_point_sweep_rises_with_centre_at_every_sd(trial):
 def test_log_or_grids_stay_cached_and_give_the_same_values(remission, flat_control):
     """Log-OR grids keep only their collapsed vectors: a 100-sd sweep's grids all stay cached for
     the tipping-point search (none rebuilt), and a cached grid gives the bits of a fresh one."""
-    centres = sweep.GridRange(-1, 2.5, 100).values()
-    sds = sweep.GridRange(0.1, 2.0, 100).values()
+    centres = sweep_mod.GridRange(-1, 2.5, 100).values()
+    sds = sweep_mod.GridRange(0.1, 2.0, 100).values()
     threshold = ("risk_difference", 0.1)
-    engine = sweep_math.EffectSweep(flat_control, "log_or", remission, threshold)
+    engine = prior_grid.EffectSweep(flat_control, "log_or", remission, threshold)
     engine.evaluate(np.tile(centres, 100), np.repeat(sds, 100))
     assert len(engine._groups) == 100
     built = dict(engine._groups)
-    fresh = sweep_math.EffectSweep(flat_control, "log_or", remission, threshold)
+    fresh = prior_grid.EffectSweep(flat_control, "log_or", remission, threshold)
     for sd in sds[::33]:
         for c in (-1.0, 0.3, 2.5):
             a = engine.evaluate([c], [sd], span=(-1.0, 2.5))
@@ -264,6 +264,22 @@ def test_no_advocacy_prior_for_benefit_when_estimate_favours_control(remission):
 # ---------------------------------------------------------------------------------------------
 # PyMC sweeps, the cache, resuming
 # ---------------------------------------------------------------------------------------------
+
+
+def test_cache_keys_equal_cache_key_point_by_point():
+    """The batched keys (context hashed once) are the keys of cache_key, so existing caches
+    stay valid."""
+    from lnbayes.io import cache
+
+    context = {"cache_version": sweep_mod.CACHE_VERSION, "trial": "t", "outcome": ["y", 9, 12, 5, 6, "higher"],
+               "threshold": None, "control": {"dist": "beta", "a": 1.0, "b": 1.0},
+               "versions": {"python": "3.12", "numpy": "2"}, "path": Path("x")}
+    points = [{"engine": "exact", "first": -1.0, "second": 0.1},
+              {"second": 0.119191919192, "first": 2.5 + 1e-14, "engine": "exact"},
+              {"engine": "pymc", "first": 0.3, "second": 2.0, "seed": 7, "settings": {"draws": 10}},
+              {"engine": "exact", "tipping": [[-1.0, 2.5], [0.1], [0.95], True]}]
+    assert cache.cache_keys(context, points) == [cache.cache_key(context, **p) for p in points]
+    assert cache.cache_keys(context, []) == []
 
 
 @pytest.fixture(scope="session")

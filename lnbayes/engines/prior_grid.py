@@ -445,11 +445,14 @@ class EffectSweep:
 
     # -- evaluation ----------------------------------------------------------------------
 
-    def evaluate(self, means, sds, span: tuple[float, float] | None = None) -> SweepResult:
+    def evaluate(self, means, sds, span: tuple[float, float] | None = None,
+                 median: bool = True) -> SweepResult:
         """Summaries for priors ``Normal(means[k], sds[k]^2)`` (arrays of equal length).
 
         ``span``: build (and cache) the grid for centres in this range instead of the range of
         ``means`` (root-finding evaluates one centre at a time inside a fixed range).
+        ``median=False`` leaves the medians NaN (root-finding on P(benefit) needs none; the
+        probabilities are the same bits either way).
         """
         means = np.atleast_1d(np.asarray(means, float))
         sds = np.broadcast_to(np.atleast_1d(np.asarray(sds, float)), means.shape)
@@ -460,7 +463,7 @@ class EffectSweep:
             idx = idx[np.argsort(means[idx])]
             # split the centres so that no theta grid exceeds MAX_THETA_NODES
             if span is not None:
-                self._evaluate_group(self._group(sd, *span), means[idx], idx, out)
+                self._evaluate_group(self._group(sd, *span), means[idx], idx, out, median)
                 continue
             h = min(sd, self.s_lik) / self._nodes_per_sd()
             start = 0
@@ -479,11 +482,12 @@ class EffectSweep:
                 stop = start + ok_n
                 chunk = idx[start:stop]
                 self._evaluate_group(self._group(sd, means[chunk[0]], means[chunk[-1]]),
-                                     means[chunk], chunk, out)
+                                     means[chunk], chunk, out, median)
                 start = stop
         return out
 
-    def _evaluate_group(self, group: _Group, means: np.ndarray, idx: np.ndarray, out: SweepResult):
+    def _evaluate_group(self, group: _Group, means: np.ndarray, idx: np.ndarray, out: SweepResult,
+                        median: bool = True):
         sd = group.sd
         rows = group.rows
         theta = group.theta
@@ -499,7 +503,7 @@ class EffectSweep:
                 masses = c["stacked"] @ g.T  # (n, K)
                 total, above0 = masses[0], masses[1]
                 above_t = masses[2] if len(masses) > 2 else None
-                marginal = g * c["marginal"][None, :]
+                marginal = g * c["marginal"][None, :] if median else None
                 ok = np.ones(len(mu), bool)
             else:
                 log_z = _log_mass(rows.lo[:, None], rows.hi[:, None], mu[None, :], sd)  # (R, K)
@@ -513,13 +517,14 @@ class EffectSweep:
                 masses = np.einsum("rk,nrk->nk", rw, prod)
                 total, above0 = masses[0], masses[1]
                 above_t = masses[2] if len(masses) > 2 else None
-                marginal = g * (rw.T @ group.b_mask)
+                marginal = g * (rw.T @ group.b_mask) if median else None
             ok &= np.isfinite(total) & (total > 0)
             with np.errstate(divide="ignore", invalid="ignore"):
                 out.p_above_zero[sel] = np.clip(above0 / total, 0.0, 1.0)
                 if above_t is not None:
                     out.p_above_threshold[sel] = np.clip(above_t / total, 0.0, 1.0)
-            out.median[sel] = _hermite_quantile(theta, marginal, h, 0.5)
+            if median:
+                out.median[sel] = _hermite_quantile(theta, marginal, h, 0.5)
             out.ok[sel] = ok
 
 
