@@ -90,6 +90,23 @@ def test_log_or_grids_stay_cached_and_give_the_same_values(remission, flat_contr
     assert all(engine._groups[k] is g for k, g in built.items())
 
 
+def test_shared_log_or_likelihood_equals_direct_evaluation(remission, flat_control, monkeypatch):
+    """Likelihood values kept per spacing and extended on either side are those computed
+    directly, and the kept values stay within LIK_CACHE_BYTES (the newest always kept)."""
+    engine = sweep_math.EffectSweep(flat_control, "log_or", remission)
+    rows = engine._rows(engine.rows_for_sd(1.0))
+    h = engine.s_lik / 8
+    for k0, k1 in [(-40, 60), (-10, 20), (-90, 30), (0, 150), (-200, 200)]:
+        got = engine._log_or_likelihood(rows, h, k0, k1)
+        theta = h * np.arange(k0, k1 + 1, dtype=float)
+        expected = engine._likelihood(rows.x[:, None], theta[None, :])[0]
+        assert got.shape == expected.shape and np.array_equal(got, expected)
+    assert engine._lik_cache[(len(rows.x), h)][:2] == (-200, 200)
+    monkeypatch.setattr(sweep_math, "LIK_CACHE_BYTES", 1)
+    engine._log_or_likelihood(rows, h / 2, 0, 10)
+    assert list(engine._lik_cache) == [(len(rows.x), h / 2)]
+
+
 @pytest.mark.parametrize("scale, centres, log_sd", [
     ("log_or", (-1.0, 2.5), (np.log(0.02), np.log(2.0))),
     ("log_rr", (-1.0, 1.0), (np.log(0.02), np.log(2.0))),
