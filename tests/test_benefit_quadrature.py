@@ -448,3 +448,14 @@ def test_arm_table_whole_number_route_equals_betainc_route(prior, lower, monkeyp
     assert np.max(np.abs(fast - slow)) < 1e-12
     small = slow < 1e-3
     assert np.all(np.abs(fast[small] - slow[small]) <= 1e-10 * slow[small] + 1e-300)
+
+
+@pytest.mark.parametrize("n_rows, first, width", [(256, -6, 269), (5, -6, 18), (3, 0, 4), (7, -2, 1)])
+def test_strip_weights_are_the_half_line_weights_of_the_offsets(n_rows, first, width):
+    from lnbayes import benefit_quadrature as bq
+
+    off = first + np.arange(width)[None, :] - np.arange(n_rows)[:, None]
+    w_b, w_h = bq._strip_weights(n_rows, first, width)
+    assert np.array_equal(w_b, bq._half_line_weights(off))
+    assert np.array_equal(w_h, bq._half_line_weights(-off))
+    assert not w_b.flags.writeable

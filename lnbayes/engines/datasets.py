@@ -143,6 +143,16 @@ def _half_line_weights(offset: np.ndarray) -> np.ndarray:
     return np.where(near, g[np.clip(offset, 0, m - 1)], out)
 
 
+@lru_cache(maxsize=64)
+def _strip_weights(n_rows: int, first: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Benefit and harm weights of a strip of ``n_rows`` x ``width`` lattice nodes whose node
+    [r, c] lies ``first + c - r`` nodes right of the diagonal (read-only, cached)."""
+    off = first + np.arange(width)[None, :] - np.arange(n_rows)[:, None]
+    w_b, w_h = _half_line_weights(off), _half_line_weights(-off)
+    w_b.flags.writeable = w_h.flags.writeable = False
+    return w_b, w_h
+
+
 def _log_binom_lik(events, n: int, u) -> np.ndarray:
     """log Bin(events; n, expit(u)), broadcasting events against u."""
     events = np.asarray(events, dtype=float)
@@ -847,9 +857,11 @@ def _lattice_masses(prior, plan: Plan, n_t, n_c, y_t, y_c, density_at_0) -> Mass
             acc_b[:, s1:c1] += lc @ dens[:, s1 - c0:]
         if s1 > s0:
             strip = dens[:, s0 - c0:s1 - c0]
-            off = np.arange(s0, s1)[None, :] - rows[:, None] - plan.offset  # 0 on the diagonal
-            acc_b[:, s0:s1] += lc @ (strip * _half_line_weights(off))
-            acc_h[:, s0:s1] += lc @ (strip * _half_line_weights(-off))
+            # offsets from the diagonal: (s0 - rows[0] - offset) + column - row, the same
+            # pattern for every block of the same shape (weights computed once per pattern)
+            w_b, w_h = _strip_weights(len(rows), int(s0 - rows[0] - plan.offset), int(s1 - s0))
+            acc_b[:, s0:s1] += lc @ (strip * w_b)
+            acc_h[:, s0:s1] += lc @ (strip * w_h)
         if at0 is not None:
             kk = rows + plan.offset  # the diagonal node of each row
             on = (kk >= c0) & (kk < c1)
