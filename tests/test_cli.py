@@ -376,3 +376,32 @@ def test_interrupts_exit_130_and_143(monkeypatch):
 
     assert _invoke_with(monkeypatch, KeyboardInterrupt()).exit_code == 130
     assert _invoke_with(monkeypatch, Terminated()).exit_code == 143
+
+
+@pytest.mark.parametrize("obj", [
+    {},
+    [],
+    {"a": 1, "b": [], "c": {}, "d": [{}], "e": [[], [1, 2.5, None, True, "x"]]},
+    [{"x": 1.0, "y": "é", "z": None}, {"x": float("nan"), "w": False}, {"only": 3}],
+    [{"a": 1}, {}, {"b": 2}],  # an empty row: not a table
+    [{"s": "},\n    {"}, {"s": "}, {\\\"q\\\": [1]}"}],  # braces and escapes inside strings
+    {"grid": [{"p": 0.1, "nested": {"k": [1, 2]}}, {"p": 0.2, "nested": {}}], "n": 10**20},
+    {"t": (1, 2), "path": Path("a/b"), "np": __import__("numpy").arange(3.0),
+     "f32": __import__("numpy").float32(0.1), "inf": float("-inf"), 5: "int key"},
+    [1, [2, [3, [4, {"deep": [{"x": 1}]}]]]],
+])
+def test_json_text_is_that_of_json_dumps_with_indent(obj):
+    """io.dumps lays tables and scalar containers out with the C encoder: the text must be
+    exactly json.dumps(..., indent=2, ensure_ascii=False)'s."""
+    from lnbayes import io
+
+    plain = io.to_jsonable(obj)
+    assert io.dumps(obj) == json.dumps(plain, indent=2, ensure_ascii=False) + "\n"
+
+
+def test_sweep_json_text_is_that_of_json_dumps_with_indent():
+    from lnbayes import io, spec, sweep
+
+    out = sweep.run_sweep(spec.load_trial(DENG), "remission", "log_or", sweep.GridRange(-1, 2.5, 5),
+                          sweep.GridRange(0.5, 1.0, 3), outdir=None, check_roots=False)
+    assert io.dumps(out) == json.dumps(io.to_jsonable(out), indent=2, ensure_ascii=False) + "\n"
