@@ -71,6 +71,22 @@ def test_blas_threads_set_by_the_user_are_kept(monkeypatch):
     assert cli.os.environ["OPENBLAS_NUM_THREADS"] == "2"
 
 
+def test_freed_memory_kept_by_glibc_unless_the_user_tuned_malloc(monkeypatch):
+    """In a child process (mallopt changes the whole process): applied on Linux with glibc,
+    skipped when a MALLOC_* variable is set; the command's output is unaffected."""
+    import platform
+
+    code = "from lnbayes.cli import options as o; print('APPLIED', o.keep_freed_memory())"
+    for name in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_"):
+        monkeypatch.delenv(name, raising=False)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    glibc = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
+    assert f"APPLIED {glibc}" in out.stdout, out.stdout + out.stderr
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "1000000")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert "APPLIED False" in out.stdout, out.stdout + out.stderr
+
+
 def test_analyze_exact_json_contract(tmp_path):
     out = run("analyze", "--engine", "exact", "--json", "--outdir", tmp_path)
     assert out.returncode == 0, out.stderr
