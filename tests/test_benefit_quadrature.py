@@ -399,7 +399,7 @@ def test_impossible_planned_size_names_the_trial_field(tmp_path):
 ])
 def test_cached_log_or_prior_matrix_equals_the_dense_density(prior):
     """The log-OR prior matrix built once per diagonal equals log_prior_density on every node."""
-    from lnbayes import benefit_quadrature as bq
+    from lnbayes.engines import datasets as bq
 
     key = (-30.0, 30.0, 601)
     dens, peak = bq._cached_prior(prior, key)
@@ -417,7 +417,7 @@ def test_cached_log_or_prior_matrix_equals_the_dense_density(prior):
 def test_whole_number_beta_tails_against_betainc(a, b, n, use_sf):
     """Binomial sums for whole-number Beta CDFs against scipy's incomplete Beta function, with the
     complement taken on the side where it is small (relative precision in both tails)."""
-    from lnbayes import benefit_quadrature as bq
+    from lnbayes.engines import datasets as bq
 
     u = np.linspace(-45, 45, 901)
     x, xm = special.expit(u), special.expit(-u)
@@ -440,11 +440,11 @@ def test_whole_number_beta_tails_against_betainc(a, b, n, use_sf):
 ])
 @pytest.mark.parametrize("lower", [False, True])
 def test_arm_table_whole_number_route_equals_betainc_route(prior, lower, monkeypatch):
-    from lnbayes import benefit_quadrature as bq
+    from lnbayes.engines import datasets as bq
 
-    fast = decision.prob_benefit_table(prior, 40, 21, lower)
+    fast = enumeration.prob_benefit_table(prior, 40, 21, lower)
     monkeypatch.setattr(bq, "MAX_BINOMIAL_TAIL", 0)  # every component through betainc
-    slow = decision.prob_benefit_table(prior, 40, 21, lower)
+    slow = enumeration.prob_benefit_table(prior, 40, 21, lower)
     assert np.max(np.abs(fast - slow)) < 1e-12
     small = slow < 1e-3
     assert np.all(np.abs(fast[small] - slow[small]) <= 1e-10 * slow[small] + 1e-300)
@@ -452,7 +452,7 @@ def test_arm_table_whole_number_route_equals_betainc_route(prior, lower, monkeyp
 
 @pytest.mark.parametrize("n_rows, first, width", [(256, -6, 269), (5, -6, 18), (3, 0, 4), (7, -2, 1)])
 def test_strip_weights_are_the_half_line_weights_of_the_offsets(n_rows, first, width):
-    from lnbayes import benefit_quadrature as bq
+    from lnbayes.engines import datasets as bq
 
     off = first + np.arange(width)[None, :] - np.arange(n_rows)[:, None]
     w_b, w_h = bq._strip_weights(n_rows, first, width)

@@ -409,15 +409,17 @@ def test_interrupts_exit_130_and_143(monkeypatch):
 def test_json_text_is_that_of_json_dumps_with_indent(obj):
     """io.dumps lays tables and scalar containers out with the C encoder: the text must be
     exactly json.dumps(..., indent=2, ensure_ascii=False)'s."""
-    from lnbayes import io
+    from lnbayes.io import files
 
-    plain = io.to_jsonable(obj)
-    assert io.dumps(obj) == json.dumps(plain, indent=2, ensure_ascii=False) + "\n"
+    plain = files.to_jsonable(obj)
+    assert files.dumps(obj) == json.dumps(plain, indent=2, ensure_ascii=False) + "\n"
 
 
 def test_sweep_json_text_is_that_of_json_dumps_with_indent():
-    from lnbayes import io, spec, sweep
+    from lnbayes.analyses import sweep
+    from lnbayes.io import files, trialfile
 
-    out = sweep.run_sweep(spec.load_trial(DENG), "remission", "log_or", sweep.GridRange(-1, 2.5, 5),
-                          sweep.GridRange(0.5, 1.0, 3), outdir=None, check_roots=False)
-    assert io.dumps(out) == json.dumps(io.to_jsonable(out), indent=2, ensure_ascii=False) + "\n"
+    out = sweep.run_sweep(trialfile.load_trial(DENG), "remission", "log_or",
+                          sweep.GridRange(-1, 2.5, 5), sweep.GridRange(0.5, 1.0, 3), outdir=None,
+                          check_roots=False)
+    assert files.dumps(out) == json.dumps(files.to_jsonable(out), indent=2, ensure_ascii=False) + "\n"

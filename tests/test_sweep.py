@@ -93,7 +93,7 @@ def test_log_or_grids_stay_cached_and_give_the_same_values(remission, flat_contr
 def test_shared_log_or_likelihood_equals_direct_evaluation(remission, flat_control, monkeypatch):
     """Likelihood values kept per spacing and extended on either side are those computed
     directly, and the kept values stay within LIK_CACHE_BYTES (the newest always kept)."""
-    engine = sweep_math.EffectSweep(flat_control, "log_or", remission)
+    engine = prior_grid.EffectSweep(flat_control, "log_or", remission)
     rows = engine._rows(engine.rows_for_sd(1.0))
     h = engine.s_lik / 8
     for k0, k1 in [(-40, 60), (-10, 20), (-90, 30), (0, 150), (-200, 200)]:
@@ -102,7 +102,7 @@ def test_shared_log_or_likelihood_equals_direct_evaluation(remission, flat_contr
         expected = engine._likelihood(rows.x[:, None], theta[None, :])[0]
         assert got.shape == expected.shape and np.array_equal(got, expected)
     assert engine._lik_cache[(len(rows.x), h)][:2] == (-200, 200)
-    monkeypatch.setattr(sweep_math, "LIK_CACHE_BYTES", 1)
+    monkeypatch.setattr(prior_grid, "LIK_CACHE_BYTES", 1)
     engine._log_or_likelihood(rows, h / 2, 0, 10)
     assert list(engine._lik_cache) == [(len(rows.x), h / 2)]
 
