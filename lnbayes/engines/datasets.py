@@ -300,8 +300,10 @@ def arm_side_table(prior, n_t: int, n_c: int, y_t, y_c, lower_is_better: bool,
     return table if over_control else table.T
 
 
-MAX_BINOMIAL_TAIL = 100_000
-"""Largest binomial size for which a whole-number Beta's CDF is summed from binomial terms."""
+MAX_BINOMIAL_TAIL = 20_000
+"""Largest binomial size for which a whole-number Beta's CDF is summed from binomial terms: their
+error grows with the size (against scipy's betainc: 4e-12 at 5,000, 4e-11 at 50,000), and
+stays below 2e-11 up to this one; larger trials use betainc."""
 
 
 def _inner_side(mix: BetaMix, y: np.ndarray, n: int, x: np.ndarray, log_x: np.ndarray,
