@@ -384,3 +384,78 @@ def test_impossible_planned_size_names_the_trial_field(tmp_path):
     assert "--final" not in str(err.value)
     with pytest.raises(LnbayesError, match="--final"):
         planning.predict(load_trial(str(path)), final=(5, 5))
+
+
+# ---------------------------------------------------------------------------------------------
+# Fast paths (issue 12): the same numbers as the general routes
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("prior", [
+    WIDE,
+    log_or_prior(0.3, 1.1),
+    Prior("mix", "effect", BetaPrior((0.7, 0.3), (2.5, 1.0), (4.0, 1.0)), scale="log_or",
+          effect=NormalPrior((0.6, 0.4), (0.0, 1.0), (0.5, 2.0))),
+])
+def test_cached_log_or_prior_matrix_equals_the_dense_density(prior):
+    """The log-OR prior matrix built once per diagonal equals log_prior_density on every node."""
+    from lnbayes.engines import datasets as bq
+
+    key = (-30.0, 30.0, 601)
+    dens, peak = bq._cached_prior(prior, key)
+    u = np.linspace(*key)
+    log_p = bq.log_prior_density(prior, u[:, None], u[None, :])
+    assert np.max(log_p) <= peak + 1e-12
+    expected = np.exp(log_p - peak)
+    assert np.max(np.abs(dens - expected)) < 1e-13
+    big = expected > 1e-200
+    assert np.max(np.abs(dens[big] / expected[big] - 1)) < 1e-12
+
+
+@pytest.mark.parametrize("a, b, n", [(1, 1, 0), (1, 1, 30), (2, 5, 40), (3, 1, 7), (1, 1, 700)])
+@pytest.mark.parametrize("use_sf", [True, False])
+def test_whole_number_beta_tails_against_betainc(a, b, n, use_sf):
+    """Binomial sums for whole-number Beta CDFs against scipy's incomplete Beta function, with the
+    complement taken on the side where it is small (relative precision in both tails)."""
+    from lnbayes.engines import datasets as bq
+
+    u = np.linspace(-45, 45, 901)
+    x, xm = special.expit(u), special.expit(-u)
+    y = np.arange(n + 1)
+    A, B = (a + y)[:, None].astype(float), (b + n - y)[:, None].astype(float)
+    got = bq._whole_beta_tails(a, b, y, n, special.log_expit(u), special.log_expit(-u), use_sf)
+    if use_sf:
+        ref = np.where(u > 0, special.betainc(B, A, xm), special.betaincc(A, B, x))
+    else:
+        ref = np.where(u < 0, special.betainc(A, B, x), special.betaincc(B, A, xm))
+    assert np.max(np.abs(got - ref)) < 1e-12
+    big = ref > 1e-250
+    assert np.max(np.abs(got[big] / ref[big] - 1)) < 1e-11
+
+
+@pytest.mark.parametrize("prior", [
+    FLAT,
+    Prior("ints", "arm", BetaPrior.single(2, 3), treatment=BetaPrior((0.5, 0.5), (1.0, 0.7), (1.0, 2.2))),
+    Prior("halves", "arm", BetaPrior.single(0.5, 0.5), treatment=BetaPrior.single(3, 1)),
+])
+@pytest.mark.parametrize("lower", [False, True])
+def test_arm_table_whole_number_route_equals_betainc_route(prior, lower, monkeypatch):
+    from lnbayes.engines import datasets as bq
+
+    fast = enumeration.prob_benefit_table(prior, 40, 21, lower)
+    monkeypatch.setattr(bq, "MAX_BINOMIAL_TAIL", 0)  # every component through betainc
+    slow = enumeration.prob_benefit_table(prior, 40, 21, lower)
+    assert np.max(np.abs(fast - slow)) < 1e-12
+    small = slow < 1e-3
+    assert np.all(np.abs(fast[small] - slow[small]) <= 1e-10 * slow[small] + 1e-300)
+
+
+@pytest.mark.parametrize("n_rows, first, width", [(256, -6, 269), (5, -6, 18), (3, 0, 4), (7, -2, 1)])
+def test_strip_weights_are_the_half_line_weights_of_the_offsets(n_rows, first, width):
+    from lnbayes.engines import datasets as bq
+
+    off = first + np.arange(width)[None, :] - np.arange(n_rows)[:, None]
+    w_b, w_h = bq._strip_weights(n_rows, first, width)
+    assert np.array_equal(w_b, bq._half_line_weights(off))
+    assert np.array_equal(w_h, bq._half_line_weights(-off))
+    assert not w_b.flags.writeable

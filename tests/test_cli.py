@@ -71,6 +71,22 @@ def test_blas_threads_set_by_the_user_are_kept(monkeypatch):
     assert cli.os.environ["OPENBLAS_NUM_THREADS"] == "2"
 
 
+def test_freed_memory_kept_by_glibc_unless_the_user_tuned_malloc(monkeypatch):
+    """In a child process (mallopt changes the whole process): applied on Linux with glibc,
+    skipped when a MALLOC_* variable is set; the command's output is unaffected."""
+    import platform
+
+    code = "from lnbayes.cli import options as o; print('APPLIED', o.keep_freed_memory())"
+    for name in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_"):
+        monkeypatch.delenv(name, raising=False)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    glibc = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
+    assert f"APPLIED {glibc}" in out.stdout, out.stdout + out.stderr
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "1000000")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert "APPLIED False" in out.stdout, out.stdout + out.stderr
+
+
 def test_analyze_exact_json_contract(tmp_path):
     out = run("analyze", "--engine", "exact", "--json", "--outdir", tmp_path)
     assert out.returncode == 0, out.stderr
@@ -376,3 +392,34 @@ def test_interrupts_exit_130_and_143(monkeypatch):
 
     assert _invoke_with(monkeypatch, KeyboardInterrupt()).exit_code == 130
     assert _invoke_with(monkeypatch, Terminated()).exit_code == 143
+
+
+@pytest.mark.parametrize("obj", [
+    {},
+    [],
+    {"a": 1, "b": [], "c": {}, "d": [{}], "e": [[], [1, 2.5, None, True, "x"]]},
+    [{"x": 1.0, "y": "é", "z": None}, {"x": float("nan"), "w": False}, {"only": 3}],
+    [{"a": 1}, {}, {"b": 2}],  # an empty row: not a table
+    [{"s": "},\n    {"}, {"s": "}, {\\\"q\\\": [1]}"}],  # braces and escapes inside strings
+    {"grid": [{"p": 0.1, "nested": {"k": [1, 2]}}, {"p": 0.2, "nested": {}}], "n": 10**20},
+    {"t": (1, 2), "path": Path("a/b"), "np": __import__("numpy").arange(3.0),
+     "f32": __import__("numpy").float32(0.1), "inf": float("-inf"), 5: "int key"},
+    [1, [2, [3, [4, {"deep": [{"x": 1}]}]]]],
+])
+def test_json_text_is_that_of_json_dumps_with_indent(obj):
+    """io.dumps lays tables and scalar containers out with the C encoder: the text must be
+    exactly json.dumps(..., indent=2, ensure_ascii=False)'s."""
+    from lnbayes.io import files
+
+    plain = files.to_jsonable(obj)
+    assert files.dumps(obj) == json.dumps(plain, indent=2, ensure_ascii=False) + "\n"
+
+
+def test_sweep_json_text_is_that_of_json_dumps_with_indent():
+    from lnbayes.analyses import sweep
+    from lnbayes.io import files, trialfile
+
+    out = sweep.run_sweep(trialfile.load_trial(DENG), "remission", "log_or",
+                          sweep.GridRange(-1, 2.5, 5), sweep.GridRange(0.5, 1.0, 3), outdir=None,
+                          check_roots=False)
+    assert files.dumps(out) == json.dumps(files.to_jsonable(out), indent=2, ensure_ascii=False) + "\n"

@@ -70,6 +70,43 @@ def test_10000_point_sweep_rises_with_centre_at_every_sd(trial):
     assert all(r["method"] == "sweep" for r in grid)
 
 
+def test_log_or_grids_stay_cached_and_give_the_same_values(remission, flat_control):
+    """Log-OR grids keep only their collapsed vectors: a 100-sd sweep's grids all stay cached for
+    the tipping-point search (none rebuilt), and a cached grid gives the bits of a fresh one."""
+    centres = sweep_mod.GridRange(-1, 2.5, 100).values()
+    sds = sweep_mod.GridRange(0.1, 2.0, 100).values()
+    threshold = ("risk_difference", 0.1)
+    engine = prior_grid.EffectSweep(flat_control, "log_or", remission, threshold)
+    engine.evaluate(np.tile(centres, 100), np.repeat(sds, 100))
+    assert len(engine._groups) == 100
+    built = dict(engine._groups)
+    fresh = prior_grid.EffectSweep(flat_control, "log_or", remission, threshold)
+    for sd in sds[::33]:
+        for c in (-1.0, 0.3, 2.5):
+            a = engine.evaluate([c], [sd], span=(-1.0, 2.5))
+            b = fresh.evaluate([c], [sd], span=(-1.0, 2.5))
+            for name in ("p_above_zero", "p_above_threshold", "median"):
+                assert getattr(a, name)[0] == getattr(b, name)[0]
+    assert all(engine._groups[k] is g for k, g in built.items())
+
+
+def test_shared_log_or_likelihood_equals_direct_evaluation(remission, flat_control, monkeypatch):
+    """Likelihood values kept per spacing and extended on either side are those computed
+    directly, and the kept values stay within LIK_CACHE_BYTES (the newest always kept)."""
+    engine = prior_grid.EffectSweep(flat_control, "log_or", remission)
+    rows = engine._rows(engine.rows_for_sd(1.0))
+    h = engine.s_lik / 8
+    for k0, k1 in [(-40, 60), (-10, 20), (-90, 30), (0, 150), (-200, 200)]:
+        got = engine._log_or_likelihood(rows, h, k0, k1)
+        theta = h * np.arange(k0, k1 + 1, dtype=float)
+        expected = engine._likelihood(rows.x[:, None], theta[None, :])[0]
+        assert got.shape == expected.shape and np.array_equal(got, expected)
+    assert engine._lik_cache[(len(rows.x), h)][:2] == (-200, 200)
+    monkeypatch.setattr(prior_grid, "LIK_CACHE_BYTES", 1)
+    engine._log_or_likelihood(rows, h / 2, 0, 10)
+    assert list(engine._lik_cache) == [(len(rows.x), h / 2)]
+
+
 @pytest.mark.parametrize("scale, centres, log_sd", [
     ("log_or", (-1.0, 2.5), (np.log(0.02), np.log(2.0))),
     ("log_rr", (-1.0, 1.0), (np.log(0.02), np.log(2.0))),
@@ -244,6 +281,22 @@ def test_no_advocacy_prior_for_benefit_when_estimate_favours_control(remission):
 # ---------------------------------------------------------------------------------------------
 # PyMC sweeps, the cache, resuming
 # ---------------------------------------------------------------------------------------------
+
+
+def test_cache_keys_equal_cache_key_point_by_point():
+    """The batched keys (context hashed once) are the keys of cache_key, so existing caches
+    stay valid."""
+    from lnbayes.io import cache
+
+    context = {"cache_version": sweep_mod.CACHE_VERSION, "trial": "t", "outcome": ["y", 9, 12, 5, 6, "higher"],
+               "threshold": None, "control": {"dist": "beta", "a": 1.0, "b": 1.0},
+               "versions": {"python": "3.12", "numpy": "2"}, "path": Path("x")}
+    points = [{"engine": "exact", "first": -1.0, "second": 0.1},
+              {"second": 0.119191919192, "first": 2.5 + 1e-14, "engine": "exact"},
+              {"engine": "pymc", "first": 0.3, "second": 2.0, "seed": 7, "settings": {"draws": 10}},
+              {"engine": "exact", "tipping": [[-1.0, 2.5], [0.1], [0.95], True]}]
+    assert cache.cache_keys(context, points) == [cache.cache_key(context, **p) for p in points]
+    assert cache.cache_keys(context, []) == []
 
 
 @pytest.fixture(scope="session")

@@ -37,7 +37,7 @@ from lnbayes.engines import prior_grid
 from lnbayes.errors import LnbayesError
 from lnbayes.formatting import estimate as format_estimate
 from lnbayes.io import files
-from lnbayes.io.cache import SweepCache, cache_key
+from lnbayes.io.cache import SweepCache, cache_key, cache_keys
 from lnbayes.model import dists, effects
 from lnbayes.model.spec import SCALE_ALIASES, SCALE_LABELS, BetaPrior, NormalPrior, Prior, Trial
 
@@ -226,7 +226,7 @@ class _Problem:
     def p_benefit_of(self, first: float, second: float, span) -> float:
         """P(benefit) for one prior, on a grid fixed for ``span`` (for root-finding)."""
         if self.mode == "effect":
-            res = self.engine.evaluate([first], [second], span=span)
+            res = self.engine.evaluate([first], [second], span=span, median=False)
             if not res.ok[0]:
                 above0 = self._oracle(first, second)[0]
             else:
@@ -598,8 +598,8 @@ def run_sweep(
     t_start = time.perf_counter()
     try:
         # exact values for every point (the answer for engine=exact, the check for pymc)
-        exact_keys = [cache_key(context, engine="exact", first=float(a), second=float(b))
-                      for a, b in zip(grid_first, grid_second)]
+        exact_keys = cache_keys(context, [{"engine": "exact", "first": a, "second": b}
+                                          for a, b in zip(grid_first.tolist(), grid_second.tolist())])
         cached = cache.get_many(exact_keys)
         todo = [k for k, key in enumerate(exact_keys) if key not in cached]
         exact_points: list[dict | None] = [cached.get(key) for key in exact_keys]

@@ -27,6 +27,35 @@ ENGINES = ("exact", "pymc")
 SEED_MAX = 2**32 - 1
 
 
+MALLOC_VARIABLES = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_")
+MMAP_THRESHOLD = 32 << 20
+TRIM_THRESHOLD = 256 << 20
+
+
+def keep_freed_memory() -> bool:
+    """Let glibc keep freed memory for reuse instead of handing it back at once (Linux only).
+
+    The exact engines allocate and free many arrays of 1 to 30 MB. By default glibc returns
+    them to the system (unmapped, or trimmed from the heap) and the next allocation of the same
+    size faults its pages in again: in a 10,000-prior sweep that was 210,000 page faults and
+    1.2 s of system time, half as much again as its compute. With blocks up to 32 MB taken
+    from the heap and up to 256 MB of free heap kept, the same sweep faults 42,000 times; its
+    peak memory is unchanged. Called by the exact commands (predict, design, the exact sweep);
+    skipped when the user set any of ``MALLOC_VARIABLES``. Returns whether it was applied.
+    """
+    if not sys.platform.startswith("linux") or any(v in os.environ for v in MALLOC_VARIABLES):
+        return False
+    try:
+        import ctypes
+
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):  # not glibc
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3  # <malloc.h>
+    return bool(mallopt(m_mmap_threshold, MMAP_THRESHOLD)) and bool(
+        mallopt(m_trim_threshold, TRIM_THRESHOLD))
+
+
 def check_engine(engine: str) -> str:
     if engine not in ENGINES:
         raise LnbayesError(f"<command line>: --engine: must be exact or pymc, got {engine!r}")

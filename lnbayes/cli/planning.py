@@ -24,6 +24,7 @@ def predict(
     opt.check_probability(threshold, "--threshold")
     final_arms = opt.parse_arms(final, "--final")
     opt.check_plot_path(plot)
+    opt.keep_freed_memory()
     from lnbayes.analyses import planning
     from lnbayes.io import trialfile
 
@@ -60,6 +61,7 @@ def design(
         opt.check_probability(value, option)
     arms = opt.parse_arms(n, "--n")
     opt.check_plot_path(plot)
+    opt.keep_freed_memory()
     from lnbayes.analyses import planning
     from lnbayes.io import trialfile
 

@@ -55,6 +55,8 @@ def sweep(
         from lnbayes.engines.mcmc import SamplerSettings
 
         settings = SamplerSettings(draws=draws, tune=tune)
+    else:
+        opt.keep_freed_memory()
     status = opt.console(stderr=True)
     from rich.progress import (
         BarColumn,

@@ -42,7 +42,9 @@ Memory (bounded by design): the theta grid of a group of priors spans only where
 posteriors can be (:meth:`EffectSweep._theta_range`), centres are grouped so that no grid exceeds
 ``MAX_THETA_NODES`` nodes, and a grid is ``rows x nodes x (2 + integrals)`` float64 values (at
 most 1601 x 6000 x 5 x 8 bytes = 384 MB, usually a few MB); grids kept for reuse are capped at
-``GROUP_CACHE_BYTES`` (256 MB, least recently used dropped first), priors are evaluated in
+``GROUP_CACHE_BYTES`` (256 MB, least recently used dropped first; log-OR grids keep only their
+collapsed vectors, and their likelihood values are shared across sds within
+``LIK_CACHE_BYTES``), priors are evaluated in
 batches of 512, and a grid that would exceed ``GROUP_BYTES_LIMIT`` (1 GiB) is refused with
 :class:`lnbayes.errors.LnbayesError` before it is built. A sweep on a trial of 10^6 patients with
 5 x 10^5 events peaks at about 200 MB (``benchmarks/memory_bounds.py``).
@@ -105,6 +107,9 @@ MAX_THETA_NODES = 6000
 """Larger theta grids are split by prior centre."""
 GROUP_CACHE_BYTES = 256 << 20
 """Grids kept for reuse (least recently used first out): at most 256 MB."""
+LIK_CACHE_BYTES = 64 << 20
+"""Log-OR treatment likelihoods kept per (rows, theta spacing) for reuse across sds (least
+recently used out beyond 64 MB; the newest is always kept)."""
 GROUP_BYTES_LIMIT = 1 << 30
 """A single grid needing more than 1 GiB is refused (LnbayesError) before it is built."""
 SETTINGS = {"rows": N_ROWS, "nodes_per_sd": NODES_PER_SD, "pad_sd": PAD_SD, "row_nats": ROW_NATS,
@@ -166,6 +171,15 @@ def interval_weights(theta: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndar
     return w
 
 
+def _interval_weights_rows(theta: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """:func:`interval_weights`, computed once when every row has the same bounds (the log-OR
+    scale's total and P(theta > 0) integrals) and broadcast (read-only) to all rows."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    if len(a) > 1 and np.all(a == a[0]) and np.all(b == b[0]):
+        return np.broadcast_to(interval_weights(theta, a[:1], b[:1]), (len(a), len(theta)))
+    return interval_weights(theta, a, b)
+
+
 # ---------------------------------------------------------------------------------------------
 # Effect-level sweep
 # ---------------------------------------------------------------------------------------------
@@ -187,8 +201,10 @@ class _Group:
 
     sd: float
     theta: np.ndarray
-    wb: dict  # "stacked": (n R, J) quadrature weights times likelihood for n integrals
-    b_mask: np.ndarray  # (R, J) likelihood on the feasible part (marginal density of theta)
+    wb: dict  # "stacked": (n R, J) quadrature weights times likelihood for n integrals (not kept
+    # on the log-OR scale once collapsed)
+    b_mask: np.ndarray | None  # (R, J) likelihood on the feasible part (marginal density of
+    # theta); None on the log-OR scale once collapsed
     rows: SimpleNamespace | None = None
     collapsed: dict[str, np.ndarray] = field(default_factory=dict)  # log_or: A @ wb
 
@@ -253,6 +269,7 @@ class EffectSweep:
         self._log_lmax = float(_log_binom(yt, nt, yt / nt))
 
         self._groups: OrderedDict[tuple, _Group] = OrderedDict()
+        self._lik_cache: OrderedDict[tuple, tuple[int, int, np.ndarray]] = OrderedDict()
         self._group_bytes = 0
         self.lik_lo = self._likelihood_floor()
 
@@ -384,12 +401,21 @@ class EffectSweep:
                 "sweep wider prior sds or fewer centres"
             )
         theta = h * np.arange(k_lo - 3, k_hi + 4, dtype=float)
-        x = rows.x[:, None]
-        th = theta[None, :]
+        lows = [rows.lo, np.maximum(rows.lo, 0.0)]
+        if rows.cut is not None:
+            lows.append(np.maximum(rows.lo, rows.cut))
         if self.scale == "log_or":
-            b_ext, _ = self._likelihood(x, th)
-            b_mask = b_ext
+            # evaluation needs only the collapsed vectors A @ (W B) and A @ B; the (rows x nodes)
+            # arrays are not kept, so a 100-sd sweep's grids all stay cached (at a few MB each,
+            # the 256 MB cap made the tipping-point search rebuild every grid the sweep had built)
+            b_ext = self._log_or_likelihood(rows, h, k_lo - 3, k_hi + 3)
+            collapsed = np.stack([rows.a @ (_interval_weights_rows(theta, low, rows.hi) * b_ext)
+                                  for low in lows])
+            group = _Group(sd=float(sd), theta=theta, wb={"n": len(lows)}, b_mask=None,
+                           rows=rows, collapsed={"stacked": collapsed, "marginal": rows.a @ b_ext})
         else:
+            x = rows.x[:, None]
+            th = theta[None, :]
             # polynomial continuation only within 3 nodes of a feasible edge (where cut weights
             # reach); nothing is computed further out
             inside = (th > rows.lo[:, None]) & (th < rows.hi[:, None])
@@ -400,23 +426,49 @@ class EffectSweep:
             b_ext = np.zeros(need.shape)
             b_ext[ii, jj] = self._likelihood(rows.x[ii], theta[jj])[0]
             b_mask = np.where(inside, b_ext, 0.0)
-        lows = [rows.lo, np.maximum(rows.lo, 0.0)]
-        if rows.cut is not None:
-            lows.append(np.maximum(rows.lo, rows.cut))
-        # total, above zero (and above the threshold) stacked: one matrix product per prior batch
-        stacked = np.concatenate([interval_weights(theta, low, rows.hi) * b_ext for low in lows])
-        wb = {"stacked": stacked, "n": len(lows)}
-        group = _Group(sd=float(sd), theta=theta, wb=wb, b_mask=b_mask, rows=rows)
-        if self.scale == "log_or":
-            R = len(rows.x)
-            group.collapsed = {"stacked": np.stack([rows.a @ stacked[k * R:(k + 1) * R] for k in range(len(lows))]),
-                               "marginal": rows.a @ b_mask}
+            # total, above zero (and above the threshold) stacked: one matrix product per batch
+            stacked = np.concatenate([interval_weights(theta, low, rows.hi) * b_ext
+                                      for low in lows])
+            group = _Group(sd=float(sd), theta=theta, wb={"stacked": stacked, "n": len(lows)},
+                           b_mask=b_mask, rows=rows)
         self._groups[key] = group
         self._group_bytes += _group_bytes(group)
         while self._group_bytes > GROUP_CACHE_BYTES and len(self._groups) > 1:
             _, old = self._groups.popitem(last=False)
             self._group_bytes -= _group_bytes(old)
         return group
+
+    def _log_or_likelihood(self, rows: SimpleNamespace, h: float, k0: int, k1: int) -> np.ndarray:
+        """:meth:`_likelihood` at the rows' p_control nodes and theta = k h, k = k0..k1.
+
+        Sds at or above the likelihood's width share one spacing h, so the values are kept per
+        (rows, h) over the union of the ranges asked for and sliced (the same numbers: theta is
+        h k whatever the range).
+        """
+        key = (len(rows.x), h)
+        cache = self._lik_cache
+        have = cache.get(key)
+        if have is None or k0 < have[0] or k1 > have[1]:
+            def values_at(a: int, b: int) -> np.ndarray:  # k = a..b (elementwise: same bits)
+                theta = h * np.arange(a, b + 1, dtype=float)
+                return self._likelihood(rows.x[:, None], theta[None, :])[0]
+
+            if have is None:
+                have = (k0, k1, values_at(k0, k1))
+            else:  # extend the kept range by the missing nodes only
+                lo, hi, values = have
+                parts = ([values_at(k0, lo - 1)] if k0 < lo else []) + [values] + (
+                    [values_at(hi + 1, k1)] if k1 > hi else [])
+                have = (min(k0, lo), max(k1, hi), np.concatenate(parts, axis=1))
+            cache.pop(key, None)
+            cache[key] = have
+            # least recently used out: at most LIK_CACHE_BYTES (the newest entry always kept)
+            while len(cache) > 1 and sum(v[2].nbytes for v in cache.values()) > LIK_CACHE_BYTES:
+                cache.popitem(last=False)
+        else:
+            cache.move_to_end(key)
+        lo, _, values = have
+        return np.ascontiguousarray(values[:, k0 - lo:k1 - lo + 1])
 
     def _likelihood(self, x, theta):
         """Treatment-arm likelihood / its maximum, continued as a polynomial outside (0, 1)."""
@@ -438,11 +490,14 @@ class EffectSweep:
 
     # -- evaluation ----------------------------------------------------------------------
 
-    def evaluate(self, means, sds, span: tuple[float, float] | None = None) -> SweepResult:
+    def evaluate(self, means, sds, span: tuple[float, float] | None = None,
+                 median: bool = True) -> SweepResult:
         """Summaries for priors ``Normal(means[k], sds[k]^2)`` (arrays of equal length).
 
         ``span``: build (and cache) the grid for centres in this range instead of the range of
         ``means`` (root-finding evaluates one centre at a time inside a fixed range).
+        ``median=False`` leaves the medians NaN (root-finding on P(benefit) needs none; the
+        probabilities are the same bits either way).
         """
         means = np.atleast_1d(np.asarray(means, float))
         sds = np.broadcast_to(np.atleast_1d(np.asarray(sds, float)), means.shape)
@@ -453,7 +508,7 @@ class EffectSweep:
             idx = idx[np.argsort(means[idx])]
             # split the centres so that no theta grid exceeds MAX_THETA_NODES
             if span is not None:
-                self._evaluate_group(self._group(sd, *span), means[idx], idx, out)
+                self._evaluate_group(self._group(sd, *span), means[idx], idx, out, median)
                 continue
             h = min(sd, self.s_lik) / self._nodes_per_sd()
             start = 0
@@ -472,11 +527,12 @@ class EffectSweep:
                 stop = start + ok_n
                 chunk = idx[start:stop]
                 self._evaluate_group(self._group(sd, means[chunk[0]], means[chunk[-1]]),
-                                     means[chunk], chunk, out)
+                                     means[chunk], chunk, out, median)
                 start = stop
         return out
 
-    def _evaluate_group(self, group: _Group, means: np.ndarray, idx: np.ndarray, out: SweepResult):
+    def _evaluate_group(self, group: _Group, means: np.ndarray, idx: np.ndarray, out: SweepResult,
+                        median: bool = True):
         sd = group.sd
         rows = group.rows
         theta = group.theta
@@ -492,7 +548,7 @@ class EffectSweep:
                 masses = c["stacked"] @ g.T  # (n, K)
                 total, above0 = masses[0], masses[1]
                 above_t = masses[2] if len(masses) > 2 else None
-                marginal = g * c["marginal"][None, :]
+                marginal = g * c["marginal"][None, :] if median else None
                 ok = np.ones(len(mu), bool)
             else:
                 log_z = _log_mass(rows.lo[:, None], rows.hi[:, None], mu[None, :], sd)  # (R, K)
@@ -506,19 +562,20 @@ class EffectSweep:
                 masses = np.einsum("rk,nrk->nk", rw, prod)
                 total, above0 = masses[0], masses[1]
                 above_t = masses[2] if len(masses) > 2 else None
-                marginal = g * (rw.T @ group.b_mask)
+                marginal = g * (rw.T @ group.b_mask) if median else None
             ok &= np.isfinite(total) & (total > 0)
             with np.errstate(divide="ignore", invalid="ignore"):
                 out.p_above_zero[sel] = np.clip(above0 / total, 0.0, 1.0)
                 if above_t is not None:
                     out.p_above_threshold[sel] = np.clip(above_t / total, 0.0, 1.0)
-            out.median[sel] = _hermite_quantile(theta, marginal, h, 0.5)
+            if median:
+                out.median[sel] = _hermite_quantile(theta, marginal, h, 0.5)
             out.ok[sel] = ok
 
 
 def _group_bytes(group: _Group) -> int:
-    arrays = [group.theta, group.b_mask, group.wb["stacked"], *group.collapsed.values()]
-    return int(sum(a.nbytes for a in arrays))
+    arrays = [group.theta, group.b_mask, group.wb.get("stacked"), *group.collapsed.values()]
+    return int(sum(a.nbytes for a in arrays if a is not None))
 
 
 def _log_mass(lo, hi, mu, sd):

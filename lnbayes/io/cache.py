@@ -178,3 +178,23 @@ def cache_key(context: dict[str, Any], **point: Any) -> str:
     body = json.dumps({"context": context, "point": {k: clean(v) for k, v in point.items()}},
                       sort_keys=True, default=str)
     return hashlib.sha256(body.encode()).hexdigest()
+
+
+def cache_keys(context: dict[str, Any], points: list[dict[str, Any]]) -> list[str]:
+    """``[cache_key(context, **point) for point in points]``, with the context serialised and
+    hashed once: the body is ``{"context": ..., "point": ...}`` with sorted keys, so its text
+    starts with the context's, and each key continues a copy of that hash."""
+    def clean(v):
+        if isinstance(v, float):
+            return float(f"{v:.12g}")
+        return v
+
+    head = hashlib.sha256(('{"context": ' + json.dumps(context, sort_keys=True, default=str)
+                           + ', "point": ').encode())
+    out = []
+    for point in points:
+        h = head.copy()
+        h.update((json.dumps({k: clean(v) for k, v in point.items()}, sort_keys=True, default=str)
+                  + "}").encode())
+        out.append(h.hexdigest())
+    return out
