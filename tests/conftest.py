@@ -13,6 +13,12 @@ def deng():
 
 
 @pytest.fixture(scope="session")
+def trial(deng):
+    """The embedded trial (Deng et al. 2017), under the name most test modules use."""
+    return deng
+
+
+@pytest.fixture(scope="session")
 def small_settings():
     from lnbayes.engines.mcmc import SamplerSettings
 
