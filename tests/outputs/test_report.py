@@ -176,10 +176,14 @@ def test_html_from_a_relative_outdir(small_report, monkeypatch):
     outdir, _ = small_report
     monkeypatch.chdir(outdir.parent)
     md = (outdir / "appendix.md").read_text()
+    # every file under the working directory (the report folder included), before and after: the
+    # style sheet pandoc reads is written to a temporary folder of its own and removed, so no
+    # file (hidden or not, .css or other) may be added or left behind next to the report
+    before = sorted(p.relative_to(outdir.parent) for p in outdir.parent.rglob("*"))
     html = report.markdown_to_html(md, "t", Path(outdir.name))
     assert "max-width: 52em" in html
     assert re.search(r'<img[^>]+src="data:image/png', html)
-    assert not list(outdir.glob(".*.css"))
+    assert sorted(p.relative_to(outdir.parent) for p in outdir.parent.rglob("*")) == before
 
 
 
