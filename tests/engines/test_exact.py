@@ -78,18 +78,45 @@ def test_arm_level_against_closed_form(yt, nt_extra, yc, nc_extra, a, b):
 
 
 def _dblquad_prob_benefit(scale, m, s, outcome, a_c=1.0, b_c=1.0):
+    # the densities written out with the math module (scipy.stats' pdf, cdf and pmf give the same
+    # numbers, but cost about 0.1 ms a call: the reference for the wide prior took 90 s with them)
+    log_beta_c = math.lgamma(a_c) + math.lgamma(b_c) - math.lgamma(a_c + b_c)
+    yc, nc, yt, nt = (outcome.control_events, outcome.control_n, outcome.treatment_events,
+                      outcome.treatment_n)
+    comb_c, comb_t = math.comb(nc, yc), math.comb(nt, yt)
+    root2 = math.sqrt(2.0)
+
+    def norm_cdf(x):
+        return 0.5 * math.erfc(-(x - m) / (s * root2))
+
+    def bounds(pc):  # the effects that keep p_treatment inside (0, 1)
+        if scale == "log_or":
+            return -math.inf, math.inf
+        if scale == "log_rr":
+            return -math.inf, -math.log(pc)
+        return -pc, 1.0 - pc  # rd
+
+    def p_treatment(pc, th):
+        if scale == "log_or":
+            return 1.0 / (1.0 + math.exp(-(math.log(pc / (1 - pc)) + th)))
+        if scale == "log_rr":
+            return pc * math.exp(th)
+        return pc + th  # rd
+
     def dens(th, pc):
-        lo, hi = effects.theta_bounds(scale, pc)
+        lo, hi = bounds(pc)
         if not lo < th < hi:
             return 0.0
-        mass = stats.norm.cdf(hi, m, s) - stats.norm.cdf(lo, m, s)
-        pt = float(effects.p_treatment(scale, pc, th))
-        return (stats.beta.pdf(pc, a_c, b_c) * stats.norm.pdf(th, m, s) / mass
-                * stats.binom.pmf(outcome.control_events, outcome.control_n, pc)
-                * stats.binom.pmf(outcome.treatment_events, outcome.treatment_n, pt))
+        mass = norm_cdf(hi) - norm_cdf(lo)
+        pt = p_treatment(pc, th)
+        beta_pdf = math.exp((a_c - 1) * math.log(pc) + (b_c - 1) * math.log1p(-pc) - log_beta_c)
+        norm_pdf = math.exp(-0.5 * ((th - m) / s) ** 2) / (s * math.sqrt(2 * math.pi))
+        lik_c = comb_c * pc**yc * (1 - pc) ** (nc - yc)
+        lik_t = comb_t * pt**yt * (1 - pt) ** (nt - yt)
+        return beta_pdf * norm_pdf / mass * lik_c * lik_t
 
     def lims(pc):
-        lo, hi = effects.theta_bounds(scale, pc)
+        lo, hi = bounds(pc)
         return max(lo, m - 12 * s), min(hi, m + 12 * s)
 
     kw = dict(epsabs=1e-12, epsrel=1e-10)
