@@ -69,6 +69,7 @@ def test_grid_is_monotone_in_enthusiasm(deng_trial):
 
 
 
+@pytest.mark.e2e
 def test_priors_json_contract():
     out = run_cli("priors", "--json", "--prior", "sceptical", "--prior", "evidence_based")
     assert out.returncode == 0, out.stderr
@@ -101,6 +102,7 @@ def test_priors_json_contract():
 
 
 
+@pytest.mark.e2e
 def test_priors_table_for_humans():
     out = run_cli("priors", "--outcome", "death")
     assert out.returncode == 0, out.stderr
@@ -125,6 +127,7 @@ _CORE_TYPES = ("Haswell", "Sandybridge")
 elsewhere, and the test then checks the default kernel only)."""
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("core", _CORE_TYPES)
 def test_priors_report_under_other_blas_kernels(core):
     code = (

@@ -13,6 +13,10 @@ from scipy import special
 from lnbayes.analyses import reanalysis
 from lnbayes.model.spec import BetaPrior, NormalPrior, Outcome, Prior, Threshold
 
+# the tests of this file share module- and session-scoped fixtures (sampled or computed once):
+# pytest-xdist (make test) runs them in one worker
+pytestmark = pytest.mark.xdist_group("reanalysis")
+
 DENG = Outcome(
     "remission", "Remission", 9, 12, 5, 6,
     thresholds=(Threshold("rd", 0.1), Threshold("or", 1.5)),

@@ -15,6 +15,10 @@ from lnbayes.analyses import sensitivity as sensitivity_mod
 from lnbayes.io import trialfile
 from lnbayes.model.spec import BetaPrior, NormalPrior, Outcome, Prior
 
+# the tests of this file share module- and session-scoped fixtures (sampled or computed once):
+# pytest-xdist (make test) runs them in one worker
+pytestmark = pytest.mark.xdist_group("sensitivity-sampled")
+
 ROOT = Path(__file__).resolve().parents[2]
 
 DENG_FILE = ROOT / "models" / "deng2017.toml"

@@ -17,6 +17,10 @@ from lnbayes.io import trialfile
 from lnbayes.io.trialfile import load_trial
 from lnbayes.model import spec as spec_mod
 
+# the tests of this file share module- and session-scoped fixtures (sampled or computed once):
+# pytest-xdist (make test) runs them in one worker
+pytestmark = pytest.mark.xdist_group("sweep")
+
 
 @pytest.fixture(scope="session")
 def remission(trial):

@@ -29,6 +29,7 @@ def run(*args, cwd=None):
 
 
 
+@pytest.mark.e2e
 def test_help_does_not_import_heavy_libraries():
     code = (
         "import sys\n"
@@ -42,6 +43,7 @@ def test_help_does_not_import_heavy_libraries():
 
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("args", [["analyze", "--engine", "exact", "--json"],
                                   ["predict", "--json"], ["design", "--json"]])
 def test_exact_commands_import_no_sampler_plots_or_scipy_stats(args, tmp_path):
@@ -82,6 +84,7 @@ def test_blas_threads_set_by_the_user_are_kept(monkeypatch):
 
 
 
+@pytest.mark.e2e
 def test_analyze_exact_json_contract(tmp_path):
     out = run("analyze", "--engine", "exact", "--json", "--outdir", tmp_path)
     assert out.returncode == 0, out.stderr
@@ -106,6 +109,7 @@ def test_analyze_exact_json_contract(tmp_path):
 
 
 
+@pytest.mark.e2e
 @pytest.mark.slow
 def test_analyze_pymc_json_contract_and_netcdf(tmp_path):
     out = run("analyze", "--prior", "flat", "--json", "--draws", "500", "--tune", "300",
@@ -126,6 +130,7 @@ def test_analyze_pymc_json_contract_and_netcdf(tmp_path):
 
 
 
+@pytest.mark.e2e
 def test_inline_trial_and_lower_is_better(tmp_path):
     higher = json.loads(run("analyze", "--treatment", "9/12", "--control", "5/6", "--engine",
                             "exact", "--json", "--outdir", tmp_path).stdout)
@@ -138,6 +143,7 @@ def test_inline_trial_and_lower_is_better(tmp_path):
 
 
 
+@pytest.mark.e2e
 def test_threshold_option(tmp_path):
     out = run("analyze", "--engine", "exact", "--prior", "flat", "--threshold", "rd:0.2",
               "--json", "--outdir", tmp_path)
@@ -179,6 +185,7 @@ def assert_clean_error(out, *needles, outdir=None):
 
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(
     "te,ce,needles",
     [
@@ -195,6 +202,7 @@ def test_bad_counts(tmp_path, te, ce, needles):
 
 
 
+@pytest.mark.e2e
 def test_n_zero(tmp_path):
     text = BAD_OUTCOME.format(te=0, ce=0).replace("n = 6", "n = 0")
     out = run("analyze", write_trial(tmp_path, text), "--outdir", tmp_path / "out")
@@ -202,6 +210,7 @@ def test_n_zero(tmp_path):
 
 
 
+@pytest.mark.e2e
 def test_every_problem_is_reported(tmp_path):
     text = BAD_OUTCOME.format(te=13, ce=-2) + """
 [priors.broken]
@@ -216,6 +225,7 @@ effect = { mean = 0, sd = -1 }
 
 
 
+@pytest.mark.e2e
 def test_bad_beta_parameter(tmp_path):
     text = BAD_OUTCOME.format(te=9, ce=5) + """
 [priors.flatish]
@@ -228,6 +238,7 @@ treatment = { a = 1, b = 0 }
 
 
 
+@pytest.mark.e2e
 def test_unknown_prior_and_outcome(tmp_path):
     out = run("analyze", "--prior", "nosuch", "--outdir", tmp_path / "out")
     assert_clean_error(out, "priors.nosuch", "unknown prior", outdir=tmp_path / "out")
@@ -236,6 +247,7 @@ def test_unknown_prior_and_outcome(tmp_path):
 
 
 
+@pytest.mark.e2e
 def test_malformed_toml_and_missing_file(tmp_path):
     out = run("analyze", write_trial(tmp_path, "[trial\nid = 1"), "--outdir", tmp_path / "out")
     assert_clean_error(out, "bad.toml: TOML:", outdir=tmp_path / "out")
@@ -244,6 +256,7 @@ def test_malformed_toml_and_missing_file(tmp_path):
 
 
 
+@pytest.mark.e2e
 def test_bad_inline_counts(tmp_path):
     out = run("analyze", "--treatment", "13/12", "--control", "5/6", "--outdir", tmp_path / "out")
     assert_clean_error(out, "--treatment", "exceed", outdir=tmp_path / "out")
@@ -254,6 +267,7 @@ def test_bad_inline_counts(tmp_path):
 
 
 
+@pytest.mark.e2e
 def test_validate_embedded_trial():
     out = run("validate", DENG)
     assert out.returncode == 0, out.stderr
@@ -261,6 +275,7 @@ def test_validate_embedded_trial():
 
 
 
+@pytest.mark.e2e
 def test_a_typo_in_a_key_is_an_error_with_the_nearest_key(tmp_path):
     text = BAD_OUTCOME.format(te=1, ce=3).replace("control_events = 3", 'control_events = 3\nbeter = "lower"')
     text += "\n[desing]\ncontrol_rate = 0.5\nhoped_for_or = 2\n"
@@ -270,6 +285,7 @@ def test_a_typo_in_a_key_is_an_error_with_the_nearest_key(tmp_path):
 
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("body,needle", [
     ('[trial]\nid = "x"\ntitel = "T"\n', "trial.titel: unknown key (did you mean `title`?)"),
     ('[priors.p]\nfamily = "arm"\ncontrol = { a = 1, b = 1 }\ntreatment = { a = 1, bb = 1 }\n',
@@ -289,6 +305,7 @@ def test_unknown_keys_everywhere(tmp_path, body, needle):
 
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("trial_id,needle", [
     ('"deng2017\\n"', "trial.id"), ('"a/b"', "trial.id"), ('"x' + "y" * 300 + '"', "at most 64"),
 ])
@@ -298,6 +315,7 @@ def test_ids_are_matched_in_full_and_short(tmp_path, trial_id, needle):
 
 
 
+@pytest.mark.e2e
 def test_deep_nesting_is_a_located_error(tmp_path):
     path = tmp_path / "deep.toml"
     path.write_text("a = " + "[" * 1000 + "]" * 1000 + "\n")
@@ -305,6 +323,7 @@ def test_deep_nesting_is_a_located_error(tmp_path):
 
 
 
+@pytest.mark.e2e
 def test_impossible_planned_enrolment_is_named(tmp_path):
     """A trial may enrol more than planned (valid), but predict then names the planned size."""
     text = BAD_OUTCOME.format(te=1, ce=3).replace('id = "bad"', 'id = "bad"\nplanned_enrolment = 10')
@@ -315,6 +334,7 @@ def test_impossible_planned_enrolment_is_named(tmp_path):
 
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("seed", ["-1", str(2**32)])
 def test_seed_range(tmp_path, seed):
     out = run("analyze", "--engine", "exact", "--seed", seed, "--outdir", tmp_path / "out")
@@ -325,6 +345,7 @@ def test_seed_range(tmp_path, seed):
 
 
 
+@pytest.mark.e2e
 def test_bad_outdir_fails_before_any_work(tmp_path):
     blocker = tmp_path / "a_file"
     blocker.write_text("x")
@@ -337,6 +358,7 @@ def test_bad_outdir_fails_before_any_work(tmp_path):
 
 
 
+@pytest.mark.e2e
 def test_query_commands_write_under_runs_and_never_into_a_report(tmp_path):
     out = run("analyze", DENG, "--engine", "exact", "--prior", "flat", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
@@ -545,6 +567,7 @@ def run_cli(*args):
 
 
 
+@pytest.mark.e2e
 def test_cli_bad_statement_exits_2_without_traceback(tmp_path):
     text = DENG_FILE.read_text().replace(
         'effect = { statement = { centre = 0.0, tail = { effect = 3.0, scale = "or", prob = 0.05, side = "above" } } }',
@@ -606,6 +629,7 @@ citations = ["Spiegelhalter D et al. J R Stat Soc A 1994;157:357-416.", "Roe R. 
 
 
 
+@pytest.mark.e2e
 @pytest.mark.slow
 def test_report_cli_rejects_bad_file(tmp_path):
     import sys

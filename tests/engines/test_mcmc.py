@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 
+@pytest.mark.e2e
 @pytest.mark.slow
 def test_draws_do_not_depend_on_what_was_sampled_before(small_settings):
     """One compiled model serves many priors; a prior's draws must not depend on the order."""

@@ -14,6 +14,10 @@ from lnbayes.engines import exact
 from lnbayes.model.spec import NormalPrior
 from lnbayes.outputs.figures import figure_set, plots
 
+# the tests of this file share module- and session-scoped fixtures (sampled or computed once):
+# pytest-xdist (make test) runs them in one worker
+pytestmark = pytest.mark.xdist_group("figures")
+
 
 @pytest.fixture(scope="session")
 def outcome(trial):

@@ -14,6 +14,10 @@ from lnbayes.analyses import full_report
 from lnbayes.io import trialfile
 from lnbayes.outputs import report
 
+# the tests of this file share module- and session-scoped fixtures (sampled or computed once):
+# pytest-xdist (make test) runs them in one worker
+pytestmark = pytest.mark.xdist_group("report-small")
+
 SMALL = """
 [trial]
 id = "small"
@@ -71,6 +75,7 @@ def small_report(tmp_path_factory, small_settings):
 
 
 
+@pytest.mark.e2e
 @pytest.mark.slow
 def test_files_written(small_report):
     outdir, results = small_report
@@ -83,6 +88,7 @@ def test_files_written(small_report):
 
 
 
+@pytest.mark.e2e
 @pytest.mark.slow
 def test_appendix_numbers_come_from_results(small_report):
     outdir, results = small_report
@@ -109,6 +115,7 @@ def test_appendix_numbers_come_from_results(small_report):
 
 
 
+@pytest.mark.e2e
 @pytest.mark.slow
 def test_appendix_lists_each_reference_once(small_report):
     """A prior's abbreviated citation of a work the appendix already cites is not listed again."""
@@ -122,6 +129,7 @@ def test_appendix_lists_each_reference_once(small_report):
 
 
 
+@pytest.mark.e2e
 @pytest.mark.slow
 def test_appendix_covers_barg_items(small_report):
     outdir, _ = small_report
@@ -140,6 +148,7 @@ def test_appendix_covers_barg_items(small_report):
 
 
 
+@pytest.mark.e2e
 @pytest.mark.slow
 def test_user_region_survives_rerun(small_report):
     outdir, results = small_report
@@ -157,6 +166,7 @@ def test_user_region_survives_rerun(small_report):
 
 
 
+@pytest.mark.e2e
 @pytest.mark.slow
 def test_html_is_self_contained(small_report):
     outdir, _ = small_report
@@ -170,6 +180,7 @@ def test_html_is_self_contained(small_report):
 
 
 
+@pytest.mark.e2e
 @pytest.mark.slow
 def test_html_from_a_relative_outdir(small_report, monkeypatch):
     """`lnbayes report` passes a relative outdir: figures and style sheet must still be found."""
@@ -187,6 +198,7 @@ def test_html_from_a_relative_outdir(small_report, monkeypatch):
 
 
 
+@pytest.mark.e2e
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex is not installed")
 def test_latex_compiles(small_report, tmp_path):
