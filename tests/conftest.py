@@ -72,3 +72,13 @@ def exact_report(tmp_path_factory):
         return done[path]
 
     return get
+
+
+def pytest_collection_modifyitems(config, items):
+    """Run the tests that make a whole report first (stable order otherwise): under pytest-xdist
+    the longest groups then start at once instead of ending the run on one busy worker."""
+    def makes_a_report(item):
+        group = item.get_closest_marker("xdist_group")
+        return bool(group and group.args and str(group.args[0]).startswith("report-"))
+
+    items.sort(key=lambda item: not makes_a_report(item))
