@@ -1,10 +1,18 @@
-"""Shared fixtures: the embedded trial and small PyMC settings."""
+"""Shared fixtures: the embedded trial, small PyMC settings and the exact reports of trial files."""
 
 from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from lnbayes.io import trialfile
+
+ROOT = Path(__file__).resolve().parents[1]
+GALLERY = sorted((ROOT / "models").glob("*.toml"))
 
 
 @pytest.fixture(scope="session")
@@ -13,8 +21,64 @@ def deng():
 
 
 @pytest.fixture(scope="session")
+def trial(deng):
+    """The embedded trial (Deng et al. 2017), under the name most test modules use."""
+    return deng
+
+
+@pytest.fixture(scope="session")
 def small_settings():
     from lnbayes.engines.mcmc import SamplerSettings
 
     # 4 chains x 1000 draws: MCSE of a probability near 0.5 is about 0.01
     return SamplerSettings(draws=1000, tune=500)
+
+
+def lnbayes_cli(*args, cwd=None, timeout=1800):
+    """``python -m lnbayes ARGS`` in a subprocess (from the checkout unless ``cwd`` is given)."""
+    return subprocess.run([sys.executable, "-m", "lnbayes", *map(str, args)], capture_output=True,
+                          text=True, cwd=cwd or ROOT, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def exact_report(tmp_path_factory):
+    """``lnbayes report --engine exact`` of a trial file, run once per test session.
+
+    ``exact_report(path)`` returns ``(CompletedProcess, outdir)``; the gallery tests and the
+    appendix-prose tests share these runs (each takes tens of seconds). In a plain ``pytest`` run
+    the gallery tests' first call (``whole_gallery=True``) starts the reports of every gallery
+    file, one subprocess per core (each report is single-threaded); under pytest-xdist (``make
+    test``) each report runs in the worker that runs its tests, which share an ``xdist_group``
+    so that it is made once.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    base = tmp_path_factory.mktemp("exact_reports")
+    done: dict[Path, tuple] = {}
+
+    def one(path: Path):
+        outdir = base / path.stem
+        return path, (lnbayes_cli("report", path, "--engine", "exact", "--outdir", outdir), outdir)
+
+    def get(path, whole_gallery: bool = False) -> tuple:
+        path = Path(path).resolve()
+        if path not in done:
+            if whole_gallery and "PYTEST_XDIST_WORKER" not in os.environ:
+                todo = [p for p in GALLERY if p not in done]
+                with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
+                    done.update(pool.map(one, todo))
+            else:
+                done.update([one(path)])
+        return done[path]
+
+    return get
+
+
+def pytest_collection_modifyitems(config, items):
+    """Run the tests that make a whole report first (stable order otherwise): under pytest-xdist
+    the longest groups then start at once instead of ending the run on one busy worker."""
+    def makes_a_report(item):
+        group = item.get_closest_marker("xdist_group")
+        return bool(group and group.args and str(group.args[0]).startswith("report-"))
+
+    items.sort(key=lambda item: not makes_a_report(item))

@@ -4,7 +4,6 @@ promises, and gets a report (exact for every file, PyMC for two besides the embe
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -76,27 +75,16 @@ def test_the_gallery_covers_what_the_issue_asks():
     assert not missing, missing
 
 
-@pytest.fixture(scope="module")
-def exact_reports(tmp_path_factory):
-    """`lnbayes report --engine exact` on every file of the gallery."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    base = tmp_path_factory.mktemp("gallery")
-
-    def one(path):
-        outdir = base / path.stem
-        return path.stem, (run("report", path, "--engine", "exact", "--outdir", outdir), outdir)
-
-    # one subprocess per core (each report is single-threaded): the fixture took 15 of CI's 40
-    # minutes one report at a time
-    with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
-        return dict(pool.map(one, GALLERY))
+def by_name(names):
+    """Parameters whose tests run in one pytest-xdist worker per trial (they share its report)."""
+    return [pytest.param(n, marks=pytest.mark.xdist_group(f"report-{n}")) for n in names]
 
 
+@pytest.mark.e2e
 @pytest.mark.slow
-@pytest.mark.parametrize("name", NAMES)
-def test_exact_report_of_every_gallery_trial(exact_reports, name):
-    result, outdir = exact_reports[name]
+@pytest.mark.parametrize("name", by_name(NAMES))
+def test_exact_report_of_every_gallery_trial(exact_report, name):
+    result, outdir = exact_report(ROOT / "models" / f"{name}.toml", whole_gallery=True)
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr and "internal error" not in result.stderr
     results = json.loads((outdir / "results.json").read_text())
@@ -120,11 +108,12 @@ def test_exact_report_of_every_gallery_trial(exact_reports, name):
             assert 0.0 <= r["p_benefit"] <= 1.0
 
 
+@pytest.mark.e2e
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex is not installed")
-@pytest.mark.parametrize("name", NAMES)
-def test_gallery_latex_compiles(exact_reports, name, tmp_path):
-    _, outdir = exact_reports[name]
+@pytest.mark.parametrize("name", by_name(NAMES))
+def test_gallery_latex_compiles(exact_report, name, tmp_path):
+    _, outdir = exact_report(ROOT / "models" / f"{name}.toml", whole_gallery=True)
     work = tmp_path / name
     shutil.copytree(outdir, work)
     done = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "appendix.tex"],
@@ -133,6 +122,7 @@ def test_gallery_latex_compiles(exact_reports, name, tmp_path):
     assert (work / "appendix.pdf").stat().st_size > 10_000
 
 
+@pytest.mark.e2e
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["cesar2009", "eolia2018"])
 def test_pymc_report_of_gallery_trials(name, tmp_path):

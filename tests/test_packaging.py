@@ -8,9 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.e2e
 def test_wheel_installed_outside_the_checkout_runs_the_embedded_trial(tmp_path):
     """A wheel built from the repository, installed in a fresh venv, analyses the embedded trial.
 

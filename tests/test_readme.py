@@ -21,6 +21,7 @@ def readme_trial(tmp_path) -> Path:
     return path
 
 
+@pytest.mark.e2e
 @pytest.mark.slow
 def test_readme_example_report(tmp_path):
     path = readme_trial(tmp_path)

@@ -33,6 +33,10 @@ from lnbayes.errors import Terminated
 from lnbayes.io import files as io
 from lnbayes.io import trialfile
 
+# the tests of this file share module- and session-scoped fixtures (sampled or computed once):
+# pytest-xdist (make test) runs them in one worker
+pytestmark = pytest.mark.xdist_group("reliability")
+
 ROOT = Path(__file__).resolve().parents[1]
 LINUX_PROC = Path("/proc/self/task").is_dir()
 needs_proc = pytest.mark.skipif(not LINUX_PROC, reason="watches sampler threads in /proc (Linux)")
@@ -251,6 +255,7 @@ def _dead_pid() -> int:
     return child.pid
 
 
+@pytest.mark.e2e
 def test_temporary_files_of_killed_processes_are_removed_by_the_next_write(tmp_path):
     """SIGKILL or a power cut cannot clean up; the next write into the folder does."""
     dead = tmp_path / f".appendix.md.{_dead_pid()}.abcd1234.part"
@@ -267,6 +272,7 @@ def test_temporary_files_of_killed_processes_are_removed_by_the_next_write(tmp_p
     assert (tmp_path / "other.txt").read_text() == "x"
 
 
+@pytest.mark.e2e
 def test_a_resumed_analysis_removes_temporary_files_of_a_killed_run(trial, tmp_path):
     """A resumed run removes the .part files of a run killed while writing draws.
 
@@ -556,6 +562,7 @@ def test_checksum_catches_a_change_the_completeness_checks_cannot(trial, small, 
 # ---------------------------------------------------------------------------------------------
 
 
+@pytest.mark.e2e
 @pytest.mark.slow
 @needs_proc
 def test_analyze_interrupted_while_sampling_resumes(trial_file, uninterrupted, tmp_path):
@@ -580,6 +587,7 @@ def test_analyze_interrupted_while_sampling_resumes(trial_file, uninterrupted, t
     assert _parts(out) == []
 
 
+@pytest.mark.e2e
 @pytest.mark.slow
 @needs_proc
 def test_sweep_terminated_while_sampling_resumes(trial, trial_file, tmp_path):
@@ -606,6 +614,7 @@ def test_sweep_terminated_while_sampling_resumes(trial, trial_file, tmp_path):
     assert _parts(out) == []
 
 
+@pytest.mark.e2e
 @pytest.mark.slow
 @needs_proc
 def test_report_terminated_while_writing_draws_resumes(tmp_path):

@@ -1,8 +1,5 @@
-"""Tests of ``lnbayes sweep``: the fast exact sweep, tipping points, reverse-Bayes, PyMC, cache, CLI.
-
-Reference values come from independent calculations: :func:`lnbayes.engines.exact.effect_posterior`
-(per-prior quadrature), scipy.integrate, Beta CDFs and closed forms derived by hand.
-"""
+"""lnbayes.analyses.sweep: prior sweeps, tipping points, the sweep cache and outputs, exact and
+with PyMC."""
 
 from __future__ import annotations
 
@@ -17,12 +14,12 @@ from lnbayes.analyses import sweep as sweep_mod
 from lnbayes.engines import exact, prior_grid
 from lnbayes.errors import LnbayesError
 from lnbayes.io import trialfile
+from lnbayes.io.trialfile import load_trial
 from lnbayes.model import spec as spec_mod
 
-
-@pytest.fixture(scope="session")
-def trial():
-    return trialfile.load_trial()
+# the tests of this file share module- and session-scoped fixtures (sampled or computed once):
+# pytest-xdist (make test) runs them in one worker
+pytestmark = pytest.mark.xdist_group("sweep")
 
 
 @pytest.fixture(scope="session")
@@ -30,9 +27,11 @@ def remission(trial):
     return trial.outcome("remission")
 
 
+
 @pytest.fixture(scope="session")
 def flat_control():
     return spec_mod.BetaPrior.single(1, 1)
+
 
 
 def _trial_with_control(a: float, b: float, events=(9, 12, 5, 6)) -> spec_mod.Trial:
@@ -48,10 +47,6 @@ def _trial_with_control(a: float, b: float, events=(9, 12, 5, 6)) -> spec_mod.Tr
     }
     return trialfile.trial_from_dict(data, "test.toml")
 
-
-# ---------------------------------------------------------------------------------------------
-# The fast exact sweep
-# ---------------------------------------------------------------------------------------------
 
 
 def test_10000_point_sweep_rises_with_centre_at_every_sd(trial):
@@ -130,54 +125,6 @@ def test_fast_sweep_matches_per_prior_quadrature(scale, centres, log_sd, remissi
     assert sum(p["method"] == "sweep" for p in points) >= 4
 
 
-def test_narrow_prior_threshold_against_independent_quadrature(remission, flat_control):
-    """A narrow log-OR prior: P(rd > 0.1) by a per-row trapezoid rule that starts at the cut."""
-    m, s = 0.92, 0.0227
-    u = np.linspace(-12, 30, 1501)
-    x = special.expit(u)
-    w_u = np.exp(np.log(x) + np.log1p(-x) + stats.binom.logpmf(5, 6, x))
-
-    def row(xi, lo, hi):
-        if lo >= hi:
-            return 0.0
-        th = np.linspace(lo, hi, 2001)
-        return np.trapezoid(stats.binom.pmf(9, 12, special.expit(special.logit(xi) + th))
-                            * stats.norm.pdf(th, m, s), th)
-
-    lo, hi = m - 12 * s, m + 12 * s
-    cut = np.where(x < 0.9, special.logit(np.minimum(x + 0.1, 0.999999)) - u, np.inf)
-    total = np.trapezoid(w_u * np.array([row(xi, lo, hi) for xi in x]), u)
-    beyond = np.trapezoid(w_u * np.array([row(xi, max(lo, c), hi) for xi, c in zip(x, cut)]), u)
-    engine = prior_grid.EffectSweep(flat_control, "log_or", remission, ("risk_difference", 0.1))
-    assert abs(engine.evaluate([m], [s]).p_above_threshold[0] - beyond / total) < 1e-4
-
-
-def test_interval_weights_are_fourth_order():
-    theta = np.linspace(-3, 3, 121)
-    f = np.cos(theta) + theta**3
-    a = np.array([-2.013, 0.5])
-    b = np.array([1.377, 0.5001])
-    w = prior_grid.interval_weights(theta, a, b)
-    exact_int = np.sin(b) - np.sin(a) + (b**4 - a**4) / 4
-    assert np.allclose(w @ f, exact_int, atol=1e-6)
-
-
-def test_arm_sweep_matches_conjugate_engine(remission, flat_control):
-    arm = prior_grid.ArmSweep(flat_control, remission, "log_or", ("risk_difference", 0.1))
-    means, ess = np.array([0.3, 0.8]), np.array([2.0, 30.0])
-    pb = arm.prob_benefit_above(means, ess)
-    med = arm.median(means, ess)
-    for k in range(2):
-        post = exact.arm_posterior(flat_control, spec_mod.BetaPrior.single(means[k] * ess[k], (1 - means[k]) * ess[k]),
-                                   remission)
-        assert abs(pb[k] - post.prob_benefit()) < 1e-8
-        assert abs(med[k] - np.log(post.quantile("odds_ratio", 0.5))) < 1e-6
-
-
-# ---------------------------------------------------------------------------------------------
-# Tipping points
-# ---------------------------------------------------------------------------------------------
-
 
 def test_tipping_point_lies_in_its_grid_bracket_and_is_exact(trial):
     out = sweep_mod.run_sweep(trial, "remission", "log_or", sweep_mod.GridRange(-1, 2.5, 71),
@@ -193,6 +140,7 @@ def test_tipping_point_lies_in_its_grid_bracket_and_is_exact(trial):
         assert "one must have believed beforehand" in r["sentence"]
 
 
+
 def test_tipping_point_closed_form_arm_level():
     """Control prior concentrated at 0.5: P(benefit) = 1 - I_0.5(m ess + y, (1 - m) ess + n - y)."""
     trial = _trial_with_control(5e6, 5e6)
@@ -204,6 +152,7 @@ def test_tipping_point_closed_form_arm_level():
     root = optimize.brentq(f, 0.05, 0.95, xtol=1e-12)
     assert row["status"] == "found"
     assert abs(row["prior_mean"] - root) < 1e-5
+
 
 
 def test_tipping_point_closed_form_effect_level():
@@ -224,6 +173,7 @@ def test_tipping_point_closed_form_effect_level():
     assert abs(row["prior_mean"] - root) < 1e-4
 
 
+
 def test_no_tipping_point_in_range_is_said_plainly(trial):
     out = sweep_mod.run_sweep(trial, centres=sweep_mod.GridRange(-1, 0.5, 4), sds=sweep_mod.GridRange(2, 2, 1),
                           outdir=None, levels=(0.95,), check_roots=False)
@@ -232,55 +182,20 @@ def test_no_tipping_point_in_range_is_said_plainly(trial):
     assert row["sentence"].startswith("No prior")
 
 
-# ---------------------------------------------------------------------------------------------
-# Reverse-Bayes
-# ---------------------------------------------------------------------------------------------
-
-
-def test_wald_log_or_of_the_2x2_table(remission):
-    est, se = prior_grid.wald_log_or(remission)
-    assert est == pytest.approx(np.log(9 * 1 / (3 * 5)))
-    assert se == pytest.approx(np.sqrt(1 / 9 + 1 / 3 + 1 / 5 + 1 / 1))
-
-
-def test_normal_tipping_centre_gives_the_level():
-    est, se, tau, level = -0.51, 1.28, 0.5, 0.95
-    mu = prior_grid.normal_tipping_centre(est, se, tau, level)
-    # independent: posterior P(theta > 0) by quadrature of prior x likelihood
-    f = lambda th: stats.norm.pdf(th, mu, tau) * stats.norm.pdf(est, th, se)  # noqa: E731
-    above = integrate.quad(f, 0, np.inf)[0]
-    below = integrate.quad(f, -np.inf, 0)[0]
-    assert above / (above + below) == pytest.approx(level, abs=1e-9)
-
-
-def test_advocacy_limit_closed_form_case():
-    # L = -0.2, U = 1.0: AL = -(U + L)(U - L)^2 / (2UL) = -(0.8)(1.44) / (-0.4) = 2.88
-    assert prior_grid.advocacy_limit(-0.2, 1.0) == pytest.approx(2.88)
-    # its defining property: prior N(AL/2, (AL/(2z))^2) makes the posterior 95% lower limit 0
-    z = stats.norm.isf(0.025)
-    for lower, upper in [(-0.2, 1.0), (-1.5, 0.3), (-0.05, 3.0)]:
-        al = prior_grid.advocacy_limit(lower, upper)
-        est, se = (lower + upper) / 2, (upper - lower) / (2 * z)
-        m, s = prior_grid.normal_posterior(est, se, al / 2, abs(al) / (2 * z))
-        assert m - np.sign(al) * z * s == pytest.approx(0.0, abs=1e-12)
-    with pytest.raises(ValueError):
-        prior_grid.advocacy_limit(0.1, 1.0)
-
 
 def test_no_advocacy_prior_for_benefit_when_estimate_favours_control(remission):
     est, se = prior_grid.wald_log_or(remission)
     z = stats.norm.isf(0.025)
     for a in np.geomspace(1e-3, 1e3, 61):  # advocacy priors with 95% interval (0, a)
-        m, s = prior_grid.normal_posterior(est, se, a / 2, a / (2 * z))
+        # the Normal-Normal posterior written out here (not prior_grid.normal_posterior)
+        m0, s0 = a / 2, a / (2 * z)
+        prec = 1 / se**2 + 1 / s0**2
+        m, s = (est / se**2 + m0 / s0**2) / prec, prec**-0.5
         assert m - z * s < 0
     rb = sweep_mod.reverse_bayes(remission, [0.5])
     assert rb["estimate_favours"] == "control"
     assert "no advocacy prior for benefit" in rb["analysis_of_credibility"]["sentence"]
 
-
-# ---------------------------------------------------------------------------------------------
-# PyMC sweeps, the cache, resuming
-# ---------------------------------------------------------------------------------------------
 
 
 def test_cache_keys_equal_cache_key_point_by_point():
@@ -306,6 +221,7 @@ def pymc_settings():
     return SamplerSettings(draws=300, tune=300, chains=4, cores=2)
 
 
+
 @pytest.fixture(scope="session")
 def pymc_sweep(trial, pymc_settings, tmp_path_factory):
     outdir = tmp_path_factory.mktemp("sweep_pymc")
@@ -316,6 +232,7 @@ def pymc_sweep(trial, pymc_settings, tmp_path_factory):
     return outdir, kw, first
 
 
+
 @pytest.mark.slow
 def test_pymc_sweep_agrees_with_exact_at_every_point(pymc_sweep):
     _, _, out = pymc_sweep
@@ -324,6 +241,7 @@ def test_pymc_sweep_agrees_with_exact_at_every_point(pymc_sweep):
         assert r["p_benefit_z"] <= 3.0, r
         assert r["p_benefit_mcse"] > 0
     assert out["pymc_check"]["fraction_beyond_3_mcse"] == 0.0
+
 
 
 @pytest.mark.slow
@@ -339,6 +257,7 @@ def test_repeated_pymc_sweep_is_served_from_the_cache(pymc_sweep, trial, monkeyp
     assert [r["p_benefit"] for r in again["grid"]] == [r["p_benefit"] for r in first["grid"]]
     written = json.loads(Path(again["written"]["json"]).read_text())
     assert written["grid"][0]["p_benefit"] == first["grid"][0]["p_benefit"]
+
 
 
 @pytest.mark.slow
@@ -369,11 +288,13 @@ def test_interrupted_pymc_sweep_resumes(trial, pymc_settings, tmp_path, monkeypa
     assert fresh[0]["p_benefit"] == resumed["grid"][0]["p_benefit"]  # same seed, same draws
 
 
+
 def _problem_args(trial, settings, row):
     outcome = trial.outcome("remission")
     name, control = sweep_mod.control_prior_for(trial, outcome)
     problem = sweep_mod._Problem(trial, outcome, "effect", "log_or", name, control, outcome.thresholds[0])
     return problem, row["prior_mean"], row["prior_sd"], row["seed"], settings
+
 
 
 def test_exact_sweep_cache_and_outputs(trial, tmp_path):
@@ -396,46 +317,13 @@ def test_exact_sweep_cache_and_outputs(trial, tmp_path):
     assert len(csv_lines) == 22 and csv_lines[0].startswith("prior_mean,prior_sd,p_benefit")
 
 
-# ---------------------------------------------------------------------------------------------
-# The command line
-# ---------------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("args, message", [
-    (["--centre", "1:0:5"], "<command line>: --centre: STOP (0) must not be below START (1)"),
-    (["--sd", "0:1:3"], "<command line>: --sd: values must be > 0, got START = 0"),
-    (["--centre", "a:b:3"], "<command line>: --centre: START and STOP must be numbers, got 'a:b:3'"),
-    (["--centre", "0:1"], "<command line>: --centre: expected START:STOP:N such as -1:2.5:36, got '0:1'"),
-    (["--sd", "0.1:1:0"], "<command line>: --sd: N must be >= 1, got 0"),
-    (["--scale", "hazard"], "<command line>: --scale: must be log-or, log-rr or rd, got 'hazard'"),
-    (["--mode", "arm", "--centre", "0:1:3"], "<command line>: --centre: prior means of an arm must lie in (0, 1), got '0:1:3'"),
-])
-def test_cli_bad_ranges_are_one_line_errors(args, message, tmp_path):
-    from typer.testing import CliRunner
-
-    from lnbayes.cli.main import app
-
-    result = CliRunner().invoke(app, ["sweep", *args, "--outdir", str(tmp_path / "out")])
-    assert result.exit_code == 2
-    assert result.stderr.strip().splitlines() == [f"error: {message}"]
-    assert not (tmp_path / "out").exists()
-
-
-def test_cli_reports_every_bad_range_at_once(tmp_path):
-    from typer.testing import CliRunner
-
-    from lnbayes.cli.main import app
-
-    result = CliRunner().invoke(app, ["sweep", "--centre", "2:1:3", "--sd", "-1:1:3"])
-    assert result.exit_code == 2
-    assert len(result.stderr.strip().splitlines()) == 2
-
 
 def test_parse_range_accepts_a_single_point():
     r = sweep_mod.parse_range("0.5:0.5:1", "--sd", positive=True)
     assert list(r.values()) == [0.5]
     with pytest.raises(LnbayesError):
         sweep_mod.parse_range("0.5:0.7:1", "--sd")
+
 
 
 def test_lower_is_better_outcome_direction(trial):
@@ -448,3 +336,26 @@ def test_lower_is_better_outcome_direction(trial):
     post = exact.effect_posterior(trial.priors["weakly_informative"].control, "log_or",
                                   spec_mod.NormalPrior.single(-2.0, 0.5), outcome)
     assert abs(p[0] - post.prob_benefit(True)) < 1e-4
+
+
+
+def moved(x: float) -> list[float]:
+    """x one ulp down and up, and moved by a relative 1e-12 both ways (1e-12 if x is 0)."""
+    step = 1e-12 * abs(x) if x != 0 else 1e-12
+    return [float(np.nextafter(x, -np.inf)), float(np.nextafter(x, np.inf)), x - step, x + step]
+
+
+
+def test_tipping_points_on_the_embedded_trial_are_continuous():
+    trial = load_trial()
+    outcome = trial.outcome(None)
+    control_name, control = sweep_mod.control_prior_for(trial, outcome, None, "effect")
+    problem = sweep_mod._Problem(trial, outcome, "effect", "log_or", control_name, control, None)
+    base = sweep_mod.tipping_points(problem, np.array([0.5]), (-1.0, 2.5), check_exact=False)
+    for lo in moved(-1.0)[:2]:
+        res = sweep_mod.tipping_points(problem, np.array([0.5]), (lo, 2.5), check_exact=False)
+        for r0, r1 in zip(base["by_sd"], res["by_sd"]):
+            assert r0["status"] == r1["status"]
+            if r0["prior_mean"] is not None:
+                assert abs(r0["prior_mean"] - r1["prior_mean"]) <= 1e-7
+

@@ -1,9 +1,7 @@
-"""Figures: structure (axes, labels, lines, annotations), not pixels; the maths under them
-checked against closed forms and scipy.integrate."""
+"""lnbayes.outputs.figures: the figures' structure (they were also looked at), atomic saving,
+and the rank-envelope lookup against arviz-stats."""
 
 from __future__ import annotations
-
-import math
 
 import matplotlib
 import numpy as np
@@ -11,19 +9,14 @@ import pytest
 from scipy import integrate, stats
 
 from lnbayes import formatting
-from lnbayes.analyses import densities as densities_mod
-from lnbayes.analyses import figure_data, reanalysis, sample_estimates, sensitivity
-from lnbayes.analyses import sensitivity as sensitivity_mod
+from lnbayes.analyses import figure_data, planning, reanalysis
 from lnbayes.engines import exact
-from lnbayes.io import trialfile
-from lnbayes.model import spec as spec_mod
-from lnbayes.model.spec import BetaPrior, NormalPrior, Outcome
+from lnbayes.model.spec import NormalPrior
 from lnbayes.outputs.figures import figure_set, plots
 
-
-@pytest.fixture(scope="session")
-def trial():
-    return trialfile.load_trial()
+# the tests of this file share module- and session-scoped fixtures (sampled or computed once):
+# pytest-xdist (make test) runs them in one worker
+pytestmark = pytest.mark.xdist_group("figures")
 
 
 @pytest.fixture(scope="session")
@@ -31,14 +24,17 @@ def outcome(trial):
     return trial.primary_outcome
 
 
+
 @pytest.fixture(scope="session")
 def exact_analysis(trial, outcome):
     return reanalysis.analyze(trial, outcome.name, engine="exact")
 
 
+
 @pytest.fixture(scope="session")
 def curves(trial, outcome, exact_analysis):
     return figure_data.curves(trial, outcome, exact_analysis)
+
 
 
 def _flat_p_benefit(outcome) -> float:
@@ -49,51 +45,18 @@ def _flat_p_benefit(outcome) -> float:
     return value
 
 
-# ---------------------------------------------------------------------------------------------
-# The maths under the figures
-# ---------------------------------------------------------------------------------------------
 
+def _texts(fig) -> list[str]:
+    out = [t.get_text() for t in fig.texts]
+    for ax in fig.axes:
+        out += [t.get_text() for t in ax.texts]
+        out += [ax.get_title(loc) for loc in ("left", "center", "right")]
+        out += [ax.get_xlabel(), ax.get_ylabel()]
+        out += [t.get_text() for t in ax.get_yticklabels()]
+    for legend in fig.legends:
+        out += [t.get_text() for t in legend.get_texts()]
+    return out
 
-def test_flat_prior_risk_difference_is_triangular(outcome):
-    flat = trialfile.reference_priors()["flat"]
-    c = densities_mod.density_curves(flat, outcome, ("risk_difference",),
-                                 ranges={"risk_difference": (-0.95, 0.95)}, n=381)
-    grid = c["risk_difference"]["grid"]
-    away_from_kink = np.abs(grid) > 0.02
-    # difference of two independent uniforms: density 1 - |d|
-    np.testing.assert_allclose(c["risk_difference"]["prior"][away_from_kink],
-                               1 - np.abs(grid[away_from_kink]), atol=2e-3)
-
-
-def test_posterior_arm_densities_are_the_conjugate_betas(outcome):
-    flat = trialfile.reference_priors()["flat"]
-    c = densities_mod.density_curves(flat, outcome, ("p_control", "p_treatment"),
-                                 ranges={"p_control": (0.01, 0.99), "p_treatment": (0.01, 0.99)})
-    g = c["p_control"]["grid"]
-    np.testing.assert_allclose(c["p_control"]["posterior"],
-                               stats.beta.pdf(g, 1 + outcome.control_events,
-                                              1 + outcome.control_n - outcome.control_events),
-                               rtol=1e-9)
-
-
-def test_effect_prior_log_or_density_is_the_normal(outcome):
-    prior = spec_mod.Prior(name="s", family="effect", control=BetaPrior.single(1, 1), scale="log_or",
-                       effect=NormalPrior.single(0.3, 0.7))
-    c = densities_mod.density_curves(prior, outcome, ("odds_ratio", "p_control"),
-                                 ranges={"odds_ratio": (0.05, 20), "p_control": (0.05, 0.95)})
-    g = c["odds_ratio"]["grid"]
-    # density per unit log OR of the prior is the Normal itself
-    np.testing.assert_allclose(c["odds_ratio"]["prior"], stats.norm.pdf(np.log(g), 0.3, 0.7),
-                               atol=1e-6)
-    # p_control keeps its stated Beta(1, 1) prior
-    np.testing.assert_allclose(c["p_control"]["prior"], 1.0, atol=1e-3)
-    # the posterior density integrates to the exact engine's probability of an interval
-    post = exact.posterior(prior, outcome)
-    x = np.log(g)
-    inside = (g > 0.5) & (g < 2.0)
-    area = integrate.trapezoid(c["odds_ratio"]["posterior"][inside], x[inside])
-    assert area == pytest.approx(post.prob_between("odds_ratio", g[inside][0], g[inside][-1]),
-                                 abs=2e-3)
 
 
 def test_the_plot_heatmap_is_the_exact_sweep_of_the_report(trial, outcome, exact_analysis):
@@ -114,57 +77,13 @@ def test_the_plot_heatmap_is_the_exact_sweep_of_the_report(trial, outcome, exact
     assert set(data["curves"]) == {r["prior"] for r in exact_analysis["results"]}
 
 
-def test_newcombe_interval_matches_the_published_example():
-    # Newcombe 1998, Table II example (a): 56/70 vs 48/80, method 10: 0.0524 to 0.3339
-    est = sample_estimates.data_only_estimate(Outcome("x", "x", 56, 70, 48, 80))
-    rd = est["risk_difference"]
-    assert rd["estimate"] == pytest.approx(0.2)
-    assert rd["lower"] == pytest.approx(0.0524, abs=1e-4)
-    assert rd["upper"] == pytest.approx(0.3339, abs=1e-4)
-    # Woolf: log OR +/- 1.96 sqrt(1/a + 1/b + 1/c + 1/d)
-    se = math.sqrt(1 / 56 + 1 / 14 + 1 / 48 + 1 / 32)
-    assert est["odds_ratio"]["lower"] == pytest.approx(56 * 32 / (14 * 48) * math.exp(-1.959964 * se),
-                                                       rel=1e-5)
-
-
-def test_log_densities_are_scipy_logpdfs(trial, outcome):
-    prior = trial.priors["sceptical"]
-    draws = {"p_control": np.array([[0.3, 0.8]]), "log_or": np.array([[0.1, -0.4]]),
-             "p_treatment": np.array([[0.32, 0.7]])}
-    lp = sensitivity_mod.log_prior_terms(prior, draws["p_control"], draws["p_treatment"])
-    log_or = np.log(draws["p_treatment"] / (1 - draws["p_treatment"])) - np.log(
-        draws["p_control"] / (1 - draws["p_control"]))
-    np.testing.assert_allclose(lp["log_or"], stats.norm.logpdf(log_or, 0, prior.effect.sds[0]))
-    np.testing.assert_allclose(lp["p_control"], 0.0, atol=1e-12)
-    ll = sensitivity_mod.log_likelihood_terms(outcome, draws["p_control"], draws["p_treatment"])
-    np.testing.assert_allclose(ll["treatment"], stats.binom.logpmf(9, 12, draws["p_treatment"]))
-    assert sensitivity.prior_is_constant(trial.priors["flat"])
-    assert not sensitivity.prior_is_constant(prior)
-
-
-# ---------------------------------------------------------------------------------------------
-# Figure structure
-# ---------------------------------------------------------------------------------------------
-
-
-def _texts(fig) -> list[str]:
-    out = [t.get_text() for t in fig.texts]
-    for ax in fig.axes:
-        out += [t.get_text() for t in ax.texts]
-        out += [ax.get_title(loc) for loc in ("left", "center", "right")]
-        out += [ax.get_xlabel(), ax.get_ylabel()]
-        out += [t.get_text() for t in ax.get_yticklabels()]
-    for legend in fig.legends:
-        out += [t.get_text() for t in legend.get_texts()]
-    return out
-
-
 def test_figures_leave_global_rcparams_alone(trial, outcome, exact_analysis, curves):
     before = dict(matplotlib.rcParams)
     plots.plot_effect_prior_posterior(trial, outcome, exact_analysis, curves)
     plots.plot_p_benefit(trial, outcome, exact_analysis)
     after = dict(matplotlib.rcParams)
     assert before == after
+
 
 
 def test_effect_figure(trial, outcome, exact_analysis, curves):
@@ -187,6 +106,7 @@ def test_effect_figure(trial, outcome, exact_analysis, curves):
     assert any("Benefit (hUC-MSC better)" == t for t in texts)
 
 
+
 def test_forest(trial, outcome, exact_analysis):
     fig = plots.plot_forest(trial, outcome, exact_analysis)
     texts = _texts(fig)
@@ -204,11 +124,13 @@ def test_forest(trial, outcome, exact_analysis):
                for line in rd_ax.get_lines())
 
 
+
 def test_arm_figure_names_both_arms(trial, outcome, exact_analysis, curves):
     fig = plots.plot_arm_posteriors(trial, outcome, exact_analysis, curves)
     texts = " | ".join(_texts(fig))
     assert "hUC-MSC: observed 9/12" in texts and "placebo: observed 5/6" in texts
     assert fig._supxlabel.get_text() == "Probability of remission (partial + complete) at 6 months"
+
 
 
 def test_p_benefit_dot_chart(trial, outcome, exact_analysis):
@@ -218,6 +140,7 @@ def test_p_benefit_dot_chart(trial, outcome, exact_analysis):
     assert sorted(float(line.get_xdata()[0]) for line in level_lines) == [0.5, 0.8, 0.95]
     texts = _texts(fig)
     assert formatting.probability(_flat_p_benefit(outcome)) in texts
+
 
 
 def test_sweep_heatmap(trial, outcome):
@@ -242,54 +165,13 @@ def test_sweep_heatmap(trial, outcome):
     assert ax.get_xlabel() == "Prior mean of the log odds ratio"
 
 
+
 def test_save_figures_is_atomic_and_complete(tmp_path, trial, outcome, exact_analysis):
     fig = plots.plot_p_benefit(trial, outcome, exact_analysis)
     paths = figure_set.save_figures({"p_benefit": fig}, tmp_path, ["png", "svg"])
     assert [p.name for p in paths] == ["p_benefit.png", "p_benefit.svg"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["p_benefit.png", "p_benefit.svg"]
 
-
-# ---------------------------------------------------------------------------------------------
-# The command
-# ---------------------------------------------------------------------------------------------
-
-
-def test_cli_plot_writes_figures(tmp_path):
-    from PIL import Image
-    from typer.testing import CliRunner
-
-    from lnbayes.cli.main import app
-
-    out = tmp_path / "figs"
-    result = CliRunner().invoke(app, ["plot", "--engine", "exact", "--prior", "flat",
-                                      "--prior", "sceptical", "--outdir", str(out),
-                                      "--format", "png,pdf"])
-    assert result.exit_code == 0, result.output
-    pngs = sorted(out.glob("*.png"))
-    pdfs = sorted(out.glob("*.pdf"))
-    assert len(pngs) >= 5 and len(pdfs) == len(pngs)
-    for png in pngs:
-        with Image.open(png) as img:
-            assert img.width >= 1200
-    assert all(p.read_bytes().startswith(b"%PDF") for p in pdfs)
-    assert not list(out.glob(".*.part"))
-
-
-def test_cli_plot_bad_format_writes_nothing(tmp_path):
-    from typer.testing import CliRunner
-
-    from lnbayes.cli.main import app
-
-    result = CliRunner().invoke(app, ["plot", "--engine", "exact", "--outdir", str(tmp_path / "x"),
-                                      "--format", "png,jpg"])
-    assert result.exit_code == 2
-    assert "--format" in result.output
-    assert not (tmp_path / "x").exists()
-
-
-# ---------------------------------------------------------------------------------------------
-# PyMC figures (few draws)
-# ---------------------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="session")
@@ -298,6 +180,7 @@ def pymc_analysis(trial, outcome):
 
     return reanalysis.analyze(trial, outcome.name, ["flat", "sceptical"], engine="pymc",
                             settings=SamplerSettings(draws=300, tune=300, chains=2))
+
 
 
 @pytest.mark.slow
@@ -334,6 +217,7 @@ def test_pymc_figures(trial, outcome, pymc_analysis):
     assert not plt.get_fignums()  # ArviZ figures are detached from pyplot
 
 
+
 @pytest.mark.parametrize("n_draws, n_chains", [(50, 4), (400, 4), (37, 3)])
 def test_vectorised_rank_envelope_lookup_equals_arviz_stats(n_draws, n_chains):
     """The rank plots' envelope simulation runs with a vectorised hypergeometric lookup; it must
@@ -350,6 +234,7 @@ def test_vectorised_rank_envelope_lookup_equals_arviz_stats(n_draws, n_chains):
         assert np.array_equal(expected, got, equal_nan=True)
 
 
+
 def test_rank_envelope_patch_is_undone():
     from arviz_stats import ecdf_utils
 
@@ -357,3 +242,59 @@ def test_rank_envelope_patch_is_undone():
     with plots._fast_rank_envelope():
         assert ecdf_utils._hypergeometric_cdf_lookup is plots._vectorised_hypergeometric_cdf_lookup
     assert ecdf_utils._hypergeometric_cdf_lookup is original
+
+
+
+@pytest.fixture(scope="session")
+def design_flat(trial):
+    return planning.design(trial, "flat")
+
+
+
+def test_predictive_figure(trial):
+    import matplotlib.pyplot as plt
+
+    from lnbayes.outputs.figures.planning_plots import predictive_figure
+
+    result = planning.predict(trial, ["flat", "sceptical"])
+    fig = predictive_figure(result)
+    curves, grid = fig.axes[0], fig.axes[1]
+    assert len([line for line in curves.get_lines() if line.get_drawstyle() == "steps-post"]) == 2
+    assert "P(benefit)" in curves.get_ylabel()
+    assert len(grid.images) == 1 and grid.images[0].get_array().shape == (3, 6)
+    assert len(grid.texts) == 18
+    assert curves.get_legend() is None and len(fig.legends[0].get_texts()) == 2
+    plt.close(fig)
+
+
+
+def test_predictive_figure_tells_every_prior_apart(trial):
+    """With more priors than colours, line styles keep each curve distinct (one look per prior)."""
+    import matplotlib.pyplot as plt
+
+    from lnbayes.outputs.figures.planning_plots import predictive_figure
+
+    result = planning.predict(trial, list(trial.priors))
+    assert len(result["results"]) > 8
+    fig = predictive_figure(result)
+    steps = [line for line in fig.axes[0].get_lines() if line.get_drawstyle() == "steps-post"]
+    assert len(steps) == len(result["results"])
+    # colour and dash pattern (matplotlib has no public getter for a custom dash pattern)
+    looks = {(line.get_color(), repr(line._unscaled_dash_pattern)) for line in steps}
+    assert len(looks) == len(steps)
+    plt.close(fig)
+
+
+
+def test_operating_characteristics_figure(design_flat):
+    import matplotlib.pyplot as plt
+
+    from lnbayes.outputs.figures.planning_plots import operating_characteristics_figure
+
+    fig = operating_characteristics_figure(design_flat)
+    oc, power = fig.axes[0], fig.axes[1]
+    assert oc.get_xlabel() == "True treatment-arm rate"
+    assert len(oc.get_legend().get_texts()) == 5
+    assert power.get_ylabel() == "Power at the hoped-for effect"
+    plt.close(fig)
+

@@ -1,9 +1,9 @@
-"""The pure maths of issue 7 against independent calculations.
+"""lnbayes.engines.enumeration: P(benefit) tables over every dataset, predictive probabilities
+and operating characteristics (type I error, power, sample size).
 
 Independent routes used here: Cook's closed form for P(X > Y) of two Betas with an integer
 shape, scipy.integrate.quad, tensor Gauss-Legendre rules on (p_control, theta) (not the module's
-logit grid), scipy.stats.betabinom, and brute-force simulation.
-"""
+rules), brute-force enumeration of the predictive, and simulation of trials."""
 
 from __future__ import annotations
 
@@ -13,18 +13,20 @@ import numpy as np
 import pytest
 from scipy import integrate, special, stats
 
-from lnbayes.analyses import bayes_factors
 from lnbayes.engines import enumeration, exact
 from lnbayes.io.trialfile import load_trial
 from lnbayes.model.spec import BetaPrior, NormalPrior, Outcome, Prior
 
 FLAT = Prior("flat", "arm", BetaPrior.single(1, 1), treatment=BetaPrior.single(1, 1))
+
 LOG_OR = Prior("w", "effect", BetaPrior.single(1, 1), scale="log_or",
                effect=NormalPrior.single(0.0, 1.5))
+
 RD = Prior("rd", "effect", BetaPrior.single(2, 2), scale="rd", effect=NormalPrior.single(0.1, 0.2))
 
 SIM_SE = 4.0
 """Simulated probabilities must lie within 4 binomial simulation SEs of the exact ones."""
+
 
 
 def cook_p_greater(a1: int, b1: float, a2: float, b2: float) -> float:
@@ -34,13 +36,16 @@ def cook_p_greater(a1: int, b1: float, a2: float, b2: float) -> float:
                                - special.betaln(1 + i, b1) - special.betaln(a2, b2))))
 
 
+
 def flat_p_benefit(y_t: int, n_t: int, y_c: int, n_c: int) -> float:
     return cook_p_greater(1 + y_t, 1 + n_t - y_t, 1 + y_c, 1 + n_c - y_c)
+
 
 
 def quad_p_greater(a1, b1, a2, b2) -> float:
     return integrate.quad(lambda x: stats.beta.pdf(x, a2, b2) * stats.beta.sf(x, a1, b1), 0, 1,
                           epsabs=1e-13, epsrel=1e-12)[0]
+
 
 
 def brute_force_predictive(y_t, n_t, y_c, n_c, final_t, final_c, threshold) -> float:
@@ -56,26 +61,10 @@ def brute_force_predictive(y_t, n_t, y_c, n_c, final_t, final_c, threshold) -> f
     return total
 
 
+
 def test_cook_formula_matches_quad():
     assert cook_p_greater(10, 4, 6, 2) == pytest.approx(quad_p_greater(10, 4, 6, 2), abs=1e-12)
 
-
-def test_gregory_weights_classical_order_3():
-    assert enumeration.gregory_end_weights(3) == pytest.approx((3 / 8, 7 / 6, 23 / 24), abs=1e-14)
-
-
-def test_gregory_rule_integrates_smooth_half_line():
-    h = 0.1
-    w = np.asarray(enumeration.gregory_end_weights())
-    x = np.arange(0, 40, h)
-    f = np.exp(-0.5 * (x - 0.3) ** 2)
-    weights = np.ones_like(x)
-    weights[: len(w)] = w
-    exact_value = math.sqrt(math.pi / 2) * special.erfc(-0.3 / math.sqrt(2))
-    assert h * np.sum(weights * f) == pytest.approx(exact_value, abs=1e-8)
-
-
-# --- P(benefit) for every dataset -------------------------------------------------------------
 
 
 def test_flat_table_matches_closed_form():
@@ -84,10 +73,12 @@ def test_flat_table_matches_closed_form():
     assert np.max(np.abs(table - expected)) < 1e-10
 
 
+
 def test_lower_is_better_is_the_complement():
     higher = enumeration.prob_benefit_table(LOG_OR, 5, 4)
     lower = enumeration.prob_benefit_table(LOG_OR, 5, 4, lower_is_better=True)
     assert np.allclose(higher + lower, 1.0, atol=1e-12)
+
 
 
 def test_arm_mixture_against_quad():
@@ -102,6 +93,7 @@ def test_arm_mixture_against_quad():
         pytest.approx(expected, abs=1e-9)
 
 
+
 def gauss_2d(f, theta_range, n: int = 240) -> float:
     """Integral of f(theta, p_c) over p_c in (0, 1) and theta in theta_range(p_c), by a tensor
     Gauss-Legendre rule (n nodes per axis; theta nodes mapped per p_c).
@@ -113,6 +105,7 @@ def gauss_2d(f, theta_range, n: int = 240) -> float:
     theta = 0.5 * (hi - lo)[:, None] * (g[None, :] + 1) + lo[:, None]
     wt = 0.5 * (hi - lo)[:, None] * gw[None, :]
     return float(np.sum(wc[:, None] * wt * f(theta, pc[:, None])))
+
 
 
 def _gauss_p_benefit(prior: Prior, y_t, n_t, y_c, n_c) -> float:
@@ -144,10 +137,12 @@ def _gauss_p_benefit(prior: Prior, y_t, n_t, y_c, n_c) -> float:
     return benefit / (harm + benefit)
 
 
+
 @pytest.mark.parametrize("prior", [LOG_OR, RD], ids=["log_or", "rd"])
 def test_effect_level_against_gauss_legendre(prior):
     assert enumeration.prob_benefit(prior, 9, 12, 5, 6) == pytest.approx(
         _gauss_p_benefit(prior, 9, 12, 5, 6), abs=1e-7)
+
 
 
 def test_effect_level_agrees_with_exact_engine_on_extreme_data():
@@ -158,8 +153,6 @@ def test_effect_level_agrees_with_exact_engine_on_extreme_data():
         assert enumeration.prob_benefit(sceptical, y_t, 17, y_c, 8) == pytest.approx(
             exact.posterior(sceptical, o).prob_benefit(), abs=1e-5)
 
-
-# --- predictive probability -------------------------------------------------------------------
 
 
 def test_issue_check_flat_prior_predictive():
@@ -174,8 +167,10 @@ def test_issue_check_flat_prior_predictive():
     assert pred.prob.sum() == pytest.approx(1.0, abs=1e-12)
 
 
+
 def test_final_counts_from_planned_enrolment():
     assert enumeration.final_counts(25, (2, 1)) == (17, 8)
+
 
 
 def test_effect_level_predictive_cell_against_gauss_legendre():
@@ -197,12 +192,11 @@ def test_effect_level_predictive_cell_against_gauss_legendre():
     assert pred.prob[1, 4] == pytest.approx(cell / z, abs=1e-8)
 
 
-# --- operating characteristics ----------------------------------------------------------------
-
 
 def _flat_declare(n_t, n_c, threshold):
     return np.array([[flat_p_benefit(t, n_t, c, n_c) >= threshold for t in range(n_t + 1)]
                      for c in range(n_c + 1)])
+
 
 
 @pytest.mark.parametrize("p_c,p_t", [(0.6, 0.6), (0.6, 0.818), (0.3, 0.7), (0.85, 0.85)])
@@ -220,6 +214,7 @@ def test_operating_characteristics_against_simulation(p_c, p_t):
     assert abs(simulated - exact_p) <= SIM_SE * se + 1e-12
 
 
+
 def test_operating_characteristics_effect_prior_against_simulation():
     """Enumeration under an effect-level prior against simulation (decisions from its table)."""
     sceptical = load_trial().priors["sceptical"]
@@ -233,6 +228,7 @@ def test_operating_characteristics_effect_prior_against_simulation():
         assert abs(sim - exact_p) <= SIM_SE * se + 1e-12
 
 
+
 def test_type_i_error_is_the_max_at_equal_rates():
     declare = _flat_declare(17, 8, 0.95)
     t1 = enumeration.type_i_error(declare)
@@ -242,6 +238,7 @@ def test_type_i_error_is_the_max_at_equal_rates():
     assert t1["max"] == pytest.approx(brute, abs=1e-12)
     for q in (0.2, 0.5, 0.7):
         assert float(enumeration.prob_declare(declare, q, q)) <= t1["max"] + 1e-12
+
 
 
 def test_sample_size_search():
@@ -260,50 +257,6 @@ def test_sample_size_search():
     assert all(power(n) < 0.8 for n in range(total - 6, total))
 
 
-# --- evidence ---------------------------------------------------------------------------------
-
-
-def test_savage_dickey_flat_closed_form():
-    """Flat prior: density of the log OR at 0 is 1/6 a priori and B(a1+a2, b1+b2)/(B1 B2) after."""
-    sd = bayes_factors.savage_dickey(FLAT, 9, 12, 5, 6)
-    assert sd["prior_density_at_0"] == pytest.approx(1 / 6, abs=1e-10)
-    post = math.exp(special.betaln(10 + 6, 4 + 2) - special.betaln(10, 4) - special.betaln(6, 2))
-    assert sd["posterior_density_at_0"] == pytest.approx(post, abs=1e-9)
-    assert sd["bf01"] == pytest.approx(post * 6, abs=1e-8)
-
-
-def test_savage_dickey_log_or_against_quad():
-    s = LOG_OR.effect.sds[0]
-    sd = bayes_factors.savage_dickey(LOG_OR, 9, 12, 5, 6)
-    assert sd["prior_density_at_0"] == pytest.approx(stats.norm.pdf(0, 0, s), abs=1e-10)
-
-    def joint(theta, pc):
-        pt = special.expit(special.logit(pc) + theta)
-        return stats.norm.pdf(theta, 0, s) * stats.binom.pmf(5, 6, pc) * stats.binom.pmf(9, 12, pt)
-
-    z = gauss_2d(joint, lambda pc: (np.full_like(pc, -12 * s), np.full_like(pc, 12 * s)))
-    at0 = integrate.quad(lambda pc: joint(0.0, pc), 0, 1, epsabs=1e-14)[0]
-    assert sd["posterior_density_at_0"] == pytest.approx(at0 / z, rel=1e-7)
-
-
-def test_bf_benefit_definition():
-    assert bayes_factors.bf_benefit(0.75, 0.5) == pytest.approx(3.0)
-    assert bayes_factors.bf_benefit(0.5, 0.2) == pytest.approx(4.0)
-    assert bayes_factors.bf_benefit(1.0, 0.5) is None
-
-
-def test_evidence_summary_rope_flat_against_quad():
-    o = Outcome("o", "o", 9, 12, 5, 6, rope=("rd", -0.05, 0.05))
-    ev = bayes_factors.evidence_summary(FLAT, o, exact.posterior(FLAT, o))
-    expected = integrate.quad(
-        lambda x: stats.beta.pdf(x, 6, 2) * (stats.beta.cdf(x + 0.05, 10, 4)
-                                             - stats.beta.cdf(x - 0.05, 10, 4)),
-        0, 1, epsabs=1e-13)[0]
-    assert ev["rope"]["p_inside"] == pytest.approx(expected, abs=1e-6)
-    assert ev["prior_p_benefit"] == pytest.approx(0.5, abs=1e-12)
-    p = flat_p_benefit(9, 12, 5, 6)
-    assert ev["bf_benefit"] == pytest.approx(p / (1 - p), abs=1e-6)
-
 
 @pytest.mark.parametrize("name", ["flat", "sceptical"])
 def test_table_is_a_monotone_probability(name):
@@ -312,3 +265,4 @@ def test_table_is_a_monotone_probability(name):
     assert np.all((table >= 0) & (table <= 1))
     assert np.all(np.diff(table, axis=1) > -1e-9)
     assert np.all(np.diff(table, axis=0) < 1e-9)
+

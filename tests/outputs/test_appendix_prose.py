@@ -9,13 +9,15 @@ import pytest
 
 from lnbayes.analyses import full_report
 from lnbayes.io import trialfile
-from lnbayes.outputs import report
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
+
 TRIALS = {"deng2017": ROOT / "models" / "deng2017.toml",
           "ecmo_like": ROOT / "tests" / "data" / "ecmo_like.toml"}
+
 ENUMERATED = {"higher", "lower", "arm", "effect", "log_or", "log_rr", "rd", "rr", "or",
               "reference", "sceptical", "enthusiastic", "pessimistic", "grid", "above", "below"}
+
 
 
 def string_values(obj) -> set[str]:
@@ -27,17 +29,23 @@ def string_values(obj) -> set[str]:
     return {obj} if isinstance(obj, str) else set()
 
 
+
 @pytest.fixture(scope="module")
-def appendices():
+def appendices(exact_report):
+    """The appendix of ``lnbayes report --engine exact`` of each trial (the embedded trial's report
+    is the one the gallery tests check: tests/conftest.py runs it once)."""
     out = {}
     for name, path in TRIALS.items():
-        trial = trialfile.load_trial(path)
-        rep, _ = full_report.run_report(trial, engine="exact")
-        out[name] = (report.render_markdown(full_report.strip_for_json(report.add_texts(rep))),
+        done, outdir = exact_report(path)
+        assert done.returncode == 0, done.stderr
+        out[name] = ((outdir / "appendix.md").read_text(),
                      string_values(tomllib.loads(path.read_text())))
     return out
 
 
+
+@pytest.mark.e2e
+@pytest.mark.xdist_group("report-deng2017")
 def test_no_field_value_of_one_trial_appears_in_the_other(appendices):
     """A text value of one file (not also in the other, nor in the template or the standard
     references that every appendix has) must not appear in the other's appendix."""
@@ -51,6 +59,9 @@ def test_no_field_value_of_one_trial_appears_in_the_other(appendices):
         assert not leaked, f"{this} values in the {other} appendix: {leaked}"
 
 
+
+@pytest.mark.e2e
+@pytest.mark.xdist_group("report-deng2017")
 def test_each_appendix_uses_its_own_narrative_fields(appendices):
     for name, path in TRIALS.items():
         text, _ = appendices[name]
@@ -60,11 +71,15 @@ def test_each_appendix_uses_its_own_narrative_fields(appendices):
             assert value in text, (name, value)
 
 
+
+@pytest.mark.e2e
+@pytest.mark.xdist_group("report-deng2017")
 def test_no_fact_of_the_embedded_trial_in_another_appendix(appendices):
     text, _ = appendices["ecmo_like"]
     for word in ("lupus", "hUC-MSC", "placebo", "Deng", "remission", "Zampieri", "stem cell",
                  "dramatic"):
         assert word.lower() not in text.lower(), word
+
 
 
 def test_the_package_and_template_hold_no_fact_of_the_embedded_trial():
@@ -78,3 +93,4 @@ def test_the_package_and_template_hold_no_fact_of_the_embedded_trial():
         text = path.read_text().lower().replace("deng2017.toml", "")
         found += [f"{path.name}: {w}" for w in words if w in text]
     assert not found, found
+

@@ -1,17 +1,21 @@
-"""PyMC (nutpie) against the exact engine, for both model families and every effect scale.
-
-Each sampled probability must lie within 3 Monte Carlo standard errors of the exact value.
-"""
+"""lnbayes.analyses.reanalysis: PyMC (nutpie) against the exact engine for both model families
+and every effect scale (each sampled probability within 3 Monte Carlo standard errors of the exact
+value), saved draws, and analyze_all over every outcome with its direction."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
+from scipy import special
 
 from lnbayes.analyses import reanalysis
 from lnbayes.model.spec import BetaPrior, NormalPrior, Outcome, Prior, Threshold
 
-pytestmark = pytest.mark.slow
+# the tests of this file share module- and session-scoped fixtures (sampled or computed once):
+# pytest-xdist (make test) runs them in one worker
+pytestmark = pytest.mark.xdist_group("reanalysis")
 
 DENG = Outcome(
     "remission", "Remission", 9, 12, 5, 6,
@@ -31,6 +35,7 @@ PRIORS = {
 }
 
 
+
 @pytest.fixture(scope="module", params=sorted(PRIORS))
 def sampled(request, small_settings):
     prior = PRIORS[request.param]
@@ -38,17 +43,23 @@ def sampled(request, small_settings):
                                 netcdf_path=None, provenance={})
 
 
+
+@pytest.mark.slow
 def test_p_benefit_within_3_mcse_of_exact(sampled):
     assert sampled["p_benefit_mcse"] > 0
     z = abs(sampled["p_benefit"] - sampled["p_benefit_exact"]) / sampled["p_benefit_mcse"]
     assert z <= 3, sampled["prior"]
 
 
+
+@pytest.mark.slow
 def test_thresholds_within_3_mcse_of_exact(sampled):
     for row in sampled["thresholds"]:
         assert abs(row["p"] - row["p_exact"]) <= 3 * row["p_mcse"], (sampled["prior"], row)
 
 
+
+@pytest.mark.slow
 def test_intervals_close_to_exact(sampled):
     """Posterior medians within 3 MCSE of the exact ones (MCSE of the median from ArviZ)."""
     import arviz as az
@@ -60,6 +71,8 @@ def test_intervals_close_to_exact(sampled):
         assert abs(sampled["estimates"][measure]["median"] - exact_median) <= 3 * mcse, measure
 
 
+
+@pytest.mark.slow
 def test_diagnostics_pass(sampled):
     diag = sampled["diagnostics"]
     assert diag["converged"], diag["problems"]
@@ -68,6 +81,8 @@ def test_diagnostics_pass(sampled):
                                       "risk_ratio", "odds_ratio"}
 
 
+
+@pytest.mark.slow
 def test_same_seed_same_numbers(small_settings):
     prior = PRIORS["log_or"]
     a = reanalysis.pymc_result(prior, DENG, (), seed=5, settings=small_settings, netcdf_path=None,
@@ -80,6 +95,8 @@ def test_same_seed_same_numbers(small_settings):
     assert a["p_benefit"] == b["p_benefit"]
 
 
+
+@pytest.mark.slow
 def test_lower_is_better_direction(small_settings):
     death = Outcome("death", "Death", 1, 12, 0, 6, better="lower")
     r = reanalysis.pymc_result(PRIORS["flat"], death, (), seed=3, settings=small_settings,
@@ -89,6 +106,8 @@ def test_lower_is_better_direction(small_settings):
     assert abs(r["p_benefit"] - r["p_benefit_exact"]) <= 3 * r["p_benefit_mcse"]
 
 
+
+@pytest.mark.slow
 def test_netcdf_written_and_readable(tmp_path, small_settings):
     import arviz as az
 
@@ -102,6 +121,8 @@ def test_netcdf_written_and_readable(tmp_path, small_settings):
     assert not list(path.parent.glob("*.part"))
 
 
+
+@pytest.mark.slow
 def test_saved_draws_are_reused_only_for_the_same_run(tmp_path, small_settings):
     path = tmp_path / "posterior" / "remission__flat.nc"
     first = reanalysis.pymc_result(PRIORS["flat"], DENG, (), seed=2, settings=small_settings,
@@ -115,27 +136,90 @@ def test_saved_draws_are_reused_only_for_the_same_run(tmp_path, small_settings):
     assert not other_seed["from_cache"]
 
 
-def test_draws_do_not_depend_on_what_was_sampled_before(small_settings):
-    """One compiled model serves many priors; a prior's draws must not depend on the order."""
-    import subprocess
-    import sys
 
-    code = (
-        "import sys\n"
-        "from lnbayes.model.spec import BetaPrior, NormalPrior, Outcome, Prior\n"
-        "from lnbayes.engines import mcmc\n"
-        "from lnbayes.engines.mcmc import SamplerSettings\n"
-        "o = Outcome('r', 'r', 9, 12, 5, 6)\n"
-        "A = Prior('A', 'effect', BetaPrior.single(1, 1), scale='log_or', effect=NormalPrior.single(-1, 0.3))\n"
-        "B = Prior('B', 'effect', BetaPrior.single(3, 2), scale='log_or', effect=NormalPrior.single(1, 0.5))\n"
-        "s = SamplerSettings(draws=200, tune=200)\n"
-        "if sys.argv[1] == 'AB':\n"
-        "    mcmc.sample(A, o, seed=1, settings=s)\n"
-        "print(repr(float(mcmc.sample(B, o, seed=1, settings=s)['posterior']['log_or'].mean())))\n"
-    )
-    alone, after = (
-        subprocess.run([sys.executable, "-c", code, order], capture_output=True, text=True,
-                       check=True).stdout.strip()
-        for order in ("B", "AB")
-    )
-    assert alone == after
+@pytest.fixture(scope="session")
+def all_flat(trial, tmp_path_factory):
+    return reanalysis.analyze_all(trial, ["flat"], engine="exact",
+                                outdir=tmp_path_factory.mktemp("all"))
+
+
+
+def flat_p_greater(y1, n1, y2, n2):
+    """P(p1 > p2) under Beta(1, 1) priors (Cook's closed form)."""
+    a1, b1, a2, b2 = 1 + y1, 1 + n1 - y1, 1 + y2, 1 + n2 - y2
+    i = np.arange(a1)
+    return float(np.sum(np.exp(special.betaln(a2 + i, b1 + b2) - np.log(b1 + i)
+                               - special.betaln(1 + i, b1) - special.betaln(a2, b2))))
+
+
+
+def test_all_outcomes_with_their_direction(trial, all_flat):
+    names = [e["outcome"] for e in all_flat["outcomes"]]
+    assert names == list(trial.outcomes)
+    by_name = {e["outcome"]: e for e in all_flat["outcomes"]}
+    # death: 1/12 vs 0/6, lower is better, so benefit is P(p_t < p_c)
+    death = by_name["death"]["results"][0]
+    assert by_name["death"]["outcome_info"]["better"] == "lower"
+    assert death["p_benefit"] == pytest.approx(1 - flat_p_greater(1, 12, 0, 6), abs=1e-6)
+    remission = by_name["remission"]["results"][0]
+    assert remission["p_benefit"] == pytest.approx(flat_p_greater(9, 12, 5, 6), abs=1e-6)
+
+
+
+def test_single_outcome_contract_kept(all_flat):
+    entry = all_flat["outcomes"][0]
+    for key in ("trial", "title", "outcome", "outcome_info", "engine", "results", "provenance"):
+        assert key in entry
+    result = entry["results"][0]
+    for key in ("prior", "engine", "p_benefit", "p_benefit_mcse", "p_benefit_exact",
+                "agrees_with_exact", "thresholds", "estimates", "diagnostics", "log_evidence",
+                "evidence", "prior_info"):
+        assert key in result
+
+
+
+def test_benefit_harm_summary(all_flat):
+    bh = all_flat["benefit_harm"]
+    assert bh["safety_outcomes"] == ["serious_adverse_events", "death"]
+    assert "independent" in bh["assumption"]
+    row = bh["by_prior"][0]
+    harm = {h["outcome"]: h["p_harm"] for h in row["harm"]}
+    assert harm["serious_adverse_events"] == pytest.approx(flat_p_greater(2, 12, 2, 6), abs=1e-6)
+    assert harm["death"] == pytest.approx(flat_p_greater(1, 12, 0, 6), abs=1e-6)
+    joint = row["p_benefit_primary"] * (1 - harm["serious_adverse_events"]) * (1 - harm["death"])
+    assert row["p_benefit_and_no_harm"] == pytest.approx(joint, abs=1e-12)
+    assert 0 <= row["p_benefit_and_no_harm"] <= min(row["p_benefit_primary"], row["p_no_harm_any"])
+
+
+
+def test_all_written_atomically(all_flat):
+    from pathlib import Path
+
+    data = json.loads(Path(all_flat["written"]).read_text())
+    assert [e["outcome"] for e in data["outcomes"]] == [e["outcome"] for e in all_flat["outcomes"]]
+
+
+
+def test_rope_and_bayes_factors_in_results(all_flat):
+    by_name = {e["outcome"]: e for e in all_flat["outcomes"]}
+    ev = by_name["remission"]["results"][0]["evidence"]
+    assert ev["rope"]["scale"] == "rd" and 0 < ev["rope"]["p_inside"] < 1
+    assert by_name["death"]["results"][0]["evidence"]["rope"] is None
+    p = ev["posterior_p_benefit"]
+    assert ev["bf_benefit"] == pytest.approx((p / (1 - p)) / 1.0, abs=1e-9)
+
+
+
+@pytest.mark.slow
+def test_pymc_rope_within_3_mcse(trial):
+    from lnbayes.engines.mcmc import SamplerSettings
+
+    settings = SamplerSettings(draws=500, tune=500, chains=2, cores=1)
+    outcome = trial.outcomes["remission"]
+    result = reanalysis.pymc_result(trial.priors["flat"], outcome, outcome.thresholds, 11,
+                                  settings, None, {})
+    rope = result["evidence"]["rope"]
+    assert rope["p_inside_mcse"] > 0
+    assert abs(rope["p_inside"] - rope["p_inside_exact"]) <= 3 * rope["p_inside_mcse"]
+    assert rope["agrees_with_exact"]
+

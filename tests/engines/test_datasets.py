@@ -1,11 +1,10 @@
-"""P(benefit), Bayes factors and predictive probabilities at large n, with narrow and extreme
-priors (issue 11, items 3 and 5), against independent answers.
+"""lnbayes.engines.datasets (through lnbayes.engines.enumeration): P(benefit) for many datasets
+at once, for large trials, narrow and point-like priors and tiny Beta shapes (issue 11, items 3
+and 5), against independent answers.
 
 Independent routes: Cook's closed form for P(X > Y) of two Betas with a whole first shape (summed
-in logs over all its terms), closed-form Savage-Dickey densities of independent Betas, tensor
-Gauss-Legendre rules over (logit p_control, effect) on windows written here (not the module's
-grids), scipy.integrate.quad, and the Normal CDF for prior probabilities of log-OR priors.
-"""
+in log space), Gauss-Legendre rules over (logit p_control, effect) on windows written here (not the
+module's), brute-force enumeration and scipy.integrate."""
 
 from __future__ import annotations
 
@@ -20,15 +19,37 @@ from lnbayes.engines import enumeration, exact
 from lnbayes.errors import LnbayesError
 from lnbayes.model.spec import BetaPrior, NormalPrior, Outcome, Prior
 
+
+def test_gregory_weights_classical_order_3():
+    assert enumeration.gregory_end_weights(3) == pytest.approx((3 / 8, 7 / 6, 23 / 24), abs=1e-14)
+
+
+
+def test_gregory_rule_integrates_smooth_half_line():
+    h = 0.1
+    w = np.asarray(enumeration.gregory_end_weights())
+    x = np.arange(0, 40, h)
+    f = np.exp(-0.5 * (x - 0.3) ** 2)
+    weights = np.ones_like(x)
+    weights[: len(w)] = w
+    exact_value = math.sqrt(math.pi / 2) * special.erfc(-0.3 / math.sqrt(2))
+    assert h * np.sum(weights * f) == pytest.approx(exact_value, abs=1e-8)
+
+
+
 FLAT = Prior("flat", "arm", BetaPrior.single(1, 1), treatment=BetaPrior.single(1, 1))
+
 WIDE = Prior("wide", "effect", BetaPrior.single(1, 1), scale="log_or",
              effect=NormalPrior.single(0.0, 1.5))
+
 BIG = (50_500, 100_000, 50_000, 100_000)  # y_t, n_t, y_c, n_c: the audit's large trial
+
 
 
 def log_or_prior(sd: float, mean: float = 0.0) -> Prior:
     return Prior(f"n{sd:g}", "effect", BetaPrior.single(1, 1), scale="log_or",
                  effect=NormalPrior.single(mean, sd))
+
 
 
 def cook_p_greater(a1: int, b1: float, a2: float, b2: float) -> float:
@@ -39,13 +60,16 @@ def cook_p_greater(a1: int, b1: float, a2: float, b2: float) -> float:
     return float(np.exp(special.logsumexp(terms)))
 
 
+
 def flat_p_benefit(y_t, n_t, y_c, n_c) -> float:
     return cook_p_greater(1 + y_t, 1 + n_t - y_t, 1 + y_c, 1 + n_c - y_c)
+
 
 
 def gauss_legendre(lo: float, hi: float, n: int) -> tuple[np.ndarray, np.ndarray]:
     g, w = np.polynomial.legendre.leggauss(n)
     return 0.5 * (hi - lo) * (g + 1) + lo, 0.5 * (hi - lo) * w
+
 
 
 def brute_log_or(prior: Prior, y_t, n_t, y_c, n_c, uc_window, v_window, n: int = 400):
@@ -71,10 +95,6 @@ def brute_log_or(prior: Prior, y_t, n_t, y_c, n_c, uc_window, v_window, n: int =
     return below, above, at0
 
 
-# ---------------------------------------------------------------------------------------------
-# Large trials (100,000 per arm)
-# ---------------------------------------------------------------------------------------------
-
 
 def test_large_trial_flat_prior_against_cook():
     expected = flat_p_benefit(*BIG)
@@ -83,16 +103,6 @@ def test_large_trial_flat_prior_against_cook():
     o = Outcome("o", "o", *BIG)
     assert exact.posterior(FLAT, o).prob_benefit() == pytest.approx(expected, abs=1e-9)
 
-
-def test_large_trial_flat_savage_dickey_closed_form():
-    y_t, n_t, y_c, n_c = BIG
-    a_t, b_t, a_c, b_c = 1 + y_t, 1 + n_t - y_t, 1 + y_c, 1 + n_c - y_c
-    post = math.exp(special.betaln(a_t + a_c, b_t + b_c) - special.betaln(a_t, b_t)
-                    - special.betaln(a_c, b_c))
-    sd = bayes_factors.savage_dickey(FLAT, *BIG)
-    assert sd["prior_density_at_0"] == pytest.approx(1 / 6, rel=1e-12)
-    assert sd["bf01"] == pytest.approx(6 * post, rel=1e-9)
-    assert sd["bf01"] == pytest.approx(21.97, abs=0.01)  # the audit's exact value
 
 
 def test_large_trial_log_or_prior_against_gauss_legendre():
@@ -105,6 +115,7 @@ def test_large_trial_log_or_prior_against_gauss_legendre():
     sd = bayes_factors.savage_dickey(WIDE, *BIG)
     assert sd["prior_density_at_0"] == pytest.approx(stats.norm.pdf(0, 0, 1.5), rel=1e-12)
     assert sd["posterior_density_at_0"] == pytest.approx(at0 / (above + below), rel=1e-6)
+
 
 
 def test_large_trial_predictive_probability_brute_force():
@@ -122,6 +133,7 @@ def test_large_trial_predictive_probability_brute_force():
     assert pred.success(0.98) == pytest.approx(float(prob[brute_final >= 0.98].sum()), abs=1e-12)
 
 
+
 def test_large_trial_effect_predictive_matches_its_table():
     y_t, n_t, y_c, n_c = BIG
     pred = enumeration.predictive(WIDE, y_t, n_t, y_c, n_c, n_t + 3, n_c + 3)
@@ -130,10 +142,6 @@ def test_large_trial_effect_predictive_matches_its_table():
     corner = enumeration.prob_benefit(WIDE, y_t + 3, n_t + 3, y_c, n_c + 3)
     assert pred.final_p_benefit[0, 3] == pytest.approx(corner, abs=1e-9)
 
-
-# ---------------------------------------------------------------------------------------------
-# Narrow effect priors
-# ---------------------------------------------------------------------------------------------
 
 
 def test_prior_p_benefit_of_narrow_log_or_priors_is_the_normal_tail():
@@ -144,33 +152,6 @@ def test_prior_p_benefit_of_narrow_log_or_priors_is_the_normal_tail():
         assert enumeration.prior_prob_benefit(prior, True) == pytest.approx(
             stats.norm.cdf(-mean / sd), abs=1e-14)
 
-
-def test_narrow_prior_evidence_against_gauss_legendre():
-    """N(0, 0.01^2) on the log OR, 9/12 vs 5/6: the Bayes factor for benefit is about 1 (the
-    audit measured 1.52), and BF01 matches a brute-force Savage-Dickey ratio."""
-    prior = log_or_prior(0.01)
-    o = Outcome("o", "o", 9, 12, 5, 6)
-    below, above, at0 = brute_log_or(prior, 9, 12, 5, 6, uc_window=(-6.0, 12.0),
-                                     v_window=(-0.12, 0.12))
-    p = above / (above + below)
-    ev = bayes_factors.evidence_summary(prior, o, exact.posterior(prior, o))
-    assert ev["posterior_p_benefit"] == pytest.approx(p, abs=1e-7)
-    assert ev["bf_benefit"] == pytest.approx(p / (1 - p), rel=1e-6)
-    assert ev["bf_benefit"] == pytest.approx(1.0, abs=1e-3)
-    sd = ev["savage_dickey"]
-    assert sd["prior_density_at_0"] == pytest.approx(stats.norm.pdf(0, 0, 0.01), rel=1e-12)
-    assert sd["bf01"] == pytest.approx(at0 / (above + below) / stats.norm.pdf(0, 0, 0.01),
-                                       rel=1e-6)
-
-
-def test_point_like_prior_gives_bayes_factors_of_one():
-    """sd 1e-12: the data cannot move the effect, so BF01 and the benefit Bayes factor are 1
-    (the audit measured BF01 = 1.25e-10)."""
-    prior = log_or_prior(1e-12)
-    o = Outcome("o", "o", 9, 12, 5, 6)
-    ev = bayes_factors.evidence_summary(prior, o, exact.posterior(prior, o))
-    assert ev["savage_dickey"]["bf01"] == pytest.approx(1.0, abs=1e-4)
-    assert ev["bf_benefit"] == pytest.approx(1.0, abs=1e-6)
 
 
 def test_narrow_log_rr_prior_on_rare_events_against_gauss_legendre():
@@ -198,9 +179,6 @@ def test_narrow_log_rr_prior_on_rare_events_against_gauss_legendre():
     assert exact.posterior(prior, o).prob_benefit(True) == pytest.approx(expected, abs=1e-5)
 
 
-# ---------------------------------------------------------------------------------------------
-# Every probability in [0, 1], every Bayes factor > 0, extreme parameters computed or refused
-# ---------------------------------------------------------------------------------------------
 
 EXTREME = [
     ("rare_log_rr", Prior("rr", "effect", BetaPrior.single(1, 1), scale="log_rr",
@@ -220,6 +198,7 @@ EXTREME = [
 ]
 
 
+
 @pytest.mark.parametrize("prior,outcome", [c[1:] for c in EXTREME], ids=[c[0] for c in EXTREME])
 def test_probabilities_in_unit_interval_and_bayes_factors_positive(prior, outcome):
     post = exact.posterior(prior, outcome)
@@ -230,6 +209,7 @@ def test_probabilities_in_unit_interval_and_bayes_factors_positive(prior, outcom
     for bf in (ev["bf_benefit"], ev["savage_dickey"]["bf01"], ev["savage_dickey"]["bf10"]):
         assert bf is None or (0.0 < bf < math.inf)
     assert post.prob_benefit(False) + post.prob_benefit(True) == pytest.approx(1.0, abs=1e-6)
+
 
 
 def test_tiny_beta_shape_prior_p_benefit():
@@ -249,6 +229,7 @@ def test_tiny_beta_shape_prior_p_benefit():
     assert enumeration.prob_benefit(prior, 3, 10, 0, 10, True) == pytest.approx(expected, rel=1e-6)
 
 
+
 def test_both_arms_with_tiny_shapes_are_refused():
     prior = Prior("both", "arm", BetaPrior.single(1e-9, 1), treatment=BetaPrior.single(1e-9, 1))
     with pytest.raises(LnbayesError, match="priors.both"):
@@ -257,14 +238,11 @@ def test_both_arms_with_tiny_shapes_are_refused():
         enumeration.prior_prob_benefit(prior)
 
 
-# ---------------------------------------------------------------------------------------------
-# Requests beyond the budget are refused before any work
-# ---------------------------------------------------------------------------------------------
-
 
 def test_design_of_a_huge_trial_is_refused_up_front():
     with pytest.raises(LnbayesError, match="100000/100000"):
         enumeration.declare_table(FLAT, 100_000, 100_000, 0.95)
+
 
 
 def test_predictive_with_too_many_completions_is_refused():
@@ -272,118 +250,10 @@ def test_predictive_with_too_many_completions_is_refused():
         enumeration.predictive(FLAT, 9, 12, 5, 6, 2012, 2006)
 
 
+
 def test_narrow_prior_table_beyond_budget_is_refused():
     with pytest.raises(LnbayesError, match="multiply-adds|memory"):
         enumeration.prob_benefit_table(log_or_prior(1e-6), 1500, 1500)
-
-
-# ---------------------------------------------------------------------------------------------
-# Prior-data conflict (Box's p) at large n and with narrow priors
-# ---------------------------------------------------------------------------------------------
-
-
-def test_box_p_of_a_product_predictive_without_the_matrix():
-    from lnbayes.priors import conflict
-
-    prior = Prior("x", "arm", BetaPrior.single(8, 2), treatment=BetaPrior.single(2, 8))
-    pmf_t = stats.betabinom.pmf(np.arange(301), 300, 2, 8)
-    pmf_c = stats.betabinom.pmf(np.arange(201), 200, 8, 2)
-    full = np.outer(pmf_t, pmf_c)
-    for y_t, y_c in [(60, 160), (150, 100), (0, 200), (300, 0)]:
-        expected = full[full <= full[y_t, y_c] * (1 + 1e-9)].sum()
-        assert conflict.box_p_product(pmf_t, pmf_c, y_t, y_c) == pytest.approx(expected, abs=1e-12)
-    got = conflict.conflict(prior, Outcome("o", "o", 60, 300, 160, 200))
-    assert got["p"] == pytest.approx(full[full <= full[60, 160] * (1 + 1e-9)].sum(), abs=1e-9)
-
-
-def test_box_p_for_a_large_trial_is_computed_or_declined():
-    from lnbayes.priors import conflict
-
-    big = Outcome("o", "o", *BIG)
-    assert 0.0 <= conflict.conflict(FLAT, big)["p"] <= 1.0
-    declined = conflict.conflict(WIDE, big)
-    assert declined["p"] is None and "exceeds" in declined["note"]
-
-
-def test_prior_predictive_of_a_point_like_effect_prior():
-    """sd 1e-12 on the log OR: p_treatment = p_control, so the prior predictive is
-    C(n_t, y_t) C(n_c, y_c) B(a + y_t + y_c, b + n - y) / B(a, b) (the common grid would step
-    over so narrow a prior: NaN before)."""
-    from lnbayes.priors import conflict
-
-    a, b = 2.0, 3.0
-    prior = Prior("p", "effect", BetaPrior.single(a, b), scale="log_or",
-                  effect=NormalPrior.single(0.0, 1e-12))
-    n_t, n_c = 6, 4
-    pred = conflict.prior_predictive(prior, n_t, n_c)
-    y_t, y_c = np.meshgrid(np.arange(n_t + 1), np.arange(n_c + 1), indexing="ij")
-    log_comb = (special.gammaln(n_t + 1) - special.gammaln(y_t + 1) - special.gammaln(n_t - y_t + 1)
-                + special.gammaln(n_c + 1) - special.gammaln(y_c + 1)
-                - special.gammaln(n_c - y_c + 1))
-    expected = np.exp(log_comb + special.betaln(a + y_t + y_c, b + n_t + n_c - y_t - y_c)
-                      - special.betaln(a, b))
-    assert np.max(np.abs(pred - expected)) < 1e-9
-
-
-# ---------------------------------------------------------------------------------------------
-# The exact engine with an effect prior in conflict with the data
-# ---------------------------------------------------------------------------------------------
-
-
-def _brute_rd(y_t, n_t, y_c, n_c, m, s, x_lo, x_hi):
-    """P(RD < 0) under a flat control prior and N(m, s^2) on the RD truncated to
-    (-p_c, 1 - p_c), by scipy's dblquad (truncation mass in logs: it underflows otherwise)."""
-    def log_joint(theta, x):
-        a, b = (-x - m) / s, (1 - x - m) / s
-        if a > 0:
-            la, lb = stats.norm.logsf(a), stats.norm.logsf(b)
-            log_z = la + np.log1p(-np.exp(lb - la))
-        else:
-            la, lb = stats.norm.logcdf(a), stats.norm.logcdf(b)
-            log_z = lb + np.log1p(-np.exp(la - lb))
-        return (stats.binom.logpmf(y_c, n_c, x) + stats.norm.logpdf(theta, m, s) - log_z
-                + stats.binom.logpmf(y_t, n_t, x + theta))
-
-    peak = max(float(np.max(log_joint(np.linspace(-x + 1e-12, 1 - x - 1e-12, 2000), x)))
-               for x in np.linspace(x_lo, x_hi, 200))
-    f = lambda th, x: math.exp(log_joint(th, x) - peak)  # noqa: E731
-    below = integrate.dblquad(f, x_lo, x_hi, lambda x: -x, lambda x: 0.0, epsrel=1e-9)[0]
-    above = integrate.dblquad(f, x_lo, x_hi, lambda x: 0.0, lambda x: 1 - x, epsrel=1e-9)[0]
-    return below / (below + above)
-
-
-@pytest.mark.parametrize("centre", [-1.0, 1.0])
-def test_exact_engine_with_a_prior_beyond_the_feasible_range(centre):
-    """0/1000 vs 3/1000, N(+-1, 0.05^2) on the risk difference: the truncated prior piles up at
-    a feasible edge, 20 sd from its centre. The exact engine gave 1.0 and 0.0 (nodes outside the
-    feasible range, and the likelihood's region cut away); the sweep engine agrees."""
-    from lnbayes.engines import prior_grid
-
-    prior = Prior("rd", "effect", BetaPrior.single(1, 1), scale="rd",
-                  effect=NormalPrior.single(centre, 0.05))
-    o = Outcome("o", "o", 0, 1000, 3, 1000, better="lower")
-    expected = _brute_rd(0, 1000, 3, 1000, centre, 0.05, 1e-7, 0.03)
-    assert exact.posterior(prior, o).prob_benefit(True) == pytest.approx(expected, abs=1e-5)
-    engine = prior_grid.EffectSweep(prior.control, "rd", o)
-    res = engine.evaluate([centre], [0.05])
-    assert 1.0 - res.p_above_zero[0] == pytest.approx(expected, abs=1e-4)
-
-
-def test_impossible_planned_size_names_the_trial_field(tmp_path):
-    """Issue 11 item 13: a planned enrolment below the data so far blames the file's field, not
-    an option that was never given."""
-    from lnbayes.analyses import planning
-    from lnbayes.io.trialfile import load_trial
-
-    path = tmp_path / "t.toml"
-    path.write_text('[trial]\nid = "sp"\nplanned_enrolment = 10\nallocation = [1, 1]\n'
-                    '[arms.treatment]\nn = 12\n[arms.control]\nn = 6\n'
-                    '[outcomes.r]\ntreatment_events = 9\ncontrol_events = 5\n')
-    with pytest.raises(LnbayesError, match="trial.planned_enrolment: 10") as err:
-        planning.predict(load_trial(str(path)))
-    assert "--final" not in str(err.value)
-    with pytest.raises(LnbayesError, match="--final"):
-        planning.predict(load_trial(str(path)), final=(5, 5))
 
 
 # ---------------------------------------------------------------------------------------------

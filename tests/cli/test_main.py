@@ -1,4 +1,5 @@
-"""The command line: JSON contract, inline trials, bad input, a fast --help."""
+"""The command line (lnbayes.cli.main): imports kept light, JSON contracts, clean one-line errors
+for every kind of bad input, exit codes, and where the commands write."""
 
 from __future__ import annotations
 
@@ -8,11 +9,16 @@ import sys
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner  # noqa: E402
 
 from lnbayes.analyses.reanalysis import prior_seed
+from lnbayes.cli.main import app  # noqa: E402
+from lnbayes.io import trialfile
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
+
 DENG = ROOT / "models" / "deng2017.toml"
+
 
 
 def run(*args, cwd=None):
@@ -22,6 +28,8 @@ def run(*args, cwd=None):
     )
 
 
+
+@pytest.mark.e2e
 def test_help_does_not_import_heavy_libraries():
     code = (
         "import sys\n"
@@ -34,6 +42,8 @@ def test_help_does_not_import_heavy_libraries():
     assert "HEAVY []" in out.stdout, out.stdout + out.stderr
 
 
+
+@pytest.mark.e2e
 @pytest.mark.parametrize("args", [["analyze", "--engine", "exact", "--json"],
                                   ["predict", "--json"], ["design", "--json"]])
 def test_exact_commands_import_no_sampler_plots_or_scipy_stats(args, tmp_path):
@@ -51,6 +61,7 @@ def test_exact_commands_import_no_sampler_plots_or_scipy_stats(args, tmp_path):
     assert "HEAVY []" in out.stdout, out.stdout[-500:] + out.stderr[-2000:]
 
 
+
 @pytest.mark.parametrize("cores, expected", [(2, "1"), (64, None)])
 def test_blas_threads_limited_on_few_cores(monkeypatch, cores, expected):
     import lnbayes.cli.main as cli
@@ -60,6 +71,7 @@ def test_blas_threads_limited_on_few_cores(monkeypatch, cores, expected):
     monkeypatch.setattr(cli.os, "cpu_count", lambda: cores)
     cli._limit_blas_threads()
     assert [cli.os.environ.get(n) for n in cli.BLAS_THREAD_VARIABLES] == [expected] * 3
+
 
 
 def test_blas_threads_set_by_the_user_are_kept(monkeypatch):
@@ -87,6 +99,8 @@ def test_freed_memory_kept_by_glibc_unless_the_user_tuned_malloc(monkeypatch):
     assert "APPLIED False" in out.stdout, out.stdout + out.stderr
 
 
+
+@pytest.mark.e2e
 def test_analyze_exact_json_contract(tmp_path):
     out = run("analyze", "--engine", "exact", "--json", "--outdir", tmp_path)
     assert out.returncode == 0, out.stderr
@@ -110,6 +124,8 @@ def test_analyze_exact_json_contract(tmp_path):
     assert written["provenance"]["trial_file_sha256"]
 
 
+
+@pytest.mark.e2e
 @pytest.mark.slow
 def test_analyze_pymc_json_contract_and_netcdf(tmp_path):
     out = run("analyze", "--prior", "flat", "--json", "--draws", "500", "--tune", "300",
@@ -129,6 +145,8 @@ def test_analyze_pymc_json_contract_and_netcdf(tmp_path):
     assert again["p_benefit"] == r["p_benefit"]
 
 
+
+@pytest.mark.e2e
 def test_inline_trial_and_lower_is_better(tmp_path):
     higher = json.loads(run("analyze", "--treatment", "9/12", "--control", "5/6", "--engine",
                             "exact", "--json", "--outdir", tmp_path).stdout)
@@ -140,11 +158,14 @@ def test_inline_trial_and_lower_is_better(tmp_path):
     assert abs(flat_lower["p_benefit"] - (1 - 0.405831)) < 1e-5
 
 
+
+@pytest.mark.e2e
 def test_threshold_option(tmp_path):
     out = run("analyze", "--engine", "exact", "--prior", "flat", "--threshold", "rd:0.2",
               "--json", "--outdir", tmp_path)
     th = json.loads(out.stdout)["results"][0]["thresholds"]
     assert [(t["scale"], t["value"]) for t in th] == [("rd", 0.2)]
+
 
 
 BAD_OUTCOME = """
@@ -160,10 +181,12 @@ control_events = {ce}
 """
 
 
+
 def write_trial(tmp_path, text, name="bad.toml"):
     path = tmp_path / name
     path.write_text(text)
     return path
+
 
 
 def assert_clean_error(out, *needles, outdir=None):
@@ -177,6 +200,8 @@ def assert_clean_error(out, *needles, outdir=None):
         assert not Path(outdir).exists() or not any(Path(outdir).iterdir())
 
 
+
+@pytest.mark.e2e
 @pytest.mark.parametrize(
     "te,ce,needles",
     [
@@ -192,12 +217,16 @@ def test_bad_counts(tmp_path, te, ce, needles):
     assert_clean_error(out, "bad.toml", *needles, outdir=tmp_path / "out")
 
 
+
+@pytest.mark.e2e
 def test_n_zero(tmp_path):
     text = BAD_OUTCOME.format(te=0, ce=0).replace("n = 6", "n = 0")
     out = run("analyze", write_trial(tmp_path, text), "--outdir", tmp_path / "out")
     assert_clean_error(out, "arms.control.n", ">= 1", outdir=tmp_path / "out")
 
 
+
+@pytest.mark.e2e
 def test_every_problem_is_reported(tmp_path):
     text = BAD_OUTCOME.format(te=13, ce=-2) + """
 [priors.broken]
@@ -211,6 +240,8 @@ effect = { mean = 0, sd = -1 }
     assert len(out.stderr.strip().splitlines()) == 4
 
 
+
+@pytest.mark.e2e
 def test_bad_beta_parameter(tmp_path):
     text = BAD_OUTCOME.format(te=9, ce=5) + """
 [priors.flatish]
@@ -222,6 +253,8 @@ treatment = { a = 1, b = 0 }
     assert_clean_error(out, "bad.toml: priors.flatish.treatment.b: must be > 0", outdir=tmp_path / "out")
 
 
+
+@pytest.mark.e2e
 def test_unknown_prior_and_outcome(tmp_path):
     out = run("analyze", "--prior", "nosuch", "--outdir", tmp_path / "out")
     assert_clean_error(out, "priors.nosuch", "unknown prior", outdir=tmp_path / "out")
@@ -229,6 +262,8 @@ def test_unknown_prior_and_outcome(tmp_path):
     assert_clean_error(out, "outcomes.nosuch", "unknown outcome", outdir=tmp_path / "out")
 
 
+
+@pytest.mark.e2e
 def test_malformed_toml_and_missing_file(tmp_path):
     out = run("analyze", write_trial(tmp_path, "[trial\nid = 1"), "--outdir", tmp_path / "out")
     assert_clean_error(out, "bad.toml: TOML:", outdir=tmp_path / "out")
@@ -236,6 +271,8 @@ def test_malformed_toml_and_missing_file(tmp_path):
     assert_clean_error(out, "missing.toml: file: no such file", outdir=tmp_path / "out")
 
 
+
+@pytest.mark.e2e
 def test_bad_inline_counts(tmp_path):
     out = run("analyze", "--treatment", "13/12", "--control", "5/6", "--outdir", tmp_path / "out")
     assert_clean_error(out, "--treatment", "exceed", outdir=tmp_path / "out")
@@ -245,35 +282,16 @@ def test_bad_inline_counts(tmp_path):
     assert_clean_error(out, "--control", outdir=tmp_path / "out")
 
 
+
+@pytest.mark.e2e
 def test_validate_embedded_trial():
     out = run("validate", DENG)
     assert out.returncode == 0, out.stderr
     assert "ok" in out.stdout
 
 
-def test_embedded_trial_has_every_outcome_with_direction(deng):
-    expected = {
-        "remission": ("higher", 9, 5), "complete_remission": ("higher", 5, 3),
-        "serious_adverse_events": ("lower", 2, 2), "death": ("lower", 1, 0),
-        "sledai_above_8": ("lower", 3, 4), "bilag_a_or_b": ("lower", 8, 5),
-        "raised_anti_dsdna": ("lower", 1, 3),
-    }
-    for name, (better, te, ce) in expected.items():
-        o = deng.outcomes[name]
-        assert (o.better, o.treatment_events, o.control_events) == (better, te, ce)
-        assert (o.treatment_n, o.control_n) == (12, 6)
-        assert o.source
-    assert deng.primary_outcome.name == "remission"
-    assert deng.planned_enrolment == 25
 
-
-# --- one error handler, located input errors, output folders (issues 10 and 11) ---------------
-
-from typer.testing import CliRunner  # noqa: E402
-
-from lnbayes.cli.main import app  # noqa: E402
-
-
+@pytest.mark.e2e
 def test_a_typo_in_a_key_is_an_error_with_the_nearest_key(tmp_path):
     text = BAD_OUTCOME.format(te=1, ce=3).replace("control_events = 3", 'control_events = 3\nbeter = "lower"')
     text += "\n[desing]\ncontrol_rate = 0.5\nhoped_for_or = 2\n"
@@ -282,6 +300,8 @@ def test_a_typo_in_a_key_is_an_error_with_the_nearest_key(tmp_path):
                        "desing: unknown key (did you mean `design`?)")
 
 
+
+@pytest.mark.e2e
 @pytest.mark.parametrize("body,needle", [
     ('[trial]\nid = "x"\ntitel = "T"\n', "trial.titel: unknown key (did you mean `title`?)"),
     ('[priors.p]\nfamily = "arm"\ncontrol = { a = 1, b = 1 }\ntreatment = { a = 1, bb = 1 }\n',
@@ -300,6 +320,8 @@ def test_unknown_keys_everywhere(tmp_path, body, needle):
     assert_clean_error(out, needle)
 
 
+
+@pytest.mark.e2e
 @pytest.mark.parametrize("trial_id,needle", [
     ('"deng2017\\n"', "trial.id"), ('"a/b"', "trial.id"), ('"x' + "y" * 300 + '"', "at most 64"),
 ])
@@ -308,12 +330,16 @@ def test_ids_are_matched_in_full_and_short(tmp_path, trial_id, needle):
     assert_clean_error(run("validate", write_trial(tmp_path, text)), needle)
 
 
+
+@pytest.mark.e2e
 def test_deep_nesting_is_a_located_error(tmp_path):
     path = tmp_path / "deep.toml"
     path.write_text("a = " + "[" * 1000 + "]" * 1000 + "\n")
     assert_clean_error(run("validate", path), "deep.toml: TOML: nested too deeply")
 
 
+
+@pytest.mark.e2e
 def test_impossible_planned_enrolment_is_named(tmp_path):
     """A trial may enrol more than planned (valid), but predict then names the planned size."""
     text = BAD_OUTCOME.format(te=1, ce=3).replace('id = "bad"', 'id = "bad"\nplanned_enrolment = 10')
@@ -323,6 +349,8 @@ def test_impossible_planned_enrolment_is_named(tmp_path):
                        "10 patients at the 2:1 allocation (7/3) is smaller than the data so far")
 
 
+
+@pytest.mark.e2e
 @pytest.mark.parametrize("seed", ["-1", str(2**32)])
 def test_seed_range(tmp_path, seed):
     out = run("analyze", "--engine", "exact", "--seed", seed, "--outdir", tmp_path / "out")
@@ -332,6 +360,8 @@ def test_seed_range(tmp_path, seed):
     assert run("validate", write_trial(tmp_path, text)).returncode == 2
 
 
+
+@pytest.mark.e2e
 def test_bad_outdir_fails_before_any_work(tmp_path):
     blocker = tmp_path / "a_file"
     blocker.write_text("x")
@@ -343,6 +373,8 @@ def test_bad_outdir_fails_before_any_work(tmp_path):
             assert_clean_error(out, "--outdir", needle)
 
 
+
+@pytest.mark.e2e
 def test_query_commands_write_under_runs_and_never_into_a_report(tmp_path):
     out = run("analyze", DENG, "--engine", "exact", "--prior", "flat", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
@@ -358,14 +390,15 @@ def test_query_commands_write_under_runs_and_never_into_a_report(tmp_path):
     assert sorted(p.name for p in report_dir.iterdir()) == ["results.json"]
 
 
+
 def _invoke_with(monkeypatch, exc, *args):
-    from lnbayes.io import trialfile
 
     def boom(*a, **k):
         raise exc
 
     monkeypatch.setattr(trialfile, "load_trial", boom)
     return CliRunner().invoke(app, ["priors", *args])
+
 
 
 def test_internal_error_is_one_line_with_exit_1(monkeypatch):
@@ -378,6 +411,7 @@ def test_internal_error_is_one_line_with_exit_1(monkeypatch):
     assert "Traceback" not in result.output
 
 
+
 def test_debug_shows_the_traceback(monkeypatch):
     monkeypatch.delenv("LNBAYES_DEBUG", raising=False)
     result = _invoke_with(monkeypatch, ZeroDivisionError("boom"), "--debug")
@@ -385,6 +419,7 @@ def test_debug_shows_the_traceback(monkeypatch):
     assert "Traceback (most recent call last)" in result.output
     assert "internal error: ZeroDivisionError: boom" in result.output
     assert "Traceback" not in _invoke_with(monkeypatch, ZeroDivisionError("boom")).output
+
 
 
 def test_interrupts_exit_130_and_143(monkeypatch):
@@ -423,3 +458,233 @@ def test_sweep_json_text_is_that_of_json_dumps_with_indent():
                           sweep.GridRange(-1, 2.5, 5), sweep.GridRange(0.5, 1.0, 3), outdir=None,
                           check_roots=False)
     assert files.dumps(out) == json.dumps(files.to_jsonable(out), indent=2, ensure_ascii=False) + "\n"
+
+runner = CliRunner()
+
+
+
+def invoke(*args):
+    return runner.invoke(app, list(args))
+
+
+
+def test_cli_analyze_all_json():
+    result = invoke("analyze", "--outcome", "all", "--engine", "exact", "--prior", "flat", "--json",
+                 "--outdir", "/tmp/lnbayes-endpoints-test")
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["trial"] == "deng2017"
+    assert {e["outcome"] for e in data["outcomes"]} >= {"remission", "death"}
+
+
+
+def test_cli_analyze_all_rejects_unknown_prior():
+    result = invoke("analyze", "--outcome", "all", "--engine", "exact", "--prior", "nope")
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1 and "priors.nope" in result.stderr
+
+
+
+def test_cli_predict_json_flat():
+    result = invoke("predict", "--prior", "flat", "--json")
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    (row,) = data["results"]
+    assert row["final"] == {"treatment": 17, "control": 8}
+    assert row["threshold"] == 0.95
+    assert row["predictive_probability"] == 0.0
+    by = {r["threshold"]: r["predictive_probability"] for r in row["by_threshold"]}
+    assert by[0.8] == pytest.approx(0.0195, abs=5e-5)
+    assert sum(c["probability"] for c in row["completions"]) == pytest.approx(1.0, abs=1e-12)
+
+
+
+def test_cli_predict_final_and_threshold_options():
+    data = json.loads(invoke("predict", "--prior", "flat", "--final", "30/15", "--threshold", "0.8",
+                          "--json").stdout)
+    row = data["results"][0]
+    assert row["final"] == {"treatment": 30, "control": 15} and row["threshold"] == 0.8
+    assert len(row["completions"]) == 19 * 10
+
+
+
+@pytest.mark.parametrize("args,needle", [
+    (("--final", "10/5"), "--final"),
+    (("--final", "x"), "--final"),
+    (("--threshold", "1.5"), "--threshold"),
+    (("--prior", "nope"), "priors.nope"),
+])
+def test_cli_predict_bad_input(args, needle):
+    result = invoke("predict", *args)
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1 and needle in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+
+def test_cli_design_bad_input():
+    for args, needle in [(("--n", "0/3"), "--n"), (("--threshold", "0"), "--threshold"),
+                         (("--prior", "nope"), "priors.nope")]:
+        result = invoke("design", *args)
+        assert result.exit_code == 2 and needle in result.stderr
+
+
+
+def test_cli_plot_writes_figures(tmp_path):
+    from PIL import Image
+    from typer.testing import CliRunner
+
+    from lnbayes.cli.main import app
+
+    out = tmp_path / "figs"
+    result = CliRunner().invoke(app, ["plot", "--engine", "exact", "--prior", "flat",
+                                      "--prior", "sceptical", "--outdir", str(out),
+                                      "--format", "png,pdf"])
+    assert result.exit_code == 0, result.output
+    pngs = sorted(out.glob("*.png"))
+    pdfs = sorted(out.glob("*.pdf"))
+    assert len(pngs) >= 5 and len(pdfs) == len(pngs)
+    for png in pngs:
+        with Image.open(png) as img:
+            assert img.width >= 1200
+    assert all(p.read_bytes().startswith(b"%PDF") for p in pdfs)
+    assert not list(out.glob(".*.part"))
+
+
+
+def test_cli_plot_bad_format_writes_nothing(tmp_path):
+    from typer.testing import CliRunner
+
+    from lnbayes.cli.main import app
+
+    result = CliRunner().invoke(app, ["plot", "--engine", "exact", "--outdir", str(tmp_path / "x"),
+                                      "--format", "png,jpg"])
+    assert result.exit_code == 2
+    assert "--format" in result.output
+    assert not (tmp_path / "x").exists()
+
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--centre", "1:0:5"], "<command line>: --centre: STOP (0) must not be below START (1)"),
+    (["--sd", "0:1:3"], "<command line>: --sd: values must be > 0, got START = 0"),
+    (["--centre", "a:b:3"], "<command line>: --centre: START and STOP must be numbers, got 'a:b:3'"),
+    (["--centre", "0:1"], "<command line>: --centre: expected START:STOP:N such as -1:2.5:36, got '0:1'"),
+    (["--sd", "0.1:1:0"], "<command line>: --sd: N must be >= 1, got 0"),
+    (["--scale", "hazard"], "<command line>: --scale: must be log-or, log-rr or rd, got 'hazard'"),
+    (["--mode", "arm", "--centre", "0:1:3"], "<command line>: --centre: prior means of an arm must lie in (0, 1), got '0:1:3'"),
+])
+def test_cli_bad_ranges_are_one_line_errors(args, message, tmp_path):
+    from typer.testing import CliRunner
+
+    from lnbayes.cli.main import app
+
+    result = CliRunner().invoke(app, ["sweep", *args, "--outdir", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines() == [f"error: {message}"]
+    assert not (tmp_path / "out").exists()
+
+
+
+def test_cli_reports_every_bad_range_at_once(tmp_path):
+    from typer.testing import CliRunner
+
+    from lnbayes.cli.main import app
+
+    result = CliRunner().invoke(app, ["sweep", "--centre", "2:1:3", "--sd", "-1:1:3"])
+    assert result.exit_code == 2
+    assert len(result.stderr.strip().splitlines()) == 2
+
+
+
+DENG_FILE = ROOT / "models" / "deng2017.toml"
+
+
+
+def run_cli(*args):
+    return subprocess.run(
+        [sys.executable, "-m", "lnbayes", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=600,
+    )
+
+
+
+@pytest.mark.e2e
+def test_cli_bad_statement_exits_2_without_traceback(tmp_path):
+    text = DENG_FILE.read_text().replace(
+        'effect = { statement = { centre = 0.0, tail = { effect = 3.0, scale = "or", prob = 0.05, side = "above" } } }',
+        'effect = { statement = { centre = 0.0, tail = { effect = 3.0, scale = "or", prob = 1.05, side = "above" } } }',
+    )
+    assert "prob = 1.05" in text
+    bad = tmp_path / "bad.toml"
+    bad.write_text(text)
+    for command in ("priors", "validate"):
+        out = run_cli(command, bad)
+        assert out.returncode == 2, out.stderr
+        assert "Traceback" not in out.stderr
+        assert (
+            "priors.sceptical.effect.statement.tail.prob: a tail probability must lie strictly between 0 and 1"
+            in out.stderr
+        )
+        assert out.stdout == "" if command == "priors" else True
+
+
+
+SMALL = """
+[trial]
+id = "small"
+title = "Drug X for condition Y"
+reference = "Doe J. A small trial. J Examples 2020;1:1-2."
+planned_enrolment = 30
+[arms.treatment]
+name = "drug X"
+n = 10
+[arms.control]
+name = "placebo"
+n = 10
+[outcomes.response]
+label = "Response"
+primary = true
+treatment_events = 7
+control_events = 4
+source = "Table 1"
+thresholds = [{ scale = "rd", value = 0.1 }]
+rope = { scale = "rd", lower = -0.05, upper = 0.05 }
+[outcomes.death]
+label = "Death"
+better = "lower"
+treatment_events = 1
+control_events = 2
+source = "Table 2"
+[priors.flat]
+family = "arm"
+control = { a = 1, b = 1 }
+treatment = { a = 1, b = 1 }
+[priors.sceptical]
+family = "effect"
+scale = "log_or"
+control = { a = 1, b = 1 }
+effect = { mean = 0.0, sd = 0.668 }
+statement = "No effect expected; P(OR > 3) = 5%."
+citations = ["Spiegelhalter D et al. J R Stat Soc A 1994;157:357-416.", "Roe R. Priors. 2021."]
+"""
+
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+def test_report_cli_rejects_bad_file(tmp_path):
+    import sys
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text(SMALL.replace("treatment_events = 7", "treatment_events = 70"))
+    out = subprocess.run([sys.executable, "-m", "lnbayes", "report", str(bad), "--outdir",
+                          str(tmp_path / "out")], capture_output=True, text=True)
+    assert out.returncode == 2
+    assert "Traceback" not in out.stderr
+    assert "outcomes.response.treatment_events" in out.stderr
+    assert not (tmp_path / "out").exists()
+

@@ -1,4 +1,4 @@
-"""lnbayes.model.dists against scipy.stats (which the exact commands no longer import)."""
+"""The scipy-free distribution functions of lnbayes.model.dists against scipy.stats."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ from scipy import stats
 from lnbayes.model import dists
 
 RNG = np.random.default_rng(20261205)
+
 Q = np.concatenate([[1e-300, 1e-15, 1e-6, 0.025, 0.5, 0.975, 1 - 1e-6], RNG.random(40)])
+
 
 
 @pytest.mark.parametrize("loc, scale", [(0.0, 1.0), (1.3, 0.02), (-4.0, 7.5)])
@@ -25,6 +27,7 @@ def test_normal(loc, scale):
                                rtol=1e-14)
 
 
+
 @pytest.mark.parametrize("a, b", [(1.0, 1.0), (0.3, 7.0), (10.0, 2.5), (5000.5, 5000.5)])
 def test_beta(a, b):
     x = np.concatenate([[0.0, 1.0, -0.1, 1.1], RNG.random(50)])
@@ -33,6 +36,7 @@ def test_beta(a, b):
     np.testing.assert_allclose(dists.beta_logpdf(x, a, b), want, rtol=1e-13)
     np.testing.assert_allclose(dists.beta_ppf(Q, a, b), stats.beta.ppf(Q, a, b), rtol=1e-12)
     np.testing.assert_allclose(dists.beta_isf(Q, a, b), stats.beta.isf(Q, a, b), rtol=1e-12)
+
 
 
 @pytest.mark.parametrize("n, p", [(12, 0.75), (6, 1e-9), (10000, 0.183), (3, 1.0)])
@@ -46,3 +50,4 @@ def test_binomial_and_beta_binomial(n, p):
     for a, b in ((1.0, 1.0), (0.5, 3.0), (40.0, 9.0)):
         np.testing.assert_allclose(dists.betabinom_pmf(k, n, a, b),
                                    stats.betabinom.pmf(k, n, a, b), rtol=1e-9, atol=1e-300)
+

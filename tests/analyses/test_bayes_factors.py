@@ -1,0 +1,175 @@
+"""lnbayes.analyses.bayes_factors: Savage-Dickey Bayes factors, BF for benefit and the evidence
+summary (ROPE) against closed forms, scipy.integrate.quad and Gauss-Legendre rules."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import integrate, special, stats
+
+from lnbayes.analyses import bayes_factors
+from lnbayes.engines import exact
+from lnbayes.model.spec import BetaPrior, NormalPrior, Outcome, Prior
+
+FLAT = Prior("flat", "arm", BetaPrior.single(1, 1), treatment=BetaPrior.single(1, 1))
+
+LOG_OR = Prior("w", "effect", BetaPrior.single(1, 1), scale="log_or",
+               effect=NormalPrior.single(0.0, 1.5))
+
+
+
+def cook_p_greater(a1: int, b1: float, a2: float, b2: float) -> float:
+    """P(X > Y) for X ~ Beta(a1, b1), Y ~ Beta(a2, b2), a1 a whole number (Cook's formula)."""
+    i = np.arange(a1)
+    return float(np.sum(np.exp(special.betaln(a2 + i, b1 + b2) - np.log(b1 + i)
+                               - special.betaln(1 + i, b1) - special.betaln(a2, b2))))
+
+
+
+def flat_p_benefit(y_t: int, n_t: int, y_c: int, n_c: int) -> float:
+    return cook_p_greater(1 + y_t, 1 + n_t - y_t, 1 + y_c, 1 + n_c - y_c)
+
+
+
+def gauss_2d(f, theta_range, n: int = 240) -> float:
+    """Integral of f(theta, p_c) over p_c in (0, 1) and theta in theta_range(p_c), by a tensor
+    Gauss-Legendre rule (n nodes per axis; theta nodes mapped per p_c).
+    """
+    g, gw = np.polynomial.legendre.leggauss(n)
+    pc = 0.5 * (g + 1)
+    wc = 0.5 * gw
+    lo, hi = theta_range(pc)
+    theta = 0.5 * (hi - lo)[:, None] * (g[None, :] + 1) + lo[:, None]
+    wt = 0.5 * (hi - lo)[:, None] * gw[None, :]
+    return float(np.sum(wc[:, None] * wt * f(theta, pc[:, None])))
+
+
+
+def test_savage_dickey_flat_closed_form():
+    """Flat prior: density of the log OR at 0 is 1/6 a priori and B(a1+a2, b1+b2)/(B1 B2) after."""
+    sd = bayes_factors.savage_dickey(FLAT, 9, 12, 5, 6)
+    assert sd["prior_density_at_0"] == pytest.approx(1 / 6, abs=1e-10)
+    post = math.exp(special.betaln(10 + 6, 4 + 2) - special.betaln(10, 4) - special.betaln(6, 2))
+    assert sd["posterior_density_at_0"] == pytest.approx(post, abs=1e-9)
+    assert sd["bf01"] == pytest.approx(post * 6, abs=1e-8)
+
+
+
+def test_savage_dickey_log_or_against_quad():
+    s = LOG_OR.effect.sds[0]
+    sd = bayes_factors.savage_dickey(LOG_OR, 9, 12, 5, 6)
+    assert sd["prior_density_at_0"] == pytest.approx(stats.norm.pdf(0, 0, s), abs=1e-10)
+
+    def joint(theta, pc):
+        pt = special.expit(special.logit(pc) + theta)
+        return stats.norm.pdf(theta, 0, s) * stats.binom.pmf(5, 6, pc) * stats.binom.pmf(9, 12, pt)
+
+    z = gauss_2d(joint, lambda pc: (np.full_like(pc, -12 * s), np.full_like(pc, 12 * s)))
+    at0 = integrate.quad(lambda pc: joint(0.0, pc), 0, 1, epsabs=1e-14)[0]
+    assert sd["posterior_density_at_0"] == pytest.approx(at0 / z, rel=1e-7)
+
+
+
+def test_bf_benefit_definition():
+    assert bayes_factors.bf_benefit(0.75, 0.5) == pytest.approx(3.0)
+    assert bayes_factors.bf_benefit(0.5, 0.2) == pytest.approx(4.0)
+    assert bayes_factors.bf_benefit(1.0, 0.5) is None
+
+
+
+def test_evidence_summary_rope_flat_against_quad():
+    o = Outcome("o", "o", 9, 12, 5, 6, rope=("rd", -0.05, 0.05))
+    ev = bayes_factors.evidence_summary(FLAT, o, exact.posterior(FLAT, o))
+    expected = integrate.quad(
+        lambda x: stats.beta.pdf(x, 6, 2) * (stats.beta.cdf(x + 0.05, 10, 4)
+                                             - stats.beta.cdf(x - 0.05, 10, 4)),
+        0, 1, epsabs=1e-13)[0]
+    assert ev["rope"]["p_inside"] == pytest.approx(expected, abs=1e-6)
+    assert ev["prior_p_benefit"] == pytest.approx(0.5, abs=1e-12)
+    p = flat_p_benefit(9, 12, 5, 6)
+    assert ev["bf_benefit"] == pytest.approx(p / (1 - p), abs=1e-6)
+
+
+
+BIG = (50_500, 100_000, 50_000, 100_000)  # y_t, n_t, y_c, n_c: the audit's large trial
+
+
+
+def log_or_prior(sd: float, mean: float = 0.0) -> Prior:
+    return Prior(f"n{sd:g}", "effect", BetaPrior.single(1, 1), scale="log_or",
+                 effect=NormalPrior.single(mean, sd))
+
+
+
+def gauss_legendre(lo: float, hi: float, n: int) -> tuple[np.ndarray, np.ndarray]:
+    g, w = np.polynomial.legendre.leggauss(n)
+    return 0.5 * (hi - lo) * (g + 1) + lo, 0.5 * (hi - lo) * w
+
+
+
+def brute_log_or(prior: Prior, y_t, n_t, y_c, n_c, uc_window, v_window, n: int = 400):
+    """Masses of v = log OR below and above 0, and of v = 0 (per unit v), for a Beta(a, b)
+    control prior and a Normal log-OR prior, by Gauss-Legendre on (u_c, v) (v split at 0)."""
+    a, b = prior.control.a[0], prior.control.b[0]
+    m, s = prior.effect.means[0], prior.effect.sds[0]
+    uc, wc = gauss_legendre(*uc_window, n)
+
+    def log_joint(u, v):
+        ut = u + v
+        return (a * special.log_expit(u) + b * special.log_expit(-u) - special.betaln(a, b)
+                + stats.norm.logpdf(v, m, s)
+                + y_c * special.log_expit(u) + (n_c - y_c) * special.log_expit(-u)
+                + y_t * special.log_expit(ut) + (n_t - y_t) * special.log_expit(-ut))
+
+    below_v, below_w = gauss_legendre(v_window[0], 0.0, n)
+    above_v, above_w = gauss_legendre(0.0, v_window[1], n)
+    ref = float(np.max(log_joint(uc[:, None], np.r_[below_v, above_v][None, :])))
+    below = float(wc @ np.exp(log_joint(uc[:, None], below_v[None, :]) - ref) @ below_w)
+    above = float(wc @ np.exp(log_joint(uc[:, None], above_v[None, :]) - ref) @ above_w)
+    at0 = float(wc @ np.exp(log_joint(uc, 0.0) - ref))
+    return below, above, at0
+
+
+
+def test_large_trial_flat_savage_dickey_closed_form():
+    y_t, n_t, y_c, n_c = BIG
+    a_t, b_t, a_c, b_c = 1 + y_t, 1 + n_t - y_t, 1 + y_c, 1 + n_c - y_c
+    post = math.exp(special.betaln(a_t + a_c, b_t + b_c) - special.betaln(a_t, b_t)
+                    - special.betaln(a_c, b_c))
+    sd = bayes_factors.savage_dickey(FLAT, *BIG)
+    assert sd["prior_density_at_0"] == pytest.approx(1 / 6, rel=1e-12)
+    assert sd["bf01"] == pytest.approx(6 * post, rel=1e-9)
+    assert sd["bf01"] == pytest.approx(21.97, abs=0.01)  # the audit's exact value
+
+
+
+def test_narrow_prior_evidence_against_gauss_legendre():
+    """N(0, 0.01^2) on the log OR, 9/12 vs 5/6: the Bayes factor for benefit is about 1 (the
+    audit measured 1.52), and BF01 matches a brute-force Savage-Dickey ratio."""
+    prior = log_or_prior(0.01)
+    o = Outcome("o", "o", 9, 12, 5, 6)
+    below, above, at0 = brute_log_or(prior, 9, 12, 5, 6, uc_window=(-6.0, 12.0),
+                                     v_window=(-0.12, 0.12))
+    p = above / (above + below)
+    ev = bayes_factors.evidence_summary(prior, o, exact.posterior(prior, o))
+    assert ev["posterior_p_benefit"] == pytest.approx(p, abs=1e-7)
+    assert ev["bf_benefit"] == pytest.approx(p / (1 - p), rel=1e-6)
+    assert ev["bf_benefit"] == pytest.approx(1.0, abs=1e-3)
+    sd = ev["savage_dickey"]
+    assert sd["prior_density_at_0"] == pytest.approx(stats.norm.pdf(0, 0, 0.01), rel=1e-12)
+    assert sd["bf01"] == pytest.approx(at0 / (above + below) / stats.norm.pdf(0, 0, 0.01),
+                                       rel=1e-6)
+
+
+
+def test_point_like_prior_gives_bayes_factors_of_one():
+    """sd 1e-12: the data cannot move the effect, so BF01 and the benefit Bayes factor are 1
+    (the audit measured BF01 = 1.25e-10)."""
+    prior = log_or_prior(1e-12)
+    o = Outcome("o", "o", 9, 12, 5, 6)
+    ev = bayes_factors.evidence_summary(prior, o, exact.posterior(prior, o))
+    assert ev["savage_dickey"]["bf01"] == pytest.approx(1.0, abs=1e-4)
+    assert ev["bf_benefit"] == pytest.approx(1.0, abs=1e-6)
+

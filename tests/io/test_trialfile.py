@@ -1,0 +1,58 @@
+"""lnbayes.io.trialfile: the embedded trial file and design tables as parsed from a file."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from lnbayes.errors import LnbayesError
+from lnbayes.io.trialfile import trial_from_dict
+
+
+def test_embedded_trial_has_every_outcome_with_direction(deng):
+    expected = {
+        "remission": ("higher", 9, 5), "complete_remission": ("higher", 5, 3),
+        "serious_adverse_events": ("lower", 2, 2), "death": ("lower", 1, 0),
+        "sledai_above_8": ("lower", 3, 4), "bilag_a_or_b": ("lower", 8, 5),
+        "raised_anti_dsdna": ("lower", 1, 3),
+    }
+    for name, (better, te, ce) in expected.items():
+        o = deng.outcomes[name]
+        assert (o.better, o.treatment_events, o.control_events) == (better, te, ce)
+        assert (o.treatment_n, o.control_n) == (12, 6)
+        assert o.source
+    assert deng.primary_outcome.name == "remission"
+    assert deng.planned_enrolment == 25
+
+
+
+def _minimal(design):
+    return {
+        "trial": {"id": "t"},
+        "arms": {"treatment": {"n": 10}, "control": {"n": 10}},
+        "outcomes": {"o": {"treatment_events": 3, "control_events": 4}},
+        "design": design,
+    }
+
+
+
+@pytest.mark.parametrize("design,field", [
+    ({"control_rate": 1.5, "hoped_for_or": 2}, "design.control_rate"),
+    ({"control_rate": 0.5}, "design: give the hoped-for effect"),
+    ({"control_rate": 0.5, "hoped_for_or": 2, "hoped_for_rate": 0.6}, "design: give"),
+    ({"control_rate": 0.5, "hoped_for_or": -1}, "design.hoped_for_or"),
+    ({"control_rate": 0.5, "hoped_for_rate": 0.7, "outcome": "x"}, "design.outcome"),
+])
+def test_bad_design_table(design, field):
+    with pytest.raises(LnbayesError) as err:
+        trial_from_dict(_minimal(design), "x.toml")
+    assert any(p.startswith(f"x.toml: {field}") for p in err.value.problems)
+
+
+
+def test_design_hoped_for_rate_gives_or():
+    trial = trial_from_dict(_minimal({"control_rate": 0.5, "hoped_for_rate": 0.75}), "x.toml")
+    assert trial.design.hoped_for_or == pytest.approx(3.0)
+    assert math.isclose(trial.design.threshold, 0.95)
+

@@ -1,0 +1,71 @@
+"""lnbayes.priors.effective_size: prior effective sample sizes (moment, ELIR, Morita) against
+closed forms, numerical integration and finite differences."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import integrate, special
+
+from lnbayes.engines import exact
+from lnbayes.model.spec import BetaPrior, NormalPrior
+from lnbayes.priors import effective_size
+
+
+@pytest.mark.parametrize("a, b", [(1, 1), (0.5, 0.5), (5, 15), (2.5, 7.3), (40, 3)])
+def test_ess_of_beta_is_a_plus_b_under_all_methods(a, b):
+    ess = effective_size.arm_ess(BetaPrior.single(a, b))
+    for method in ("elir", "moment", "morita"):
+        assert ess[method] == pytest.approx(a + b, rel=1e-6), method
+
+
+
+MIX = BetaPrior((0.8, 0.2), (10.0, 1.0), (2.0, 1.0))
+
+
+
+def test_moment_ess_of_mixture_by_integration():
+    mean = integrate.quad(lambda x: x * math.exp(exact.BetaMix.of(MIX).logpdf(x)), 0, 1)[0]
+    second = integrate.quad(lambda x: x * x * math.exp(exact.BetaMix.of(MIX).logpdf(x)), 0, 1)[0]
+    var = second - mean**2
+    assert effective_size.ess_moment(MIX) == pytest.approx(mean * (1 - mean) / var - 1, rel=1e-8)
+
+
+
+def test_elir_is_predictively_consistent_for_a_mixture():
+    """Neuenschwander et al. 2020: E over the prior predictive of ESS(posterior after n) = ESS + n."""
+    n = 10
+    prior = exact.BetaMix.of(MIX)
+    total = 0.0
+    for y in range(n + 1):
+        post, log_m = exact.update_beta(prior, y, n)
+        post_prior = BetaPrior(tuple(post.w), tuple(post.a), tuple(post.b))
+        total += math.exp(log_m) * effective_size.ess_elir(post_prior)
+    assert total - n == pytest.approx(effective_size.ess_elir(MIX), abs=1e-6)
+
+
+
+def test_elir_by_finite_differences():
+    """Independent route: numerical second derivative of the logit-scale log density."""
+    w, a, b = np.array(MIX.weights), np.array(MIX.a), np.array(MIX.b)
+
+    def log_p_eta(eta):  # Beta mixture carried to eta = logit(theta), Jacobian included
+        log_t, log_1mt = special.log_expit(eta)[:, None], special.log_expit(-eta)[:, None]
+        return special.logsumexp(np.log(w) + a * log_t + b * log_1mt - special.betaln(a, b), axis=1)
+
+    h = 1e-3
+    eta = np.linspace(-40, 25, 130_001)
+    v = np.exp(special.log_expit(eta) + special.log_expit(-eta))  # Fisher information per patient
+    info = -(log_p_eta(eta + h) - 2 * log_p_eta(eta) + log_p_eta(eta - h)) / h**2
+    value = np.trapezoid(np.exp(log_p_eta(eta)) * info / v, eta)
+    assert effective_size.ess_elir(MIX) == pytest.approx(value, rel=1e-6)
+
+
+
+def test_effect_equivalent_information_closed_form():
+    # sd 0.668 on the log OR at a control rate of 0.5: n = 2 / (0.25 * 0.668^2) per arm
+    n = effective_size.effect_equivalent_information(NormalPrior.single(0, 0.668), "log_or", 0.5)
+    assert n == pytest.approx(2 / (0.25 * 0.668**2))
+
