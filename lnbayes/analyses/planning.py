@@ -50,7 +50,7 @@ def predict(
     priors = trial.priors_for(outcome, prior_names)
     final_t, final_c = default_final(trial) if final is None else final
     if final_t < outcome.treatment_n or final_c < outcome.control_n:
-        where = ("<command line>: --final" if final is not None
+        where = ("predict: final arm sizes" if final is not None
                  else f"{_source(trial)}: trial.planned_enrolment")
         given = (f"{final_t}/{final_c}" if final is not None else
                  f"{trial.planned_enrolment} patients at the {trial.allocation[0]}:"

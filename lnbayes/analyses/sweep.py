@@ -81,35 +81,6 @@ class GridRange:
         return f"{self.start:g}:{self.stop:g}:{self.n}"
 
 
-def parse_range(text: str, option: str, *, positive: bool = False, unit: bool = False) -> GridRange:
-    """Parse ``START:STOP:N`` as typed after ``option``; raise a located one-line error."""
-    where = f"<command line>: {option}"
-    parts = (text or "").split(":")
-    if len(parts) != 3:
-        raise LnbayesError(f"{where}: expected START:STOP:N such as -1:2.5:36, got {text!r}")
-    try:
-        start, stop = float(parts[0]), float(parts[1])
-    except ValueError:
-        raise LnbayesError(f"{where}: START and STOP must be numbers, got {text!r}") from None
-    try:
-        n = int(parts[2])
-    except ValueError:
-        raise LnbayesError(f"{where}: N must be a whole number, got {parts[2]!r}") from None
-    if not (np.isfinite(start) and np.isfinite(stop)):
-        raise LnbayesError(f"{where}: START and STOP must be finite, got {text!r}")
-    if n < 1:
-        raise LnbayesError(f"{where}: N must be >= 1, got {n}")
-    if stop < start:
-        raise LnbayesError(f"{where}: STOP ({stop:g}) must not be below START ({start:g})")
-    if n == 1 and stop != start:
-        raise LnbayesError(f"{where}: N = 1 needs START = STOP, got {text!r}")
-    if positive and start <= 0:
-        raise LnbayesError(f"{where}: values must be > 0, got START = {start:g}")
-    if unit and not (0 < start and stop < 1):
-        raise LnbayesError(f"{where}: prior means of an arm must lie in (0, 1), got {text!r}")
-    return GridRange(start, stop, n)
-
-
 def default_ranges(mode: str, scale: str, lower_is_better: bool = False
                    ) -> tuple[GridRange, GridRange]:
     """The default grid; in effect mode the centres are mirrored when lower is better, so that
@@ -118,13 +89,6 @@ def default_ranges(mode: str, scale: str, lower_is_better: bool = False
     if mode == "effect" and lower_is_better:
         first = (-first[1], -first[0], first[2])
     return GridRange(*first), GridRange(*second)
-
-
-def normalise_scale(text: str) -> str:
-    scale = SCALE_ALIASES.get(str(text).lower())
-    if scale is None:
-        raise LnbayesError(f"<command line>: --scale: must be log-or, log-rr or rd, got {text!r}")
-    return scale
 
 
 # ---------------------------------------------------------------------------------------------
@@ -548,22 +512,22 @@ def run_sweep(
         with ``cores=1``) instead of one process using ``settings.cores`` for its chains.
     """
     if mode not in MODES:
-        raise LnbayesError(f"<command line>: --mode: must be effect or arm, got {mode!r}")
+        raise ValueError(f"sweep: mode must be one of {MODES}, got {mode!r}")
     if engine not in ENGINES:
-        raise LnbayesError(f"<command line>: --engine: must be exact or pymc, got {engine!r}")
-    if scale not in prior_grid._SCALE_MEASURE:
-        scale = normalise_scale(scale)
+        raise ValueError(f"sweep: engine must be one of {ENGINES}, got {engine!r}")
+    if scale not in SCALE_ALIASES.values():
+        raise ValueError(f"sweep: scale must be log_or, log_rr or rd, got {scale!r}")
     outcome_obj = trial.outcome(outcome)
     control_name, control = control_prior_for(trial, outcome_obj, control_prior, mode)
     d_first, d_second = default_ranges(mode, scale, outcome_obj.lower_is_better)
     centres = centres or d_first
     sds = sds or d_second
     if mode == "arm" and not (0 < centres.start and centres.stop < 1):
-        raise LnbayesError(f"<command line>: --centre: prior means of an arm must lie in (0, 1), got {centres.text()}")
+        raise LnbayesError(f"sweep: prior means of an arm must lie in (0, 1), got {centres.text()}")
     if sds.start <= 0:
-        raise LnbayesError(f"<command line>: --sd: values must be > 0, got START = {sds.start:g}")
+        raise LnbayesError(f"sweep: prior sds (or sizes) must be > 0, got START = {sds.start:g}")
     if centres.n * sds.n > MAX_POINTS:
-        raise LnbayesError(f"<command line>: --centre/--sd: {centres.n * sds.n} grid points exceed {MAX_POINTS}")
+        raise LnbayesError(f"sweep: {centres.n * sds.n} grid points exceed {MAX_POINTS}")
     seed = trial.seed if seed is None else seed
     if engine == "pymc" and settings is None:
         from lnbayes.engines.mcmc import SamplerSettings

@@ -9,6 +9,7 @@ import typer
 
 from lnbayes.cli import options as opt
 from lnbayes.cli.options import JsonOpt, OutcomeOpt, PriorOpt, TrialArg
+from lnbayes.errors import LnbayesError
 
 
 def predict(
@@ -29,6 +30,12 @@ def predict(
     from lnbayes.io import trialfile
 
     trial = trialfile.load_trial(trial_file)
+    data = trial.outcome(outcome)
+    if final_arms is not None and (final_arms[0] < data.treatment_n or
+                                   final_arms[1] < data.control_n):
+        raise LnbayesError(
+            f"<command line>: --final: {final_arms[0]}/{final_arms[1]} is smaller than the data "
+            f"so far ({data.treatment_n}/{data.control_n}): nothing is left to predict")
     result = planning.predict(trial, prior, final_arms, threshold, outcome)
     from lnbayes.io import files
 

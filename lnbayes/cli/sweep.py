@@ -34,16 +34,20 @@ def sweep(
 
     if mode not in sweep_mod.MODES:
         raise LnbayesError(f"<command line>: --mode: must be effect or arm, got {mode!r}")
-    scale_name = sweep_mod.normalise_scale(scale)
+    scale_name = normalise_scale(scale)
     problems = []
     ranges = []
     for text, option, kw in ((centre, "--centre", {"unit": mode == "arm"}), (sd, "--sd", {"positive": True})):
         try:
-            ranges.append(None if text is None else sweep_mod.parse_range(text, option, **kw))
+            ranges.append(None if text is None else parse_range(text, option, **kw))
         except LnbayesError as err:
             problems.extend(err.problems)
     if problems:
         raise LnbayesError(problems)
+    if ranges[0] is not None and ranges[1] is not None and \
+            ranges[0].n * ranges[1].n > sweep_mod.MAX_POINTS:
+        raise LnbayesError(f"<command line>: --centre/--sd: {ranges[0].n * ranges[1].n} grid "
+                           f"points exceed {sweep_mod.MAX_POINTS}")
     from lnbayes.io import trialfile
 
     trial = trialfile.load_trial(trial_file)
@@ -98,3 +102,45 @@ def sweep(
                       f"{100 * c['fraction_beyond_3_mcse']:.1f}% of points beyond 3 MCSE")
     for kind, path in result.get("written", {}).items():
         console.print(f"wrote {path}")
+
+
+def parse_range(text: str, option: str, *, positive: bool = False, unit: bool = False):
+    """Parse ``START:STOP:N`` as typed after ``option``; raise a located one-line error."""
+    import math
+
+    from lnbayes.analyses.sweep import GridRange
+
+    where = f"<command line>: {option}"
+    parts = (text or "").split(":")
+    if len(parts) != 3:
+        raise LnbayesError(f"{where}: expected START:STOP:N such as -1:2.5:36, got {text!r}")
+    try:
+        start, stop = float(parts[0]), float(parts[1])
+    except ValueError:
+        raise LnbayesError(f"{where}: START and STOP must be numbers, got {text!r}") from None
+    try:
+        n = int(parts[2])
+    except ValueError:
+        raise LnbayesError(f"{where}: N must be a whole number, got {parts[2]!r}") from None
+    if not (math.isfinite(start) and math.isfinite(stop)):
+        raise LnbayesError(f"{where}: START and STOP must be finite, got {text!r}")
+    if n < 1:
+        raise LnbayesError(f"{where}: N must be >= 1, got {n}")
+    if stop < start:
+        raise LnbayesError(f"{where}: STOP ({stop:g}) must not be below START ({start:g})")
+    if n == 1 and stop != start:
+        raise LnbayesError(f"{where}: N = 1 needs START = STOP, got {text!r}")
+    if positive and start <= 0:
+        raise LnbayesError(f"{where}: values must be > 0, got START = {start:g}")
+    if unit and not (0 < start and stop < 1):
+        raise LnbayesError(f"{where}: prior means of an arm must lie in (0, 1), got {text!r}")
+    return GridRange(start, stop, n)
+
+
+def normalise_scale(text: str) -> str:
+    from lnbayes.model.spec import SCALE_ALIASES
+
+    scale = SCALE_ALIASES.get(str(text).lower())
+    if scale is None:
+        raise LnbayesError(f"<command line>: --scale: must be log-or, log-rr or rd, got {text!r}")
+    return scale

@@ -65,6 +65,14 @@ def test_impossible_planned_size_names_the_trial_field(tmp_path):
     with pytest.raises(LnbayesError, match="trial.planned_enrolment: 10") as err:
         planning.predict(load_trial(str(path)))
     assert "--final" not in str(err.value)
-    with pytest.raises(LnbayesError, match="--final"):
+    with pytest.raises(LnbayesError, match="final arm sizes: 5/5 is smaller") as err:
         planning.predict(load_trial(str(path)), final=(5, 5))
+    assert "command line" not in str(err.value)  # the library names no option; the CLI does
+    from typer.testing import CliRunner
+
+    from lnbayes.cli.main import app
+
+    out = CliRunner().invoke(app, ["predict", str(path), "--final", "5/5"])
+    assert out.exit_code == 2
+    assert "<command line>: --final: 5/5 is smaller than the data so far" in out.output
 

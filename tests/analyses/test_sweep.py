@@ -319,10 +319,22 @@ def test_exact_sweep_cache_and_outputs(trial, tmp_path):
 
 
 def test_parse_range_accepts_a_single_point():
-    r = sweep_mod.parse_range("0.5:0.5:1", "--sd", positive=True)
+    from lnbayes.cli.sweep import parse_range
+
+    r = parse_range("0.5:0.5:1", "--sd", positive=True)
     assert list(r.values()) == [0.5]
     with pytest.raises(LnbayesError):
-        sweep_mod.parse_range("0.5:0.7:1", "--sd")
+        parse_range("0.5:0.7:1", "--sd")
+
+
+def test_the_sweep_library_names_no_option(trial):
+    """Checks of the library's own arguments say ``sweep:``; only the CLI names options."""
+    with pytest.raises(LnbayesError, match="^sweep: 251251 grid points exceed") as err:
+        sweep_mod.run_sweep(trial, "remission", "log_or", sweep_mod.GridRange(-1, 1, 1001),
+                            sweep_mod.GridRange(0.1, 2, 251), outdir=None)
+    assert "command line" not in str(err.value)
+    with pytest.raises(ValueError, match="scale"):
+        sweep_mod.run_sweep(trial, "remission", "log-or", outdir=None)
 
 
 
