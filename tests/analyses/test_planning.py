@@ -3,22 +3,13 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
-from scipy import special, stats
+from scipy import stats
 
 from lnbayes.analyses import planning
 from lnbayes.errors import LnbayesError
 from lnbayes.io.trialfile import load_trial
-
-
-def flat_p_greater(y1, n1, y2, n2):
-    """P(p1 > p2) under Beta(1, 1) priors (Cook's closed form)."""
-    a1, b1, a2, b2 = 1 + y1, 1 + n1 - y1, 1 + y2, 1 + n2 - y2
-    i = np.arange(a1)
-    return float(np.sum(np.exp(special.betaln(a2 + i, b1 + b2) - np.log(b1 + i)
-                               - special.betaln(1 + i, b1) - special.betaln(a2, b2))))
-
+from tests.references import flat_p_greater
 
 
 def test_design_table_in_file(trial):

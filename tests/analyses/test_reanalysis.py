@@ -8,10 +8,10 @@ import json
 
 import numpy as np
 import pytest
-from scipy import special
 
 from lnbayes.analyses import reanalysis
 from lnbayes.model.spec import BetaPrior, NormalPrior, Outcome, Prior, Threshold
+from tests.references import flat_p_greater
 
 # the tests of this file share module- and session-scoped fixtures (sampled or computed once):
 # pytest-xdist (make test) runs them in one worker
@@ -144,12 +144,6 @@ def all_flat(trial, tmp_path_factory):
 
 
 
-def flat_p_greater(y1, n1, y2, n2):
-    """P(p1 > p2) under Beta(1, 1) priors (Cook's closed form)."""
-    a1, b1, a2, b2 = 1 + y1, 1 + n1 - y1, 1 + y2, 1 + n2 - y2
-    i = np.arange(a1)
-    return float(np.sum(np.exp(special.betaln(a2 + i, b1 + b2) - np.log(b1 + i)
-                               - special.betaln(1 + i, b1) - special.betaln(a2, b2))))
 
 
 

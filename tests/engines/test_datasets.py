@@ -18,6 +18,7 @@ from lnbayes.analyses import bayes_factors
 from lnbayes.engines import enumeration, exact
 from lnbayes.errors import LnbayesError
 from lnbayes.model.spec import BetaPrior, NormalPrior, Outcome, Prior
+from tests.references import brute_log_or, gauss_legendre, log_or_prior
 
 
 def test_gregory_weights_classical_order_3():
@@ -46,9 +47,6 @@ BIG = (50_500, 100_000, 50_000, 100_000)  # y_t, n_t, y_c, n_c: the audit's larg
 
 
 
-def log_or_prior(sd: float, mean: float = 0.0) -> Prior:
-    return Prior(f"n{sd:g}", "effect", BetaPrior.single(1, 1), scale="log_or",
-                 effect=NormalPrior.single(mean, sd))
 
 
 
@@ -66,33 +64,9 @@ def flat_p_benefit(y_t, n_t, y_c, n_c) -> float:
 
 
 
-def gauss_legendre(lo: float, hi: float, n: int) -> tuple[np.ndarray, np.ndarray]:
-    g, w = np.polynomial.legendre.leggauss(n)
-    return 0.5 * (hi - lo) * (g + 1) + lo, 0.5 * (hi - lo) * w
 
 
 
-def brute_log_or(prior: Prior, y_t, n_t, y_c, n_c, uc_window, v_window, n: int = 400):
-    """Masses of v = log OR below and above 0, and of v = 0 (per unit v), for a Beta(a, b)
-    control prior and a Normal log-OR prior, by Gauss-Legendre on (u_c, v) (v split at 0)."""
-    a, b = prior.control.a[0], prior.control.b[0]
-    m, s = prior.effect.means[0], prior.effect.sds[0]
-    uc, wc = gauss_legendre(*uc_window, n)
-
-    def log_joint(u, v):
-        ut = u + v
-        return (a * special.log_expit(u) + b * special.log_expit(-u) - special.betaln(a, b)
-                + stats.norm.logpdf(v, m, s)
-                + y_c * special.log_expit(u) + (n_c - y_c) * special.log_expit(-u)
-                + y_t * special.log_expit(ut) + (n_t - y_t) * special.log_expit(-ut))
-
-    below_v, below_w = gauss_legendre(v_window[0], 0.0, n)
-    above_v, above_w = gauss_legendre(0.0, v_window[1], n)
-    ref = float(np.max(log_joint(uc[:, None], np.r_[below_v, above_v][None, :])))
-    below = float(wc @ np.exp(log_joint(uc[:, None], below_v[None, :]) - ref) @ below_w)
-    above = float(wc @ np.exp(log_joint(uc[:, None], above_v[None, :]) - ref) @ above_w)
-    at0 = float(wc @ np.exp(log_joint(uc, 0.0) - ref))
-    return below, above, at0
 
 
 

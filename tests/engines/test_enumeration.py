@@ -16,6 +16,7 @@ from scipy import integrate, special, stats
 from lnbayes.engines import enumeration, exact
 from lnbayes.io.trialfile import load_trial
 from lnbayes.model.spec import BetaPrior, NormalPrior, Outcome, Prior
+from tests.references import cook_p_greater, flat_p_benefit, gauss_2d
 
 FLAT = Prior("flat", "arm", BetaPrior.single(1, 1), treatment=BetaPrior.single(1, 1))
 
@@ -29,16 +30,9 @@ SIM_SE = 4.0
 
 
 
-def cook_p_greater(a1: int, b1: float, a2: float, b2: float) -> float:
-    """P(X > Y) for X ~ Beta(a1, b1), Y ~ Beta(a2, b2), a1 a whole number (Cook's formula)."""
-    i = np.arange(a1)
-    return float(np.sum(np.exp(special.betaln(a2 + i, b1 + b2) - np.log(b1 + i)
-                               - special.betaln(1 + i, b1) - special.betaln(a2, b2))))
 
 
 
-def flat_p_benefit(y_t: int, n_t: int, y_c: int, n_c: int) -> float:
-    return cook_p_greater(1 + y_t, 1 + n_t - y_t, 1 + y_c, 1 + n_c - y_c)
 
 
 
@@ -94,17 +88,6 @@ def test_arm_mixture_against_quad():
 
 
 
-def gauss_2d(f, theta_range, n: int = 240) -> float:
-    """Integral of f(theta, p_c) over p_c in (0, 1) and theta in theta_range(p_c), by a tensor
-    Gauss-Legendre rule (n nodes per axis; theta nodes mapped per p_c).
-    """
-    g, gw = np.polynomial.legendre.leggauss(n)
-    pc = 0.5 * (g + 1)
-    wc = 0.5 * gw
-    lo, hi = theta_range(pc)
-    theta = 0.5 * (hi - lo)[:, None] * (g[None, :] + 1) + lo[:, None]
-    wt = 0.5 * (hi - lo)[:, None] * gw[None, :]
-    return float(np.sum(wc[:, None] * wt * f(theta, pc[:, None])))
 
 
 

@@ -18,44 +18,8 @@ from lnbayes.outputs import report
 # pytest-xdist (make test) runs them in one worker
 pytestmark = pytest.mark.xdist_group("report-small")
 
-SMALL = """
-[trial]
-id = "small"
-title = "Drug X for condition Y"
-reference = "Doe J. A small trial. J Examples 2020;1:1-2."
-planned_enrolment = 30
-[arms.treatment]
-name = "drug X"
-n = 10
-[arms.control]
-name = "placebo"
-n = 10
-[outcomes.response]
-label = "Response"
-primary = true
-treatment_events = 7
-control_events = 4
-source = "Table 1"
-thresholds = [{ scale = "rd", value = 0.1 }]
-rope = { scale = "rd", lower = -0.05, upper = 0.05 }
-[outcomes.death]
-label = "Death"
-better = "lower"
-treatment_events = 1
-control_events = 2
-source = "Table 2"
-[priors.flat]
-family = "arm"
-control = { a = 1, b = 1 }
-treatment = { a = 1, b = 1 }
-[priors.sceptical]
-family = "effect"
-scale = "log_or"
-control = { a = 1, b = 1 }
-effect = { mean = 0.0, sd = 0.668 }
-statement = "No effect expected; P(OR > 3) = 5%."
-citations = ["Spiegelhalter D et al. J R Stat Soc A 1994;157:357-416.", "Roe R. Priors. 2021."]
-"""
+SMALL = (Path(__file__).resolve().parents[1] / "data" / "small_trial.toml").read_text()
+"""A small two-outcome trial file (tests/data/small_trial.toml)."""
 
 
 
