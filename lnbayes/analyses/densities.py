@@ -19,6 +19,7 @@ from scipy import special
 
 from lnbayes.engines import exact
 from lnbayes.model import effects
+from lnbayes.numerics import quadrature
 
 LOG_MEASURES = ("odds_ratio", "risk_ratio")
 """Measures drawn on a log axis; their densities are per unit of the log measure."""
@@ -167,7 +168,7 @@ def arm_measure_density(control: exact.BetaMix, log_treatment, measure: str,
     e = special.expit(s_nodes)[None, :]
     x = lo_x + width * e
     with np.errstate(divide="ignore", invalid="ignore"):
-        log_wx = (np.log(exact._simpson_weights(n_nodes, s_nodes[1] - s_nodes[0]))[None, :]
+        log_wx = (np.log(quadrature.simpson_weights(n_nodes, s_nodes[1] - s_nodes[0]))[None, :]
                   + np.log(width) + np.log(e) + np.log1p(-e) + control.logpdf(x))
         if measure == "p_treatment":
             t = np.broadcast_to(g, x.shape)
@@ -205,7 +206,7 @@ def p_control_density(post: exact.ExactPosterior, grid) -> np.ndarray:
 
     grid = np.asarray(grid, dtype=float)
     u = special.logit(post.x)
-    pattern = exact._simpson_weights(len(u), 1.0)
+    pattern = quadrature.simpson_weights(len(u), 1.0)
     dens_u = post.w / pattern
     dens_u = dens_u / np.trapezoid(dens_u, u)
     spline = CubicSpline(u, dens_u, extrapolate=False)

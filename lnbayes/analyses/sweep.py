@@ -184,7 +184,7 @@ class _Problem:
         above_t = np.nan
         if self.measure_value:
             above_t = post.prob_beyond(*self.measure_value, False)
-        med = post.quantile(prior_grid._SCALE_MEASURE[self.scale], 0.5)
+        med = post.quantile(effects.MEASURE_OF_EFFECT_SCALE[self.scale], 0.5)
         return above0, above_t, (med if self.scale == "rd" else float(np.log(med)))
 
     def p_benefit_of(self, first: float, second: float, span) -> float:
@@ -228,7 +228,7 @@ def _pymc_run(prior: Prior, outcome, threshold, scale: str, seed: int, settings)
     datatree = mcmc.sample(prior, outcome, seed=seed, settings=settings)
     drawn = draws.draws_summary(datatree, outcome, thresholds)
     diag = draws.diagnostics(datatree)
-    median = drawn["estimates"][prior_grid._SCALE_MEASURE[scale]]["median"]
+    median = drawn["estimates"][effects.MEASURE_OF_EFFECT_SCALE[scale]]["median"]
     return {
         "p_benefit": drawn["p_benefit"],
         "p_benefit_mcse": drawn["p_benefit_mcse"],

@@ -66,7 +66,7 @@ from scipy import special
 
 from lnbayes.errors import LnbayesError
 from lnbayes.model import dists, effects
-from lnbayes.numerics import roots
+from lnbayes.numerics import quadrature, roots
 
 _RATIO_MEASURES = ("risk_ratio", "odds_ratio")
 _SEARCH = {
@@ -611,15 +611,6 @@ class ExactPosterior:
         return float(self._weights() @ row)
 
 
-def _simpson_weights(n: int, h: float) -> np.ndarray:
-    if n % 2 == 0:
-        raise ValueError("Simpson's rule needs an odd number of nodes")
-    w = np.ones(n)
-    w[1:-1:2] = 4
-    w[2:-1:2] = 2
-    return w * h / 3
-
-
 # ---------------------------------------------------------------------------------------------
 # Arm-level priors
 # ---------------------------------------------------------------------------------------------
@@ -634,7 +625,7 @@ def beta_nodes(post: BetaMix, n_nodes: int) -> tuple[np.ndarray, np.ndarray]:
     u = np.linspace(lo, hi, n_nodes)
     x = special.expit(u)
     log_dens = post.logpdf_logit(u)
-    w = _simpson_weights(n_nodes, u[1] - u[0]) * np.exp(log_dens - log_dens.max())
+    w = quadrature.simpson_weights(n_nodes, u[1] - u[0]) * np.exp(log_dens - log_dens.max())
     return x, w / w.sum()
 
 
@@ -1394,7 +1385,7 @@ def effect_posterior(
     # ends) for every sum over the rows; ``w`` keeps the Simpson pattern its readers expect
     w_sum = dens / dens.sum()
     w_half = dens[::2] / dens[::2].sum()  # the trapezoid rule on every other row
-    w = _simpson_weights(n, h) * dens
+    w = quadrature.simpson_weights(n, h) * dens
     log_evidence = float(np.log(dens.sum() * h) + peak)
     w = w / w.sum()
     marginal = _UniformLogCdf(u, log_z, log_c, peak)

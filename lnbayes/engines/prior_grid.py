@@ -83,13 +83,13 @@ from lnbayes.engines.exact import (
     BetaMix,
     _log_binom,
     _log_binom_logit,
-    _simpson_weights,
     beta_nodes,
     update_beta,
 )
 from lnbayes.errors import LnbayesError
 from lnbayes.model import dists, effects
-from lnbayes.numerics import roots
+from lnbayes.model.effects import MEASURE_OF_EFFECT_SCALE
+from lnbayes.numerics import quadrature, roots
 
 N_ROWS = 401
 """Simpson nodes on logit(p_control) (801 or 1601 for narrow log-OR priors with a threshold)."""
@@ -115,7 +115,6 @@ GROUP_BYTES_LIMIT = 1 << 30
 SETTINGS = {"rows": N_ROWS, "nodes_per_sd": NODES_PER_SD, "pad_sd": PAD_SD, "row_nats": ROW_NATS,
             "method": "linear functionals of the prior density, version 2 (theta lattice k h)"}
 
-_SCALE_MEASURE = {"log_or": "odds_ratio", "log_rr": "risk_ratio", "rd": "risk_difference"}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -242,7 +241,7 @@ class EffectSweep:
 
     def __init__(self, control_prior, scale: str, outcome, threshold: tuple[str, float] | None = None,
                  n_rows: int = N_ROWS):
-        if scale not in _SCALE_MEASURE:
+        if scale not in MEASURE_OF_EFFECT_SCALE:
             raise ValueError(f"unknown scale {scale!r}")
         self.scale = scale
         self.outcome = outcome
@@ -281,7 +280,7 @@ class EffectSweep:
             return self._row_sets[n_rows]
         u = np.linspace(*self._u_range, n_rows)
         lr = self._log_row(u)
-        a = _simpson_weights(n_rows, u[1] - u[0]) * np.exp(lr - lr.max())
+        a = quadrature.simpson_weights(n_rows, u[1] - u[0]) * np.exp(lr - lr.max())
         x = special.expit(u)
         lo, hi = effects.theta_bounds(self.scale, x)
         cut = None
@@ -661,7 +660,7 @@ class ArmSweep:
         """Posterior median of the effect on the sweep scale (log OR, log RR or RD)."""
         means = np.asarray(means, float)
         ess = np.asarray(ess, float)
-        measure = _SCALE_MEASURE[self.scale]
+        measure = MEASURE_OF_EFFECT_SCALE[self.scale]
         a, b = self._posterior_shapes(means, ess)
 
         def cdf(v):  # v: (K,) on the scale; returns P(effect <= v)

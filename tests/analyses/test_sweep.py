@@ -15,6 +15,7 @@ from lnbayes.engines import exact, prior_grid
 from lnbayes.errors import LnbayesError
 from lnbayes.io import trialfile
 from lnbayes.io.trialfile import load_trial
+from lnbayes.model import effects
 from lnbayes.model import spec as spec_mod
 
 # the tests of this file share module- and session-scoped fixtures (sampled or computed once):
@@ -114,7 +115,7 @@ def test_fast_sweep_matches_per_prior_quadrature(scale, centres, log_sd, remissi
     trial = _trial_with_control(1, 1)
     problem = sweep_mod._Problem(trial, remission, "effect", scale, "flat", flat_control, remission.thresholds[0])
     points = problem.exact_points(means, sds)  # the fast engine, or its fallback far outside
-    measure = prior_grid._SCALE_MEASURE[scale]
+    measure = effects.MEASURE_OF_EFFECT_SCALE[scale]
     for point, m, s in zip(points, means, sds):
         post = exact.effect_posterior(flat_control, scale, spec_mod.NormalPrior.single(m, s), remission)
         assert abs(point["p_benefit"] - post.prob_benefit(False)) < 1e-4
