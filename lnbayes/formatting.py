@@ -33,13 +33,19 @@ def probability(x: float | None, digits: int = 3) -> str:
     return fixed(x, digits)
 
 
+NUMERICAL_ZERO = 1e-12
+"""Estimates closer to 0 than this print as "0": the exact engine resolves about 1e-9, so a
+median of a symmetric prior's risk difference found as 1e-16 is 0, not "1.11e-16"."""
+
+
 def estimate(x: float, digits: int = 3) -> str:
-    """An estimate to ``digits`` significant figures, trailing zeros kept; exactly 0 is "0".
+    """An estimate to ``digits`` significant figures, trailing zeros kept; 0 (to within
+    :data:`NUMERICAL_ZERO`) is "0".
 
     ``estimate(0.6) == "0.600"``, ``estimate(0.0486) == "0.0486"``, ``estimate(250.0) == "250"``,
-    ``estimate(0.6, 2) == "0.60"``, ``estimate(-1e-9) == "-1.00e-09"``.
+    ``estimate(0.6, 2) == "0.60"``, ``estimate(-1e-9) == "-1.00e-09"``, ``estimate(1e-16) == "0"``.
     """
-    if x == 0:
+    if abs(x) < NUMERICAL_ZERO:
         return "0"
     text = f"{x:#.{digits}g}".rstrip(".")
     return text[1:] if text.startswith("-") and float(text) == 0 else text
