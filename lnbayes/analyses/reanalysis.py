@@ -291,13 +291,12 @@ def strip_datatrees(obj: Any) -> Any:
     return obj
 
 
-# --- issue 7: all outcomes and the benefit-harm summary ---
-
-JOINT_ASSUMPTION = (
-    "Outcomes are analysed separately (one posterior per outcome); the joint probability is "
-    "computed as if the outcomes were independent: P(benefit on the primary outcome) x "
-    "product over safety outcomes of (1 - P(harm)). Outcomes in the same patients are usually "
-    "correlated, so this is an approximation, not a joint model."
+BENEFIT_HARM_NOTE = (
+    "Outcomes are analysed separately, one posterior per outcome, and no joint probability of "
+    "benefit and no harm is given: the trial reports each outcome's counts only, which cannot "
+    "tell how the outcomes depend on each other within patients (a death, for example, is often "
+    "also a serious adverse event), and a product of marginal probabilities would assume they "
+    "are independent. Each safety outcome is reported under the priors that apply to it."
 )
 
 
@@ -343,49 +342,57 @@ def analyze_all(
 
 
 def benefit_harm(trial: Trial, entries: list[dict[str, Any]]) -> dict[str, Any]:
-    """P(benefit) on the primary outcome, P(harm) on each safety outcome, and their joint.
+    """Benefit on the primary outcome and harm on each safety outcome, side by side.
 
-    Harm on a safety outcome is the treatment arm being worse: P(p_treatment > p_control) when
-    fewer events are better, i.e. 1 - P(benefit). Exact probabilities are used (for PyMC runs
-    too: they are checked against the draws). A prior that does not apply to a safety outcome is
-    replaced there by the first reference prior that does, and the summary says so.
+    Benefit: P(benefit) and P(beyond each clinically meaningful threshold) on the primary
+    outcome under each of its priors. Harm on a safety outcome: P(any harm), i.e. the treatment
+    arm worse (P(p_treatment > p_control) when fewer events are better, = 1 - P(benefit)), and
+    P(harm beyond its margin) (:func:`lnbayes.model.spec.harm_margin`), under each prior that
+    applies to that outcome, so no row mixes two priors. Exact probabilities are used (for PyMC
+    runs too: they are checked against the draws). No joint probability: see
+    :data:`BENEFIT_HARM_NOTE`.
     """
-    by_outcome = {e["outcome"]: {r["prior"]: r for r in e["results"]} for e in entries}
+    from lnbayes.engines import exact
+    from lnbayes.model.effects import MEASURE_OF_SCALE
+    from lnbayes.model.spec import harm_margin
+
+    by_outcome = {e["outcome"]: e for e in entries}
     primary = trial.primary_outcome.name
-    safety = [o.name for o in trial.outcomes.values() if o.safety and o.name in by_outcome]
-    rows = []
-    for prior_name, primary_result in by_outcome.get(primary, {}).items():
-        harms = []
-        for name in safety:
-            results = by_outcome[name]
-            used = prior_name if prior_name in results else _reference_for(trial, results)
-            if used is None:
-                continue
-            harms.append({"outcome": name, "prior_used": used,
-                          "p_harm": 1.0 - results[used]["p_benefit_exact"]})
-        p_benefit = primary_result["p_benefit_exact"]
-        p_no_harm = 1.0
-        for h in harms:
-            p_no_harm *= 1.0 - h["p_harm"]
-        rows.append({
-            "prior": prior_name,
-            "p_benefit_primary": p_benefit,
-            "harm": harms,
-            "p_no_harm_any": p_no_harm,
-            "p_benefit_and_no_harm": p_benefit * p_no_harm,
+    benefit = []
+    for result in by_outcome.get(primary, {}).get("results", []):
+        benefit.append({
+            "prior": result["prior"],
+            "p_benefit": result["p_benefit_exact"],
+            "meaningful": [{"scale": t["scale"], "value": t["value"], "p": t["p_exact"]}
+                           for t in result["thresholds"]],
+        })
+    safety = []
+    for outcome in trial.outcomes.values():
+        if not outcome.safety or outcome.name not in by_outcome:
+            continue
+        margin, source = harm_margin(outcome)
+        rows = []
+        for result in by_outcome[outcome.name]["results"]:
+            row = {"prior": result["prior"], "p_harm": 1.0 - result["p_benefit_exact"],
+                   "p_harm_beyond_margin": None}
+            if margin is not None:
+                post = exact.posterior(trial.priors[result["prior"]], outcome)
+                # Harm lies on the side opposite to benefit: beyond the margin in that direction.
+                row["p_harm_beyond_margin"] = post.prob_beyond(
+                    MEASURE_OF_SCALE[margin.scale], margin.value,
+                    lower_is_better=not outcome.lower_is_better)
+            rows.append(row)
+        safety.append({
+            "outcome": outcome.name,
+            "label": outcome.label,
+            "margin": None if margin is None else {"scale": margin.scale, "value": margin.value,
+                                                   "source": source},
+            "by_prior": rows,
         })
     return {
         "primary_outcome": primary,
-        "safety_outcomes": safety,
-        "joint_label": "P(benefit on " + primary + " AND no harm on "
-                       + (", ".join(safety) if safety else "any safety outcome") + ")",
-        "assumption": JOINT_ASSUMPTION,
-        "by_prior": rows,
+        "safety_outcomes": [s["outcome"] for s in safety],
+        "benefit": benefit,
+        "safety": safety,
+        "note": BENEFIT_HARM_NOTE,
     }
-
-
-def _reference_for(trial: Trial, results: dict[str, Any]) -> str | None:
-    for name in results:
-        if trial.priors[name].role == "reference":
-            return name
-    return next(iter(results), None)

@@ -41,7 +41,7 @@ RATIONALE_KEYS = ("earlier_evidence", "hoped_for", "stopping")
 effect was derived, and why the trial stopped (a phrase that reads after "It was stopped")."""
 ARM_KEYS = ("name", "description", "n")
 OUTCOME_KEYS = ("label", "primary", "better", "treatment_events", "control_events", "treatment_n",
-                "control_n", "source", "thresholds", "rope", "safety")
+                "control_n", "source", "thresholds", "rope", "safety", "harm_margin")
 PRIOR_KEYS = ("label", "role", "family", "scale", "control", "treatment", "effect", "outcomes",
               "grid", "statement", "justification", "citations")
 DESIGN_KEYS = ("outcome", "control_rate", "hoped_for_rate", "hoped_for_or", "threshold",
@@ -246,6 +246,34 @@ def _parse_thresholds(raw: Any, where: str, problems: _Problems) -> tuple[Thresh
     return tuple(out)
 
 
+def _parse_harm_margin(raw: Any, better: Any, where: str, problems: _Problems) -> Threshold | None:
+    """``harm_margin = { scale, value }``, stated in the direction of harm for this outcome."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        problems.add(where, "must be a table such as { scale = 'rd', value = 0.05 }")
+        return None
+    check_keys(raw, ("scale", "value"), where, problems)
+    scale = raw.get("scale")
+    if scale not in THRESHOLD_SCALES:
+        problems.add(f"{where}.scale", f"must be one of rd, rr, or; got {scale!r}")
+        return None
+    value = _get_number(raw, "value", where, problems, positive=scale in ("rr", "or"))
+    if value is None:
+        return None
+    if scale == "rd" and not -1 < value < 1:
+        problems.add(f"{where}.value", f"a risk difference must lie in (-1, 1), got {short(value)}")
+        return None
+    null = 0.0 if scale == "rd" else 1.0
+    wrong_side = value < null if better == "lower" else value > null
+    if wrong_side:
+        side = "at or above" if better == "lower" else "at or below"
+        problems.add(f"{where}.value", f"is a margin of harm, so for an outcome where {better} is "
+                     f"better it must lie {side} no effect ({short(null)}); got {short(value)}")
+        return None
+    return Threshold(scale, value)
+
+
 def _parse_rope(raw: Any, where: str, problems: _Problems) -> tuple[str, float, float] | None:
     if raw is None:
         return None
@@ -293,6 +321,7 @@ def _parse_outcome(
     thresholds = _parse_thresholds(d.get("thresholds"), f"{where}.thresholds", problems)
     rope = _parse_rope(d.get("rope"), f"{where}.rope", problems)
     safety = _get_bool(d, "safety", where, problems)
+    margin = _parse_harm_margin(d.get("harm_margin"), better, f"{where}.harm_margin", problems)
     if None in (te, tn, ce, cn) or better not in ("higher", "lower"):
         return None
     return Outcome(
@@ -308,6 +337,7 @@ def _parse_outcome(
         thresholds=thresholds,
         rope=rope,
         safety=safety,
+        harm_margin=margin,
     )
 
 

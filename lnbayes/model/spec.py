@@ -181,10 +181,30 @@ class Outcome:
     safety: bool = False
     """A safety outcome (e.g. death, serious adverse events): its 'harm' enters the benefit-harm
     summary of ``analyze --outcome all``."""
+    harm_margin: Threshold | None = None
+    """For a safety outcome: the effect beyond which harm counts as clinically relevant, in the
+    direction of harm (an RD of 0.05 means 5 more patients in 100 with the event on treatment
+    when fewer are better). ``None``: the trial file states none (see :func:`harm_margin`)."""
 
     @property
     def lower_is_better(self) -> bool:
         return self.better == "lower"
+
+
+def harm_margin(outcome: Outcome) -> tuple[Threshold | None, str]:
+    """The harm margin of ``outcome`` and where it comes from.
+
+    The stated ``harm_margin`` if any ("stated"); otherwise the outcome's first clinically
+    meaningful threshold mirrored to the side of harm (RD v -> -v, RR or OR v -> 1/v;
+    "mirrored from thresholds[0]"); otherwise ``None`` ("none stated": only P(any harm)).
+    """
+    if outcome.harm_margin is not None:
+        return outcome.harm_margin, "stated"
+    if outcome.thresholds:
+        t = outcome.thresholds[0]
+        value = -t.value if t.scale == "rd" else 1.0 / t.value
+        return Threshold(t.scale, value), "mirrored from thresholds[0]"
+    return None, "none stated"
 
 
 @dataclass(frozen=True)

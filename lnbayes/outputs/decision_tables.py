@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lnbayes.formatting import table_number
+from lnbayes.formatting import probability, short, table_number
 
 
 def print_evidence(result: dict[str, Any], console) -> None:
@@ -45,36 +45,44 @@ def print_evidence(result: dict[str, Any], console) -> None:
 
 
 def print_benefit_harm(result: dict[str, Any], console) -> None:
+    """Benefit on the primary outcome and harm on each safety outcome, side by side."""
     from rich.table import Table
 
+
     bh = result["benefit_harm"]
-    table = Table(title=f"Benefit and harm (primary outcome: {bh['primary_outcome']})")
+    table = Table(title=f"Benefit: {bh['primary_outcome']}")
     table.add_column("Prior")
-    table.add_column(f"P(benefit: {bh['primary_outcome']})", justify="right")
-    for name in bh["safety_outcomes"]:
-        table.add_column(f"P(harm: {name})", justify="right")
-    table.add_column("P(benefit AND no harm)*", justify="right")
-    for row in bh["by_prior"]:
-        harms = {h["outcome"]: h for h in row["harm"]}
-        cells = []
-        for name in bh["safety_outcomes"]:
-            h = harms.get(name)
-            if h is None:
-                cells.append("-")
-            else:
-                note = "" if h["prior_used"] == row["prior"] else f" ({h['prior_used']})"
-                cells.append(f"{h['p_harm']:.3f}{note}")
-        table.add_row(row["prior"], f"{row['p_benefit_primary']:.3f}", *cells,
-                      f"{row['p_benefit_and_no_harm']:.3f}")
+    table.add_column("P(benefit)", justify="right")
+    meaningful = bh["benefit"][0]["meaningful"] if bh["benefit"] else []
+    for t in meaningful:
+        table.add_column(f"P({t['scale'].upper()} beyond {short(t['value'])})", justify="right")
+    for row in bh["benefit"]:
+        table.add_row(row["prior"], probability(row["p_benefit"]),
+                      *[probability(t["p"]) for t in row["meaningful"]])
     console.print(table)
+    for s in bh["safety"]:
+        margin = s["margin"]
+        table = Table(title=f"Harm: {s['outcome']}")
+        table.add_column("Prior")
+        table.add_column("P(any harm)", justify="right")
+        if margin is not None:
+            table.add_column(f"P(harm beyond {margin['scale'].upper()} {short(margin['value'])})",
+                             justify="right")
+        for row in s["by_prior"]:
+            cells = [probability(row["p_harm"])]
+            if margin is not None:
+                cells.append(probability(row["p_harm_beyond_margin"]))
+            table.add_row(row["prior"], *cells)
+        console.print(table)
+        if margin is not None and margin["source"] != "stated":
+            console.print(f"[dim]Margin of harm {margin['source']} (state it with harm_margin = "
+                          "{ scale, value } in the outcome's table).[/]")
     arms = result["outcomes"][0]["outcome_info"] if result["outcomes"] else None
     who = "treatment worse"
     if arms:
         who = f"{arms['treatment']['name']} worse than {arms['control']['name']}"
-    console.print(f"[dim]Harm = {who}: more events on an outcome where fewer are better "
-                  f"(P(p_treatment > p_control)). * {bh['assumption']} A prior name in "
-                  "brackets: the prior does not apply to that outcome and the named one was "
-                  "used.[/]")
+    console.print(f"[dim]Harm = {who}: more events on an outcome where fewer are better. "
+                  f"{bh['note']}[/]")
     if result.get("written"):
         console.print(f"[dim]Results written to {result['written']}[/]")
 

@@ -172,18 +172,51 @@ def test_single_outcome_contract_kept(all_flat):
 
 
 
-def test_benefit_harm_summary(all_flat):
+def _flat_p_rd_above(y_t, n_t, y_c, n_c, margin):
+    """P(p_t - p_c > margin) under Beta(1, 1) priors: 1-D quadrature over p_c (scipy only)."""
+    from scipy import integrate, stats
+
+    post_t, post_c = stats.beta(y_t + 1, n_t - y_t + 1), stats.beta(y_c + 1, n_c - y_c + 1)
+    value, _ = integrate.quad(lambda pc: post_c.pdf(pc) * post_t.sf(min(pc + margin, 1.0)),
+                              0, 1, epsabs=1e-12, epsrel=1e-12, limit=200)
+    return value
+
+
+def test_benefit_harm_side_by_side_without_joint(all_flat):
     bh = all_flat["benefit_harm"]
     assert bh["safety_outcomes"] == ["serious_adverse_events", "death"]
-    assert "independent" in bh["assumption"]
-    row = bh["by_prior"][0]
-    harm = {h["outcome"]: h["p_harm"] for h in row["harm"]}
-    assert harm["serious_adverse_events"] == pytest.approx(flat_p_greater(2, 12, 2, 6), abs=1e-6)
-    assert harm["death"] == pytest.approx(flat_p_greater(1, 12, 0, 6), abs=1e-6)
-    joint = row["p_benefit_primary"] * (1 - harm["serious_adverse_events"]) * (1 - harm["death"])
-    assert row["p_benefit_and_no_harm"] == pytest.approx(joint, abs=1e-12)
-    assert 0 <= row["p_benefit_and_no_harm"] <= min(row["p_benefit_primary"], row["p_no_harm_any"])
+    assert "independent" in bh["note"]
+    assert not any("joint" in key for key in bh)
+    benefit = bh["benefit"][0]
+    assert benefit["prior"] == "flat"
+    assert benefit["p_benefit"] == pytest.approx(flat_p_greater(9, 12, 5, 6), abs=1e-6)
+    rd = next(t for t in benefit["meaningful"] if t["scale"] == "rd")
+    assert rd["p"] == pytest.approx(_flat_p_rd_above(9, 12, 5, 6, rd["value"]), abs=1e-6)
+    safety = {s["outcome"]: s for s in bh["safety"]}
+    for name, (y_t, y_c) in {"serious_adverse_events": (2, 2), "death": (1, 0)}.items():
+        s = safety[name]
+        row = s["by_prior"][0]
+        assert row["prior"] == "flat"  # each safety outcome under its own priors
+        assert row["p_harm"] == pytest.approx(flat_p_greater(y_t, 12, y_c, 6), abs=1e-6)
+        margin = s["margin"]
+        assert margin["scale"] == "rd" and margin["value"] > 0 and margin["source"] == "stated"
+        expected = _flat_p_rd_above(y_t, 12, y_c, 6, margin["value"])
+        assert row["p_harm_beyond_margin"] == pytest.approx(expected, abs=1e-6)
+        assert row["p_harm_beyond_margin"] < row["p_harm"]
 
+
+def test_harm_margin_mirrored_or_absent():
+    from lnbayes.model.spec import Outcome, Threshold, harm_margin
+
+    base = dict(name="x", label="X", treatment_events=1, treatment_n=10, control_events=1,
+                control_n=10, better="lower", safety=True)
+    assert harm_margin(Outcome(**base)) == (None, "none stated")
+    mirrored = Outcome(**base, thresholds=(Threshold("rd", -0.1),))
+    assert harm_margin(mirrored) == (Threshold("rd", 0.1), "mirrored from thresholds[0]")
+    ratio = Outcome(**base, thresholds=(Threshold("or", 0.5),))
+    assert harm_margin(ratio)[0] == Threshold("or", 2.0)
+    stated = Outcome(**base, thresholds=(Threshold("rd", -0.1),), harm_margin=Threshold("rr", 1.5))
+    assert harm_margin(stated) == (Threshold("rr", 1.5), "stated")
 
 
 def test_all_written_atomically(all_flat):

@@ -56,3 +56,33 @@ def test_design_hoped_for_rate_gives_or():
     assert trial.design.hoped_for_or == pytest.approx(3.0)
     assert math.isclose(trial.design.threshold, 0.95)
 
+
+
+def _with_outcome(**fields):
+    d = _minimal({"control_rate": 0.5, "hoped_for_or": 2})
+    d["outcomes"]["o"].update(fields)
+    return d
+
+
+@pytest.mark.parametrize("fields,field,problem", [
+    ({"better": "lower", "harm_margin": {"scale": "rd", "value": -0.05}}, "outcomes.o.harm_margin.value",
+     "at or above no effect"),
+    ({"better": "higher", "harm_margin": {"scale": "or", "value": 2.0}}, "outcomes.o.harm_margin.value",
+     "at or below no effect"),
+    ({"harm_margin": {"scale": "hr", "value": 1.2}}, "outcomes.o.harm_margin.scale", "must be one of"),
+    ({"harm_margin": {"scale": "rd", "vlaue": 0.1}}, "outcomes.o.harm_margin", "vlaue"),
+    ({"harm_margin": 0.1}, "outcomes.o.harm_margin", "must be a table"),
+])
+def test_bad_harm_margin(fields, field, problem):
+    with pytest.raises(LnbayesError) as err:
+        trial_from_dict(_with_outcome(**fields), "x.toml")
+    assert any(p.startswith(f"x.toml: {field}") and problem in p for p in err.value.problems), \
+        err.value.problems
+
+
+def test_harm_margin_read(deng):
+    from lnbayes.model.spec import Threshold
+
+    assert deng.outcomes["death"].harm_margin == Threshold("rd", 0.05)
+    assert deng.outcomes["serious_adverse_events"].harm_margin == Threshold("rd", 0.10)
+    assert deng.outcomes["remission"].harm_margin is None
