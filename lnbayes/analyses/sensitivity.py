@@ -152,20 +152,53 @@ def power_scaling(datatree, prior, outcome, var_names=SENSITIVITY_VARS) -> dict[
             ds = az.psense(tree, var_names=names, group="prior")
             prior_sens = {n: float(ds[n]) for n in names}
             note = ""
-    out = {}
-    for n in names:
-        p, lk = prior_sens[n], likelihood[n]
-        if p >= THRESHOLD and lk >= THRESHOLD:
-            diagnosis = "potential prior-data conflict"
-        elif p > THRESHOLD > lk:
-            diagnosis = "potential strong prior / weak likelihood"
-        else:
-            diagnosis = "ok"
-        out[n] = {"prior": p, "likelihood": lk, "diagnosis": diagnosis}
+    out = {n: {"prior": prior_sens[n], "likelihood": likelihood[n],
+               "diagnosis": arviz_diagnosis(prior_sens[n], likelihood[n])} for n in names}
     return {
         "variables": out,
+        "diagnosis": prior_diagnosis(out, constant),
         "prior_constant": constant,
         "note": note,
         "threshold": THRESHOLD,
         "method": "power-scaling (arviz psense), alphas 0.99 and 1.01",
     }
+
+
+def arviz_diagnosis(prior: float, likelihood: float) -> str:
+    """ArviZ's and priorsense's label for one variable (Kallioinen et al. 2024)."""
+    if prior >= THRESHOLD and likelihood >= THRESHOLD:
+        return "potential prior-data conflict"
+    if prior >= THRESHOLD:
+        return "potential strong prior / weak likelihood"
+    return "ok"
+
+
+DIAGNOSES = {
+    "both": "prior and likelihood both influential",
+    "prior": "prior dominates (strong prior / weak likelihood)",
+    "ok": "data dominate",
+    "constant": "constant prior: power-scaling has no effect",
+}
+"""One diagnosis per prior, in words that do not claim more than power-scaling measures: both
+sensitivities high is what ArviZ labels "potential prior-data conflict", a local signal that
+Box's prior predictive test (:mod:`lnbayes.priors.conflict`) then confirms or not."""
+
+
+def prior_diagnosis(variables: dict[str, dict[str, float]], constant: bool) -> dict[str, Any]:
+    """One diagnosis for the prior from its largest sensitivities over every reported variable.
+
+    Taking the largest over all variables (arm probabilities, RD, log OR) keeps the diagnosis
+    from depending on the scale a reader looks at: per variable, values either side of the
+    threshold gave "ok" on the risk difference and "potential prior-data conflict" on the log
+    odds ratio for the same posterior.
+    """
+    prior_max = max((v["prior"] for v in variables.values()), default=0.0)
+    lik_max = max((v["likelihood"] for v in variables.values()), default=0.0)
+    if constant:
+        key = "constant"
+    else:
+        key = {"potential prior-data conflict": "both",
+               "potential strong prior / weak likelihood": "prior",
+               "ok": "ok"}[arviz_diagnosis(prior_max, lik_max)]
+    return {"key": key, "label": DIAGNOSES[key], "prior_max": prior_max,
+            "likelihood_max": lik_max}

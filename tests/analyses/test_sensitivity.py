@@ -83,6 +83,7 @@ def test_power_scaling_flat_prior_is_reported_not_crashed(sampled_runs):
     ps = sampled_runs["flat"]["power_scaling"]
     assert ps["prior_constant"] is True
     assert "no effect" in ps["note"]
+    assert ps["diagnosis"]["key"] == "constant"
     assert all(v["prior"] == 0.0 for v in ps["variables"].values())
     assert all(
         np.isfinite(v["likelihood"]) and v["likelihood"] > 0 for v in ps["variables"].values()
@@ -96,6 +97,7 @@ def test_power_scaling_informative_prior(sampled_runs):
     assert ps["prior_constant"] is False
     for v in ps["variables"].values():
         assert np.isfinite(v["prior"]) and v["prior"] > 0
+    assert ps["diagnosis"]["prior_max"] == max(v["prior"] for v in ps["variables"].values())
 
 
 
@@ -234,3 +236,22 @@ def test_log_prior_for_power_scaling_is_the_pymc_models(prior):
     # equal to 1e-7: PyMC computes the truncated Normal's normaliser log(Phi(b) - Phi(a)) by
     # another formula than lnbayes's NormalMix.log_mass; they differ by up to ~1e-8 (log RR)
     np.testing.assert_allclose(ours + jacobian, theirs, rtol=0, atol=1e-7)
+
+
+def test_one_diagnosis_per_prior_whatever_the_scale():
+    """A prior whose RD sensitivity sits just below the threshold and log-OR sensitivity just
+    above gets one diagnosis, from the largest values, and the constant prior its own."""
+    from lnbayes.analyses.sensitivity import DIAGNOSES, THRESHOLD, prior_diagnosis
+
+    below, above = THRESHOLD * 0.98, THRESHOLD * 1.12
+    variables = {"risk_difference": {"prior": below, "likelihood": 0.06},
+                 "log_odds_ratio": {"prior": above, "likelihood": 0.055}}
+    d = prior_diagnosis(variables, constant=False)
+    assert d["key"] == "both" and d["label"] == DIAGNOSES["both"]
+    assert (d["prior_max"], d["likelihood_max"]) == (above, 0.06)
+    weak_lik = {k: dict(v, likelihood=0.01) for k, v in variables.items()}
+    assert prior_diagnosis(weak_lik, constant=False)["key"] == "prior"
+    quiet = {k: dict(v, prior=0.01) for k, v in variables.items()}
+    assert prior_diagnosis(quiet, constant=False)["key"] == "ok"
+    assert prior_diagnosis(quiet, constant=True)["key"] == "constant"
+    assert "conflict" not in " ".join(DIAGNOSES.values())

@@ -677,6 +677,11 @@ def _detach(fig):
     return fig
 
 
+PSENSE_PLOT_ALPHAS = (0.8, 1.25)
+"""Powers at which the power-scaled posteriors are drawn: far enough from 1 to be seen. The
+sensitivity values (titles, tables) are ArviZ's, computed at 0.99 and 1.01."""
+
+
 def plot_psense(trial, outcome, result: Mapping[str, Any], prior,
                 var_names: Sequence[str] = ("risk_difference", "log_odds_ratio"),
                 skipped: Sequence[str] = ()):
@@ -718,7 +723,7 @@ def plot_psense(trial, outcome, result: Mapping[str, Any], prior,
     with house_style():
         pc = az.plot_psense_dist(
             tree, var_names=list(var_names), labeller=_arviz_labeller(trial),
-            point_estimate="median", ci_kind="eti", ci_prob=0.95,
+            point_estimate="median", ci_kind="eti", ci_prob=0.95, alphas=PSENSE_PLOT_ALPHAS,
             figure_kwargs={"figsize": (DOUBLE_COLUMN, 1.1 + 1.5 * n)},
         )
         fig = _detach(pc.get_viz("figure"))
@@ -739,9 +744,10 @@ def plot_psense(trial, outcome, result: Mapping[str, Any], prior,
         fig.suptitle(f"Power-scaling sensitivity: {prior.label or prior.name} prior, "
                      f"{outcome.label}", fontsize=8, x=0.01, ha="left")
         note = ("Posterior re-weighted as if the prior (left) or the likelihood (right) were "
-                "raised to the power \u03b1; bars: median and 95% interval.\nSensitivity: "
-                "the power-scaling diagnostic of Kallioinen et al. (2024), based on the "
-                "cumulative Jensen-Shannon distance; 0.05 or more flags sensitivity.")
+                "raised to the power \u03b1 = 0.8 or 1.25; bars: median and 95% interval.\n"
+                "Sensitivity: the power-scaling diagnostic of Kallioinen et al. (2024), the "
+                "cumulative Jensen-Shannon distance per unit log \u03b1 at \u03b1 = 0.99 and 1.01; "
+                "0.05 or more flags sensitivity.")
         if skipped:
             note += (f"\nNot shown: {', '.join(skipped)} (constant log prior, so prior "
                      "power-scaling is undefined).")
