@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
 
 from lnbayes.analyses import reanalysis
 from lnbayes.model import spec as spec_mod
@@ -100,28 +99,6 @@ def references(trial: Trial) -> list[str]:
             seen.add(work)
             extra.append(citation)
     return listed + extra
-
-
-def posterior_predictive(datatree, outcome) -> dict[str, Any]:
-    """Posterior predictive tail probabilities of each arm's observed count.
-
-    Rao-Blackwellised over the draws: P(y_rep <= y_obs) = mean over draws of the binomial CDF,
-    and the two-sided posterior predictive p-value is 2 min(P(y_rep <= y), P(y_rep >= y)), capped at 1.
-    """
-    from scipy import stats
-
-    post = datatree["posterior"].to_dataset()
-    out = {}
-    for arm, p_name in (("treatment", "p_treatment"), ("control", "p_control")):
-        y = getattr(outcome, f"{arm}_events")
-        n = getattr(outcome, f"{arm}_n")
-        p = post[p_name].values.ravel()
-        below = float(np.mean(stats.binom.cdf(y, n, p)))
-        above = float(np.mean(stats.binom.sf(y - 1, n, p)))
-        out[arm] = {"observed": y, "n": n, "p_le": below, "p_ge": above,
-                    "ppp": min(1.0, 2 * min(below, above)),
-                    "mean": float(np.mean(n * p))}
-    return out
 
 
 ENGINES = ("pymc", "exact")
@@ -295,8 +272,6 @@ def _analyse_outcomes(trial, engine, seed, settings, outdir, say) -> list[dict[s
         result = reanalysis.analyze(trial, outcome.name, None, engine=engine, seed=seed,
                                   settings=settings, outdir=outdir, on_prior=on_prior)
         for r in result["results"]:
-            if r.get("datatree") is not None:
-                r["posterior_predictive"] = posterior_predictive(r["datatree"], outcome)
             if r.get("netcdf") and outdir is not None:
                 r["netcdf"] = str(Path(r["netcdf"]).relative_to(outdir))
         out.append({"outcome": outcome.name, "info": result["outcome_info"],
