@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-
 from lnbayes.analyses import reanalysis
 from lnbayes.model import spec as spec_mod
 from lnbayes.model.spec import Trial
