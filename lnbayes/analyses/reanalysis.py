@@ -37,7 +37,19 @@ def outcome_record(trial: Trial, outcome: Outcome) -> dict[str, Any]:
                     "n": outcome.control_n},
         "source": outcome.source,
         "thresholds": [{"scale": t.scale, "value": t.value} for t in outcome.thresholds],
+        "threshold_consistency": threshold_consistency(outcome),
     }
+
+
+def threshold_consistency(outcome: Outcome) -> dict[str, Any]:
+    """The outcome's thresholds and ROPE restated on every scale at its control rate."""
+    from lnbayes.model import thresholds
+
+    p_control, basis = thresholds.control_rate(outcome.control_events, outcome.control_n)
+    out = thresholds.consistency([(t.scale, t.value) for t in outcome.thresholds], outcome.rope,
+                                 outcome.lower_is_better, p_control)
+    out["basis"] = basis
+    return out
 
 
 def prior_record(prior: Prior) -> dict[str, Any]:

@@ -59,12 +59,35 @@ def print_analysis(result: dict[str, Any], console) -> None:
                     cells.append(f"{th['p']:.4f}")
             tt.add_row(r["prior"], *cells)
         console.print(tt)
+    print_threshold_consistency(info, console)
     ci = (f"Risk difference = {t['name']} minus {c['name']}; posterior medians with 95% "
           "equal-tailed credible intervals (CrI).")
     if any(r["engine"] == "pymc" for r in result["results"]):
         ci += (" P(benefit) from PyMC ± its Monte Carlo standard error; 'agrees' means within "
                "3 MCSE of the exact engine.")
     console.print(f"[dim]{ci} Results written to {result.get('written', '-')}[/]")
+
+
+def print_threshold_consistency(info: dict[str, Any], console) -> None:
+    """Each threshold (and the ROPE's bound) on every scale at the control rate, and warnings."""
+    from rich.table import Table
+
+    tc = info.get("threshold_consistency")
+    if not tc or not (tc["thresholds"] or tc["rope_bound"]):
+        return
+    table = Table(title=f"Thresholds on every scale at {tc['basis']} ({tc['p_control']:.3g})")
+    for name in ("Stated", "treatment rate", "RD", "RR", "OR"):
+        table.add_column(name, justify="left" if name == "Stated" else "right")
+    rows = [(f"{r['stated']['scale'].upper()} {r['stated']['value']:g}", r) for r in tc["thresholds"]]
+    if tc["rope_bound"]:
+        r = tc["rope_bound"]
+        rows.append((f"ROPE bound {r['stated']['scale'].upper()} {r['stated']['value']:g}", r))
+    for label, r in rows:
+        table.add_row(label, f"{r['p_treatment']:.3g}",
+                      *("-" if r[k] is None else f"{r[k]:.3g}" for k in ("rd", "rr", "or")))
+    console.print(table)
+    for w in tc["warnings"]:
+        console.print(f"[yellow]Warning: {w}.[/]")
 
 
 # --- issue 3: priors ---
