@@ -40,13 +40,14 @@ Biometrics 2014;70:1023-32. doi:10.1111/biom.12242.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
 from scipy import special
 
 from lnbayes.model import dists
+from lnbayes.model.spec import BetaPrior
 from lnbayes.numerics import quadrature
 from lnbayes.numerics.roots import monotone_root
 
@@ -462,8 +463,6 @@ def fit_beta_mixture(pred: MapPredictive, max_components: int = MAX_COMPONENTS,
     two starts (the MAP split at its quantiles; the previous fit plus a wide component). If no
     fit reaches the tolerance, the most accurate one is returned (its error says so).
     """
-    from lnbayes.model.spec import BetaPrior
-
     theta, sw = _theta_grid(pred, 801, 1e-7)
     table = _cdf_table(pred)
     mass = pred.logit_pdf(theta) * sw
@@ -503,8 +502,6 @@ def fit_beta_mixture(pred: MapPredictive, max_components: int = MAX_COMPONENTS,
 
 def robustify(beta, weight: float, a: float = 1.0, b: float = 1.0):
     """``(1 - weight) * beta + weight * Beta(a, b)`` (Schmidli et al. 2014)."""
-    from lnbayes.model.spec import BetaPrior
-
     if not 0 <= weight <= 1:
         raise ValueError(f"the robust weight must be in [0, 1], got {weight}")
     scaled = tuple(w * (1 - weight) for w in beta.weights)
@@ -601,3 +598,58 @@ def map_ess(pred: MapPredictive, n_nodes: int = 4001) -> dict[str, float]:
            - 1 / mode**2 - 1 / (1 - mode) ** 2)
     morita = morita_at_mode(mode, float(d_p), mean)
     return {"elir": elir, "moment": moment, "morita": morita}
+
+
+# ---------------------------------------------------------------------------------------------
+# The prior the engines use: a Beta mixture that remembers its derivation
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Robust:
+    """The vague component of a robust MAP: ``weight`` on Beta(a, b) (Schmidli et al. 2014)."""
+
+    weight: float
+    a: float = 1.0
+    b: float = 1.0
+
+
+@dataclass(frozen=True)
+class MapDerivation:
+    """How a MAP Beta mixture was derived: the model, the fit and the robust component."""
+
+    spec: MapSpec
+    fit: MixtureFit
+    robust: Robust | None = None
+
+    @property
+    def predictive(self) -> MapPredictive:
+        return map_predictive(self.spec)
+
+    def describe(self) -> str:
+        text = self.spec.describe()
+        if self.robust is not None:
+            text += (f"; robust: weight {self.robust.weight:g} on "
+                     f"Beta({self.robust.a:g}, {self.robust.b:g})")
+        return text
+
+
+def map_beta_prior(spec: MapSpec, robust: Robust | None = None,
+                   tolerance: float = CDF_TOLERANCE):
+    """The Beta mixture the engines use for a MAP prior (robustified if ``robust``), carrying its
+    :class:`MapDerivation` (excluded from equality and hashing: the numbers are the prior)."""
+    fit = fit_beta_mixture(map_predictive(spec), tolerance=tolerance)
+    beta = fit.beta if robust is None else robustify(fit.beta, robust.weight, robust.a, robust.b)
+    return MapBetaPrior(beta.weights, beta.a, beta.b, derivation=MapDerivation(spec, fit, robust))
+
+
+@dataclass(frozen=True)
+class MapBetaPrior(BetaPrior):
+    """A Beta mixture approximating a (robust) MAP prior, with its derivation."""
+
+    derivation: MapDerivation | None = field(default=None, compare=False, hash=False, repr=False)
+
+
+def derivation_of(beta) -> MapDerivation | None:
+    """The MAP derivation a Beta prior carries (None for any other Beta prior)."""
+    return getattr(beta, "derivation", None)
