@@ -1,0 +1,66 @@
+"""Terminal tables of the MAP priors in ``lnbayes priors``: studies, tau, the MAP, its mixture,
+ESS, posterior weights and conflict (formats what the analysis gives; computes nothing)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lnbayes.formatting import short
+
+
+def _num(x: float, digits: int = 3) -> str:
+    return f"{x:.{digits}f}"
+
+
+def print_map_priors(result: dict[str, Any], console) -> None:
+    """One block per MAP arm of every prior that has one."""
+    from rich.table import Table
+
+    for prior in result["priors"]:
+        for arm, rec in (prior.get("map") or {}).items():
+            console.print(f"\n[bold]{prior['name']}[/], {arm} arm: {rec['model']['description']}")
+            studies = Table(title="Historical studies")
+            for col in ("Study", "Events / n", "Rate"):
+                studies.add_column(col, justify="left" if col == "Study" else "right")
+            for s in rec["studies"]:
+                studies.add_row(s["source"] or "-", f"{s['events']}/{s['n']}",
+                                _num(s["events"] / s["n"]))
+            console.print(studies)
+            tau = rec["tau"]
+            q = rec["quantiles"]
+            console.print(
+                f"tau (between-study sd, logit scale): posterior median {_num(tau['median'])}, "
+                f"95% interval {_num(tau['interval'][0])} to {_num(tau['interval'][1])}\n"
+                f"MAP (a new study's rate): mean {_num(rec['mean'])}, sd {_num(rec['sd'])}, "
+                f"median {_num(q['0.5'])}, 95% interval {_num(q['0.025'])} to {_num(q['0.975'])}"
+            )
+            mix = " + ".join(f"{short(c['weight'], 3)} Beta({short(c['a'])}, {short(c['b'])})"
+                             for c in rec["mixture"])
+            console.print(f"Mixture ({len(rec['mixture'])} components; max |CDF difference| "
+                          f"{rec['mixture_max_cdf_error']:.4f}; {rec['mixture_criterion']}): {mix}")
+            if rec["robust"] is not None:
+                r = rec["robust"]
+                console.print(f"Robust: weight {short(r['weight'])} on Beta({short(r['a'])}, "
+                              f"{short(r['b'])})")
+            ess = Table(title="Effective sample size")
+            for col in ("Prior", "ELIR", "Moment", "Morita"):
+                ess.add_column(col, justify="left" if col == "Prior" else "right")
+            names = {"map": "MAP (exact)", "mixture": "Mixture", "robust": "Robust mixture"}
+            for key, values in rec["ess_by_prior"].items():
+                ess.add_row(names[key], *(f"{values[m]:.1f}" for m in ("elir", "moment", "morita")))
+            console.print(ess)
+            if "posterior_weights" in rec:
+                d = rec["data"]
+                weights = ", ".join(f"{short(w, 3)}" for w in rec["posterior_weights"])
+                prior_w = ", ".join(f"{short(c['weight'], 3)}" for c in rec["robust_mixture"])
+                conflict = f"{rec['conflict_p']:.3f}"
+                if rec["conflict_p"] < 0.05:
+                    conflict = f"[bold red]{conflict}[/]"
+                console.print(
+                    f"After {d['events']}/{d['n']} in this arm the component weights go from "
+                    f"({prior_w}) to ({weights}). Prior-data conflict: Box's p = {conflict}.")
+    if any(p.get("map") for p in result["priors"]):
+        console.print(
+            "[dim]MAP: meta-analytic-predictive prior "
+            "(Neuenschwander et al. 2010), computed exactly by quadrature; ESS: ELIR "
+            "(Neuenschwander et al. 2020), moment, and Morita as RBesT computes it (at the mode).[/]")
