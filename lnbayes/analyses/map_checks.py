@@ -76,6 +76,7 @@ def map_records(prior, outcome) -> dict[str, Any] | None:
         beta = getattr(prior, arm, None)
         if beta is not None and mp.derivation_of(beta) is not None:
             out[arm] = map_arm_record(beta, *counts[arm])
+            out[arm]["robust_sweep"] = robust_weight_sweep(prior, outcome, arm)
     return out or None
 
 
@@ -107,3 +108,40 @@ def map_figure_data(beta, n_points: int = 801) -> dict[str, Any]:
     return {"studies": studies, "map": {"median": q[0.5], "lower": q[0.025], "upper": q[0.975]},
             "p": p, "curves": curves, "xlim": xlim, "description": derivation.describe(),
             "max_cdf_error": derivation.fit.max_cdf_error}
+
+
+SWEEP_WEIGHTS = tuple(i / 20 for i in range(21))
+"""Robust weights of the sweep: 0, 0.05, ..., 1."""
+
+
+def robust_weight_sweep(prior, outcome, arm: str, weights=SWEEP_WEIGHTS) -> list[dict[str, float]]:
+    """P(benefit) (exact) after the outcome's data when the MAP arm's robust weight runs from 0
+    (the MAP mixture alone) to 1 (the vague component alone); the vague component is the prior's
+    own (Beta(1, 1) when the MAP has none). Each row: weight, p_benefit, the MAP arm's posterior
+    weight on the vague component and the arm's posterior mean."""
+    from dataclasses import replace
+
+    from lnbayes.engines import exact
+
+    beta = getattr(prior, arm)
+    derivation = mp.derivation_of(beta)
+    robust = derivation.robust or mp.Robust(0.0, 1.0, 1.0)
+    events, n = ((outcome.control_events, outcome.control_n) if arm == "control"
+                 else (outcome.treatment_events, outcome.treatment_n))
+    rows = []
+    for w in weights:
+        if w >= 1:
+            arm_prior = mp.BetaPrior.single(robust.a, robust.b)
+        elif w <= 0:
+            arm_prior = derivation.fit.beta
+        else:
+            arm_prior = mp.robustify(derivation.fit.beta, w, robust.a, robust.b)
+        post = exact.posterior(replace(prior, **{arm: arm_prior}), outcome)
+        post_w = mp.posterior_weights(arm_prior, events, n)
+        vague = 1.0 if w >= 1 else (0.0 if w <= 0 else post_w[-1])
+        a = np.asarray(arm_prior.a) + events
+        b = np.asarray(arm_prior.b) + n - events
+        rows.append({"weight": float(w), "p_benefit": post.prob_benefit(outcome.lower_is_better),
+                     "posterior_vague_weight": float(vague),
+                     "posterior_mean": float(np.dot(post_w, a / (a + b)))})
+    return rows

@@ -13,7 +13,8 @@ from lnbayes.cli.options import JsonOpt, OutcomeOpt, PriorOpt, TrialArg
 
 FiguresOpt = Annotated[Optional[Path], typer.Option(
     "--figures", help="Also write the forest figure of every MAP prior into this folder "
-                      "(map_<prior>_<arm>.png).")]
+                      "(map_<prior>_<arm>.png) and its robust-weight sweep "
+                      "(map_<prior>_<arm>_robust_sweep.png).")]
 
 
 def priors(
@@ -49,7 +50,7 @@ def priors(
 
 def _write_map_figures(trial, result, folder: Path) -> None:
     from lnbayes.analyses.map_checks import map_figure_data
-    from lnbayes.outputs.figures.map_plots import map_forest
+    from lnbayes.outputs.figures.map_plots import map_forest, robust_sweep_figure
 
     for record in result["priors"]:
         for arm in record.get("map") or {}:
@@ -57,3 +58,7 @@ def _write_map_figures(trial, result, folder: Path) -> None:
             name = trial.treatment_name if arm == "treatment" else trial.control_name
             fig = map_forest(map_figure_data(beta), arm_label=f"{arm} ({name})")
             opt.save_figure(fig, folder / f"map_{record['name']}_{arm}.png")
+            rec = record["map"][arm]
+            used = None if rec["robust"] is None else rec["robust"]["weight"]
+            fig = robust_sweep_figure(rec["robust_sweep"], used, arm_label=f"{arm} ({name})")
+            opt.save_figure(fig, folder / f"map_{record['name']}_{arm}_robust_sweep.png")

@@ -59,8 +59,28 @@ def print_map_priors(result: dict[str, Any], console) -> None:
                 console.print(
                     f"After {d['events']}/{d['n']} in this arm the component weights go from "
                     f"({prior_w}) to ({weights}). Prior-data conflict: Box's p = {conflict}.")
+            if rec.get("robust_sweep"):
+                _print_sweep(rec, console)
     if any(p.get("map") for p in result["priors"]):
         console.print(
             "[dim]MAP: meta-analytic-predictive prior "
             "(Neuenschwander et al. 2010), computed exactly by quadrature; ESS: ELIR "
             "(Neuenschwander et al. 2020), moment, and Morita as RBesT computes it (at the mode).[/]")
+
+
+def _print_sweep(rec: dict[str, Any], console) -> None:
+    from rich.table import Table
+
+    table = Table(title="Robust weight sweep: P(benefit) after the data (exact)")
+    for col in ("Robust weight", "P(benefit)", "Posterior weight of the vague component",
+                "Posterior mean of the arm"):
+        table.add_column(col, justify="right")
+    used = None if rec["robust"] is None else rec["robust"]["weight"]
+    for row in rec["robust_sweep"]:
+        if round(row["weight"] * 20) % 2:  # every 0.1, and the weight in use
+            if used is None or abs(row["weight"] - used) > 1e-9:
+                continue
+        mark = " (used)" if used is not None and abs(row["weight"] - used) < 1e-9 else ""
+        table.add_row(f"{row['weight']:.2f}{mark}", f"{row['p_benefit']:.3f}",
+                      f"{row['posterior_vague_weight']:.3f}", f"{row['posterior_mean']:.3f}")
+    console.print(table)

@@ -72,3 +72,35 @@ def test_figure_data_spans_studies_and_map(trial):
         assert data["xlim"][0] <= s["lower"] and s["upper"] <= data["xlim"][1]
     assert set(data["curves"]) == {"map", "mixture", "robust"}
     assert data["map"]["lower"] < data["map"]["median"] < data["map"]["upper"]
+
+
+def _p_benefit_reference(control_beta, y_c, n_c, a_t, b_t):
+    """P(p_t > p_c) with p_t ~ Beta(a_t, b_t) (posterior) and p_c's posterior Beta mixture, by
+    scipy quadrature: sum_k w_k' int Beta_k'(p) P(p_t > p) dp."""
+    from scipy import integrate
+
+    w = mp.posterior_weights(control_beta, y_c, n_c)
+    total = 0.0
+    for wk, a, b in zip(w, control_beta.a, control_beta.b):
+        total += wk * integrate.quad(lambda p: stats.beta.pdf(p, a + y_c, b + n_c - y_c)
+                                     * stats.beta.sf(p, a_t, b_t), 0, 1, epsrel=1e-11,
+                                     limit=200)[0]
+    return total
+
+
+def test_robust_weight_sweep_against_quadrature(trial):
+    prior, outcome = trial.priors["map_control"], trial.primary_outcome
+    rows = map_checks.robust_weight_sweep(prior, outcome, "control", weights=(0.0, 0.2, 0.5, 1.0))
+    fit = mp.derivation_of(prior.control).fit.beta
+    a_t, b_t = 1 + outcome.treatment_events, 1 + outcome.treatment_n - outcome.treatment_events
+    for row in rows:
+        w = row["weight"]
+        beta = (fit if w == 0 else mp.BetaPrior.single(1, 1) if w == 1
+                else mp.robustify(fit, w, 1, 1))
+        ref = _p_benefit_reference(beta, outcome.control_events, outcome.control_n, a_t, b_t)
+        assert row["p_benefit"] == pytest.approx(ref, abs=1e-6), w
+    # the more weight on the vague component, the less the MAP's lower control rate helps
+    assert [r["p_benefit"] for r in rows] == sorted((r["p_benefit"] for r in rows), reverse=True)
+    assert rows[1]["p_benefit"] == pytest.approx(next(
+        r for r in map_checks.map_records(prior, outcome)["control"]["robust_sweep"]
+        if r["weight"] == 0.2)["p_benefit"])

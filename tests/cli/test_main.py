@@ -663,3 +663,5 @@ def test_priors_json_carries_the_map_record_and_writes_the_figure(tmp_path):
         assert key in rec
     assert set(rec["tau"]) == {"median", "interval"}
     assert (tmp_path / "map_map_control_control.png").stat().st_size > 10_000
+    assert (tmp_path / "map_map_control_control_robust_sweep.png").stat().st_size > 10_000
+    assert [r["weight"] for r in rec["robust_sweep"]][::10] == [0.0, 0.5, 1.0]

@@ -22,3 +22,15 @@ def test_map_forest_has_a_row_per_study_and_the_densities():
         "MAP (exact)", bottom.get_lines()[1].get_label()]
     assert len(bottom.get_lines()) == 3
     assert bottom.get_xlabel() == "event probability, control arm"
+
+
+def test_robust_sweep_figure_marks_the_weight_used():
+    from lnbayes.outputs.figures.map_plots import robust_sweep_figure
+
+    rows = [{"weight": w / 10, "p_benefit": 0.7 - 0.03 * w} for w in range(11)]
+    fig = robust_sweep_figure(rows, used=0.2)
+    (ax,) = fig.axes
+    lines = ax.get_lines()
+    assert list(lines[0].get_xdata()) == [r["weight"] for r in rows]
+    assert list(lines[1].get_xdata()) == [0.2] and lines[1].get_ydata()[0] == rows[2]["p_benefit"]
+    assert ax.get_xlim() == (0, 1)

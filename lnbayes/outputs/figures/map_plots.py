@@ -52,3 +52,31 @@ def _short_label(label: str, width: int = 34) -> str:
     """A study's label for the axis: its text before any parenthesis, at most ``width`` wide."""
     text = label.split(" (")[0].strip() or label
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def robust_sweep_figure(rows, used: float | None = None, arm_label: str = "control",
+                        benefit_label: str = "P(benefit)"):
+    """A Figure: P(benefit) after the data against the robust weight of a MAP arm (0: the MAP
+    mixture alone; 1: the vague component alone), the weight in use marked."""
+    from matplotlib.figure import Figure
+
+    from lnbayes.outputs.figures.style import SINGLE_COLUMN
+
+    with house_style():
+        fig = Figure(figsize=(SINGLE_COLUMN * 1.4, 2.6))
+        ax = fig.subplots()
+        w = [r["weight"] for r in rows]
+        pb = [r["p_benefit"] for r in rows]
+        ax.plot(w, pb, "-o", color=OKABE_ITO["blue"], ms=2.5, label=benefit_label)
+        if used is not None:
+            y = min(rows, key=lambda r: abs(r["weight"] - used))["p_benefit"]
+            ax.plot([used], [y], "D", color=OKABE_ITO["vermillion"], ms=5,
+                    label=f"weight used ({used:g})")
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.axhline(0.5, color="#BBBBBB", lw=0.6)
+        ax.set_xlabel(f"robust weight on the vague component ({arm_label} arm)")
+        ax.set_ylabel(benefit_label + " after the data")
+        ax.set_title("Robust-weight sweep of the MAP prior")
+        ax.legend(loc="best")
+    return fig
