@@ -298,17 +298,19 @@ def _tau_grid(tau_prior: TauPrior, n_log: int) -> tuple[np.ndarray, np.ndarray, 
     return taus, weights, z, t_low.size
 
 
-def _mu_rows(spec: MapSpec, taus: np.ndarray, half_width: float) -> tuple[np.ndarray, np.ndarray]:
-    """Centres and sds of a Normal approximation of mu | tau, data for each tau."""
-    y = np.array([s.events for s in spec.studies], float)
-    n = np.array([s.n for s in spec.studies], float)
-    p_hat = (y + 0.5) / (n + 1.0)
-    v = 1.0 / ((n + 1.0) * p_hat * (1 - p_hat))
-    t_hat = special.logit(p_hat)
-    prec = 1 / spec.mu_sd**2 + np.sum(1 / (v + taus[:, None] ** 2), axis=1)
-    centre = (spec.mu_mean / spec.mu_sd**2
-              + np.sum(t_hat / (v + taus[:, None] ** 2), axis=1)) / prec
+def _mu_rows(t_hat: np.ndarray, v: np.ndarray, mu_mean: float, mu_sd: float, taus: np.ndarray,
+             half_width: float) -> tuple[np.ndarray, np.ndarray]:
+    """Centres and half-widths of the mu grid of each tau: +-``half_width`` sds of the Normal
+    approximation of mu | tau, data (study estimates ``t_hat`` with variances ``v``)."""
+    prec = 1 / mu_sd**2 + np.sum(1 / (v + taus[:, None] ** 2), axis=1)
+    centre = (mu_mean / mu_sd**2 + np.sum(t_hat / (v + taus[:, None] ** 2), axis=1)) / prec
     return centre, half_width / np.sqrt(prec)
+
+
+def _logit_estimates(y: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Continuity-corrected logit of each study's rate and its approximate variance."""
+    p_hat = (y + 0.5) / (n + 1.0)
+    return special.logit(p_hat), 1.0 / ((n + 1.0) * p_hat * (1 - p_hat))
 
 
 def map_predictive(spec: MapSpec, n_tau: int = 101, n_mu: int = 201) -> MapPredictive:
@@ -322,14 +324,22 @@ def _map_predictive(spec: MapSpec, n_tau: int, n_mu: int) -> MapPredictive:
         raise ValueError("a MAP prior needs at least one historical study")
     y = np.array([s.events for s in spec.studies], float)
     n = np.array([s.n for s in spec.studies], float)
+    t_hat, v = _logit_estimates(y, n)
+    return _predictive(spec, lambda mu, tau: study_log_likelihood(y, n, mu, tau), t_hat, v,
+                       n_tau, n_mu)
+
+
+def _predictive(spec, loglik_fn, t_hat, v, n_tau: int, n_mu: int) -> MapPredictive:
+    """The quadrature over (mu, tau) and the Normal-mixture predictive, for any study
+    log-likelihood ``loglik_fn(mu, tau)`` (broadcast over a trailing axis of studies)."""
     taus, tau_w, z_log, n_low = _tau_grid(spec.tau, n_tau)
     half = 9.0
     for _ in range(4):
-        centre, span = _mu_rows(spec, taus, half)
+        centre, span = _mu_rows(t_hat, v, spec.mu_mean, spec.mu_sd, taus, half)
         u = (np.arange(n_mu) + 0.5) / n_mu * 2 - 1  # midpoints on (-1, 1)
         mu = centre[:, None] + span[:, None] * u  # (T, M)
         h = 2 * span / n_mu
-        loglik = study_log_likelihood(y, n, mu[..., None], taus[:, None, None]).sum(axis=-1)
+        loglik = loglik_fn(mu[..., None], taus[:, None, None]).sum(axis=-1)
         lp = (loglik + dists.norm_logpdf(mu, spec.mu_mean, spec.mu_sd)
               + spec.tau.logpdf(taus)[:, None])
         row_max = lp.max(axis=1)

@@ -41,3 +41,25 @@ def test_sampled_quantiles_agree_with_exact_within_3_mcse(as_spec, tau):
         assert abs(s["value"] - pred.tau_quantile(q)) < 3 * s["mcse"], (q, s)
     mean, _ = pred.moments()
     assert abs(summary["p_new"]["mean"] - mean) < 3 * summary["p_new"]["mean_mcse"]
+
+
+EFFECT_TRIALS = [(15, 40, 8, 40), (22, 60, 14, 58), (9, 30, 9, 31)]
+"""Three small made-up two-arm trials (treatment events/n, control events/n)."""
+
+
+@pytest.mark.slow
+def test_sampled_effect_map_agrees_with_exact_within_3_mcse():
+    from lnbayes.priors import map_effect as me
+
+    spec = me.EffectMapSpec(tuple(me.TwoArmStudy(*t) for t in EFFECT_TRIALS),
+                            mp.TauPrior("half_normal", 0.5))
+    tree = map_mcmc.sample_model(map_mcmc.build_effect_map_model(spec), seed=20170506,
+                                 settings=SamplerSettings(draws=2500, tune=1000, chains=4,
+                                                          target_accept=0.99))
+    conv = map_mcmc.convergence(tree, ("mu", "tau", "delta_new"))
+    assert conv["converged"], conv["problems"]
+    pred = me.effect_map_predictive(spec)
+    for q, s in map_mcmc.quantiles_with_mcse(tree, "delta_new").items():
+        assert abs(s["value"] - pred.logit_quantile(float(q))) < 3 * s["mcse"], (q, s)
+    for q, s in map_mcmc.quantiles_with_mcse(tree, "tau").items():
+        assert abs(s["value"] - pred.tau_quantile(float(q))) < 3 * s["mcse"], (q, s)
