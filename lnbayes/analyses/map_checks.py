@@ -77,7 +77,33 @@ def map_records(prior, outcome) -> dict[str, Any] | None:
         if beta is not None and mp.derivation_of(beta) is not None:
             out[arm] = map_arm_record(beta, *counts[arm])
             out[arm]["robust_sweep"] = robust_weight_sweep(prior, outcome, arm)
+    effect = getattr(prior, "effect", None)
+    if effect is not None and getattr(effect, "derivation", None) is not None:
+        out["effect"] = effect_map_record(effect)
     return out or None
+
+
+def effect_map_record(normal) -> dict[str, Any]:
+    """What ``lnbayes priors`` shows for a MAP prior of the log odds ratio."""
+    from lnbayes.priors import map_effect as me
+
+    derivation = normal.derivation
+    summary = me.effect_summary(derivation.predictive)
+    return {
+        "scale": "log_or",
+        "studies": [{"treatment_events": s.treatment_events, "treatment_n": s.treatment_n,
+                     "control_events": s.control_events, "control_n": s.control_n,
+                     "source": s.source} for s in derivation.spec.studies],
+        "model": {"tau_prior": derivation.spec.tau.describe(),
+                  "mu_prior": {"mean": derivation.spec.mu_mean, "sd": derivation.spec.mu_sd},
+                  "description": derivation.describe()},
+        **summary,
+        "mixture": [{"weight": w, "mean": m, "sd": sd} for w, m, sd in
+                    zip(normal.weights, normal.means, normal.sds)],
+        "mixture_max_cdf_error": derivation.fit.max_cdf_error,
+        "components_tried": [{"components": k, "max_cdf_error": e}
+                             for k, e in derivation.fit.tried],
+    }
 
 
 def map_figure_data(beta, n_points: int = 801) -> dict[str, Any]:

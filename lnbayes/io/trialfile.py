@@ -178,6 +178,60 @@ def parse_map(d: Any, where: str, problems: _Problems) -> BetaPrior | None:
     return mp.map_beta_prior(mp.MapSpec(tuple(studies), tau, mu_mean, mu_sd), robust)
 
 
+EFFECT_MAP_STUDY_KEYS = ("treatment_events", "treatment_n", "control_events", "control_n",
+                         "source")
+
+
+def parse_effect_map(d: Any, where: str, problems: _Problems) -> NormalPrior | None:
+    """A MAP prior of the log odds ratio from earlier two-arm trials: ``{data = [{
+    treatment_events, treatment_n, control_events, control_n, source}, ...], tau = {...}, mu =
+    {mean, sd}}`` (:func:`lnbayes.priors.map_effect.map_normal_prior`)."""
+    from lnbayes.priors import map_effect as me
+
+    if not isinstance(d, dict):
+        problems.add(where, "must be a table such as { data = [...], tau = { half_normal = 0.5 }, "
+                            "mu = { mean = 0, sd = 2 } }")
+        return None
+    check_keys(d, ("data", "tau", "mu"), where, problems)
+    before = len(problems.items)
+    studies = []
+    data = d.get("data")
+    if not isinstance(data, list) or not data:
+        problems.add(f"{where}.data", "must be a non-empty list of { treatment_events, "
+                                      "treatment_n, control_events, control_n, source } tables")
+    else:
+        for i, row in enumerate(data):
+            rw = f"{where}.data[{i}]"
+            if not isinstance(row, dict):
+                problems.add(rw, f"must be a table, got {row!r}")
+                continue
+            check_keys(row, EFFECT_MAP_STUDY_KEYS, rw, problems)
+            counts = {}
+            for arm in ("treatment", "control"):
+                n = _get_count(row, f"{arm}_n", rw, problems, minimum=1)
+                events = _get_count(row, f"{arm}_events", rw, problems)
+                if n is not None and events is not None and events > n:
+                    problems.add(f"{rw}.{arm}_events", f"must be <= {arm}_n ({n}), got {events}")
+                    n = None
+                counts[arm] = (events, n)
+            source = _get_str(row, "source", rw, problems)
+            if None not in counts["treatment"] + counts["control"]:
+                studies.append(me.TwoArmStudy(*counts["treatment"], *counts["control"], source))
+    tau = _parse_tau(d.get("tau"), f"{where}.tau", problems)
+    mu = d.get("mu")
+    mu_mean = mu_sd = None
+    if not isinstance(mu, dict):
+        problems.add(f"{where}.mu", "must be a table such as { mean = 0, sd = 2 } (the prior of "
+                                    "the mean log odds ratio)")
+    else:
+        check_keys(mu, ("mean", "sd"), f"{where}.mu", problems)
+        mu_mean = _get_number(mu, "mean", f"{where}.mu", problems)
+        mu_sd = _get_number(mu, "sd", f"{where}.mu", problems, positive=True)
+    if len(problems.items) > before or tau is None or mu_mean is None or mu_sd is None:
+        return None
+    return me.map_normal_prior(me.EffectMapSpec(tuple(studies), tau, mu_mean, mu_sd))
+
+
 def _parse_tau(d: Any, where: str, problems: _Problems):
     from lnbayes.priors import map as mp
 
@@ -207,6 +261,13 @@ def parse_normal(d: Any, where: str, problems: _Problems, scale: str | None) -> 
     if not isinstance(d, dict):
         problems.add(where, f"must be a table such as {{ mean = 0, sd = 1 }}, got {d!r}")
         return None
+    if "map" in d:
+        check_keys(d, ("map",), where, problems)
+        if scale not in (None, "log_or"):
+            problems.add(f"{where}.map", f"a MAP effect prior is on the log odds ratio: the "
+                                         f"prior's scale must be log_or, got {scale}")
+            return None
+        return parse_effect_map(d["map"], f"{where}.map", problems)
     if "mixture" in d:
         check_keys(d, ("mixture",), where, problems)
         comps = _parse_weights(d["mixture"], f"{where}.mixture", problems)

@@ -18,6 +18,9 @@ def print_map_priors(result: dict[str, Any], console) -> None:
 
     for prior in result["priors"]:
         for arm, rec in (prior.get("map") or {}).items():
+            if arm == "effect":
+                _print_effect_map(prior["name"], rec, console)
+                continue
             console.print(f"\n[bold]{prior['name']}[/], {arm} arm: {rec['model']['description']}")
             studies = Table(title="Historical studies")
             for col in ("Study", "Events / n", "Rate"):
@@ -84,3 +87,26 @@ def _print_sweep(rec: dict[str, Any], console) -> None:
         table.add_row(f"{row['weight']:.2f}{mark}", f"{row['p_benefit']:.3f}",
                       f"{row['posterior_vague_weight']:.3f}", f"{row['posterior_mean']:.3f}")
     console.print(table)
+
+
+def _print_effect_map(name: str, rec: dict[str, Any], console) -> None:
+    from rich.table import Table
+
+    console.print(f"\n[bold]{name}[/], effect (log odds ratio): {rec['model']['description']}")
+    studies = Table(title="Earlier trials")
+    for col in ("Trial", "Treatment", "Control"):
+        studies.add_column(col, justify="left" if col == "Trial" else "right")
+    for s in rec["studies"]:
+        studies.add_row(s["source"] or "-", f"{s['treatment_events']}/{s['treatment_n']}",
+                        f"{s['control_events']}/{s['control_n']}")
+    console.print(studies)
+    q, oq, tau = rec["quantiles"], rec["odds_ratio_quantiles"], rec["tau"]
+    mix = " + ".join(f"{short(c['weight'], 3)} Normal({short(c['mean'])}, {short(c['sd'])}²)"
+                     for c in rec["mixture"])
+    console.print(
+        f"tau: posterior median {_num(tau['median'])}, 95% interval {_num(tau['interval'][0])} "
+        f"to {_num(tau['interval'][1])}\nMAP of a new trial's log OR: mean {_num(rec['mean'])}, "
+        f"sd {_num(rec['sd'])}, median {_num(q['0.5'])} (OR {_num(oq['0.5'])}), 95% interval "
+        f"{_num(q['0.025'])} to {_num(q['0.975'])} (OR {_num(oq['0.025'])} to "
+        f"{_num(oq['0.975'])})\nMixture ({len(rec['mixture'])} components; max |CDF difference| "
+        f"{rec['mixture_max_cdf_error']:.4f}): {mix}")

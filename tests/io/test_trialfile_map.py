@@ -84,3 +84,55 @@ def test_map_beside_another_form_is_an_error():
         trial_from_dict(_trial(MAP) | {"priors": {"m": {"family": "arm", "control": {
             "map": MAP, "a": 1, "b": 1}, "treatment": {"a": 1, "b": 1}}}}, "x.toml")
     assert any("give one way to state the Beta prior" in p for p in err.value.problems)
+
+
+EFFECT_MAP = {
+    "data": [{"treatment_events": 15, "treatment_n": 40, "control_events": 8, "control_n": 40},
+             {"treatment_events": 22, "treatment_n": 60, "control_events": 14, "control_n": 58,
+              "source": "trial B"}],
+    "tau": {"half_normal": 0.5},
+    "mu": {"mean": 0, "sd": 2},
+}
+
+
+def _effect_trial(effect_map, scale="log_or"):
+    return {
+        "trial": {"id": "t"},
+        "arms": {"treatment": {"n": 12}, "control": {"n": 6}},
+        "outcomes": {"o": {"treatment_events": 9, "control_events": 5}},
+        "priors": {"e": {"family": "effect", "scale": scale, "control": {"a": 1, "b": 1},
+                         "effect": {"map": effect_map}}},
+    }
+
+
+def test_effect_map_form_gives_a_normal_mixture_with_its_derivation():
+    from lnbayes.priors import map_effect as me
+
+    effect = trial_from_dict(_effect_trial(EFFECT_MAP), "x.toml").priors["e"].effect
+    assert isinstance(effect, me.MapNormalPrior)
+    assert effect.derivation.spec.studies[1] == me.TwoArmStudy(22, 60, 14, 58, "trial B")
+    assert effect.derivation.fit.max_cdf_error < 0.01
+
+
+@pytest.mark.parametrize("change, scale, field", [
+    (lambda m: None, "rd", "x.toml: priors.e.effect.map: a MAP effect prior is on the log odds ratio"),
+    (lambda m: m["data"][0].update(control_events=50), "log_or", "x.toml: priors.e.effect.map.data[0].control_events: must be <= control_n"),
+    (lambda m: m["data"][1].pop("treatment_n"), "log_or", "x.toml: priors.e.effect.map.data[1].treatment_n: missing"),
+    (lambda m: m.update(robust={"weight": 0.2}), "log_or", "x.toml: priors.e.effect.map.robust: unknown key"),
+])
+def test_bad_effect_map_is_a_located_error(change, scale, field):
+    bad = copy.deepcopy(EFFECT_MAP)
+    change(bad)
+    with pytest.raises(LnbayesError) as err:
+        trial_from_dict(_effect_trial(bad, scale), "x.toml")
+    assert any(p.startswith(field) for p in err.value.problems), err.value.problems
+
+
+def test_priors_report_shows_the_effect_map():
+    from lnbayes.analyses import prior_checks
+
+    trial = trial_from_dict(_effect_trial(EFFECT_MAP), "x.toml")
+    rec = prior_checks.priors_report(trial)["priors"][0]["map"]["effect"]
+    assert rec["quantiles"]["0.025"] < rec["quantiles"]["0.5"] < rec["quantiles"]["0.975"]
+    assert set(rec["tau"]) == {"median", "interval"}
+    assert sum(c["weight"] for c in rec["mixture"]) == pytest.approx(1.0)
