@@ -169,8 +169,9 @@ def parse_map(d: Any, where: str, problems: _Problems) -> BetaPrior | None:
             weight = _get_number(r, "weight", rw, problems)
             a = _get_number(r, "a", rw, problems, positive=True, required=False, default=1.0)
             b = _get_number(r, "b", rw, problems, positive=True, required=False, default=1.0)
-            if weight is not None and not 0 <= weight < 1:
-                problems.add(f"{rw}.weight", f"must be in [0, 1), got {short(weight)}")
+            if weight is not None and not 0 < weight < 1:
+                problems.add(f"{rw}.weight", f"must lie strictly between 0 and 1 (leave robust "
+                                             f"out for none), got {short(weight)}")
             elif weight is not None and a is not None and b is not None:
                 robust = mp.Robust(weight, a, b)
     if len(problems.items) > before or tau is None or mu_mean is None or mu_sd is None:

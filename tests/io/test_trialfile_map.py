@@ -68,7 +68,8 @@ def test_map_works_for_the_treatment_arm_too():
     (lambda m: m.update(tau={"half_normal": -1}), "x.toml: priors.m.control.map.tau.half_normal: must be > 0"),
     (lambda m: m.pop("mu"), "x.toml: priors.m.control.map.mu: must be a table"),
     (lambda m: m.update(mu={"mean": 0, "sd": 0}), "x.toml: priors.m.control.map.mu.sd: must be > 0"),
-    (lambda m: m.update(robust={"weight": 1.5}), "x.toml: priors.m.control.map.robust.weight: must be in [0, 1)"),
+    (lambda m: m.update(robust={"weight": 1.5}), "x.toml: priors.m.control.map.robust.weight: must lie strictly between 0 and 1"),
+    (lambda m: m.update(robust={"weight": 0}), "x.toml: priors.m.control.map.robust.weight: must lie strictly between 0 and 1"),
     (lambda m: m.update(robust={"weight": 0.2, "mean": 0.5}), "x.toml: priors.m.control.map.robust.mean: unknown key"),
 ])
 def test_bad_map_is_a_located_error(change, field):
