@@ -35,8 +35,10 @@ def prior_summary(prior, outcome, prob: float = 0.95) -> dict[str, Any]:
 
 def prior_report(prior, outcome, control_rate: float | None = None) -> dict[str, Any]:
     """Everything the ``priors`` command shows for one prior and one outcome."""
+    from lnbayes.analyses.map_checks import map_records
+
     summary = prior_summary(prior, outcome)
-    return {
+    record = {
         "name": prior.name,
         "label": prior.label,
         "role": prior.role,
@@ -52,6 +54,10 @@ def prior_report(prior, outcome, control_rate: float | None = None) -> dict[str,
         "citations": list(prior.citations),
         "outcomes": list(prior.outcomes) if prior.outcomes is not None else None,
     }
+    maps = map_records(prior, outcome)
+    if maps is not None:
+        record["map"] = maps
+    return record
 
 
 def _conflict_fields(result: dict[str, Any]) -> dict[str, Any]:

@@ -61,8 +61,13 @@ BETA_FORMS = {
     "quantiles": ("quantiles",),
     "data": ("data", "power", "ess_cap", "base"),
     "mixture": ("mixture",),
+    "map": ("map",),
 }
 """The keys of each way to state a Beta prior (docs/priors.md)."""
+MAP_KEYS = ("data", "tau", "mu", "robust")
+MAP_STUDY_KEYS = ("events", "n", "source")
+MAP_TAU_KEYS = {"half_normal": (), "half_t": ("df",), "log_normal": ("sd",)}
+"""tau's prior families and the keys each needs besides its scale (docs/priors.md)."""
 
 
 def parse_beta(d: Any, where: str, problems: _Problems) -> BetaPrior | None:
@@ -77,13 +82,15 @@ def parse_beta(d: Any, where: str, problems: _Problems) -> BetaPrior | None:
     if not forms:
         everything = sorted({k for keys in BETA_FORMS.values() for k in keys})
         check_keys(d, everything, where, problems)
-        problems.add(where, "a Beta prior needs a and b (or mean + ess, quantiles, data or "
-                            "mixture; docs/priors.md)")
+        problems.add(where, "a Beta prior needs a and b (or mean + ess, quantiles, data, "
+                            "mixture or map; docs/priors.md)")
         return None
     if len(forms) > 1:
         problems.add(where, f"give one way to state the Beta prior, got {', '.join(forms)}")
         return None
     check_keys(d, BETA_FORMS[forms[0]], where, problems)
+    if "map" in d:
+        return parse_map(d["map"], f"{where}.map", problems)
     if "mixture" in d:
         comps = _parse_weights(d["mixture"], f"{where}.mixture", problems)
         if comps is None:
@@ -110,6 +117,144 @@ def parse_beta(d: Any, where: str, problems: _Problems) -> BetaPrior | None:
     return BetaPrior.single(a, b)
 
 
+def parse_map(d: Any, where: str, problems: _Problems) -> BetaPrior | None:
+    """A meta-analytic-predictive prior: ``{data = [{events, n, source}, ...], tau = {half_normal
+    = 0.5}, mu = {mean, sd}, robust = {weight, a, b}}`` (robust optional), turned into the Beta
+    mixture that approximates it (:func:`lnbayes.priors.map.map_beta_prior`)."""
+    from lnbayes.priors import map as mp
+
+    if not isinstance(d, dict):
+        problems.add(where, "must be a table such as { data = [...], tau = { half_normal = 0.5 }, "
+                            "mu = { mean = 0, sd = 2 } }")
+        return None
+    check_keys(d, MAP_KEYS, where, problems)
+    before = len(problems.items)
+    studies = []
+    data = d.get("data")
+    if not isinstance(data, list) or not data:
+        problems.add(f"{where}.data", "must be a non-empty list of { events, n, source } tables")
+    else:
+        for i, row in enumerate(data):
+            rw = f"{where}.data[{i}]"
+            if not isinstance(row, dict):
+                problems.add(rw, f"must be a table such as {{ events = 104, n = 185, source = "
+                                 f"\"...\" }}, got {row!r}")
+                continue
+            check_keys(row, MAP_STUDY_KEYS, rw, problems)
+            n = _get_count(row, "n", rw, problems, minimum=1)
+            events = _get_count(row, "events", rw, problems)
+            source = _get_str(row, "source", rw, problems)
+            if n is not None and events is not None and events > n:
+                problems.add(f"{rw}.events", f"must be <= n ({n}), got {events}")
+            elif n is not None and events is not None:
+                studies.append(mp.Study(events, n, source))
+    tau = _parse_tau(d.get("tau"), f"{where}.tau", problems)
+    mu = d.get("mu")
+    mu_mean = mu_sd = None
+    if not isinstance(mu, dict):
+        problems.add(f"{where}.mu", "must be a table such as { mean = 0, sd = 2 } (the prior of "
+                                    "the mean logit)")
+    else:
+        check_keys(mu, ("mean", "sd"), f"{where}.mu", problems)
+        mu_mean = _get_number(mu, "mean", f"{where}.mu", problems)
+        mu_sd = _get_number(mu, "sd", f"{where}.mu", problems, positive=True)
+    robust = None
+    if "robust" in d:
+        rw = f"{where}.robust"
+        r = d["robust"]
+        if not isinstance(r, dict):
+            problems.add(rw, "must be a table such as { weight = 0.2, a = 1, b = 1 }")
+        else:
+            check_keys(r, ("weight", "a", "b"), rw, problems)
+            weight = _get_number(r, "weight", rw, problems)
+            a = _get_number(r, "a", rw, problems, positive=True, required=False, default=1.0)
+            b = _get_number(r, "b", rw, problems, positive=True, required=False, default=1.0)
+            if weight is not None and not 0 < weight < 1:
+                problems.add(f"{rw}.weight", f"must lie strictly between 0 and 1 (leave robust "
+                                             f"out for none), got {short(weight)}")
+            elif weight is not None and a is not None and b is not None:
+                robust = mp.Robust(weight, a, b)
+    if len(problems.items) > before or tau is None or mu_mean is None or mu_sd is None:
+        return None
+    return mp.map_beta_prior(mp.MapSpec(tuple(studies), tau, mu_mean, mu_sd), robust)
+
+
+EFFECT_MAP_STUDY_KEYS = ("treatment_events", "treatment_n", "control_events", "control_n",
+                         "source")
+
+
+def parse_effect_map(d: Any, where: str, problems: _Problems) -> NormalPrior | None:
+    """A MAP prior of the log odds ratio from earlier two-arm trials: ``{data = [{
+    treatment_events, treatment_n, control_events, control_n, source}, ...], tau = {...}, mu =
+    {mean, sd}}`` (:func:`lnbayes.priors.map_effect.map_normal_prior`)."""
+    from lnbayes.priors import map_effect as me
+
+    if not isinstance(d, dict):
+        problems.add(where, "must be a table such as { data = [...], tau = { half_normal = 0.5 }, "
+                            "mu = { mean = 0, sd = 2 } }")
+        return None
+    check_keys(d, ("data", "tau", "mu"), where, problems)
+    before = len(problems.items)
+    studies = []
+    data = d.get("data")
+    if not isinstance(data, list) or not data:
+        problems.add(f"{where}.data", "must be a non-empty list of { treatment_events, "
+                                      "treatment_n, control_events, control_n, source } tables")
+    else:
+        for i, row in enumerate(data):
+            rw = f"{where}.data[{i}]"
+            if not isinstance(row, dict):
+                problems.add(rw, f"must be a table, got {row!r}")
+                continue
+            check_keys(row, EFFECT_MAP_STUDY_KEYS, rw, problems)
+            counts = {}
+            for arm in ("treatment", "control"):
+                n = _get_count(row, f"{arm}_n", rw, problems, minimum=1)
+                events = _get_count(row, f"{arm}_events", rw, problems)
+                if n is not None and events is not None and events > n:
+                    problems.add(f"{rw}.{arm}_events", f"must be <= {arm}_n ({n}), got {events}")
+                    n = None
+                counts[arm] = (events, n)
+            source = _get_str(row, "source", rw, problems)
+            if None not in counts["treatment"] + counts["control"]:
+                studies.append(me.TwoArmStudy(*counts["treatment"], *counts["control"], source))
+    tau = _parse_tau(d.get("tau"), f"{where}.tau", problems)
+    mu = d.get("mu")
+    mu_mean = mu_sd = None
+    if not isinstance(mu, dict):
+        problems.add(f"{where}.mu", "must be a table such as { mean = 0, sd = 2 } (the prior of "
+                                    "the mean log odds ratio)")
+    else:
+        check_keys(mu, ("mean", "sd"), f"{where}.mu", problems)
+        mu_mean = _get_number(mu, "mean", f"{where}.mu", problems)
+        mu_sd = _get_number(mu, "sd", f"{where}.mu", problems, positive=True)
+    if len(problems.items) > before or tau is None or mu_mean is None or mu_sd is None:
+        return None
+    return me.map_normal_prior(me.EffectMapSpec(tuple(studies), tau, mu_mean, mu_sd))
+
+
+def _parse_tau(d: Any, where: str, problems: _Problems):
+    from lnbayes.priors import map as mp
+
+    example = "{ half_normal = 0.5 }, { half_t = 0.5, df = 3 } or { log_normal = 0.3, sd = 1 }"
+    if not isinstance(d, dict):
+        problems.add(where, f"must be a table such as {example} (the prior of tau)")
+        return None
+    families = [f for f in MAP_TAU_KEYS if f in d]
+    if len(families) != 1:
+        problems.add(where, f"give exactly one of {', '.join(MAP_TAU_KEYS)} (its scale), such as "
+                            f"{example}")
+        return None
+    family = families[0]
+    check_keys(d, (family, *MAP_TAU_KEYS[family]), where, problems)
+    scale = _get_number(d, family, where, problems, positive=True)
+    df = _get_number(d, "df", where, problems, positive=True) if family == "half_t" else None
+    sd = _get_number(d, "sd", where, problems, positive=True) if family == "log_normal" else None
+    if scale is None or (family == "half_t" and df is None) or (family == "log_normal" and sd is None):
+        return None
+    return mp.TauPrior(family, scale, df=df, sd=sd)
+
+
 def parse_normal(d: Any, where: str, problems: _Problems, scale: str | None) -> NormalPrior | None:
     """A Normal effect prior: ``{mean, sd}``, a statement, or ``{mixture = [...]}``."""
     from lnbayes.priors import elicit
@@ -117,6 +262,13 @@ def parse_normal(d: Any, where: str, problems: _Problems, scale: str | None) -> 
     if not isinstance(d, dict):
         problems.add(where, f"must be a table such as {{ mean = 0, sd = 1 }}, got {d!r}")
         return None
+    if "map" in d:
+        check_keys(d, ("map",), where, problems)
+        if scale not in (None, "log_or"):
+            problems.add(f"{where}.map", f"a MAP effect prior is on the log odds ratio: the "
+                                         f"prior's scale must be log_or, got {scale}")
+            return None
+        return parse_effect_map(d["map"], f"{where}.map", problems)
     if "mixture" in d:
         check_keys(d, ("mixture",), where, problems)
         comps = _parse_weights(d["mixture"], f"{where}.mixture", problems)

@@ -652,3 +652,16 @@ def test_report_cli_rejects_bad_file(tmp_path):
     assert "outcomes.response.treatment_events" in out.stderr
     assert not (tmp_path / "out").exists()
 
+
+
+def test_priors_json_carries_the_map_record_and_writes_the_figure(tmp_path):
+    result = run("priors", ROOT / "models" / "deng2017_map.toml", "--json", "--figures", tmp_path)
+    assert result.returncode == 0, result.stderr
+    records = {p["name"]: p for p in json.loads(result.stdout)["priors"]}
+    rec = records["map_control"]["map"]["control"]
+    for key in ("mean", "sd", "quantiles", "tau", "mixture", "mixture_max_cdf_error", "ess"):
+        assert key in rec
+    assert set(rec["tau"]) == {"median", "interval"}
+    assert (tmp_path / "map_map_control_control.png").stat().st_size > 10_000
+    assert (tmp_path / "map_map_control_control_robust_sweep.png").stat().st_size > 10_000
+    assert [r["weight"] for r in rec["robust_sweep"]][::10] == [0.0, 0.5, 1.0]

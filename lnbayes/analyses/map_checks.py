@@ -1,0 +1,173 @@
+"""What a MAP prior is made of, for ``lnbayes priors``: the studies, tau, the exact MAP, its
+mixture, ESS, posterior weights and prior-data conflict (JSON-ready dicts), and what its figure
+draws."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from lnbayes.model import dists
+from lnbayes.priors import map as mp
+from lnbayes.priors.conflict import _beta_binomial_pmf, box_p
+
+ARMS = ("control", "treatment")
+
+
+def _mixture_list(beta) -> list[dict[str, float]]:
+    return [{"weight": w, "a": a, "b": b} for w, a, b in zip(beta.weights, beta.a, beta.b)]
+
+
+def arm_conflict_p(beta, events: int, n: int) -> float:
+    """Box's p of the arm's count under the Beta(-mixture)-binomial prior predictive."""
+    pmf = _beta_binomial_pmf(beta, n)
+    return box_p(pmf[:, None], events, 0)
+
+
+def map_arm_record(beta, events: int | None = None, n: int | None = None) -> dict[str, Any]:
+    """Everything ``lnbayes priors`` shows for one MAP arm (``beta`` carries its derivation);
+    with the arm's ``events`` out of ``n``, the components' posterior weights and the conflict."""
+    derivation = mp.derivation_of(beta)
+    pred = derivation.predictive
+    summary = pred.summary()
+    fit = derivation.fit
+    ess_map = mp.map_ess(pred)
+    ess_by = {"map": ess_map, "mixture": mp.mixture_ess(fit.beta)}
+    robust = derivation.robust
+    if robust is not None:
+        ess_by["robust"] = mp.mixture_ess(beta)
+    record = {
+        "studies": [{"events": s.events, "n": s.n, "source": s.source}
+                    for s in derivation.spec.studies],
+        "model": {"tau_prior": derivation.spec.tau.describe(),
+                  "mu_prior": {"mean": derivation.spec.mu_mean, "sd": derivation.spec.mu_sd},
+                  "description": derivation.describe()},
+        "mean": summary["mean"],
+        "sd": summary["sd"],
+        "quantiles": summary["quantiles"],
+        "tau": summary["tau"],
+        "mixture": _mixture_list(fit.beta),
+        "mixture_max_cdf_error": fit.max_cdf_error,
+        "mixture_criterion": (f"fewest Beta components (1 to {mp.MAX_COMPONENTS}) whose CDF is "
+                              f"within {mp.CDF_TOLERANCE:g} of the MAP's"),
+        "components_tried": [{"components": k, "max_cdf_error": e} for k, e in fit.tried],
+        "robust": None if robust is None else {"weight": robust.weight, "a": robust.a,
+                                               "b": robust.b},
+        "robust_mixture": _mixture_list(beta),
+        "ess": ess_map,
+        "ess_by_prior": ess_by,
+        "ess_note": ("ELIR (Neuenschwander et al. 2020), moment, and Morita as RBesT computes it "
+                     "(at the mode; Morita et al. 2008)"),
+    }
+    if events is not None and n is not None:
+        record["data"] = {"events": events, "n": n}
+        record["posterior_weights"] = list(mp.posterior_weights(beta, events, n))
+        record["conflict_p"] = arm_conflict_p(beta, events, n)
+    return record
+
+
+def map_records(prior, outcome) -> dict[str, Any] | None:
+    """``{"control": record, "treatment": record}`` for the MAP arms of ``prior`` (None if none)."""
+    counts = {"control": (outcome.control_events, outcome.control_n),
+              "treatment": (outcome.treatment_events, outcome.treatment_n)}
+    out = {}
+    for arm in ARMS:
+        beta = getattr(prior, arm, None)
+        if beta is not None and mp.derivation_of(beta) is not None:
+            out[arm] = map_arm_record(beta, *counts[arm])
+            out[arm]["robust_sweep"] = robust_weight_sweep(prior, outcome, arm)
+    effect = getattr(prior, "effect", None)
+    if effect is not None and getattr(effect, "derivation", None) is not None:
+        out["effect"] = effect_map_record(effect)
+    return out or None
+
+
+def effect_map_record(normal) -> dict[str, Any]:
+    """What ``lnbayes priors`` shows for a MAP prior of the log odds ratio."""
+    from lnbayes.priors import map_effect as me
+
+    derivation = normal.derivation
+    summary = me.effect_summary(derivation.predictive)
+    return {
+        "scale": "log_or",
+        "studies": [{"treatment_events": s.treatment_events, "treatment_n": s.treatment_n,
+                     "control_events": s.control_events, "control_n": s.control_n,
+                     "source": s.source} for s in derivation.spec.studies],
+        "model": {"tau_prior": derivation.spec.tau.describe(),
+                  "mu_prior": {"mean": derivation.spec.mu_mean, "sd": derivation.spec.mu_sd},
+                  "description": derivation.describe()},
+        **summary,
+        "mixture": [{"weight": w, "mean": m, "sd": sd} for w, m, sd in
+                    zip(normal.weights, normal.means, normal.sds)],
+        "mixture_max_cdf_error": derivation.fit.max_cdf_error,
+        "components_tried": [{"components": k, "max_cdf_error": e}
+                             for k, e in derivation.fit.tried],
+    }
+
+
+def map_figure_data(beta, n_points: int = 801) -> dict[str, Any]:
+    """What the MAP forest figure draws: each study's rate with its 95% Clopper-Pearson interval,
+    the MAP's median and 95% interval, and the densities of the MAP, its mixture and the robust
+    prior on a grid of p."""
+    derivation = mp.derivation_of(beta)
+    pred = derivation.predictive
+    studies = []
+    for s in derivation.spec.studies:
+        lo = 0.0 if s.events == 0 else float(dists.beta_ppf(0.025, s.events, s.n - s.events + 1))
+        hi = 1.0 if s.events == s.n else float(dists.beta_isf(0.025, s.events + 1, s.n - s.events))
+        studies.append({"label": s.source or f"{s.events}/{s.n}", "events": s.events, "n": s.n,
+                        "rate": s.events / s.n, "lower": lo, "upper": hi})
+    q = {k: pred.quantile(k) for k in (0.025, 0.5, 0.975)}
+    lo = min(pred.quantile(0.001), min(s["lower"] for s in studies))
+    hi = max(pred.quantile(0.999), max(s["upper"] for s in studies))
+    xlim = (max(lo - 0.05, 0.0), min(hi + 0.05, 1.0))
+    p = np.linspace(max(xlim[0], 1e-4), min(xlim[1], 1 - 1e-4), n_points)
+
+    def mixture_pdf(b):
+        return np.sum([w * np.exp(dists.beta_logpdf(p, a_, b_))
+                       for w, a_, b_ in zip(b.weights, b.a, b.b)], axis=0)
+
+    curves = {"map": pred.pdf(p), "mixture": mixture_pdf(derivation.fit.beta)}
+    if derivation.robust is not None:
+        curves["robust"] = mixture_pdf(beta)
+    return {"studies": studies, "map": {"median": q[0.5], "lower": q[0.025], "upper": q[0.975]},
+            "p": p, "curves": curves, "xlim": xlim, "description": derivation.describe(),
+            "max_cdf_error": derivation.fit.max_cdf_error}
+
+
+SWEEP_WEIGHTS = tuple(i / 20 for i in range(21))
+"""Robust weights of the sweep: 0, 0.05, ..., 1."""
+
+
+def robust_weight_sweep(prior, outcome, arm: str, weights=SWEEP_WEIGHTS) -> list[dict[str, float]]:
+    """P(benefit) (exact) after the outcome's data when the MAP arm's robust weight runs from 0
+    (the MAP mixture alone) to 1 (the vague component alone); the vague component is the prior's
+    own (Beta(1, 1) when the MAP has none). Each row: weight, p_benefit, the MAP arm's posterior
+    weight on the vague component and the arm's posterior mean."""
+    from dataclasses import replace
+
+    from lnbayes.engines import exact
+
+    beta = getattr(prior, arm)
+    derivation = mp.derivation_of(beta)
+    robust = derivation.robust or mp.Robust(0.0, 1.0, 1.0)
+    events, n = ((outcome.control_events, outcome.control_n) if arm == "control"
+                 else (outcome.treatment_events, outcome.treatment_n))
+    rows = []
+    for w in weights:
+        if w >= 1:
+            arm_prior = mp.BetaPrior.single(robust.a, robust.b)
+        elif w <= 0:
+            arm_prior = derivation.fit.beta
+        else:
+            arm_prior = mp.robustify(derivation.fit.beta, w, robust.a, robust.b)
+        post = exact.posterior(replace(prior, **{arm: arm_prior}), outcome)
+        post_w = mp.posterior_weights(arm_prior, events, n)
+        vague = 1.0 if w >= 1 else (0.0 if w <= 0 else post_w[-1])
+        a = np.asarray(arm_prior.a) + events
+        b = np.asarray(arm_prior.b) + n - events
+        rows.append({"weight": float(w), "p_benefit": post.prob_benefit(outcome.lower_is_better),
+                     "posterior_vague_weight": float(vague),
+                     "posterior_mean": float(np.dot(post_w, a / (a + b)))})
+    return rows
