@@ -20,6 +20,8 @@ SCHEMA = "lnbayes.report/1"
 STANDARD_REFERENCES = (
     "Spiegelhalter DJ, Freedman LS, Parmar MKB. Bayesian approaches to randomized trials. "
     "J R Stat Soc A 1994;157:357-416.",
+    "Spiegelhalter DJ, Abrams KR, Myles JP. Bayesian Approaches to Clinical Trials and Health-Care "
+    "Evaluation. Chichester: Wiley; 2004.",
     "Kruschke JK. Bayesian analysis reporting guidelines. Nat Hum Behav 2021;5:1282-1291. "
     "doi:10.1038/s41562-021-01177-7",
     "Sung L, Hayden J, Greenberg ML, Koren G, Feldman BM, Tomlinson GA. Seven items were "
@@ -201,7 +203,7 @@ def run_report(
     why = predict_status(trial)
     if why is None:
         try:
-            predict = planning.predict(trial)
+            predict = planning.predict(trial, meaningful=True)
         except PlanError as e:
             omitted["predict"] = refused(e)
     else:

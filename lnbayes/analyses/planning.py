@@ -17,6 +17,9 @@ from lnbayes.model.spec import Trial
 
 REPORTED_THRESHOLDS = (0.95, 0.8, 0.5)
 """Thresholds always reported beside the chosen one."""
+MEANINGFUL_MAX_COMPLETIONS = 400
+"""Largest number of completions whose clinically meaningful success is judged (each costs one
+exact posterior, up to ~20 ms for an effect-level prior)."""
 OC_RATES = tuple(round(0.05 * k, 2) for k in range(1, 20))
 """True rates of the operating-characteristics grid: 0.05, 0.10, ..., 0.95 in both arms."""
 
@@ -41,13 +44,22 @@ def predict(
     final: tuple[int, int] | None = None,
     threshold: float = 0.95,
     outcome_name: str | None = None,
+    design_prior_name: str | None = None,
+    meaningful: bool = False,
 ) -> dict[str, Any]:
-    """Predictive probability of ending with P(benefit) >= ``threshold``, per prior.
+    """Hybrid predictive probability of ending with P(benefit) >= ``threshold``, per prior.
 
-    The trial is completed to ``final`` = (n_t, n_c); every completion is enumerated exactly.
+    The trial is completed to ``final`` = (n_t, n_c); every completion is enumerated exactly. The
+    remaining patients are predicted with the *design prior* (``design_prior_name``, default the
+    reference prior: the data so far speak for themselves), and each completed trial is judged
+    with the *analysis prior* of the row: the hybrid predictive probability (Spiegelhalter,
+    Abrams and Myles 2004, section 6.5.3). Where the two priors are the same it is the ordinary
+    posterior predictive probability. With ``meaningful``, success is also judged as clinically
+    meaningful benefit: P(effect beyond the outcome's first threshold) >= ``threshold``.
     """
     outcome = trial.outcome(outcome_name)
     priors = trial.priors_for(outcome, prior_names)
+    design_prior = _design_prior(trial, outcome, design_prior_name)
     final_t, final_c = default_final(trial) if final is None else final
     if final_t < outcome.treatment_n or final_c < outcome.control_n:
         where = ("predict: final arm sizes" if final is not None
@@ -58,42 +70,71 @@ def predict(
         raise LnbayesError(
             f"{where}: {given} is smaller than the data so far "
             f"({outcome.treatment_n}/{outcome.control_n}): nothing is left to predict")
+    meaningful_at = outcome.thresholds[0] if meaningful and outcome.thresholds else None
+    completions_count = (final_t - outcome.treatment_n + 1) * (final_c - outcome.control_n + 1)
+    meaningful_omitted = None
+    if meaningful_at is not None and completions_count > MEANINGFUL_MAX_COMPLETIONS:
+        meaningful_omitted = (f"{completions_count:,} completions: more than the "
+                              f"{MEANINGFUL_MAX_COMPLETIONS} for which the exact engine judges "
+                              "clinically meaningful benefit one completion at a time")
+        meaningful_at = None
+    elif meaningful and not outcome.thresholds:
+        meaningful_omitted = "the outcome states no clinically meaningful threshold"
     thresholds = sorted({threshold, *REPORTED_THRESHOLDS}, reverse=True)
+    args = (outcome.treatment_events, outcome.treatment_n, outcome.control_events,
+            outcome.control_n, final_t, final_c, outcome.lower_is_better)
+    design_pred = enumeration.predictive(design_prior, *args)
     results = []
     for prior in priors:
         start = time.perf_counter()
-        pred = enumeration.predictive(
-            prior, outcome.treatment_events, outcome.treatment_n, outcome.control_events,
-            outcome.control_n, final_t, final_c, outcome.lower_is_better,
-        )
+        pred = design_pred if prior.name == design_prior.name else enumeration.predictive(prior, *args)
+        prob = design_pred.prob  # the design prior predicts, the analysis prior decides
         current = enumeration.prob_benefit(
             prior, outcome.treatment_events, outcome.treatment_n, outcome.control_events,
             outcome.control_n, outcome.lower_is_better,
         )
+        final_meaningful = (None if meaningful_at is None else
+                            _final_meaningful(prior, outcome, pred, final_t, final_c, meaningful_at))
         seconds = time.perf_counter() - start
-        completions = [
-            {
-                "future_treatment_events": int(t), "future_control_events": int(c),
-                "final_treatment_events": int(outcome.treatment_events + t),
-                "final_control_events": int(outcome.control_events + c),
-                "probability": float(pred.prob[i, j]),
-                "final_p_benefit": float(pred.final_p_benefit[i, j]),
-            }
-            for i, c in enumerate(pred.future_c) for j, t in enumerate(pred.future_t)
-        ]
-        results.append({
+        completions = []
+        for i, c in enumerate(pred.future_c):
+            for j, t in enumerate(pred.future_t):
+                row = {
+                    "future_treatment_events": int(t), "future_control_events": int(c),
+                    "final_treatment_events": int(outcome.treatment_events + t),
+                    "final_control_events": int(outcome.control_events + c),
+                    "probability": float(prob[i, j]),
+                    "probability_same_prior": float(pred.prob[i, j]),
+                    "final_p_benefit": float(pred.final_p_benefit[i, j]),
+                }
+                if final_meaningful is not None:
+                    row["final_p_meaningful"] = float(final_meaningful[i, j])
+                completions.append(row)
+        result = {
             "prior": prior.name,
             "label": prior.label,
+            "design_prior": design_prior.name,
             "final": {"treatment": final_t, "control": final_c},
             "threshold": threshold,
-            "predictive_probability": pred.success(threshold),
-            "by_threshold": [{"threshold": q, "predictive_probability": pred.success(q)}
+            "predictive_probability": _success(prob, pred.final_p_benefit, threshold),
+            "by_threshold": [{"threshold": q,
+                              "predictive_probability": _success(prob, pred.final_p_benefit, q),
+                              "same_prior": pred.success(q)}
                              for q in thresholds],
             "current_p_benefit": current,
             "max_final_p_benefit": float(np.max(pred.final_p_benefit)),
             "completions": completions,
             "seconds": seconds,
-        })
+        }
+        if final_meaningful is not None:
+            result["meaningful"] = {
+                "scale": meaningful_at.scale, "value": meaningful_at.value,
+                "by_threshold": [{"threshold": q,
+                                  "predictive_probability": _success(prob, final_meaningful, q)}
+                                 for q in thresholds],
+                "max_final_p_meaningful": float(np.max(final_meaningful)),
+            }
+        results.append(result)
     return {
         "trial": trial.id,
         "title": trial.title,
@@ -103,16 +144,46 @@ def predict(
                  "control": {"events": outcome.control_events, "n": outcome.control_n}},
         "final": {"treatment": final_t, "control": final_c},
         "threshold": threshold,
+        "design_prior": {"name": design_prior.name, "label": design_prior.label,
+                         "role": design_prior.role},
+        "meaningful_threshold": (None if meaningful_at is None else
+                                 {"scale": meaningful_at.scale, "value": meaningful_at.value}),
+        "meaningful_omitted": meaningful_omitted,
         "definition": (
-            "Predictive probability = sum over every possible outcome of the remaining patients "
-            "(future events 0..final - current in each arm) of its posterior predictive "
-            "probability given the data so far, times 1 if the completed trial's P(benefit) "
-            "(same prior, all data) >= threshold."
+            "Hybrid predictive probability = sum over every possible outcome of the remaining "
+            "patients (future events 0..final - current in each arm) of its posterior predictive "
+            f"probability given the data so far under the design prior ({design_prior.name}), "
+            "times 1 if the completed trial's P(benefit) under the analysis prior (the row's "
+            "prior, all data) >= threshold. 'same_prior' predicts with the analysis prior too."
         ),
         "results": results,
         "provenance": {"command": files.command_line(), "trial_file": trial.source_path,
                        "versions": files.versions()},
     }
+
+
+def _success(prob: np.ndarray, final_p: np.ndarray, threshold: float) -> float:
+    """Predictive probability of the completions whose final probability reaches ``threshold``."""
+    hit = final_p >= threshold - enumeration.DECISION_TOL
+    return float(np.sum(prob[hit]))
+
+
+def _final_meaningful(prior, outcome, pred, final_t: int, final_c: int, at) -> np.ndarray:
+    """P(effect beyond ``at``) of every completed trial under ``prior`` (exact engine)."""
+    import dataclasses
+
+    from lnbayes.engines import exact
+    from lnbayes.model.effects import MEASURE_OF_SCALE
+
+    out = np.empty(pred.prob.shape)
+    for i, c in enumerate(pred.future_c):
+        for j, t in enumerate(pred.future_t):
+            done = dataclasses.replace(
+                outcome, treatment_events=outcome.treatment_events + int(t), treatment_n=final_t,
+                control_events=outcome.control_events + int(c), control_n=final_c)
+            out[i, j] = exact.posterior(prior, done).prob_beyond(
+                MEASURE_OF_SCALE[at.scale], at.value, outcome.lower_is_better)
+    return out
 
 
 def design(

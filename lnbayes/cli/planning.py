@@ -18,10 +18,12 @@ def predict(
     final: Annotated[Optional[str], typer.Option("--final", help="Final arm sizes T/C (default: the file's planned enrolment at its allocation ratio).")] = None,
     threshold: Annotated[float, typer.Option("--threshold", help="Success: P(benefit) >= this at the end.")] = 0.95,
     outcome: OutcomeOpt = None,
+    design_prior: Annotated[Optional[str], typer.Option("--design-prior", help="Prior that predicts the remaining patients (default: the reference prior, flat); each row's prior judges the completed trial.")] = None,
+    meaningful: Annotated[bool, typer.Option("--meaningful", help="Also count success as clinically meaningful benefit: P(beyond the outcome's first threshold) >= the threshold (exact engine per completion; slower).")] = False,
     json_out: JsonOpt = False,
     plot: opt.PlotOpt = None,
 ) -> None:
-    """Predictive probability that the completed trial would have shown benefit (exact)."""
+    """Hybrid predictive probability that the completed trial would have shown benefit (exact)."""
     opt.check_probability(threshold, "--threshold")
     final_arms = opt.parse_arms(final, "--final")
     opt.check_plot_path(plot)
@@ -36,7 +38,7 @@ def predict(
         raise LnbayesError(
             f"<command line>: --final: {final_arms[0]}/{final_arms[1]} is smaller than the data "
             f"so far ({data.treatment_n}/{data.control_n}): nothing is left to predict")
-    result = planning.predict(trial, prior, final_arms, threshold, outcome)
+    result = planning.predict(trial, prior, final_arms, threshold, outcome, design_prior, meaningful)
     from lnbayes.io import files
 
     if plot is not None:

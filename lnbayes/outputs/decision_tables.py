@@ -97,9 +97,10 @@ def print_predict(result: dict[str, Any], console) -> None:
         f"{f['treatment']}/{f['control']} patients"
     )
     thresholds = [row["threshold"] for row in result["results"][0]["by_threshold"]]
+    design = result["design_prior"]["name"]
     table = Table(title="Predictive probability that the completed trial ends with "
-                        "P(benefit) >= threshold")
-    table.add_column("Prior")
+                        f"P(benefit) >= threshold (remaining patients predicted under {design})")
+    table.add_column("Analysis prior")
     table.add_column("P(benefit) now", justify="right")
     for q in thresholds:
         mark = " (chosen)" if q == result["threshold"] else ""
@@ -111,6 +112,21 @@ def print_predict(result: dict[str, Any], console) -> None:
                       *[table_number(row["predictive_probability"], 4) for row in r["by_threshold"]],
                       f"{r['max_final_p_benefit']:.3f}", f"{r['seconds']:.2f} s")
     console.print(table)
+    at = result.get("meaningful_threshold")
+    if at is not None:
+        sign = "<" if result["better"] == "lower" else ">"
+        label = f"P({at['scale'].upper()} {sign} {at['value']:g})"
+        table = Table(title=f"Success as clinically meaningful benefit: {label} >= threshold")
+        table.add_column("Analysis prior")
+        for q in thresholds:
+            table.add_column(f">= {q:g}", justify="right")
+        table.add_column(f"best reachable {label}", justify="right")
+        for r in result["results"]:
+            m = r["meaningful"]
+            table.add_row(r["prior"], *[table_number(row["predictive_probability"], 4)
+                                        for row in m["by_threshold"]],
+                          f"{m['max_final_p_meaningful']:.3f}")
+        console.print(table)
     console.print(f"[dim]{result['definition']}[/]")
 
 

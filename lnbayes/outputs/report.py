@@ -124,9 +124,10 @@ def figure_captions(trial: Trial, report: dict[str, Any]) -> dict[str, str]:
         "p_benefit": "Posterior probability of benefit under each named prior, with the 0.5, "
                      "0.8 and 0.95 levels.",
         "sweep_heatmap": heatmap,
-        "predictive": "Left: predictive probability, under each prior, that the trial completed "
-                      "to its planned size would have ended with the posterior probability of "
-                      "benefit at or above each level. Right (first prior): for each possible "
+        "predictive": "Left: hybrid predictive probability, under each analysis prior, that the "
+                      "trial completed to its planned size would have ended with the posterior "
+                      "probability of benefit at or above each level (the remaining patients "
+                      "predicted under the design prior). Right (first prior): for each possible "
                       "completion, the final posterior probability of benefit and the predictive "
                       "probability of that completion.",
         "operating_characteristics": "Operating characteristics of the rule 'declare benefit if "

@@ -9,7 +9,7 @@ from scipy import stats
 from lnbayes.analyses import planning
 from lnbayes.errors import LnbayesError
 from lnbayes.io.trialfile import load_trial
-from tests.references import flat_p_greater
+from tests.references import cook_p_greater, flat_p_greater
 
 
 def test_design_table_in_file(trial):
@@ -67,3 +67,67 @@ def test_impossible_planned_size_names_the_trial_field(tmp_path):
     assert out.exit_code == 2
     assert "<command line>: --final: 5/5 is smaller than the data so far" in out.output
 
+
+
+HYBRID = """
+[trial]
+id = "hybrid"
+planned_enrolment = 24
+allocation = [1, 1]
+[arms.treatment]
+n = 8
+[arms.control]
+n = 8
+[outcomes.response]
+treatment_events = 5
+control_events = 2
+thresholds = [{ scale = "rd", value = 0.1 }]
+[priors.flat]
+family = "arm"
+control = { a = 1, b = 1 }
+treatment = { a = 1, b = 1 }
+[priors.sceptical_arms]
+family = "arm"
+control = { a = 4, b = 4 }
+treatment = { a = 2, b = 6 }
+"""
+
+
+def test_hybrid_predictive_against_independent_enumeration(tmp_path):
+    """Predict the 4 + 4 remaining patients under the flat prior (beta-binomial), judge each
+    completed trial under the analysis prior (Cook's closed form), sum: scipy only."""
+    path = tmp_path / "hybrid.toml"
+    path.write_text(HYBRID)
+    result = planning.predict(load_trial(str(path)), design_prior_name="flat", meaningful=True)
+    assert result["design_prior"]["name"] == "flat"
+    rows = {r["prior"]: r for r in result["results"]}
+    y_t, y_c, n, m = 5, 2, 8, 4
+    pred_t = stats.betabinom(m, 1 + y_t, 1 + n - y_t)
+    pred_c = stats.betabinom(m, 1 + y_c, 1 + n - y_c)
+    for name, (a_c, b_c, a_t, b_t) in {"flat": (1, 1, 1, 1), "sceptical_arms": (4, 4, 2, 6)}.items():
+        def final_p(t, c):
+            return cook_p_greater(a_t + y_t + t, b_t + n + m - y_t - t, a_c + y_c + c,
+                                  b_c + n + m - y_c - c)
+        for row in rows[name]["by_threshold"]:
+            q = row["threshold"]
+            expected = sum(pred_t.pmf(t) * pred_c.pmf(c) for t in range(m + 1)
+                           for c in range(m + 1) if final_p(t, c) >= q - 1e-9)  # ties count
+            assert row["predictive_probability"] == pytest.approx(expected, abs=1e-10), (name, q)
+    # judged under the sceptical prior, completions look worse than under the flat one
+    flat_by = {r["threshold"]: r["predictive_probability"] for r in rows["flat"]["by_threshold"]}
+    scep_by = {r["threshold"]: r["predictive_probability"]
+               for r in rows["sceptical_arms"]["by_threshold"]}
+    assert all(scep_by[q] <= flat_by[q] for q in flat_by)
+    assert scep_by[0.5] < flat_by[0.5]
+    # clinically meaningful success: P(RD > 0.1) of each completion, by 1-D quadrature
+    from scipy import integrate
+
+    for c in rows["flat"]["completions"][:4]:
+        yt, yc = c["final_treatment_events"], c["final_control_events"]
+        post_t, post_c = stats.beta(1 + yt, 1 + 12 - yt), stats.beta(1 + yc, 1 + 12 - yc)
+        ref, _ = integrate.quad(lambda pc: post_c.pdf(pc) * post_t.sf(min(pc + 0.1, 1.0)), 0, 1,
+                                epsabs=1e-12, limit=200)
+        assert c["final_p_meaningful"] == pytest.approx(ref, abs=1e-7)
+    m_by = rows["flat"]["meaningful"]["by_threshold"]
+    assert all(m["predictive_probability"] <= b["predictive_probability"] + 1e-12
+               for m, b in zip(m_by, rows["flat"]["by_threshold"]))
