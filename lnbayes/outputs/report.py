@@ -84,9 +84,10 @@ def write_beside(trial: Trial, report: dict[str, Any], extras: dict[str, Any], o
 def ess_text(ess: dict[str, Any]) -> str:
     """A short reading of a prior's effective sample size, in patients."""
     head = ess.get("headline", {})
-    if "effect_per_arm" in head:
-        return (f"control {head['control']:.1f}; effect ≈ {head['effect_per_arm']:.1f} "
-                "patients per arm")
+    if "effect_total" in head:
+        share = head.get("prior_precision_share")
+        text = f"control {head['control']:.1f}; effect ≈ {head['effect_total']:.0f} patients"
+        return text + (f" ({100 * share:.0f}% of the posterior precision)" if share is not None else "")
     return f"control {head.get('control', float('nan')):.1f}; treatment {head.get('treatment', float('nan')):.1f}"
 
 

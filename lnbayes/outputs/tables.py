@@ -97,7 +97,9 @@ def _ess_text(ess: dict[str, Any]) -> str:
     h = ess["headline"]
     if "treatment" in h:
         return f"C {h['control']:.1f} / T {h['treatment']:.1f}"
-    return f"C {h['control']:.1f}; effect {h['effect_per_arm']:.1f}/arm"
+    share = h.get("prior_precision_share")
+    tail = f" ({100 * share:.0f}% of precision)" if share is not None else ""
+    return f"C {h['control']:.1f}; effect ≈ {h['effect_total']:.0f} patients{tail}"
 
 
 def print_priors(result: dict[str, Any], console) -> None:

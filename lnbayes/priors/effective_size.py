@@ -1,4 +1,5 @@
-"""Effective sample size of priors: ELIR, moment and Morita for Beta mixtures, variance-matched for effect-level priors (pure maths)."""
+"""Effective sample size of priors: ELIR, moment and Morita for Beta mixtures; variance-matched
+for effect-level priors, at the trial's allocation and arm rates (pure maths)."""
 
 from __future__ import annotations
 
@@ -101,35 +102,63 @@ def arm_ess(beta) -> dict[str, float]:
     return {name: f(beta) for name, f in ESS_METHODS.items()}
 
 
-def unit_variance(scale: str, control_rate: float) -> float:
-    """Variance of the effect estimate on ``scale`` from 1 patient per arm, both arms at the rate.
-
-    log_or: 2 / (p (1 - p)); log_rr: 2 (1 - p) / p; rd: 2 p (1 - p) (the large-sample variances
-    of the estimated log odds ratio, log risk ratio and risk difference under no effect).
-    """
-    p = control_rate
-    return {"log_or": 2 / (p * (1 - p)), "log_rr": 2 * (1 - p) / p, "rd": 2 * p * (1 - p)}[scale]
+def observed_rate(events: int, n: int) -> float:
+    """events / n, or (events + 0.5) / (n + 1) when that is 0 or 1 (the information is then finite)."""
+    return events / n if 0 < events < n else (events + 0.5) / (n + 1)
 
 
-def effect_equivalent_information(effect, scale: str, control_rate: float) -> float:
-    """Patients per arm (1:1) whose data would estimate the effect with the prior's variance.
+def patient_information(scale: str, rate: float) -> float:
+    """Fisher information about the effect on ``scale`` carried by one patient of an arm whose
+    event rate is ``rate`` (the inverse of that patient's variance contribution): log_or:
+    p (1 - p); log_rr: p / (1 - p); rd: 1 / (p (1 - p))."""
+    p = rate
+    return {"log_or": p * (1 - p), "log_rr": p / (1 - p), "rd": 1 / (p * (1 - p))}[scale]
 
-    n = unit_variance(scale, control_rate) / prior variance; for a mixture the mixture's
-    variance is used. Under no effect at ``control_rate``.
-    """
+
+def effect_variance(effect) -> float:
+    """Variance of a Normal (mixture) effect prior."""
     w = np.asarray(effect.weights, float)
     m = np.asarray(effect.means, float)
     s = np.asarray(effect.sds, float)
     mean = float(np.sum(w * m))
-    var = float(np.sum(w * (s**2 + m**2)) - mean**2)
-    return unit_variance(scale, control_rate) / var
+    return float(np.sum(w * (s**2 + m**2)) - mean**2)
 
 
-def prior_ess(prior, control_rate: float | None = None) -> dict[str, Any]:
-    """ESS of a prior: per arm (ELIR, moment, Morita) or for the effect (equivalent information).
+def variance_matched_ess(effect, scale: str, allocation: tuple[float, float],
+                         rate_treatment: float, rate_control: float,
+                         n_treatment: int | None = None, n_control: int | None = None) -> dict[str, Any]:
+    """Patients, at the trial's allocation and arm rates, whose data match the prior's precision.
 
-    ``headline`` is the number a reader sees first: treatment-arm ELIR for arm-level priors, the
-    effect's equivalent patients per arm for effect-level priors.
+    The large-sample variance of the estimated effect from n_T and n_C patients is
+    1 / (n_T i_T) + 1 / (n_C i_C) (:func:`patient_information`); with n_T = r_T N and
+    n_C = r_C N (allocation fractions r), setting it equal to the prior variance gives
+    N = (1 / (r_T i_T) + 1 / (r_C i_C)) / var(prior). With the trial's own arm sizes, the prior's
+    share of the posterior precision is prior precision / (prior precision + data information).
+    This is a variance-matched ESS (for a Normal prior on the effect), not an ELIR.
+    """
+    r_t = allocation[0] / (allocation[0] + allocation[1])
+    r_c = 1.0 - r_t
+    i_t, i_c = patient_information(scale, rate_treatment), patient_information(scale, rate_control)
+    prior_precision = 1.0 / effect_variance(effect)
+    total = (1.0 / (r_t * i_t) + 1.0 / (r_c * i_c)) * prior_precision
+    out = {"method": "variance-matched", "scale": scale, "patients_total": total,
+           "patients_treatment": r_t * total, "patients_control": r_c * total,
+           "allocation": list(allocation), "rate_treatment": rate_treatment,
+           "rate_control": rate_control, "prior_precision_share": None}
+    if n_treatment and n_control:
+        data_information = 1.0 / (1.0 / (n_treatment * i_t) + 1.0 / (n_control * i_c))
+        out["prior_precision_share"] = prior_precision / (prior_precision + data_information)
+    return out
+
+
+def prior_ess(prior, control_rate: float | None = None, outcome=None) -> dict[str, Any]:
+    """ESS of a prior: per arm (ELIR, moment, Morita) or for the effect (variance-matched).
+
+    ``headline`` is the number a reader sees first: the arms' ELIR for arm-level priors; for
+    effect-level priors the total patients, at the trial's allocation and observed arm rates
+    (``outcome``), whose data would carry the prior's precision, and the prior's share of the
+    posterior precision. Without an outcome: 1:1 at ``control_rate`` (default the control prior's
+    mean) in both arms.
     """
     control = arm_ess(prior.control)
     if prior.family == "arm":
@@ -140,11 +169,21 @@ def prior_ess(prior, control_rate: float | None = None) -> dict[str, Any]:
             "treatment": treatment,
             "headline": {"control": control["elir"], "treatment": treatment["elir"]},
         }
-    rate = beta_mixture_moments(prior.control)[0] if control_rate is None else control_rate
-    per_arm = effect_equivalent_information(prior.effect, prior.scale, rate)
+    if outcome is not None and outcome.treatment_n and outcome.control_n:
+        vm = variance_matched_ess(
+            prior.effect, prior.scale, (outcome.treatment_n, outcome.control_n),
+            observed_rate(outcome.treatment_events, outcome.treatment_n),
+            observed_rate(outcome.control_events, outcome.control_n),
+            outcome.treatment_n, outcome.control_n)
+        vm["basis"] = "the trial's allocation and observed arm rates"
+    else:
+        rate = beta_mixture_moments(prior.control)[0] if control_rate is None else control_rate
+        vm = variance_matched_ess(prior.effect, prior.scale, (1, 1), rate, rate)
+        vm["basis"] = f"1:1 allocation at a rate of {rate:.3g} in both arms"
     return {
-        "method": "equivalent information",
+        "method": "variance-matched",
         "control": control,
-        "effect": {"patients_per_arm": per_arm, "control_rate": rate, "scale": prior.scale},
-        "headline": {"control": control["elir"], "effect_per_arm": per_arm},
+        "effect": vm,
+        "headline": {"control": control["elir"], "effect_total": vm["patients_total"],
+                     "prior_precision_share": vm["prior_precision_share"]},
     }

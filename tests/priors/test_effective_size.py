@@ -64,8 +64,36 @@ def test_elir_by_finite_differences():
 
 
 
-def test_effect_equivalent_information_closed_form():
-    # sd 0.668 on the log OR at a control rate of 0.5: n = 2 / (0.25 * 0.668^2) per arm
-    n = effective_size.effect_equivalent_information(NormalPrior.single(0, 0.668), "log_or", 0.5)
-    assert n == pytest.approx(2 / (0.25 * 0.668**2))
+def test_variance_matched_ess_of_the_sceptical_prior_on_deng():
+    """Deng's sceptical prior, Normal(0, 0.668^2) on the log OR, at the trial's 2:1 allocation and
+    observed rates 9/12 and 5/6: the delta-method variance of the log OR from N patients is
+    (1/(2/3 * 0.75 * 0.25) + 1/(1/3 * 5/6 * 1/6)) / N = 29.6 / N, so N = 29.6 / 0.668^2 = 66;
+    the trial's own data carry 1 / (1/(12 * 0.1875) + 1/(6 * 5/36)) of information."""
+    from lnbayes.model.spec import Outcome, Prior
 
+    prior = Prior(name="s", family="effect", scale="log_or", control=BetaPrior.single(1, 1),
+                  effect=NormalPrior.single(0, 0.668))
+    outcome = Outcome("r", "r", 9, 12, 5, 6)
+    ess = effective_size.prior_ess(prior, outcome=outcome)
+    assert ess["method"] == "variance-matched"
+    unit = 1 / ((2 / 3) * 0.75 * 0.25) + 1 / ((1 / 3) * (5 / 6) * (1 / 6))
+    assert ess["effect"]["patients_total"] == pytest.approx(unit / 0.668**2, rel=1e-12)
+    assert round(ess["effect"]["patients_total"]) == 66
+    data_info = 1 / (1 / (12 * 0.75 * 0.25) + 1 / (6 * (5 / 6) * (1 / 6)))
+    share = (1 / 0.668**2) / (1 / 0.668**2 + data_info)
+    assert ess["headline"]["prior_precision_share"] == pytest.approx(share, rel=1e-12)
+    assert 0.78 < share < 0.80
+    # without the trial: 1:1 at the control prior's mean, both arms at that rate
+    plain = effective_size.prior_ess(prior)
+    assert plain["effect"]["patients_total"] == pytest.approx(2 / (0.5 * 0.25) / 0.668**2, rel=1e-12)
+    assert plain["headline"]["prior_precision_share"] is None
+
+
+def test_variance_matched_ess_other_scales_and_empty_arms():
+    # RD: per-patient information 1 / (p (1 - p)); log RR: p / (1 - p); 0 events use (0.5)/(n + 1)
+    e = NormalPrior.single(0.0, 0.1)
+    vm = effective_size.variance_matched_ess(e, "rd", (1, 1), 0.2, 0.2)
+    assert vm["patients_total"] == pytest.approx(2 * 2 * 0.16 / 0.01, rel=1e-12)
+    vm = effective_size.variance_matched_ess(e, "log_rr", (1, 1), 0.5, 0.5)
+    assert vm["patients_total"] == pytest.approx(2 * 2 * 1.0 / 0.01, rel=1e-12)
+    assert effective_size.observed_rate(0, 20) == pytest.approx(0.5 / 21)
