@@ -12,6 +12,16 @@ import pytest
 from lnbayes.io import trialfile
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def pytest_configure(config):
+    """Fitted MAP mixtures are cached on disk (lnbayes.io.map_cache): the tests use a fresh folder
+    of their own (inherited by xdist workers and CLI subprocesses), not the user's cache."""
+    import tempfile
+
+    os.environ.setdefault("LNBAYES_CACHE_DIR", tempfile.mkdtemp(prefix="lnbayes-test-cache-"))
+
+
 GALLERY = sorted((ROOT / "models").glob("*.toml"))
 
 

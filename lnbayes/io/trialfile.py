@@ -176,7 +176,10 @@ def parse_map(d: Any, where: str, problems: _Problems) -> BetaPrior | None:
                 robust = mp.Robust(weight, a, b)
     if len(problems.items) > before or tau is None or mu_mean is None or mu_sd is None:
         return None
-    return mp.map_beta_prior(mp.MapSpec(tuple(studies), tau, mu_mean, mu_sd), robust)
+    from lnbayes.io.map_cache import fitted_mixture
+
+    spec = mp.MapSpec(tuple(studies), tau, mu_mean, mu_sd)
+    return mp.map_beta_prior(spec, robust, fit=fitted_mixture(spec, mp.CDF_TOLERANCE))
 
 
 EFFECT_MAP_STUDY_KEYS = ("treatment_events", "treatment_n", "control_events", "control_n",

@@ -389,6 +389,9 @@ def _predictive(spec, loglik_fn, t_hat, v, n_tau: int, n_mu: int) -> MapPredicti
 
 MAX_COMPONENTS = 4
 """Most Beta components tried for the mixture approximation."""
+ALGORITHM = "map-1"
+"""Version of the MAP quadrature and mixture fit: change it whenever a change to this module can
+change a fitted mixture, so that cached fits (:mod:`lnbayes.io.map_cache`) are not reused."""
 CDF_TOLERANCE = 0.005
 """The mixture has the fewest components whose CDF is within this of the MAP's everywhere."""
 
@@ -645,10 +648,12 @@ class MapDerivation:
 
 
 def map_beta_prior(spec: MapSpec, robust: Robust | None = None,
-                   tolerance: float = CDF_TOLERANCE):
+                   tolerance: float = CDF_TOLERANCE, fit: MixtureFit | None = None):
     """The Beta mixture the engines use for a MAP prior (robustified if ``robust``), carrying its
-    :class:`MapDerivation` (excluded from equality and hashing: the numbers are the prior)."""
-    fit = fit_beta_mixture(map_predictive(spec), tolerance=tolerance)
+    :class:`MapDerivation` (excluded from equality and hashing: the numbers are the prior).
+    ``fit``: the mixture already fitted to ``spec`` (e.g. from a cache), else it is fitted."""
+    if fit is None:
+        fit = fit_beta_mixture(map_predictive(spec), tolerance=tolerance)
     beta = fit.beta if robust is None else robustify(fit.beta, robust.weight, robust.a, robust.b)
     return MapBetaPrior(beta.weights, beta.a, beta.b, derivation=MapDerivation(spec, fit, robust))
 

@@ -1,0 +1,70 @@
+"""lnbayes.io.map_cache: fitted MAP mixtures cached on disk, exactly, and never trusted blindly."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from lnbayes.io import map_cache
+from lnbayes.priors import map as mp
+
+SPEC = mp.MapSpec((mp.Study(20, 50), mp.Study(30, 60), mp.Study(12, 40)),
+                  mp.TauPrior("half_normal", 0.5))
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("LNBAYES_CACHE_DIR", str(tmp_path))
+    return tmp_path
+
+
+def _files(folder):
+    return sorted((folder / "map").glob("*.json")) if (folder / "map").exists() else []
+
+
+def test_hit_returns_exactly_the_fitted_numbers(cache):
+    direct = mp.fit_beta_mixture(mp.map_predictive(SPEC), tolerance=mp.CDF_TOLERANCE)
+    first = map_cache.fitted_mixture(SPEC, mp.CDF_TOLERANCE)
+    assert len(_files(cache)) == 1
+    again = map_cache.fitted_mixture(SPEC, mp.CDF_TOLERANCE)
+    for fit in (first, again):
+        assert fit.beta.weights == direct.beta.weights
+        assert (fit.beta.a, fit.beta.b) == (direct.beta.a, direct.beta.b)
+        assert fit.max_cdf_error == direct.max_cdf_error and fit.tried == direct.tried
+
+
+def test_damaged_record_is_computed_again(cache, monkeypatch):
+    good = map_cache.fitted_mixture(SPEC, mp.CDF_TOLERANCE)
+    (path,) = _files(cache)
+    wrapper = json.loads(path.read_text())
+    wrapper["record"]["a"][0] *= 2  # a changed number: its checksum no longer matches
+    path.write_text(json.dumps(wrapper))
+    calls = []
+    real = mp.fit_beta_mixture
+    monkeypatch.setattr(mp, "fit_beta_mixture", lambda *a, **k: calls.append(1) or real(*a, **k))
+    again = map_cache.fitted_mixture(SPEC, mp.CDF_TOLERANCE)
+    assert calls == [1] and again.beta == good.beta
+    path.write_text("{ not json")
+    assert map_cache.fitted_mixture(SPEC, mp.CDF_TOLERANCE).beta == good.beta
+    assert calls == [1, 1]
+    assert json.loads(path.read_text())["record"]["a"] == list(good.beta.a)  # rewritten
+
+
+def test_key_follows_the_spec_and_the_algorithm(cache, monkeypatch):
+    other = mp.MapSpec(SPEC.studies, mp.TauPrior("half_normal", 1.0))
+    assert map_cache._key(SPEC, 0.005) != map_cache._key(other, 0.005)
+    assert map_cache._key(SPEC, 0.005) != map_cache._key(SPEC, 0.01)
+    before = map_cache._key(SPEC, 0.005)
+    monkeypatch.setattr(mp, "ALGORITHM", mp.ALGORITHM + "-changed")
+    assert map_cache._key(SPEC, 0.005) != before
+
+
+def test_off_and_unwritable(tmp_path, monkeypatch):
+    monkeypatch.setenv("LNBAYES_CACHE_DIR", "off")
+    assert map_cache.cache_dir() is None
+    assert map_cache.fitted_mixture(SPEC, mp.CDF_TOLERANCE).max_cdf_error < mp.CDF_TOLERANCE
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("LNBAYES_CACHE_DIR", str(blocker))
+    assert map_cache.fitted_mixture(SPEC, mp.CDF_TOLERANCE).max_cdf_error < mp.CDF_TOLERANCE
