@@ -118,7 +118,7 @@ def print_priors(result: dict[str, Any], console) -> None:
     table.add_column("P(benefit)", justify="right")
     table.add_column("Risk difference (95%)", justify="right")
     table.add_column("Odds ratio (95%)", justify="right")
-    table.add_column("ESS (ELIR)", justify="right")
+    table.add_column("ESS", justify="right")
     table.add_column("Conflict p", justify="right")
     for p in result["priors"]:
         est = p["prior_estimates"]
@@ -141,8 +141,8 @@ def print_priors(result: dict[str, Any], console) -> None:
         "[dim]P(benefit): prior probability that "
         f"{t['name']} is better than {c['name']}. ESS: effective sample size, ELIR "
         "(Neuenschwander et al. 2020) per arm (C control, T treatment); for effect-level priors "
-        "the effect prior's equivalent information in patients per arm (1:1) at the control "
-        "prior's "
-        "mean rate. Conflict p: Box's prior predictive probability of data at most as probable as "
+        "the effect prior's variance-matched ESS: patients, at the trial's allocation and "
+        "observed rates, whose data would carry the prior's precision, and the prior's share of "
+        "the posterior precision. Conflict p: Box's prior predictive probability of data at most as probable as "
         "those observed (small = prior-data conflict).[/]"
     )
