@@ -5,9 +5,13 @@ from __future__ import annotations
 import math
 
 from lnbayes.engines import datasets as bq
-from lnbayes.engines.datasets import PlanError, gregory_end_weights  # noqa: F401 (re-exported)
-from lnbayes.engines.enumeration import prior_prob_benefit
-from lnbayes.engines.exact import BetaMix, update_beta
+from lnbayes.model.density import (
+    BetaMix,
+    arm_log_or_density_at_0,
+    prior_effect_density_at_0,
+    prior_prob_benefit,
+    update_beta,
+)
 
 # ---------------------------------------------------------------------------------------------
 # Evidence summaries
@@ -60,12 +64,12 @@ def savage_dickey(prior, y_t: int, n_t: int, y_c: int, n_c: int) -> dict:
     scale = "log_or" if prior.family == "arm" else prior.scale
     if prior.family == "arm":
         control, treatment = BetaMix.of(prior.control), BetaMix.of(prior.treatment)
-        prior_density = bq.arm_log_or_density_at_0(control, treatment)
+        prior_density = arm_log_or_density_at_0(control, treatment)
         post_c, _ = update_beta(control, y_c, n_c)
         post_t, _ = update_beta(treatment, y_t, n_t)
-        post_density = bq.arm_log_or_density_at_0(post_c, post_t)
+        post_density = arm_log_or_density_at_0(post_c, post_t)
     else:
-        prior_density = bq.effect_prior_density_at_0(prior)
+        prior_density = prior_effect_density_at_0(prior)
         masses = bq.effect_masses(prior, n_t, n_c, [y_t], [y_c], "the Savage-Dickey ratio",
                                   density_at_0=True)
         post_density = float(masses.at0[0, 0] / masses.total[0, 0])

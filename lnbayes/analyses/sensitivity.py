@@ -37,7 +37,7 @@ def log_prior_terms(prior, p_control, p_treatment) -> dict[str, np.ndarray]:
     with respect to the model's own parameters (p_control, p_treatment or the effect), without
     Jacobians, as power-scaling needs (Kallioinen et al. 2024).
     """
-    from lnbayes.engines.exact import BetaMix, NormalMix
+    from lnbayes.model.density import BetaMix, NormalMix
 
     p_control = np.asarray(p_control, dtype=float)
     p_treatment = np.asarray(p_treatment, dtype=float)

@@ -71,25 +71,33 @@ from functools import lru_cache
 import numpy as np
 from scipy import special
 
-from lnbayes.engines.exact import BetaMix, NormalMix, update_beta
 from lnbayes.errors import LnbayesError
-from lnbayes.model import effects
+from lnbayes.model import dists
+from lnbayes.model.density import (
+    TAIL_TOL,
+    U_MAX,
+    BetaMix,
+    NormalMix,
+    binom_logpmf_logit,
+    binom_logpmf_max,
+    check_window,
+    log_dtheta_du_t,
+    log_prior_density,
+    logit_beta_sd,
+    logit_window,
+    update_beta,
+)
 from lnbayes.numerics import roots
+from lnbayes.numerics.quadrature import GREGORY_ORDER, gregory_end_weights, half_line_weights  # noqa: F401
 
 U_DEFAULT = 30.0
 """Default window: logit from -30 to 30 (p from 9e-14 to 1 - 9e-14)."""
-U_MAX = 50.0
-"""No window extends beyond logit +-50 (p from 2e-22)."""
 TAIL_PROB = 1e-14
 """Window ends leave out at most this much of each conjugate posterior, on each side."""
-TAIL_TOL = 1e-8
-"""Largest conjugate posterior mass allowed beyond logit +-U_MAX (else refused); as in
-:data:`lnbayes.engines.exact.TAIL_TOL`."""
 EDGE_TOL = 1e-12
 """Posterior mass fraction allowed in the outermost nodes of a window before it is widened."""
 EDGE_FAIL = 1e-9
 """Edge mass beyond which a result is refused rather than reported."""
-GREGORY_ORDER = 7
 H_LADDER = tuple(2 * U_DEFAULT / (n - 1) for n in (1201, 1501, 2001, 2401, 3001))
 """Spacings of the default window (0.05 ... 0.02): nearby sample sizes share a grid and its cached
 prior matrices."""
@@ -108,39 +116,8 @@ class PlanError(LnbayesError):
 
 
 # ---------------------------------------------------------------------------------------------
-# Quadrature pieces
+# The lattice's weights near the diagonal (numerics.quadrature.half_line_weights)
 # ---------------------------------------------------------------------------------------------
-
-
-@lru_cache(maxsize=None)
-def gregory_end_weights(order: int = GREGORY_ORDER) -> tuple[float, ...]:
-    """Weights ``w_0..w_{m-1}`` of the trapezoid rule on a half-line with Gregory end corrections.
-
-    The rule ``h (w_0 f_0 + ... + w_{m-1} f_{m-1} + f_m + f_{m+1} + ...)`` integrates
-    ``f`` over ``[0, inf)`` exactly for polynomials of degree < m near the end point (from the
-    Euler-Maclaurin formula: the corrections ``d_k = w_k - tau_k`` satisfy
-    ``sum_k d_k k^p = B_{p+1} / (p + 1)`` for odd p and 0 for even p). For m = 3 this gives the
-    classical 3/8, 7/6, 23/24.
-    """
-    m = order
-    k = np.arange(m, dtype=float)
-    a = np.vander(k, m, increasing=True).T  # a[p, k] = k^p
-    bern = special.bernoulli(m + 1)
-    rhs = np.array([bern[p + 1] / (p + 1) if p % 2 == 1 else 0.0 for p in range(m)])
-    delta = np.linalg.solve(a, rhs)
-    tau = np.ones(m)
-    tau[0] = 0.5
-    return tuple(float(v) for v in tau + delta)
-
-
-def _half_line_weights(offset: np.ndarray) -> np.ndarray:
-    """Weights of the nodes at ``offset`` (whole numbers, node index minus the cut's index) in
-    the rule for the half-line offset >= 0 (Gregory-corrected at the cut)."""
-    g = np.asarray(gregory_end_weights())
-    m = len(g)
-    out = np.where(offset >= m, 1.0, 0.0)
-    near = (offset >= 0) & (offset < m)
-    return np.where(near, g[np.clip(offset, 0, m - 1)], out)
 
 
 @lru_cache(maxsize=64)
@@ -148,38 +125,14 @@ def _strip_weights(n_rows: int, first: int, width: int) -> tuple[np.ndarray, np.
     """Benefit and harm weights of a strip of ``n_rows`` x ``width`` lattice nodes whose node
     [r, c] lies ``first + c - r`` nodes right of the diagonal (read-only, cached)."""
     off = first + np.arange(width)[None, :] - np.arange(n_rows)[:, None]
-    w_b, w_h = _half_line_weights(off), _half_line_weights(-off)
+    w_b, w_h = half_line_weights(off), half_line_weights(-off)
     w_b.flags.writeable = w_h.flags.writeable = False
     return w_b, w_h
-
-
-def _log_binom_lik(events, n: int, u) -> np.ndarray:
-    """log Bin(events; n, expit(u)), broadcasting events against u."""
-    events = np.asarray(events, dtype=float)
-    log_comb = (special.gammaln(n + 1) - special.gammaln(events + 1)
-                - special.gammaln(n - events + 1))
-    return log_comb + events * special.log_expit(u) + (n - events) * special.log_expit(-u)
-
-
-def _log_binom_max(events, n: int) -> np.ndarray:
-    """The largest value over p of log Bin(events; n, p) (at p = events / n)."""
-    events = np.asarray(events, dtype=float)
-    if n == 0:
-        return np.zeros_like(events)
-    p = events / n
-    log_comb = (special.gammaln(n + 1) - special.gammaln(events + 1)
-                - special.gammaln(n - events + 1))
-    return log_comb + special.xlogy(events, p) + special.xlog1py(n - events, -p)
 
 
 # ---------------------------------------------------------------------------------------------
 # Widths and windows
 # ---------------------------------------------------------------------------------------------
-
-
-def _logit_beta_sd(a, b) -> np.ndarray:
-    """Standard deviation of logit(p) for p ~ Beta(a, b)."""
-    return np.sqrt(special.polygamma(1, a) + special.polygamma(1, b))
 
 
 def _min_conjugate_sd(mix: BetaMix, y0: int, y1: int, n: int) -> float:
@@ -191,19 +144,8 @@ def _min_conjugate_sd(mix: BetaMix, y0: int, y1: int, n: int) -> float:
     sds = []
     for a, b in zip(mix.a, mix.b):
         y = int(np.clip(round((n + b - a) / 2), y0, y1))
-        sds.append(float(_logit_beta_sd(a + y, b + n - y)))
+        sds.append(float(logit_beta_sd(a + y, b + n - y)))
     return min(sds)
-
-
-def _logit_quantile(a: float, b: float, q: float) -> float:
-    """logit of the q-quantile of Beta(a, b) (q small), without underflow."""
-    x = float(special.betaincinv(a, b, q))
-    if 0.0 < x < 0.5:
-        return float(special.logit(x))
-    if x >= 0.5:  # 1 - x from the mirrored Beta keeps its precision
-        return float(np.log(x) - np.log(special.betaincinv(b, a, 1.0 - q)))
-    # underflow: I_x(a, b) ~ x^a / (a B(a, b)) as x -> 0
-    return float((math.log(q) + math.log(a) + special.betaln(a, b)) / a)
 
 
 def conjugate_window(mix: BetaMix, y0: int, y1: int, n: int,
@@ -217,29 +159,7 @@ def conjugate_window(mix: BetaMix, y0: int, y1: int, n: int,
     """
     lo_post, _ = update_beta(mix, y0, n)
     hi_post, _ = update_beta(mix, y1, n)
-    los = [_logit_quantile(a, b, tail) for w, a, b in zip(lo_post.w, lo_post.a, lo_post.b)
-           if w >= tail]
-    his = [-_logit_quantile(b, a, tail) for w, a, b in zip(hi_post.w, hi_post.a, hi_post.b)
-           if w >= tail]
-    lo, hi = min(los), max(his)
-    x_lo = special.expit(-U_MAX)
-    outside = max(float(np.sum(lo_post.w * special.betainc(lo_post.a, lo_post.b, x_lo))),
-                  float(np.sum(hi_post.w * special.betainc(hi_post.b, hi_post.a, x_lo))))
-    return max(lo, -U_MAX), min(hi, U_MAX), outside
-
-
-def _check_outside(outside: float, what: str) -> None:
-    if outside > TAIL_TOL:
-        raise PlanError(
-            f"{what}: a Beta prior this concentrated at 0 or 1 puts {outside:.2g} of the "
-            f"posterior beyond p = {special.expit(-U_MAX):.1g} (logit -{U_MAX:g}), which the exact "
-            "quadrature cannot represent; use Beta shapes of about 0.4 or more"
-        )
-
-
-def _shape_regularity(mix: BetaMix) -> float:
-    """The smallest shape parameter of a Beta mixture (larger: easier to integrate over)."""
-    return float(min(np.min(mix.a), np.min(mix.b)))
+    return logit_window(lo_post, hi_post, tail)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -257,7 +177,7 @@ def arm_side_table(prior, n_t: int, n_c: int, y_t, y_c, lower_is_better: bool,
     """
     y_t, y_c = np.atleast_1d(y_t).astype(int), np.atleast_1d(y_c).astype(int)
     mix_c, mix_t = BetaMix.of(prior.control), BetaMix.of(prior.treatment)
-    over_control = _shape_regularity(mix_c) >= _shape_regularity(mix_t)
+    over_control = mix_c.regularity() >= mix_t.regularity()
     if over_control:
         outer, inner = (mix_c, y_c, n_c), (mix_t, y_t, n_t)
     else:
@@ -265,7 +185,7 @@ def arm_side_table(prior, n_t: int, n_c: int, y_t, y_c, lower_is_better: bool,
     mix_o, y_o, n_o = outer
     mix_i, y_i, n_i = inner
     lo, hi, outside = conjugate_window(mix_o, int(y_o.min()), int(y_o.max()), n_o)
-    _check_outside(outside, what)
+    check_window(outside, what, PlanError)
     sd = min(_min_conjugate_sd(mix_o, int(y_o.min()), int(y_o.max()), n_o),
              _min_conjugate_sd(mix_i, int(y_i.min()), int(y_i.max()), n_i))
     h = min(0.05, sd / 4)  # trapezoid on a smooth integrand: geometric convergence
@@ -343,8 +263,7 @@ def _whole_beta_tails(a: int, b: int, y: np.ndarray, n: int, log_x: np.ndarray,
     and ``betaincc = P(J <= a + y - 1)``. Rows are counts y, columns nodes."""
     m = a + b + n - 1
     j = np.arange(m + 1, dtype=float)
-    log_comb = (special.gammaln(m + 1.0) - special.gammaln(j + 1.0)
-                - special.gammaln(m - j + 1.0))[:, None]
+    log_comb = dists.log_binom_coef(j, float(m))[:, None]
     cut = a + np.asarray(y, dtype=int)  # alpha
     out = np.empty((len(y), len(log_x)))
     step = max(1, (4 << 20) // (m + 1))  # columns per block: at most 32 MB of terms
@@ -359,146 +278,6 @@ def _whole_beta_tails(a: int, b: int, y: np.ndarray, n: int, log_x: np.ndarray,
             np.cumsum(terms[::-1], axis=0, out=terms[::-1])
             out[:, cols] = terms[cut]
     return out
-
-
-def arm_prob_greater_prior(prior, lower_is_better: bool = False) -> float:
-    """A-priori P(benefit) under arm-level priors (the same rule with no data)."""
-    return float(arm_side_table(prior, 0, 0, [0], [0], lower_is_better,
-                                what="prior P(benefit)")[0, 0])
-
-
-def arm_log_or_density_at_0(control: BetaMix, treatment: BetaMix) -> float:
-    """Density of the log odds ratio at 0 for independent Beta mixtures (closed form).
-
-    With ``u = logit p``, the density of ``u_t - u_c`` at 0 is ``int f_c(x) f_t(x) x (1 - x) dx``
-    ``= sum_jk w_j w_k B(a_j + a_k, b_j + b_k) / (B(a_j, b_j) B(a_k, b_k))``.
-    """
-    log_terms = (np.log(control.w)[:, None] + np.log(treatment.w)[None, :]
-                 + special.betaln(control.a[:, None] + treatment.a[None, :],
-                                  control.b[:, None] + treatment.b[None, :])
-                 - special.betaln(control.a, control.b)[:, None]
-                 - special.betaln(treatment.a, treatment.b)[None, :])
-    return float(np.exp(special.logsumexp(log_terms)))
-
-
-# ---------------------------------------------------------------------------------------------
-# Effect-level priors: the joint prior density on (u_c, u_t)
-# ---------------------------------------------------------------------------------------------
-
-
-def log_prior_density(prior, u_c, u_t) -> np.ndarray:
-    """Log prior density in (u_c, u_t) (broadcasting), Jacobian and truncation included."""
-    u_c = np.asarray(u_c, dtype=float)
-    u_t = np.asarray(u_t, dtype=float)
-    c = BetaMix.of(prior.control)
-    x = special.expit(u_c)
-    log_c = c.logpdf_logit(u_c)
-    if prior.family == "arm":
-        t = BetaMix.of(prior.treatment)
-        return log_c + t.logpdf_logit(u_t)
-    e = NormalMix.of(prior.effect)
-    log_effect = _normal_mix_logpdf(e)
-    scale = prior.scale
-    if scale == "log_or":
-        return log_c + log_effect(u_t - u_c)
-    lo, hi = effects.theta_bounds(scale, x)
-    log_z = e.log_mass(lo, hi)
-    if scale == "log_rr":
-        theta = special.log_expit(u_t) - special.log_expit(u_c)
-        log_jac = special.log_expit(-u_t)
-    elif scale == "rd":
-        theta = special.expit(u_t) - x
-        log_jac = special.log_expit(u_t) + special.log_expit(-u_t)
-    else:  # pragma: no cover - the spec layer validates scales
-        raise ValueError(f"unknown scale {scale!r}")
-    return log_c - log_z + log_effect(theta) + log_jac
-
-
-def log_dtheta_du_t_at_0(scale: str, u) -> np.ndarray:
-    """log d(theta)/d(u_t) on the diagonal u_t = u_c = u (theta = 0)."""
-    u = np.asarray(u, dtype=float)
-    if scale == "log_or":
-        return np.zeros_like(u)
-    if scale == "log_rr":
-        return special.log_expit(-u)
-    return special.log_expit(u) + special.log_expit(-u)
-
-
-def _normal_mix_logpdf(e: NormalMix):
-    """The mixture's log density (a plain Normal without the logsumexp overhead)."""
-    if len(e.w) == 1:
-        m, s = float(e.m[0]), float(e.s[0])
-        const = -math.log(s) - 0.5 * math.log(2 * math.pi)
-        return lambda theta: const - 0.5 * ((theta - m) / s) ** 2
-    return e.logpdf
-
-
-def effect_prior_prob_higher(prior, lower_is_better: bool = False) -> float:
-    """A-priori P(benefit) under an effect-level prior, exactly.
-
-    log_or: the Normal mixture's own tail, ``sum_k w_k Phi(+-m_k / s_k)``. log_rr and rd: the
-    truncated mixture's mass beyond 0 given p_control, averaged over p_control's Beta prior
-    (adaptive quadrature on logit(p_control), :func:`_over_control_prior`).
-    """
-    e = NormalMix.of(prior.effect)
-    if prior.scale == "log_or":
-        z = (e.m / e.s) if not lower_is_better else (-e.m / e.s)
-        return float(np.clip(np.sum(e.w * special.ndtr(z)), 0.0, 1.0))
-
-    def side(x):
-        lo, hi = effects.theta_bounds(prior.scale, x)
-        if lower_is_better:
-            log_side = e.log_mass(lo, np.minimum(0.0, hi))
-        else:
-            log_side = e.log_mass(np.maximum(0.0, lo), hi)
-        return np.exp(log_side - e.log_mass(lo, hi))
-
-    return float(np.clip(_over_control_prior(prior, side), 0.0, 1.0))
-
-
-def effect_prior_density_at_0(prior) -> float:
-    """A-priori density of the effect (on the prior's scale) at 0, p_control integrated out."""
-    e = NormalMix.of(prior.effect)
-    log_at0 = float(special.logsumexp(np.log(e.w) + _norm_logpdf(0.0, e.m, e.s)))
-    if prior.scale == "log_or":
-        return math.exp(log_at0)
-
-    def density(x):
-        lo, hi = effects.theta_bounds(prior.scale, x)
-        return np.exp(log_at0 - e.log_mass(lo, hi))
-
-    return _over_control_prior(prior, density)
-
-
-def _norm_logpdf(x, m, s):
-    return -0.5 * ((x - m) / s) ** 2 - np.log(s) - 0.5 * math.log(2 * math.pi)
-
-
-def _over_control_prior(prior, g) -> float:
-    """E[g(p_control)] under p_control's Beta-mixture prior, by adaptive quadrature (QUADPACK)
-    on logit(p_control), with breakpoints where the effect prior's truncation changes fast."""
-    from scipy import integrate
-
-    c = BetaMix.of(prior.control)
-    e = NormalMix.of(prior.effect)
-    lo, hi, outside = conjugate_window(c, 0, 0, 0)
-    _check_outside(outside, "the prior's p_control")
-    points = []
-    for m in e.m:  # where a feasible bound crosses a component's centre
-        if prior.scale == "log_rr" and m > 0:
-            points.append(float(special.logit(math.exp(-m))))
-        elif prior.scale == "rd" and 0 < abs(m) < 1:
-            points.append(float(special.logit(1 - m if m > 0 else -m)))
-    points = sorted(p for p in points if lo < p < hi)
-
-    def integrand(u):
-        x = special.expit(u)
-        log_d = float(c.logpdf_logit(u))
-        return math.exp(log_d) * float(g(np.asarray(x)))
-
-    value, _ = integrate.quad(integrand, lo, hi, points=points or None, limit=500,
-                              epsabs=1e-15, epsrel=1e-12)
-    return float(value)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -530,7 +309,7 @@ def _effect_widths(prior, n_t: int, n_c: int, yt: tuple[int, int], yc: tuple[int
     c = BetaMix.of(prior.control)
     e = NormalMix.of(prior.effect)
     s = float(np.min(e.s)) * (4.0 if prior.scale == "rd" else 1.0)
-    sd_c = [float(v) for v in _logit_beta_sd(c.a + n_c / 2, c.b + n_c / 2)]
+    sd_c = [float(v) for v in logit_beta_sd(c.a + n_c / 2, c.b + n_c / 2)]
     lik_var = 4.0 / max(n_t, 1) + 4.0 / max(n_c, 1)
     sd_d = 1.0 / math.sqrt(1.0 / s**2 + 1.0 / lik_var)
     joint = min(sd_c + [sd_d, 2.0 / math.sqrt(n_t + n_c + 4)])  # the rule of the lattice
@@ -576,7 +355,7 @@ def _effect_tail_window(prior, n_c: int, yc: tuple[int, int]) -> float:
                   float(np.sum(hi_post.w * special.betainc(hi_post.b, hi_post.a, x))))
         if out <= TAIL_TOL * 1e-2:
             return u
-    _check_outside(out, "P(benefit)")
+    check_window(out, "P(benefit)", PlanError)
     return U_MAX
 
 
@@ -752,8 +531,8 @@ def effect_masses(prior, n_t: int, n_c: int, y_t, y_c, what: str = "P(benefit)",
 
 def _lik_rows(events: np.ndarray, n: int, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Likelihood rows on nodes u, each divided by its largest possible value (returned, log)."""
-    log_max = _log_binom_max(events, n)
-    return np.exp(_log_binom_lik(events[:, None], n, u[None, :]) - log_max[:, None]), log_max
+    log_max = binom_logpmf_max(events, n)
+    return np.exp(binom_logpmf_logit(events[:, None], n, u[None, :]) - log_max[:, None]), log_max
 
 
 @lru_cache(maxsize=2)
@@ -770,7 +549,7 @@ def _cached_prior(prior, u_key: tuple[float, float, int]) -> tuple[np.ndarray, f
     if prior.family == "effect" and prior.scale == "log_or":
         h = (u_key[1] - u_key[0]) / (n - 1)
         log_pc = BetaMix.of(prior.control).logpdf_logit(u)
-        log_phi = _normal_mix_logpdf(NormalMix.of(prior.effect))(h * np.arange(1 - n, n))
+        log_phi = NormalMix.of(prior.effect).logpdf(h * np.arange(1 - n, n))
         top_c, top_phi = float(np.max(log_pc)), float(np.max(log_phi))
         pc, phi = np.exp(log_pc - top_c), np.exp(log_phi - top_phi)
         # row i holds phi at the diagonals k - i = -i .. n - 1 - i: phi[n - 1 - i:2n - 1 - i]
@@ -803,9 +582,8 @@ def _lattice_masses(prior, plan: Plan, n_t, n_c, y_t, y_c, density_at_0) -> Mass
         j_min = -plan.offset - (n_cn - 1)
         j = np.arange(j_min, n_tn - plan.offset)
         c = BetaMix.of(prior.control)
-        x = special.expit(u_c)
         log_pc = c.logpdf_logit(u_c)
-        log_phi = _normal_mix_logpdf(NormalMix.of(prior.effect))(j * plan.h_c)
+        log_phi = NormalMix.of(prior.effect).logpdf(j * plan.h_c)
         top_c, top_phi = float(np.max(log_pc)), float(np.max(log_phi))
         phi = np.exp(log_phi - top_phi)
         toeplitz = (np.exp(log_pc - top_c), phi, j_min, top_c + top_phi)
@@ -869,7 +647,7 @@ def _lattice_masses(prior, plan: Plan, n_t, n_c, y_t, y_c, density_at_0) -> Mass
             on = (kk >= c0) & (kk < c1)
             if np.any(on):
                 ii = np.flatnonzero(on)
-                jac = log_dtheta_du_t_at_0(prior.scale, u_c[rows][ii])
+                jac = log_dtheta_du_t(prior.scale, u_c[rows][ii])
                 diag_w[:, kk[ii]] += lc[:, ii] * dens[ii, kk[ii] - c0] * np.exp(-jac)
         for edge_rows in (rows[rows < 2], rows[rows >= n_cn - 2]):
             if len(edge_rows):
@@ -893,10 +671,10 @@ def _row_masses(prior, plan: Plan, n_t, n_c, y_t, y_c, density_at_0) -> Masses:
     u_c, v = plan.u_c, plan.v
     n_cn, n_v = len(u_c), len(v)
     lik_c, s_c = _lik_rows(y_c, n_c, u_c)
-    s_t = _log_binom_max(y_t, n_t)
+    s_t = binom_logpmf_max(y_t, n_t)
     j = np.arange(n_v) - plan.j0
-    w_b = _half_line_weights(j) * plan.h_v
-    w_h = _half_line_weights(-j) * plan.h_v
+    w_b = half_line_weights(j) * plan.h_v
+    w_h = half_line_weights(-j) * plan.h_v
     m_b = np.zeros((n_cn, len(y_t)))
     m_h = np.zeros((n_cn, len(y_t)))
     m_0 = np.zeros((n_cn, len(y_t))) if density_at_0 else None
@@ -918,8 +696,7 @@ def _row_masses(prior, plan: Plan, n_t, n_c, y_t, y_c, density_at_0) -> Masses:
         log_x, log_1mx = special.log_expit(s), special.log_expit(-s)
         for t0 in range(0, len(y_t), t_chunk):
             yy = y_t_f[t0:t0 + t_chunk]
-            log_comb = (special.gammaln(n_t + 1) - special.gammaln(yy + 1)
-                        - special.gammaln(n_t - yy + 1) - s_t[t0:t0 + t_chunk])
+            log_comb = dists.log_binom_coef(yy, n_t) - s_t[t0:t0 + t_chunk]
             log_lt = (log_comb[:, None, None] + yy[:, None, None] * log_x[None]
                       + (n_t - yy)[:, None, None] * log_1mx[None])
             f = np.exp(log_lt) * dens[None]  # (t, b, n_v)
@@ -928,7 +705,7 @@ def _row_masses(prior, plan: Plan, n_t, n_c, y_t, y_c, density_at_0) -> Masses:
             edge_rows[rows, t0:t0 + t_chunk] = (f[:, :, :2].sum(axis=2)
                                                 + f[:, :, -2:].sum(axis=2)).T * plan.h_v
             if m_0 is not None:
-                jac = log_dtheta_du_t_at_0(prior.scale, u_c[rows])
+                jac = log_dtheta_du_t(prior.scale, u_c[rows])
                 m_0[rows, t0:t0 + t_chunk] = (f[:, :, plan.j0] * np.exp(-jac)[None, :]).T
     # rows carry their own peaks: bring them to a common one
     finite = np.isfinite(peak_rows)

@@ -39,15 +39,15 @@ density ratio. J Am Stat Assoc 1995;90:614-618. doi:10.1080/01621459.1995.104765
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 from scipy import special
 
 from lnbayes.engines import datasets as bq
-from lnbayes.engines.datasets import PlanError, gregory_end_weights  # noqa: F401 (re-exported)
-from lnbayes.engines.exact import BetaMix, update_beta
+from lnbayes.engines.datasets import PlanError  # noqa: F401 (re-exported)
 from lnbayes.model import dists
+from lnbayes.model.density import BetaMix, prior_prob_benefit, update_beta  # noqa: F401 (re-exported)
+from lnbayes.numerics.quadrature import gregory_end_weights  # noqa: F401 (re-exported)
 
 DECISION_TOL = 1e-9
 """A dataset declares benefit when P(benefit) >= threshold - 1e-9 (guards the decision against
@@ -102,19 +102,6 @@ def prob_benefit(
 ) -> float:
     """P(benefit) for one dataset (the same rule as :func:`prob_benefit_table`)."""
     return float(prob_benefit_table(prior, n_t, n_c, lower_is_better, [y_t], [y_c])[0, 0])
-
-
-def prior_prob_benefit(prior, lower_is_better: bool = False) -> float:
-    """A-priori P(benefit), exactly (closed form or 1-D quadrature; see
-    :func:`lnbayes.engines.datasets.effect_prior_prob_higher`)."""
-    return _prior_prob(prior, bool(lower_is_better))
-
-
-@lru_cache(maxsize=64)
-def _prior_prob(prior, lower_is_better: bool) -> float:
-    if prior.family == "arm":
-        return bq.arm_prob_greater_prior(prior, lower_is_better)
-    return bq.effect_prior_prob_higher(prior, lower_is_better)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -198,10 +185,8 @@ def predictive(prior, y_t: int, n_t: int, y_c: int, n_c: int, final_t: int, fina
 
 def _log_split(y: int, n: int, future: np.ndarray, m: int) -> np.ndarray:
     """log C(n, y) C(m, f) / C(n + m, y + f) for each future count f."""
-    def log_comb(a, b):
-        return special.gammaln(a + 1) - special.gammaln(b + 1) - special.gammaln(a - b + 1)
-
-    return log_comb(n, y) + log_comb(m, future) - log_comb(n + m, y + future)
+    log_comb = dists.log_binom_coef
+    return log_comb(y, n) + log_comb(future, m) - log_comb(y + future, n + m)
 
 
 def _betabinom_mix(post: BetaMix, m: int) -> np.ndarray:

@@ -65,8 +65,15 @@ import numpy as np
 from scipy import special
 
 from lnbayes.errors import LnbayesError
-from lnbayes.model import dists, effects
-from lnbayes.numerics import quadrature, roots
+from lnbayes.model import density, dists, effects
+from lnbayes.model.density import (  # noqa: F401 (BetaMix, NormalMix, update_beta: the engine's public names)
+    TAIL_TOL,
+    U_MAX,
+    BetaMix,
+    NormalMix,
+    update_beta,
+)
+from lnbayes.numerics import quadrature
 
 _RATIO_MEASURES = ("risk_ratio", "odds_ratio")
 _SEARCH = {
@@ -77,155 +84,6 @@ _SEARCH = {
 }
 """Quantile search ranges (lo, hi, value of z): the risk difference itself, the log of the
 ratios, the logit of the probabilities."""
-
-
-# ---------------------------------------------------------------------------------------------
-# Beta mixtures (conjugate updating)
-# ---------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class BetaMix:
-    """A Beta mixture as arrays: weights w, shapes a and b."""
-
-    w: np.ndarray
-    a: np.ndarray
-    b: np.ndarray
-
-    @classmethod
-    def of(cls, prior) -> BetaMix:
-        return cls(np.asarray(prior.weights, float), np.asarray(prior.a, float), np.asarray(prior.b, float))
-
-    def logpdf(self, x):
-        x = np.asarray(x, dtype=float)[..., None]
-        return special.logsumexp(np.log(self.w) + dists.beta_logpdf(x, self.a, self.b), axis=-1)
-
-    def logpdf_logit(self, u):
-        """Log density of logit(X) at u, computed on the logit scale (finite wherever the
-        density is positive, also where expit(u) rounds to 0 or 1)."""
-        u = np.asarray(u, dtype=float)
-        if len(self.w) == 1:  # one component: no log-sum-exp
-            return (self.a[0] * special.log_expit(u) + self.b[0] * special.log_expit(-u)
-                    - special.betaln(self.a[0], self.b[0]))
-        u = u[..., None]
-        log_terms = (np.log(self.w) - special.betaln(self.a, self.b)
-                     + self.a * special.log_expit(u) + self.b * special.log_expit(-u))
-        return special.logsumexp(log_terms, axis=-1)
-
-    def cdf(self, x):
-        x = np.clip(np.asarray(x, dtype=float), 0.0, 1.0)[..., None]
-        return np.clip(np.sum(self.w * special.betainc(self.a, self.b, x), axis=-1), 0.0, 1.0)
-
-    def sf(self, x):
-        """P(X > x), computed directly (accurate where it is tiny, unlike 1 - cdf)."""
-        x = np.clip(np.asarray(x, dtype=float), 0.0, 1.0)[..., None]
-        return np.clip(np.sum(self.w * special.betaincc(self.a, self.b, x), axis=-1), 0.0, 1.0)
-
-    def mean(self) -> float:
-        return float(np.sum(self.w * self.a / (self.a + self.b)))
-
-    def ppf(self, q: float) -> float:
-        """The q-quantile: scipy's Beta quantile for one component, else a bracketed root."""
-        q = float(q)
-        if not 0.0 <= q <= 1.0:
-            raise ValueError(f"a quantile level must lie in [0, 1], got {q!r}")
-        comps = dists.beta_ppf(q, self.a, self.b)
-        if len(self.w) == 1:
-            return float(comps[0])
-        # the mixture's quantile lies between its components' quantiles
-        return roots.monotone_root(lambda x: float(self.cdf(x)) - q, float(np.min(comps)),
-                                   float(np.max(comps)), increasing=True, limits=(0.0, 1.0),
-                                   at_limit="clamp", xtol=1e-15, what=f"the {q:g}-quantile")
-
-    def support_logit(self, tail: float = 1e-15) -> tuple[float, float]:
-        lo = np.min(dists.beta_ppf(tail, self.a, self.b))
-        hi = np.max(dists.beta_isf(tail, self.a, self.b))
-        lo, hi = max(lo, 1e-300), min(hi, 1 - 1e-16)
-        return float(special.logit(lo)), float(special.logit(hi))
-
-
-def update_beta(prior: BetaMix, events: int, n: int) -> tuple[BetaMix, float]:
-    """Conjugate update of a Beta mixture by ``events`` out of ``n``.
-
-    Returns the posterior mixture and the log marginal likelihood (beta-binomial, including
-    the binomial coefficient).
-    """
-    a1 = prior.a + events
-    b1 = prior.b + n - events
-    log_comb = special.gammaln(n + 1) - special.gammaln(events + 1) - special.gammaln(n - events + 1)
-    log_m = np.log(prior.w) + log_comb + special.betaln(a1, b1) - special.betaln(prior.a, prior.b)
-    if len(log_m) == 1:  # one component (scipy's logsumexp costs 0.2 ms; design calls this 3,000 times)
-        return BetaMix(np.ones(1), a1, b1), float(log_m[0])
-    log_evidence = special.logsumexp(log_m)
-    return BetaMix(np.exp(log_m - log_evidence), a1, b1), float(log_evidence)
-
-
-# ---------------------------------------------------------------------------------------------
-# Normal mixtures on the effect, truncated per p_control
-# ---------------------------------------------------------------------------------------------
-
-
-_LOG_SQRT_2PI = 0.5 * np.log(2 * np.pi)
-
-
-@dataclass(frozen=True)
-class NormalMix:
-    w: np.ndarray
-    m: np.ndarray
-    s: np.ndarray
-
-    @classmethod
-    def of(cls, prior) -> NormalMix:
-        return cls(np.asarray(prior.weights, float), np.asarray(prior.means, float), np.asarray(prior.sds, float))
-
-    def logpdf(self, theta):
-        theta = np.asarray(theta, dtype=float)
-        if len(self.m) == 1:  # one component: the Normal log density itself, no log-sum-exp
-            z = (theta - self.m[0]) / self.s[0]
-            return -0.5 * z * z - (np.log(self.s[0]) + _LOG_SQRT_2PI)
-        z = (theta[..., None] - self.m) / self.s
-        terms = np.log(self.w) - 0.5 * z * z - (np.log(self.s) + _LOG_SQRT_2PI)
-        top = np.max(terms, axis=-1, keepdims=True)
-        top = np.where(np.isfinite(top), top, 0.0)
-        return np.log(np.sum(np.exp(terms - top), axis=-1)) + top[..., 0]
-
-    def log_mass(self, lo, hi):
-        """log P(lo < theta < hi) under the mixture (elementwise)."""
-        if np.all(np.isneginf(lo)) and np.all(np.isposinf(hi)):  # the whole line (log-OR)
-            return np.zeros(np.broadcast(np.asarray(lo), np.asarray(hi)).shape)
-        lo = np.asarray(lo, dtype=float)[..., None]
-        hi = np.asarray(hi, dtype=float)[..., None]
-        z_lo = (lo - self.m) / self.s
-        z_hi = (hi - self.m) / self.s
-        # log(Phi(z_hi) - Phi(z_lo)) computed stably on whichever tail is smaller
-        upper = z_lo > 0
-        a = np.where(upper, -z_hi, z_lo)
-        b = np.where(upper, -z_lo, z_hi)
-        log_comp = special.log_ndtr(b) + np.log1p(-np.exp(np.minimum(special.log_ndtr(a) - special.log_ndtr(b), -1e-300)))
-        if len(self.m) == 1:
-            return log_comp[..., 0]
-        return special.logsumexp(np.log(self.w) + log_comp, axis=-1)
-
-    def span(self, k: float = 12.0) -> tuple[float, float]:
-        return float(np.min(self.m - k * self.s)), float(np.max(self.m + k * self.s))
-
-
-def _log_binom_logit(events: int, n: int, u):
-    """Binomial log-pmf at p = expit(u), computed on the logit scale (log(1 - p) is log(p) - u:
-    one log_expit)."""
-    u = np.asarray(u, dtype=float)
-    log_comb = (special.gammaln(n + 1) - special.gammaln(events + 1)
-                - special.gammaln(n - events + 1))
-    if n == events:
-        return log_comb + n * special.log_expit(u)
-    return log_comb + n * special.log_expit(u) - (n - events) * u
-
-
-def _log_binom(events: int, n: int, p):
-    """Binomial log-pmf in p, with the binomial coefficient, safe at p in {0, 1}."""
-    p = np.asarray(p, dtype=float)
-    log_comb = special.gammaln(n + 1) - special.gammaln(events + 1) - special.gammaln(n - events + 1)
-    return log_comb + special.xlogy(events, p) + special.xlog1py(n - events, -p)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -629,23 +487,10 @@ def beta_nodes(post: BetaMix, n_nodes: int) -> tuple[np.ndarray, np.ndarray]:
     return x, w / w.sum()
 
 
-TAIL_TOL = 1e-8
-"""Largest posterior mass a quadrature window may leave out (else the posterior is refused):
-Beta shapes down to about 0.4 pass with any data (Jeffreys' 0.5 with 0 of 1000 leaves 5e-10)."""
-U_MAX = 50.0
-"""The effect-level engine's rows span at most logit(p_control) in [-50, 50]."""
-
-
-def _regularity(mix: BetaMix) -> float:
-    """The smallest shape of a Beta mixture: the larger, the better its logit is integrated."""
-    return float(min(np.min(mix.a), np.min(mix.b)))
-
-
-def _mass_outside(post: BetaMix, lo: float, hi: float) -> float:
-    """Mass of a Beta mixture below expit(lo) and above expit(hi)."""
-    below = np.sum(post.w * special.betainc(post.a, post.b, special.expit(lo)))
-    above = np.sum(post.w * special.betaincc(post.a, post.b, special.expit(hi)))
-    return float(below + above)
+# TAIL_TOL (imported from model.density): the largest posterior mass a quadrature window may
+# leave out (else the posterior is refused): Beta shapes down to about 0.4 pass with any data
+# (Jeffreys' 0.5 with 0 of 1000 leaves 5e-10). U_MAX: the effect-level engine's rows span at
+# most logit(p_control) in [-U_MAX, U_MAX].
 
 
 ARM_PANEL, ARM_LEVELS = 6, 5
@@ -667,10 +512,10 @@ def _arm_nodes(post: BetaMix, other: BetaMix, n_nodes: int | None):
     refusing a distribution whose mass lies beyond what the logit window can hold (shapes far
     below 0.1)."""
     lo, hi = post.support_logit()
-    outside = _mass_outside(post, lo, hi)
+    outside = (post.mass_below_logit(lo) + post.mass_above_logit(hi))
     if outside > TAIL_TOL:
         raise LnbayesError(
-            f"Beta shapes {_regularity(post):.3g} on both arms put {outside:.2g} of the posterior "
+            f"Beta shapes {post.regularity():.3g} on both arms put {outside:.2g} of the posterior "
             "below p = 1e-300 or above 1 - 1e-16, which the exact engine cannot integrate; give "
             "at least one arm a prior with both shapes of about 0.1 or more"
         )
@@ -693,7 +538,7 @@ def arm_posterior(control_prior, treatment_prior, outcome, n_nodes: int | None =
     prior_c, prior_t = BetaMix.of(control_prior), BetaMix.of(treatment_prior)
     post_c, ev_c = update_beta(prior_c, outcome.control_events, outcome.control_n)
     post_t, ev_t = update_beta(prior_t, outcome.treatment_events, outcome.treatment_n)
-    if _regularity(prior_c) >= _regularity(prior_t):
+    if prior_c.regularity() >= prior_t.regularity():
         x, w, window, step = _arm_nodes(post_c, post_t, n_nodes)
         return ExactPosterior(
             x=x, w=w, cond_cdf=post_t.cdf, pc_cdf=lambda v: float(post_c.cdf(v)),
@@ -751,27 +596,9 @@ class TreatmentNodesPosterior(ExactPosterior):
 # Gauss-Legendre panels: integrals, and partial integrals to any point, of a smooth density
 # ---------------------------------------------------------------------------------------------
 
-GL_K = 10
-"""Gauss-Legendre nodes per panel."""
-_GL_S, _GL_WS = np.polynomial.legendre.leggauss(GL_K)
-_GL_T = (_GL_S + 1) / 2  # the nodes on [0, 1]
-_GL_W = _GL_WS / 2  # their weights on [0, 1] (sum 1)
-# the degree-(K-1) interpolant at the nodes, L_m(s) = sum_p _VINV[p, m] s^p on [-1, 1], and the
-# coefficients of s^(p+1) in its antiderivative
-_VINV = np.linalg.inv(np.vander(_GL_S, GL_K, increasing=True))
-_ANTI = _VINV / np.arange(1, GL_K + 1)[:, None]
-_ANTI_M1 = ((-1.0) ** np.arange(1, GL_K + 1)) @ _ANTI
-_POWERS = np.arange(1, GL_K + 1)
-
-
-def _partial_weights(s: np.ndarray) -> np.ndarray:
-    """Weights W_m(s) with sum_m W_m(s) f(node_m) = the integral of f's interpolant from the
-    panel's start to s (s in [-1, 1]), as a fraction of the panel's width; W_m(1) = _GL_W."""
-    pw = np.empty(s.shape + (GL_K,))
-    pw[..., 0] = s
-    for k in range(1, GL_K):
-        np.multiply(pw[..., k - 1], s, out=pw[..., k])
-    return 0.5 * (pw @ _ANTI - _ANTI_M1)
+GL_K = quadrature.GL_K
+_GL_S, _GL_WS = quadrature.GL_NODES, quadrature.GL_WEIGHTS
+_GL_T, _GL_W = quadrature.GL_NODES_01, quadrature.GL_WEIGHTS_01
 
 
 @dataclass
@@ -799,8 +626,8 @@ class _Panels:
         span = np.maximum(b[:, -1:] - b[:, :1], 1e-300)
         keys = ((b - b[:, :1]) / span + 2.0 * np.arange(len(b))[:, None]).ravel()
         # the antiderivative of each panel's interpolant: 0.5 sum_p anti[p] s^(p+1) - at_m1
-        anti = 0.5 * (f @ _ANTI.T)
-        at_m1 = 0.5 * (f @ _ANTI_M1)
+        anti = 0.5 * (f @ quadrature.GL_ANTI.T)
+        at_m1 = 0.5 * (f @ quadrature.GL_ANTI_M1)
         return cls(b=b, f=f, below=below, above=above, total=below[:, -1], keys=keys, anti=anti,
                    at_m1=at_m1, frac=frac)
 
@@ -861,23 +688,6 @@ def _interleave(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     out = np.empty((len(a) + len(b),) + a.shape[1:], dtype=a.dtype)
     out[0::2], out[1::2] = a, b
     return out
-
-
-def _log_lik_theta(scale: str, x: np.ndarray, u: np.ndarray, theta: np.ndarray, y: int, n: int):
-    """Binomial log-pmf of the treatment arm's count at p_treatment(p_control, theta); x and u
-    (p_control and its logit) broadcast against theta."""
-    if scale == "log_or":
-        return _log_binom_logit(y, n, u + theta)
-    log_comb = special.gammaln(n + 1) - special.gammaln(y + 1) - special.gammaln(n - y + 1)
-    if scale == "log_rr":
-        log_p = np.log(x) + theta
-        out = log_comb + y * log_p
-        if n > y:
-            with np.errstate(divide="ignore"):
-                out = out + (n - y) * np.log1p(-np.minimum(np.exp(log_p), 1.0))
-        return out
-    p_t = np.clip(x + theta, 0.0, 1.0)
-    return log_comb + special.xlogy(y, p_t) + special.xlog1py(n - y, -p_t)
 
 
 def _theta_panels(x, u, scale, effect_prior: NormalMix, outcome, n_prior=16, n_lik=16,
@@ -969,7 +779,7 @@ def _theta_panels(x, u, scale, effect_prior: NormalMix, outcome, n_prior=16, n_l
 
     log_trunc = effect_prior.log_mass(feas_lo, feas_hi)  # (R,)
     log_f = (effect_prior.logpdf(theta) - log_trunc[:, None, None]
-             + _log_lik_theta(scale, x[:, None, None], u[:, None, None], theta, y, n))
+             + density.log_lik_treatment(scale, x[:, None, None], u[:, None, None], theta, y, n))
     row_max = np.max(log_f, axis=(1, 2))
     row_max = np.where(np.isfinite(row_max), row_max, 0.0)
     f = np.exp(log_f - row_max[:, None, None])
@@ -988,34 +798,8 @@ def _theta_panels(x, u, scale, effect_prior: NormalMix, outcome, n_prior=16, n_l
 # ---------------------------------------------------------------------------------------------
 
 
-_STENCIL = 8
-"""Nodes of the local Lagrange interpolant of the log density (degree 7)."""
 CROSS_STENCIL = 12
 """Rows of the interpolant across rows at a fixed theta (cut-aware log-OR integrals)."""
-
-
-_LAGRANGE_DENOM = {}
-
-
-def _lagrange(pos: np.ndarray, width: int = _STENCIL) -> np.ndarray:
-    """Lagrange basis of the nodes 0 .. width - 1 at positions ``pos`` (..., width)."""
-    if width not in _LAGRANGE_DENOM:
-        k = np.arange(width, dtype=float)
-        _LAGRANGE_DENOM[width] = np.array([np.prod(m - np.delete(k, m)) for m in range(width)])
-    diff = pos[..., None] - np.arange(width, dtype=float)
-    ones = np.ones(pos.shape + (1,))
-    left = np.concatenate([ones, np.cumprod(diff[..., :-1], axis=-1)], axis=-1)
-    right = np.concatenate([np.cumprod(diff[..., :0:-1], axis=-1)[..., ::-1], ones], axis=-1)
-    return left * right / _LAGRANGE_DENOM[width]
-
-
-def _interp_uniform(values: np.ndarray, pos: np.ndarray) -> np.ndarray:
-    """The degree-7 interpolant of ``values`` (at nodes 0, 1, ...) at positions ``pos``, from the
-    8 nodes nearest each."""
-    n = len(values)
-    start = np.clip(np.floor(pos).astype(np.intp) - 3, 0, n - _STENCIL)
-    idx = start[:, None] + np.arange(_STENCIL)
-    return np.sum(_lagrange(pos - start) * values[idx], axis=1)
 
 
 class _UniformLogCdf:
@@ -1031,9 +815,9 @@ class _UniformLogCdf:
         lz = np.where(np.isfinite(log_z), log_z, -np.inf)
         lz = np.maximum(lz, np.max(lz) - 2000.0)  # finite where Z underflows (far tails)
         j = np.arange(n - 1)
-        start = np.clip(j - 3, 0, n - _STENCIL)
+        start = np.clip(j - 3, 0, n - quadrature.STENCIL)
         self.start = start
-        self.stencil = lz[start[:, None] + np.arange(_STENCIL)]  # (n - 1, 8)
+        self.stencil = lz[start[:, None] + np.arange(quadrature.STENCIL)]  # (n - 1, 8)
         mass = self._mass(j, np.ones(n - 1))
         self.cum = np.concatenate([[0.0], np.cumsum(mass)])
         self.total = float(self.cum[-1])
@@ -1041,7 +825,7 @@ class _UniformLogCdf:
     def _mass(self, j: np.ndarray, tau: np.ndarray) -> np.ndarray:
         """Mass from u_j to u_j + tau h, unnormalised (j intervals, tau in [0, 1])."""
         pos = (j - self.start[j])[:, None] + tau[:, None] * _GL_T[None, :]
-        vals = np.einsum("jkm,jm->jk", _lagrange(pos), self.stencil[j])
+        vals = np.einsum("jkm,jm->jk", quadrature.lagrange_basis(pos), self.stencil[j])
         at = self.u0 + (j[:, None] + tau[:, None] * _GL_T[None, :]) * self.h
         with np.errstate(over="ignore"):
             dens = np.exp(np.minimum(vals + self.log_c(at) - self.peak, 700.0))
@@ -1189,29 +973,6 @@ def _inside_interval(measure: str, v: float, nodes_on_control: bool) -> tuple[fl
     return lo, max(lo, hi), 1.0, 0.0
 
 
-def _graded_edges(a: float, b: float, n_panels: int, levels_lo: int, levels_hi: int) -> np.ndarray:
-    """Breakpoints of n_panels equal panels on [a, b], the first cut ``levels_lo`` times and the
-    last ``levels_hi`` times geometrically (halving) toward a and b."""
-    t = np.linspace(0.0, 1.0, n_panels + 1)
-    step = t[1]
-    first = step * 2.0 ** -np.arange(levels_lo, 0, -1)
-    last = 1.0 - step * 2.0 ** -np.arange(1, levels_hi + 1)
-    frac = np.unique(np.concatenate([t, first, last]))
-    return a + (b - a) * frac
-
-
-_LEGGAUSS = {}
-
-
-def _gl_nodes(edges: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    if k not in _LEGGAUSS:
-        _LEGGAUSS[k] = np.polynomial.legendre.leggauss(k)
-    s, w = _LEGGAUSS[k]
-    mid = (edges[1:] + edges[:-1]) / 2
-    half = (edges[1:] - edges[:-1]) / 2
-    return (mid[:, None] + half[:, None] * s).ravel(), (half[:, None] * w).ravel()
-
-
 def _logit(p: float) -> float:
     return -np.inf if p <= 0 else np.inf if p >= 1 else float(special.logit(p))
 
@@ -1240,7 +1001,7 @@ def _arm_cut_prob(node: BetaMix, other: BetaMix, nodes_on_control: bool, window,
     if np.any(live):
         a, b, v = a[live], b[live], values[live]
         n_panels = max(2, int(math.ceil((u1 - u0) / (ARM_PANEL * step))))
-        frac = _graded_edges(0.0, 1.0, n_panels, ARM_LEVELS, ARM_LEVELS)
+        frac = quadrature.graded_edges(0.0, 1.0, n_panels, ARM_LEVELS, ARM_LEVELS)
         edges = a[:, None] + (b - a)[:, None] * frac[None, :]
         gs, gw = _GL_S, _GL_WS
         mid = (edges[:, 1:] + edges[:, :-1]) / 2
@@ -1295,7 +1056,7 @@ def effect_posterior(
 
     def log_c(u):  # the closed-form factor of the marginal of u = logit(p_control)
         return (prior_c.logpdf_logit(u)
-                + _log_binom_logit(outcome.control_events, outcome.control_n, u))
+                + density.binom_logpmf_logit(outcome.control_events, outcome.control_n, u))
 
     def log_marginal(u, locate=False):
         x = np.clip(special.expit(u), 1e-300, 1 - 2**-53)
@@ -1313,16 +1074,16 @@ def effect_posterior(
         # the marginal is still within 60 nats at logit +-30: how much of the control arm's
         # conjugate posterior lies beyond +-36 (heavy-tailed Beta priors, shapes below 1)?
         post_c, _ = update_beta(prior_c, outcome.control_events, outcome.control_n)
-        if _mass_outside(post_c, -limit, limit) > TAIL_TOL:
+        if (post_c.mass_below_logit(-limit) + post_c.mass_above_logit(limit)) > TAIL_TOL:
             limit = U_MAX
             u_c = np.linspace(-U_MAX, U_MAX, 201)
             lm_c, _, _ = log_marginal(u_c, locate=True)
             keep = np.flatnonzero(lm_c > np.max(lm_c) - 60)
             step = u_c[1] - u_c[0]
-            outside = _mass_outside(post_c, -U_MAX, U_MAX)
+            outside = (post_c.mass_below_logit(-U_MAX) + post_c.mass_above_logit(U_MAX))
             if (keep[0] == 0 or keep[-1] == len(u_c) - 1) and outside > TAIL_TOL:
                 raise LnbayesError(
-                    f"control prior Beta shapes {_regularity(prior_c):.3g} leave {outside:.2g} of "
+                    f"control prior Beta shapes {prior_c.regularity():.3g} leave {outside:.2g} of "
                     f"p_control's posterior beyond logit +-{U_MAX:g}, which the exact engine "
                     "cannot integrate; use shapes of about 0.4 or more"
                 )
@@ -1369,7 +1130,7 @@ def effect_posterior(
         probe = live[np.unique(np.linspace(0, len(live) - 1, REFINE_PROBES).astype(int))]
         mid = u[probe] + h / 2
         lm_probe, _, _ = log_marginal(mid)
-        got = _interp_uniform(log_z, (mid - u[0]) / h) + log_c(mid)
+        got = quadrature.interp_uniform(log_z, (mid - u[0]) / h) + log_c(mid)
         if np.max(np.abs(got - lm_probe)) <= REFINE_TOL or refinement == REFINE_MAX:
             break
         # halve the spacing: new rows at the midpoints, interleaved with the old ones
@@ -1422,8 +1183,8 @@ def effect_posterior(
             total += g_hi * (1.0 - float(marginal.cdf(b_cut)[0]))
         if b > a:
             n_panels = max(2, int(math.ceil((b - a) / (PRECISE_PANEL * h))))
-            edges = _graded_edges(a, b, n_panels, PRECISE_LEVELS * cut_lo, PRECISE_LEVELS * cut_hi)
-            uu, ww = _gl_nodes(edges, PRECISE_K)
+            edges = quadrature.graded_edges(a, b, n_panels, PRECISE_LEVELS * cut_lo, PRECISE_LEVELS * cut_hi)
+            uu, ww = quadrature.gauss_legendre_panels(edges, PRECISE_K)
             x_f = special.expit(uu)
             t = np.clip(effects.p_treatment_at(measure, x_f, v), 1e-300, 1 - 1e-16)
             th = effects.theta_of(scale, x_f, t)
@@ -1435,7 +1196,7 @@ def effect_posterior(
                 start = np.clip(np.floor(pos).astype(np.intp) - (wide // 2 - 1), 0, n - wide)
                 idx = start[:, None] + np.arange(wide)
                 vals = panels.cdf(np.broadcast_to(th[:, None], idx.shape), upper, rows=idx)
-                lag = _lagrange(pos - start, wide)
+                lag = quadrature.lagrange_basis(pos - start, wide)
                 lz_rows = log_z[idx]
                 top = np.max(lz_rows, axis=1, keepdims=True)
                 with np.errstate(divide="ignore"):

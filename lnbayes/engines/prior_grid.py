@@ -79,17 +79,13 @@ from types import SimpleNamespace
 import numpy as np
 from scipy import special
 
-from lnbayes.engines.exact import (
-    BetaMix,
-    _log_binom,
-    _log_binom_logit,
-    beta_nodes,
-    update_beta,
-)
+from lnbayes.engines.exact import beta_nodes
 from lnbayes.errors import LnbayesError
 from lnbayes.model import dists, effects
+from lnbayes.model.density import BetaMix, binom_logpmf_logit, normal_log_mass, update_beta
 from lnbayes.model.effects import MEASURE_OF_EFFECT_SCALE
 from lnbayes.numerics import quadrature, roots
+from lnbayes.numerics.quadrature import hermite_quantile, interval_weights, interval_weights_rows
 
 N_ROWS = 401
 """Simpson nodes on logit(p_control) (801 or 1601 for narrow log-OR priors with a threshold)."""
@@ -115,68 +111,6 @@ GROUP_BYTES_LIMIT = 1 << 30
 SETTINGS = {"rows": N_ROWS, "nodes_per_sd": NODES_PER_SD, "pad_sd": PAD_SD, "row_nats": ROW_NATS,
             "method": "linear functionals of the prior density, version 2 (theta lattice k h)"}
 
-
-
-# ---------------------------------------------------------------------------------------------
-# Quadrature weights for int_a^b f on a uniform grid (fourth order)
-# ---------------------------------------------------------------------------------------------
-
-
-def _local_terms(t: np.ndarray, h: float) -> np.ndarray:
-    """Coefficients of f at nodes k-1, k, k+1, k+2 in the cumulative integral up to theta_k + t h.
-
-    With ``C_k = h (sum_{j<=k} f_j - f_k / 2) - h/24 (f_{k+1} - f_{k-1})`` (the cumulative
-    trapezoid rule with the Euler-Maclaurin end correction, central differences for ``f'``) and
-    the cubic Hermite interpolant in the cell through ``C_k``, ``C_{k+1}`` with slopes ``f_k``,
-    ``f_{k+1}``, the cumulative integral is ``h * sum_{j<=k} f_j`` plus these four local terms
-    (fourth order; the terms at the start of the grid cancel in differences).
-    """
-    h00 = 2 * t**3 - 3 * t**2 + 1
-    h10 = t**3 - 2 * t**2 + t
-    h01 = -2 * t**3 + 3 * t**2
-    h11 = t**3 - t**2
-    return h * np.stack([h00 / 24, -0.5 * h00 + h10 + h01 / 24,
-                         0.5 * h01 - h00 / 24 + h11, -h01 / 24], axis=-1)
-
-
-def interval_weights(theta: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Weights W (rows x nodes) with ``W[i] @ f ~ int_{a_i}^{b_i} f`` on the uniform grid ``theta``.
-
-    Bounds are clamped to the grid's interior (``theta[1]`` to ``theta[-3]``); rows with
-    ``a_i >= b_i`` get zero weights.
-    """
-    n = len(theta)
-    h = theta[1] - theta[0]
-    lo_ok, hi_ok = theta[1], theta[n - 3] + h * (1 - 1e-12)
-
-    def locate(v):
-        v = np.clip(v, lo_ok, hi_ok)
-        pos = (v - theta[0]) / h
-        k = np.clip(np.floor(pos).astype(int), 1, n - 3)
-        return k, pos - k
-
-    a = np.asarray(a, float)
-    b = np.asarray(b, float)
-    ka, ta = locate(a)
-    kb, tb = locate(b)
-    jj = np.arange(n)[None, :]
-    w = h * ((jj > ka[:, None]) & (jj <= kb[:, None]))
-    rows = np.arange(len(a))[:, None]
-    offsets = np.arange(-1, 3)[None, :]
-    np.add.at(w, (np.broadcast_to(rows, (len(a), 4)), kb[:, None] + offsets), _local_terms(tb, h))
-    np.add.at(w, (np.broadcast_to(rows, (len(a), 4)), ka[:, None] + offsets), -_local_terms(ta, h))
-    empty = (np.minimum(b, hi_ok) <= np.maximum(a, lo_ok))
-    w[empty] = 0.0
-    return w
-
-
-def _interval_weights_rows(theta: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """:func:`interval_weights`, computed once when every row has the same bounds (the log-OR
-    scale's total and P(theta > 0) integrals) and broadcast (read-only) to all rows."""
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    if len(a) > 1 and np.all(a == a[0]) and np.all(b == b[0]):
-        return np.broadcast_to(interval_weights(theta, a[:1], b[:1]), (len(a), len(theta)))
-    return interval_weights(theta, a, b)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -250,7 +184,7 @@ class EffectSweep:
         yc, nc = outcome.control_events, outcome.control_n
 
         def log_row(u):
-            return prior_c.logpdf_logit(u) + _log_binom_logit(yc, nc, u)
+            return prior_c.logpdf_logit(u) + binom_logpmf_logit(yc, nc, u)
 
         u_c = np.linspace(-40, 40, 1601)
         lr = log_row(u_c)
@@ -265,7 +199,7 @@ class EffectSweep:
         self.lo, self.hi, self.cut = default.lo, default.hi, default.cut
         self.s_lik = likelihood_width(scale, outcome.treatment_events, outcome.treatment_n)
         yt, nt = outcome.treatment_events, outcome.treatment_n
-        self._log_lmax = float(_log_binom(yt, nt, yt / nt))
+        self._log_lmax = float(dists.binom_logpmf(yt, nt, yt / nt))
 
         self._groups: OrderedDict[tuple, _Group] = OrderedDict()
         self._lik_cache: OrderedDict[tuple, tuple[int, int, np.ndarray]] = OrderedDict()
@@ -368,7 +302,7 @@ class EffectSweep:
         p_hat = yt / nt
         # log-likelihood minus its floor, increasing in log p below the maximum at p_hat
         def f(lp: float) -> float:
-            return float(_log_binom(yt, nt, np.exp(lp))) - (self._log_lmax - ROW_NATS)
+            return float(dists.binom_logpmf(yt, nt, np.exp(lp))) - (self._log_lmax - ROW_NATS)
 
         p_lo = float(np.exp(roots.monotone_root(
             f, np.log(1e-300), np.log(p_hat), increasing=True, at_limit="clamp", xtol=1e-10,
@@ -408,12 +342,11 @@ class EffectSweep:
             # arrays are not kept, so a 100-sd sweep's grids all stay cached (at a few MB each,
             # the 256 MB cap made the tipping-point search rebuild every grid the sweep had built)
             b_ext = self._log_or_likelihood(rows, h, k_lo - 3, k_hi + 3)
-            collapsed = np.stack([rows.a @ (_interval_weights_rows(theta, low, rows.hi) * b_ext)
+            collapsed = np.stack([rows.a @ (interval_weights_rows(theta, low, rows.hi) * b_ext)
                                   for low in lows])
             group = _Group(sd=float(sd), theta=theta, wb={"n": len(lows)}, b_mask=None,
                            rows=rows, collapsed={"stacked": collapsed, "marginal": rows.a @ b_ext})
         else:
-            x = rows.x[:, None]
             th = theta[None, :]
             # polynomial continuation only within 3 nodes of a feasible edge (where cut weights
             # reach); nothing is computed further out
@@ -473,14 +406,13 @@ class EffectSweep:
         """Treatment-arm likelihood / its maximum, continued as a polynomial outside (0, 1)."""
         yt, nt = self.outcome.treatment_events, self.outcome.treatment_n
         if self.scale == "log_or":
-            # logit(p_treatment) = u + theta: y s - n log(1 + e^s), one transcendental per node
-            log_comb = special.gammaln(nt + 1) - special.gammaln(yt + 1) - special.gammaln(nt - yt + 1)
+            # logit(p_treatment) = u + theta: one transcendental per node
             s = special.logit(x) + theta
-            log_lik = log_comb + yt * s - nt * np.logaddexp(0.0, s)
+            log_lik = binom_logpmf_logit(yt, nt, s)
             return np.exp(log_lik - self._log_lmax), np.ones(s.shape, bool)
         p = effects.p_treatment(self.scale, x, theta)
         inside = (p > 0) & (p < 1)
-        log_comb = special.gammaln(nt + 1) - special.gammaln(yt + 1) - special.gammaln(nt - yt + 1)
+        log_comb = dists.log_binom_coef(yt, nt)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             log_abs = log_comb + special.xlogy(yt, np.abs(p)) + special.xlogy(nt - yt, np.abs(1 - p))
             sign = np.where(p < 0, (-1.0) ** yt, 1.0) * np.where(p > 1, (-1.0) ** (nt - yt), 1.0)
@@ -550,7 +482,7 @@ class EffectSweep:
                 marginal = g * c["marginal"][None, :] if median else None
                 ok = np.ones(len(mu), bool)
             else:
-                log_z = _log_mass(rows.lo[:, None], rows.hi[:, None], mu[None, :], sd)  # (R, K)
+                log_z = normal_log_mass(rows.lo[:, None], rows.hi[:, None], mu[None, :], sd)  # (R, K)
                 e = -0.5 * z2min[None, :] - log_z
                 ok = np.all((e < 600) | (rows.a[:, None] < 1e-300), axis=0)
                 ok &= dists.norm_sf(self.lik_lo, mu, sd) > 1e-6
@@ -568,56 +500,13 @@ class EffectSweep:
                 if above_t is not None:
                     out.p_above_threshold[sel] = np.clip(above_t / total, 0.0, 1.0)
             if median:
-                out.median[sel] = _hermite_quantile(theta, marginal, h, 0.5)
+                out.median[sel] = hermite_quantile(theta, marginal, h, 0.5)
             out.ok[sel] = ok
 
 
 def _group_bytes(group: _Group) -> int:
     arrays = [group.theta, group.b_mask, group.wb.get("stacked"), *group.collapsed.values()]
     return int(sum(a.nbytes for a in arrays if a is not None))
-
-
-def _log_mass(lo, hi, mu, sd):
-    """log(Phi((hi - mu)/sd) - Phi((lo - mu)/sd)), stable in both tails."""
-    z_lo = (lo - mu) / sd
-    z_hi = (hi - mu) / sd
-    upper = z_lo > 0
-    a = np.where(upper, -z_hi, z_lo)
-    b = np.where(upper, -z_lo, z_hi)
-    with np.errstate(divide="ignore"):
-        lb = special.log_ndtr(b)
-        la = special.log_ndtr(a)
-        return lb + np.log1p(-np.exp(np.minimum(la - lb, -1e-300)))
-
-
-def _hermite_quantile(theta: np.ndarray, density: np.ndarray, h: float, q: float) -> np.ndarray:
-    """The q-quantile of each row of an unnormalised density on a uniform grid.
-
-    CDF at the nodes by the end-corrected cumulative trapezoid rule, then the cubic Hermite
-    interpolant (values and the density as slopes) is inverted in the crossing cell by Newton
-    steps.
-    """
-    f = np.maximum(density, 0.0)
-    cum = np.concatenate([np.zeros((f.shape[0], 1)), np.cumsum(0.5 * h * (f[:, 1:] + f[:, :-1]), axis=1)], axis=1)
-    slope = np.gradient(f, h, axis=1)
-    cum = cum - h * h / 12 * (slope - slope[:, :1])
-    total = cum[:, -1:]
-    cdf = cum / total
-    fn = f * h / total  # slope in cell units
-    k = np.clip(np.sum(cdf < q, axis=1) - 1, 0, len(theta) - 2)
-    rows = np.arange(f.shape[0])
-    f0, f1 = cdf[rows, k], cdf[rows, k + 1]
-    d0, d1 = fn[rows, k], fn[rows, k + 1]
-    t = np.clip((q - f0) / np.where(f1 > f0, f1 - f0, 1.0), 0.0, 1.0)
-    for _ in range(6):
-        h00 = 2 * t**3 - 3 * t**2 + 1
-        h10 = t**3 - 2 * t**2 + t
-        h01 = -2 * t**3 + 3 * t**2
-        h11 = t**3 - t**2
-        val = h00 * f0 + h10 * d0 + h01 * f1 + h11 * d1 - q
-        der = (6 * t**2 - 6 * t) * f0 + (3 * t**2 - 4 * t + 1) * d0 + (-6 * t**2 + 6 * t) * f1 + (3 * t**2 - 2 * t) * d1
-        t = np.clip(t - val / np.where(der > 1e-300, der, 1e-300), 0.0, 1.0)
-    return theta[k] + t * h
 
 
 # ---------------------------------------------------------------------------------------------

@@ -54,11 +54,16 @@ def beta_isf(q, a, b):
     return special.betainccinv(a, b, q)
 
 
+def log_binom_coef(k, n):
+    """log of the binomial coefficient n choose k (the one definition; k broadcasts), in the
+    order of operations scipy.stats.binom uses."""
+    return special.gammaln(n + 1) - (special.gammaln(k + 1) + special.gammaln(n - k + 1))
+
+
 def binom_logpmf(k, n, p):
     """log P(K = k) for K ~ Binomial(n, p)."""
     k = np.asarray(k, dtype=float)
-    combiln = special.gammaln(n + 1) - (special.gammaln(k + 1) + special.gammaln(n - k + 1))
-    return combiln + special.xlogy(k, p) + special.xlog1py(n - k, -np.asarray(p, dtype=float))
+    return log_binom_coef(k, n) + special.xlogy(k, p) + special.xlog1py(n - k, -np.asarray(p, dtype=float))
 
 
 def binom_pmf(k, n, p):

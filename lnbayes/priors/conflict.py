@@ -8,6 +8,7 @@ import numpy as np
 from scipy import special
 
 from lnbayes.model import dists, effects
+from lnbayes.model.density import BetaMix, NormalMix, log_effect_given_control
 from lnbayes.numerics import quadrature
 from lnbayes.priors.effective_size import _arrays
 
@@ -20,9 +21,7 @@ def _beta_binomial_pmf(beta, n: int) -> np.ndarray:
     w, a, b = _arrays(beta)
     y = np.arange(n + 1)[:, None]
     log_pmf = (
-        special.gammaln(n + 1)
-        - special.gammaln(y + 1)
-        - special.gammaln(n - y + 1)
+        dists.log_binom_coef(y, n)
         + special.betaln(a + y, b + n - y)
         - special.betaln(a, b)
     )
@@ -40,8 +39,9 @@ def prior_predictive(
 
     Arm-level priors: the product of two Beta-binomial (mixture) pmfs (closed form). Effect-level
     priors: 2-D quadrature, Simpson on logit(p_control) and on logit(p_treatment); the effect
-    prior's density is carried to logit(p_treatment) with its Jacobian, and each row is
-    normalised numerically, which also applies the truncation to the feasible effects.
+    prior's density is carried to logit(p_treatment) with its Jacobian and truncation
+    (:func:`lnbayes.model.density.log_effect_given_control`), and each row is normalised
+    numerically.
     Returns an array of shape (n_treatment + 1, n_control + 1) that sums to 1.
     """
     if prior.family == "arm":
@@ -54,17 +54,9 @@ def prior_predictive(
     hi = float(np.max(special.logit(np.clip(dists.beta_isf(1e-14, a, b), None, 1 - 1e-16))))
     eta_c, wc = quadrature.simpson_grid(max(lo, -36.0), min(hi, 36.0), n_control_nodes)
     p_c = special.expit(eta_c)
-    log_pc = special.logsumexp(
-        np.log(w)
-        + special.xlogy(a, p_c[:, None])
-        + special.xlog1py(b, -p_c[:, None])
-        - special.betaln(a, b),
-        axis=1,
-    )
-    wc = wc * np.exp(log_pc)
+    wc = wc * np.exp(BetaMix.of(prior.control).logpdf_logit(eta_c))
     wc = wc / wc.sum()
 
-    ew = np.asarray(prior.effect.weights, float)
     em = np.asarray(prior.effect.means, float)
     es = np.asarray(prior.effect.sds, float)
     # logit(p_treatment) nodes spanning the prior at every p_control node: one common grid, or
@@ -90,20 +82,12 @@ def prior_predictive(
         frac = np.linspace(0.0, 1.0, nodes)
         eta = e_lo_r[:, None] + (e_hi_r - e_lo_r)[:, None] * frac[None, :]
         h = (e_hi_r - e_lo_r) / (nodes - 1)
-        sw = np.ones(nodes)
-        sw[1:-1:2] = 4
-        sw[2:-1:2] = 2
-        wt = h[:, None] * sw[None, :] / 3
+        wt = h[:, None] * quadrature.simpson_weights(nodes, 1.0)[None, :]
     p_t = special.expit(eta)
-    pc = p_c[:, None]
-    theta = effects.theta_of(prior.scale, pc, p_t)
-    # log d theta / d eta_t
-    log_jac = {"log_or": np.zeros_like(eta), "log_rr": special.log_expit(-eta),
-               "rd": special.log_expit(eta) + special.log_expit(-eta)}[prior.scale]
+    # the effect's density carried to logit(p_treatment) (Jacobian and truncation included)
     with np.errstate(invalid="ignore"):
-        log_dens = special.logsumexp(
-            np.log(ew) + dists.norm_logpdf(theta[..., None], em, es), axis=-1
-        ) + log_jac
+        log_dens = log_effect_given_control(NormalMix.of(prior.effect), prior.scale,
+                                            eta_c[:, None], eta)
     dens = np.where(np.isfinite(log_dens), np.exp(log_dens), 0.0) * wt
     mass = dens.sum(axis=1, keepdims=True)
     dens = np.where(mass > 0, dens / np.where(mass > 0, mass, 1.0), 0.0)

@@ -17,26 +17,10 @@ from scipy import integrate, special, stats
 from lnbayes.analyses import bayes_factors
 from lnbayes.engines import enumeration, exact
 from lnbayes.errors import LnbayesError
+from lnbayes.model import density
 from lnbayes.model.spec import BetaPrior, NormalPrior, Outcome, Prior
+from lnbayes.numerics import quadrature
 from tests.references import brute_log_or, gauss_legendre, log_or_prior
-
-
-def test_gregory_weights_classical_order_3():
-    assert enumeration.gregory_end_weights(3) == pytest.approx((3 / 8, 7 / 6, 23 / 24), abs=1e-14)
-
-
-
-def test_gregory_rule_integrates_smooth_half_line():
-    h = 0.1
-    w = np.asarray(enumeration.gregory_end_weights())
-    x = np.arange(0, 40, h)
-    f = np.exp(-0.5 * (x - 0.3) ** 2)
-    weights = np.ones_like(x)
-    weights[: len(w)] = w
-    exact_value = math.sqrt(math.pi / 2) * special.erfc(-0.3 / math.sqrt(2))
-    assert h * np.sum(weights * f) == pytest.approx(exact_value, abs=1e-8)
-
-
 
 FLAT = Prior("flat", "arm", BetaPrior.single(1, 1), treatment=BetaPrior.single(1, 1))
 
@@ -44,10 +28,6 @@ WIDE = Prior("wide", "effect", BetaPrior.single(1, 1), scale="log_or",
              effect=NormalPrior.single(0.0, 1.5))
 
 BIG = (50_500, 100_000, 50_000, 100_000)  # y_t, n_t, y_c, n_c: the audit's large trial
-
-
-
-
 
 
 def cook_p_greater(a1: int, b1: float, a2: float, b2: float) -> float:
@@ -58,16 +38,8 @@ def cook_p_greater(a1: int, b1: float, a2: float, b2: float) -> float:
     return float(np.exp(special.logsumexp(terms)))
 
 
-
 def flat_p_benefit(y_t, n_t, y_c, n_c) -> float:
     return cook_p_greater(1 + y_t, 1 + n_t - y_t, 1 + y_c, 1 + n_c - y_c)
-
-
-
-
-
-
-
 
 
 def test_large_trial_flat_prior_against_cook():
@@ -76,7 +48,6 @@ def test_large_trial_flat_prior_against_cook():
     assert enumeration.prob_benefit(FLAT, *BIG) == pytest.approx(expected, abs=1e-9)
     o = Outcome("o", "o", *BIG)
     assert exact.posterior(FLAT, o).prob_benefit() == pytest.approx(expected, abs=1e-9)
-
 
 
 def test_large_trial_log_or_prior_against_gauss_legendre():
@@ -89,7 +60,6 @@ def test_large_trial_log_or_prior_against_gauss_legendre():
     sd = bayes_factors.savage_dickey(WIDE, *BIG)
     assert sd["prior_density_at_0"] == pytest.approx(stats.norm.pdf(0, 0, 1.5), rel=1e-12)
     assert sd["posterior_density_at_0"] == pytest.approx(at0 / (above + below), rel=1e-6)
-
 
 
 def test_large_trial_predictive_probability_brute_force():
@@ -107,7 +77,6 @@ def test_large_trial_predictive_probability_brute_force():
     assert pred.success(0.98) == pytest.approx(float(prob[brute_final >= 0.98].sum()), abs=1e-12)
 
 
-
 def test_large_trial_effect_predictive_matches_its_table():
     y_t, n_t, y_c, n_c = BIG
     pred = enumeration.predictive(WIDE, y_t, n_t, y_c, n_c, n_t + 3, n_c + 3)
@@ -117,7 +86,6 @@ def test_large_trial_effect_predictive_matches_its_table():
     assert pred.final_p_benefit[0, 3] == pytest.approx(corner, abs=1e-9)
 
 
-
 def test_prior_p_benefit_of_narrow_log_or_priors_is_the_normal_tail():
     for sd, mean in [(0.01, 0.0), (0.01, 0.005), (1e-12, 0.0), (1e-12, -3e-12)]:
         prior = log_or_prior(sd, mean)
@@ -125,7 +93,6 @@ def test_prior_p_benefit_of_narrow_log_or_priors_is_the_normal_tail():
             stats.norm.cdf(mean / sd), abs=1e-14)
         assert enumeration.prior_prob_benefit(prior, True) == pytest.approx(
             stats.norm.cdf(-mean / sd), abs=1e-14)
-
 
 
 def test_narrow_log_rr_prior_on_rare_events_against_gauss_legendre():
@@ -153,7 +120,6 @@ def test_narrow_log_rr_prior_on_rare_events_against_gauss_legendre():
     assert exact.posterior(prior, o).prob_benefit(True) == pytest.approx(expected, abs=1e-5)
 
 
-
 EXTREME = [
     ("rare_log_rr", Prior("rr", "effect", BetaPrior.single(1, 1), scale="log_rr",
                           effect=NormalPrior.single(0.0, 0.01)),
@@ -172,7 +138,6 @@ EXTREME = [
 ]
 
 
-
 @pytest.mark.parametrize("prior,outcome", [c[1:] for c in EXTREME], ids=[c[0] for c in EXTREME])
 def test_probabilities_in_unit_interval_and_bayes_factors_positive(prior, outcome):
     post = exact.posterior(prior, outcome)
@@ -183,7 +148,6 @@ def test_probabilities_in_unit_interval_and_bayes_factors_positive(prior, outcom
     for bf in (ev["bf_benefit"], ev["savage_dickey"]["bf01"], ev["savage_dickey"]["bf10"]):
         assert bf is None or (0.0 < bf < math.inf)
     assert post.prob_benefit(False) + post.prob_benefit(True) == pytest.approx(1.0, abs=1e-6)
-
 
 
 def test_tiny_beta_shape_prior_p_benefit():
@@ -203,7 +167,6 @@ def test_tiny_beta_shape_prior_p_benefit():
     assert enumeration.prob_benefit(prior, 3, 10, 0, 10, True) == pytest.approx(expected, rel=1e-6)
 
 
-
 def test_both_arms_with_tiny_shapes_are_refused():
     prior = Prior("both", "arm", BetaPrior.single(1e-9, 1), treatment=BetaPrior.single(1e-9, 1))
     with pytest.raises(LnbayesError, match="priors.both"):
@@ -212,17 +175,14 @@ def test_both_arms_with_tiny_shapes_are_refused():
         enumeration.prior_prob_benefit(prior)
 
 
-
 def test_design_of_a_huge_trial_is_refused_up_front():
     with pytest.raises(LnbayesError, match="100000/100000"):
         enumeration.declare_table(FLAT, 100_000, 100_000, 0.95)
 
 
-
 def test_predictive_with_too_many_completions_is_refused():
     with pytest.raises(LnbayesError, match="possible outcomes"):
         enumeration.predictive(FLAT, 9, 12, 5, 6, 2012, 2006)
-
 
 
 def test_narrow_prior_table_beyond_budget_is_refused():
@@ -248,7 +208,7 @@ def test_cached_log_or_prior_matrix_equals_the_dense_density(prior):
     key = (-30.0, 30.0, 601)
     dens, peak = bq._cached_prior(prior, key)
     u = np.linspace(*key)
-    log_p = bq.log_prior_density(prior, u[:, None], u[None, :])
+    log_p = density.log_prior_density(prior, u[:, None], u[None, :])
     assert np.max(log_p) <= peak + 1e-12
     expected = np.exp(log_p - peak)
     assert np.max(np.abs(dens - expected)) < 1e-13
@@ -300,6 +260,6 @@ def test_strip_weights_are_the_half_line_weights_of_the_offsets(n_rows, first, w
 
     off = first + np.arange(width)[None, :] - np.arange(n_rows)[:, None]
     w_b, w_h = bq._strip_weights(n_rows, first, width)
-    assert np.array_equal(w_b, bq._half_line_weights(off))
-    assert np.array_equal(w_h, bq._half_line_weights(-off))
+    assert np.array_equal(w_b, quadrature.half_line_weights(off))
+    assert np.array_equal(w_h, quadrature.half_line_weights(-off))
     assert not w_b.flags.writeable

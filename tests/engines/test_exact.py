@@ -24,7 +24,6 @@ from tests import exact_reference
 DENG = Outcome("remission", "Remission", 9, 12, 5, 6)
 
 
-
 def prob_beta_greater(a1, b1, a2, b2):
     """P(X > Y) for X ~ Beta(a1, b1), Y ~ Beta(a2, b2), integer a1 (Evan Miller's closed form)."""
     total = 0.0
@@ -36,7 +35,6 @@ def prob_beta_greater(a1, b1, a2, b2):
     return total
 
 
-
 def test_flat_prior_deng_matches_independent_quadrature():
     post = exact.arm_posterior(BetaPrior.single(1, 1), BetaPrior.single(1, 1), DENG)
     p = post.prob_benefit()
@@ -45,7 +43,6 @@ def test_flat_prior_deng_matches_independent_quadrature():
     assert abs(p - by_quad) < 1e-8
     assert abs(p - 0.405831) < 1e-6  # the issue's independent value
     assert abs(p - prob_beta_greater(10, 4, 6, 2)) < 1e-8
-
 
 
 def test_flat_prior_deng_risk_difference_interval():
@@ -64,7 +61,6 @@ def test_flat_prior_deng_risk_difference_interval():
     assert abs(est["upper"] - 0.351) < 1e-3
 
 
-
 @settings(max_examples=40, deadline=None)
 @given(
     yt=st.integers(0, 20), nt_extra=st.integers(0, 20), yc=st.integers(0, 20),
@@ -77,7 +73,6 @@ def test_arm_level_against_closed_form(yt, nt_extra, yc, nc_extra, a, b):
     p = post.prob_benefit()
     assert 0 <= p <= 1
     assert abs(p - ref) < 1e-6
-
 
 
 def _dblquad_prob_benefit(scale, m, s, outcome, a_c=1.0, b_c=1.0):
@@ -129,7 +124,6 @@ def _dblquad_prob_benefit(scale, m, s, outcome, a_c=1.0, b_c=1.0):
     return above / total, math.log(total)
 
 
-
 @pytest.mark.parametrize(
     "scale,mean,sd,a_c,b_c",
     [
@@ -146,7 +140,6 @@ def test_effect_level_against_dblquad(scale, mean, sd, a_c, b_c):
     ref, log_total = _dblquad_prob_benefit(scale, mean, sd, DENG, a_c, b_c)
     assert abs(post.prob_benefit() - ref) < 1e-4
     assert abs(post.log_evidence - log_total) < 1e-4
-
 
 
 def test_effect_level_log_or_threshold_against_dblquad():
@@ -170,7 +163,6 @@ def test_effect_level_log_or_threshold_against_dblquad():
     assert abs(post.prob_beyond("risk_ratio", 1.2) - above / total) < 1e-4
 
 
-
 def test_lower_is_better_mirrors_complement_counts():
     """Fewer events on a harmful outcome is the same question as more non-events."""
     harmful = Outcome("death", "Death", 1, 12, 0, 6, better="lower")
@@ -180,7 +172,6 @@ def test_lower_is_better_mirrors_complement_counts():
     p_alive_benefit = exact.arm_posterior(flat, flat, complement).prob_benefit()
     assert abs(p_harm_benefit - p_alive_benefit) < 1e-8
     assert abs(p_harm_benefit - (1 - prob_beta_greater(2, 12, 1, 7))) < 1e-8
-
 
 
 def test_beta_mixture_update_against_numerical_integration():
@@ -197,7 +188,6 @@ def test_beta_mixture_update_against_numerical_integration():
     assert abs(post.mean() - mean) < 1e-8
 
 
-
 @settings(max_examples=15, deadline=None)
 @given(sd=st.floats(0.2, 2.0), lo=st.floats(-1.5, 0.5), step=st.floats(0.2, 1.5))
 def test_prob_benefit_rises_with_prior_centre(sd, lo, step):
@@ -208,7 +198,6 @@ def test_prob_benefit_rises_with_prior_centre(sd, lo, step):
     assert p_hi > p_lo
 
 
-
 def test_quantiles_are_ordered_and_inside_support():
     post = exact.effect_posterior(BetaPrior.single(1, 1), "rd", NormalPrior.single(0, 0.3), DENG)
     for measure in effects.MEASURES:
@@ -217,18 +206,6 @@ def test_quantiles_are_ordered_and_inside_support():
     rd = post.interval("risk_difference")
     assert -1 < rd["lower"] and rd["upper"] < 1
     assert np.isclose(post.cdf("risk_difference", [rd["median"]])[0], 0.5, atol=1e-6)
-
-
-
-def test_partial_panel_weights_integrate_polynomials_exactly():
-    """The in-panel partial integrals of the effect-level rows: exact for degree < GL_K."""
-    s = np.linspace(-1, 1, 7)
-    nodes = (np.polynomial.legendre.leggauss(exact.GL_K)[0])
-    for deg in range(exact.GL_K):
-        f = nodes**deg
-        got = exact._partial_weights(s) @ f
-        want = 0.5 * (s ** (deg + 1) - (-1.0) ** (deg + 1)) / (deg + 1)
-        np.testing.assert_allclose(got, want, rtol=0, atol=1e-13)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -310,7 +287,6 @@ def test_cut_aware_effect_probability_converges_with_rows():
     assert abs(a.sf("risk_difference", [0.1])[0] - b.sf("risk_difference", [0.1])[0]) < 1e-10
 
 
-
 ROOT = Path(__file__).resolve().parents[2]
 
 DENG_FILE = ROOT / "models" / "deng2017.toml"
@@ -318,11 +294,9 @@ DENG_FILE = ROOT / "models" / "deng2017.toml"
 REMISSION = Outcome("remission", "Remission", 9, 12, 5, 6)
 
 
-
 @pytest.fixture(scope="session")
 def deng_trial():
     return trialfile.load_trial(DENG_FILE)
-
 
 
 def _dblquad_p_benefit(joint):
@@ -332,7 +306,6 @@ def _dblquad_p_benefit(joint):
     above = integrate.dblquad(joint, 0, 1, lambda c: c, 1, **kw)[0]
     total = integrate.dblquad(joint, 0, 1, 0, 1, **kw)[0]
     return above / total
-
 
 
 def _log_beta_mix(x, weights, a, b):
@@ -345,7 +318,6 @@ def _log_beta_mix(x, weights, a, b):
     ]
     top = max(terms)
     return top + math.log(sum(math.exp(t - top) for t in terms))
-
 
 
 def test_beta_mixture_posterior_against_dblquad():
@@ -369,7 +341,6 @@ def test_beta_mixture_posterior_against_dblquad():
     assert exact.posterior(prior, REMISSION).prob_benefit() == pytest.approx(expected, abs=1e-6)
 
 
-
 def test_normal_mixture_posterior_against_dblquad():
     effect = NormalPrior((0.6, 0.4), (math.log(3), 0.0), (0.668, 2.0))
     prior = Prior("m", "effect", BetaPrior.single(1, 1), scale="log_or", effect=effect)
@@ -389,7 +360,6 @@ def test_normal_mixture_posterior_against_dblquad():
     assert exact.posterior(prior, REMISSION).prob_benefit() == pytest.approx(expected, abs=1e-5)
 
 
-
 def test_after_data_enthusiastic_beats_sceptical_beats_pessimistic(deng_trial):
     outcome = deng_trial.outcome("remission")
     post = {
@@ -397,7 +367,6 @@ def test_after_data_enthusiastic_beats_sceptical_beats_pessimistic(deng_trial):
         for name in ("sceptical", "enthusiastic", "pessimistic")
     }
     assert post["enthusiastic"] > post["sceptical"] > post["pessimistic"]
-
 
 
 FLAT = Prior("flat", "arm", BetaPrior.single(1, 1), treatment=BetaPrior.single(1, 1))
@@ -416,12 +385,10 @@ RD = Prior("rd", "effect", BetaPrior.single(2, 2), scale="rd", effect=NormalPrio
 NO_DATA = Outcome("none", "No data", 0, 0, 0, 0)
 
 
-
 def moved(x: float) -> list[float]:
     """x one ulp down and up, and moved by a relative 1e-12 both ways (1e-12 if x is 0)."""
     step = 1e-12 * abs(x) if x != 0 else 1e-12
     return [float(np.nextafter(x, -np.inf)), float(np.nextafter(x, np.inf)), x - step, x + step]
-
 
 
 def test_flat_prior_median_of_p_treatment_is_exactly_half():
@@ -430,7 +397,6 @@ def test_flat_prior_median_of_p_treatment_is_exactly_half():
     assert post.quantile("p_control", 0.5) == 0.5
     for q in moved(0.5):
         assert abs(post.quantile("p_treatment", q) - 0.5) <= 1e-11
-
 
 
 class _OtherMachine:
@@ -445,7 +411,6 @@ class _OtherMachine:
         out = self.inner(measure, values)
         direction = np.inf if np.size(values) > 1 else -np.inf
         return np.nextafter(out, direction)
-
 
 
 @pytest.mark.parametrize("measure", ["p_treatment", "risk_difference", "odds_ratio", "risk_ratio"])
@@ -467,15 +432,12 @@ def test_quantile_survives_the_other_machines_rounding(measure):
     assert abs(got - expected) <= 1e-9 * scale
 
 
-
 _MEASURES = ("p_control", "p_treatment", "risk_difference", "risk_ratio", "odds_ratio")
-
 
 
 def _assert_close(a: float, b: float, measure: str, tol: float = 1e-9):
     scale = max(abs(a), abs(b)) if measure in ("odds_ratio", "risk_ratio") else 1.0
     assert abs(a - b) <= tol * scale, (measure, a, b)
-
 
 
 @pytest.mark.parametrize("prior", [FLAT, MIXTURE, LOG_OR, LOG_RR, RD], ids=lambda p: p.name)
@@ -487,7 +449,6 @@ def test_quantiles_are_continuous_in_the_level(prior, outcome):
             base = post.quantile(measure, q)
             for q2 in moved(q):
                 _assert_close(post.quantile(measure, q2), base, measure)
-
 
 
 def test_quantiles_are_continuous_in_the_prior():
@@ -507,7 +468,6 @@ def test_quantiles_are_continuous_in_the_prior():
                 _assert_close(value, base[m][key], m, tol=1e-8)
 
 
-
 def test_mixture_quantile_against_scipy():
     mix = exact.BetaMix.of(MIXTURE.control)
     for q in (1e-12, 0.025, 0.5, 0.975, 1 - 1e-12):
@@ -519,7 +479,6 @@ def test_mixture_quantile_against_scipy():
                 assert abs(mix.ppf(q2) - x) <= 2 * abs(q2 - q) / density + 1e-13
     single = exact.BetaMix.of(BetaPrior.single(3.5, 7.25))
     assert single.ppf(0.3) == stats.beta.ppf(0.3, 3.5, 7.25)
-
 
 
 def test_probabilities_on_their_own_side():
@@ -538,7 +497,6 @@ def test_probabilities_on_their_own_side():
     extreme = exact.posterior(FLAT, Outcome("x", "x", 0, 1000, 1000, 1000))
     assert 0.0 <= extreme.prob_benefit() < 1e-300
     assert extreme.prob_benefit(lower_is_better=True) == pytest.approx(1.0, abs=1e-15)
-
 
 
 def _brute_rd(y_t, n_t, y_c, n_c, m, s, x_lo, x_hi):
@@ -581,7 +539,6 @@ def _brute_rd(y_t, n_t, y_c, n_c, m, s, x_lo, x_hi):
     below = integrate.dblquad(f, x_lo, x_hi, lambda x: -x, lambda x: 0.0, epsrel=1e-9)[0]
     above = integrate.dblquad(f, x_lo, x_hi, lambda x: 0.0, lambda x: 1 - x, epsrel=1e-9)[0]
     return below / (below + above)
-
 
 
 @pytest.mark.parametrize("centre", [-1.0, 1.0])

@@ -20,11 +20,9 @@ def remission(trial):
     return trial.outcome("remission")
 
 
-
 @pytest.fixture(scope="session")
 def flat_control():
     return spec_mod.BetaPrior.single(1, 1)
-
 
 
 def test_narrow_prior_threshold_against_independent_quadrature(remission, flat_control):
@@ -49,18 +47,6 @@ def test_narrow_prior_threshold_against_independent_quadrature(remission, flat_c
     assert abs(engine.evaluate([m], [s]).p_above_threshold[0] - beyond / total) < 1e-4
 
 
-
-def test_interval_weights_are_fourth_order():
-    theta = np.linspace(-3, 3, 121)
-    f = np.cos(theta) + theta**3
-    a = np.array([-2.013, 0.5])
-    b = np.array([1.377, 0.5001])
-    w = prior_grid.interval_weights(theta, a, b)
-    exact_int = np.sin(b) - np.sin(a) + (b**4 - a**4) / 4
-    assert np.allclose(w @ f, exact_int, atol=1e-6)
-
-
-
 def test_arm_sweep_matches_conjugate_engine(remission, flat_control):
     arm = prior_grid.ArmSweep(flat_control, remission, "log_or", ("risk_difference", 0.1))
     means, ess = np.array([0.3, 0.8]), np.array([2.0, 30.0])
@@ -73,12 +59,10 @@ def test_arm_sweep_matches_conjugate_engine(remission, flat_control):
         assert abs(med[k] - np.log(post.quantile("odds_ratio", 0.5))) < 1e-6
 
 
-
 def test_wald_log_or_of_the_2x2_table(remission):
     est, se = prior_grid.wald_log_or(remission)
     assert est == pytest.approx(np.log(9 * 1 / (3 * 5)))
     assert se == pytest.approx(np.sqrt(1 / 9 + 1 / 3 + 1 / 5 + 1 / 1))
-
 
 
 def test_normal_tipping_centre_gives_the_level():
@@ -89,7 +73,6 @@ def test_normal_tipping_centre_gives_the_level():
     above = integrate.quad(f, 0, np.inf)[0]
     below = integrate.quad(f, -np.inf, 0)[0]
     assert above / (above + below) == pytest.approx(level, abs=1e-9)
-
 
 
 def test_advocacy_limit_closed_form_case():
@@ -109,7 +92,6 @@ def test_advocacy_limit_closed_form_case():
         prior_grid.advocacy_limit(0.1, 1.0)
 
 
-
 FLAT = Prior("flat", "arm", BetaPrior.single(1, 1), treatment=BetaPrior.single(1, 1))
 
 LOG_OR = Prior("w", "effect", BetaPrior.single(1, 1), scale="log_or",
@@ -121,12 +103,10 @@ LOG_RR = Prior("rr", "effect", BetaPrior.single(2, 3), scale="log_rr",
 DENG = Outcome("remission", "Remission", 9, 12, 5, 6)
 
 
-
 def moved(x: float) -> list[float]:
     """x one ulp down and up, and moved by a relative 1e-12 both ways (1e-12 if x is 0)."""
     step = 1e-12 * abs(x) if x != 0 else 1e-12
     return [float(np.nextafter(x, -np.inf)), float(np.nextafter(x, np.inf)), x - step, x + step]
-
 
 
 def test_effect_sweep_is_continuous_in_centres_and_sds():
@@ -146,7 +126,6 @@ def test_effect_sweep_is_continuous_in_centres_and_sds():
         assert np.max(np.abs(res.p_above_zero - base.p_above_zero)) <= 1e-9
 
 
-
 def test_effect_sweep_results_do_not_depend_on_chunks():
     """Narrow priors over a wide range of centres are split into chunks (a search over the
     sorted centres); each centre's answer is the same as when it is evaluated alone, so a centre
@@ -164,25 +143,12 @@ def test_effect_sweep_results_do_not_depend_on_chunks():
             assert abs(alone.median[0] - together.median[k]) <= 1e-9
 
 
-
-def test_hermite_quantile_at_a_node():
-    theta = np.linspace(-5, 5, 101)
-    h = theta[1] - theta[0]
-    dens = stats.norm.pdf(theta)[None, :]
-    base = prior_grid._hermite_quantile(theta, dens, h, 0.5)[0]
-    assert base == pytest.approx(0.0, abs=1e-6)
-    for q in moved(0.5):
-        assert abs(prior_grid._hermite_quantile(theta, dens, h, q)[0] - base) <= 1e-9
-
-
-
 def test_arm_sweep_median_is_continuous():
     engine = prior_grid.ArmSweep(FLAT.control, DENG, "log_or")
     base = engine.median(np.array([0.5]), np.array([2.0]))[0]
     for m in moved(0.5):
         for e in moved(2.0)[::3]:
             assert abs(engine.median(np.array([m]), np.array([e]))[0] - base) <= 1e-9
-
 
 
 def test_likelihood_floor_is_continuous():
@@ -192,7 +158,6 @@ def test_likelihood_floor_is_continuous():
     for a in moved(2.0):
         control = BetaPrior.single(a, 3.0)
         assert abs(prior_grid.EffectSweep(control, "log_rr", outcome).lik_lo - base) <= 1e-6
-
 
 
 def test_tipping_centre_is_continuous_in_the_level():

@@ -1,0 +1,89 @@
+"""The model's densities (lnbayes.model.density), against independent quadrature and closed forms."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import integrate, special, stats
+
+from lnbayes.model import density
+from lnbayes.model.spec import BetaPrior, NormalPrior, Prior
+
+
+def effect_prior(scale, mean, sd, a=2.0, b=3.0):
+    return Prior(name="p", family="effect", control=BetaPrior.single(a, b), scale=scale,
+                 effect=NormalPrior.single(mean, sd))
+
+
+def arm_prior(a_c, b_c, a_t, b_t):
+    return Prior(name="p", family="arm", control=BetaPrior.single(a_c, b_c),
+                 treatment=BetaPrior.single(a_t, b_t))
+
+
+@pytest.mark.parametrize("scale,mean,sd", [("log_or", 0.3, 0.8), ("log_rr", 0.4, 0.6),
+                                           ("rd", 0.1, 0.3)])
+def test_joint_prior_density_integrates_to_one(scale, mean, sd):
+    """Jacobian and truncation included: the density on (u_c, u_t) has mass 1."""
+    prior = effect_prior(scale, mean, sd)
+
+    def inner(u_c):
+        return integrate.quad(lambda u_t: math.exp(density.log_prior_density(prior, u_c, u_t)),
+                              -30, 30, limit=200, epsabs=1e-11)[0]
+
+    total = integrate.quad(inner, -25, 25, limit=200, epsabs=1e-10)[0]
+    assert total == pytest.approx(1.0, abs=1e-7)
+
+
+def test_binomial_on_the_logit_scale_is_the_binomial():
+    u = np.linspace(-6, 6, 13)
+    for y, n in [(0, 5), (3, 5), (5, 5), (7, 40)]:
+        np.testing.assert_allclose(density.binom_logpmf_logit(y, n, u),
+                                   stats.binom.logpmf(y, n, special.expit(u)), rtol=1e-12)
+    np.testing.assert_allclose(density.binom_logpmf_max(np.array([0, 3, 5]), 5),
+                               stats.binom.logpmf([0, 3, 5], 5, np.array([0, 3, 5]) / 5), rtol=1e-12)
+
+
+@pytest.mark.parametrize("a_c,b_c,a_t,b_t", [(1, 1, 1, 1), (2.5, 4, 1.5, 0.8), (1e-9, 1, 2, 2)])
+def test_arm_prior_p_benefit_against_dblquad(a_c, b_c, a_t, b_t):
+    prior = arm_prior(a_c, b_c, a_t, b_t)
+    # P(p_t > p_c) = E over p_t of P(p_c < p_t)
+    want = integrate.quad(lambda t: stats.beta.pdf(t, a_t, b_t) * stats.beta.cdf(t, a_c, b_c),
+                          0, 1, epsabs=1e-13, limit=200)[0]
+    assert density.prior_prob_benefit(prior) == pytest.approx(want, abs=1e-9)
+    assert density.prior_prob_benefit(prior, True) == pytest.approx(1 - want, abs=1e-9)
+
+
+@pytest.mark.parametrize("scale,mean,sd", [("log_rr", 0.5, 0.8), ("rd", 0.2, 0.4)])
+def test_truncated_and_untruncated_prior_p_benefit(scale, mean, sd):
+    """truncated: E over p_control of the truncated Normal's mass beyond 0 (independent nested
+    quadrature); untruncated: the stated Normal's tail."""
+    prior = effect_prior(scale, mean, sd)
+    pc = stats.beta(2.0, 3.0)
+
+    def beyond(x):
+        lo, hi = (-np.inf, -math.log(x)) if scale == "log_rr" else (-x, 1 - x)
+        g = stats.norm(mean, sd)
+        return (g.cdf(hi) - g.cdf(max(0.0, lo))) / (g.cdf(hi) - g.cdf(lo))
+
+    want = integrate.quad(lambda x: pc.pdf(x) * beyond(x), 0, 1, epsabs=1e-13, limit=200)[0]
+    assert density.prior_prob_benefit(prior) == pytest.approx(want, abs=1e-9)
+    assert density.prior_prob_benefit(prior, truncated=False) == pytest.approx(
+        stats.norm.sf(0, mean, sd), abs=1e-14)
+    assert abs(density.prior_prob_benefit(prior) - stats.norm.sf(0, mean, sd)) > 1e-3
+
+
+def test_log_or_prior_p_benefit_ignores_truncation():
+    prior = effect_prior("log_or", 0.4, 0.7)
+    want = stats.norm.sf(0, 0.4, 0.7)
+    assert density.prior_prob_benefit(prior) == pytest.approx(want, abs=1e-14)
+    assert density.prior_prob_benefit(prior, truncated=False) == density.prior_prob_benefit(prior)
+
+
+def test_normal_log_mass_in_both_tails():
+    lo, hi = np.array([-1.0, 30.0, -38.0]), np.array([2.0, 31.0, -37.0])
+    want = np.log([stats.norm.cdf(2.0) - stats.norm.cdf(-1.0),
+                   stats.norm.sf(30.0) - stats.norm.sf(31.0),
+                   stats.norm.cdf(-37.0) - stats.norm.cdf(-38.0)])
+    np.testing.assert_allclose(density.normal_log_mass(lo, hi, 0.0, 1.0), want, rtol=1e-12)
