@@ -200,10 +200,13 @@ class _Problem:
         return 1.0 - above0 if self.lower else above0
 
     def prior_p_benefit(self, first: float, second: float) -> float:
-        """Prior probability of benefit (effect mode: the untruncated Normal)."""
+        """Prior probability of benefit (effect mode: the untruncated Normal, as the sweep states
+        its priors)."""
         if self.mode == "effect":
-            p = float(dists.norm_sf(0.0, first, second))
-            return 1.0 - p if self.lower else p
+            from lnbayes.model.density import prior_prob_benefit
+
+            prior = _sweep_prior("effect", self.control, self.scale, first, second)
+            return prior_prob_benefit(prior, self.lower, truncated=False)
         return float("nan")
 
 
