@@ -812,21 +812,52 @@ _LOOKUP_TABLES: dict[tuple, np.ndarray] = {}
 _ORIGINAL_LOOKUP: dict[str, Any] = {}
 
 
+_ENVELOPES: dict[tuple, tuple] = {}
+
+
+def _remembered_ecdf_pit(original):
+    """arviz-stats's ``ecdf_pit`` remembered across rank plots.
+
+    ``plot_rank`` asks it for the envelope of ``linspace(0, 1, n)`` with its default generator
+    (``default_rng(214)``, made afresh in each call), so the envelope depends only on the
+    number of (thinned) draws, the chains, the probability and the simulations: priors whose
+    draws thin to the same number share one simulation, with the same numbers.
+    """
+    def ecdf_pit(vals, ci_prob, n_simulations, n_chains=1, rng=None):
+        vals = np.asarray(vals)
+        if rng is not None:
+            return original(vals, ci_prob, n_simulations, n_chains=n_chains, rng=rng)
+        key = (vals.dtype.str, vals.shape, vals.tobytes(), float(ci_prob), int(n_simulations),
+               int(n_chains))
+        if key not in _ENVELOPES:
+            if len(_ENVELOPES) >= 8:
+                _ENVELOPES.clear()
+            _ENVELOPES[key] = original(vals, ci_prob, n_simulations, n_chains=n_chains)
+        return tuple(np.array(a, copy=True) for a in _ENVELOPES[key])
+
+    return ecdf_pit
+
+
 def _fast_rank_envelope():
     """Context manager: arviz-stats's envelope simulation with the vectorised lookup."""
     from contextlib import contextmanager
 
     from arviz_stats import ecdf_utils
 
+    from arviz_plots.plots import rank_plot
+
     @contextmanager
     def patched():
         original = ecdf_utils._hypergeometric_cdf_lookup
+        original_pit = rank_plot.ecdf_pit
         _ORIGINAL_LOOKUP["f"] = original
         ecdf_utils._hypergeometric_cdf_lookup = _vectorised_hypergeometric_cdf_lookup
+        rank_plot.ecdf_pit = _remembered_ecdf_pit(original_pit)
         try:
             yield
         finally:
             ecdf_utils._hypergeometric_cdf_lookup = original
+            rank_plot.ecdf_pit = original_pit
             _ORIGINAL_LOOKUP.clear()
             _LOOKUP_TABLES.clear()
 
