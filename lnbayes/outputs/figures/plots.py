@@ -842,9 +842,8 @@ def _fast_rank_envelope():
     """Context manager: arviz-stats's envelope simulation with the vectorised lookup."""
     from contextlib import contextmanager
 
-    from arviz_stats import ecdf_utils
-
     from arviz_plots.plots import rank_plot
+    from arviz_stats import ecdf_utils
 
     @contextmanager
     def patched():
