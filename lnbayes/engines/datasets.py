@@ -510,15 +510,19 @@ class Masses:
 
 
 def effect_masses(prior, n_t: int, n_c: int, y_t, y_c, what: str = "P(benefit)",
-                  density_at_0: bool = False) -> Masses:
-    """Harm and benefit masses for every dataset, with the edge check (widening once)."""
+                  density_at_0: bool = False, density_scale: str | None = None) -> Masses:
+    """Harm and benefit masses for every dataset, with the edge check (widening once).
+
+    ``density_at_0``: also the posterior density at no effect, per unit of the effect on
+    ``density_scale`` (default the prior's own scale)."""
     y_t, y_c = np.atleast_1d(y_t).astype(int), np.atleast_1d(y_c).astype(int)
     yt, yc = (int(y_t.min()), int(y_t.max())), (int(y_c.min()), int(y_c.max()))
     margin = 1.0
     for attempt in range(3):
         plan = plan_effect(prior, n_t, n_c, yt, yc, len(y_t), len(y_c), what, margin)
         run = _lattice_masses if plan.method == "lattice" else _row_masses
-        masses = run(prior, plan, n_t, n_c, y_t, y_c, density_at_0)
+        masses = run(prior, plan, n_t, n_c, y_t, y_c,
+                     (density_scale or prior.scale) if density_at_0 else None)
         if masses.edge <= EDGE_TOL:
             return masses
         margin = 2.0 if attempt == 0 else 4.0
@@ -564,7 +568,7 @@ def _cached_prior(prior, u_key: tuple[float, float, int]) -> tuple[np.ndarray, f
     return np.exp(log_p - peak, out=log_p), peak
 
 
-def _lattice_masses(prior, plan: Plan, n_t, n_c, y_t, y_c, density_at_0) -> Masses:
+def _lattice_masses(prior, plan: Plan, n_t, n_c, y_t, y_c, at0_scale) -> Masses:
     u_c, u_t = plan.u_c, plan.u_t
     n_cn, n_tn = len(u_c), len(u_t)
     lik_c, s_c = _lik_rows(y_c, n_c, u_c)
@@ -572,8 +576,8 @@ def _lattice_masses(prior, plan: Plan, n_t, n_c, y_t, y_c, density_at_0) -> Mass
     acc_b = np.zeros((len(y_c), n_tn))
     acc_h = np.zeros((len(y_c), n_tn))
     acc_e = np.zeros((len(y_c), n_tn))  # the first and last two u_c rows
-    at0 = np.zeros(len(y_c)) if density_at_0 else None
-    diag_w = np.zeros((len(y_c), n_tn)) if density_at_0 else None
+    at0 = np.zeros(len(y_c)) if at0_scale else None
+    diag_w = np.zeros((len(y_c), n_tn)) if at0_scale else None
     cached = plan.default and n_cn <= MAX_CACHED_NODES
     toeplitz = None
     if not cached and prior.family == "effect" and prior.scale == "log_or":
@@ -647,7 +651,7 @@ def _lattice_masses(prior, plan: Plan, n_t, n_c, y_t, y_c, density_at_0) -> Mass
             on = (kk >= c0) & (kk < c1)
             if np.any(on):
                 ii = np.flatnonzero(on)
-                jac = log_dtheta_du_t(prior.scale, u_c[rows][ii])
+                jac = log_dtheta_du_t(at0_scale, u_c[rows][ii])
                 diag_w[:, kk[ii]] += lc[:, ii] * dens[ii, kk[ii] - c0] * np.exp(-jac)
         for edge_rows in (rows[rows < 2], rows[rows >= n_cn - 2]):
             if len(edge_rows):
@@ -667,7 +671,7 @@ def _lattice_masses(prior, plan: Plan, n_t, n_c, y_t, y_c, density_at_0) -> Mass
     return Masses(harm, benefit, total, s_c, s_t, at0, edge, plan)
 
 
-def _row_masses(prior, plan: Plan, n_t, n_c, y_t, y_c, density_at_0) -> Masses:
+def _row_masses(prior, plan: Plan, n_t, n_c, y_t, y_c, at0_scale) -> Masses:
     u_c, v = plan.u_c, plan.v
     n_cn, n_v = len(u_c), len(v)
     lik_c, s_c = _lik_rows(y_c, n_c, u_c)
@@ -677,7 +681,7 @@ def _row_masses(prior, plan: Plan, n_t, n_c, y_t, y_c, density_at_0) -> Masses:
     w_h = half_line_weights(-j) * plan.h_v
     m_b = np.zeros((n_cn, len(y_t)))
     m_h = np.zeros((n_cn, len(y_t)))
-    m_0 = np.zeros((n_cn, len(y_t))) if density_at_0 else None
+    m_0 = np.zeros((n_cn, len(y_t))) if at0_scale else None
     edge_rows = np.zeros((n_cn, len(y_t)))
     peak_rows = np.full(n_cn, -np.inf)
     rows_per_block = max(1, BLOCK_BYTES // (8 * n_v * max(1, min(len(y_t), 64))))
@@ -705,7 +709,7 @@ def _row_masses(prior, plan: Plan, n_t, n_c, y_t, y_c, density_at_0) -> Masses:
             edge_rows[rows, t0:t0 + t_chunk] = (f[:, :, :2].sum(axis=2)
                                                 + f[:, :, -2:].sum(axis=2)).T * plan.h_v
             if m_0 is not None:
-                jac = log_dtheta_du_t(prior.scale, u_c[rows])
+                jac = log_dtheta_du_t(at0_scale, u_c[rows])
                 m_0[rows, t0:t0 + t_chunk] = (f[:, :, plan.j0] * np.exp(-jac)[None, :]).T
     # rows carry their own peaks: bring them to a common one
     finite = np.isfinite(peak_rows)

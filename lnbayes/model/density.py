@@ -356,17 +356,25 @@ def prior_prob_benefit(prior, lower_is_better: bool = False, truncated: bool = T
                                       _truncation_points(prior.scale, e)), 0.0, 1.0))
 
 
-def prior_effect_density_at_0(prior) -> float:
-    """A-priori density of an effect-level prior's effect (on its scale) at 0, p_control
-    integrated out (the truncation normaliser depends on p_control for log_rr and rd)."""
+def prior_effect_density_at_0(prior, on: str | None = None) -> float:
+    """A-priori density at 0 of the effect on scale ``on`` (default the prior's own scale) under
+    an effect-level prior, p_control integrated out (the truncation normaliser depends on
+    p_control for log_rr and rd). On another scale the density picks up the Jacobian
+    |d theta / d theta_on| at no effect, (d theta / du_t) / (d theta_on / du_t) at u_t = u_c:
+    the same point null, measured per unit of another effect."""
     e = NormalMix.of(prior.effect)
+    on = prior.scale if on is None else on
     log_at0 = float(special.logsumexp(np.log(e.w) + dists.norm_logpdf(0.0, e.m, e.s)))
-    if prior.scale == "log_or":
+    if prior.scale == "log_or" and on == "log_or":
         return math.exp(log_at0)
 
     def density(x):
         lo, hi = effects.theta_bounds(prior.scale, x)
-        return np.exp(log_at0 - e.log_mass(lo, hi))
+        log_d = log_at0 - e.log_mass(lo, hi)
+        if on != prior.scale:
+            u = special.logit(x)
+            log_d = log_d + log_dtheta_du_t(prior.scale, u) - log_dtheta_du_t(on, u)
+        return np.exp(log_d)
 
     return _expect_over(BetaMix.of(prior.control), density, "the prior's p_control",
                         _truncation_points(prior.scale, e))

@@ -15,8 +15,8 @@ def print_evidence(result: dict[str, Any], console) -> None:
     table = Table(title=f"Evidence: {info['label']}")
     table.add_column("Prior")
     table.add_column("prior P(benefit)", justify="right")
-    table.add_column("BF benefit", justify="right")
-    table.add_column("Savage-Dickey BF01", justify="right")
+    table.add_column("BF+- (post/prior odds of benefit)", justify="right")
+    table.add_column("Savage-Dickey BF01 (log OR)", justify="right")
     table.add_column("P(in ROPE)", justify="right")
     rope_text = "none given in the file for this outcome"
     for r in result["results"]:
@@ -35,12 +35,14 @@ def print_evidence(result: dict[str, Any], console) -> None:
             else:
                 cell = f"{rope['p_inside']:.3f}"
         table.add_row(r["prior"], table_number(ev["prior_p_benefit"]), table_number(ev["bf_benefit"], 2),
-                      f"{table_number(sd['bf01'], 2)} ({sd['scale']})", cell)
+                      table_number(sd["bf01"], 2), cell)
     console.print(table)
     console.print(
-        "[dim]BF benefit = posterior odds of benefit / prior odds of benefit. Savage-Dickey "
-        "BF01 = posterior density / prior density of the effect at no effect (> 1 favours no "
-        f"effect). ROPE: {rope_text}.[/]"
+        "[dim]BF+- = posterior odds of benefit / prior odds of benefit: the directional Bayes "
+        "factor of benefit against no benefit, not a test of no effect. Savage-Dickey BF01 = "
+        "posterior density / prior density of the log odds ratio at 0 for every prior, whatever "
+        "its scale (> 1 favours no effect; near 1 under a prior centred on 0 it says little). "
+        f"ROPE: {rope_text}.[/]"
     )
 
 

@@ -134,3 +134,31 @@ def test_point_like_prior_gives_bayes_factors_of_one():
     assert ev["savage_dickey"]["bf01"] == pytest.approx(1.0, abs=1e-4)
     assert ev["bf_benefit"] == pytest.approx(1.0, abs=1e-6)
 
+
+
+def test_savage_dickey_is_on_the_log_or_for_a_risk_difference_prior():
+    """One declared parametrisation: for a prior on the RD the Bayes factor is still per unit of
+    the log OR. Brute force in (p_c, p_t) with scipy: the density of the log OR at 0 is
+    int f(p_c) g(p_c | p_c) p_c (1 - p_c) dp_c (dp_t / dlogOR = p(1 - p) on the diagonal)."""
+    from scipy import integrate
+
+    m, s = 0.05, 0.2
+    prior = Prior("rd", "effect", BetaPrior.single(1, 1), scale="rd",
+                  effect=NormalPrior.single(m, s))
+
+    def g(pt, pc):  # the truncated Normal of the RD given p_c
+        mass = stats.norm.cdf(1 - pc, m, s) - stats.norm.cdf(-pc, m, s)
+        return stats.norm.pdf(pt - pc, m, s) / mass
+
+    def lik(pt, pc):
+        return stats.binom.pmf(9, 12, pt) * stats.binom.pmf(5, 6, pc)
+
+    opts = dict(epsabs=1e-13, epsrel=1e-11, limit=200)
+    prior_at0 = integrate.quad(lambda pc: g(pc, pc) * pc * (1 - pc), 0, 1, **opts)[0]
+    post_at0 = integrate.quad(lambda pc: g(pc, pc) * lik(pc, pc) * pc * (1 - pc), 0, 1, **opts)[0]
+    total = integrate.dblquad(lambda pt, pc: g(pt, pc) * lik(pt, pc), 0, 1, 0, 1,
+                              epsabs=1e-13, epsrel=1e-10)[0]
+    sd = bayes_factors.savage_dickey(prior, 9, 12, 5, 6)
+    assert sd["scale"] == "log_or"
+    assert sd["prior_density_at_0"] == pytest.approx(prior_at0, rel=1e-7)
+    assert sd["bf01"] == pytest.approx(post_at0 / total / prior_at0, rel=1e-5)
