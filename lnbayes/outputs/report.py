@@ -157,15 +157,55 @@ def write_figures(trial: Trial, report: dict[str, Any], predict, design, outdir:
         figs["predictive"] = planning_plots.predictive_figure(predict)
     if design is not None:
         figs["operating_characteristics"] = planning_plots.operating_characteristics_figure(design)
+    map_figs = _map_figures(trial, report)
+    figs.update({stem: fig for stem, (fig, _) in map_figs.items()})
     figure_set.save_figures(figs, Path(outdir) / "figures", ("png", "pdf"))
     captions = figure_captions(trial, report)
     out = {}
+    for stem, (_, entry) in map_figs.items():
+        out[stem] = {"png": f"figures/{stem}.png", "pdf": f"figures/{stem}.pdf", **entry}
     for stem in figs:
+        if stem in out:
+            continue
         kind = stem.split("_")[0] if stem.startswith(("psense_", "rank_")) else stem
         prior = stem.split("_", 1)[1] if kind in ("psense", "rank") else None
         label = trial.priors[prior].label or prior if prior else None
         out[stem] = {"png": f"figures/{stem}.png", "pdf": f"figures/{stem}.pdf", "kind": kind,
                      "prior": prior, "prior_label": label, "caption": captions.get(kind, "")}
+    return out
+
+
+def _map_figures(trial: Trial, report: dict[str, Any]) -> dict[str, tuple[Any, dict[str, Any]]]:
+    """For each MAP arm of a prior: the forest of the historical studies with the MAP beneath,
+    and the robust-weight sweep (both from the prior checks' ``map`` records)."""
+    from lnbayes.analyses.map_checks import map_figure_data
+    from lnbayes.outputs.figures.map_plots import map_forest, robust_sweep_figure
+
+    out = {}
+    for record in report["prior_checks"]["priors"]:
+        for arm, rec in (record.get("map") or {}).items():
+            if arm not in ("control", "treatment"):
+                continue
+            prior = trial.priors[record["name"]]
+            arm_name = trial.treatment_name if arm == "treatment" else trial.control_name
+            label = f"{arm} ({arm_name})"
+            used = None if rec["robust"] is None else rec["robust"]["weight"]
+            common = {"prior": prior.name, "prior_label": prior.label or prior.name, "arm": arm}
+            out[f"mapforest_{prior.name}_{arm}"] = (
+                map_forest(map_figure_data(getattr(prior, arm)), arm_label=label),
+                dict(common, kind="map_forest", caption=(
+                    f"Meta-analytic-predictive prior of the {label} arm under the "
+                    f"{prior.label or prior.name} prior: each historical study's rate with its 95% "
+                    "Clopper-Pearson interval, the MAP (a new study's rate: median and 95% "
+                    "interval), and beneath, the densities of the MAP, its Beta-mixture "
+                    "approximation and the robust prior used.")))
+            out[f"mapsweep_{prior.name}_{arm}"] = (
+                robust_sweep_figure(rec["robust_sweep"], used, arm_label=label),
+                dict(common, kind="map_sweep", caption=(
+                    f"Robust-weight sweep of the {label} arm's MAP prior under the "
+                    f"{prior.label or prior.name} prior: the posterior probability of benefit "
+                    "(exact) when the weight on the vague component runs from 0 (the MAP alone) to "
+                    "1 (the vague component alone), with the weight used marked.")))
     return out
 
 
