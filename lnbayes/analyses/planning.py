@@ -107,6 +107,8 @@ def predict(
                     "probability_same_prior": float(pred.prob[i, j]),
                     "final_p_benefit": float(pred.final_p_benefit[i, j]),
                 }
+                row["reaches"] = [q for q in thresholds
+                                  if pred.final_p_benefit[i, j] >= q - enumeration.DECISION_TOL]
                 if final_meaningful is not None:
                     row["final_p_meaningful"] = float(final_meaningful[i, j])
                 completions.append(row)
@@ -123,6 +125,7 @@ def predict(
                              for q in thresholds],
             "current_p_benefit": current,
             "max_final_p_benefit": float(np.max(pred.final_p_benefit)),
+            "success_steps": success_steps(prob, pred.final_p_benefit),
             "completions": completions,
             "seconds": seconds,
         }
@@ -160,6 +163,16 @@ def predict(
         "provenance": {"command": files.command_line(), "trial_file": trial.source_path,
                        "versions": files.versions()},
     }
+
+
+def success_steps(prob: np.ndarray, final_p: np.ndarray) -> list[dict[str, float]]:
+    """The whole curve q -> P(final P(benefit) >= q): a step function that changes only at the
+    completions' final values. One row per distinct final value v (ascending):
+    ``{"level": v, "predictive_probability": P(final >= v)}``; below the first it is 1, above
+    the last 0."""
+    levels = np.unique(final_p)
+    return [{"level": float(v), "predictive_probability": _success(prob, final_p, float(v))}
+            for v in levels]
 
 
 def _success(prob: np.ndarray, final_p: np.ndarray, threshold: float) -> float:

@@ -34,13 +34,14 @@ def predictive_figure(result: dict[str, Any]):
     with house_style(), plt.rc_context(GRID):
         fig, (ax, ax_grid) = plt.subplots(1, 2, figsize=(DOUBLE_COLUMN, 3.6),
                                           gridspec_kw={"width_ratios": [1.1, 1]})
-        q = np.linspace(0, 1, 1001)
         for k, row in enumerate(result["results"]):
-            final = np.array([c["final_p_benefit"] for c in row["completions"]])
-            prob = np.array([c["probability"] for c in row["completions"]])
-            success = [(prob * (final >= v - 1e-9)).sum() for v in q]
+            # the analysis's step function: 1 up to the first level, then each step's value
+            # until the next level, 0 after the last
+            steps = row["success_steps"]
+            q = [0.0] + [s["level"] for s in steps] + [1.0]
+            success = [1.0] + [s["predictive_probability"] for s in steps] + [0.0]
             ax.plot(q, success, color=prior_colour(k), ls=prior_linestyle(k), lw=1.3,
-                    drawstyle="steps-post",
+                    drawstyle="steps-pre",
                     label=f"{row.get('label') or row['prior']} "
                           f"(now {row['current_p_benefit']:.2f})")
         for v, style in ((0.5, ":"), (0.8, "--"), (result["threshold"], "-")):
@@ -65,9 +66,15 @@ def predictive_figure(result: dict[str, Any]):
         n_fc = max(c["future_control_events"] for c in comps) + 1
         pb = np.full((n_fc, n_ft), np.nan)
         pr = np.zeros((n_fc, n_ft))
+        outlined = np.zeros((n_fc, n_ft), dtype=bool)
+        mark = 0.8
+        reach = 0
         for c in comps:
-            pb[c["future_control_events"], c["future_treatment_events"]] = c["final_p_benefit"]
-            pr[c["future_control_events"], c["future_treatment_events"]] = c["probability"]
+            cell = c["future_control_events"], c["future_treatment_events"]
+            pb[cell] = c["final_p_benefit"]
+            pr[cell] = c["probability"]
+            outlined[cell] = mark in c["reaches"]
+            reach += result["threshold"] in c["reaches"]
         cmap = colors.LinearSegmentedColormap.from_list("pb", ["#FFFFFF", OKABE_ITO["blue"]])
         image = ax_grid.imshow(pb, origin="lower", cmap=cmap, vmin=0, vmax=1, aspect="auto")
         for (i, j), value in np.ndenumerate(pb):
@@ -82,9 +89,8 @@ def predictive_figure(result: dict[str, Any]):
         m_t, m_c = n_ft - 1, n_fc - 1
         from matplotlib.patches import Rectangle
 
-        mark = 0.8
-        for (i, j), value in np.ndenumerate(pb):
-            if value >= mark - 1e-9:
+        for (i, j), value in np.ndenumerate(outlined):
+            if value:
                 ax_grid.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False,
                                             ec=OKABE_ITO["vermillion"], lw=1.6))
         event = result.get("outcome", "event").replace("_", " ")
@@ -92,7 +98,6 @@ def predictive_figure(result: dict[str, Any]):
                            f"(now {d['treatment']['events']}/{d['treatment']['n']})")
         ax_grid.set_ylabel(f"Further {event} events\namong {m_c} more controls "
                            f"(now {d['control']['events']}/{d['control']['n']})")
-        reach = int(np.sum(pb >= result["threshold"] - 1e-9))
         ax_grid.set_title(f"{first.get('label') or first['prior']} prior: each completion's final "
                           f"P(benefit)\n(predictive probability); outlined if ≥ {mark:g}; "
                           f"{reach} of {pb.size} reach {result['threshold']:g}", loc="left")
