@@ -40,9 +40,9 @@ PROB_CENTRES = 201
 """Centres of the probability grid (evenly spaced)."""
 PROB_SDS = 40
 """Prior sds of the probability grid (evenly spaced in log sd)."""
-EST_CENTRES = 17
+EST_CENTRES = 25
 """Centres of the estimate grid (evenly spaced)."""
-EST_SDS = 28
+EST_SDS = 36
 """Prior sds of the estimate grid (evenly spaced in sqrt(sd))."""
 DENSITY_POINTS = 121
 """Points of each density curve."""

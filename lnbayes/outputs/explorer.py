@@ -153,13 +153,15 @@ def build_layout(data: dict[str, Any]):
     c0, s0 = INITIAL_PRIOR[scale]
     rng = data["settings"]["ranges"][scale]
 
-    outcome_sel = Select(title="Outcome", value=primary["name"], width=330,
+    outcome_sel = Select(title="Outcome", value=primary["name"], width=330, name="outcome",
                          options=[(o["name"], o["label"]) for o in data["outcomes"]])
     control_sel = Select(title="Control-arm prior", value=primary["controls"][0]["key"], width=330,
+                         name="control",
                          options=[(c["key"], c["label"]) for c in primary["controls"]])
-    scale_sel = Select(title="Scale of your prior", value=scale, width=330,
+    scale_sel = Select(title="Scale of your prior", value=scale, width=330, name="scale",
                        options=[(s, s) for s in primary["scales"]])
     threshold_sel = Select(title="Threshold of clinically meaningful benefit", value="0", width=330,
+                           name="threshold",
                            options=[(str(k), t["label"]) for k, t in enumerate(primary["thresholds"])])
     span_c = rng["centre"][1] - rng["centre"][0]
     span_s = rng["sd"][1] - rng["sd"][0]
