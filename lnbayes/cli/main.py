@@ -115,7 +115,7 @@ def _options(
     """Bayesian sensitivity analysis of small two-arm trials with a binary outcome."""
 
 
-from lnbayes.cli import analyze, planning, plot, priors, report, sweep, validate  # noqa: E402
+from lnbayes.cli import analyze, explore, planning, plot, priors, report, sweep, validate  # noqa: E402
 from lnbayes.cli.options import (  # noqa: E402
     EXIT_BAD_INPUT,
     EXIT_INTERNAL,
@@ -124,7 +124,7 @@ from lnbayes.cli.options import (  # noqa: E402
 )
 
 for _command in (analyze.analyze, validate.validate, report.report, planning.predict,
-                 planning.design, plot.plot, sweep.sweep, priors.priors):
+                 planning.design, plot.plot, sweep.sweep, priors.priors, explore.explore):
     app.command()(_command)
 
 

@@ -51,6 +51,9 @@ def write_report(trial: Trial, outdir: str | Path, seed: int | None = None, sett
                                             progress=progress, engine=engine,
                                             check=check_renders)
     write_beside(trial, add_texts(report), extras, outdir, progress)
+    from lnbayes.outputs import explorer  # the interactive explorer (issue 15), beside the appendix
+
+    report["explorer"] = explorer.write_for_report(trial, outdir, progress)
     if progress:
         progress("writing the appendix")
     report["provenance"]["elapsed_seconds"] = time.time() - started
