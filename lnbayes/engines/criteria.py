@@ -42,7 +42,7 @@ from scipy import special
 
 from lnbayes.engines import enumeration
 from lnbayes.engines.datasets import PlanError
-from lnbayes.engines.exact import BetaMix, update_beta
+from lnbayes.model.density import BetaMix, update_beta
 from lnbayes.model import dists
 
 MAX_EXACT_DATASETS = 3000
