@@ -75,13 +75,13 @@ def ref_beyond(prior, y_t, n_t, y_c, n_c, scale, value, lower=False) -> float:
     return total
 
 
-def ref_p_benefit(prior, y_t, n_t, y_c, n_c) -> float:
-    if prior is FLAT:
-        return flat_p_benefit(y_t, n_t, y_c, n_c)
-    return ref_beyond(prior, y_t, n_t, y_c, n_c, "rd", 0.0)
+def ref_p_benefit(prior, y_t, n_t, y_c, n_c, lower=False) -> float:
+    if prior is FLAT:  # Cook's closed form, P(p_t > p_c) or P(p_c > p_t)
+        return flat_p_benefit(y_c, n_c, y_t, n_t) if lower else flat_p_benefit(y_t, n_t, y_c, n_c)
+    return ref_beyond(prior, y_t, n_t, y_c, n_c, "rd", 0.0, lower)
 
 
-def ref_declare(prior, n_t, n_c, rule) -> np.ndarray:
+def ref_declare(prior, n_t, n_c, rule, lower=False) -> np.ndarray:
     out = np.zeros((n_c + 1, n_t + 1), bool)
     for yc in range(n_c + 1):
         for yt in range(n_t + 1):
@@ -89,8 +89,8 @@ def ref_declare(prior, n_t, n_c, rule) -> np.ndarray:
             for c in rule:
                 if not ok:
                     break  # the rule already fails here
-                p = (ref_p_benefit(prior, yt, n_t, yc, n_c) if c.scale is None
-                     else ref_beyond(prior, yt, n_t, yc, n_c, c.scale, c.value))
+                p = (ref_p_benefit(prior, yt, n_t, yc, n_c, lower) if c.scale is None
+                     else ref_beyond(prior, yt, n_t, yc, n_c, c.scale, c.value, lower))
                 ok = p >= c.prob - 1e-9
             out[yc, yt] = ok
     return out
@@ -130,21 +130,38 @@ def test_rd_zero_criterion_is_p_benefit():
     assert np.max(np.abs(beyond - enumeration.prob_benefit_table(MIXTURE, 10, 6))) < 1e-9
 
 
-@pytest.mark.parametrize("prior,n_t,n_c", [(FLAT, 17, 8), (MIXTURE, 12, 6)],
-                         ids=["flat", "mixture"])
-def test_dual_criterion_operating_characteristics_match_independent_enumeration(prior, n_t, n_c):
-    rule = parse_criteria(["0.95", "or:1.5:0.5"])
+@pytest.mark.parametrize("prior,n_t,n_c,texts,binds", [
+    (FLAT, 17, 8, ["0.95", "or:1.5:0.5"], False),  # the issue's example: the OR never binds here
+    (FLAT, 17, 8, ["0.8", "rd:0.2:0.5"], True),
+    (MIXTURE, 12, 6, ["0.8", "rd:0.2:0.5"], True),
+], ids=["flat-or", "flat-rd", "mixture-rd"])
+def test_dual_criterion_operating_characteristics_match_independent_enumeration(
+        prior, n_t, n_c, texts, binds):
+    rule = parse_criteria(texts)
     declare = rules.declare_table(prior, n_t, n_c, rule)
     reference = ref_declare(prior, n_t, n_c, rule)
     assert np.array_equal(declare, reference)
-    single = enumeration.declare_table(prior, n_t, n_c, 0.95)
-    assert declare.sum() <= single.sum()  # a second criterion can only remove datasets
+    single = enumeration.declare_table(prior, n_t, n_c, rule[0].prob)
+    assert not np.any(declare & ~single)  # a second criterion can only remove datasets
+    assert (declare.sum() < single.sum()) == binds
     for p_c, p_t in [(0.3, 0.3), (0.6, 0.6), (0.85, 0.85), (0.6, 0.818), (0.3, 0.7), (0.5, 0.9)]:
         assert float(enumeration.prob_declare(declare, p_c, p_t)) == pytest.approx(
             ref_prob_declare(reference, p_c, p_t), abs=1e-6)
     grid = np.linspace(0.01, 0.99, 99)
     ref_t1 = max(ref_prob_declare(reference, p, p) for p in grid)
     assert enumeration.type_i_error(declare, grid)["max"] == pytest.approx(ref_t1, abs=1e-6)
+
+
+def test_lower_is_better_rule_matches_independent_enumeration():
+    """Fewer events is benefit: P(p_t < p_c) >= 0.9 and P(RR < 0.6) >= 0.6."""
+    rule = parse_criteria(["0.9", "rr:0.6:0.6"])
+    declare = rules.declare_table(FLAT, 14, 9, rule, lower_is_better=True)
+    reference = ref_declare(FLAT, 14, 9, rule, lower=True)
+    assert np.array_equal(declare, reference)
+    assert declare.sum() < enumeration.declare_table(FLAT, 14, 9, 0.9, True).sum()  # RR binds
+    for p_c, p_t in [(0.5, 0.5), (0.5, 0.2), (0.3, 0.1)]:
+        assert float(enumeration.prob_declare(declare, p_c, p_t)) == pytest.approx(
+            ref_prob_declare(reference, p_c, p_t), abs=1e-6)
 
 
 def test_median_criterion_is_half_probability():
