@@ -42,8 +42,8 @@ from scipy import special
 
 from lnbayes.engines import enumeration
 from lnbayes.engines.datasets import PlanError
-from lnbayes.model.density import BetaMix, update_beta
 from lnbayes.model import dists
+from lnbayes.model.density import BetaMix, update_beta
 
 MAX_EXACT_DATASETS = 3000
 """Largest number of datasets judged one at a time by the exact engine (effect-level priors):
