@@ -26,12 +26,16 @@ def analyze(
     draws: Annotated[int, typer.Option("--draws", min=100, help="PyMC draws per chain.")] = 2000,
     tune: Annotated[int, typer.Option("--tune", min=100, help="PyMC tuning steps per chain.")] = 1000,
     outdir: QueryOutdirOpt = None,
+    criterion: opt.CriterionOpt = None,
     strict: Annotated[bool, typer.Option("--strict", help="Exit with status 1 if a PyMC run fails its diagnostics or disagrees with exact.")] = False,
 ) -> None:
     """Posterior probability of benefit and effect estimates, for each prior."""
     trial = opt.load_trial_or_inline(trial_file, treatment, control, lower_is_better)
     thresholds = opt.parse_thresholds(threshold)
+    criteria = opt.parse_criteria(criterion)
     if outcome == "all" and "all" not in trial.outcomes:
+        if criteria:
+            raise LnbayesError("<command line>: --criterion: not with --outcome all (a decision rule is for one outcome)")
         if thresholds:
             raise LnbayesError("<command line>: --threshold: not with --outcome all (each outcome uses its own thresholds)")
         if prior:
@@ -56,12 +60,20 @@ def analyze(
             outdir=target, thresholds=thresholds, on_prior=on_prior,
         )
     clean = reanalysis.strip_datatrees(result)
+    if criteria:
+        from lnbayes.analyses import decisions
+
+        clean["decision_rule"] = decisions.evaluate(trial, outcome, prior, criteria)
     if json_out:
         sys.stdout.write(files.dumps(clean))
     else:
         from lnbayes.outputs.tables import print_analysis
 
         print_analysis(clean, opt.console())
+        if criteria:
+            from lnbayes.outputs.criteria_tables import print_criteria
+
+            print_criteria(clean["decision_rule"], opt.console())
     bad = [r for r in clean["results"] if r["engine"] == "pymc" and (
         not r["diagnostics"]["converged"] or not r["agrees_with_exact"])]
     for r in bad:

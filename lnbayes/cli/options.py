@@ -258,3 +258,35 @@ def save_figure(fig, path: Path) -> None:
     fmt = path.suffix.lstrip(".").lower() or "png"
     fig.savefig(buffer, format=fmt, dpi=150, bbox_inches="tight")
     files.write_bytes(path, buffer.getvalue())
+
+
+CriterionOpt = Annotated[Optional[list[str]], typer.Option("--criterion", help="A criterion of the decision rule, [SCALE:VALUE:]PROB: 0.95 is P(benefit) >= 0.95, or:1.5:0.5 is P(OR beyond 1.5) >= 0.5 (rd, rr, or; beyond in the direction of benefit), median:rd:0.1 is posterior median RD beyond 0.1; repeat to require several (benefit is declared when all hold).")]
+
+
+def parse_criteria(texts: list[str] | None):
+    """``--criterion`` values as :class:`lnbayes.model.criteria.Criterion` (None if none)."""
+    from lnbayes.model import criteria
+
+    out = criteria.parse_criteria(texts, "<command line>: --criterion")
+    return out or None
+
+
+def parse_looks(text: str | None) -> list[tuple[int, int]] | None:
+    """``--looks 12/6,17/8``: cumulative treatment/control sizes at each analysis (growing)."""
+    if text is None:
+        return None
+    looks = []
+    for part in text.split(","):
+        m = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", part)
+        if not m or int(m.group(1)) < 1 or int(m.group(2)) < 1:
+            raise LnbayesError(f"<command line>: --looks: expected cumulative treatment/control "
+                               f"sizes such as 12/6,17/8, got {part.strip()!r} in {text!r}")
+        looks.append((int(m.group(1)), int(m.group(2))))
+    if len(looks) < 2:
+        raise LnbayesError(f"<command line>: --looks: give at least two looks (the last is the "
+                           f"final analysis), got {text!r}")
+    for (t0, c0), (t1, c1) in zip(looks, looks[1:]):
+        if t1 < t0 or c1 < c0 or (t1, c1) == (t0, c0):
+            raise LnbayesError(f"<command line>: --looks: {t1}/{c1} does not follow {t0}/{c0}; "
+                               "the sizes are cumulative and must grow")
+    return looks

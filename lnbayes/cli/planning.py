@@ -61,20 +61,40 @@ def design(
     control_rate: Annotated[Optional[float], typer.Option("--control-rate", help="Expected control rate (default: the file's [design] control_rate).")] = None,
     hoped_for_rate: Annotated[Optional[float], typer.Option("--hoped-for-rate", help="Hoped-for treatment rate (default: from the file's [design]).")] = None,
     outcome: OutcomeOpt = None,
+    criterion: opt.CriterionOpt = None,
+    looks: Annotated[Optional[str], typer.Option("--looks", help="Interim looks: cumulative arm sizes T/C at each analysis, e.g. 12/6,17/8 (the last is the final analysis); efficacy stop when the rule holds.")] = None,
+    futility: Annotated[Optional[float], typer.Option("--futility", help="With --looks: stop for futility when the predictive probability of success at the final look is below this.")] = None,
     json_out: JsonOpt = False,
     plot: opt.PlotOpt = None,
 ) -> None:
-    """Operating characteristics of 'declare benefit if P(benefit) >= threshold' (exact)."""
+    """Operating characteristics of 'declare benefit if P(benefit) >= threshold', or of a rule of
+    several criteria (--criterion) with optional interim looks (--looks, --futility) (exact)."""
     for value, option in ((threshold, "--threshold"), (control_rate, "--control-rate"),
-                          (hoped_for_rate, "--hoped-for-rate")):
+                          (hoped_for_rate, "--hoped-for-rate"), (futility, "--futility")):
         opt.check_probability(value, option)
     arms = opt.parse_arms(n, "--n")
+    criteria = opt.parse_criteria(criterion)
+    look_list = opt.parse_looks(looks)
+    if criteria and threshold is not None:
+        raise LnbayesError("<command line>: --threshold: not with --criterion (give it as "
+                           f"--criterion {threshold:g})")
+    if futility is not None and look_list is None:
+        raise LnbayesError("<command line>: --futility: needs interim looks (--looks)")
+    if look_list is not None and arms is not None and tuple(arms) != look_list[-1]:
+        raise LnbayesError(f"<command line>: --n: {arms[0]}/{arms[1]} differs from the last look "
+                           f"{look_list[-1][0]}/{look_list[-1][1]} (the final analysis)")
     opt.check_plot_path(plot)
     opt.keep_freed_memory()
     from lnbayes.analyses import planning
     from lnbayes.io import trialfile
 
     trial = trialfile.load_trial(trial_file)
+    if criteria or look_list:
+        if plot is not None:
+            raise LnbayesError("<command line>: --plot: not yet drawn for --criterion / --looks "
+                               "designs (use --json)")
+        return _design_rule(trial, prior, arms, threshold, criteria, look_list, futility,
+                            control_rate, hoped_for_rate, outcome, json_out)
     status = opt.console(stderr=True)
     with status.status("enumerating all outcomes..."):
         result = planning.design(trial, prior, arms, threshold, control_rate, hoped_for_rate,
@@ -91,3 +111,24 @@ def design(
         from lnbayes.outputs.decision_tables import print_design
 
         print_design(result, opt.console())
+
+
+def _design_rule(trial, prior, arms, threshold, criteria, looks, futility, control_rate,
+                 hoped_for_rate, outcome, json_out) -> None:
+    from lnbayes.analyses import decisions
+    from lnbayes.io import files
+    from lnbayes.model.criteria import Criterion
+
+    if not criteria:
+        d = trial.design
+        criteria = (Criterion(threshold if threshold is not None else (d.threshold if d else 0.95)),)
+    status = opt.console(stderr=True)
+    with status.status("enumerating all outcomes..."):
+        result = decisions.design(trial, criteria, prior, arms, control_rate, hoped_for_rate,
+                                  outcome, looks=looks, futility=futility)
+    if json_out:
+        sys.stdout.write(files.dumps(result))
+    else:
+        from lnbayes.outputs.criteria_tables import print_rule_design
+
+        print_rule_design(result, opt.console())

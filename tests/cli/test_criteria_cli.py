@@ -1,0 +1,72 @@
+"""``lnbayes design --criterion/--looks/--futility`` and ``lnbayes analyze --criterion``: JSON
+contracts and located one-line errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from lnbayes.cli.main import app
+
+runner = CliRunner()
+
+
+def invoke(*args):
+    return runner.invoke(app, list(args))
+
+
+def test_design_criteria_json():
+    result = invoke("design", "--criterion", "0.95", "--criterion", "or:1.5:0.5", "--prior",
+                    "flat", "--hoped-for-rate", "0.95", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["rule"] == "declare benefit if P(benefit) >= 0.95 and P(OR > 1.5) >= 0.5"
+    assert [c["criterion"] for c in data["criteria"]] == ["0.95", "or:1.5:0.5"]
+    row = data["operating_characteristics"][0]
+    assert set(row) == {"p_control", "p_treatment", "p_declare_benefit"}
+    assert data["power"]["p_treatment"] == 0.95
+
+
+def test_design_looks_json_and_table():
+    result = invoke("design", "--criterion", "0.95", "--looks", "12/6,17/8", "--futility", "0.05",
+                    "--prior", "flat", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert {"p_stop_futility", "expected_n"} <= set(data["operating_characteristics"][0])
+    assert data["futility"] == 0.05
+    table = invoke("design", "--looks", "12/6,17/8", "--prior", "flat")
+    assert table.exit_code == 0, table.output
+    assert "look 1 (12/6)" in table.stdout and "Largest type I error" in table.stdout
+
+
+def test_analyze_criteria_is_additive(tmp_path):
+    result = invoke("analyze", "--engine", "exact", "--prior", "flat", "--criterion", "0.4",
+                    "--criterion", "median:rd:0.1", "--json", "--outdir", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert "results" in data  # the analyze contract is kept
+    rule = data["decision_rule"]
+    (row,) = rule["results"]
+    assert [c["holds"] for c in row["criteria"]] == [True, False]
+    assert row["declare_benefit"] is False
+    table = invoke("analyze", "--engine", "exact", "--prior", "flat", "--criterion", "0.4",
+                   "--outdir", str(tmp_path))
+    assert "Decision rule" in table.stdout and "P(benefit) >= 0.4" in table.stdout
+
+
+@pytest.mark.parametrize("args,message", [
+    (["design", "--criterion", "or:1.5"], "<command line>: --criterion: expected PROB"),
+    (["design", "--criterion", "0.9", "--threshold", "0.9"], "<command line>: --threshold: not with --criterion"),
+    (["design", "--futility", "0.1"], "<command line>: --futility: needs interim looks"),
+    (["design", "--looks", "12/6"], "<command line>: --looks: give at least two looks"),
+    (["design", "--looks", "12/6,a"], "<command line>: --looks: expected cumulative"),
+    (["design", "--looks", "12/6,17/8", "--n", "20/10"], "<command line>: --n: 20/10 differs"),
+    (["design", "--looks", "12/6,17/8", "--futility", "1.5"], "<command line>: --futility: must lie"),
+    (["analyze", "--outcome", "all", "--criterion", "0.9"], "<command line>: --criterion: not with --outcome all"),
+])
+def test_bad_options_are_one_line_errors(args, message):
+    result = invoke(*args)
+    assert result.exit_code == 2
+    assert message in result.output and "Traceback" not in result.output
