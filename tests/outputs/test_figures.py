@@ -260,7 +260,7 @@ def test_predictive_figure(trial):
     result = planning.predict(trial, ["flat", "sceptical"])
     fig = predictive_figure(result)
     curves, grid = fig.axes[0], fig.axes[1]
-    assert len([line for line in curves.get_lines() if line.get_drawstyle() == "steps-post"]) == 2
+    assert len([line for line in curves.get_lines() if line.get_drawstyle() == "steps-pre"]) == 2
     assert "P(benefit)" in curves.get_ylabel()
     assert len(grid.images) == 1 and grid.images[0].get_array().shape == (3, 6)
     assert len(grid.texts) == 18
@@ -278,7 +278,7 @@ def test_predictive_figure_tells_every_prior_apart(trial):
     result = planning.predict(trial, list(trial.priors))
     assert len(result["results"]) > 8
     fig = predictive_figure(result)
-    steps = [line for line in fig.axes[0].get_lines() if line.get_drawstyle() == "steps-post"]
+    steps = [line for line in fig.axes[0].get_lines() if line.get_drawstyle() == "steps-pre"]
     assert len(steps) == len(result["results"])
     # colour and dash pattern (matplotlib has no public getter for a custom dash pattern)
     looks = {(line.get_color(), repr(line._unscaled_dash_pattern)) for line in steps}
