@@ -129,6 +129,7 @@ def test_pymc_report_of_gallery_trials(name, tmp_path):
     """A full report (PyMC checked against exact) on two gallery trials besides the embedded one."""
     outdir = tmp_path / name
     result = run("report", ROOT / "models" / f"{name}.toml", "--draws", "500", "--tune", "300",
+                 "--no-explorer",
                  "--outdir", outdir)
     assert result.returncode == 0, result.stderr
     results = json.loads((outdir / "results.json").read_text())

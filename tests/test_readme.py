@@ -27,7 +27,7 @@ def test_readme_example_report(tmp_path):
     path = readme_trial(tmp_path)
     for args in (["--engine", "exact"], ["--draws", "300", "--tune", "300"]):
         outdir = tmp_path / ("out_" + args[1])
-        out = subprocess.run([sys.executable, "-m", "lnbayes", "report", str(path), *args,
+        out = subprocess.run([sys.executable, "-m", "lnbayes", "report", str(path), *args, "--no-explorer",
                               "--outdir", str(outdir)], capture_output=True, text=True,
                              cwd=tmp_path, timeout=1800)
         assert out.returncode == 0, out.stderr

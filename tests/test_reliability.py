@@ -625,7 +625,8 @@ def test_report_terminated_while_writing_draws_resumes(tmp_path):
     trial = trialfile.load_trial(trial_file)
     out = tmp_path / "report"
     posterior = out / "posterior"
-    args = ("report", trial_file, "--draws", REPORT_DRAWS, "--tune", TUNE, "--outdir", out)
+    args = ("report", trial_file, "--draws", REPORT_DRAWS, "--tune", TUNE, "--no-explorer",
+            "--outdir", out)
 
     def writing_b(proc):
         return posterior.is_dir() and bool(list(posterior.glob(".remission__b.nc.*.part")))

@@ -18,6 +18,7 @@ def report(
     engine: Annotated[str, opt.engine_option("pymc (the full report: PyMC checked against exact) or exact (a draft without MCMC, for checking a trial file quickly).")] = "pymc",
     draws: Annotated[int, typer.Option("--draws", min=100, help="PyMC draws per chain.")] = 2000,
     tune: Annotated[int, typer.Option("--tune", min=100, help="PyMC tuning steps per chain.")] = 1000,
+    explorer: Annotated[bool, typer.Option("--explorer/--no-explorer", help="Also write explorer.html, the interactive explorer (minutes of exact grids; lnbayes explore writes it alone).")] = True,
 ) -> None:
     """The whole re-analysis with figures and a methods appendix (Markdown, LaTeX, HTML)."""
     import time
@@ -40,7 +41,7 @@ def report(
 
         report_mod.write_report(
             trial, target, seed=seed, settings=SamplerSettings(draws=draws, tune=tune),
-            engine=engine, progress=progress,
+            engine=engine, progress=progress, explorer=explorer,
         )
     console.print(f"Report written to {target}/ (results.json, appendix.md, appendix.tex, appendix.html)")
     console.print(f"Elapsed: {time.time() - started:.0f} s")

@@ -42,18 +42,20 @@ def check_renders(report: dict[str, Any]) -> None:
 
 
 def write_report(trial: Trial, outdir: str | Path, seed: int | None = None, settings=None,
-                 engine: str = "pymc", progress: Callable[[str], None] | None = None
-                 ) -> dict[str, Any]:
-    """Run the report and write results.json, the sweep, the figures and the appendix."""
+                 engine: str = "pymc", progress: Callable[[str], None] | None = None,
+                 explorer: bool = True) -> dict[str, Any]:
+    """Run the report and write results.json, the sweep, the figures and the appendix (and,
+    with ``explorer``, the interactive explorer beside it)."""
     started = time.time()
     outdir = Path(outdir)
     report, extras = full_report.run_report(trial, seed=seed, settings=settings, outdir=outdir,
                                             progress=progress, engine=engine,
                                             check=check_renders)
     write_beside(trial, add_texts(report), extras, outdir, progress)
-    from lnbayes.outputs import explorer  # the interactive explorer (issue 15), beside the appendix
+    if explorer:
+        from lnbayes.outputs import explorer as explorer_mod  # issue 15, beside the appendix
 
-    report["explorer"] = explorer.write_for_report(trial, outdir, progress)
+        report["explorer"] = explorer_mod.write_for_report(trial, outdir, progress)
     if progress:
         progress("writing the appendix")
     report["provenance"]["elapsed_seconds"] = time.time() - started
