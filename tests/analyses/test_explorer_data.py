@@ -74,7 +74,9 @@ def test_threshold_set_points_towards_benefit():
     assert all(t["value"] < 0 for t in death if t["scale"] == "rd")
     assert all(t["value"] < 1 for t in death if t["scale"] == "or")
     remission = ed.threshold_set(trial.outcomes["remission"])
-    assert [t["label"] for t in remission][:2] == ["RD > +0.10 (trial file)", "OR > 1.5 (trial file)"]
+    assert remission[0]["label"] == "RD > +0.10 (trial file)"  # Deng states RD 0.10 only
+    assert sum(t["own"] for t in remission) == 1
+    assert all(t["value"] > 0 for t in remission if t["scale"] == "rd")
 
 
 def test_control_priors_are_the_distinct_ones_used():
