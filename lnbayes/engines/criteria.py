@@ -252,47 +252,10 @@ def sample_size(prior, allocation, criteria, p_control: float, p_treatment: floa
     a multi-criterion rule. ``first_stable``: the smallest total from which the next 6 also reach
     the target.
     """
-    cache: dict[int, float] = {}
-
-    def power(total: int) -> float:
-        if total not in cache:
-            cache[total] = power_at(prior, total, allocation, criteria, p_control, p_treatment,
-                                    lower_is_better)
-        return cache[total]
-
-    def curve():
-        return [{"total": k, "power": cache[k]} for k in sorted(cache)]
-
-    lo, hi = start, start
-    while power(hi) < target:
-        lo, hi = hi, hi * 2
-        if hi > max_total:
-            if power(max_total) < target:
-                return {"total": None, "n_treatment": None, "n_control": None, "power": None,
-                        "first_stable": None, "max_total_searched": max_total,
-                        "evaluated": curve()}
-            hi = max_total
-            break
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if power(mid) >= target:
-            hi = mid
-        else:
-            lo = mid
-    best, misses, n = hi, 0, hi - 1
-    while n >= start and misses < 6:
-        if power(n) >= target:
-            best, misses = n, 0
-        else:
-            misses += 1
-        n -= 1
-    stable = hi
-    for n in range(hi, hi + 7):
-        if n <= max_total and power(n) < target:
-            stable = n + 1
-    n_t, n_c = enumeration.arm_sizes(best, allocation)
-    return {"total": best, "n_treatment": n_t, "n_control": n_c, "power": power(best),
-            "first_stable": stable, "max_total_searched": max_total, "evaluated": curve()}
+    return enumeration.search_sample_size(
+        lambda total: power_at(prior, total, allocation, criteria, p_control, p_treatment,
+                               lower_is_better),
+        allocation, target, start, max_total)
 
 
 # ---------------------------------------------------------------------------------------------

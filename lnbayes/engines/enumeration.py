@@ -39,6 +39,7 @@ density ratio. J Am Stat Assoc 1995;90:614-618. doi:10.1080/01621459.1995.104765
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy import special
@@ -269,12 +270,23 @@ def sample_size(prior, allocation, threshold: float, p_control: float, p_treatme
     fall short; the answer is the smallest total with power >= target found that way, and
     ``first_stable`` the smallest total from which every larger total up to +6 also reaches it.
     """
+    return search_sample_size(
+        lambda total: power_at(prior, total, allocation, threshold, p_control, p_treatment,
+                               lower_is_better),
+        allocation, target, start, max_total)
+
+
+def search_sample_size(power_at_total, allocation, target: float, start: int,
+                       max_total: int) -> dict[str, Any]:
+    """The smallest total reaching ``target`` for any rule's power function (cached): doubling,
+    bisection, then a walk down past up to 6 misses (power is not monotone in the sample size
+    with discrete data); ``first_stable`` is the smallest total from which every larger one up
+    to +6 (within ``max_total``) also reaches it."""
     cache: dict[int, float] = {}
 
     def power(total: int) -> float:
         if total not in cache:
-            cache[total] = power_at(prior, total, allocation, threshold, p_control, p_treatment,
-                                    lower_is_better)
+            cache[total] = power_at_total(total)
         return cache[total]
 
     lo, hi = start, start
@@ -283,7 +295,8 @@ def sample_size(prior, allocation, threshold: float, p_control: float, p_treatme
         if hi > max_total:
             if power(max_total) < target:
                 return {"total": None, "n_treatment": None, "n_control": None, "power": None,
-                        "max_total_searched": max_total, "evaluated": _curve(cache)}
+                        "first_stable": None, "max_total_searched": max_total,
+                        "evaluated": _curve(cache)}
             hi = max_total
             break
     while hi - lo > 1:
@@ -301,7 +314,7 @@ def sample_size(prior, allocation, threshold: float, p_control: float, p_treatme
         n -= 1
     stable = hi
     for n in range(hi, hi + 7):
-        if power(n) < target:
+        if n <= max_total and power(n) < target:
             stable = n + 1
     n_t, n_c = arm_sizes(best, allocation)
     return {"total": best, "n_treatment": n_t, "n_control": n_c, "power": power(best),
