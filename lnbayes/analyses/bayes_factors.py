@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
-from lnbayes.engines import datasets as bq
+from lnbayes.engines import exact
 from lnbayes.model.density import (
     BetaMix,
     arm_log_or_density_at_0,
@@ -41,11 +42,21 @@ def bf_benefit(posterior_p: float, prior_p: float, posterior_q: float | None = N
     return value if 0.0 < value < math.inf else None
 
 
+class _Counts(NamedTuple):
+    """The counts of one dataset, as the exact engine reads an outcome."""
+
+    treatment_events: int
+    treatment_n: int
+    control_events: int
+    control_n: int
+
+
 TEST_SCALE = "log_or"
 """The one parametrisation of the Savage-Dickey test, for every prior: the log odds ratio."""
 
 
-def savage_dickey(prior, y_t: int, n_t: int, y_c: int, n_c: int) -> dict:
+def savage_dickey(prior, y_t: int, n_t: int, y_c: int, n_c: int,
+                  log_evidence: float | None = None) -> dict:
     """Savage-Dickey density ratio for no effect on the log odds ratio, for every prior.
 
     BF01 = p(log OR = 0 | data) / p(log OR = 0), both densities marginal (p_control integrated
@@ -59,8 +70,9 @@ def savage_dickey(prior, y_t: int, n_t: int, y_c: int, n_c: int) -> dict:
 
     Arm-level priors: both densities in closed form (sums of Beta functions). Effect-level: the
     prior density by adaptive 1-D quadrature (closed form on log_or), with the Jacobian to the
-    log OR for priors on log_rr or rd; the posterior density on the grid of
-    :mod:`lnbayes.engines.datasets`. A ratio that underflows (overwhelming evidence) is reported
+    log OR for priors on log_rr or rd; the posterior density along the diagonal u_t = u_c of the
+    joint posterior (:func:`lnbayes.engines.exact.log_or_density_at_0`), over the marginal
+    likelihood ``log_evidence`` of the exact posterior (computed when not given). A ratio that underflows (overwhelming evidence) is reported
     as None with a note, never as 0.
 
     References
@@ -77,9 +89,10 @@ def savage_dickey(prior, y_t: int, n_t: int, y_c: int, n_c: int) -> dict:
         post_density = arm_log_or_density_at_0(post_c, post_t)
     else:
         prior_density = prior_effect_density_at_0(prior, on=TEST_SCALE)
-        masses = bq.effect_masses(prior, n_t, n_c, [y_t], [y_c], "the Savage-Dickey ratio",
-                                  density_at_0=True, density_scale=TEST_SCALE)
-        post_density = float(masses.at0[0, 0] / masses.total[0, 0])
+        counts = _Counts(y_t, n_t, y_c, n_c)
+        if log_evidence is None:
+            log_evidence = exact.posterior(prior, counts).log_evidence
+        post_density = exact.log_or_density_at_0(prior, counts, log_evidence)
     out = {
         "scale": TEST_SCALE,
         "prior_density_at_0": prior_density,
@@ -111,7 +124,7 @@ def evidence_summary(prior, outcome, posterior) -> dict:
     prior_p = prior_prob_benefit(prior, lower)
     prior_q = prior_prob_benefit(prior, not lower)
     sd = savage_dickey(prior, outcome.treatment_events, outcome.treatment_n,
-                       outcome.control_events, outcome.control_n)
+                       outcome.control_events, outcome.control_n, posterior.log_evidence)
     out = {
         "prior_p_benefit": prior_p,
         "posterior_p_benefit": post_p,

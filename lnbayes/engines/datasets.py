@@ -81,7 +81,6 @@ from lnbayes.model.density import (
     binom_logpmf_logit,
     binom_logpmf_max,
     check_window,
-    log_dtheta_du_t,
     log_prior_density,
     logit_beta_sd,
     logit_window,
@@ -494,9 +493,9 @@ class Masses:
     """Posterior masses of each dataset [y_c, y_t], in scaled units (ratios are exact).
 
     ``log_scale_c[y_c] + log_scale_t[y_t]`` converts ``total`` to the marginal likelihood up to a
-    common factor (for predictive probabilities). ``at0`` is the posterior mass density of the
-    effect at 0 in the same units (Savage-Dickey), ``edge`` the largest share of any dataset's
-    mass in the outermost nodes.
+    common factor (for predictive probabilities). ``edge`` is the largest share of any dataset's
+    mass in the outermost nodes. (The Savage-Dickey density at no effect is computed for one
+    dataset by :func:`lnbayes.engines.exact.log_or_density_at_0`.)
     """
 
     harm: np.ndarray
@@ -504,25 +503,19 @@ class Masses:
     total: np.ndarray
     log_scale_c: np.ndarray
     log_scale_t: np.ndarray
-    at0: np.ndarray | None
     edge: float
     plan: Plan
 
 
-def effect_masses(prior, n_t: int, n_c: int, y_t, y_c, what: str = "P(benefit)",
-                  density_at_0: bool = False, density_scale: str | None = None) -> Masses:
-    """Harm and benefit masses for every dataset, with the edge check (widening once).
-
-    ``density_at_0``: also the posterior density at no effect, per unit of the effect on
-    ``density_scale`` (default the prior's own scale)."""
+def effect_masses(prior, n_t: int, n_c: int, y_t, y_c, what: str = "P(benefit)") -> Masses:
+    """Harm and benefit masses for every dataset, with the edge check (widening once)."""
     y_t, y_c = np.atleast_1d(y_t).astype(int), np.atleast_1d(y_c).astype(int)
     yt, yc = (int(y_t.min()), int(y_t.max())), (int(y_c.min()), int(y_c.max()))
     margin = 1.0
     for attempt in range(3):
         plan = plan_effect(prior, n_t, n_c, yt, yc, len(y_t), len(y_c), what, margin)
         run = _lattice_masses if plan.method == "lattice" else _row_masses
-        masses = run(prior, plan, n_t, n_c, y_t, y_c,
-                     (density_scale or prior.scale) if density_at_0 else None)
+        masses = run(prior, plan, n_t, n_c, y_t, y_c)
         if masses.edge <= EDGE_TOL:
             return masses
         margin = 2.0 if attempt == 0 else 4.0
@@ -568,7 +561,7 @@ def _cached_prior(prior, u_key: tuple[float, float, int]) -> tuple[np.ndarray, f
     return np.exp(log_p - peak, out=log_p), peak
 
 
-def _lattice_masses(prior, plan: Plan, n_t, n_c, y_t, y_c, at0_scale) -> Masses:
+def _lattice_masses(prior, plan: Plan, n_t, n_c, y_t, y_c) -> Masses:
     u_c, u_t = plan.u_c, plan.u_t
     n_cn, n_tn = len(u_c), len(u_t)
     lik_c, s_c = _lik_rows(y_c, n_c, u_c)
@@ -576,8 +569,6 @@ def _lattice_masses(prior, plan: Plan, n_t, n_c, y_t, y_c, at0_scale) -> Masses:
     acc_b = np.zeros((len(y_c), n_tn))
     acc_h = np.zeros((len(y_c), n_tn))
     acc_e = np.zeros((len(y_c), n_tn))  # the first and last two u_c rows
-    at0 = np.zeros(len(y_c)) if at0_scale else None
-    diag_w = np.zeros((len(y_c), n_tn)) if at0_scale else None
     cached = plan.default and n_cn <= MAX_CACHED_NODES
     toeplitz = None
     if not cached and prior.family == "effect" and prior.scale == "log_or":
@@ -625,8 +616,6 @@ def _lattice_masses(prior, plan: Plan, n_t, n_c, y_t, y_c, at0_scale) -> Masses:
                 acc_b *= factor
                 acc_h *= factor
                 acc_e *= factor
-                if at0 is not None:
-                    diag_w *= factor
             peak = block_peak
         scale = math.exp(block_peak - peak)
         lc = lik_c[:, rows] * scale
@@ -646,13 +635,6 @@ def _lattice_masses(prior, plan: Plan, n_t, n_c, y_t, y_c, at0_scale) -> Masses:
             w_b, w_h = _strip_weights(len(rows), int(s0 - rows[0] - plan.offset), int(s1 - s0))
             acc_b[:, s0:s1] += lc @ (strip * w_b)
             acc_h[:, s0:s1] += lc @ (strip * w_h)
-        if at0 is not None:
-            kk = rows + plan.offset  # the diagonal node of each row
-            on = (kk >= c0) & (kk < c1)
-            if np.any(on):
-                ii = np.flatnonzero(on)
-                jac = log_dtheta_du_t(at0_scale, u_c[rows][ii])
-                diag_w[:, kk[ii]] += lc[:, ii] * dens[ii, kk[ii] - c0] * np.exp(-jac)
         for edge_rows in (rows[rows < 2], rows[rows >= n_cn - 2]):
             if len(edge_rows):
                 sel = edge_rows - rows[0]
@@ -660,18 +642,16 @@ def _lattice_masses(prior, plan: Plan, n_t, n_c, y_t, y_c, at0_scale) -> Masses:
     benefit = acc_b @ lik_t.T
     harm = acc_h @ lik_t.T
     total = benefit + harm
-    if at0 is not None:
-        at0 = (diag_w @ lik_t.T) / plan.h_c  # density in theta: per unit of u_t along the cut
     with np.errstate(divide="ignore", invalid="ignore"):
         acc = acc_b + acc_h
         cols = np.r_[0:2, n_tn - 2:n_tn]
         edge_t = (acc[:, cols] @ lik_t[:, cols].T) / total
         edge_c = (acc_e @ lik_t.T) / total
         edge = float(np.nanmax(np.concatenate([edge_t.ravel(), edge_c.ravel()])))
-    return Masses(harm, benefit, total, s_c, s_t, at0, edge, plan)
+    return Masses(harm, benefit, total, s_c, s_t, edge, plan)
 
 
-def _row_masses(prior, plan: Plan, n_t, n_c, y_t, y_c, at0_scale) -> Masses:
+def _row_masses(prior, plan: Plan, n_t, n_c, y_t, y_c) -> Masses:
     u_c, v = plan.u_c, plan.v
     n_cn, n_v = len(u_c), len(v)
     lik_c, s_c = _lik_rows(y_c, n_c, u_c)
@@ -681,7 +661,6 @@ def _row_masses(prior, plan: Plan, n_t, n_c, y_t, y_c, at0_scale) -> Masses:
     w_h = half_line_weights(-j) * plan.h_v
     m_b = np.zeros((n_cn, len(y_t)))
     m_h = np.zeros((n_cn, len(y_t)))
-    m_0 = np.zeros((n_cn, len(y_t))) if at0_scale else None
     edge_rows = np.zeros((n_cn, len(y_t)))
     peak_rows = np.full(n_cn, -np.inf)
     rows_per_block = max(1, BLOCK_BYTES // (8 * n_v * max(1, min(len(y_t), 64))))
@@ -708,9 +687,6 @@ def _row_masses(prior, plan: Plan, n_t, n_c, y_t, y_c, at0_scale) -> Masses:
             m_h[rows, t0:t0 + t_chunk] = (f @ w_h).T
             edge_rows[rows, t0:t0 + t_chunk] = (f[:, :, :2].sum(axis=2)
                                                 + f[:, :, -2:].sum(axis=2)).T * plan.h_v
-            if m_0 is not None:
-                jac = log_dtheta_du_t(at0_scale, u_c[rows])
-                m_0[rows, t0:t0 + t_chunk] = (f[:, :, plan.j0] * np.exp(-jac)[None, :]).T
     # rows carry their own peaks: bring them to a common one
     finite = np.isfinite(peak_rows)
     top = float(np.max(peak_rows[finite])) if np.any(finite) else 0.0
@@ -719,11 +695,10 @@ def _row_masses(prior, plan: Plan, n_t, n_c, y_t, y_c, at0_scale) -> Masses:
     benefit = lc @ m_b
     harm = lc @ m_h
     total = benefit + harm
-    at0 = (lc @ m_0) if m_0 is not None else None
     with np.errstate(divide="ignore", invalid="ignore"):
         edge_v = (lc @ edge_rows) / total
         first = lc[:, :2] @ (m_b[:2] + m_h[:2])
         last = lc[:, -2:] @ (m_b[-2:] + m_h[-2:])
         edge_c = (first + last) / total
         edge = float(np.nanmax(np.concatenate([edge_v.ravel(), edge_c.ravel()])))
-    return Masses(harm, benefit, total, s_c, s_t, at0, edge, plan)
+    return Masses(harm, benefit, total, s_c, s_t, edge, plan)

@@ -1280,3 +1280,48 @@ def summarise(post: ExactPosterior, outcome, thresholds=None, prob: float = 0.95
         "estimates": post.intervals(effects.MEASURES, prob),
     }
     return out
+
+
+def log_or_density_at_0(prior, outcome, log_evidence: float) -> float:
+    """Posterior density of the log odds ratio at 0, per unit of the log OR, for one dataset.
+
+    The density of delta = u_t - u_c at 0 is the joint posterior integrated along the diagonal
+    u_t = u_c: ``int pi(u, u) L_c(u) L_t(u) du / evidence``, with ``pi`` the joint prior on the
+    logit scale (Jacobian and truncation included, :func:`lnbayes.model.density.log_prior_density`)
+    and ``log_evidence`` the posterior's own (:attr:`ExactPosterior.log_evidence`, the same
+    likelihood convention). The integrand is smooth and decays fast at both ends, so the trapezoid
+    rule converges geometrically: it is located on a wide grid, then the spacing is halved until
+    two successive sums agree to 1e-10. One dataset costs milliseconds, where the all-datasets
+    lattice of :mod:`lnbayes.engines.datasets` costs seconds on a trial of thousands.
+    """
+    y_t, n_t = outcome.treatment_events, outcome.treatment_n
+    y_c, n_c = outcome.control_events, outcome.control_n
+
+    def log_f(u):
+        return (density.log_prior_density(prior, u, u) + density.binom_logpmf_logit(y_c, n_c, u)
+                + density.binom_logpmf_logit(y_t, n_t, u))
+
+    u = np.linspace(-U_MAX, U_MAX, 2001)
+    for _ in range(6):  # narrow the window to where the integrand lives (within 60 nats)
+        lf = log_f(u)
+        keep = np.flatnonzero(lf > np.max(lf) - 60)
+        lo, hi = float(u[max(keep[0] - 1, 0)]), float(u[min(keep[-1] + 1, len(u) - 1)])
+        if keep[-1] - keep[0] >= 200:
+            break
+        u = np.linspace(lo, hi, 401)
+    n = 257
+    u = np.linspace(lo, hi, n)
+    lf = log_f(u)
+    previous = None
+    for _ in range(REFINE_MAX + 4):
+        h = (hi - lo) / (n - 1)
+        peak = float(np.max(lf))
+        value = math.log(float(np.sum(np.exp(lf - peak))) * h) + peak
+        if previous is not None and abs(value - previous) <= 1e-10:
+            break
+        previous = value
+        mid = (u[1:] + u[:-1]) / 2
+        lf = _interleave(lf, log_f(mid))
+        n = 2 * n - 1
+        u = np.linspace(lo, hi, n)
+    return math.exp(value - log_evidence)

@@ -162,3 +162,37 @@ def test_savage_dickey_is_on_the_log_or_for_a_risk_difference_prior():
     assert sd["scale"] == "log_or"
     assert sd["prior_density_at_0"] == pytest.approx(prior_at0, rel=1e-7)
     assert sd["bf01"] == pytest.approx(post_at0 / total / prior_at0, rel=1e-5)
+
+
+def test_savage_dickey_log_rr_prior_on_a_large_trial_against_scipy():
+    """A log-RR prior on 2 x 1,000 patients (the one-dataset diagonal integral, not the
+    all-datasets lattice): brute force in (p_c, p_t) with scipy, on windows of at least 7
+    posterior sds written here. The density of the log OR at 0 is the joint density along the
+    diagonal p_t = p_c, with dp_t = p (1 - p) d logOR there."""
+    from scipy import integrate
+
+    m, s = -0.1, 0.3
+    y_t, n_t, y_c, n_c = 200, 1000, 240, 1000
+    prior = Prior("rr", "effect", BetaPrior.single(1, 1), scale="log_rr",
+                  effect=NormalPrior.single(m, s))
+
+    def g(pt, pc):  # density of p_t given p_c: Normal on log(p_t / p_c), truncated to p_t < 1
+        mass = stats.norm.cdf(-math.log(pc), m, s)
+        return stats.norm.pdf(math.log(pt / pc), m, s) / mass / pt
+
+    log_scale = stats.binom.logpmf(y_t, n_t, 0.2) + stats.binom.logpmf(y_c, n_c, 0.24)
+
+    def lik(pt, pc):
+        return math.exp(stats.binom.logpmf(y_t, n_t, pt) + stats.binom.logpmf(y_c, n_c, pc)
+                        - log_scale)
+
+    opts = dict(epsabs=0, epsrel=1e-11, limit=200)
+    # the log OR at 0 is the diagonal; per unit of the log OR, dp_t = p (1 - p) dlogOR
+    post_at0 = integrate.quad(lambda p: g(p, p) * lik(p, p) * p * (1 - p), 0.12, 0.36,
+                              points=[0.22], **opts)[0]
+    total = integrate.dblquad(lambda pt, pc: g(pt, pc) * lik(pt, pc), 0.14, 0.36, 0.10, 0.32,
+                              epsabs=0, epsrel=1e-10)[0]
+    prior_at0 = integrate.quad(lambda p: g(p, p) * p * (1 - p), 0, 1, **opts)[0]
+    sd = bayes_factors.savage_dickey(prior, y_t, n_t, y_c, n_c)
+    assert sd["prior_density_at_0"] == pytest.approx(prior_at0, rel=1e-7)
+    assert sd["posterior_density_at_0"] == pytest.approx(post_at0 / total, rel=1e-6)
