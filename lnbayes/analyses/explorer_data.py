@@ -247,7 +247,9 @@ def _estimate_grid(control: BetaPrior, scale: str, outcome, ax) -> dict:
         for i, centre in enumerate(centres):
             prior = reader_prior(control, scale, centre, sd)
             post = exact.posterior(prior, outcome)
-            ivs = post.intervals([m for _, m in _EST_MEASURES])
+            # roots of the node sums, unpolished: within about 1e-3 of the exact quantile on the
+            # log scale where the unit square cuts the rows (tested with the interpolation)
+            ivs = post.intervals([m for _, m in _EST_MEASURES], polish=False)
             for key, m in _EST_MEASURES:
                 for q in _QUANTILE_KEYS:
                     v = ivs[m][q]
@@ -287,11 +289,35 @@ def _tipping(control: BetaPrior, scale: str, outcome, ax) -> dict:
     return out
 
 
+ALGORITHM = "explorer-2"
+"""Version of the grids' computation, part of their cache key: change it whenever a change of
+code changes a number in them (explorer-2: unpolished quantiles on the estimate grid)."""
+
+
 def table(control: BetaPrior, scale: str, outcome, thresholds) -> dict[str, Any]:
-    """Every grid of one outcome, control-arm prior and effect scale."""
-    ax = axes(scale)
-    return {"axes": ax, **_probability_grid(control, scale, outcome, thresholds, ax),
-            **_estimate_grid(control, scale, outcome, ax), "tipping": _tipping(control, scale, outcome, ax)}
+    """Every grid of one outcome, control-arm prior and effect scale.
+
+    A pure function of the control prior, the scale, the counts, the direction of benefit, the
+    thresholds, the grids' settings and :data:`ALGORITHM`, so it is kept in the record cache
+    (:mod:`lnbayes.io.record_cache`, folder ``explorer``): one table costs about a minute of
+    exact posteriors, and a report run again on the same trial reads it back exactly.
+    """
+    from lnbayes.io import record_cache
+
+    spec = {"algorithm": ALGORITHM, "control": control.as_dict(), "scale": scale,
+            "counts": [outcome.treatment_events, outcome.treatment_n, outcome.control_events,
+                       outcome.control_n], "lower_is_better": bool(outcome.lower_is_better),
+            "thresholds": [[t["scale"], t["value"]] for t in thresholds],
+            "grids": [PROB_CENTRES, PROB_SDS, EST_CENTRES, EST_SDS, DENSITY_POINTS, list(LEVELS)],
+            "range": [list(RANGES[scale].centre), list(RANGES[scale].sd), list(RANGES[scale].density)]}
+
+    def compute() -> dict[str, Any]:
+        ax = axes(scale)
+        return {"axes": ax, **_probability_grid(control, scale, outcome, thresholds, ax),
+                **_estimate_grid(control, scale, outcome, ax),
+                "tipping": _tipping(control, scale, outcome, ax)}
+
+    return record_cache.cached("explorer", spec, compute)
 
 
 def named_results(trial: Trial, outcome, thresholds, controls) -> list[dict[str, Any]]:

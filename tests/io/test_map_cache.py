@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from lnbayes.io import map_cache
+from lnbayes.io import map_cache, record_cache
 from lnbayes.priors import map as mp
 
 SPEC = mp.MapSpec((mp.Study(20, 50), mp.Study(30, 60), mp.Study(12, 40)),
@@ -62,7 +62,7 @@ def test_key_follows_the_spec_and_the_algorithm(cache, monkeypatch):
 
 def test_off_and_unwritable(tmp_path, monkeypatch):
     monkeypatch.setenv("LNBAYES_CACHE_DIR", "off")
-    assert map_cache.cache_dir() is None
+    assert record_cache.cache_dir() is None
     assert map_cache.fitted_mixture(SPEC, mp.CDF_TOLERANCE).max_cdf_error < mp.CDF_TOLERANCE
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")

@@ -1,0 +1,117 @@
+"""A disk cache of computed records: pure functions of their inputs, stored under a hash of them.
+
+Some results take seconds to minutes and are pure functions of a small specification: a fitted
+MAP mixture (:mod:`lnbayes.io.map_cache`), the explorer's exact grids
+(:mod:`lnbayes.analyses.explorer_data`). They are stored under the SHA-256 of that specification
+(which names the algorithm's version) in ``$LNBAYES_CACHE_DIR`` (default
+``$XDG_CACHE_HOME/lnbayes`` or ``~/.cache/lnbayes``), one JSON file per record in a folder per
+kind, written atomically and checked against its own checksum when read. A record that is
+missing, unreadable or damaged is computed again and rewritten; a folder that cannot be written
+is skipped. ``LNBAYES_CACHE_DIR=off`` turns the cache off. Either way the numbers are the same:
+JSON keeps every float exactly (NumPy arrays are stored as nested lists with their dtype), so a
+hit returns the floats that were computed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+from lnbayes.io import files
+
+
+def cache_dir() -> Path | None:
+    """The cache folder, or None when the cache is off."""
+    chosen = os.environ.get("LNBAYES_CACHE_DIR")
+    if chosen is not None:
+        return None if chosen.strip().lower() in ("", "off", "0", "none") else Path(chosen)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "lnbayes"
+
+
+def key(spec: dict[str, Any]) -> str:
+    """The SHA-256 of a JSON-able specification (keys sorted)."""
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
+
+
+def path_of(kind: str, digest: str) -> Path | None:
+    folder = cache_dir()
+    return None if folder is None else folder / kind / f"{digest}.json"
+
+
+def encode(value: Any) -> Any:
+    """JSON-able form of nested dicts, lists, tuples, floats and NumPy arrays (exact floats)."""
+    import numpy as np
+
+    if isinstance(value, np.ndarray):
+        return {"__ndarray__": value.tolist(), "dtype": str(value.dtype)}
+    if isinstance(value, dict):
+        return {str(k): encode(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [encode(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def decode(value: Any) -> Any:
+    """The inverse of :func:`encode` (tuples come back as lists)."""
+    import numpy as np
+
+    if isinstance(value, dict):
+        if set(value) == {"__ndarray__", "dtype"}:
+            return np.array(value["__ndarray__"], dtype=value["dtype"])
+        return {k: decode(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [decode(v) for v in value]
+    return value
+
+
+def _checksum(body: Any) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def read(kind: str, digest: str) -> Any | None:
+    """The stored record, or None when it is missing, unreadable or fails its checksum."""
+    path = path_of(kind, digest)
+    if path is None or not path.exists():
+        return None
+    try:
+        wrapper = json.loads(path.read_text())
+        body = wrapper["record"]
+        if _checksum(body) != wrapper["sha256"]:
+            return None
+        return body
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def write(kind: str, digest: str, body: Any) -> None:
+    """Store a JSON-able record atomically (a folder that cannot be written is skipped)."""
+    path = path_of(kind, digest)
+    if path is None:
+        return
+    wrapper = {"sha256": _checksum(body), "record": body}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        files.write_text(path, json.dumps(wrapper))
+    except OSError:
+        pass  # a cache that cannot be written is skipped, never an error
+
+
+def cached(kind: str, spec: dict[str, Any], compute: Callable[[], Any]) -> Any:
+    """``compute()``'s value for ``spec``, from the cache or computed and stored (values are
+    nested dicts, lists, floats and NumPy arrays; see :func:`encode`)."""
+    digest = key(spec)
+    hit = read(kind, digest)
+    if hit is not None:
+        try:
+            return decode(hit)
+        except (TypeError, ValueError):
+            pass
+    value = compute()
+    write(kind, digest, encode(value))
+    return value

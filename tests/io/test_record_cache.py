@@ -1,0 +1,82 @@
+"""lnbayes.io.record_cache: records stored exactly, under their specification's hash, and never
+trusted blindly."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from lnbayes.io import record_cache
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("LNBAYES_CACHE_DIR", str(tmp_path))
+    return tmp_path
+
+
+def _value():
+    rng = np.random.default_rng(3)
+    return {"grid": rng.normal(size=(3, 4)) * 10.0 ** rng.integers(-300, 300, size=(3, 4)),
+            "special": np.array([np.nan, np.inf, -np.inf, -0.0, 5e-324]),
+            "ints": np.arange(4, dtype=np.int16), "nested": [{"a": 0.1 + 0.2, "b": None}, "x"]}
+
+
+def _same(a, b):
+    if isinstance(a, np.ndarray):
+        assert isinstance(b, np.ndarray) and a.dtype == b.dtype and a.shape == b.shape
+        assert a.tobytes() == b.tobytes()  # bit for bit, signs of zeros and NaNs included
+    elif isinstance(a, dict):
+        assert a.keys() == b.keys()
+        for k in a:
+            _same(a[k], b[k])
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b)
+        for x, y in zip(a, b):
+            _same(x, y)
+    else:
+        assert a == b
+
+
+def test_hit_returns_the_computed_value_bit_for_bit(cache):
+    calls = []
+    spec = {"what": "test", "n": 1}
+    first = record_cache.cached("kind", spec, lambda: calls.append(1) or _value())
+    again = record_cache.cached("kind", spec, lambda: calls.append(1) or _value())
+    assert calls == [1]
+    _same(first, _value())
+    _same(again, _value())
+    assert len(list((cache / "kind").glob("*.json"))) == 1
+    record_cache.cached("kind", {"what": "test", "n": 2}, lambda: calls.append(1) or 1.0)
+    assert calls == [1, 1]  # another specification, another record
+
+
+def test_damaged_record_is_computed_again_and_rewritten(cache):
+    spec = {"what": "damage"}
+    record_cache.cached("kind", spec, lambda: {"x": np.array([1.0, 2.0])})
+    (path,) = (cache / "kind").glob("*.json")
+    wrapper = json.loads(path.read_text())
+    wrapper["record"]["x"]["__ndarray__"][0] = 3.0  # a changed number: the checksum fails
+    path.write_text(json.dumps(wrapper))
+    calls = []
+    got = record_cache.cached("kind", spec, lambda: calls.append(1) or {"x": np.array([1.0, 2.0])})
+    assert calls == [1] and got["x"].tolist() == [1.0, 2.0]
+    path.write_text("{ truncated")
+    assert record_cache.cached("kind", spec, lambda: calls.append(1) or 7) == 7
+    assert calls == [1, 1]
+    assert json.loads(path.read_text())["record"] == 7  # rewritten
+
+
+def test_off_and_unwritable(tmp_path, monkeypatch):
+    monkeypatch.setenv("LNBAYES_CACHE_DIR", "off")
+    assert record_cache.cache_dir() is None
+    calls = []
+    for _ in range(2):
+        assert record_cache.cached("kind", {"a": 1}, lambda: calls.append(1) or 5) == 5
+    assert calls == [1, 1]  # nothing kept
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("LNBAYES_CACHE_DIR", str(blocker))
+    assert record_cache.cached("kind", {"a": 1}, lambda: 6) == 6  # skipped, not an error
