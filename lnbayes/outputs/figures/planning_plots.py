@@ -22,6 +22,39 @@ GRID = {"axes.grid": True, "grid.alpha": 0.25, "grid.linewidth": 0.5}
 """The house style, plus a light grid for reading probabilities off the curves."""
 
 
+MAX_LABELLED_CELLS = 144
+"""Completions up to which each cell of the predictive grid is labelled (a 12 x 12 grid); a
+larger trial's grid shows the cells where nearly all the predictive probability lies, unlabelled,
+with the outline of those reaching the mark as one line."""
+TAIL = 0.0005
+"""Predictive probability left out at each end of each axis of a large grid."""
+
+
+def _central_range(marginal: np.ndarray) -> tuple[int, int]:
+    """First and last index of the central 1 - 2 TAIL of a probability vector."""
+    c = np.cumsum(marginal) / max(float(np.sum(marginal)), 1e-300)
+    lo = int(np.searchsorted(c, TAIL, side="left"))
+    hi = int(np.searchsorted(c, 1.0 - TAIL, side="left"))
+    return lo, max(lo, min(hi, len(c) - 1))
+
+
+def _outline(mask: np.ndarray, r0: int, r1: int, c0: int, c1: int) -> list:
+    """Segments of the boundary between marked and unmarked cells in rows r0..r1, columns
+    c0..c1 (cell (i, j) spans j +- 0.5, i +- 0.5); the window's edge is no boundary (the
+    region goes on beyond it)."""
+    m = np.pad(mask[r0:r1 + 1, c0:c1 + 1], 1, mode="edge")
+    segments = []
+    inner = m[:, 1:-1]  # horizontal edges below padded row i + 1, inside the window's columns
+    for i, j in zip(*np.nonzero(inner[1:, :] != inner[:-1, :])):
+        y, x = r0 + i - 0.5, c0 + j
+        segments.append(((x - 0.5, y), (x + 0.5, y)))
+    inner = m[1:-1, :]  # vertical edges right of padded column j, inside the window's rows
+    for i, j in zip(*np.nonzero(inner[:, 1:] != inner[:, :-1])):
+        y, x = r0 + i, c0 + j - 0.5
+        segments.append(((x, y - 0.5), (x, y + 0.5)))
+    return segments
+
+
 def predictive_figure(result: dict[str, Any]):
     """Predictive probability of success: a Figure with two panels.
 
@@ -76,23 +109,41 @@ def predictive_figure(result: dict[str, Any]):
             outlined[cell] = mark in c["reaches"]
             reach += result["threshold"] in c["reaches"]
         cmap = colors.LinearSegmentedColormap.from_list("pb", ["#FFFFFF", OKABE_ITO["blue"]])
-        image = ax_grid.imshow(pb, origin="lower", cmap=cmap, vmin=0, vmax=1, aspect="auto")
-        for (i, j), value in np.ndenumerate(pb):
-            dark = value > 0.6
-            ax_grid.text(j, i, f"{value:.2f}\n({pr[i, j]:.1%})", ha="center", va="center",
-                         fontsize=5.5, color="white" if dark else "black")
-        ax_grid.set_xticks(range(n_ft))
-        ax_grid.set_yticks(range(n_fc))
-        ax_grid.set_xticklabels([f"+{j}" for j in range(n_ft)])
-        ax_grid.set_yticklabels([f"+{i}" for i in range(n_fc)])
+        if pb.size <= MAX_LABELLED_CELLS:  # every completion labelled and outlined
+            image = ax_grid.imshow(pb, origin="lower", cmap=cmap, vmin=0, vmax=1, aspect="auto")
+            for (i, j), value in np.ndenumerate(pb):
+                dark = value > 0.6
+                ax_grid.text(j, i, f"{value:.2f}\n({pr[i, j]:.1%})", ha="center", va="center",
+                             fontsize=5.5, color="white" if dark else "black")
+            ax_grid.set_xticks(range(n_ft))
+            ax_grid.set_yticks(range(n_fc))
+            ax_grid.set_xticklabels([f"+{j}" for j in range(n_ft)])
+            ax_grid.set_yticklabels([f"+{i}" for i in range(n_fc)])
+            from matplotlib.patches import Rectangle
+
+            for (i, j), value in np.ndenumerate(outlined):
+                if value:
+                    ax_grid.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False,
+                                                ec=OKABE_ITO["vermillion"], lw=1.6))
+            shown = ""
+        else:  # too many completions to label: the cells carrying nearly all the probability
+            (r0, r1), (c0, c1) = (_central_range(pr.sum(axis=1)), _central_range(pr.sum(axis=0)))
+            image = ax_grid.imshow(pb[r0:r1 + 1, c0:c1 + 1], origin="lower", cmap=cmap, vmin=0,
+                                   vmax=1, aspect="auto", interpolation="nearest",
+                                   extent=(c0 - 0.5, c1 + 0.5, r0 - 0.5, r1 + 0.5))
+            from matplotlib.collections import LineCollection
+            from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+            ax_grid.add_collection(LineCollection(
+                _outline(outlined, r0, r1, c0, c1), colors=OKABE_ITO["vermillion"], lw=1.2))
+            ax_grid.set_xlim(c0 - 0.5, c1 + 0.5)
+            ax_grid.set_ylim(r0 - 0.5, r1 + 0.5)
+            for axis in (ax_grid.xaxis, ax_grid.yaxis):
+                axis.set_major_locator(MaxNLocator(6, integer=True))
+                axis.set_major_formatter(FuncFormatter(lambda v, _pos: f"+{v:.0f}"))
+            shown = f"\n(shown: the central {1 - 2 * TAIL:.1%} of each axis)"
         ax_grid.grid(False)
         m_t, m_c = n_ft - 1, n_fc - 1
-        from matplotlib.patches import Rectangle
-
-        for (i, j), value in np.ndenumerate(outlined):
-            if value:
-                ax_grid.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False,
-                                            ec=OKABE_ITO["vermillion"], lw=1.6))
         event = result.get("outcome", "event").replace("_", " ")
         ax_grid.set_xlabel(f"Further {event} events among {m_t}\nmore treated patients "
                            f"(now {d['treatment']['events']}/{d['treatment']['n']})")
@@ -100,7 +151,8 @@ def predictive_figure(result: dict[str, Any]):
                            f"(now {d['control']['events']}/{d['control']['n']})")
         ax_grid.set_title(f"{first.get('label') or first['prior']} prior: each completion's final "
                           f"P(benefit)\n(predictive probability); outlined if ≥ {mark:g}; "
-                          f"{reach} of {pb.size} reach {result['threshold']:g}", loc="left")
+                          f"{reach:,} of {pb.size:,} reach {result['threshold']:g}{shown}",
+                          loc="left")
         fig.colorbar(image, ax=ax_grid, label="P(benefit) of the completed trial", shrink=0.9)
     return fig
 
