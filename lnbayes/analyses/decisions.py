@@ -65,6 +65,7 @@ def design(
     looks: list[tuple[int, int]] | None = None,
     futility: float | None = None,
     reference_prior: str | None = "flat",
+    with_reverse: bool = True,
 ) -> dict[str, Any]:
     """Exact operating characteristics of "declare benefit if every criterion holds".
 
@@ -74,7 +75,9 @@ def design(
     last being the final analysis): efficacy stops when the rule holds, futility stops when the
     predictive probability of final success is below ``futility``; P(declare), P(stop for
     futility) and the expected total size. Beside the chosen prior, the same design under
-    ``reference_prior`` (flat) shows the type I error that borrowing adds.
+    ``reference_prior`` (flat) shows the type I error that borrowing adds. With
+    ``with_reverse``, ``reverse``: the rule's reverse answers under every prior of the outcome
+    at the stopped and planned sizes (:func:`lnbayes.analyses.reverse.reverse_questions`).
     """
     d = trial.design
     outcome = trial.outcome(outcome_name or (d.outcome if d else None))
@@ -196,6 +199,11 @@ def design(
             "sample_size": None,
         })
     result["seconds"] = time.perf_counter() - start
+    result["reverse"] = None
+    if with_reverse:
+        from lnbayes.analyses.reverse import reverse_questions
+
+        result["reverse"] = reverse_questions(trial, outcome, criteria, None, control_rate, target)
     result["provenance"] = {"command": files.command_line(), "trial_file": trial.source_path,
                             "versions": files.versions()}
     return result

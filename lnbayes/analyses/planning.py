@@ -208,11 +208,14 @@ def design(
     hoped_for_rate: float | None = None,
     outcome_name: str | None = None,
     target_power: float | None = None,
+    with_reverse: bool = True,
 ) -> dict[str, Any]:
     """Operating characteristics of "declare benefit if P(benefit) >= threshold".
 
     By exact enumeration of all outcomes: P(declare) over a grid of true rates, type I error,
-    power at the hoped-for effect, and the total sample size for the target power.
+    power at the hoped-for effect, and the total sample size for the target power. With
+    ``with_reverse``, ``reverse``: the reverse answers of the rule under every prior of the
+    outcome (:func:`lnbayes.analyses.reverse.reverse_questions`).
     """
     d = trial.design
     outcome = trial.outcome(outcome_name or (d.outcome if d else None))
@@ -257,6 +260,13 @@ def design(
         curve = _power_curve(prior, allocation, threshold, control_rate, hoped_for_rate, lower,
                              sample)
     seconds = time.perf_counter() - start
+    reverse_answers = None
+    if with_reverse:
+        from lnbayes.analyses.reverse import reverse_questions
+        from lnbayes.model.criteria import Criterion
+
+        reverse_answers = reverse_questions(trial, outcome, (Criterion(threshold),), None,
+                                            control_rate, target)
     return {
         "trial": trial.id,
         "title": trial.title,
@@ -273,6 +283,7 @@ def design(
         "power": power,
         "sample_size_80": sample,
         "power_curve": curve,
+        "reverse": reverse_answers,
         "seconds": seconds,
         "provenance": {"command": files.command_line(), "trial_file": trial.source_path,
                        "versions": files.versions()},

@@ -129,6 +129,6 @@ def _design_rule(trial, prior, arms, threshold, criteria, looks, futility, contr
     if json_out:
         sys.stdout.write(files.dumps(result))
     else:
-        from lnbayes.outputs.criteria_tables import print_rule_design
+        from lnbayes.outputs.decision_tables import print_design
 
-        print_rule_design(result, opt.console())
+        print_design(result, opt.console())

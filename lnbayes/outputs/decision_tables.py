@@ -133,14 +133,21 @@ def print_predict(result: dict[str, Any], console) -> None:
 
 
 def print_design(result: dict[str, Any], console) -> None:
+    """One printer for every ``lnbayes design`` result: the single-threshold rule
+    (:func:`lnbayes.analyses.planning.design`) and multi-criterion rules with or without interim
+    looks (:func:`lnbayes.analyses.decisions.design`). P(declare) over true rates, type I error
+    (beside the reference prior when given), power, sample size, and the reverse answers."""
     from rich.table import Table
 
     n = result["n"]
-    console.print(
-        f"[bold]{result['title']}[/]\nRule: {result['rule']} ({result['outcome']}, prior "
-        f"{result['prior']}), {n['treatment']} treatment / {n['control']} control; "
-        f"{result['method']}"
-    )
+    looks = result.get("looks")
+    plan = (" -> ".join(f"{x['n_treatment']}/{x['n_control']}" for x in looks)
+            if looks else f"{n['treatment']} treatment / {n['control']} control")
+    console.print(f"[bold]{result['title']}[/]\nRule: {result['rule']} ({result['outcome']}, "
+                  f"prior {result['prior']}); {plan}"
+                  + (f"; futility if the predictive probability of final success < "
+                     f"{result['futility']:g}" if looks and result.get("futility") else "")
+                  + f"\n{result['method']}")
     oc = {(r["p_control"], r["p_treatment"]): r["p_declare_benefit"]
           for r in result["operating_characteristics"]}
     controls = sorted({k[0] for k in oc})[1::2]
@@ -157,18 +164,47 @@ def print_design(result: dict[str, Any], console) -> None:
             cells.append(f"[bold]{text}[/]" if c == t else text)
         table.add_row(f"{c:.2f}", *cells)
     console.print(table)
-    t1 = result["type_i_error"]
-    lines = [f"Type I error (equal true rates): max {t1['max']:.4f} at rate {t1['at_rate']:.3f}"]
-    if t1["at_control_rate"] is not None:
-        lines[-1] += (f"; {t1['at_control_rate']:.4f} at the expected control rate "
-                      f"{t1['control_rate']:g}")
+    ref = result.get("reference")
+    if result.get("type_i_by_rate"):
+        t1 = Table(title="Type I error (equal true rates)"
+                         + (f": {result['prior']} beside {ref['prior']}" if ref else ""))
+        t1.add_column("true rate", justify="right")
+        t1.add_column(result["prior"], justify="right")
+        if ref:
+            t1.add_column(ref["prior"], justify="right")
+            t1.add_column("inflation", justify="right")
+        for row in result["type_i_by_rate"]:
+            cells = [f"{row['p_declare_benefit']:.4f}"]
+            if ref:
+                cells += [f"{row['reference_p_declare_benefit']:.4f}", f"{row['inflation']:+.4f}"]
+            t1.add_row(f"{row['rate']:.2f}", *cells)
+        console.print(t1)
+    e = result["type_i_error"]
+    lines = [f"Largest type I error (equal true rates): {e['max']:.4f} at a common rate of "
+             f"{e['at_rate']:.3f}"]
+    if ref and ref.get("type_i_error_max"):
+        lines[-1] += (f" ({ref['prior']}: {ref['type_i_error_max']['max']:.4f} at "
+                      f"{ref['type_i_error_max']['at_rate']:.3f})")
+    if e.get("at_control_rate") is not None:
+        lines.append(f"Type I error at the expected control rate {e['control_rate']:g}: "
+                     f"{e['at_control_rate']:.4f}")
     p = result["power"]
     if p is not None:
+        effect = f", OR {p['odds_ratio']:.2f}" if p.get("odds_ratio") is not None else ""
         lines.append(f"Power at the hoped-for effect (control {p['p_control']:.2f}, treatment "
-                     f"{p['p_treatment']:.3f}, OR {p['odds_ratio']:.2f}): {p['power']:.4f}")
-    s = result["sample_size_80"]
+                     f"{p['p_treatment']:.3f}{effect}): {p['power']:.4f}")
+        if looks:
+            lines.append(f"  P(stop for futility) {p['p_stop_futility']:.4f}, expected total "
+                         f"size {p['expected_n']:.2f}")
+            for r in p["by_look"]:
+                lines.append(f"  look {r['look']} ({r['n_treatment']}/{r['n_control']}): reached "
+                             f"{r['p_reach']:.4f}, declare {r['p_declare_benefit']:.4f}, futility "
+                             f"{r['p_stop_futility']:.4f}")
+    s = result.get("sample_size_80", result.get("sample_size"))
     if s is not None:
-        if s["total"] is None:
+        if s.get("omitted"):
+            lines.append(f"Sample size: not searched ({s['omitted']})")
+        elif s["total"] is None:
             lines.append(f"Power {s['target_power']:.0%} not reached up to "
                          f"{s['max_total_searched']} patients")
         else:
@@ -176,8 +212,65 @@ def print_design(result: dict[str, Any], console) -> None:
                 f"Total sample size for {s['target_power']:.0%} power: {s['total']} "
                 f"({s['n_treatment']} + {s['n_control']}, power {s['power']:.4f}); power stays "
                 f">= {s['target_power']:.0%} at every total from {s['first_stable']} to "
-                f"{s['first_stable'] + 6} (power is saw-toothed in n)"
-            )
-    for line in lines:
-        console.print(line)
+                f"{s['first_stable'] + 6} (power is saw-toothed in n)")
+    console.print("\n".join(lines))
+    if result.get("reverse"):
+        print_reverse(result["reverse"], console)
     console.print(f"[dim]Bold: equal rates (type I error). {result['seconds']:.1f} s.[/]")
+
+
+def _odds_ratio(x: dict[str, Any]) -> str:
+    if x.get("odds_ratio") is not None:
+        return f"{x['odds_ratio']:.2f}"
+    return "inf" if x.get("rate_treatment") == 1 or x.get("rate_control") == 0 else "0"
+
+
+def print_reverse(rev: dict[str, Any], console) -> None:
+    """Reverse answers: the data that would have been needed and the minimal detectable effect,
+    per prior, at the stopped and the planned sizes."""
+    from rich.table import Table
+
+    obs = rev["observed"]
+    table = Table(title=f"Data needed to declare benefit ({rev['rule']}), control rate held at "
+                        f"the observed {obs['control_events']}/{obs['n_control']}")
+    table.add_column("Prior")
+    sizes = [b for b in rev["results"][0]["by_size"]] if rev["results"] else []
+    for b in sizes:
+        table.add_column(f"{b['label']} {b['n_treatment']}/{b['n_control']}: treatment events "
+                         "needed (RD, OR)", justify="right")
+    for row in rev["results"]:
+        cells = []
+        for b in row["by_size"]:
+            parts = []
+            for x in b["needed"]:
+                if x["treatment_events"] is None:
+                    parts.append(f"none of {x['n_treatment']} vs {x['control_events']}")
+                else:
+                    parts.append(f"{x['treatment_events']}/{x['n_treatment']} vs "
+                                 f"{x['control_events']}/{x['n_control']} (RD "
+                                 f"{x['risk_difference']:+.3f}, OR {_odds_ratio(x)})")
+            cells.append("; ".join(parts))
+        table.add_row(row["prior"], *cells)
+    console.print(table)
+    table = Table(title=f"Minimal detectable effect: true treatment rate (RD, OR) with "
+                        f"{rev['target_power']:.0%} power")
+    table.add_column("Prior")
+    for b in sizes:
+        for m in b["minimal_detectable"]:
+            table.add_column(f"{b['label']} {b['n_treatment']}/{b['n_control']}, control "
+                             f"{m['p_control']:.3f} ({m['control_rate_source']})", justify="right")
+    for row in rev["results"]:
+        cells = []
+        for b in row["by_size"]:
+            for m in b["minimal_detectable"]:
+                if m["p_treatment"] is None:
+                    cells.append(f"not reached (power <= {m['max_power']:.3f})")
+                else:
+                    odds = "" if m["odds_ratio"] is None else f", OR {m['odds_ratio']:.2f}"
+                    cells.append(f"{m['p_treatment']:.3f} (RD {m['risk_difference']:+.3f}{odds})")
+        table.add_row(row["prior"], *cells)
+    console.print(table)
+    for r in rev.get("refused", []):
+        console.print(f"[dim]{r['prior']}: not computed ({r['reason']})[/]")
+    console.print(f"[dim]Needed: {rev['definitions']['needed']}. Minimal detectable: "
+                  f"{rev['definitions']['minimal_detectable']}. {rev['seconds']:.1f} s.[/]")
