@@ -124,8 +124,10 @@ def design(
             ref_by_rate = enumeration.prob_declare(ref_declare, rates, rates)
             ref_max = enumeration.type_i_error(ref_declare)
         power = sample = None
+        curve: list[dict[str, float]] = []
         if control_rate is not None and hoped_for_rate is not None:
             power = {"p_control": control_rate, "p_treatment": hoped_for_rate,
+                     "odds_ratio": _odds_ratio(control_rate, hoped_for_rate),
                      "power": float(enumeration.prob_declare(tables.declare, control_rate,
                                                              hoped_for_rate))}
             allocation = trial.allocation or (n_t, n_c)
@@ -133,6 +135,9 @@ def design(
                 sample = rules.sample_size(prior, allocation, criteria, control_rate,
                                            hoped_for_rate, target=target, lower_is_better=lower)
                 sample["allocation"] = list(allocation)
+                curve = planning.power_curve(
+                    lambda total: rules.power_at(prior, total, allocation, criteria, control_rate,
+                                                 hoped_for_rate, lower), allocation, sample)
             else:
                 sample = {"total": None, "omitted": (
                     "the sample-size search evaluates many designs; under an effect-level prior "
@@ -155,6 +160,7 @@ def design(
             "reference": None if ref is None else {"prior": ref.name, "type_i_error_max": ref_max},
             "power": power,
             "sample_size": sample,
+            "power_curve": curve,
         })
     else:
         seq = rules.sequential_design(prior, looks, criteria, lower, futility)
@@ -180,6 +186,7 @@ def design(
         if control_rate is not None and hoped_for_rate is not None:
             power = rules.sequential_oc(seq, control_rate, hoped_for_rate)
             power["power"] = power["p_declare_benefit"]
+            power["odds_ratio"] = _odds_ratio(control_rate, hoped_for_rate)
         result.update({
             "method": ("exact: the distribution of the running datasets is carried from look to "
                        "look (no simulation); futility uses the predictive probability of "
@@ -197,6 +204,7 @@ def design(
             "reference": None if ref is None else {"prior": ref.name, "type_i_error_max": ref_max},
             "power": power,
             "sample_size": None,
+            "power_curve": [],
         })
     result["seconds"] = time.perf_counter() - start
     result["reverse"] = None
@@ -207,6 +215,12 @@ def design(
     result["provenance"] = {"command": files.command_line(), "trial_file": trial.source_path,
                             "versions": files.versions()}
     return result
+
+
+def _odds_ratio(p_control: float, p_treatment: float) -> float | None:
+    if not (0 < p_control < 1 and 0 < p_treatment < 1):
+        return None
+    return p_treatment * (1 - p_control) / (p_control * (1 - p_treatment))
 
 
 def _by_rate(rates, values, ref, ref_values) -> list[dict[str, Any]]:

@@ -304,15 +304,22 @@ def _design_prior(trial: Trial, outcome, prior_name: str | None):
 
 def _power_curve(prior, allocation, threshold, p_control, p_treatment, lower, sample,
                  points: int = 16) -> list[dict[str, float]]:
-    """Power against total sample size on a regular grid (plus the totals the search met)."""
+    """Power of "P(benefit) >= threshold" against total sample size (:func:`power_curve`)."""
+    return power_curve(lambda total: enumeration.power_at(prior, total, allocation, threshold,
+                                                          p_control, p_treatment, lower),
+                       allocation, sample, points)
+
+
+def power_curve(power_at_total, allocation, sample, points: int = 16) -> list[dict[str, float]]:
+    """Power against total sample size on a regular grid (plus the totals the sample-size
+    search met), for any rule's power function of the total."""
     top = sample["total"] or sample["max_total_searched"]
     top = int(max(top * 1.3, 30))
     step = max(1, top // points)
     known = {row["total"]: row["power"] for row in sample["evaluated"]}
     for total in range(6, top + 1, step):
         if total not in known:
-            known[total] = enumeration.power_at(prior, total, allocation, threshold, p_control,
-                                             p_treatment, lower)
+            known[total] = power_at_total(total)
     return [{"total": k, "n_treatment": enumeration.arm_sizes(k, allocation)[0],
              "n_control": enumeration.arm_sizes(k, allocation)[1], "power": known[k]}
             for k in sorted(known) if k <= top]

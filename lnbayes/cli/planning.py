@@ -90,11 +90,8 @@ def design(
 
     trial = trialfile.load_trial(trial_file)
     if criteria or look_list:
-        if plot is not None:
-            raise LnbayesError("<command line>: --plot: not yet drawn for --criterion / --looks "
-                               "designs (use --json)")
         return _design_rule(trial, prior, arms, threshold, criteria, look_list, futility,
-                            control_rate, hoped_for_rate, outcome, json_out)
+                            control_rate, hoped_for_rate, outcome, json_out, plot)
     status = opt.console(stderr=True)
     with status.status("enumerating all outcomes..."):
         result = planning.design(trial, prior, arms, threshold, control_rate, hoped_for_rate,
@@ -114,7 +111,7 @@ def design(
 
 
 def _design_rule(trial, prior, arms, threshold, criteria, looks, futility, control_rate,
-                 hoped_for_rate, outcome, json_out) -> None:
+                 hoped_for_rate, outcome, json_out, plot) -> None:
     from lnbayes.analyses import decisions
     from lnbayes.io import files
     from lnbayes.model.criteria import Criterion
@@ -126,6 +123,10 @@ def _design_rule(trial, prior, arms, threshold, criteria, looks, futility, contr
     with status.status("enumerating all outcomes..."):
         result = decisions.design(trial, criteria, prior, arms, control_rate, hoped_for_rate,
                                   outcome, looks=looks, futility=futility)
+    if plot is not None:
+        from lnbayes.outputs.figures.planning_plots import operating_characteristics_figure
+
+        opt.save_figure(operating_characteristics_figure(result), plot)
     if json_out:
         sys.stdout.write(files.dumps(result))
     else:

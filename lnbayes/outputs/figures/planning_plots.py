@@ -161,7 +161,10 @@ def operating_characteristics_figure(result: dict[str, Any]):
     """Operating characteristics: a Figure with two panels.
 
     Left: P(declare benefit) against the true treatment rate at a few control rates. Right:
-    power at the hoped-for effect against total sample size.
+    power at the hoped-for effect against total sample size. ``result``: a
+    :func:`lnbayes.analyses.planning.design` or :func:`lnbayes.analyses.decisions.design`
+    result (multi-criterion rules, with or without looks; the right panel needs a power curve,
+    which designs with looks or effect-level priors do not have).
     """
     import matplotlib.pyplot as plt
 
@@ -191,15 +194,20 @@ def operating_characteristics_figure(result: dict[str, Any]):
             ax.plot(power["p_treatment"], power["power"], marker="*", ms=10,
                     color=OKABE_ITO["orange"],
                     mec="black", mew=0.6, ls="none",
-                    label=f"hoped-for effect (OR {power['odds_ratio']:.1f}): power "
-                          f"{power['power']:.2f}")
+                    label=(f"hoped-for effect (OR {power['odds_ratio']:.1f}): power "
+                       if power.get("odds_ratio") is not None else "hoped-for effect: power ")
+                + f"{power['power']:.2f}")
         ax.set_xlim(0, 1)
         ax.set_ylim(-0.02, 1.02)
         ax.set_xlabel("True treatment-arm rate")
         ax.set_ylabel("P(declare benefit)")
         n = result["n"]
         rule = result["rule"].replace(">=", "≥")
-        ax.set_title(f"{rule[:1].upper()}{rule[1:]}\n{n['treatment']} + {n['control']} patients, "
+        looks = result.get("looks")
+        sizes = [f"{x['n_treatment']} + {x['n_control']}" for x in looks or ()]
+        plan = (f"looks at {', '.join(sizes)}" if looks
+                else f"{n['treatment']} + {n['control']} patients")
+        ax.set_title(f"{rule[:1].upper()}{rule[1:]}\n{plan}, "
                      f"{result.get('prior_label') or result['prior']} prior", loc="left")
         ax.legend(loc="upper left", frameon=False)
 
@@ -208,7 +216,8 @@ def operating_characteristics_figure(result: dict[str, Any]):
             totals = [r["total"] for r in curve]
             ax_n.plot(totals, [r["power"] for r in curve], color=OKABE_ITO["blue"], lw=1.2,
                       marker="o", ms=2)
-            target = result["sample_size_80"]["target_power"]
+            s = result.get("sample_size_80") or result.get("sample_size")
+            target = s["target_power"]
             ax_n.axhline(target, color="0.45", lw=0.8, ls="--")
             planned = n["treatment"] + n["control"]
             ax_n.axvline(planned, color=OKABE_ITO["vermillion"], lw=1, ls=":")
@@ -218,7 +227,6 @@ def operating_characteristics_figure(result: dict[str, Any]):
                 ax_n.plot(planned, power["power"], marker="o", ms=4.5,
                           color=OKABE_ITO["vermillion"], ls="none")
             ax_n.text(planned, 0.02, label, color=OKABE_ITO["vermillion"], va="bottom")
-            s = result["sample_size_80"]
             if s["total"] is not None:
                 ax_n.plot(s["total"], s["power"], marker="*", ms=10, color=OKABE_ITO["orange"],
                           mec="black", mew=0.6, ls="none")
@@ -235,6 +243,79 @@ def operating_characteristics_figure(result: dict[str, Any]):
             ax_n.set_title(f"Sample size for {target:.0%} power", loc="left")
         else:
             ax_n.set_axis_off()
-            ax_n.text(0.5, 0.5, "no hoped-for effect given\n(add a [design] table)",
-                      ha="center", va="center", transform=ax_n.transAxes)
+            why = ("no hoped-for effect given\n(add a [design] table)" if power is None else
+                   "no sample-size search for this design\n(interim looks or an effect-level "
+                   "prior)")
+            ax_n.text(0.5, 0.5, why, ha="center", va="center", transform=ax_n.transAxes)
+    return fig
+
+
+def protocol_figure(protocol: dict[str, Any]):
+    """The design as a protocol states it: a Figure with two panels, from
+    :func:`lnbayes.analyses.protocol.protocol` (its exact curves; nothing is computed here).
+
+    Left: type I error (P(declare benefit) when both arms share a true rate) against that rate.
+    Right: power against the true treatment rate at the expected control rate. One colour per
+    prior (the analysis prior and the priors that borrow), solid at the planned size, dashed at
+    the size the trial stopped at.
+    """
+    import matplotlib.pyplot as plt
+
+    rates = np.asarray(protocol["curve_rates"])
+    styles = {"planned": "-", "stopped": "--", "observed": "-"}
+    control = protocol["control_rate"]
+    hoped = protocol["hoped_for"]
+    with house_style(), plt.rc_context(GRID):
+        fig, (ax, ax_p) = plt.subplots(1, 2, figsize=(DOUBLE_COLUMN, 3.4), layout="constrained")
+        for k, prior in enumerate(protocol["priors"]):
+            colour = prior_colour(k)
+            for size in prior["by_size"]:
+                label = (f"{prior['label']}, {size['label']} {size['n_treatment']} + "
+                         f"{size['n_control']}")
+                ls = styles.get(size["label"], "-")
+                ax.plot(rates, size["curve_type_i"], color=colour, ls=ls, lw=1.3, label=label)
+                t1 = size["type_i_max"]
+                ax.plot(t1["at_rate"], t1["max"], marker="o", ms=3.5, color=colour, ls="none")
+                if "curve_power" in size:
+                    ax_p.plot(rates, size["curve_power"], color=colour, ls=ls, lw=1.3)
+        alpha = 1.0 - protocol["threshold"]
+        ax.axhline(alpha, color="0.45", lw=0.8, ls=":")
+        ax.text(0.02, alpha, f" {alpha:.2g}", va="bottom", ha="left", fontsize=7, color="0.3",
+                transform=ax.get_yaxis_transform())
+        top = max(max(s["curve_type_i"]) for p in protocol["priors"] for s in p["by_size"])
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, max(0.1, 1.15 * top))
+        ax.set_xlabel("True event rate, the same in both arms")
+        ax.set_ylabel("P(declare benefit) = type I error")
+        ax.set_title("Type I error (dots: largest)", loc="left")
+        if control is not None:
+            target = protocol["sample_size"]["target_power"] if protocol["sample_size"] else 0.8
+            ax_p.axhline(target, color="0.45", lw=0.8, ls=":")
+            ax_p.text(0.02, target, f" {target:.0%} power", va="bottom", ha="left", fontsize=7,
+                      color="0.3", transform=ax_p.get_yaxis_transform())
+            ax_p.axvline(control, color="0.45", lw=0.8, ls="--")
+            ax_p.text(control, 0.97, "no effect ", ha="right", va="top", fontsize=7,
+                      color="0.3", rotation=90)
+            if hoped is not None:
+                ax_p.axvline(hoped["p_treatment"], color=OKABE_ITO["orange"], lw=0.9, ls="-.")
+                ax_p.text(hoped["p_treatment"], 0.97, f"hoped for (OR {hoped['odds_ratio']:.3g}) ",
+                          ha="right", va="top", fontsize=7, color="0.3", rotation=90)
+            # the side of benefit, from a little on the side of harm (power is ~0 beyond)
+            if protocol["better"] == "lower":
+                ax_p.set_xlim(0, min(1.0, control + 0.2))
+            else:
+                ax_p.set_xlim(max(0.0, control - 0.2), 1)
+            ax_p.set_ylim(-0.02, 1.02)
+            ax_p.set_xlabel(f"True treatment-arm rate (control rate {control:g})")
+            ax_p.set_ylabel("P(declare benefit) = power")
+            ax_p.set_title("Power", loc="left")
+        else:
+            ax_p.set_axis_off()
+            ax_p.text(0.5, 0.5, "no expected control rate given\n(add a [design] table)",
+                      ha="center", va="center", transform=ax_p.transAxes)
+        rule = protocol["rule"].replace(">=", "≥")
+        fig.suptitle(f"{rule[:1].upper()}{rule[1:]}: exact operating characteristics",
+                     x=0.01, ha="left", fontsize=9)
+        fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncols=2,
+                   frameon=False, handlelength=2.8)
     return fig
