@@ -208,10 +208,15 @@ def run_report(
             omitted["predict"] = refused(e)
     else:
         omitted["predict"] = OMITTED[why]
-    design = None
+    design = protocol = None
     if trial.design is not None and trial.planned_enrolment is not None:
         try:
+            started_design = time.perf_counter()
             design = planning.design(trial)
+            from lnbayes.analyses.protocol import protocol as protocol_of
+
+            protocol = protocol_of(trial, design)
+            protocol["seconds_with_design"] = time.perf_counter() - started_design
         except PlanError as e:
             omitted["design"] = refused(e)
     else:
@@ -241,6 +246,7 @@ def run_report(
         "benefit_harm": _benefit_harm(trial, outcomes, omitted),
         "predict": _slim_predict(predict) if predict else None,
         "design": design,
+        "protocol": protocol,
         "sweep": slim_sweep,
         "omitted": omitted,
         "settings": {"seed": seed, "sampler": settings.as_dict() if engine == "pymc" else None,

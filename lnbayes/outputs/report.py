@@ -139,6 +139,12 @@ def figure_captions(trial: Trial, report: dict[str, Any]) -> dict[str, str]:
         "operating_characteristics": "Operating characteristics of the rule 'declare benefit if "
                                      "P(benefit) >= threshold' at the planned sample size, by "
                                      "exact enumeration.",
+        "protocol": "Exact operating characteristics of the decision rule under the analysis "
+                    "prior and the priors that borrow external information, at the planned size "
+                    "(solid) and at the size the trial stopped at (dashed). Left: type I error, "
+                    "the probability of declaring benefit when both arms share the true event "
+                    "rate on the horizontal axis (dots: largest). Right: power against the true "
+                    "treatment-arm rate at the expected control rate.",
     }
 
 
@@ -162,6 +168,8 @@ def write_figures(trial: Trial, report: dict[str, Any], predict, design, outdir:
         figs["predictive"] = planning_plots.predictive_figure(predict)
     if design is not None:
         figs["operating_characteristics"] = planning_plots.operating_characteristics_figure(design)
+    if report.get("protocol"):
+        figs["protocol"] = planning_plots.protocol_figure(report["protocol"])
     map_figs = _map_figures(trial, report)
     figs.update({stem: fig for stem, (fig, _) in map_figs.items()})
     figure_set.save_figures(figs, Path(outdir) / "figures", ("png", "pdf"))
