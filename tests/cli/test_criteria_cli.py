@@ -70,3 +70,38 @@ def test_bad_options_are_one_line_errors(args, message):
     result = invoke(*args)
     assert result.exit_code == 2
     assert message in result.output and "Traceback" not in result.output
+
+
+def test_design_reverse_questions_json_and_text():
+    result = invoke("design", "--json")
+    assert result.exit_code == 0, result.output
+    rev = json.loads(result.stdout)["reverse"]
+    assert set(rev) == {"rule", "criteria", "observed", "target_power", "control_rates",
+                        "results", "refused", "definitions", "seconds"}
+    flat = next(r for r in rev["results"] if r["prior"] == "flat")
+    stopped, planned = flat["by_size"]
+    assert (stopped["label"], stopped["n_treatment"], stopped["n_control"]) == ("stopped", 12, 6)
+    assert (planned["label"], planned["n_treatment"], planned["n_control"]) == ("planned", 17, 8)
+    assert set(planned["needed"][0]) == {"n_treatment", "n_control", "control_events",
+                                         "treatment_events", "monotone", "rate_treatment",
+                                         "rate_control", "risk_difference", "odds_ratio"}
+    assert {m["control_rate_source"] for m in planned["minimal_detectable"]} == {"expected",
+                                                                                 "observed"}
+    assert set(planned["minimal_detectable"][0]) == {
+        "p_control", "target_power", "p_treatment", "risk_difference", "odds_ratio",
+        "max_power", "monotone", "control_rate_source"}
+    rule = invoke("design", "--criterion", "0.95", "--criterion", "or:1.5:0.5", "--json")
+    assert json.loads(rule.stdout)["reverse"]["rule"].endswith("and P(OR > 1.5) >= 0.5")
+    text = invoke("design", "--prior", "flat")
+    assert text.exit_code == 0, text.output
+    assert "Data needed to declare benefit" in text.stdout
+    assert "Minimal detectable effect" in text.stdout
+
+
+@pytest.mark.parametrize("extra", [["--criterion", "0.95", "--criterion", "or:1.5:0.5"],
+                                   ["--looks", "12/6,17/8", "--futility", "0.1"]])
+def test_design_rule_plot_is_drawn(tmp_path, extra):
+    out = tmp_path / "oc.png"
+    result = invoke("design", "--prior", "flat", *extra, "--plot", str(out), "--json")
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
