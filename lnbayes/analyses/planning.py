@@ -13,6 +13,7 @@ import numpy as np
 from lnbayes.engines import enumeration
 from lnbayes.errors import LnbayesError
 from lnbayes.io import files
+from lnbayes.model.criteria import rule_text
 from lnbayes.model.spec import Trial
 
 REPORTED_THRESHOLDS = (0.95, 0.8, 0.5)
@@ -46,6 +47,7 @@ def predict(
     outcome_name: str | None = None,
     design_prior_name: str | None = None,
     meaningful: bool = False,
+    criteria=None,
 ) -> dict[str, Any]:
     """Hybrid predictive probability of ending with P(benefit) >= ``threshold``, per prior.
 
@@ -55,7 +57,10 @@ def predict(
     with the *analysis prior* of the row: the hybrid predictive probability (Spiegelhalter,
     Abrams and Myles 2004, section 6.5.3). Where the two priors are the same it is the ordinary
     posterior predictive probability. With ``meaningful``, success is also judged as clinically
-    meaningful benefit: P(effect beyond the outcome's first threshold) >= ``threshold``.
+    meaningful benefit: P(effect beyond the outcome's first threshold) >= ``threshold``. With
+    ``criteria`` (a multi-criterion rule), success is also the rule holding at the end
+    (``rule`` in each row): the completed datasets are read off the rule's decision table at the
+    final size (:func:`lnbayes.engines.criteria.declare_table`).
     """
     outcome = trial.outcome(outcome_name)
     priors = trial.priors_for(outcome, prior_names)
@@ -95,6 +100,9 @@ def predict(
         )
         final_meaningful = (None if meaningful_at is None else
                             _final_meaningful(prior, outcome, pred, final_t, final_c, meaningful_at))
+        rule_success = None
+        if criteria:
+            rule_success = _rule_success(prior, outcome, pred, final_t, final_c, criteria)
         seconds = time.perf_counter() - start
         completions = []
         for i, c in enumerate(pred.future_c):
@@ -111,6 +119,8 @@ def predict(
                                   if pred.final_p_benefit[i, j] >= q - enumeration.DECISION_TOL]
                 if final_meaningful is not None:
                     row["final_p_meaningful"] = float(final_meaningful[i, j])
+                if rule_success is not None:
+                    row["rule_holds"] = bool(rule_success[i, j])
                 completions.append(row)
         result = {
             "prior": prior.name,
@@ -129,6 +139,10 @@ def predict(
             "completions": completions,
             "seconds": seconds,
         }
+        if rule_success is not None:
+            result["rule"] = {"predictive_probability": float(np.sum(prob[rule_success])),
+                              "same_prior": float(np.sum(pred.prob[rule_success])),
+                              "reachable": bool(rule_success.any())}
         if final_meaningful is not None:
             result["meaningful"] = {
                 "scale": meaningful_at.scale, "value": meaningful_at.value,
@@ -152,6 +166,9 @@ def predict(
         "meaningful_threshold": (None if meaningful_at is None else
                                  {"scale": meaningful_at.scale, "value": meaningful_at.value}),
         "meaningful_omitted": meaningful_omitted,
+        "rule": (None if not criteria else
+                 {"rule": rule_text(criteria, outcome.lower_is_better),
+                  "criteria": [c.as_dict() for c in criteria]}),
         "definition": (
             "Hybrid predictive probability = sum over every possible outcome of the remaining "
             "patients (future events 0..final - current in each arm) of its posterior predictive "
@@ -179,6 +196,15 @@ def _success(prob: np.ndarray, final_p: np.ndarray, threshold: float) -> float:
     """Predictive probability of the completions whose final probability reaches ``threshold``."""
     hit = final_p >= threshold - enumeration.DECISION_TOL
     return float(np.sum(prob[hit]))
+
+
+def _rule_success(prior, outcome, pred, final_t: int, final_c: int, criteria) -> np.ndarray:
+    """Whether the rule holds on every completed trial [future_c, future_t] under ``prior``."""
+    from lnbayes.engines import criteria as rules
+
+    declare = rules.declare_table(prior, final_t, final_c, criteria, outcome.lower_is_better)
+    y_c, y_t = outcome.control_events, outcome.treatment_events
+    return declare[y_c + pred.future_c[:, None], y_t + pred.future_t[None, :]]
 
 
 def _final_meaningful(prior, outcome, pred, final_t: int, final_c: int, at) -> np.ndarray:

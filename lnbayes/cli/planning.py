@@ -20,12 +20,14 @@ def predict(
     outcome: OutcomeOpt = None,
     design_prior: Annotated[Optional[str], typer.Option("--design-prior", help="Prior that predicts the remaining patients (default: the reference prior, flat); each row's prior judges the completed trial.")] = None,
     meaningful: Annotated[bool, typer.Option("--meaningful", help="Also count success as clinically meaningful benefit: P(beyond the outcome's first threshold) >= the threshold (exact engine per completion; slower).")] = False,
+    criterion: opt.CriterionOpt = None,
     json_out: JsonOpt = False,
     plot: opt.PlotOpt = None,
 ) -> None:
     """Hybrid predictive probability that the completed trial would have shown benefit (exact)."""
     opt.check_probability(threshold, "--threshold")
     final_arms = opt.parse_arms(final, "--final")
+    criteria = opt.parse_criteria(criterion)
     opt.check_plot_path(plot)
     opt.keep_freed_memory()
     from lnbayes.analyses import planning
@@ -38,7 +40,8 @@ def predict(
         raise LnbayesError(
             f"<command line>: --final: {final_arms[0]}/{final_arms[1]} is smaller than the data "
             f"so far ({data.treatment_n}/{data.control_n}): nothing is left to predict")
-    result = planning.predict(trial, prior, final_arms, threshold, outcome, design_prior, meaningful)
+    result = planning.predict(trial, prior, final_arms, threshold, outcome, design_prior, meaningful,
+                              criteria)
     from lnbayes.io import files
 
     if plot is not None:

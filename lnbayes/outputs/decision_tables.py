@@ -129,6 +129,18 @@ def print_predict(result: dict[str, Any], console) -> None:
                                         for row in m["by_threshold"]],
                           f"{m['max_final_p_meaningful']:.3f}")
         console.print(table)
+    rule = result.get("rule")
+    if rule:
+        table = Table(title=f"Success as the decision rule at the end: {rule['rule']}")
+        table.add_column("Analysis prior")
+        table.add_column(f"predictive probability ({design} predicts)", justify="right")
+        table.add_column("same prior predicts", justify="right")
+        table.add_column("any completion declares", justify="center")
+        for r in result["results"]:
+            x = r["rule"]
+            table.add_row(r["prior"], table_number(x["predictive_probability"], 4),
+                          table_number(x["same_prior"], 4), "yes" if x["reachable"] else "no")
+        console.print(table)
     console.print(f"[dim]{result['definition']}[/]")
 
 

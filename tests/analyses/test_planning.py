@@ -131,3 +131,47 @@ def test_hybrid_predictive_against_independent_enumeration(tmp_path):
     m_by = rows["flat"]["meaningful"]["by_threshold"]
     assert all(m["predictive_probability"] <= b["predictive_probability"] + 1e-12
                for m, b in zip(m_by, rows["flat"]["by_threshold"]))
+
+
+def test_predict_with_a_rule_matches_an_independent_sum(trial):
+    """Success as a multi-criterion rule (P(benefit) >= 0.8 and P(OR > 1.5) >= 0.5): the
+    predictive probability under flat priors equals a sum written here over the 8 x 3
+    completions of 9/12 vs 5/6 to 17/8 (beta-binomial predictive, final probabilities by quad),
+    and the rule P(benefit) >= 0.95 alone reproduces the threshold's column."""
+    import numpy as np
+    from scipy import integrate
+
+    from lnbayes.model.criteria import parse_criteria
+
+    rule = parse_criteria(["0.8", "or:1.5:0.5"])
+    got = planning.predict(trial, ["flat"], threshold=0.95, criteria=rule)
+    (row,) = got["results"]
+    assert got["rule"]["rule"] == "declare benefit if P(benefit) >= 0.8 and P(OR > 1.5) >= 0.5"
+
+    def p_final(y_t, y_c, odds_ratio):
+        post_c, post_t = stats.beta(1 + y_c, 9 - y_c), stats.beta(1 + y_t, 18 - y_t)
+
+        def edge(x):
+            o = odds_ratio * x / (1 - x)
+            return o / (1 + o)
+
+        return integrate.quad(lambda x: post_c.pdf(x) * post_t.sf(edge(x)), 0, 1,
+                              epsabs=1e-13, epsrel=1e-12, limit=200)[0]
+
+    want = 0.0
+    for f_t in range(6):  # 5 more treated patients
+        for f_c in range(3):  # 2 more controls
+            w = (stats.betabinom.pmf(f_t, 5, 1 + 9, 1 + 3)
+                 * stats.betabinom.pmf(f_c, 2, 1 + 5, 1 + 1))
+            if p_final(9 + f_t, 5 + f_c, 1.0) >= 0.8 and p_final(9 + f_t, 5 + f_c, 1.5) >= 0.5:
+                want += w
+    assert row["rule"]["predictive_probability"] == pytest.approx(want, abs=1e-12)
+    assert row["rule"]["same_prior"] == pytest.approx(want, abs=1e-12)
+    assert sum(c["rule_holds"] for c in row["completions"]) >= 1
+    alone = planning.predict(trial, ["flat"], threshold=0.95,
+                             criteria=parse_criteria(["0.95"]))["results"][0]
+    assert alone["rule"]["predictive_probability"] == pytest.approx(
+        alone["predictive_probability"], abs=1e-15)
+    assert np.isclose(alone["rule"]["predictive_probability"],
+                      next(b["predictive_probability"] for b in alone["by_threshold"]
+                           if b["threshold"] == 0.95))

@@ -105,3 +105,17 @@ def test_design_rule_plot_is_drawn(tmp_path, extra):
     result = invoke("design", "--prior", "flat", *extra, "--plot", str(out), "--json")
     assert result.exit_code == 0, result.output
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_predict_rule_json_and_table():
+    result = invoke("predict", "--prior", "flat", "--criterion", "0.8", "--criterion",
+                    "or:1.5:0.5", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["rule"]["rule"] == "declare benefit if P(benefit) >= 0.8 and P(OR > 1.5) >= 0.5"
+    (row,) = data["results"]
+    assert set(row["rule"]) == {"predictive_probability", "same_prior", "reachable"}
+    assert "rule_holds" in row["completions"][0]
+    table = invoke("predict", "--prior", "flat", "--criterion", "0.8")
+    assert table.exit_code == 0, table.output
+    assert "Success as the decision rule at the end" in table.stdout
