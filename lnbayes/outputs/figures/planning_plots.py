@@ -293,13 +293,15 @@ def protocol_figure(protocol: dict[str, Any]):
             ax_p.axhline(target, color="0.45", lw=0.8, ls=":")
             ax_p.text(0.02, target, f" {target:.0%} power", va="bottom", ha="left", fontsize=7,
                       color="0.3", transform=ax_p.get_yaxis_transform())
+            # the two reference lines are labelled above the frame, clear of the curves
+            top = ax_p.get_xaxis_transform()
             ax_p.axvline(control, color="0.45", lw=0.8, ls="--")
-            ax_p.text(control, 0.97, "no effect ", ha="right", va="top", fontsize=7,
-                      color="0.3", rotation=90)
+            ax_p.text(control, 1.01, "no effect", ha="center", va="bottom", fontsize=7,
+                      color="0.3", transform=top)
             if hoped is not None:
                 ax_p.axvline(hoped["p_treatment"], color=OKABE_ITO["orange"], lw=0.9, ls="-.")
-                ax_p.text(hoped["p_treatment"], 0.97, f"hoped for (OR {hoped['odds_ratio']:.3g}) ",
-                          ha="right", va="top", fontsize=7, color="0.3", rotation=90)
+                ax_p.text(hoped["p_treatment"], 1.01, f"hoped for (OR {hoped['odds_ratio']:.3g})",
+                          ha="center", va="bottom", fontsize=7, color="0.3", transform=top)
             # the side of benefit, from a little on the side of harm (power is ~0 beyond)
             if protocol["better"] == "lower":
                 ax_p.set_xlim(0, min(1.0, control + 0.2))
