@@ -113,6 +113,7 @@ def figure_captions(trial: Trial, report: dict[str, Any]) -> dict[str, str]:
         effect += (" A Normal prior on the log odds ratio implies a sharp peak at a risk "
                    "difference of 0, because the risk difference shrinks to 0 as the control "
                    "rate approaches 0 or 1.")
+    stop_words = "the trial stopped at" if trial.stopped_early else "analysed"
     sw = report["sweep"]
     grid_priors = [p for p in trial.priors_for(primary) if p.role == "grid"]
     heatmap = (f"Posterior probability of benefit across a grid of Normal priors on the "
@@ -141,7 +142,7 @@ def figure_captions(trial: Trial, report: dict[str, Any]) -> dict[str, str]:
                                      "exact enumeration.",
         "protocol": "Exact operating characteristics of the decision rule under the analysis "
                     "prior and the priors that borrow external information, at the planned size "
-                    "(solid) and at the size the trial stopped at (dashed). Left: type I error, "
+                    f"(solid) and at the size {stop_words} (dashed). Left: type I error, "
                     "the probability of declaring benefit when both arms share the true event "
                     "rate on the horizontal axis (dots: largest). Right: power against the true "
                     "treatment-arm rate at the expected control rate.",

@@ -262,7 +262,7 @@ def protocol_figure(protocol: dict[str, Any]):
     import matplotlib.pyplot as plt
 
     rates = np.asarray(protocol["curve_rates"])
-    styles = {"planned": "-", "stopped": "--", "observed": "-"}
+    styles = {"planned": "-"}  # the stopped (or observed) size is dashed
     control = protocol["control_rate"]
     hoped = protocol["hoped_for"]
     with house_style(), plt.rc_context(GRID):
@@ -272,7 +272,7 @@ def protocol_figure(protocol: dict[str, Any]):
             for size in prior["by_size"]:
                 label = (f"{prior['label']}, {size['label']} {size['n_treatment']} + "
                          f"{size['n_control']}")
-                ls = styles.get(size["label"], "-")
+                ls = styles.get(size["label"], "--")
                 ax.plot(rates, size["curve_type_i"], color=colour, ls=ls, lw=1.3, label=label)
                 t1 = size["type_i_max"]
                 ax.plot(t1["at_rate"], t1["max"], marker="o", ms=3.5, color=colour, ls="none")
