@@ -384,6 +384,7 @@ def test_damaged_sweep_cache_record_is_recomputed(trial, tmp_path, capsys, how):
 # ---------------------------------------------------------------------------------------------
 
 
+@pytest.mark.heavy
 def test_committed_report_draws_pass_the_completeness_checks(deng):
     """The report's NetCDF files predate checksums: complete draws are accepted as they are."""
     from lnbayes.engines.mcmc import SamplerSettings

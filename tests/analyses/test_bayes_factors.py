@@ -164,6 +164,7 @@ def test_savage_dickey_is_on_the_log_or_for_a_risk_difference_prior():
     assert sd["bf01"] == pytest.approx(post_at0 / total / prior_at0, rel=1e-5)
 
 
+@pytest.mark.heavy
 def test_savage_dickey_log_rr_prior_on_a_large_trial_against_scipy():
     """A log-RR prior on 2 x 1,000 patients (the one-dataset diagonal integral, not the
     all-datasets lattice): brute force in (p_c, p_t) with scipy, on windows of at least 7

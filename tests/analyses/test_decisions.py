@@ -18,6 +18,7 @@ def borrowing(trial):
     return decisions.design(trial, RULE, "evidence_based")
 
 
+@pytest.mark.heavy
 def test_design_rows_and_borrowing_inflation(borrowing):
     r = borrowing
     assert r["prior"] == "evidence_based" and r["n"] == {"treatment": 17, "control": 8}
@@ -41,6 +42,7 @@ def test_design_rows_and_borrowing_inflation(borrowing):
     assert r["power"]["power"] < s["power"]
 
 
+@pytest.mark.heavy
 def test_one_criterion_reproduces_the_threshold_design(trial):
     """``--criterion 0.95`` alone is the existing single-threshold design."""
     old = planning.design(trial, "flat", threshold=0.95)
@@ -52,6 +54,7 @@ def test_one_criterion_reproduces_the_threshold_design(trial):
     assert new["sample_size"]["total"] == old["sample_size_80"]["total"]
 
 
+@pytest.mark.heavy
 def test_design_with_looks(trial):
     r = decisions.design(trial, RULE, "flat", looks=[(12, 6), (17, 8)], futility=0.1)
     assert r["looks"] == [{"n_treatment": 12, "n_control": 6}, {"n_treatment": 17, "n_control": 8}]

@@ -110,6 +110,7 @@ def test_priors_table_for_humans():
 
 
 
+@pytest.mark.heavy
 def test_priors_report_of_the_embedded_trial():
     trial = load_trial()
     report = prior_checks.priors_report(trial)

@@ -359,6 +359,7 @@ def moved(x: float) -> list[float]:
 
 
 
+@pytest.mark.heavy
 def test_tipping_points_on_the_embedded_trial_are_continuous():
     trial = load_trial()
     outcome = trial.outcome(None)

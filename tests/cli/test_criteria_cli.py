@@ -17,6 +17,7 @@ def invoke(*args):
     return runner.invoke(app, list(args))
 
 
+@pytest.mark.heavy
 def test_design_criteria_json():
     result = invoke("design", "--criterion", "0.95", "--criterion", "or:1.5:0.5", "--prior",
                     "flat", "--hoped-for-rate", "0.95", "--json")
@@ -29,6 +30,7 @@ def test_design_criteria_json():
     assert data["power"]["p_treatment"] == 0.95
 
 
+@pytest.mark.heavy
 def test_design_looks_json_and_table():
     result = invoke("design", "--criterion", "0.95", "--looks", "12/6,17/8", "--futility", "0.05",
                     "--prior", "flat", "--json")
@@ -72,6 +74,7 @@ def test_bad_options_are_one_line_errors(args, message):
     assert message in result.output and "Traceback" not in result.output
 
 
+@pytest.mark.heavy
 def test_design_reverse_questions_json_and_text():
     result = invoke("design", "--json")
     assert result.exit_code == 0, result.output
@@ -100,6 +103,7 @@ def test_design_reverse_questions_json_and_text():
 
 @pytest.mark.parametrize("extra", [["--criterion", "0.95", "--criterion", "or:1.5:0.5"],
                                    ["--looks", "12/6,17/8", "--futility", "0.1"]])
+@pytest.mark.heavy
 def test_design_rule_plot_is_drawn(tmp_path, extra):
     out = tmp_path / "oc.png"
     result = invoke("design", "--prior", "flat", *extra, "--plot", str(out), "--json")

@@ -530,6 +530,7 @@ def test_cli_design_bad_input():
 
 
 
+@pytest.mark.heavy
 def test_cli_plot_writes_figures(tmp_path):
     from PIL import Image
     from typer.testing import CliRunner
@@ -654,6 +655,7 @@ def test_report_cli_rejects_bad_file(tmp_path):
 
 
 
+@pytest.mark.heavy
 def test_priors_json_carries_the_map_record_and_writes_the_figure(tmp_path):
     result = run("priors", ROOT / "models" / "deng2017_map.toml", "--json", "--figures", tmp_path)
     assert result.returncode == 0, result.stderr

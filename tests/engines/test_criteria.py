@@ -135,6 +135,7 @@ def test_rd_zero_criterion_is_p_benefit():
     (FLAT, 17, 8, ["0.8", "rd:0.2:0.5"], True),
     (MIXTURE, 12, 6, ["0.8", "rd:0.2:0.5"], True),
 ], ids=["flat-or", "flat-rd", "mixture-rd"])
+@pytest.mark.heavy
 def test_dual_criterion_operating_characteristics_match_independent_enumeration(
         prior, n_t, n_c, texts, binds):
     rule = parse_criteria(texts)

@@ -93,6 +93,7 @@ def test_needed_count_matches_brute_force(n_t, n_c, y_c, threshold, a, lower):
     (24, 12, 0.5, 0.9, 1.0, False),
     (17, 8, 0.6, 0.9, 1.0, True),
 ])
+@pytest.mark.heavy
 def test_minimal_detectable_rate_matches_brute_force(n_t, n_c, p_c, threshold, a, lower):
     decl = brute_declare(n_t, n_c, threshold, a, a, lower)
     got = rev.minimal_detectable_rate(decl, p_c, 0.8, lower)

@@ -23,6 +23,7 @@ def _files(folder):
     return sorted((folder / "map").glob("*.json")) if (folder / "map").exists() else []
 
 
+@pytest.mark.heavy
 def test_hit_returns_exactly_the_fitted_numbers(cache):
     direct = mp.fit_beta_mixture(mp.map_predictive(SPEC), tolerance=mp.CDF_TOLERANCE)
     first = map_cache.fitted_mixture(SPEC, mp.CDF_TOLERANCE)
@@ -34,6 +35,7 @@ def test_hit_returns_exactly_the_fitted_numbers(cache):
         assert fit.max_cdf_error == direct.max_cdf_error and fit.tried == direct.tried
 
 
+@pytest.mark.heavy
 def test_damaged_record_is_computed_again(cache, monkeypatch):
     good = map_cache.fitted_mixture(SPEC, mp.CDF_TOLERANCE)
     (path,) = _files(cache)
@@ -60,6 +62,7 @@ def test_key_follows_the_spec_and_the_algorithm(cache, monkeypatch):
     assert map_cache._key(SPEC, 0.005) != before
 
 
+@pytest.mark.heavy
 def test_off_and_unwritable(tmp_path, monkeypatch):
     monkeypatch.setenv("LNBAYES_CACHE_DIR", "off")
     assert record_cache.cache_dir() is None

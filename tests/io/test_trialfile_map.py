@@ -29,6 +29,7 @@ def _trial(control_map, treatment=None):
     }
 
 
+@pytest.mark.heavy
 def test_map_form_gives_the_fitted_mixture_with_its_derivation():
     trial = trial_from_dict(_trial(MAP), "x.toml")
     control = trial.priors["m"].control
@@ -106,6 +107,7 @@ def _effect_trial(effect_map, scale="log_or"):
     }
 
 
+@pytest.mark.heavy
 def test_effect_map_form_gives_a_normal_mixture_with_its_derivation():
     from lnbayes.priors import map_effect as me
 
@@ -129,6 +131,7 @@ def test_bad_effect_map_is_a_located_error(change, scale, field):
     assert any(p.startswith(field) for p in err.value.problems), err.value.problems
 
 
+@pytest.mark.heavy
 def test_priors_report_shows_the_effect_map():
     from lnbayes.analyses import prior_checks
 

@@ -24,6 +24,7 @@ def arm_prior(a_c, b_c, a_t, b_t):
 
 @pytest.mark.parametrize("scale,mean,sd", [("log_or", 0.3, 0.8), ("log_rr", 0.4, 0.6),
                                            ("rd", 0.1, 0.3)])
+@pytest.mark.heavy
 def test_joint_prior_density_integrates_to_one(scale, mean, sd):
     """Jacobian and truncation included: the density on (u_c, u_t) has mass 1."""
     prior = effect_prior(scale, mean, sd)

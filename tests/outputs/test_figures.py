@@ -61,6 +61,7 @@ def _texts(fig) -> list[str]:
 
 
 
+@pytest.mark.heavy
 def test_the_plot_heatmap_is_the_exact_sweep_of_the_report(trial, outcome, exact_analysis):
     """``lnbayes plot`` draws the report's sweep (no stand-in grid): same grid, P(benefit) of the
     sweep engine equal to the one-prior exact engine (docs/sweep.md: within 1e-4)."""
@@ -271,6 +272,7 @@ def test_predictive_figure(trial):
 
 
 
+@pytest.mark.heavy
 def test_predictive_figure_of_a_large_trial_is_one_image_and_one_outline():
     """A trial stopped at 400 + 395 of 1,200 has 41,406 completions: no label per cell (the
     CAPE COD figure took 4 minutes to save with one), the window holds the central 99.9% of the

@@ -61,6 +61,7 @@ def gl(lo, hi, n):
     return lo + (hi - lo) / 2 * (x + 1), w * (hi - lo) / 2
 
 
+@pytest.mark.heavy
 def test_small_map_matches_a_brute_force_product_rule():
     """Two studies, half-normal(1) tau, mu ~ N(0, 2^2): P(p* <= 0.4), E[p*] and P(tau <= 0.5) by
     a plain Gauss-Legendre product rule over (tau, mu, each study's logit), 3 x 160 nodes per
@@ -97,6 +98,7 @@ def test_small_map_matches_a_brute_force_product_rule():
     assert pred.tau_cdf(0.5) == pytest.approx(tau_cdf, abs=2e-4)
 
 
+@pytest.mark.heavy
 def test_quadrature_has_converged(as_map):
     """Doubling the nodes in tau and mu moves the quantiles by less than 1e-5."""
     finer = mp.map_predictive(as_spec(), n_tau=201, n_mu=321)
@@ -183,6 +185,7 @@ def test_beta_ess(a, b):
     assert ess["morita"] == pytest.approx((d - d0) / (m / x**2 + (1 - m) / (1 - x) ** 2), rel=1e-6)
 
 
+@pytest.mark.heavy
 def test_map_ess_of_a_nearly_beta_map_matches_the_beta():
     """One huge study and a tiny tau: the MAP is close to the study's Beta posterior, whose ESS
     is its a + b (ELIR, moment)."""

@@ -25,6 +25,7 @@ def spec():
     (9, 12, 5, 6, 0.3, 0.5, 1e-7), (30, 50, 20, 50, 0.5, 0.01, 1e-9),
     (0, 20, 3, 20, -1.0, 1.5, 1e-5),  # a zero-event arm: a skewed integrand
 ])
+@pytest.mark.heavy
 def test_two_arm_likelihood_matches_dblquad(yt, nt, yc, nc, mu, tau, rel):
     def f(d, a):
         return math.exp(yc * special.log_expit(a) + (nc - yc) * special.log_expit(-a)
@@ -36,6 +37,7 @@ def test_two_arm_likelihood_matches_dblquad(yt, nt, yc, nc, mu, tau, rel):
     assert ours == pytest.approx(ref, rel=rel)
 
 
+@pytest.mark.heavy
 def test_effect_map_has_converged_and_is_sensible(spec):
     pred = me.effect_map_predictive(spec)
     finer = me._effect_map_predictive(spec, 201, 401)
