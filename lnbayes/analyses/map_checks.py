@@ -79,17 +79,40 @@ def map_records(prior, outcome) -> dict[str, Any] | None:
             out[arm]["robust_sweep"] = robust_weight_sweep(prior, outcome, arm)
     effect = getattr(prior, "effect", None)
     if effect is not None and getattr(effect, "derivation", None) is not None:
-        out["effect"] = effect_map_record(effect)
+        out["effect"] = effect_map_record(effect, outcome)
     return out or None
 
 
-def effect_map_record(normal) -> dict[str, Any]:
-    """What ``lnbayes priors`` shows for a MAP prior of the log odds ratio."""
+def effect_map_record(normal, outcome=None) -> dict[str, Any]:
+    """What ``lnbayes priors`` shows for a MAP prior of the log odds ratio. With the trial's
+    ``outcome`` (both arms non-empty): the variance-matched ESS of the exact MAP, its mixture and
+    the robust mixture at the trial's allocation and observed arm rates (else 1:1 at the earlier
+    trials' pooled control rate in both arms), and the components' posterior weights after the
+    trial's log OR (continuity-corrected if an arm has 0 or n events)."""
+    from lnbayes.priors import effective_size as es
     from lnbayes.priors import map_effect as me
 
     derivation = normal.derivation
-    summary = me.effect_summary(derivation.predictive)
-    return {
+    pred = derivation.predictive
+    summary = me.effect_summary(pred)
+    robust = derivation.robust
+    studies = derivation.spec.studies
+    has_data = (outcome is not None and outcome.treatment_n and outcome.control_n)
+    if has_data:
+        yt, nt, yc, nc = (outcome.treatment_events, outcome.treatment_n, outcome.control_events,
+                          outcome.control_n)
+        rt, rc = es.observed_rate(yt, nt), es.observed_rate(yc, nc)
+        basis = "the trial's allocation and observed arm rates"
+        ess_args = dict(allocation=(nt, nc), rate_treatment=rt, rate_control=rc,
+                        n_treatment=nt, n_control=nc)
+    else:
+        rate = (sum(s.control_events for s in studies) + 0.5) / (sum(s.control_n for s in studies)
+                                                                 + 1)
+        basis = f"1:1 allocation at the earlier trials' pooled control rate {rate:.3g}"
+        ess_args = dict(allocation=(1, 1), rate_treatment=rate, rate_control=rate)
+    ess_by = me.effect_map_ess(pred, derivation.fit.normal,
+                               None if robust is None else normal, **ess_args)
+    record = {
         "scale": "log_or",
         "studies": [{"treatment_events": s.treatment_events, "treatment_n": s.treatment_n,
                      "control_events": s.control_events, "control_n": s.control_n,
@@ -98,12 +121,72 @@ def effect_map_record(normal) -> dict[str, Any]:
                   "mu_prior": {"mean": derivation.spec.mu_mean, "sd": derivation.spec.mu_sd},
                   "description": derivation.describe()},
         **summary,
-        "mixture": [{"weight": w, "mean": m, "sd": sd} for w, m, sd in
-                    zip(normal.weights, normal.means, normal.sds)],
+        "mixture": _normal_list(derivation.fit.normal),
         "mixture_max_cdf_error": derivation.fit.max_cdf_error,
         "components_tried": [{"components": k, "max_cdf_error": e}
                              for k, e in derivation.fit.tried],
+        "robust": None if robust is None else {"weight": robust.weight, "mean": robust.mean,
+                                               "sd": robust.sd},
+        "robust_mixture": _normal_list(normal),
+        "ess": ess_by["map"],
+        "ess_by_prior": ess_by,
+        "ess_note": ("variance-matched (not ELIR): the patients, at " + basis + ", whose data "
+                     "carry the prior's precision about the log odds ratio; "
+                     "prior_precision_share is the prior's share of the posterior precision"),
     }
+    if has_data:
+        cells = np.array([yt, nt - yt, yc, nc - yc], float)
+        cells += 0.5 if cells.min() == 0 else 0.0
+        est = float(np.log(cells[0] / cells[1]) - np.log(cells[2] / cells[3]))
+        var = float(np.sum(1 / cells))
+        record["data"] = {"log_or": est, "variance": var}
+        record["posterior_weights"] = list(me.normal_posterior_weights(normal, est, var))
+    return record
+
+
+def _normal_list(normal) -> list[dict[str, float]]:
+    return [{"weight": w, "mean": m, "sd": sd}
+            for w, m, sd in zip(normal.weights, normal.means, normal.sds)]
+
+
+def effect_figure_data(normal, n_points: int = 801) -> dict[str, Any]:
+    """What the effect-MAP forest draws: each earlier trial's log OR with its 95% Wald interval
+    (0.5 added to every cell when a cell is 0), the MAP's median and 95% interval, and the
+    densities of the exact MAP, its Normal mixture and the robust mixture on a grid of log OR."""
+    derivation = normal.derivation
+    pred = derivation.predictive
+    studies = []
+    for s in derivation.spec.studies:
+        cells = (s.treatment_events, s.treatment_n - s.treatment_events, s.control_events,
+                 s.control_n - s.control_events)
+        c = 0.5 if min(cells) == 0 else 0.0
+        yt, ft, yc, fc = (x + c for x in cells)
+        est = float(np.log(yt / ft) - np.log(yc / fc))
+        se = float(np.sqrt(1 / yt + 1 / ft + 1 / yc + 1 / fc))
+        studies.append({"label": s.source or f"{s.treatment_events}/{s.treatment_n} vs "
+                                              f"{s.control_events}/{s.control_n}",
+                        "treatment": f"{s.treatment_events}/{s.treatment_n}",
+                        "control": f"{s.control_events}/{s.control_n}",
+                        "n": s.treatment_n + s.control_n, "log_or": est,
+                        "lower": est - 1.959963984540054 * se,
+                        "upper": est + 1.959963984540054 * se})
+    q = {k: pred.logit_quantile(k) for k in (0.025, 0.5, 0.975)}
+    lo = min(pred.logit_quantile(0.001), min(s["lower"] for s in studies))
+    hi = max(pred.logit_quantile(0.999), max(s["upper"] for s in studies))
+    pad = 0.05 * (hi - lo)
+    x = np.linspace(lo - pad, hi + pad, n_points)
+
+    def mixture_pdf(nm):
+        return np.sum([w * np.exp(dists.norm_logpdf(x, m, sd))
+                       for w, m, sd in zip(nm.weights, nm.means, nm.sds)], axis=0)
+
+    curves = {"map": pred.logit_pdf(x), "mixture": mixture_pdf(derivation.fit.normal)}
+    if derivation.robust is not None:
+        curves["robust"] = mixture_pdf(normal)
+    return {"studies": studies, "map": {"median": q[0.5], "lower": q[0.025], "upper": q[0.975]},
+            "x": x, "curves": curves, "xlim": (float(x[0]), float(x[-1])),
+            "description": derivation.describe(),
+            "max_cdf_error": derivation.fit.max_cdf_error}
 
 
 def map_figure_data(beta, n_points: int = 801) -> dict[str, Any]:

@@ -54,6 +54,13 @@ def _write_map_figures(trial, result, folder: Path) -> None:
 
     for record in result["priors"]:
         for arm in record.get("map") or {}:
+            if arm == "effect":
+                from lnbayes.analyses.map_checks import effect_figure_data
+                from lnbayes.outputs.figures.map_plots import effect_map_forest
+
+                fig = effect_map_forest(effect_figure_data(trial.priors[record["name"]].effect))
+                opt.save_figure(fig, folder / f"map_{record['name']}_effect.png")
+                continue
             beta = getattr(trial.priors[record["name"]], arm)
             name = trial.treatment_name if arm == "treatment" else trial.control_name
             fig = map_forest(map_figure_data(beta), arm_label=f"{arm} ({name})")

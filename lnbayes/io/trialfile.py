@@ -196,7 +196,7 @@ def parse_effect_map(d: Any, where: str, problems: _Problems) -> NormalPrior | N
         problems.add(where, "must be a table such as { data = [...], tau = { half_normal = 0.5 }, "
                             "mu = { mean = 0, sd = 2 } }")
         return None
-    check_keys(d, ("data", "tau", "mu"), where, problems)
+    check_keys(d, ("data", "tau", "mu", "robust"), where, problems)
     before = len(problems.items)
     studies = []
     data = d.get("data")
@@ -231,9 +231,26 @@ def parse_effect_map(d: Any, where: str, problems: _Problems) -> NormalPrior | N
         check_keys(mu, ("mean", "sd"), f"{where}.mu", problems)
         mu_mean = _get_number(mu, "mean", f"{where}.mu", problems)
         mu_sd = _get_number(mu, "sd", f"{where}.mu", problems, positive=True)
+    robust = None
+    if "robust" in d:
+        rw = f"{where}.robust"
+        r = d["robust"]
+        if not isinstance(r, dict):
+            problems.add(rw, "must be a table such as { weight = 0.2, mean = 0, sd = 2 } (a vague "
+                             "Normal on the log odds ratio)")
+        else:
+            check_keys(r, ("weight", "mean", "sd"), rw, problems)
+            weight = _get_number(r, "weight", rw, problems)
+            r_mean = _get_number(r, "mean", rw, problems, required=False, default=0.0)
+            r_sd = _get_number(r, "sd", rw, problems, positive=True, required=False, default=2.0)
+            if weight is not None and not 0 < weight < 1:
+                problems.add(f"{rw}.weight", f"must lie strictly between 0 and 1 (leave robust "
+                                             f"out for none), got {short(weight)}")
+            elif weight is not None and r_mean is not None and r_sd is not None:
+                robust = me.EffectRobust(weight, r_mean, r_sd)
     if len(problems.items) > before or tau is None or mu_mean is None or mu_sd is None:
         return None
-    return me.map_normal_prior(me.EffectMapSpec(tuple(studies), tau, mu_mean, mu_sd))
+    return me.map_normal_prior(me.EffectMapSpec(tuple(studies), tau, mu_mean, mu_sd), robust)
 
 
 def _parse_tau(d: Any, where: str, problems: _Problems):

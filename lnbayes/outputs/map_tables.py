@@ -68,7 +68,8 @@ def print_map_priors(result: dict[str, Any], console) -> None:
         console.print(
             "[dim]MAP: meta-analytic-predictive prior "
             "(Neuenschwander et al. 2010), computed exactly by quadrature; ESS: ELIR "
-            "(Neuenschwander et al. 2020), moment, and Morita as RBesT computes it (at the mode).[/]")
+            "(Neuenschwander et al. 2020), moment, and Morita as RBesT computes it (at the mode) for "
+            "arm MAPs; variance-matched for effect MAPs.[/]")
 
 
 def _print_sweep(rec: dict[str, Any], console) -> None:
@@ -110,3 +111,25 @@ def _print_effect_map(name: str, rec: dict[str, Any], console) -> None:
         f"{_num(q['0.025'])} to {_num(q['0.975'])} (OR {_num(oq['0.025'])} to "
         f"{_num(oq['0.975'])})\nMixture ({len(rec['mixture'])} components; max |CDF difference| "
         f"{rec['mixture_max_cdf_error']:.4f}): {mix}")
+    if rec.get("robust") is not None:
+        r = rec["robust"]
+        console.print(f"Robust: weight {short(r['weight'])} on Normal({short(r['mean'])}, "
+                      f"{short(r['sd'])}²) of the log OR")
+    if rec.get("ess_by_prior"):
+        ess = Table(title="Effective sample size (variance-matched, not ELIR)")
+        for col in ("Prior", "Patients", "Treatment", "Control", "Prior's precision share"):
+            ess.add_column(col, justify="left" if col == "Prior" else "right")
+        names = {"map": "MAP (exact)", "mixture": "Mixture", "robust": "Robust mixture"}
+        for key, v in rec["ess_by_prior"].items():
+            share = v["prior_precision_share"]
+            ess.add_row(names[key], f"{v['patients_total']:.1f}",
+                        f"{v['patients_treatment']:.1f}", f"{v['patients_control']:.1f}",
+                        "-" if share is None else f"{100 * share:.0f}%")
+        console.print(ess)
+        console.print(f"[dim]{rec['ess_note']}[/]")
+    if "posterior_weights" in rec:
+        prior_w = ", ".join(f"{short(c['weight'], 3)}" for c in rec["robust_mixture"])
+        post_w = ", ".join(f"{short(w, 3)}" for w in rec["posterior_weights"])
+        console.print(f"After this trial's log OR {_num(rec['data']['log_or'])} (variance "
+                      f"{_num(rec['data']['variance'])}) the component weights go from "
+                      f"({prior_w}) to ({post_w}).")

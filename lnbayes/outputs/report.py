@@ -198,9 +198,23 @@ def _map_figures(trial: Trial, report: dict[str, Any]) -> dict[str, tuple[Any, d
     out = {}
     for record in report["prior_checks"]["priors"]:
         for arm, rec in (record.get("map") or {}).items():
+            prior = trial.priors[record["name"]]
+            if arm == "effect":
+                from lnbayes.analyses.map_checks import effect_figure_data
+                from lnbayes.outputs.figures.map_plots import effect_map_forest
+
+                out[f"mapforest_{prior.name}_effect"] = (
+                    effect_map_forest(effect_figure_data(prior.effect)),
+                    {"prior": prior.name, "prior_label": prior.label or prior.name,
+                     "arm": "effect", "kind": "map_forest", "caption": (
+                         f"Meta-analytic-predictive prior of the log odds ratio under the "
+                         f"{prior.label or prior.name} prior: each earlier trial's log odds ratio "
+                         "with its 95% Wald interval, the MAP (a new trial's log odds ratio: "
+                         "median and 95% interval), and beneath, the densities of the MAP, its "
+                         "Normal-mixture approximation and the robust prior used.")})
+                continue
             if arm not in ("control", "treatment"):
                 continue
-            prior = trial.priors[record["name"]]
             arm_name = trial.treatment_name if arm == "treatment" else trial.control_name
             label = f"{arm} ({arm_name})"
             used = None if rec["robust"] is None else rec["robust"]["weight"]

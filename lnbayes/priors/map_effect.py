@@ -188,16 +188,41 @@ def fit_normal_mixture(pred: mp.MapPredictive, max_components: int = mp.MAX_COMP
 
 
 @dataclass(frozen=True)
+class EffectRobust:
+    """The vague component of a robust effect MAP: ``weight`` on Normal(mean, sd^2) of the log
+    odds ratio (the effect-scale analogue of :class:`lnbayes.priors.map.Robust`)."""
+
+    weight: float
+    mean: float = 0.0
+    sd: float = 2.0
+
+
+def robustify_normal(normal, weight: float, mean: float = 0.0, sd: float = 2.0) -> NormalPrior:
+    """``(1 - weight) * normal + weight * Normal(mean, sd^2)``."""
+    if not 0 <= weight <= 1:
+        raise ValueError(f"the robust weight must be in [0, 1], got {weight}")
+    if not sd > 0:
+        raise ValueError(f"the robust component's sd must be > 0, got {sd}")
+    return NormalPrior(tuple(w * (1 - weight) for w in normal.weights) + (float(weight),),
+                       tuple(normal.means) + (float(mean),), tuple(normal.sds) + (float(sd),))
+
+
+@dataclass(frozen=True)
 class EffectMapDerivation:
     spec: EffectMapSpec
     fit: NormalMixtureFit
+    robust: EffectRobust | None = None
 
     @property
     def predictive(self) -> mp.MapPredictive:
         return effect_map_predictive(self.spec)
 
     def describe(self) -> str:
-        return self.spec.describe()
+        text = self.spec.describe()
+        if self.robust is not None:
+            text += (f"; robust: weight {self.robust.weight:g} on "
+                     f"Normal({self.robust.mean:g}, {self.robust.sd:g}²)")
+        return text
 
 
 @dataclass(frozen=True)
@@ -208,11 +233,41 @@ class MapNormalPrior(NormalPrior):
                                                    repr=False)
 
 
-def map_normal_prior(spec: EffectMapSpec) -> MapNormalPrior:
-    """The Normal mixture the engines use for an effect MAP prior, carrying its derivation."""
+def map_normal_prior(spec: EffectMapSpec, robust: EffectRobust | None = None) -> MapNormalPrior:
+    """The Normal mixture the engines use for an effect MAP prior (robustified if ``robust``),
+    carrying its derivation."""
     fit = fit_normal_mixture(effect_map_predictive(spec))
-    n = fit.normal
-    return MapNormalPrior(n.weights, n.means, n.sds, derivation=EffectMapDerivation(spec, fit))
+    n = fit.normal if robust is None else robustify_normal(fit.normal, robust.weight,
+                                                           robust.mean, robust.sd)
+    return MapNormalPrior(n.weights, n.means, n.sds,
+                          derivation=EffectMapDerivation(spec, fit, robust))
+
+
+def normal_posterior_weights(normal, estimate: float, variance: float) -> tuple[float, ...]:
+    """The components' weights after an effect estimate with its (large-sample) variance:
+    w_k N(estimate | m_k, s_k^2 + variance), normalised (each component's marginal likelihood
+    under a Normal likelihood of the log OR)."""
+    w, m, s = (np.asarray(x, float) for x in (normal.weights, normal.means, normal.sds))
+    log_w = np.log(w) + dists.norm_logpdf(estimate, m, np.sqrt(s**2 + variance))
+    return tuple(float(x) for x in np.exp(log_w - special.logsumexp(log_w)))
+
+
+def effect_map_ess(pred: mp.MapPredictive, normal, robust_normal=None, *,
+                   allocation: tuple[float, float], rate_treatment: float, rate_control: float,
+                   n_treatment: int | None = None, n_control: int | None = None) -> dict:
+    """Variance-matched ESS (:func:`lnbayes.priors.effective_size.variance_matched_ess`, the
+    method lnbayes reports for every effect-level prior) of the exact MAP (its variance by
+    quadrature), its Normal mixture and the robust mixture, at the given allocation and arm rates.
+    """
+    from lnbayes.priors import effective_size as es
+
+    summary = effect_summary(pred)
+    mean, sd = summary["mean"], summary["sd"]
+    priors = {"map": NormalPrior((1.0,), (mean,), (sd,)), "mixture": normal}
+    if robust_normal is not None:
+        priors["robust"] = robust_normal
+    return {k: es.variance_matched_ess(v, "log_or", allocation, rate_treatment, rate_control,
+                                       n_treatment, n_control) for k, v in priors.items()}
 
 
 def effect_summary(pred: mp.MapPredictive) -> dict:

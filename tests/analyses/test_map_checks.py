@@ -104,3 +104,29 @@ def test_robust_weight_sweep_against_quadrature(trial):
     assert rows[1]["p_benefit"] == pytest.approx(next(
         r for r in map_checks.map_records(prior, outcome)["control"]["robust_sweep"]
         if r["weight"] == 0.2)["p_benefit"])
+
+
+def test_effect_map_record_and_figure_data():
+    from lnbayes.priors import map_effect as me
+
+    spec = me.EffectMapSpec((me.TwoArmStudy(15, 40, 8, 40, "A"), me.TwoArmStudy(0, 30, 4, 31)),
+                            mp.TauPrior("half_normal", 0.5))
+    normal = me.map_normal_prior(spec, me.EffectRobust(0.3, 0.0, 2.0))
+    rec = map_checks.effect_map_record(normal)  # no outcome: 1:1 at the pooled control rate
+    rate = (8 + 4 + 0.5) / (71 + 1)
+    assert rec["ess"]["allocation"] == [1, 1] and rec["ess"]["rate_control"] == rate
+    assert set(rec["ess_by_prior"]) == {"map", "mixture", "robust"}
+    assert rec["robust"] == {"weight": 0.3, "mean": 0.0, "sd": 2.0}
+    assert len(rec["robust_mixture"]) == len(rec["mixture"]) + 1
+    assert "posterior_weights" not in rec
+    data = map_checks.effect_figure_data(normal)
+    a, b = data["studies"]
+    assert a["log_or"] == pytest.approx(np.log(15 / 25) - np.log(8 / 32))
+    # a zero cell: 0.5 added to every cell
+    assert b["log_or"] == pytest.approx(np.log(0.5 / 30.5) - np.log(4.5 / 27.5))
+    assert b["upper"] - b["log_or"] == pytest.approx(
+        stats.norm.ppf(0.975) * np.sqrt(1 / 0.5 + 1 / 30.5 + 1 / 4.5 + 1 / 27.5))
+    x = data["x"]
+    assert np.trapezoid(data["curves"]["map"], x) == pytest.approx(1.0, abs=2e-3)
+    assert set(data["curves"]) == {"map", "mixture", "robust"}
+    assert x[0] < min(a["lower"], b["lower"]) and x[-1] > data["map"]["upper"]

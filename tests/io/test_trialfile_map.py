@@ -117,11 +117,20 @@ def test_effect_map_form_gives_a_normal_mixture_with_its_derivation():
     assert effect.derivation.fit.max_cdf_error < 0.01
 
 
+def test_effect_map_robust_form():
+    robust = dict(EFFECT_MAP, robust={"weight": 0.2, "sd": 1.5})
+    effect = trial_from_dict(_effect_trial(robust), "x.toml").priors["e"].effect
+    assert effect.derivation.robust.weight == 0.2 and effect.derivation.robust.mean == 0.0
+    assert (effect.weights[-1], effect.means[-1], effect.sds[-1]) == (0.2, 0.0, 1.5)
+
+
 @pytest.mark.parametrize("change, scale, field", [
     (lambda m: None, "rd", "x.toml: priors.e.effect.map: a MAP effect prior is on the log odds ratio"),
     (lambda m: m["data"][0].update(control_events=50), "log_or", "x.toml: priors.e.effect.map.data[0].control_events: must be <= control_n"),
     (lambda m: m["data"][1].pop("treatment_n"), "log_or", "x.toml: priors.e.effect.map.data[1].treatment_n: missing"),
-    (lambda m: m.update(robust={"weight": 0.2}), "log_or", "x.toml: priors.e.effect.map.robust: unknown key"),
+    (lambda m: m.update(robust={"weight": 0.2, "a": 1}), "log_or", "x.toml: priors.e.effect.map.robust.a: unknown key"),
+    (lambda m: m.update(robust={"weight": 1.0}), "log_or", "x.toml: priors.e.effect.map.robust.weight: must lie strictly between 0 and 1"),
+    (lambda m: m.update(robust={"weight": 0.2, "sd": 0}), "log_or", "x.toml: priors.e.effect.map.robust.sd"),
 ])
 def test_bad_effect_map_is_a_located_error(change, scale, field):
     bad = copy.deepcopy(EFFECT_MAP)
@@ -140,3 +149,7 @@ def test_priors_report_shows_the_effect_map():
     assert rec["quantiles"]["0.025"] < rec["quantiles"]["0.5"] < rec["quantiles"]["0.975"]
     assert set(rec["tau"]) == {"median", "interval"}
     assert sum(c["weight"] for c in rec["mixture"]) == pytest.approx(1.0)
+    assert rec["ess"]["method"] == "variance-matched" and rec["robust"] is None
+    assert rec["ess"]["allocation"] == [12, 6]
+    assert 0 < rec["ess"]["prior_precision_share"] < 1
+    assert len(rec["posterior_weights"]) == len(rec["mixture"])

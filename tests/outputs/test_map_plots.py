@@ -34,3 +34,22 @@ def test_robust_sweep_figure_marks_the_weight_used():
     assert list(lines[0].get_xdata()) == [r["weight"] for r in rows]
     assert list(lines[1].get_xdata()) == [0.2] and lines[1].get_ydata()[0] == rows[2]["p_benefit"]
     assert ax.get_xlim() == (0, 1)
+
+
+def test_effect_map_forest_has_a_row_per_trial_and_the_densities():
+    from lnbayes.analyses.map_checks import effect_figure_data
+    from lnbayes.outputs.figures.map_plots import effect_map_forest
+    from lnbayes.priors import map as mp
+    from lnbayes.priors import map_effect as me
+
+    spec = me.EffectMapSpec((me.TwoArmStudy(15, 40, 8, 40, "Trial A (2001)"),
+                             me.TwoArmStudy(22, 60, 14, 58)), mp.TauPrior("half_normal", 0.5))
+    normal = me.map_normal_prior(spec, me.EffectRobust(0.2))
+    fig = effect_map_forest(effect_figure_data(normal))
+    top, bottom = fig.axes
+    labels = [t.get_text() for t in top.get_yticklabels()]
+    assert labels == ["Trial A  15/40 vs 8/40", "22/60 vs 14/58  22/60 vs 14/58",
+                      "MAP: a new trial (median, 95%)"]
+    assert [ln.get_label() for ln in bottom.get_lines()][0] == "MAP (exact)"
+    assert len(bottom.get_lines()) == 3
+    assert bottom.get_xlabel().startswith("log odds ratio")

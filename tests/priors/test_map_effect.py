@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from scipy import integrate, special, stats
 
+from lnbayes.model.spec import NormalPrior
 from lnbayes.priors import map as mp
 from lnbayes.priors import map_effect as me
 
@@ -65,3 +66,54 @@ def test_normal_mixture_fit_is_within_tolerance(spec):
     assert np.max(np.abs(mix - pred.logit_cdf(x))) <= fit.max_cdf_error + 1e-4
     prior = me.map_normal_prior(spec)
     assert prior.weights == fit.normal.weights and prior.derivation.spec == spec
+
+
+def test_robustify_normal_adds_the_vague_component(spec):
+    prior = me.map_normal_prior(spec, me.EffectRobust(0.25, 0.0, 2.0))
+    fit = prior.derivation.fit.normal
+    assert prior.weights[:-1] == pytest.approx(tuple(0.75 * w for w in fit.weights))
+    assert (prior.weights[-1], prior.means[-1], prior.sds[-1]) == (0.25, 0.0, 2.0)
+    assert sum(prior.weights) == pytest.approx(1.0)
+    assert "robust: weight 0.25 on Normal(0, 2²)" in prior.derivation.describe()
+    with pytest.raises(ValueError, match="robust weight"):
+        me.robustify_normal(fit, 1.5)
+
+
+def _exact_variance(pred) -> float:
+    """The MAP's variance by adaptive quadrature of its exact density (independent of the
+    mixture-of-Normals moments effect_summary uses)."""
+    lo, hi = pred.logit_quantile(1e-10), pred.logit_quantile(1 - 1e-10)
+    f = lambda x, k: x**k * float(pred.logit_pdf(np.array([x]))[0])  # noqa: E731
+    m0, m1, m2 = (integrate.quad(f, lo, hi, args=(k,), epsabs=0, epsrel=1e-10, limit=200)[0]
+                  for k in range(3))
+    return m2 / m0 - (m1 / m0) ** 2
+
+
+def test_effect_map_ess_is_variance_matched_against_quadrature(spec):
+    pred = me.effect_map_predictive(spec)
+    normal = me.fit_normal_mixture(pred).normal
+    robust = me.robustify_normal(normal, 0.2, 0.0, 2.0)
+    nt, nc, rt, rc = 12, 6, 0.75, 5 / 6
+    ess = me.effect_map_ess(pred, normal, robust, allocation=(nt, nc), rate_treatment=rt,
+                            rate_control=rc, n_treatment=nt, n_control=nc)
+    per_n = 1 / ((nt / 18) * rt * (1 - rt)) + 1 / ((nc / 18) * rc * (1 - rc))
+    var = _exact_variance(pred)
+    assert ess["map"]["method"] == "variance-matched"
+    assert ess["map"]["patients_total"] == pytest.approx(per_n / var, rel=1e-6)
+    data_info = 1 / (1 / (nt * rt * (1 - rt)) + 1 / (nc * rc * (1 - rc)))
+    assert ess["map"]["prior_precision_share"] == pytest.approx(
+        (1 / var) / (1 / var + data_info), rel=1e-6)
+    # the mixture is within its CDF tolerance, so its variance is close; the robust prior is
+    # vaguer, so it is worth fewer patients
+    assert ess["mixture"]["patients_total"] == pytest.approx(per_n / var, rel=0.05)
+    assert ess["robust"]["patients_total"] < 0.9 * ess["mixture"]["patients_total"]
+
+
+def test_normal_posterior_weights_against_quadrature():
+    normal = me.robustify_normal(NormalPrior((0.6, 0.4), (0.5, 0.9), (0.2, 0.4)), 0.2, 0, 2)
+    est, var = 1.1, 0.6
+    ref = np.array([w * integrate.quad(lambda d: stats.norm.pdf(est, d, math.sqrt(var))
+                                       * stats.norm.pdf(d, m, s), -30, 30, epsrel=1e-12)[0]
+                    for w, m, s in zip(normal.weights, normal.means, normal.sds)])
+    assert me.normal_posterior_weights(normal, est, var) == pytest.approx(ref / ref.sum(),
+                                                                          rel=1e-8)

@@ -48,6 +48,50 @@ def map_forest(data: Mapping[str, Any], title: str = "", arm_label: str = "contr
     return fig
 
 
+def effect_map_forest(data: Mapping[str, Any], title: str = ""):
+    """A Figure: forest of the earlier trials' log odds ratios (95% Wald intervals) over the
+    effect MAP, its density below (from :func:`lnbayes.analyses.map_checks.effect_figure_data`)."""
+    from matplotlib.figure import Figure
+
+    studies = data["studies"]
+    with house_style():
+        fig = Figure(figsize=(DOUBLE_COLUMN, 2.2 + 0.3 * (len(studies) + 1)))
+        top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[len(studies) + 1.5, 3.0])
+        y = list(range(len(studies) + 1, 1, -1))
+        n_max = max(t["n"] for t in studies)
+        for yi, s in zip(y, studies):
+            top.plot([s["lower"], s["upper"]], [yi, yi], color=OKABE_ITO["black"], lw=1)
+            top.plot(s["log_or"], yi, "s", color=OKABE_ITO["black"],
+                     ms=2 + 4 * (s["n"] / n_max) ** 0.5)
+        m = data["map"]
+        top.plot([m["lower"], m["upper"]], [0.6, 0.6], color=OKABE_ITO["blue"], lw=2.2)
+        top.plot(m["median"], 0.6, "D", color=OKABE_ITO["blue"], ms=6)
+        top.axhline(1.3, color="#BBBBBB", lw=0.6)
+        top.axvline(0.0, color="#BBBBBB", lw=0.6)
+        labels = [f"{_short_label(s['label'])}  {s['treatment']} vs {s['control']}"
+                  for s in studies]
+        top.set_yticks([*y, 0.6], [*labels, "MAP: a new trial (median, 95%)"])
+        top.set_ylim(0, len(studies) + 1.8)
+        top.set_title(title or "Meta-analytic-predictive prior of the log odds ratio")
+        x = data["x"]
+        curves = data["curves"]
+        bottom.plot(x, curves["map"], color=OKABE_ITO["blue"], lw=1.6, label="MAP (exact)")
+        bottom.plot(x, curves["mixture"], color=OKABE_ITO["vermillion"], lw=1.0,
+                    ls=(0, (4, 2)),
+                    label=f"Normal mixture (max |ΔCDF| {data['max_cdf_error']:.3f})")
+        if "robust" in curves:
+            bottom.plot(x, curves["robust"], color=PRIOR_CURVE, lw=1.0, ls=(0, (1, 1.5)),
+                        label="robust mixture (prior used)")
+        bottom.set_ylabel("density")
+        bottom.set_xlabel("log odds ratio (treatment vs control)")
+        bottom.set_ylim(bottom=0)
+        bottom.set_xlim(*data["xlim"])
+        bottom.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
+        fig.text(0.01, -0.02, data["description"], fontsize=6, color="#555555", ha="left",
+                 va="top")
+    return fig
+
+
 def _short_label(label: str, width: int = 34) -> str:
     """A study's label for the axis: its text before any parenthesis, at most ``width`` wide."""
     text = label.split(" (")[0].strip() or label
