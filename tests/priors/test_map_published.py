@@ -89,6 +89,7 @@ def _quantile_mcse(quantile, q: float, h: float = 1e-4) -> float:
     return math.sqrt(q * (1 - q) / N_DRAWS) * slope
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("scale", [1.0, 0.5])
 @pytest.mark.parametrize("what", ["tau", "map"])
 def test_exact_map_matches_rbest_gmap(scale, what):
@@ -104,6 +105,7 @@ def test_exact_map_matches_rbest_gmap(scale, what):
         assert abs(ours - published[key]) <= tol, (scale, what, key, ours, published[key], tol)
 
 
+@pytest.mark.heavy
 def test_published_mixture_is_close_to_the_exact_map():
     pred = mp.map_predictive(_spec(1.0))
     assert mp.max_cdf_error(pred, PUBLISHED_MIXTURE) < 1.36 / math.sqrt(N_DRAWS)
