@@ -65,7 +65,7 @@ def make_figures(trial, outcome, analysis: Mapping[str, Any], data: Mapping[str,
     figs: dict[str, Any] = {
         "effect_prior_posterior": plots.plot_effect_prior_posterior(trial, outcome, analysis,
                                                                     curves, measures=measures),
-        "forest": plots.plot_forest(trial, outcome, analysis, measures=measures),
+        "forest": plots.plot_forest(trial, outcome, analysis, data["data_only"], measures=measures),
         "arm_posteriors": plots.plot_arm_posteriors(trial, outcome, analysis, curves),
         "p_benefit": plots.plot_p_benefit(trial, outcome, analysis),
     }

@@ -23,7 +23,6 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from lnbayes.analyses import densities as densities_mod
-from lnbayes.analyses import sample_estimates
 from lnbayes.formatting import estimate, probability
 from lnbayes.model.effects import MEASURE_OF_EFFECT_SCALE, MEASURE_WORDS, NO_EFFECT
 from lnbayes.outputs.figures.style import (
@@ -300,20 +299,20 @@ def plot_effect_prior_posterior(trial, outcome, analysis: Mapping[str, Any],
 # ---------------------------------------------------------------------------------------------
 
 
-def plot_forest(trial, outcome, analysis: Mapping[str, Any],
+def plot_forest(trial, outcome, analysis: Mapping[str, Any], data_only: Mapping[str, Any],
                 measures: Sequence[str] = EFFECT_MEASURES, prob_label: str = "95% interval"):
     """Posterior median and 95% equal-tailed interval of the effect under each prior.
 
     A P(benefit) column on the right, the no-effect line, and a data-only row (sample estimate
     with Newcombe's interval for the risk difference and Woolf's for the odds ratio) for
-    reference.
+    reference. ``data_only``: :func:`lnbayes.analyses.sample_estimates.data_only_estimate` of the
+    outcome (``figure_data(...)["data_only"]``).
 
     Returns
     -------
     matplotlib.figure.Figure
     """
     results = analysis["results"]
-    data_only = sample_estimates.data_only_estimate(outcome)
     n = len(results)
     rows = n + 1
     y = np.arange(rows)[::-1].astype(float)  # priors top to bottom, data-only last
