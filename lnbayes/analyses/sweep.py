@@ -417,6 +417,14 @@ def reverse_bayes(outcome, prior_sds, levels=LEVELS, alpha: float = 0.05,
     }
     favours = "treatment" if sign * estimate > 0 else "control"
     out["estimate_favours"] = favours
+    out["analysis_of_credibility"] = _analysis_of_credibility(estimate, se, z, favours, control_name)
+    return out
+
+
+def _analysis_of_credibility(estimate: float, se: float, z: float, favours: str,
+                             control_name: str) -> dict[str, Any]:
+    """The advocacy limit of a non-significant log OR, or the sceptical limit of a significant one."""
+    lower_ci, upper_ci = estimate - z * se, estimate + z * se
 
     def or_text(log_value: float) -> str:
         return format_estimate(float(np.exp(log_value)))
@@ -446,15 +454,13 @@ def reverse_bayes(outcome, prior_sds, levels=LEVELS, alpha: float = 0.05,
                 f"includes no effect. The advocacy limit (OR {or_text(al)}) describes the opposite "
                 f"claim: an advocate of harm would need a prior 95% interval for the odds ratio from "
                 f"{harm_interval}.")
-    else:
-        sl = (upper_ci - lower_ci) ** 2 / (4 * np.sqrt(upper_ci * lower_ci))
-        ancred = {"kind": "sceptical", "formula": "SL = (U - L)^2 / (4 sqrt(U L)) on the log-OR scale",
-                  "sceptical_limit": float(sl), "sceptical_limit_or": float(np.exp(sl)),
-                  "sentence": (f"Analysis of credibility: the result is significant; it stays credible "
-                               f"against sceptics whose prior 95% interval for the odds ratio is no "
-                               f"narrower than {or_text(-sl)} to {or_text(sl)}.")}
-    out["analysis_of_credibility"] = ancred
-    return out
+        return ancred
+    sl = (upper_ci - lower_ci) ** 2 / (4 * np.sqrt(upper_ci * lower_ci))
+    return {"kind": "sceptical", "formula": "SL = (U - L)^2 / (4 sqrt(U L)) on the log-OR scale",
+            "sceptical_limit": float(sl), "sceptical_limit_or": float(np.exp(sl)),
+            "sentence": (f"Analysis of credibility: the result is significant; it stays credible "
+                         f"against sceptics whose prior 95% interval for the odds ratio is no "
+                         f"narrower than {or_text(-sl)} to {or_text(sl)}.")}
 
 
 # ---------------------------------------------------------------------------------------------
