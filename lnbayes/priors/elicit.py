@@ -586,76 +586,97 @@ def beta_from_spec(d: dict[str, Any], where: str, problems: Any):
     (:func:`power_prior_beta`),
     on top of ``base`` (default Beta(1, 1)).
     """
-    from lnbayes.model.fields import _get_count, _get_number, check_keys
-    from lnbayes.model.spec import BetaPrior
-
     forms = [k for k in ("quantiles", "data", "mean") if k in d]
     if len(forms) != 1:
         problems.add(where, f"give one of mean + ess, quantiles, or data; got {', '.join(forms)}")
         return None
     if "quantiles" in d:
-        raw = d["quantiles"]
-        qw = f"{where}.quantiles"
-        if not isinstance(raw, list) or len(raw) != 2 or not all(isinstance(q, dict) for q in raw):
-            problems.add(
-                qw,
-                "must be a list of two tables { p, value }, "
-                "e.g. [{ p = 0.5, value = 0.6 }, { p = 0.975, value = 0.8 }]",
-            )
-            return None
-        for i, q in enumerate(raw):
-            check_keys(q, ("p", "value"), f"{qw}[{i}]", problems)
-        parsed = [
-            (
-                _get_number(q, "p", f"{qw}[{i}]", problems),
-                _get_number(q, "value", f"{qw}[{i}]", problems),
-            )
-            for i, q in enumerate(raw)
-        ]
-        if any(x is None for pair in parsed for x in pair):
-            return None
-        (p1, v1), (p2, v2) = parsed
-        try:
-            a, b = beta_from_quantiles(p1, v1, p2, v2)
-        except StatementError as err:
-            problems.add(qw, err.message)
-            return None
-        return BetaPrior.single(a, b)
+        return _beta_from_quantiles_table(d, where, problems)
     if "data" in d:
-        raw = d["data"]
-        dw = f"{where}.data"
-        if not isinstance(raw, list) or not raw or not all(isinstance(x, dict) for x in raw):
-            problems.add(dw, "must be a non-empty list of tables { events, n, source }")
+        return _beta_from_earlier_data(d, where, problems)
+    return _beta_from_mean_and_ess(d, where, problems)
+
+
+def _beta_from_quantiles_table(d: dict[str, Any], where: str, problems: Any):
+    """``quantiles``: the Beta through two ``{ p, value }`` points."""
+    from lnbayes.model.fields import _get_number, check_keys
+    from lnbayes.model.spec import BetaPrior
+
+    raw = d["quantiles"]
+    qw = f"{where}.quantiles"
+    if not isinstance(raw, list) or len(raw) != 2 or not all(isinstance(q, dict) for q in raw):
+        problems.add(
+            qw,
+            "must be a list of two tables { p, value }, "
+            "e.g. [{ p = 0.5, value = 0.6 }, { p = 0.975, value = 0.8 }]",
+        )
+        return None
+    for i, q in enumerate(raw):
+        check_keys(q, ("p", "value"), f"{qw}[{i}]", problems)
+    parsed = [
+        (
+            _get_number(q, "p", f"{qw}[{i}]", problems),
+            _get_number(q, "value", f"{qw}[{i}]", problems),
+        )
+        for i, q in enumerate(raw)
+    ]
+    if any(x is None for pair in parsed for x in pair):
+        return None
+    (p1, v1), (p2, v2) = parsed
+    try:
+        a, b = beta_from_quantiles(p1, v1, p2, v2)
+    except StatementError as err:
+        problems.add(qw, err.message)
+        return None
+    return BetaPrior.single(a, b)
+
+
+def _beta_from_earlier_data(d: dict[str, Any], where: str, problems: Any):
+    """``data``: a power prior from earlier studies' counts, discounted by ``power`` and/or ``ess_cap``."""
+    from lnbayes.model.fields import _get_count, _get_number, check_keys
+    from lnbayes.model.spec import BetaPrior
+
+    raw = d["data"]
+    dw = f"{where}.data"
+    if not isinstance(raw, list) or not raw or not all(isinstance(x, dict) for x in raw):
+        problems.add(dw, "must be a non-empty list of tables { events, n, source }")
+        return None
+    data = []
+    for i, x in enumerate(raw):
+        check_keys(x, ("events", "n", "source"), f"{dw}[{i}]", problems)
+        e = _get_count(x, "events", f"{dw}[{i}]", problems)
+        n = _get_count(x, "n", f"{dw}[{i}]", problems, minimum=1)
+        if e is not None and n is not None and e > n:
+            problems.add(f"{dw}[{i}].events", f"{e} events exceed n = {n}")
             return None
-        data = []
-        for i, x in enumerate(raw):
-            check_keys(x, ("events", "n", "source"), f"{dw}[{i}]", problems)
-            e = _get_count(x, "events", f"{dw}[{i}]", problems)
-            n = _get_count(x, "n", f"{dw}[{i}]", problems, minimum=1)
-            if e is not None and n is not None and e > n:
-                problems.add(f"{dw}[{i}].events", f"{e} events exceed n = {n}")
-                return None
-            data.append((e, n))
-        power = _get_number(d, "power", where, problems, required=False)
-        cap = _get_number(d, "ess_cap", where, problems, required=False, positive=True)
-        base = d.get("base", {"a": 1, "b": 1})
-        if not isinstance(base, dict):
-            problems.add(f"{where}.base", "must be a table { a, b }")
-            return None
-        check_keys(base, ("a", "b"), f"{where}.base", problems)
-        a_base = _get_number(base, "a", f"{where}.base", problems, positive=True)
-        b_base = _get_number(base, "b", f"{where}.base", problems, positive=True)
-        if any(e is None or n is None for e, n in data) or a_base is None or b_base is None:
-            return None
-        if power is None and cap is None:
-            problems.add(where, "earlier data need a discount: power (0 < a0 <= 1) and/or ess_cap")
-            return None
-        try:
-            a, b, _ = power_prior_beta(data, power, cap, (a_base, b_base))
-        except StatementError as err:
-            problems.add(f"{where}.{err.field}", err.message)
-            return None
-        return BetaPrior.single(a, b)
+        data.append((e, n))
+    power = _get_number(d, "power", where, problems, required=False)
+    cap = _get_number(d, "ess_cap", where, problems, required=False, positive=True)
+    base = d.get("base", {"a": 1, "b": 1})
+    if not isinstance(base, dict):
+        problems.add(f"{where}.base", "must be a table { a, b }")
+        return None
+    check_keys(base, ("a", "b"), f"{where}.base", problems)
+    a_base = _get_number(base, "a", f"{where}.base", problems, positive=True)
+    b_base = _get_number(base, "b", f"{where}.base", problems, positive=True)
+    if any(e is None or n is None for e, n in data) or a_base is None or b_base is None:
+        return None
+    if power is None and cap is None:
+        problems.add(where, "earlier data need a discount: power (0 < a0 <= 1) and/or ess_cap")
+        return None
+    try:
+        a, b, _ = power_prior_beta(data, power, cap, (a_base, b_base))
+    except StatementError as err:
+        problems.add(f"{where}.{err.field}", err.message)
+        return None
+    return BetaPrior.single(a, b)
+
+
+def _beta_from_mean_and_ess(d: dict[str, Any], where: str, problems: Any):
+    """``mean`` + ``ess``: Beta(mean * ess, (1 - mean) * ess)."""
+    from lnbayes.model.fields import _get_number
+    from lnbayes.model.spec import BetaPrior
+
     mean = _get_number(d, "mean", where, problems)
     ess = _get_number(d, "ess", where, problems, positive=True)
     if mean is None or ess is None:
