@@ -11,7 +11,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from lnbayes.analyses import densities
+from lnbayes.analyses import densities, sample_estimates
 from lnbayes.model.spec import Trial
 
 EFFECT_MEASURES = ("risk_difference", "odds_ratio")
@@ -82,7 +82,7 @@ def sweep_axes(trial: Trial, scale: str = "log_or"):
 def figure_data(trial, outcome, analysis: Mapping[str, Any],
                 measures: Sequence[str] = EFFECT_MEASURES, sweep: Mapping | None = None,
                 include_sweep: bool = True, seed: int | None = None) -> dict[str, Any]:
-    """Everything the figures of ``outcome`` draw: ``{"curves", "sweep"}``.
+    """Everything the figures of ``outcome`` draw: ``{"curves", "sweep", "data_only"}``.
 
     ``sweep``: a sweep already computed (the report's); otherwise, with ``include_sweep``, the
     exact sweep of the primary outcome on the report's grid (:func:`sweep_axes`).
@@ -90,6 +90,7 @@ def figure_data(trial, outcome, analysis: Mapping[str, Any],
     out: dict[str, Any] = {
         "curves": curves(trial, outcome, analysis, tuple(measures) + ARM_MEASURES),
         "sweep": sweep,
+        "data_only": sample_estimates.data_only_estimate(outcome),
     }
     if sweep is None and include_sweep:
         from lnbayes.analyses.sweep import run_sweep

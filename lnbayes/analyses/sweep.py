@@ -417,6 +417,14 @@ def reverse_bayes(outcome, prior_sds, levels=LEVELS, alpha: float = 0.05,
     }
     favours = "treatment" if sign * estimate > 0 else "control"
     out["estimate_favours"] = favours
+    out["analysis_of_credibility"] = _analysis_of_credibility(estimate, se, z, favours, control_name)
+    return out
+
+
+def _analysis_of_credibility(estimate: float, se: float, z: float, favours: str,
+                             control_name: str) -> dict[str, Any]:
+    """The advocacy limit of a non-significant log OR, or the sceptical limit of a significant one."""
+    lower_ci, upper_ci = estimate - z * se, estimate + z * se
 
     def or_text(log_value: float) -> str:
         return format_estimate(float(np.exp(log_value)))
@@ -446,15 +454,13 @@ def reverse_bayes(outcome, prior_sds, levels=LEVELS, alpha: float = 0.05,
                 f"includes no effect. The advocacy limit (OR {or_text(al)}) describes the opposite "
                 f"claim: an advocate of harm would need a prior 95% interval for the odds ratio from "
                 f"{harm_interval}.")
-    else:
-        sl = (upper_ci - lower_ci) ** 2 / (4 * np.sqrt(upper_ci * lower_ci))
-        ancred = {"kind": "sceptical", "formula": "SL = (U - L)^2 / (4 sqrt(U L)) on the log-OR scale",
-                  "sceptical_limit": float(sl), "sceptical_limit_or": float(np.exp(sl)),
-                  "sentence": (f"Analysis of credibility: the result is significant; it stays credible "
-                               f"against sceptics whose prior 95% interval for the odds ratio is no "
-                               f"narrower than {or_text(-sl)} to {or_text(sl)}.")}
-    out["analysis_of_credibility"] = ancred
-    return out
+        return ancred
+    sl = (upper_ci - lower_ci) ** 2 / (4 * np.sqrt(upper_ci * lower_ci))
+    return {"kind": "sceptical", "formula": "SL = (U - L)^2 / (4 sqrt(U L)) on the log-OR scale",
+            "sceptical_limit": float(sl), "sceptical_limit_or": float(np.exp(sl)),
+            "sentence": (f"Analysis of credibility: the result is significant; it stays credible "
+                         f"against sceptics whose prior 95% interval for the odds ratio is no "
+                         f"narrower than {or_text(-sl)} to {or_text(sl)}.")}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -514,15 +520,63 @@ def run_sweep(
         PyMC only: sample grid points in this many processes (each compiles once and samples
         with ``cores=1``) instead of one process using ``settings.cores`` for its chains.
     """
+    _check_choices(mode, engine, scale)
+    outcome_obj = trial.outcome(outcome)
+    control_name, control = control_prior_for(trial, outcome_obj, control_prior, mode)
+    centres, sds = _grid_ranges(mode, scale, outcome_obj, centres, sds)
+    seed = trial.seed if seed is None else seed
+    if engine == "pymc" and settings is None:
+        from lnbayes.engines.mcmc import SamplerSettings
+
+        settings = SamplerSettings()
+    problem = _Problem(trial, outcome_obj, mode, scale, control_name, control, first_threshold(outcome_obj))
+    points = _GridPoints.of(centres, sds, mode)
+    provenance = _provenance(trial, seed, engine, settings)
+    context = _cache_context(problem, provenance)
+    cache = SweepCache(Path(outdir) / "cache" / "sweep.sqlite" if (outdir is not None and use_cache) else None)
+    t_start = time.perf_counter()
+    try:
+        # exact values for every point (the answer for engine=exact, the check for pymc)
+        exact_points, n_cached_exact = _exact_points(problem, points, cache, context)
+        t_exact = time.perf_counter() - t_start
+        if engine == "exact" and on_point:
+            on_point(points.n, points.n)
+        pymc_points, n_cached_pymc, t_pymc = [None] * points.n, 0, 0.0
+        if engine == "pymc":
+            pymc_points, n_cached_pymc, t_pymc = _pymc_points(problem, points, cache, context, seed,
+                                                              settings, workers, on_point)
+        grid = _grid_rows(problem, points, exact_points, pymc_points, engine)
+        tipping = _sweep_tipping(problem, points, centres, grid, levels, check_roots, cache, context)
+        elapsed = time.perf_counter() - t_start
+    finally:
+        cache.close()
+
+    out = _assemble(problem, points, levels, engine, grid, tipping, provenance)
+    out["timing"] = {"total_s": elapsed, "exact_s": t_exact, "pymc_s": t_pymc, "points": points.n,
+                     "exact_points_from_cache": n_cached_exact,
+                     "pymc_points_from_cache": n_cached_pymc if engine == "pymc" else None}
+    out["provenance"] = provenance
+    if engine == "pymc":
+        out["pymc_check"] = _pymc_check(grid, points.second_name)
+    if outdir is not None:
+        _write_sweep(out, grid, outdir, outcome_obj.name, mode, scale, engine)
+    return out
+
+
+def _check_choices(mode: str, engine: str, scale: str) -> None:
+    """The programming errors a caller can make (the CLI checks its own arguments first)."""
     if mode not in MODES:
         raise ValueError(f"sweep: mode must be one of {MODES}, got {mode!r}")
     if engine not in ENGINES:
         raise ValueError(f"sweep: engine must be one of {ENGINES}, got {engine!r}")
     if scale not in SCALE_ALIASES.values():
         raise ValueError(f"sweep: scale must be log_or, log_rr or rd, got {scale!r}")
-    outcome_obj = trial.outcome(outcome)
-    control_name, control = control_prior_for(trial, outcome_obj, control_prior, mode)
-    d_first, d_second = default_ranges(mode, scale, outcome_obj.lower_is_better)
+
+
+def _grid_ranges(mode: str, scale: str, outcome, centres: GridRange | None,
+                 sds: GridRange | None) -> tuple[GridRange, GridRange]:
+    """The grid's two ranges, defaulted per mode and scale and checked."""
+    d_first, d_second = default_ranges(mode, scale, outcome.lower_is_better)
     centres = centres or d_first
     sds = sds or d_second
     if mode == "arm" and not (0 < centres.start and centres.stop < 1):
@@ -531,20 +585,33 @@ def run_sweep(
         raise LnbayesError(f"sweep: prior sds (or sizes) must be > 0, got START = {sds.start:g}")
     if centres.n * sds.n > MAX_POINTS:
         raise LnbayesError(f"sweep: {centres.n * sds.n} grid points exceed {MAX_POINTS}")
-    seed = trial.seed if seed is None else seed
-    if engine == "pymc" and settings is None:
-        from lnbayes.engines.mcmc import SamplerSettings
+    return centres, sds
 
-        settings = SamplerSettings()
-    threshold = first_threshold(outcome_obj)
-    problem = _Problem(trial, outcome_obj, mode, scale, control_name, control, threshold)
-    second_name = "prior_sd" if mode == "effect" else "prior_ess"
-    first_vals, second_vals = centres.values(), sds.values()
-    grid_first = np.tile(first_vals, len(second_vals))
-    grid_second = np.repeat(second_vals, len(first_vals))
-    n_points = len(grid_first)
 
-    provenance = {
+@dataclass(frozen=True)
+class _GridPoints:
+    """The prior grid: the two axes and the flattened points, centres varying fastest."""
+
+    first_vals: np.ndarray
+    second_vals: np.ndarray
+    first: np.ndarray
+    second: np.ndarray
+    second_name: str
+
+    @classmethod
+    def of(cls, centres: GridRange, sds: GridRange, mode: str) -> "_GridPoints":
+        first_vals, second_vals = centres.values(), sds.values()
+        return cls(first_vals, second_vals, np.tile(first_vals, len(second_vals)),
+                   np.repeat(second_vals, len(first_vals)),
+                   "prior_sd" if mode == "effect" else "prior_ess")
+
+    @property
+    def n(self) -> int:
+        return len(self.first)
+
+
+def _provenance(trial: Trial, seed: int, engine: str, settings) -> dict[str, Any]:
+    return {
         "command": files.command_line(),
         "trial_file": trial.source_path,
         "trial_file_sha256": _trial_hash(trial),
@@ -552,175 +619,200 @@ def run_sweep(
         "sampler_settings": settings.as_dict() if engine == "pymc" else None,
         "exact_settings": prior_grid.SETTINGS, "versions": files.versions(),
     }
-    context = {
+
+
+def _cache_context(problem: "_Problem", provenance: dict) -> dict[str, Any]:
+    """Everything a cached point depends on besides its own coordinates."""
+    o, threshold = problem.outcome, problem.threshold
+    return {
         "cache_version": CACHE_VERSION, "trial_sha256": provenance["trial_file_sha256"],
-        "trial": trial.id,
-        "outcome": [outcome_obj.name, outcome_obj.treatment_events, outcome_obj.treatment_n,
-                    outcome_obj.control_events, outcome_obj.control_n, outcome_obj.better],
+        "trial": problem.trial.id,
+        "outcome": [o.name, o.treatment_events, o.treatment_n, o.control_events, o.control_n, o.better],
         "threshold": None if threshold is None else [threshold.scale, threshold.value],
-        "mode": mode, "scale": scale, "control": control.as_dict(),
+        "mode": problem.mode, "scale": problem.scale, "control": problem.control.as_dict(),
         "exact_settings": prior_grid.SETTINGS, "versions": provenance["versions"],
     }
-    cache = SweepCache(Path(outdir) / "cache" / "sweep.sqlite" if (outdir is not None and use_cache) else None)
-    t_start = time.perf_counter()
-    try:
-        # exact values for every point (the answer for engine=exact, the check for pymc)
-        exact_keys = cache_keys(context, [{"engine": "exact", "first": a, "second": b}
-                                          for a, b in zip(grid_first.tolist(), grid_second.tolist())])
-        cached = cache.get_many(exact_keys)
-        todo = [k for k, key in enumerate(exact_keys) if key not in cached]
-        exact_points: list[dict | None] = [cached.get(key) for key in exact_keys]
-        n_cached_exact = n_points - len(todo)
-        if todo:
-            idx = np.array(todo)
-            fresh = problem.exact_points(grid_first[idx], grid_second[idx])
-            for k, rec in zip(todo, fresh):
-                exact_points[k] = rec
-            cache.put_many({exact_keys[k]: exact_points[k] for k in todo})
-        t_exact = time.perf_counter() - t_start
-        if engine == "exact" and on_point:
-            on_point(n_points, n_points)
 
-        pymc_points: list[dict | None] = [None] * n_points
-        n_cached_pymc = 0
-        t_pymc = 0.0
-        if engine == "pymc":
-            # nutpie's draws for a seed do not depend on the number of cores (checked), so the
-            # cache key leaves cores out: a point sampled by a worker is the same point
-            settings_key = {k: v for k, v in settings.as_dict().items() if k != "cores"}
-            labels = [f"{mode}/{scale}/{float(a)!r}/{float(b)!r}" for a, b in zip(grid_first, grid_second)]
-            seeds = [point_seed(seed, outcome_obj.name, lab) for lab in labels]
-            pymc_keys = [cache_key(context, engine="pymc", settings=settings_key, seed=s,
-                                   first=float(a), second=float(b))
-                         for a, b, s in zip(grid_first, grid_second, seeds)]
-            cached = cache.get_many(pymc_keys)
-            for k, key in enumerate(pymc_keys):
-                pymc_points[k] = cached.get(key)
-            n_cached_pymc = sum(p is not None for p in pymc_points)
-            done = n_cached_pymc
-            if on_point:
-                on_point(done, n_points)
-            t0 = time.perf_counter()
-            todo = [k for k in range(n_points) if pymc_points[k] is None]
-            if workers > 1 and len(todo) > 1:
-                arriving = _pymc_parallel(problem, todo, grid_first, grid_second, seeds, settings,
-                                          workers)
-                try:
-                    for k, rec in arriving:
-                        cache.put_many({pymc_keys[k]: rec})  # committed as each point arrives
-                        pymc_points[k] = rec
-                        done += 1
-                        if on_point:
-                            on_point(done, n_points)
-                finally:
-                    arriving.close()  # on an interrupt, the workers are stopped at once
-            for k in todo:
-                if pymc_points[k] is not None:
-                    continue
-                rec = _pymc_point(problem, float(grid_first[k]), float(grid_second[k]), seeds[k], settings)
-                cache.put_many({pymc_keys[k]: rec})  # committed before moving on
+
+def _exact_points(problem: "_Problem", points: _GridPoints, cache: SweepCache,
+                  context: dict) -> tuple[list[dict], int]:
+    """The exact record of every point, from the cache or computed; and how many were cached."""
+    exact_keys = cache_keys(context, [{"engine": "exact", "first": a, "second": b}
+                                      for a, b in zip(points.first.tolist(), points.second.tolist())])
+    cached = cache.get_many(exact_keys)
+    todo = [k for k, key in enumerate(exact_keys) if key not in cached]
+    exact_points: list[dict | None] = [cached.get(key) for key in exact_keys]
+    if todo:
+        idx = np.array(todo)
+        fresh = problem.exact_points(points.first[idx], points.second[idx])
+        for k, rec in zip(todo, fresh):
+            exact_points[k] = rec
+        cache.put_many({exact_keys[k]: exact_points[k] for k in todo})
+    return exact_points, points.n - len(todo)
+
+
+def _pymc_points(problem: "_Problem", points: _GridPoints, cache: SweepCache, context: dict, seed: int,
+                 settings, workers: int,
+                 on_point: Callable[[int, int], None] | None) -> tuple[list[dict], int, float]:
+    """The sampled record of every point, from the cache or sampled; cached count; sampling seconds."""
+    n_points = points.n
+    # nutpie's draws for a seed do not depend on the number of cores (checked), so the
+    # cache key leaves cores out: a point sampled by a worker is the same point
+    settings_key = {k: v for k, v in settings.as_dict().items() if k != "cores"}
+    labels = [f"{problem.mode}/{problem.scale}/{float(a)!r}/{float(b)!r}"
+              for a, b in zip(points.first, points.second)]
+    seeds = [point_seed(seed, problem.outcome.name, lab) for lab in labels]
+    pymc_keys = [cache_key(context, engine="pymc", settings=settings_key, seed=s,
+                           first=float(a), second=float(b))
+                 for a, b, s in zip(points.first, points.second, seeds)]
+    cached = cache.get_many(pymc_keys)
+    pymc_points: list[dict | None] = [cached.get(key) for key in pymc_keys]
+    n_cached = sum(p is not None for p in pymc_points)
+    done = n_cached
+    if on_point:
+        on_point(done, n_points)
+    t0 = time.perf_counter()
+    todo = [k for k in range(n_points) if pymc_points[k] is None]
+    if workers > 1 and len(todo) > 1:
+        arriving = _pymc_parallel(problem, todo, points.first, points.second, seeds, settings, workers)
+        try:
+            for k, rec in arriving:
+                cache.put_many({pymc_keys[k]: rec})  # committed as each point arrives
                 pymc_points[k] = rec
                 done += 1
                 if on_point:
                     on_point(done, n_points)
-            t_pymc = time.perf_counter() - t0
+        finally:
+            arriving.close()  # on an interrupt, the workers are stopped at once
+    for k in todo:
+        if pymc_points[k] is not None:
+            continue
+        rec = _pymc_point(problem, float(points.first[k]), float(points.second[k]), seeds[k], settings)
+        cache.put_many({pymc_keys[k]: rec})  # committed before moving on
+        pymc_points[k] = rec
+        done += 1
+        if on_point:
+            on_point(done, n_points)
+    return pymc_points, n_cached, time.perf_counter() - t0
 
-        grid = []
-        for k in range(n_points):
-            ex = exact_points[k]
-            first, second = float(grid_first[k]), float(grid_second[k])
-            row = {"prior_mean": first, second_name: second}
-            if mode == "arm":
-                row["prior_sd"] = float(np.sqrt(first * (1 - first) / (second + 1)))
-            if engine == "exact":
-                row.update({
-                    "p_benefit": ex["p_benefit"], "p_benefit_mcse": None, "p_benefit_exact": ex["p_benefit"],
-                    "p_benefit_z": None,
-                    "p_threshold": ex["p_threshold"], "p_threshold_mcse": None,
-                    "p_threshold_exact": ex["p_threshold"],
-                    "median_effect": ex["median_effect"], "median_effect_exact": ex["median_effect"],
-                    "method": ex["method"],
-                })
-            else:
-                pm_ = pymc_points[k]
-                from lnbayes.analyses.reanalysis import agreement
 
-                agree = agreement(pm_["p_benefit"], ex["p_benefit"], pm_["p_benefit_mcse"], pm_["n_draws"])
-                row.update({
-                    "p_benefit": pm_["p_benefit"], "p_benefit_mcse": pm_["p_benefit_mcse"],
-                    "p_benefit_exact": ex["p_benefit"], "p_benefit_z": agree["z"],
-                    "agrees_with_exact": agree["agrees"],
-                    "p_threshold": pm_["p_threshold"], "p_threshold_mcse": pm_["p_threshold_mcse"],
-                    "p_threshold_exact": ex["p_threshold"],
-                    "p_threshold_z": (agreement(pm_["p_threshold"], ex["p_threshold"], pm_["p_threshold_mcse"],
-                                                pm_["n_draws"])["z"] if pm_["p_threshold"] is not None else None),
-                    "median_effect": pm_["median_effect"], "median_effect_exact": ex["median_effect"],
-                    "method": "pymc", "seed": pm_["seed"], "diagnostics": pm_["diagnostics"],
-                })
-            row["prior_p_benefit"] = problem.prior_p_benefit(first, second) if mode == "effect" else None
-            grid.append(row)
+def _grid_rows(problem: "_Problem", points: _GridPoints, exact_points: list[dict],
+               pymc_points: list[dict | None], engine: str) -> list[dict[str, Any]]:
+    """One JSON row per grid point: the engine's answer beside the exact one."""
+    grid = []
+    for k in range(points.n):
+        first, second = float(points.first[k]), float(points.second[k])
+        row = {"prior_mean": first, points.second_name: second}
+        if problem.mode == "arm":
+            row["prior_sd"] = float(np.sqrt(first * (1 - first) / (second + 1)))
+        if engine == "exact":
+            row.update(_exact_row(exact_points[k]))
+        else:
+            row.update(_pymc_row(pymc_points[k], exact_points[k]))
+        row["prior_p_benefit"] = problem.prior_p_benefit(first, second) if problem.mode == "effect" else None
+        grid.append(row)
+    return grid
 
-        # tipping points: root-finding over the centre range, per sd (or ess) and level
-        span = (float(centres.start), float(centres.stop))
-        brackets = _grid_brackets(grid, first_vals, second_vals, second_name, levels, problem.lower)
-        tip_key = cache_key(context, engine="exact", tipping=[list(span), [float(s) for s in second_vals],
-                                                             list(levels), check_roots])
-        tipping = cache.get_many([tip_key]).get(tip_key)
-        if tipping is None:
-            if centres.n == 1 or centres.start == centres.stop:
-                tipping = {"levels": list(levels), "search_range": list(span),
-                           "note": "a single centre: no range to search"}
-            else:
-                tipping = tipping_points(problem, second_vals, span, levels, brackets, check_roots)
-            cache.put_many({tip_key: tipping})
-        for row in tipping.get("by_sd") or tipping.get("by_ess") or []:  # wording is not cached
-            row["sentence"] = _tipping_sentence(problem, row, second_name)
-        elapsed = time.perf_counter() - t_start
-    finally:
-        cache.close()
 
-    out: dict[str, Any] = {
-        "trial": trial.id, "title": trial.title, "outcome": outcome_obj.name,
-        "outcome_label": outcome_obj.label, "better": outcome_obj.better,
-        "counts": {"treatment": [outcome_obj.treatment_events, outcome_obj.treatment_n],
-                   "control": [outcome_obj.control_events, outcome_obj.control_n]},
-        "mode": mode, "scale": scale, "scale_label": SCALE_LABELS[scale], "engine": engine,
+def _exact_row(ex: dict) -> dict[str, Any]:
+    return {
+        "p_benefit": ex["p_benefit"], "p_benefit_mcse": None, "p_benefit_exact": ex["p_benefit"],
+        "p_benefit_z": None,
+        "p_threshold": ex["p_threshold"], "p_threshold_mcse": None,
+        "p_threshold_exact": ex["p_threshold"],
+        "median_effect": ex["median_effect"], "median_effect_exact": ex["median_effect"],
+        "method": ex["method"],
+    }
+
+
+def _pymc_row(pm_: dict, ex: dict) -> dict[str, Any]:
+    from lnbayes.analyses.reanalysis import agreement
+
+    agree = agreement(pm_["p_benefit"], ex["p_benefit"], pm_["p_benefit_mcse"], pm_["n_draws"])
+    return {
+        "p_benefit": pm_["p_benefit"], "p_benefit_mcse": pm_["p_benefit_mcse"],
+        "p_benefit_exact": ex["p_benefit"], "p_benefit_z": agree["z"],
+        "agrees_with_exact": agree["agrees"],
+        "p_threshold": pm_["p_threshold"], "p_threshold_mcse": pm_["p_threshold_mcse"],
+        "p_threshold_exact": ex["p_threshold"],
+        "p_threshold_z": (agreement(pm_["p_threshold"], ex["p_threshold"], pm_["p_threshold_mcse"],
+                                    pm_["n_draws"])["z"] if pm_["p_threshold"] is not None else None),
+        "median_effect": pm_["median_effect"], "median_effect_exact": ex["median_effect"],
+        "method": "pymc", "seed": pm_["seed"], "diagnostics": pm_["diagnostics"],
+    }
+
+
+def _sweep_tipping(problem: "_Problem", points: _GridPoints, centres: GridRange, grid: list[dict],
+                   levels, check_roots: bool | str, cache: SweepCache, context: dict) -> dict[str, Any]:
+    """Tipping points: root-finding over the centre range, per sd (or ess) and level (cached)."""
+    span = (float(centres.start), float(centres.stop))
+    brackets = _grid_brackets(grid, points.first_vals, points.second_vals, points.second_name, levels,
+                              problem.lower)
+    tip_key = cache_key(context, engine="exact", tipping=[list(span), [float(s) for s in points.second_vals],
+                                                         list(levels), check_roots])
+    tipping = cache.get_many([tip_key]).get(tip_key)
+    if tipping is None:
+        if centres.n == 1 or centres.start == centres.stop:
+            tipping = {"levels": list(levels), "search_range": list(span),
+                       "note": "a single centre: no range to search"}
+        else:
+            tipping = tipping_points(problem, points.second_vals, span, levels, brackets, check_roots)
+        cache.put_many({tip_key: tipping})
+    for row in tipping.get("by_sd") or tipping.get("by_ess") or []:  # wording is not cached
+        row["sentence"] = _tipping_sentence(problem, row, points.second_name)
+    return tipping
+
+
+def _assemble(problem: "_Problem", points: _GridPoints, levels, engine: str, grid: list[dict],
+              tipping: dict, provenance: dict) -> dict[str, Any]:
+    """The result's JSON body up to ``reverse_bayes`` (timing, provenance and checks follow)."""
+    trial, o, threshold, second_name = problem.trial, problem.outcome, problem.threshold, points.second_name
+    return {
+        "trial": trial.id, "title": trial.title, "outcome": o.name,
+        "outcome_label": o.label, "better": o.better,
+        "counts": {"treatment": [o.treatment_events, o.treatment_n],
+                   "control": [o.control_events, o.control_n]},
+        "mode": problem.mode, "scale": problem.scale, "scale_label": SCALE_LABELS[problem.scale],
+        "engine": engine,
         "levels": list(levels),
         "axes": {"x": "prior_mean", "y": second_name,
-                 "prior_mean": [float(v) for v in first_vals], second_name: [float(v) for v in second_vals]},
-        "control_prior": {"from": control_name, **control.as_dict()},
+                 "prior_mean": [float(v) for v in points.first_vals],
+                 second_name: [float(v) for v in points.second_vals]},
+        "control_prior": {"from": problem.control_name, **problem.control.as_dict()},
         "threshold": None if threshold is None else {
             "scale": threshold.scale, "value": threshold.value,
             "meaning": f"P({threshold.scale} {'<' if problem.lower else '>'} {threshold.value:g})"},
-        "median_effect_scale": scale,
+        "median_effect_scale": problem.scale,
         "grid": grid,
         "tipping_point": tipping,
-        "reverse_bayes": reverse_bayes(outcome_obj, second_vals if mode == "effect" else [0.5, 1.0],
+        "reverse_bayes": reverse_bayes(o, points.second_vals if problem.mode == "effect" else [0.5, 1.0],
                                        levels, control_name=trial.control_name),
-        "timing": {"total_s": elapsed, "exact_s": t_exact, "pymc_s": t_pymc, "points": n_points,
-                   "exact_points_from_cache": n_cached_exact,
-                   "pymc_points_from_cache": n_cached_pymc if engine == "pymc" else None},
-        "provenance": provenance,
     }
-    if engine == "pymc":
-        z = np.array([r["p_benefit_z"] for r in grid])
-        worst = int(np.argmax(z))
-        out["pymc_check"] = {
-            "points": n_points, "worst_z": float(z[worst]),
-            "worst_point": {"prior_mean": grid[worst]["prior_mean"], second_name: grid[worst][second_name]},
-            "fraction_beyond_3_mcse": float(np.mean(z > 3.0)),
-            "threshold_worst_z": max((r["p_threshold_z"] for r in grid if r["p_threshold_z"] is not None),
-                                     default=None),
-            "all_converged": all(r["diagnostics"]["converged"] for r in grid),
-        }
-    if outdir is not None:
-        stem = f"sweep_{outcome_obj.name}_{scale if mode == 'effect' else 'arm'}_{engine}"
-        json_path = Path(outdir) / f"{stem}.json"
-        csv_path = Path(outdir) / f"{stem}.csv"
-        out["written"] = {"json": str(json_path), "csv": str(csv_path)}
-        files.write_text(csv_path, grid_csv(grid))
-        files.write_json(json_path, out)
-    return out
+
+
+def _pymc_check(grid: list[dict], second_name: str) -> dict[str, Any]:
+    """The sampled grid against the exact one: the worst disagreement and convergence."""
+    z = np.array([r["p_benefit_z"] for r in grid])
+    worst = int(np.argmax(z))
+    return {
+        "points": len(grid), "worst_z": float(z[worst]),
+        "worst_point": {"prior_mean": grid[worst]["prior_mean"], second_name: grid[worst][second_name]},
+        "fraction_beyond_3_mcse": float(np.mean(z > 3.0)),
+        "threshold_worst_z": max((r["p_threshold_z"] for r in grid if r["p_threshold_z"] is not None),
+                                 default=None),
+        "all_converged": all(r["diagnostics"]["converged"] for r in grid),
+    }
+
+
+def _write_sweep(out: dict, grid: list[dict], outdir, outcome_name: str, mode: str, scale: str,
+                 engine: str) -> None:
+    """Write the result's JSON and the grid's CSV, recording their paths in ``out["written"]``."""
+    stem = f"sweep_{outcome_name}_{scale if mode == 'effect' else 'arm'}_{engine}"
+    json_path = Path(outdir) / f"{stem}.json"
+    csv_path = Path(outdir) / f"{stem}.csv"
+    out["written"] = {"json": str(json_path), "csv": str(csv_path)}
+    files.write_text(csv_path, grid_csv(grid))
+    files.write_json(json_path, out)
 
 
 def _pymc_parallel(problem, todo, grid_first, grid_second, seeds, settings, workers):

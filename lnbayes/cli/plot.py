@@ -28,31 +28,12 @@ def plot(
     outcome_obj = trial.outcome(outcome)
     trial.priors_for(outcome_obj, prior)  # names checked before any work
     target = opt.query_outdir(trial, outdir, sub="figures")
-    written = plot_figures(trial, outcome_obj.name, prior, target, fmt_list, engine=engine,
-                           seed=seed, draws=draws, tune=tune)
-    for path in written:
-        typer.echo(str(path))
-
-
-def plot_figures(trial, outcome_name, prior_names, outdir, formats, engine="pymc", seed=None,
-                 draws=2000, tune=1000, sweep=None) -> list:
-    """Analyse (without writing results) and write every figure; returns the paths written."""
-    from lnbayes.analyses import figure_data, reanalysis
     from lnbayes.engines.mcmc import SamplerSettings
     from lnbayes.outputs.figures import figure_set
 
-    status = opt.console(stderr=True)
-    with status.status("analysing...") as spinner:
-        def on_prior(name: str, i: int, n: int) -> None:
-            spinner.update(f"prior {i + 1}/{n}: {name} ({engine})")
-
-        result = reanalysis.analyze(
-            trial, outcome_name, prior_names, engine=engine, seed=seed,
-            settings=SamplerSettings(draws=draws, tune=tune), outdir=None, on_prior=on_prior,
-        )
-        spinner.update("drawing figures...")
-        outcome = trial.outcome(outcome_name)
-        data = figure_data.figure_data(trial, outcome, result, sweep=sweep, seed=seed)
-        figs = figure_set.make_figures(trial, outcome, result, data)
-        spinner.update("writing figures...")
-        return figure_set.save_figures(figs, outdir, formats)
+    with opt.console(stderr=True).status("analysing...") as spinner:
+        written = figure_set.write_figures(
+            trial, outcome_obj.name, prior, target, fmt_list, engine=engine, seed=seed,
+            settings=SamplerSettings(draws=draws, tune=tune), progress=spinner.update)
+    for path in written:
+        typer.echo(str(path))

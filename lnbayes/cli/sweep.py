@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from contextlib import contextmanager
 from typing import Annotated, Optional
 
 import typer
@@ -32,6 +33,39 @@ def sweep(
     """Sweep the prior over a grid: P(benefit), tipping points, reverse-Bayes."""
     from lnbayes.analyses import sweep as sweep_mod
 
+    scale_name, ranges = _grid_arguments(mode, scale, centre, sd)
+    from lnbayes.io import trialfile
+
+    trial = trialfile.load_trial(trial_file)
+    outcome_obj = trial.outcome(outcome)
+    sweep_mod.control_prior_for(trial, outcome_obj, control_prior)
+    target = opt.query_outdir(trial, outdir)
+    settings = None
+    if engine == "pymc":
+        from lnbayes.engines.mcmc import SamplerSettings
+
+        settings = SamplerSettings(draws=draws, tune=tune)
+    else:
+        opt.keep_freed_memory()
+    with _progress_bar(engine) as on_point:
+        result = sweep_mod.run_sweep(
+            trial, outcome, scale=scale_name, centres=ranges[0], sds=ranges[1], engine=engine,
+            seed=seed, mode=mode, settings=settings, outdir=target,
+            control_prior=control_prior, use_cache=not no_cache, on_point=on_point,
+            workers=workers,
+        )
+    if json_out:
+        from lnbayes.io import files
+
+        sys.stdout.write(files.dumps(result))
+        return
+    _print_summary(result)
+
+
+def _grid_arguments(mode: str, scale: str, centre: str | None, sd: str | None):
+    """``(scale name, [centre range or None, sd range or None])``, every problem reported at once."""
+    from lnbayes.analyses import sweep as sweep_mod
+
     if mode not in sweep_mod.MODES:
         raise LnbayesError(f"<command line>: --mode: must be effect or arm, got {mode!r}")
     scale_name = normalise_scale(scale)
@@ -48,20 +82,12 @@ def sweep(
             ranges[0].n * ranges[1].n > sweep_mod.MAX_POINTS:
         raise LnbayesError(f"<command line>: --centre/--sd: {ranges[0].n * ranges[1].n} grid "
                            f"points exceed {sweep_mod.MAX_POINTS}")
-    from lnbayes.io import trialfile
+    return scale_name, ranges
 
-    trial = trialfile.load_trial(trial_file)
-    outcome_obj = trial.outcome(outcome)
-    sweep_mod.control_prior_for(trial, outcome_obj, control_prior)
-    target = opt.query_outdir(trial, outdir)
-    settings = None
-    if engine == "pymc":
-        from lnbayes.engines.mcmc import SamplerSettings
 
-        settings = SamplerSettings(draws=draws, tune=tune)
-    else:
-        opt.keep_freed_memory()
-    status = opt.console(stderr=True)
+@contextmanager
+def _progress_bar(engine: str):
+    """A progress bar on stderr (when it is a terminal); yields the sweep's ``on_point``."""
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -71,6 +97,7 @@ def sweep(
         TimeRemainingColumn,
     )
 
+    status = opt.console(stderr=True)
     with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=status,
                   transient=True, disable=not sys.stderr.isatty()) as progress:
@@ -79,17 +106,12 @@ def sweep(
         def on_point(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)
 
-        result = sweep_mod.run_sweep(
-            trial, outcome, scale=scale_name, centres=ranges[0], sds=ranges[1], engine=engine,
-            seed=seed, mode=mode, settings=settings, outdir=target,
-            control_prior=control_prior, use_cache=not no_cache, on_point=on_point,
-            workers=workers,
-        )
-    if json_out:
-        from lnbayes.io import files
+        yield on_point
 
-        sys.stdout.write(files.dumps(result))
-        return
+
+def _print_summary(result: dict) -> None:
+    from lnbayes.analyses import sweep as sweep_mod
+
     console = opt.console()
     t = result["timing"]
     console.print(f"[bold]{result['title']}[/]: {result['outcome_label']} - {len(result['grid'])} priors "

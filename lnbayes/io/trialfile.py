@@ -571,87 +571,16 @@ def trial_from_dict(data: dict, source: str) -> Trial:
     if not isinstance(meta, dict):
         problems.add("trial", "must be a table")
         meta = {}
-    check_keys(meta, TRIAL_KEYS, "trial", problems)
-    trial_id = _get_str(meta, "id", "trial", problems, Path(source).stem)
-    check_name(trial_id, "trial.id", problems, "trial ids")
-    planned = None
-    if "planned_enrolment" in meta:
-        planned = _get_count(meta, "planned_enrolment", "trial", problems, minimum=2)
-    allocation = None
-    if "allocation" in meta:
-        raw = meta["allocation"]
-        if (isinstance(raw, list) and len(raw) == 2
-                and all(isinstance(x, int) and not isinstance(x, bool) and x > 0 for x in raw)):
-            allocation = (raw[0], raw[1])
-        else:
-            problems.add("trial.allocation", f"must be [treatment, control] positive whole numbers, got {raw!r}")
-    seed = DEFAULT_SEED
-    if "seed" in meta:
-        seed = _get_count(meta, "seed", "trial", problems)
-        if seed is not None and seed > SEED_MAX:
-            problems.add("trial.seed", f"must be at most {SEED_MAX}, got {seed}")
-            seed = None
-        seed = DEFAULT_SEED if seed is None else seed
-    stopped_early = _get_bool(meta, "stopped_early", "trial", problems, default=None)
-    rationale: dict[str, str] = {}
-    raw_rationale = data.get("rationale", {})
-    if not isinstance(raw_rationale, dict):
-        problems.add("rationale", "must be a table of text")
-    else:
-        check_keys(raw_rationale, RATIONALE_KEYS, "rationale", problems)
-        for key in RATIONALE_KEYS:
-            if key in raw_rationale:
-                text = _get_str(raw_rationale, key, "rationale", problems).strip()
-                if text:
-                    rationale[key] = text
-
-    arms = data.get("arms")
-    n_t = n_c = None
-    t_name, c_name, t_desc, c_desc = "treatment", "control", "", ""
-    if not isinstance(arms, dict):
-        problems.add("arms", "missing: the file needs [arms.treatment] and [arms.control]")
-    else:
-        check_keys(arms, ("treatment", "control"), "arms", problems)
-        for key in ("treatment", "control"):
-            arm = arms.get(key)
-            if not isinstance(arm, dict):
-                problems.add(f"arms.{key}", "missing")
-                continue
-            check_keys(arm, ARM_KEYS, f"arms.{key}", problems)
-            n = _get_count(arm, "n", f"arms.{key}", problems, minimum=1)
-            name = _get_str(arm, "name", f"arms.{key}", problems, key)
-            desc = _get_str(arm, "description", f"arms.{key}", problems)
-            if key == "treatment":
-                n_t, t_name, t_desc = n, name, desc
-            else:
-                n_c, c_name, c_desc = n, name, desc
+    trial_id, planned, allocation, seed, stopped_early = _parse_trial_table(meta, source, problems)
+    rationale = _parse_rationale(data.get("rationale", {}), problems)
+    (n_t, t_name, t_desc), (n_c, c_name, c_desc) = _parse_arms(data.get("arms"), problems)
     if allocation is None and n_t and n_c:
         g = math.gcd(n_t, n_c)
         allocation = (n_t // g, n_c // g)
-
-    outcomes: dict[str, Outcome] = {}
     raw_outcomes = data.get("outcomes")
-    if not isinstance(raw_outcomes, dict) or not raw_outcomes:
-        problems.add("outcomes", "missing: the file needs at least one [outcomes.NAME] table")
-        raw_outcomes = {}
-    for name, d in raw_outcomes.items():
-        outcome = _parse_outcome(name, d, n_t, n_c, problems)
-        if outcome is not None:
-            outcomes[name] = outcome
-    primaries = [o for o in outcomes.values() if o.primary]
-    if len(primaries) > 1:
-        problems.add("outcomes", f"only one outcome can be primary, got {', '.join(o.name for o in primaries)}")
-
-    priors: dict[str, Prior] = {}
-    raw_priors = data.get("priors", DEFAULT_PRIORS)
-    if not isinstance(raw_priors, dict) or not raw_priors:
-        problems.add("priors", "must hold at least one [priors.NAME] table")
-        raw_priors = {}
-    for name, d in raw_priors.items():
-        prior = _parse_prior(name, d, problems, list(raw_outcomes))
-        if prior is not None:
-            priors[name] = prior
-
+    outcomes = _parse_outcomes(raw_outcomes, n_t, n_c, problems)
+    priors = _parse_priors(data.get("priors", DEFAULT_PRIORS), problems,
+                           list(raw_outcomes) if isinstance(raw_outcomes, dict) else [])
     design = _parse_design(data.get("design"), problems, outcomes)
     problems.raise_if_any()
     return Trial(
@@ -678,6 +607,97 @@ def trial_from_dict(data: dict, source: str) -> Trial:
         seed=seed,
         design=design,
     )
+
+
+def _parse_trial_table(meta: dict, source: str, problems: _Problems):
+    """``(id, planned enrolment, allocation, seed, stopped early)`` from the ``[trial]`` table."""
+    check_keys(meta, TRIAL_KEYS, "trial", problems)
+    trial_id = _get_str(meta, "id", "trial", problems, Path(source).stem)
+    check_name(trial_id, "trial.id", problems, "trial ids")
+    planned = None
+    if "planned_enrolment" in meta:
+        planned = _get_count(meta, "planned_enrolment", "trial", problems, minimum=2)
+    allocation = None
+    if "allocation" in meta:
+        raw = meta["allocation"]
+        if (isinstance(raw, list) and len(raw) == 2
+                and all(isinstance(x, int) and not isinstance(x, bool) and x > 0 for x in raw)):
+            allocation = (raw[0], raw[1])
+        else:
+            problems.add("trial.allocation", f"must be [treatment, control] positive whole numbers, got {raw!r}")
+    seed = DEFAULT_SEED
+    if "seed" in meta:
+        seed = _get_count(meta, "seed", "trial", problems)
+        if seed is not None and seed > SEED_MAX:
+            problems.add("trial.seed", f"must be at most {SEED_MAX}, got {seed}")
+            seed = None
+        seed = DEFAULT_SEED if seed is None else seed
+    stopped_early = _get_bool(meta, "stopped_early", "trial", problems, default=None)
+    return trial_id, planned, allocation, seed, stopped_early
+
+
+def _parse_rationale(raw_rationale, problems: _Problems) -> dict[str, str]:
+    """The ``[rationale]`` texts that are not blank."""
+    rationale: dict[str, str] = {}
+    if not isinstance(raw_rationale, dict):
+        problems.add("rationale", "must be a table of text")
+    else:
+        check_keys(raw_rationale, RATIONALE_KEYS, "rationale", problems)
+        for key in RATIONALE_KEYS:
+            if key in raw_rationale:
+                text = _get_str(raw_rationale, key, "rationale", problems).strip()
+                if text:
+                    rationale[key] = text
+    return rationale
+
+
+def _parse_arms(arms, problems: _Problems):
+    """``((n, name, description) of the treatment arm, the same of the control arm)``."""
+    found = {"treatment": (None, "treatment", ""), "control": (None, "control", "")}
+    if not isinstance(arms, dict):
+        problems.add("arms", "missing: the file needs [arms.treatment] and [arms.control]")
+        return found["treatment"], found["control"]
+    check_keys(arms, ("treatment", "control"), "arms", problems)
+    for key in ("treatment", "control"):
+        arm = arms.get(key)
+        if not isinstance(arm, dict):
+            problems.add(f"arms.{key}", "missing")
+            continue
+        check_keys(arm, ARM_KEYS, f"arms.{key}", problems)
+        n = _get_count(arm, "n", f"arms.{key}", problems, minimum=1)
+        name = _get_str(arm, "name", f"arms.{key}", problems, key)
+        desc = _get_str(arm, "description", f"arms.{key}", problems)
+        found[key] = (n, name, desc)
+    return found["treatment"], found["control"]
+
+
+def _parse_outcomes(raw_outcomes, n_t, n_c, problems: _Problems) -> dict[str, Outcome]:
+    """Every ``[outcomes.NAME]`` table; at most one primary."""
+    outcomes: dict[str, Outcome] = {}
+    if not isinstance(raw_outcomes, dict) or not raw_outcomes:
+        problems.add("outcomes", "missing: the file needs at least one [outcomes.NAME] table")
+        raw_outcomes = {}
+    for name, d in raw_outcomes.items():
+        outcome = _parse_outcome(name, d, n_t, n_c, problems)
+        if outcome is not None:
+            outcomes[name] = outcome
+    primaries = [o for o in outcomes.values() if o.primary]
+    if len(primaries) > 1:
+        problems.add("outcomes", f"only one outcome can be primary, got {', '.join(o.name for o in primaries)}")
+    return outcomes
+
+
+def _parse_priors(raw_priors, problems: _Problems, outcome_names: list) -> dict[str, Prior]:
+    """Every ``[priors.NAME]`` table (the default priors when the file has none)."""
+    priors: dict[str, Prior] = {}
+    if not isinstance(raw_priors, dict) or not raw_priors:
+        problems.add("priors", "must hold at least one [priors.NAME] table")
+        raw_priors = {}
+    for name, d in raw_priors.items():
+        prior = _parse_prior(name, d, problems, outcome_names)
+        if prior is not None:
+            priors[name] = prior
+    return priors
 
 
 def default_trial_path() -> Path:

@@ -82,7 +82,7 @@ def _check_value(scale: str, value: float, where: str, original: str) -> None:
                            f"{value:g} in {original!r}")
 
 
-def parse_criterion(text: str, where: str = "<command line>: --criterion") -> Criterion:
+def parse_criterion(text: str, where: str = "criterion") -> Criterion:
     """Parse ``PROB``, ``SCALE:VALUE:PROB`` or ``median:SCALE:VALUE``.
 
     Raises :class:`lnbayes.errors.LnbayesError` with one line located at ``where``.
@@ -119,7 +119,7 @@ def _check_prob(prob: float, where: str, original: str) -> None:
                            f"{prob:g} in {original!r}")
 
 
-def parse_criteria(texts, where: str = "<command line>: --criterion") -> tuple[Criterion, ...]:
+def parse_criteria(texts, where: str = "criterion") -> tuple[Criterion, ...]:
     """Every criterion of a rule, in order; duplicates are refused."""
     out = tuple(parse_criterion(t, where) for t in texts or ())
     seen = set()

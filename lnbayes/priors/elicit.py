@@ -385,11 +385,37 @@ def normal_from_statement(d: dict[str, Any], where: str, problems: Any, scale: s
     itself when it holds ``tail``, ``tails``, ``interval`` or ``convention``). Every problem is
     reported through ``problems.add(location, message)``; returns None when there is one.
     """
-    from lnbayes.model.fields import _get_number
-    from lnbayes.model.spec import NormalPrior
-
     if scale is None:
         return None  # the prior's scale is already reported as wrong
+    found = _statement_table(d, where, problems)
+    if found is None:
+        return None
+    st, sw = found
+    ok, control_rate = _statement_control_rate(st, sw, problems)
+    if not ok:
+        return None
+    if "convention" in st:
+        return _from_convention(st, sw, problems, scale, control_rate)
+    forms = [k for k in ("tail", "tails", "interval") if k in st]
+    if len(forms) != 1:
+        problems.add(
+            sw,
+            "a statement needs exactly one of: centre + tail, tails (two), interval, or a "
+            f"convention; got {', '.join(forms) or 'none'}",
+        )
+        return None
+    build = {"tail": _from_centre_and_tail, "tails": _from_two_tails, "interval": _from_interval}[forms[0]]
+    try:
+        return build(st, sw, problems, scale, control_rate)
+    except StatementError as err:
+        problems.add(f"{sw}.{err.field}", err.message)
+        return None
+
+
+def _statement_table(d: dict[str, Any], where: str, problems: Any):
+    """``(statement, its location)`` with its keys checked for its form, or None if it is no table."""
+    from lnbayes.model.fields import check_keys
+
     if "statement" in d:
         st, sw = d["statement"], f"{where}.statement"
         if not isinstance(st, dict):
@@ -401,8 +427,6 @@ def normal_from_statement(d: dict[str, Any], where: str, problems: Any, scale: s
             return None
     else:
         st, sw = d, where
-    from lnbayes.model.fields import check_keys
-
     if "statement" in d:
         check_keys(d, ("statement",), where, problems)
     if "convention" in st:
@@ -414,126 +438,143 @@ def normal_from_statement(d: dict[str, Any], where: str, problems: Any, scale: s
     else:
         form_keys = ("centre", "tail", "control_rate")
     check_keys(st, form_keys, sw, problems)
+    return st, sw
+
+
+def _statement_control_rate(st: dict[str, Any], sw: str, problems: Any) -> tuple[bool, float | None]:
+    """``(usable, rate)``: the statement's control-arm rate for RD/RR effects, if it gives one."""
+    from lnbayes.model.fields import _get_number
+
     control_rate = None
     if "control_rate" in st:
         control_rate = _get_number(st, "control_rate", sw, problems)
         if control_rate is not None and not 0 < control_rate < 1:
             problems.add(f"{sw}.control_rate", f"must lie in (0, 1), got {control_rate:.4g}")
-            return None
+            return False, None
+    return True, control_rate
+
+
+def _from_convention(st: dict[str, Any], sw: str, problems: Any, scale: str, control_rate):
+    """The Normal of a named convention (Zampieri, sceptical, enthusiastic...) and a hoped-for effect."""
+    from lnbayes.model.fields import _get_number
+    from lnbayes.model.spec import NormalPrior
+
     n_before = len(problems.items)
-
-    if "convention" in st:
-        conv = st["convention"]
-        if conv not in CONVENTIONS:
-            problems.add(
-                f"{sw}.convention", f"must be one of {', '.join(CONVENTIONS)}; got {conv!r}"
-            )
-            return None
-        if "hoped_for" not in st:
-            problems.add(
-                f"{sw}.hoped_for",
-                "missing (the hoped-for effect, e.g. { scale = 'or', value = 3 })",
-            )
-            return None
-        hoped = _stated_effect(st["hoped_for"], f"{sw}.hoped_for", problems, scale, control_rate)
-        try:
-            if conv == "zampieri":
-                direction = st.get("direction")
-                strength = st.get("strength")
-                probs = dict(ZAMPIERI_STRENGTHS)
-                if "prob" in st:
-                    p = _get_number(st, "prob", sw, problems)
-                    if p is not None and strength in probs:
-                        probs[strength] = p
-                if hoped is None or len(problems.items) > n_before:
-                    return None
-                mean, sd = zampieri_normal(direction, strength, hoped, probs)
-            else:
-                prob = _get_number(
-                    st, "prob", sw, problems, required=False, default=DEFAULT_CONVENTION_PROB
-                )
-                if hoped is None or prob is None or len(problems.items) > n_before:
-                    return None
-                mean, sd = convention_normal(conv, hoped, prob)
-        except StatementError as err:
-            problems.add(f"{sw}.{err.field}", err.message)
-            return None
-        return NormalPrior.single(mean, sd)
-
-    forms = [k for k in ("tail", "tails", "interval") if k in st]
-    if len(forms) != 1:
+    conv = st["convention"]
+    if conv not in CONVENTIONS:
         problems.add(
-            sw,
-            "a statement needs exactly one of: centre + tail, tails (two), interval, or a "
-            f"convention; got {', '.join(forms) or 'none'}",
+            f"{sw}.convention", f"must be one of {', '.join(CONVENTIONS)}; got {conv!r}"
         )
         return None
-    try:
-        if forms[0] == "tail":
-            if "centre" not in st:
-                problems.add(
-                    f"{sw}.centre",
-                    "missing (the prior's centre: 0 for no effect, "
-                    "or { scale = 'or', value = ... })",
-                )
-                return None
-            centre = _stated_effect(st["centre"], f"{sw}.centre", problems, scale, control_rate)
-            tail = _tail(st["tail"], f"{sw}.tail", problems, scale, control_rate)
-            if centre is None or tail is None:
-                return None
-            value, prob, side = tail
-            if side is None:
-                side = "above" if value > centre else "below"
-            return NormalPrior.single(centre, sd_from_tail(centre, value, prob, side))
-        if forms[0] == "tails":
-            raw = st["tails"]
-            if not isinstance(raw, list) or len(raw) != 2:
-                problems.add(f"{sw}.tails", "must be a list of exactly two tails")
-                return None
-            t = [
-                _tail(r, f"{sw}.tails[{i}]", problems, scale, control_rate)
-                for i, r in enumerate(raw)
-            ]
-            if any(x is None for x in t):
-                return None
-            (v1, p1, s1), (v2, p2, s2) = t
-            s1 = s1 or ("below" if v1 < v2 else "above")
-            s2 = s2 or ("above" if v1 < v2 else "below")
-            mean, sd = normal_from_two_tails(v1, p1, s1, v2, p2, s2)
-            if "centre" in st:
-                problems.add(
-                    f"{sw}.centre", "not used with two tails (they fix the centre); remove it"
-                )
-                return None
-            return NormalPrior.single(mean, sd)
-        raw = st["interval"]
-        iw = f"{sw}.interval"
-        if not isinstance(raw, dict):
-            problems.add(iw, "must be a table { lower, upper, scale, prob }")
-            return None
-        check_keys(raw, ("lower", "upper", "scale", "prob", "control_rate"), iw, problems)
-        prob = _get_number(raw, "prob", iw, problems, required=False, default=0.95)
-        lo, hi = (
-            _stated_effect({"value": raw[end], **{k: raw[k] for k in ("scale", "control_rate")
-                                                  if k in raw}},
-                           f"{iw}.{end}", problems, scale, control_rate) if end in raw else None
-            for end in ("lower", "upper")
+    if "hoped_for" not in st:
+        problems.add(
+            f"{sw}.hoped_for",
+            "missing (the hoped-for effect, e.g. { scale = 'or', value = 3 })",
         )
-        for key in ("lower", "upper"):
-            if key not in raw:
-                problems.add(f"{iw}.{key}", "missing")
-        if lo is None or hi is None or prob is None:
-            return None
-        check_prob(prob, "prob")
-        if hi <= lo:
-            problems.add(iw, "contradictory: upper must lie above lower")
-            return None
-        tail = (1 - prob) / 2
-        sd = (hi - lo) / (2 * z_upper(tail))
-        return NormalPrior.single((lo + hi) / 2, sd)
+        return None
+    hoped = _stated_effect(st["hoped_for"], f"{sw}.hoped_for", problems, scale, control_rate)
+    try:
+        if conv == "zampieri":
+            direction = st.get("direction")
+            strength = st.get("strength")
+            probs = dict(ZAMPIERI_STRENGTHS)
+            if "prob" in st:
+                p = _get_number(st, "prob", sw, problems)
+                if p is not None and strength in probs:
+                    probs[strength] = p
+            if hoped is None or len(problems.items) > n_before:
+                return None
+            mean, sd = zampieri_normal(direction, strength, hoped, probs)
+        else:
+            prob = _get_number(
+                st, "prob", sw, problems, required=False, default=DEFAULT_CONVENTION_PROB
+            )
+            if hoped is None or prob is None or len(problems.items) > n_before:
+                return None
+            mean, sd = convention_normal(conv, hoped, prob)
     except StatementError as err:
         problems.add(f"{sw}.{err.field}", err.message)
         return None
+    return NormalPrior.single(mean, sd)
+
+
+def _from_centre_and_tail(st: dict[str, Any], sw: str, problems: Any, scale: str, control_rate):
+    """``centre`` + ``tail``: the sd that puts the stated probability beyond the tail's effect."""
+    from lnbayes.model.spec import NormalPrior
+
+    if "centre" not in st:
+        problems.add(
+            f"{sw}.centre",
+            "missing (the prior's centre: 0 for no effect, "
+            "or { scale = 'or', value = ... })",
+        )
+        return None
+    centre = _stated_effect(st["centre"], f"{sw}.centre", problems, scale, control_rate)
+    tail = _tail(st["tail"], f"{sw}.tail", problems, scale, control_rate)
+    if centre is None or tail is None:
+        return None
+    value, prob, side = tail
+    if side is None:
+        side = "above" if value > centre else "below"
+    return NormalPrior.single(centre, sd_from_tail(centre, value, prob, side))
+
+
+def _from_two_tails(st: dict[str, Any], sw: str, problems: Any, scale: str, control_rate):
+    """``tails``: the Normal whose two stated tail probabilities fix both centre and sd."""
+    from lnbayes.model.spec import NormalPrior
+
+    raw = st["tails"]
+    if not isinstance(raw, list) or len(raw) != 2:
+        problems.add(f"{sw}.tails", "must be a list of exactly two tails")
+        return None
+    t = [
+        _tail(r, f"{sw}.tails[{i}]", problems, scale, control_rate)
+        for i, r in enumerate(raw)
+    ]
+    if any(x is None for x in t):
+        return None
+    (v1, p1, s1), (v2, p2, s2) = t
+    s1 = s1 or ("below" if v1 < v2 else "above")
+    s2 = s2 or ("above" if v1 < v2 else "below")
+    mean, sd = normal_from_two_tails(v1, p1, s1, v2, p2, s2)
+    if "centre" in st:
+        problems.add(
+            f"{sw}.centre", "not used with two tails (they fix the centre); remove it"
+        )
+        return None
+    return NormalPrior.single(mean, sd)
+
+
+def _from_interval(st: dict[str, Any], sw: str, problems: Any, scale: str, control_rate):
+    """``interval``: the Normal whose central ``prob`` interval runs from lower to upper."""
+    from lnbayes.model.fields import _get_number, check_keys
+    from lnbayes.model.spec import NormalPrior
+
+    raw = st["interval"]
+    iw = f"{sw}.interval"
+    if not isinstance(raw, dict):
+        problems.add(iw, "must be a table { lower, upper, scale, prob }")
+        return None
+    check_keys(raw, ("lower", "upper", "scale", "prob", "control_rate"), iw, problems)
+    prob = _get_number(raw, "prob", iw, problems, required=False, default=0.95)
+    lo, hi = (
+        _stated_effect({"value": raw[end], **{k: raw[k] for k in ("scale", "control_rate")
+                                              if k in raw}},
+                       f"{iw}.{end}", problems, scale, control_rate) if end in raw else None
+        for end in ("lower", "upper")
+    )
+    for key in ("lower", "upper"):
+        if key not in raw:
+            problems.add(f"{iw}.{key}", "missing")
+    if lo is None or hi is None or prob is None:
+        return None
+    check_prob(prob, "prob")
+    if hi <= lo:
+        problems.add(iw, "contradictory: upper must lie above lower")
+        return None
+    tail = (1 - prob) / 2
+    sd = (hi - lo) / (2 * z_upper(tail))
+    return NormalPrior.single((lo + hi) / 2, sd)
 
 
 def beta_from_spec(d: dict[str, Any], where: str, problems: Any):
@@ -545,76 +586,97 @@ def beta_from_spec(d: dict[str, Any], where: str, problems: Any):
     (:func:`power_prior_beta`),
     on top of ``base`` (default Beta(1, 1)).
     """
-    from lnbayes.model.fields import _get_count, _get_number, check_keys
-    from lnbayes.model.spec import BetaPrior
-
     forms = [k for k in ("quantiles", "data", "mean") if k in d]
     if len(forms) != 1:
         problems.add(where, f"give one of mean + ess, quantiles, or data; got {', '.join(forms)}")
         return None
     if "quantiles" in d:
-        raw = d["quantiles"]
-        qw = f"{where}.quantiles"
-        if not isinstance(raw, list) or len(raw) != 2 or not all(isinstance(q, dict) for q in raw):
-            problems.add(
-                qw,
-                "must be a list of two tables { p, value }, "
-                "e.g. [{ p = 0.5, value = 0.6 }, { p = 0.975, value = 0.8 }]",
-            )
-            return None
-        for i, q in enumerate(raw):
-            check_keys(q, ("p", "value"), f"{qw}[{i}]", problems)
-        parsed = [
-            (
-                _get_number(q, "p", f"{qw}[{i}]", problems),
-                _get_number(q, "value", f"{qw}[{i}]", problems),
-            )
-            for i, q in enumerate(raw)
-        ]
-        if any(x is None for pair in parsed for x in pair):
-            return None
-        (p1, v1), (p2, v2) = parsed
-        try:
-            a, b = beta_from_quantiles(p1, v1, p2, v2)
-        except StatementError as err:
-            problems.add(qw, err.message)
-            return None
-        return BetaPrior.single(a, b)
+        return _beta_from_quantiles_table(d, where, problems)
     if "data" in d:
-        raw = d["data"]
-        dw = f"{where}.data"
-        if not isinstance(raw, list) or not raw or not all(isinstance(x, dict) for x in raw):
-            problems.add(dw, "must be a non-empty list of tables { events, n, source }")
+        return _beta_from_earlier_data(d, where, problems)
+    return _beta_from_mean_and_ess(d, where, problems)
+
+
+def _beta_from_quantiles_table(d: dict[str, Any], where: str, problems: Any):
+    """``quantiles``: the Beta through two ``{ p, value }`` points."""
+    from lnbayes.model.fields import _get_number, check_keys
+    from lnbayes.model.spec import BetaPrior
+
+    raw = d["quantiles"]
+    qw = f"{where}.quantiles"
+    if not isinstance(raw, list) or len(raw) != 2 or not all(isinstance(q, dict) for q in raw):
+        problems.add(
+            qw,
+            "must be a list of two tables { p, value }, "
+            "e.g. [{ p = 0.5, value = 0.6 }, { p = 0.975, value = 0.8 }]",
+        )
+        return None
+    for i, q in enumerate(raw):
+        check_keys(q, ("p", "value"), f"{qw}[{i}]", problems)
+    parsed = [
+        (
+            _get_number(q, "p", f"{qw}[{i}]", problems),
+            _get_number(q, "value", f"{qw}[{i}]", problems),
+        )
+        for i, q in enumerate(raw)
+    ]
+    if any(x is None for pair in parsed for x in pair):
+        return None
+    (p1, v1), (p2, v2) = parsed
+    try:
+        a, b = beta_from_quantiles(p1, v1, p2, v2)
+    except StatementError as err:
+        problems.add(qw, err.message)
+        return None
+    return BetaPrior.single(a, b)
+
+
+def _beta_from_earlier_data(d: dict[str, Any], where: str, problems: Any):
+    """``data``: a power prior from earlier studies' counts, discounted by ``power`` and/or ``ess_cap``."""
+    from lnbayes.model.fields import _get_count, _get_number, check_keys
+    from lnbayes.model.spec import BetaPrior
+
+    raw = d["data"]
+    dw = f"{where}.data"
+    if not isinstance(raw, list) or not raw or not all(isinstance(x, dict) for x in raw):
+        problems.add(dw, "must be a non-empty list of tables { events, n, source }")
+        return None
+    data = []
+    for i, x in enumerate(raw):
+        check_keys(x, ("events", "n", "source"), f"{dw}[{i}]", problems)
+        e = _get_count(x, "events", f"{dw}[{i}]", problems)
+        n = _get_count(x, "n", f"{dw}[{i}]", problems, minimum=1)
+        if e is not None and n is not None and e > n:
+            problems.add(f"{dw}[{i}].events", f"{e} events exceed n = {n}")
             return None
-        data = []
-        for i, x in enumerate(raw):
-            check_keys(x, ("events", "n", "source"), f"{dw}[{i}]", problems)
-            e = _get_count(x, "events", f"{dw}[{i}]", problems)
-            n = _get_count(x, "n", f"{dw}[{i}]", problems, minimum=1)
-            if e is not None and n is not None and e > n:
-                problems.add(f"{dw}[{i}].events", f"{e} events exceed n = {n}")
-                return None
-            data.append((e, n))
-        power = _get_number(d, "power", where, problems, required=False)
-        cap = _get_number(d, "ess_cap", where, problems, required=False, positive=True)
-        base = d.get("base", {"a": 1, "b": 1})
-        if not isinstance(base, dict):
-            problems.add(f"{where}.base", "must be a table { a, b }")
-            return None
-        check_keys(base, ("a", "b"), f"{where}.base", problems)
-        a_base = _get_number(base, "a", f"{where}.base", problems, positive=True)
-        b_base = _get_number(base, "b", f"{where}.base", problems, positive=True)
-        if any(e is None or n is None for e, n in data) or a_base is None or b_base is None:
-            return None
-        if power is None and cap is None:
-            problems.add(where, "earlier data need a discount: power (0 < a0 <= 1) and/or ess_cap")
-            return None
-        try:
-            a, b, _ = power_prior_beta(data, power, cap, (a_base, b_base))
-        except StatementError as err:
-            problems.add(f"{where}.{err.field}", err.message)
-            return None
-        return BetaPrior.single(a, b)
+        data.append((e, n))
+    power = _get_number(d, "power", where, problems, required=False)
+    cap = _get_number(d, "ess_cap", where, problems, required=False, positive=True)
+    base = d.get("base", {"a": 1, "b": 1})
+    if not isinstance(base, dict):
+        problems.add(f"{where}.base", "must be a table { a, b }")
+        return None
+    check_keys(base, ("a", "b"), f"{where}.base", problems)
+    a_base = _get_number(base, "a", f"{where}.base", problems, positive=True)
+    b_base = _get_number(base, "b", f"{where}.base", problems, positive=True)
+    if any(e is None or n is None for e, n in data) or a_base is None or b_base is None:
+        return None
+    if power is None and cap is None:
+        problems.add(where, "earlier data need a discount: power (0 < a0 <= 1) and/or ess_cap")
+        return None
+    try:
+        a, b, _ = power_prior_beta(data, power, cap, (a_base, b_base))
+    except StatementError as err:
+        problems.add(f"{where}.{err.field}", err.message)
+        return None
+    return BetaPrior.single(a, b)
+
+
+def _beta_from_mean_and_ess(d: dict[str, Any], where: str, problems: Any):
+    """``mean`` + ``ess``: Beta(mean * ess, (1 - mean) * ess)."""
+    from lnbayes.model.fields import _get_number
+    from lnbayes.model.spec import BetaPrior
+
     mean = _get_number(d, "mean", where, problems)
     ess = _get_number(d, "ess", where, problems, positive=True)
     if mean is None or ess is None:

@@ -35,9 +35,19 @@ def test_labels_follow_the_direction_of_benefit():
 ])
 def test_bad_criteria_are_located_one_line_errors(text, problem):
     with pytest.raises(LnbayesError) as err:
-        parse_criterion(text)
+        parse_criterion(text, "<command line>: --criterion")
     (line,) = err.value.problems
     assert line.startswith("<command line>: --criterion: ") and problem in line
+
+
+def test_errors_are_located_where_the_caller_says():
+    with pytest.raises(LnbayesError) as err:
+        parse_criterion("1.2")
+    (line,) = err.value.problems
+    assert line.startswith("criterion: ") and "command line" not in line
+    with pytest.raises(LnbayesError) as err:
+        parse_criteria(["0.5", "0.5"], "design.toml: decision.criteria")
+    assert err.value.problems[0].startswith("design.toml: decision.criteria")
 
 
 def test_duplicates_refused():

@@ -111,7 +111,8 @@ def test_effect_figure(trial, outcome, exact_analysis, curves):
 
 
 def test_forest(trial, outcome, exact_analysis):
-    fig = plots.plot_forest(trial, outcome, exact_analysis)
+    fig = plots.plot_forest(trial, outcome, exact_analysis,
+                            figure_data.figure_data(trial, outcome, exact_analysis, include_sweep=False)["data_only"])
     texts = _texts(fig)
     assert "Data only" in texts
     assert "P(benefit)" in texts

@@ -2,19 +2,46 @@
 
 :func:`make_figures` turns an analysis (``lnbayes.analyses.reanalysis.analyze``) into named Figures;
 :func:`save_figures` writes them atomically (PNG at 300 dpi, vector PDF, SVG on request).
+:func:`write_figures` is ``lnbayes plot``: analyse (writing no results) and write the set.
 The plotting functions themselves (:mod:`lnbayes.outputs.figures.plots`) never write anything.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from lnbayes.io import files
 from lnbayes.outputs.figures import plots
 from lnbayes.outputs.figures.style import DPI, house_style
 
 FORMATS = ("png", "pdf", "svg")
+
+
+def write_figures(trial, outcome_name, prior_names, outdir, formats, engine="pymc", seed=None,
+                  settings=None, sweep=None, progress: Callable[[str], None] | None = None) -> list:
+    """Analyse (without writing results) and write every figure; returns the paths written.
+
+    ``settings`` are the :class:`lnbayes.engines.mcmc.SamplerSettings` of ``engine="pymc"``;
+    ``progress`` receives a short message as each prior is analysed and as drawing starts.
+    """
+    from lnbayes.analyses import figure_data, reanalysis
+
+    def say(message: str) -> None:
+        if progress:
+            progress(message)
+
+    def on_prior(name: str, i: int, n: int) -> None:
+        say(f"prior {i + 1}/{n}: {name} ({engine})")
+
+    result = reanalysis.analyze(trial, outcome_name, prior_names, engine=engine, seed=seed,
+                                settings=settings, outdir=None, on_prior=on_prior)
+    say("drawing figures...")
+    outcome = trial.outcome(outcome_name)
+    data = figure_data.figure_data(trial, outcome, result, sweep=sweep, seed=seed)
+    figs = make_figures(trial, outcome, result, data)
+    say("writing figures...")
+    return save_figures(figs, outdir, formats)
 
 
 def make_figures(trial, outcome, analysis: Mapping[str, Any], data: Mapping[str, Any],
@@ -38,7 +65,7 @@ def make_figures(trial, outcome, analysis: Mapping[str, Any], data: Mapping[str,
     figs: dict[str, Any] = {
         "effect_prior_posterior": plots.plot_effect_prior_posterior(trial, outcome, analysis,
                                                                     curves, measures=measures),
-        "forest": plots.plot_forest(trial, outcome, analysis, measures=measures),
+        "forest": plots.plot_forest(trial, outcome, analysis, data["data_only"], measures=measures),
         "arm_posteriors": plots.plot_arm_posteriors(trial, outcome, analysis, curves),
         "p_benefit": plots.plot_p_benefit(trial, outcome, analysis),
     }

@@ -23,7 +23,6 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from lnbayes.analyses import densities as densities_mod
-from lnbayes.analyses import sample_estimates
 from lnbayes.formatting import estimate, probability
 from lnbayes.model.effects import MEASURE_OF_EFFECT_SCALE, MEASURE_WORDS, NO_EFFECT
 from lnbayes.outputs.figures.style import (
@@ -300,20 +299,20 @@ def plot_effect_prior_posterior(trial, outcome, analysis: Mapping[str, Any],
 # ---------------------------------------------------------------------------------------------
 
 
-def plot_forest(trial, outcome, analysis: Mapping[str, Any],
+def plot_forest(trial, outcome, analysis: Mapping[str, Any], data_only: Mapping[str, Any],
                 measures: Sequence[str] = EFFECT_MEASURES, prob_label: str = "95% interval"):
     """Posterior median and 95% equal-tailed interval of the effect under each prior.
 
     A P(benefit) column on the right, the no-effect line, and a data-only row (sample estimate
     with Newcombe's interval for the risk difference and Woolf's for the odds ratio) for
-    reference.
+    reference. ``data_only``: :func:`lnbayes.analyses.sample_estimates.data_only_estimate` of the
+    outcome (``figure_data(...)["data_only"]``).
 
     Returns
     -------
     matplotlib.figure.Figure
     """
     results = analysis["results"]
-    data_only = sample_estimates.data_only_estimate(outcome)
     n = len(results)
     rows = n + 1
     y = np.arange(rows)[::-1].astype(float)  # priors top to bottom, data-only last
@@ -537,29 +536,12 @@ def plot_sweep_heatmap(sweep: Mapping[str, Any], trial, named_priors: Sequence |
     levels = list(levels or sweep.get("levels") or LEVELS)
     outcome = trial.outcome(sweep.get("outcome"))
     named_priors = list(trial.priors_for(outcome) if named_priors is None else named_priors)
-    pts = sweep["grid"]
-    means = np.array([r["prior_mean"] for r in pts], float)
-    sds = np.array([r["prior_sd"] for r in pts], float)
-    probs = np.array([r["p_benefit_exact"] if r.get("p_benefit_exact") is not None
-                      else r["p_benefit"] for r in pts], float)
-    um, us = np.unique(means), np.unique(sds)
-    rectangular = len(um) * len(us) == len(pts)
-    measure = MEASURE_WORDS[MEASURE_OF_EFFECT_SCALE[scale]]
     effect_word = {"log_or": "log odds ratio", "log_rr": "log risk ratio",
                    "rd": "risk difference"}[scale]
     with house_style():
         fig = _new_figure(SINGLE_COLUMN, 3.55)
         ax = fig.add_subplot()
-        if rectangular:
-            z = np.full((len(us), len(um)), np.nan)
-            z[np.searchsorted(us, sds), np.searchsorted(um, means)] = probs
-            mesh = ax.pcolormesh(um, us, z, cmap=SEQUENTIAL_CMAP, vmin=0, vmax=1,
-                                 shading="gouraud", rasterized=True)
-            cs = ax.contour(um, us, z, levels=levels, colors="white", linewidths=1.0)
-        else:
-            mesh = ax.tripcolor(means, sds, probs, cmap=SEQUENTIAL_CMAP, vmin=0, vmax=1,
-                                shading="gouraud", rasterized=True)
-            cs = ax.tricontour(means, sds, probs, levels=levels, colors="white", linewidths=1.0)
+        mesh, cs, um, us = _heatmap_surface(ax, sweep["grid"], levels)
         marked = [(p.effect.means[0], p.effect.sds[0]) for p in named_priors
                   if p.family == "effect" and p.scale == scale and len(p.effect.means) == 1]
         ax.clabel(cs, fmt=lambda v: f"{v:g}", fontsize=6.5, inline=True,
@@ -569,45 +551,77 @@ def plot_sweep_heatmap(sweep: Mapping[str, Any], trial, named_priors: Sequence |
         for level in levels:
             cbar.ax.axhline(level, color="white", lw=0.8)
         cbar.outline.set_linewidth(0.4)
-        unplaced = []
-        for i, prior in enumerate(named_priors):
-            colour = prior_colour(_index_of(trial, outcome, prior))
-            if (prior.family == "effect" and prior.scale == scale
-                    and len(prior.effect.means) == 1):
-                m, s = prior.effect.means[0], prior.effect.sds[0]
-                if not (um.min() <= m <= um.max() and us.min() <= s <= us.max()):
-                    unplaced.append(f"{prior.label or prior.name} (outside the grid)")
-                    continue
-                ax.plot(m, s, marker="o", ms=6, mfc=colour, mec="white", mew=1.0, zorder=5,
-                        clip_on=False)
-                ax.annotate(prior.label or prior.name, (m, s), xytext=(5, 4),
-                            textcoords="offset points", fontsize=6.5, color="white",
-                            fontweight="bold", zorder=6,
-                            bbox=dict(boxstyle="round,pad=0.15", fc=colour, ec="none",
-                                      alpha=0.9))
-            else:
-                unplaced.append(prior.label or prior.name)
-        ax.axvline(0, color="white", lw=0.5, ls=":", alpha=0.8)
-        ax.set_xlim(um.min(), um.max())
-        ax.set_ylim(us.min(), us.max())
-        ax.set_xlabel(f"Prior mean of the {effect_word}")
-        ax.set_ylabel(f"Prior SD of the {effect_word}")
-        if scale in ("log_or", "log_rr"):
-            top = ax.secondary_xaxis("top", functions=(np.exp, _safe_log))
-            top.set_xlabel(f"Prior median {measure}, {trial.treatment_name} vs "
-                           f"{trial.control_name}",
-                           fontsize=7)
-            from matplotlib.ticker import FixedLocator, FuncFormatter
-            cands = [2.0**k for k in range(-6, 7)]
-            lo, hi = np.exp(um.min()), np.exp(um.max())
-            top.xaxis.set_major_locator(FixedLocator([c for c in cands if lo <= c <= hi]))
-            top.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-            top.tick_params(labelsize=6.5)
-        ax.set_title(outcome.label, loc="left", fontsize=8)
+        unplaced = _mark_priors_on_heatmap(ax, trial, outcome, named_priors, scale, um, us)
+        _heatmap_axes(ax, trial, outcome, scale, effect_word, um, us)
         if unplaced:
             _footnote(fig, "Not on this grid: " + ", ".join(unplaced)
                           + f" (not a single Normal prior on the {effect_word})")
     return fig
+
+
+def _heatmap_surface(ax, pts, levels):
+    """P(benefit) as a shaded surface with its tipping contours; ``(mesh, contours, means, sds)``."""
+    means = np.array([r["prior_mean"] for r in pts], float)
+    sds = np.array([r["prior_sd"] for r in pts], float)
+    probs = np.array([r["p_benefit_exact"] if r.get("p_benefit_exact") is not None
+                      else r["p_benefit"] for r in pts], float)
+    um, us = np.unique(means), np.unique(sds)
+    if len(um) * len(us) == len(pts):  # rectangular
+        z = np.full((len(us), len(um)), np.nan)
+        z[np.searchsorted(us, sds), np.searchsorted(um, means)] = probs
+        mesh = ax.pcolormesh(um, us, z, cmap=SEQUENTIAL_CMAP, vmin=0, vmax=1,
+                             shading="gouraud", rasterized=True)
+        cs = ax.contour(um, us, z, levels=levels, colors="white", linewidths=1.0)
+    else:
+        mesh = ax.tripcolor(means, sds, probs, cmap=SEQUENTIAL_CMAP, vmin=0, vmax=1,
+                            shading="gouraud", rasterized=True)
+        cs = ax.tricontour(means, sds, probs, levels=levels, colors="white", linewidths=1.0)
+    return mesh, cs, um, us
+
+
+def _mark_priors_on_heatmap(ax, trial, outcome, named_priors, scale, um, us) -> list[str]:
+    """Mark each single Normal prior on the sweep's scale at (mean, sd); the names not marked."""
+    unplaced = []
+    for prior in named_priors:
+        colour = prior_colour(_index_of(trial, outcome, prior))
+        if (prior.family == "effect" and prior.scale == scale
+                and len(prior.effect.means) == 1):
+            m, s = prior.effect.means[0], prior.effect.sds[0]
+            if not (um.min() <= m <= um.max() and us.min() <= s <= us.max()):
+                unplaced.append(f"{prior.label or prior.name} (outside the grid)")
+                continue
+            ax.plot(m, s, marker="o", ms=6, mfc=colour, mec="white", mew=1.0, zorder=5,
+                    clip_on=False)
+            ax.annotate(prior.label or prior.name, (m, s), xytext=(5, 4),
+                        textcoords="offset points", fontsize=6.5, color="white",
+                        fontweight="bold", zorder=6,
+                        bbox=dict(boxstyle="round,pad=0.15", fc=colour, ec="none",
+                                  alpha=0.9))
+        else:
+            unplaced.append(prior.label or prior.name)
+    return unplaced
+
+
+def _heatmap_axes(ax, trial, outcome, scale, effect_word, um, us) -> None:
+    """Limits, labels, the no-effect line and (ratio scales) a top axis in ratio units."""
+    measure = MEASURE_WORDS[MEASURE_OF_EFFECT_SCALE[scale]]
+    ax.axvline(0, color="white", lw=0.5, ls=":", alpha=0.8)
+    ax.set_xlim(um.min(), um.max())
+    ax.set_ylim(us.min(), us.max())
+    ax.set_xlabel(f"Prior mean of the {effect_word}")
+    ax.set_ylabel(f"Prior SD of the {effect_word}")
+    if scale in ("log_or", "log_rr"):
+        top = ax.secondary_xaxis("top", functions=(np.exp, _safe_log))
+        top.set_xlabel(f"Prior median {measure}, {trial.treatment_name} vs "
+                       f"{trial.control_name}",
+                       fontsize=7)
+        from matplotlib.ticker import FixedLocator, FuncFormatter
+        cands = [2.0**k for k in range(-6, 7)]
+        lo, hi = np.exp(um.min()), np.exp(um.max())
+        top.xaxis.set_major_locator(FixedLocator([c for c in cands if lo <= c <= hi]))
+        top.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        top.tick_params(labelsize=6.5)
+    ax.set_title(outcome.label, loc="left", fontsize=8)
 
 
 def _label_positions(cs, xs, ys, avoid=()) -> list[tuple[float, float]]:
