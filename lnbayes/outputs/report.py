@@ -32,6 +32,17 @@ def add_texts(report: dict[str, Any]) -> dict[str, Any]:
     """The short texts the appendix and results.json carry beside the numbers (ESS readings)."""
     for row in report["prior_checks"]["priors"]:
         row["ess_text"] = ess_text(row["ess"])
+    # the flat prior's Savage-Dickey BF01 on each scale, for the primary outcome's counts: the
+    # appendix quotes them to show why one scale is declared for the test
+    from lnbayes.analyses.bayes_factors import flat_scale_dependence
+
+    prim = next((o for o in report.get("outcomes", []) if o["outcome"] == report.get("primary_outcome")),
+                None)
+    if prim is not None:
+        info = prim["info"]
+        report["savage_dickey_scales"] = flat_scale_dependence(
+            info["treatment"]["events"], info["treatment"]["n"],
+            info["control"]["events"], info["control"]["n"])
     return report
 
 
