@@ -36,9 +36,10 @@ from lnbayes.model.spec import (
 TOP_KEYS = ("schema_version", "trial", "rationale", "arms", "outcomes", "priors", "design")
 TRIAL_KEYS = ("id", "title", "reference", "registration", "condition", "population", "blinding",
               "comparator", "planned_enrolment", "allocation", "stopped_early", "seed", "notes")
-RATIONALE_KEYS = ("earlier_evidence", "hoped_for", "stopping")
+RATIONALE_KEYS = ("earlier_evidence", "hoped_for", "stopping", "stopping_rule")
 """Text the methods appendix quotes: the earlier evidence behind the priors, how the hoped-for
-effect was derived, and why the trial stopped (a phrase that reads after "It was stopped")."""
+effect was derived, why the trial stopped (a phrase that reads after "It was stopped"), and ``stopping_rule``: one or
+more sentences saying whether the stop followed a pre-planned rule (the appendix must not guess)."""
 ARM_KEYS = ("name", "description", "n")
 OUTCOME_KEYS = ("label", "primary", "better", "treatment_events", "control_events", "treatment_n",
                 "control_n", "source", "thresholds", "rope", "safety", "harm_margin")

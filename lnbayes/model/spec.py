@@ -252,7 +252,7 @@ class Trial:
     stopped_early: bool | None = None
     """True if the trial stopped before its planned enrolment; None when the file does not say."""
     rationale: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
-    """Text for the appendix: ``earlier_evidence``, ``hoped_for``, ``stopping`` (RATIONALE_KEYS)."""
+    """Text for the appendix: ``earlier_evidence``, ``hoped_for``, ``stopping``, ``stopping_rule`` (RATIONALE_KEYS)."""
     source_path: str | None = None
     seed: int = 20170506
     design: Design | None = None

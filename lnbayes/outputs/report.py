@@ -32,6 +32,17 @@ def add_texts(report: dict[str, Any]) -> dict[str, Any]:
     """The short texts the appendix and results.json carry beside the numbers (ESS readings)."""
     for row in report["prior_checks"]["priors"]:
         row["ess_text"] = ess_text(row["ess"])
+    # the flat prior's Savage-Dickey BF01 on each scale, for the primary outcome's counts: the
+    # appendix quotes them to show why one scale is declared for the test
+    from lnbayes.analyses.bayes_factors import flat_scale_dependence
+
+    prim = next((o for o in report.get("outcomes", []) if o["outcome"] == report.get("primary_outcome")),
+                None)
+    if prim is not None:
+        info = prim["info"]
+        report["savage_dickey_scales"] = flat_scale_dependence(
+            info["treatment"]["events"], info["treatment"]["n"],
+            info["control"]["events"], info["control"]["n"])
     return report
 
 
@@ -137,9 +148,7 @@ def figure_captions(trial: Trial, report: dict[str, Any]) -> dict[str, str]:
                       "predicted under the design prior). Right (first prior): for each possible "
                       "completion, the final posterior probability of benefit and the predictive "
                       "probability of that completion.",
-        "operating_characteristics": "Operating characteristics of the rule 'declare benefit if "
-                                     "P(benefit) >= threshold' at the planned sample size, by "
-                                     "exact enumeration.",
+        "operating_characteristics": _oc_caption(report),
         "protocol": "Exact operating characteristics of the decision rule under the analysis "
                     "prior and the priors that borrow external information, at the planned size "
                     f"(solid) and at the size {stop_words} (dashed). Left: type I error, "
@@ -147,6 +156,21 @@ def figure_captions(trial: Trial, report: dict[str, Any]) -> dict[str, str]:
                     "rate on the horizontal axis (dots: largest). Right: power against the true "
                     "treatment-arm rate at the expected control rate.",
     }
+
+
+def _oc_caption(report: dict[str, Any]) -> str:
+    """The caption of the design's operating-characteristics figure: both panels, and the rule."""
+    d = report.get("design") or {}
+    rule = str(d.get("rule", "declare benefit if P(benefit) >= threshold")).replace(">=", "≥")
+    size = (f" ({d['n']['treatment']} + {d['n']['control']} patients)"
+            if isinstance(d.get("n"), dict) else "")
+    return (f"Exact operating characteristics (enumeration, no simulation) of the rule '{rule}'. "
+            f"Left: at the planned size{size}, the probability of declaring benefit against the "
+            "true treatment-arm rate at a few control rates; squares mark equal rates (the type "
+            "I error) and the star the hoped-for effect. Right: power at the hoped-for effect "
+            "against the total sample size at the trial's allocation, with the planned size and "
+            "the smallest size reaching the target power; power is not monotone in the sample "
+            "size with discrete data, and the line joins the sizes computed.")
 
 
 def write_figures(trial: Trial, report: dict[str, Any], predict, design, outdir: Path,

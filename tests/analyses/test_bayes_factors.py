@@ -197,3 +197,34 @@ def test_savage_dickey_log_rr_prior_on_a_large_trial_against_scipy():
     sd = bayes_factors.savage_dickey(prior, y_t, n_t, y_c, n_c)
     assert sd["prior_density_at_0"] == pytest.approx(prior_at0, rel=1e-7)
     assert sd["posterior_density_at_0"] == pytest.approx(post_at0 / total, rel=1e-6)
+
+
+@pytest.mark.parametrize("counts", [(9, 12, 5, 6), (1, 12, 0, 6), (30, 40, 12, 20)])
+def test_flat_scale_dependence_against_quadrature_of_each_scale(counts):
+    # independent: the density of each effect measure at 0 by quadrature on that measure's own
+    # scale (the change of variables done numerically, not by Beta functions)
+    y_t, n_t, y_c, n_c = counts
+
+    def density_at_0(a_t, b_t, a_c, b_c, scale):
+        if scale == "rd":  # density of p_T - p_C at 0
+            return integrate.quad(lambda p: stats.beta.pdf(p, a_t, b_t) * stats.beta.pdf(p, a_c, b_c),
+                                  0, 1, epsabs=1e-13)[0]
+        to_p = special.expit if scale == "log_or" else np.exp
+        upper = 60 if scale == "log_or" else 0
+
+        def on_scale(u, a, b):  # density of logit(p) or log(p) at u
+            p = to_p(u)
+            jac = p * (1 - p) if scale == "log_or" else p
+            return stats.beta.pdf(p, a, b) * jac
+
+        return integrate.quad(lambda u: on_scale(u, a_t, b_t) * on_scale(u, a_c, b_c),
+                              -60, upper, limit=500, epsabs=1e-14)[0]
+
+    got = bayes_factors.flat_scale_dependence(y_t, n_t, y_c, n_c)
+    post = (1 + y_t, 1 + n_t - y_t, 1 + y_c, 1 + n_c - y_c)
+    for scale in ("log_or", "rd", "log_rr"):
+        want = density_at_0(*post, scale) / density_at_0(1, 1, 1, 1, scale)
+        assert got[scale] == pytest.approx(want, rel=1e-6), scale
+    # and on the log OR it is the Savage-Dickey ratio the evidence summary reports
+    sd = bayes_factors.savage_dickey(FLAT, y_t, n_t, y_c, n_c)
+    assert got["log_or"] == pytest.approx(sd["bf01"], rel=1e-9)
