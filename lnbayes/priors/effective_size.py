@@ -138,9 +138,11 @@ def logit_normal_ess(prior, n_nodes: int = 200_001) -> dict[str, float]:
     used for Beta mixtures: ELIR is E[-(log g)''(eta) / (p (1 - p))] over the prior g of eta (for
     one Normal(m, s^2): E[1 / (s^2 p (1 - p))]); moment is mean (1 - mean) / var - 1 of p; Morita
     is p (1 - p) [D_p + 1/p^2 + 1/(1 - p)^2] at the prior mean, with D_p = -(log f)'' of p's own
-    density f(p) = g(logit p) / (p (1 - p)). Simpson's rule on logit(p) over m +- 8 s."""
+    density f(p) = g(logit p) / (p (1 - p)). Simpson's rule on logit(p) over m +- (10 s + s^2)."""
     m, s = np.asarray(prior.means, float), np.asarray(prior.sds, float)
-    eta, sw = quadrature.simpson_grid(float(np.min(m - 8 * s)), float(np.max(m + 8 * s)), n_nodes)
+    # 1 / (p (1 - p)) grows like e^|eta|, which shifts the integrand's mass by s^2: span it
+    lo, hi = float(np.min(m - 10 * s - s**2)), float(np.max(m + 10 * s + s**2))
+    eta, sw = quadrature.simpson_grid(max(lo, -600.0), min(hi, 600.0), n_nodes)
     dens, _, d2 = _logit_normal_derivatives(prior, eta)
     pw = sw * dens / np.sum(sw * dens)
     v = np.exp(special.log_expit(eta) + special.log_expit(-eta))
