@@ -171,6 +171,9 @@ class LogitNormalMix:
         return (max(float(np.min(self.m[keep] - k * self.s[keep])), -U_MAX),
                 min(float(np.max(self.m[keep] + k * self.s[keep])), U_MAX))
 
+    def support_logit(self, tail: float = 1e-15) -> tuple[float, float]:
+        return self.window(tail)
+
     def posterior_logit_sd(self, events: int, n: int) -> float:
         """The narrowest component's Laplace posterior sd of the logit after ``events`` of ``n``
         (a scale for spacing quadrature rows, not a result)."""

@@ -573,7 +573,6 @@ def _grid_posterior(control_mean, control_sd, scale, effect_mean, effect_sd, yt,
     post_sd = 1 / math.sqrt(1 / control_sd**2 + nc * 0.25 * 0.25)
     u_hat = special.logit((yc + 0.5) / (nc + 1))
     u = np.linspace(u_hat - 14 * max(post_sd, 0.05) - 2, u_hat + 14 * max(post_sd, 0.05) + 2, n_u)
-    pc = special.expit(u)
     # theta on cell midpoints with no effect (theta = 0) on a cell edge: the indicator of benefit
     # then integrates exactly cell by cell (the midpoint rule's error stays O(h^2))
     half = abs(effect_mean) + 12 * effect_sd
