@@ -19,7 +19,7 @@ import numpy as np
 from scipy import special
 
 from lnbayes.engines import exact
-from lnbayes.model import dists, effects
+from lnbayes.model import density, dists, effects
 from lnbayes.numerics import quadrature
 
 LOG_MEASURES = ("odds_ratio", "risk_ratio")
@@ -80,7 +80,7 @@ def density_curves(prior, outcome, measures=("risk_difference", "odds_ratio"),
     post = exact.posterior(prior, outcome)
     prior_post = exact.posterior(prior, no_data(outcome))
     arms = None
-    c0 = exact.BetaMix.of(prior.control)
+    c0 = density.arm_mix(prior.control)  # a Beta mixture, or (effect-level) Normal on the logit
     if prior.family == "arm":
         t0 = exact.BetaMix.of(prior.treatment)
         c1, _ = exact.update_beta(c0, outcome.control_events, outcome.control_n)
@@ -196,7 +196,7 @@ def _beta_logpdf(mix: exact.BetaMix, x) -> np.ndarray:
     log-sum-exp of one term is the term, and its log weight is log 1 = 0); most of a report's
     density curves have one component, and the log-sum-exp over a 2,001-node grid per point
     was most of their time."""
-    if len(mix.w) == 1 and mix.w[0] == 1.0:
+    if isinstance(mix, exact.BetaMix) and len(mix.w) == 1 and mix.w[0] == 1.0:
         return dists.beta_logpdf(np.asarray(x, dtype=float), mix.a[0], mix.b[0])
     return mix.logpdf(x)
 

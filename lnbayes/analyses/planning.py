@@ -14,7 +14,7 @@ from lnbayes.engines import enumeration
 from lnbayes.errors import LnbayesError
 from lnbayes.io import files
 from lnbayes.model.criteria import rule_text
-from lnbayes.model.spec import Trial
+from lnbayes.model.spec import Trial, is_logit_normal
 
 REPORTED_THRESHOLDS = (0.95, 0.8, 0.5)
 """Thresholds always reported beside the chosen one."""
@@ -65,6 +65,8 @@ def predict(
     outcome = trial.outcome(outcome_name)
     priors = trial.priors_for(outcome, prior_names)
     design_prior = _design_prior(trial, outcome, design_prior_name)
+    for prior in (*priors, design_prior):
+        _require_beta_control(trial, prior, "predict")
     final_t, final_c = default_final(trial) if final is None else final
     if final_t < outcome.treatment_n or final_c < outcome.control_n:
         where = ("predict: final arm sizes" if final is not None
@@ -249,6 +251,7 @@ def design(
     if design_outcome is not None and design_outcome.name != outcome.name:
         d = None  # the file's rates describe another outcome
     prior = _design_prior(trial, outcome, prior_name)
+    _require_beta_control(trial, prior, "design")
     n_t, n_c = default_final(trial) if n is None else n
     threshold = threshold if threshold is not None else (d.threshold if d else 0.95)
     target = target_power if target_power is not None else (d.target_power if d else 0.8)
@@ -314,6 +317,16 @@ def design(
         "provenance": {"command": files.command_line(), "trial_file": trial.source_path,
                        "versions": files.versions()},
     }
+
+
+def _require_beta_control(trial: Trial, prior, command: str) -> None:
+    """Refuse a Normal prior on logit(p_control): enumerating every dataset relies on the Beta
+    control arm's conjugate update (no approximation is substituted silently)."""
+    if is_logit_normal(prior.control):
+        raise LnbayesError(
+            f"{_source(trial)}: priors.{prior.name}.control: {command} enumerates datasets with "
+            "a Beta control prior's conjugate update; this prior is Normal on logit(p_control) "
+            "(choose another prior with --prior, or state the control arm as a Beta)")
 
 
 def _design_prior(trial: Trial, outcome, prior_name: str | None):

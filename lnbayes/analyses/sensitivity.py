@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from lnbayes.model import dists, effects
+from lnbayes.model.spec import is_logit_normal
 
 # ---------------------------------------------------------------------------------------------
 # Log prior and log likelihood per draw (for power-scaling sensitivity)
@@ -35,13 +36,22 @@ def log_prior_terms(prior, p_control, p_treatment) -> dict[str, np.ndarray]:
     density and the effect's log Normal-mixture density, renormalised over the feasible effects
     given p_control for log_rr and rd (the conditional truncation the engines use). Densities are
     with respect to the model's own parameters (p_control, p_treatment or the effect), without
-    Jacobians, as power-scaling needs (Kallioinen et al. 2024).
+    Jacobians, as power-scaling needs (Kallioinen et al. 2024); a Normal prior on the control
+    arm's logit is the density of logit(p_control), the parameter the model samples.
     """
     from lnbayes.model.density import BetaMix, NormalMix
 
     p_control = np.asarray(p_control, dtype=float)
     p_treatment = np.asarray(p_treatment, dtype=float)
-    out = {"p_control": BetaMix.of(prior.control).logpdf(p_control)}
+    if is_logit_normal(prior.control):  # the model's parameter is logit(p_control)
+        from scipy import special
+
+        from lnbayes.model.density import LogitNormalMix
+
+        with np.errstate(divide="ignore"):
+            out = {"p_control": LogitNormalMix.of(prior.control).logpdf_logit(special.logit(p_control))}
+    else:
+        out = {"p_control": BetaMix.of(prior.control).logpdf(p_control)}
     if prior.family == "arm":
         out["p_treatment"] = BetaMix.of(prior.treatment).logpdf(p_treatment)
         return out

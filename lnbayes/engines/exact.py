@@ -1055,13 +1055,28 @@ of the interpolated log row integral there."""
 def effect_posterior(
     control_prior, scale: str, effect_prior, outcome, n_rows: int = 81
 ) -> ExactPosterior:
-    """Posterior under a Beta (mixture) prior on p_control and a Normal (mixture) on theta.
+    """Posterior under a Beta (mixture) prior on p_control, or a Normal (mixture) on its logit
+    (exact either way: the rows are on the logit), and a Normal (mixture) on theta.
 
     ``n_rows`` is the least number of p_control rows (more where the located range is wider
     than ``(n_rows - 1) * ROW_STEP`` on the logit scale).
     """
-    prior_c = BetaMix.of(control_prior)
+    prior_c = density.arm_mix(control_prior)  # a Beta mixture, or a Normal mixture on the logit
     prior_e = NormalMix.of(effect_prior)
+    y_c, n_c = outcome.control_events, outcome.control_n
+    if isinstance(prior_c, density.LogitNormalMix):
+        # the logit's prior density is exact on the rows; Normal tails leave nothing beyond +-36
+        def control_tail(limit: float) -> float:
+            return 0.0
+
+        control_sd = prior_c.posterior_logit_sd(y_c, n_c)
+    else:
+        post_c, _ = update_beta(prior_c, y_c, n_c)
+
+        def control_tail(limit: float) -> float:
+            return post_c.mass_below_logit(-limit) + post_c.mass_above_logit(limit)
+
+        control_sd = _logit_sd(post_c)
 
     def log_c(u):  # the closed-form factor of the marginal of u = logit(p_control)
         return (prior_c.logpdf_logit(u)
@@ -1082,14 +1097,13 @@ def effect_posterior(
     if keep[0] == 0 or keep[-1] == len(u_c) - 1:
         # the marginal is still within 60 nats at logit +-30: how much of the control arm's
         # conjugate posterior lies beyond +-36 (heavy-tailed Beta priors, shapes below 1)?
-        post_c, _ = update_beta(prior_c, outcome.control_events, outcome.control_n)
-        if (post_c.mass_below_logit(-limit) + post_c.mass_above_logit(limit)) > TAIL_TOL:
+        if control_tail(limit) > TAIL_TOL:
             limit = U_MAX
             u_c = np.linspace(-U_MAX, U_MAX, 201)
             lm_c, _, _ = log_marginal(u_c, locate=True)
             keep = np.flatnonzero(lm_c > np.max(lm_c) - 60)
             step = u_c[1] - u_c[0]
-            outside = (post_c.mass_below_logit(-U_MAX) + post_c.mass_above_logit(U_MAX))
+            outside = control_tail(U_MAX)
             if (keep[0] == 0 or keep[-1] == len(u_c) - 1) and outside > TAIL_TOL:
                 raise LnbayesError(
                     f"control prior Beta shapes {prior_c.regularity():.3g} leave {outside:.2g} of "
@@ -1101,9 +1115,8 @@ def effect_posterior(
     # second pass on the located range, then the final Simpson grid
     # (repeated while the range is much wider than the arms' scales: a huge trial's marginal is
     # far narrower than the coarse pass's step)
-    post_c, _ = update_beta(prior_c, outcome.control_events, outcome.control_n)
     y_t, n_t = outcome.treatment_events, outcome.treatment_n
-    arm_scale = min(_logit_sd(post_c), math.sqrt(1 / (y_t + 0.5) + 1 / (n_t - y_t + 0.5)))
+    arm_scale = min(control_sd, math.sqrt(1 / (y_t + 0.5) + 1 / (n_t - y_t + 0.5)))
     for _ in range(4):
         u_m = np.linspace(u_lo, u_hi, 61)
         lm_m, _, _ = log_marginal(u_m, locate=True)
@@ -1120,7 +1133,7 @@ def effect_posterior(
     d = 0.02
     lm3, _, _ = log_marginal(np.array([u_pk - d, u_pk, u_pk + d]), locate=True)
     curv = -(lm3[0] - 2 * lm3[1] + lm3[2]) / d**2
-    scales = [_logit_sd(post_c), math.sqrt(1 / (y_t + 0.5) + 1 / (n_t - y_t + 0.5))]
+    scales = [control_sd, math.sqrt(1 / (y_t + 0.5) + 1 / (n_t - y_t + 0.5))]
     if curv > 0:
         scales.append(1 / math.sqrt(curv))
     row_step = min(ROW_STEP, min(scales) / 1.5)

@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from lnbayes.model.spec import is_logit_normal
+
 DEFAULT_DRAWS = 2000
 
 
@@ -56,7 +58,8 @@ def structure(prior) -> tuple:
     """What decides the shape of the PyMC graph (hyperparameter values do not)."""
     if prior.family == "arm":
         return ("arm", len(prior.control.weights), len(prior.treatment.weights))
-    return ("effect", prior.scale, len(prior.control.weights), len(prior.effect.weights))
+    control = "logit_normal" if is_logit_normal(prior.control) else "beta"
+    return ("effect", prior.scale, control, len(prior.control.weights), len(prior.effect.weights))
 
 
 def model_data(prior, outcome) -> dict[str, np.ndarray]:
@@ -67,9 +70,13 @@ def model_data(prior, outcome) -> dict[str, np.ndarray]:
         "treatment_events": np.asarray(outcome.treatment_events, dtype="int64"),
         "treatment_n": np.asarray(outcome.treatment_n, dtype="int64"),
         "prior_control_w": np.asarray(prior.control.weights, dtype=float),
-        "prior_control_a": np.asarray(prior.control.a, dtype=float),
-        "prior_control_b": np.asarray(prior.control.b, dtype=float),
     }
+    if is_logit_normal(prior.control):
+        data.update(prior_control_mean=np.asarray(prior.control.means, dtype=float),
+                    prior_control_sd=np.asarray(prior.control.sds, dtype=float))
+    else:
+        data.update(prior_control_a=np.asarray(prior.control.a, dtype=float),
+                    prior_control_b=np.asarray(prior.control.b, dtype=float))
     if prior.family == "arm":
         data.update(
             prior_treatment_w=np.asarray(prior.treatment.weights, dtype=float),
@@ -85,6 +92,11 @@ def model_data(prior, outcome) -> dict[str, np.ndarray]:
     return data
 
 
+LOGIT_CONTROL = "logit_p_control"
+"""The free variable of a control arm with a Normal prior on its logit (p_control is then
+deterministic)."""
+
+
 def _beta_var(pm, name: str, w, a, b, k: int):
     if k == 1:
         return pm.Beta(name, alpha=a[0], beta=b[0])
@@ -96,7 +108,8 @@ def build_model(prior, outcome):
 
     Variables: ``p_control``, ``p_treatment``, for effect-level priors the effect (named after its
     scale: ``log_or``, ``log_rr``, ``rd``), and deterministic ``risk_difference``, ``risk_ratio``,
-    ``odds_ratio``.
+    ``odds_ratio``. A control arm with a Normal prior on its logit samples ``logit_p_control``
+    (pm.Normal or pm.NormalMixture) and makes ``p_control`` deterministic.
     """
     portable_codegen()
     import pymc as pm
@@ -106,7 +119,17 @@ def build_model(prior, outcome):
     with pm.Model() as model:
         d = {name: pm.Data(name, value) for name, value in data.items()}
         k_c = len(prior.control.weights)
-        p_c = _beta_var(pm, "p_control", d["prior_control_w"], d["prior_control_a"], d["prior_control_b"], k_c)
+        u_c = None
+        if is_logit_normal(prior.control):  # the intercept: a Normal (mixture) on logit(p_control)
+            w_c, mu_c, sd_c = d["prior_control_w"], d["prior_control_mean"], d["prior_control_sd"]
+            if k_c == 1:
+                u_c = pm.Normal(LOGIT_CONTROL, mu=mu_c[0], sigma=sd_c[0])
+            else:
+                u_c = pm.NormalMixture(LOGIT_CONTROL, w=w_c, mu=mu_c, sigma=sd_c)
+            p_c = pm.Deterministic("p_control", pm.math.invlogit(u_c))
+        else:
+            p_c = _beta_var(pm, "p_control", d["prior_control_w"], d["prior_control_a"],
+                            d["prior_control_b"], k_c)
         if prior.family == "arm":
             k_t = len(prior.treatment.weights)
             p_t = _beta_var(
@@ -121,7 +144,8 @@ def build_model(prior, outcome):
                     theta = pm.Normal(name, mu=mu[0], sigma=sd[0])
                 else:
                     theta = pm.NormalMixture(name, w=w, mu=mu, sigma=sd)
-                p_t = pm.Deterministic("p_treatment", pm.math.invlogit(pm.math.logit(p_c) + theta))
+                u_t = (pm.math.logit(p_c) if u_c is None else u_c) + theta
+                p_t = pm.Deterministic("p_treatment", pm.math.invlogit(u_t))
             else:
                 lower = -p_c if prior.scale == "rd" else None
                 upper = 1 - p_c if prior.scale == "rd" else -pt.log(p_c)

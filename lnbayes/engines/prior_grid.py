@@ -82,7 +82,7 @@ from scipy import special
 from lnbayes.engines.exact import beta_nodes
 from lnbayes.errors import LnbayesError
 from lnbayes.model import dists, effects
-from lnbayes.model.density import BetaMix, binom_logpmf_logit, normal_log_mass, update_beta
+from lnbayes.model.density import BetaMix, arm_mix, binom_logpmf_logit, normal_log_mass, update_beta
 from lnbayes.model.effects import MEASURE_OF_EFFECT_SCALE
 from lnbayes.numerics import quadrature, roots
 from lnbayes.numerics.quadrature import hermite_quantile, interval_weights, interval_weights_rows
@@ -180,7 +180,7 @@ class EffectSweep:
         self.scale = scale
         self.outcome = outcome
         self.threshold = threshold
-        prior_c = BetaMix.of(control_prior)
+        prior_c = arm_mix(control_prior)  # Beta mixture, or Normal mixture on the logit
         yc, nc = outcome.control_events, outcome.control_n
 
         def log_row(u):

@@ -26,6 +26,7 @@ from lnbayes.model.spec import (
     THRESHOLD_SCALES,
     BetaPrior,
     Design,
+    LogitNormalPrior,
     NormalPrior,
     Outcome,
     Prior,
@@ -63,8 +64,10 @@ BETA_FORMS = {
     "data": ("data", "power", "ess_cap", "base"),
     "mixture": ("mixture",),
     "map": ("map",),
+    "logit_normal": ("logit_normal",),
 }
-"""The keys of each way to state a Beta prior (docs/priors.md)."""
+"""The keys of each way to state an arm's prior (docs/priors.md); ``logit_normal`` is a Normal
+prior on the logit instead of a Beta (effect-level priors' control arm only)."""
 MAP_KEYS = ("data", "tau", "mu", "robust")
 MAP_STUDY_KEYS = ("events", "n", "source")
 MAP_TAU_KEYS = {"half_normal": (), "half_t": ("df",), "log_normal": ("sd",)}
@@ -84,12 +87,14 @@ def parse_beta(d: Any, where: str, problems: _Problems) -> BetaPrior | None:
         everything = sorted({k for keys in BETA_FORMS.values() for k in keys})
         check_keys(d, everything, where, problems)
         problems.add(where, "a Beta prior needs a and b (or mean + ess, quantiles, data, "
-                            "mixture or map; docs/priors.md)")
+                            "mixture or map; or logit_normal = { mean, sd }; docs/priors.md)")
         return None
     if len(forms) > 1:
         problems.add(where, f"give one way to state the Beta prior, got {', '.join(forms)}")
         return None
     check_keys(d, BETA_FORMS[forms[0]], where, problems)
+    if "logit_normal" in d:
+        return parse_logit_normal(d["logit_normal"], f"{where}.logit_normal", problems)
     if "map" in d:
         return parse_map(d["map"], f"{where}.map", problems)
     if "mixture" in d:
@@ -104,6 +109,11 @@ def parse_beta(d: Any, where: str, problems: _Problems) -> BetaPrior | None:
         if nested:
             problems.add(f"{where}.mixture[{nested[0]}]", "a mixture component cannot itself be a mixture")
             return None
+        logit = [i for i, p in enumerate(parsed) if isinstance(p, LogitNormalPrior)]
+        if logit:
+            problems.add(f"{where}.mixture[{logit[0]}]", "a Beta mixture cannot hold a logit_normal "
+                                                      "component; use logit_normal = { mixture = [...] }")
+            return None
         return BetaPrior(
             tuple(w for w, _ in comps),
             tuple(p.a[0] for p in parsed),
@@ -116,6 +126,36 @@ def parse_beta(d: Any, where: str, problems: _Problems) -> BetaPrior | None:
     if a is None or b is None:
         return None
     return BetaPrior.single(a, b)
+
+
+def parse_logit_normal(d: Any, where: str, problems: _Problems) -> LogitNormalPrior | None:
+    """A Normal prior on an arm's logit: ``{mean, sd}`` or ``{mixture = [{weight, mean, sd}, ...]}``
+    (the intercept prior of brms and rstanarm; docs/priors.md)."""
+    if not isinstance(d, dict):
+        problems.add(where, f"must be a table such as {{ mean = 0, sd = 2.5 }}, got {d!r}")
+        return None
+    if "mixture" in d:
+        check_keys(d, ("mixture",), where, problems)
+        comps = _parse_weights(d["mixture"], f"{where}.mixture", problems)
+        if comps is None:
+            return None
+        parsed = []
+        for i, (_, c) in enumerate(comps):
+            at = f"{where}.mixture[{i}]"
+            check_keys(c, ("weight", "mean", "sd"), at, problems)
+            mean = _get_number(c, "mean", at, problems)
+            sd = _get_number(c, "sd", at, problems, positive=True)
+            parsed.append(None if mean is None or sd is None else (mean, sd))
+        if any(p is None for p in parsed) or any(w is None for w, _ in comps):
+            return None
+        return LogitNormalPrior(tuple(w for w, _ in comps), tuple(m for m, _ in parsed),
+                                tuple(s for _, s in parsed))
+    check_keys(d, ("mean", "sd"), where, problems)
+    mean = _get_number(d, "mean", where, problems)
+    sd = _get_number(d, "sd", where, problems, positive=True)
+    if mean is None or sd is None:
+        return None
+    return LogitNormalPrior.single(mean, sd)
 
 
 def parse_map(d: Any, where: str, problems: _Problems) -> BetaPrior | None:
@@ -368,6 +408,13 @@ def _parse_prior(name: str, d: Any, problems: _Problems, outcome_names: list[str
     if grid is not None and not isinstance(grid, str):
         problems.add(f"{where}.grid", f"must be text such as 'neutral/weak', got {grid!r}")
         grid = None
+    if family == "arm":
+        for arm, arm_prior in (("control", control), ("treatment", treatment)):
+            if isinstance(arm_prior, LogitNormalPrior):
+                problems.add(f"{where}.{arm}.logit_normal", "a Normal prior on the logit is for "
+                             "effect-level priors' control arm (the intercept); arm-level priors "
+                             "take Beta priors (the exact engine uses their closed-form CDF)")
+                return None
     if family == "arm" and ("scale" in d or "effect" in d):
         problems.add(where, "an arm-level prior has control and treatment; scale and effect "
                             "belong to effect-level priors (family = 'effect')")

@@ -53,6 +53,10 @@ class BetaMix:
 
     @classmethod
     def of(cls, prior) -> BetaMix:
+        if not hasattr(prior, "a"):  # a Normal on the logit (LogitNormalPrior): no Beta form
+            raise LnbayesError(
+                f"p_control ~ {prior.describe()} is a Normal prior on the logit, not a Beta: "
+                "this computation needs a Beta (mixture) prior (docs/priors.md, logit_normal)")
         return cls(np.asarray(prior.weights, float), np.asarray(prior.a, float), np.asarray(prior.b, float))
 
     def logpdf(self, x):
@@ -116,6 +120,70 @@ class BetaMix:
     def mass_above_logit(self, u: float) -> float:
         """P(logit X > u), computed directly."""
         return float(np.sum(self.w * special.betaincc(self.a, self.b, special.expit(u))))
+
+
+@dataclass(frozen=True)
+class LogitNormalMix:
+    """A Normal mixture on u = logit(p) (the intercept prior of brms and rstanarm), with the
+    methods of :class:`BetaMix` that do not need conjugacy: the exact engine integrates on the
+    logit scale, where this density is exact."""
+
+    w: np.ndarray
+    m: np.ndarray
+    s: np.ndarray
+
+    @classmethod
+    def of(cls, prior) -> LogitNormalMix:
+        return cls(np.asarray(prior.weights, float), np.asarray(prior.means, float), np.asarray(prior.sds, float))
+
+    def logpdf_logit(self, u):
+        return NormalMix(self.w, self.m, self.s).logpdf(u)
+
+    def logpdf(self, x):
+        """Log density of p itself: the logit's density times |du/dp| = 1 / (p (1 - p))."""
+        x = np.asarray(x, dtype=float)
+        with np.errstate(divide="ignore"):
+            return self.logpdf_logit(special.logit(x)) - np.log(x) - np.log1p(-x)
+
+    def mass_below_logit(self, u: float) -> float:
+        return float(np.sum(self.w * special.ndtr((u - self.m) / self.s)))
+
+    def mass_above_logit(self, u: float) -> float:
+        return float(np.sum(self.w * special.ndtr((self.m - u) / self.s)))
+
+    def cdf(self, x):
+        x = np.asarray(x, dtype=float)[..., None]
+        with np.errstate(divide="ignore"):
+            z = (special.logit(np.clip(x, 0.0, 1.0)) - self.m) / self.s
+        return np.clip(np.sum(self.w * special.ndtr(z), axis=-1), 0.0, 1.0)
+
+    def sf(self, x):
+        x = np.asarray(x, dtype=float)[..., None]
+        with np.errstate(divide="ignore"):
+            z = (self.m - special.logit(np.clip(x, 0.0, 1.0))) / self.s
+        return np.clip(np.sum(self.w * special.ndtr(z), axis=-1), 0.0, 1.0)
+
+    def window(self, tail: float) -> tuple[float, float]:
+        """The logit window leaving out ``tail`` of each component (weight >= tail) on each side,
+        clipped to +-U_MAX."""
+        k = float(-special.ndtri(tail))
+        keep = self.w >= tail
+        return (max(float(np.min(self.m[keep] - k * self.s[keep])), -U_MAX),
+                min(float(np.max(self.m[keep] + k * self.s[keep])), U_MAX))
+
+    def support_logit(self, tail: float = 1e-15) -> tuple[float, float]:
+        return self.window(tail)
+
+    def posterior_logit_sd(self, events: int, n: int) -> float:
+        """The narrowest component's Laplace posterior sd of the logit after ``events`` of ``n``
+        (a scale for spacing quadrature rows, not a result)."""
+        p = (events + 0.5) / (n + 1.0)
+        return float(np.min(1.0 / np.sqrt(1.0 / self.s**2 + n * p * (1 - p))))
+
+
+def arm_mix(prior) -> BetaMix | LogitNormalMix:
+    """The array form of an arm's prior: a Beta mixture or a Normal mixture on the logit."""
+    return BetaMix.of(prior) if hasattr(prior, "a") else LogitNormalMix.of(prior)
 
 
 def update_beta(prior: BetaMix, events: int, n: int) -> tuple[BetaMix, float]:
@@ -308,7 +376,7 @@ def log_prior_density(prior, u_c, u_t) -> np.ndarray:
     """Log prior density in (u_c, u_t) (broadcasting), Jacobian and truncation included, for
     either family of :class:`lnbayes.model.spec.Prior`."""
     u_c = np.asarray(u_c, dtype=float)
-    log_c = BetaMix.of(prior.control).logpdf_logit(u_c)
+    log_c = arm_mix(prior.control).logpdf_logit(u_c)
     if prior.family == "arm":
         return log_c + BetaMix.of(prior.treatment).logpdf_logit(u_t)
     return log_c + log_effect_given_control(NormalMix.of(prior.effect), prior.scale, u_c, u_t)
@@ -355,7 +423,7 @@ def prior_prob_benefit(prior, lower_is_better: bool = False, truncated: bool = T
             log_side = e.log_mass(np.maximum(0.0, lo), hi)
         return np.exp(log_side - e.log_mass(lo, hi))
 
-    return float(np.clip(_expect_over(BetaMix.of(prior.control), side, "the prior's p_control",
+    return float(np.clip(_expect_over(arm_mix(prior.control), side, "the prior's p_control",
                                       _truncation_points(prior.scale, e)), 0.0, 1.0))
 
 
@@ -379,7 +447,7 @@ def prior_effect_density_at_0(prior, on: str | None = None) -> float:
             log_d = log_d + log_dtheta_du_t(prior.scale, u) - log_dtheta_du_t(on, u)
         return np.exp(log_d)
 
-    return _expect_over(BetaMix.of(prior.control), density, "the prior's p_control",
+    return _expect_over(arm_mix(prior.control), density, "the prior's p_control",
                         _truncation_points(prior.scale, e))
 
 
@@ -409,13 +477,16 @@ def _truncation_points(scale: str, e: NormalMix) -> list[float]:
     return points
 
 
-def _expect_over(mix: BetaMix, g, what: str, points=()) -> float:
+def _expect_over(mix: BetaMix | LogitNormalMix, g, what: str, points=()) -> float:
     """E[g(p)] for p ~ ``mix``, by adaptive quadrature (QUADPACK) on logit(p) over the window
     that leaves out PRIOR_TAIL of each component, with breakpoints ``points``."""
     from scipy import integrate
 
-    lo, hi, outside = logit_window(mix, mix, PRIOR_TAIL)
-    check_window(outside, what)
+    if isinstance(mix, LogitNormalMix):  # Normal tails: nothing beyond +-U_MAX to refuse
+        lo, hi = mix.window(PRIOR_TAIL)
+    else:
+        lo, hi, outside = logit_window(mix, mix, PRIOR_TAIL)
+        check_window(outside, what)
     points = sorted(p for p in points if lo < p < hi)
 
     def integrand(u):

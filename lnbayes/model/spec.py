@@ -106,18 +106,61 @@ class NormalPrior:
 
 
 @dataclass(frozen=True)
+class LogitNormalPrior:
+    """A Normal (mixture) prior on an arm's logit, logit(p) ~ Normal(mean, sd^2): the intercept
+    prior of brms and rstanarm re-analyses (one component: a plain Normal)."""
+
+    weights: tuple[float, ...]
+    means: tuple[float, ...]
+    sds: tuple[float, ...]
+
+    @classmethod
+    def single(cls, mean: float, sd: float) -> LogitNormalPrior:
+        return cls((1.0,), (float(mean),), (float(sd),))
+
+    @property
+    def is_mixture(self) -> bool:
+        return len(self.weights) > 1
+
+    def describe(self) -> str:
+        """Reads after "p_control ~ ": the distribution is on logit(p)."""
+        if not self.is_mixture:
+            return f"logit-Normal({short(self.means[0])}, {short(self.sds[0])}²)"
+        return " + ".join(
+            f"{short(w)} logit-Normal({short(m)}, {short(s)}²)"
+            for w, m, s in zip(self.weights, self.means, self.sds)
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        if not self.is_mixture:
+            return {"dist": "logit_normal", "mean": self.means[0], "sd": self.sds[0]}
+        return {
+            "dist": "logit_normal_mixture",
+            "components": [
+                {"weight": w, "mean": m, "sd": s}
+                for w, m, s in zip(self.weights, self.means, self.sds)
+            ],
+        }
+
+
+def is_logit_normal(arm_prior) -> bool:
+    """Whether an arm's prior is a Normal on its logit (not a Beta mixture)."""
+    return isinstance(arm_prior, LogitNormalPrior)
+
+
+@dataclass(frozen=True)
 class Prior:
     """A named prior of a trial file.
 
     ``family == "arm"``: independent Beta (mixture) priors on p_control and p_treatment.
-    ``family == "effect"``: a Beta (mixture) prior on p_control and a Normal (mixture) prior on
-    the effect on ``scale``; for ``log_rr`` and ``rd`` the effect prior is truncated, given
+    ``family == "effect"``: a Beta (mixture) prior on p_control, or a Normal (mixture) on its
+    logit (:class:`LogitNormalPrior`), and a Normal (mixture) prior on the effect on ``scale``; for ``log_rr`` and ``rd`` the effect prior is truncated, given
     p_control, to the values that keep p_treatment inside (0, 1).
     """
 
     name: str
     family: str
-    control: BetaPrior
+    control: BetaPrior | LogitNormalPrior
     treatment: BetaPrior | None = None
     scale: str | None = None
     effect: NormalPrior | None = None

@@ -8,7 +8,7 @@ import numpy as np
 from scipy import special
 
 from lnbayes.model import dists, effects
-from lnbayes.model.density import BetaMix, NormalMix, log_effect_given_control
+from lnbayes.model.density import LogitNormalMix, NormalMix, arm_mix, log_effect_given_control
 from lnbayes.numerics import quadrature
 from lnbayes.priors.effective_size import _arrays
 
@@ -49,12 +49,16 @@ def prior_predictive(
             _beta_binomial_pmf(prior.treatment, n_treatment),
             _beta_binomial_pmf(prior.control, n_control),
         )
-    w, a, b = _arrays(prior.control)
-    lo = float(np.min(special.logit(np.clip(dists.beta_ppf(1e-14, a, b), 1e-300, None))))
-    hi = float(np.max(special.logit(np.clip(dists.beta_isf(1e-14, a, b), None, 1 - 1e-16))))
+    control = arm_mix(prior.control)
+    if isinstance(control, LogitNormalMix):  # a Normal on logit(p_control): its own window
+        lo, hi = control.window(1e-14)
+    else:
+        w, a, b = _arrays(prior.control)
+        lo = float(np.min(special.logit(np.clip(dists.beta_ppf(1e-14, a, b), 1e-300, None))))
+        hi = float(np.max(special.logit(np.clip(dists.beta_isf(1e-14, a, b), None, 1 - 1e-16))))
     eta_c, wc = quadrature.simpson_grid(max(lo, -36.0), min(hi, 36.0), n_control_nodes)
     p_c = special.expit(eta_c)
-    wc = wc * np.exp(BetaMix.of(prior.control).logpdf_logit(eta_c))
+    wc = wc * np.exp(control.logpdf_logit(eta_c))
     wc = wc / wc.sum()
 
     em = np.asarray(prior.effect.means, float)

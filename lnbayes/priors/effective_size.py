@@ -9,6 +9,7 @@ import numpy as np
 from scipy import special
 
 from lnbayes.model import dists
+from lnbayes.model.spec import is_logit_normal
 from lnbayes.numerics import quadrature
 
 # ---------------------------------------------------------------------------------------------
@@ -98,8 +99,64 @@ ESS_METHODS = {"elir": ess_elir, "moment": ess_moment, "morita": ess_morita}
 
 
 def arm_ess(beta) -> dict[str, float]:
-    """ESS of an arm-level Beta (mixture) prior by ELIR (the default), moment and Morita."""
+    """ESS of an arm's prior by ELIR (the default), moment and Morita: a Beta (mixture), or a
+    Normal (mixture) on the logit (:func:`logit_normal_ess`)."""
+    if is_logit_normal(beta):
+        return logit_normal_ess(beta)
     return {name: f(beta) for name, f in ESS_METHODS.items()}
+
+
+def _logit_normal_derivatives(prior, eta: np.ndarray):
+    """Density of eta = logit(p) under a Normal mixture, and the first and second derivatives
+    of its log (responsibilities r_k, component scores -(eta - m_k) / s_k^2)."""
+    w, m, s = (np.asarray(prior.weights, float), np.asarray(prior.means, float),
+               np.asarray(prior.sds, float))
+    eta = np.asarray(eta, dtype=float)[..., None]
+    log_h = np.log(w) + dists.norm_logpdf(eta, m, s)
+    log_p = special.logsumexp(log_h, axis=-1, keepdims=True)
+    r = np.exp(log_h - log_p)
+    score = -(eta - m) / s**2
+    d1 = np.sum(r * score, axis=-1)
+    d2 = np.sum(r * (score**2 - 1 / s**2), axis=-1) - d1**2
+    return np.exp(log_p[..., 0]), d1, d2
+
+
+def arm_mean(prior) -> float:
+    """The prior mean of an arm's event probability (Beta mixture, or Normal mixture on the
+    logit: the logistic-normal mean by Gauss-Hermite quadrature, 80 nodes per component)."""
+    if not is_logit_normal(prior):
+        return beta_mixture_moments(prior)[0]
+    x, wx = np.polynomial.hermite_e.hermegauss(80)
+    w, m, s = (np.asarray(prior.weights, float), np.asarray(prior.means, float),
+               np.asarray(prior.sds, float))
+    comp = special.expit(m[:, None] + s[:, None] * x[None, :]) @ wx / np.sqrt(2 * np.pi)
+    return float(np.sum(w * comp))
+
+
+def logit_normal_ess(prior, n_nodes: int = 200_001) -> dict[str, float]:
+    """ELIR, moment and Morita ESS of a Normal (mixture) prior on logit(p), by the definitions
+    used for Beta mixtures: ELIR is E[-(log g)''(eta) / (p (1 - p))] over the prior g of eta (for
+    one Normal(m, s^2): E[1 / (s^2 p (1 - p))]); moment is mean (1 - mean) / var - 1 of p; Morita
+    is p (1 - p) [D_p + 1/p^2 + 1/(1 - p)^2] at the prior mean, with D_p = -(log f)'' of p's own
+    density f(p) = g(logit p) / (p (1 - p)). Simpson's rule on logit(p) over m +- (10 s + s^2)."""
+    m, s = np.asarray(prior.means, float), np.asarray(prior.sds, float)
+    # 1 / (p (1 - p)) grows like e^|eta|, which shifts the integrand's mass by s^2: span it
+    lo, hi = float(np.min(m - 10 * s - s**2)), float(np.max(m + 10 * s + s**2))
+    eta, sw = quadrature.simpson_grid(max(lo, -600.0), min(hi, 600.0), n_nodes)
+    dens, _, d2 = _logit_normal_derivatives(prior, eta)
+    pw = sw * dens / np.sum(sw * dens)
+    v = np.exp(special.log_expit(eta) + special.log_expit(-eta))
+    elir = float(np.sum(pw * (-d2) / v))
+    p = special.expit(eta)
+    mean = float(np.sum(pw * p))
+    var = float(np.sum(pw * p**2)) - mean**2
+    t = mean
+    u = float(special.logit(t))
+    _, g1, g2 = (float(x) for x in _logit_normal_derivatives(prior, np.array(u)))
+    du, d2u = 1 / (t * (1 - t)), (2 * t - 1) / (t * (1 - t)) ** 2
+    second = g2 * du**2 + g1 * d2u + 1 / t**2 + 1 / (1 - t) ** 2  # (log f)''(t)
+    morita = t * (1 - t) * (-second + 1 / t**2 + 1 / (1 - t) ** 2)
+    return {"elir": elir, "moment": mean * (1 - mean) / var - 1, "morita": float(morita)}
 
 
 def observed_rate(events: int, n: int) -> float:
@@ -177,7 +234,7 @@ def prior_ess(prior, control_rate: float | None = None, outcome=None) -> dict[st
             outcome.treatment_n, outcome.control_n)
         vm["basis"] = "the trial's allocation and observed arm rates"
     else:
-        rate = beta_mixture_moments(prior.control)[0] if control_rate is None else control_rate
+        rate = arm_mean(prior.control) if control_rate is None else control_rate
         vm = variance_matched_ess(prior.effect, prior.scale, (1, 1), rate, rate)
         vm["basis"] = f"1:1 allocation at a rate of {rate:.3g} in both arms"
     return {

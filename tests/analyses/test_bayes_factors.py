@@ -228,3 +228,26 @@ def test_flat_scale_dependence_against_quadrature_of_each_scale(counts):
     # and on the log OR it is the Savage-Dickey ratio the evidence summary reports
     sd = bayes_factors.savage_dickey(FLAT, y_t, n_t, y_c, n_c)
     assert got["log_or"] == pytest.approx(sd["bf01"], rel=1e-9)
+
+
+@pytest.mark.slow  # scipy's dblquad to 1e-10 takes about a minute
+def test_savage_dickey_with_a_logit_normal_control_matches_direct_integrals():
+    """BF01 on the log OR under a Normal prior on logit(p_control): the posterior density of the
+    log OR at 0 is int g(u) L_c(u) f(0) L_t(u) du over the evidence int int g(u) L_c(u) f(t)
+    L_t(u + t) du dt, both by scipy quadrature here; the prior density at 0 is f(0)."""
+    from lnbayes.model.spec import LogitNormalPrior
+
+    prior = Prior("ln", "effect", LogitNormalPrior.single(0.5, 1.5), scale="log_or",
+                  effect=NormalPrior.single(0.2, 1.0))
+    yt, nt, yc, nc = 9, 12, 5, 6
+
+    def joint(t, u):
+        return (stats.norm.pdf(u, 0.5, 1.5) * stats.binom.pmf(yc, nc, special.expit(u))
+                * stats.norm.pdf(t, 0.2, 1.0) * stats.binom.pmf(yt, nt, special.expit(u + t)))
+
+    evidence, _ = integrate.dblquad(joint, -15, 15, -10, 10, epsabs=1e-13, epsrel=1e-10)
+    at0, _ = integrate.quad(lambda u: joint(0.0, u), -15, 15, epsabs=1e-14, epsrel=1e-11)
+    got = bayes_factors.savage_dickey(prior, yt, nt, yc, nc)
+    assert got["prior_density_at_0"] == pytest.approx(stats.norm.pdf(0, 0.2, 1.0), rel=1e-9)
+    assert got["posterior_density_at_0"] == pytest.approx(at0 / evidence, rel=1e-5)
+    assert got["bf01"] == pytest.approx(at0 / evidence / stats.norm.pdf(0, 0.2, 1.0), rel=1e-5)

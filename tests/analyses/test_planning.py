@@ -175,3 +175,23 @@ def test_predict_with_a_rule_matches_an_independent_sum(trial):
     assert np.isclose(alone["rule"]["predictive_probability"],
                       next(b["predictive_probability"] for b in alone["by_threshold"]
                            if b["threshold"] == 0.95))
+
+
+def test_predict_and_design_refuse_a_logit_normal_control_with_a_located_error():
+    """Dataset enumeration uses the Beta control arm's conjugate update: a Normal prior on
+    logit(p_control) is refused, naming the prior's field, never approximated silently."""
+    from lnbayes.analyses import planning
+    from lnbayes.errors import LnbayesError
+    from lnbayes.io.trialfile import trial_from_dict
+
+    trial = trial_from_dict({
+        "trial": {"id": "t", "planned_enrolment": 24},
+        "arms": {"treatment": {"n": 8}, "control": {"n": 8}},
+        "outcomes": {"o": {"treatment_events": 3, "control_events": 4}},
+        "priors": {"ln": {"control": {"logit_normal": {"mean": 0, "sd": 2.5}},
+                          "effect": {"mean": 0, "sd": 1}}},
+    }, "x.toml")
+    with pytest.raises(LnbayesError, match=r"x.toml: priors.ln.control: predict"):
+        planning.predict(trial)
+    with pytest.raises(LnbayesError, match=r"x.toml: priors.ln.control: design"):
+        planning.design(trial)

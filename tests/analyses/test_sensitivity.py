@@ -13,7 +13,7 @@ from scipy import stats
 from lnbayes.analyses import reanalysis, sensitivity
 from lnbayes.analyses import sensitivity as sensitivity_mod
 from lnbayes.io import trialfile
-from lnbayes.model.spec import BetaPrior, NormalPrior, Outcome, Prior
+from lnbayes.model.spec import BetaPrior, LogitNormalPrior, NormalPrior, Outcome, Prior
 
 # the tests of this file share module- and session-scoped fixtures (sampled or computed once):
 # pytest-xdist (make test) runs them in one worker
@@ -186,6 +186,10 @@ _LOG_PRIOR_CASES = [
     Prior("rd", "effect", BetaPrior.single(2, 2), scale="rd", effect=NormalPrior.single(0.1, 0.2)),
     Prior("rd_mixture", "effect", BetaPrior.single(1, 1), scale="rd",
           effect=NormalPrior((0.3, 0.7), (0.0, 0.2), (0.1, 0.3))),
+    Prior("logit_normal_log_or", "effect", LogitNormalPrior((0.3, 0.7), (-1.0, 0.5), (0.8, 2.0)),
+          scale="log_or", effect=NormalPrior.single(0.2, 1.5)),
+    Prior("logit_normal_log_rr", "effect", LogitNormalPrior.single(-0.5, 1.5), scale="log_rr",
+          effect=NormalPrior.single(0.3, 0.6)),
 ]
 
 
@@ -221,7 +225,9 @@ def test_log_prior_for_power_scaling_is_the_pymc_models(prior):
     names = [v.name for v in model.value_vars]
     theirs, jacobian = [], np.zeros(60)
     for i in range(60):
-        point = {"p_control": p_c[i]}
+        # a Normal prior on logit(p_control) samples the logit (p_control is deterministic)
+        point = ({"logit_p_control": math.log(p_c[i] / (1 - p_c[i]))}
+                 if "logit_p_control" in names else {"p_control": p_c[i]})
         if prior.family == "arm":
             point["p_treatment"] = p_t[i]
         elif f"{prior.scale}_offset" in names:

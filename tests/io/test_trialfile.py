@@ -86,3 +86,51 @@ def test_harm_margin_read(deng):
     assert deng.outcomes["death"].harm_margin == Threshold("rd", 0.05)
     assert deng.outcomes["serious_adverse_events"].harm_margin == Threshold("rd", 0.10)
     assert deng.outcomes["remission"].harm_margin is None
+
+
+def _with_prior(prior):
+    return {"trial": {"id": "t"}, "arms": {"treatment": {"n": 10}, "control": {"n": 10}},
+            "outcomes": {"o": {"treatment_events": 3, "control_events": 4}},
+            "priors": {"p": prior}}
+
+
+def test_logit_normal_control_prior_single_and_mixture():
+    """control = { logit_normal = { mean, sd } }, or a mixture of them, on effect-level priors."""
+    from lnbayes.model.spec import LogitNormalPrior
+
+    t = trial_from_dict(_with_prior({"control": {"logit_normal": {"mean": -3, "sd": 2.5}},
+                                     "effect": {"mean": 0, "sd": 2.5}}), "x.toml")
+    assert t.priors["p"].control == LogitNormalPrior.single(-3, 2.5)
+    assert t.priors["p"].describe().startswith("p_control ~ logit-Normal(-3, 2.5²)")
+    assert t.priors["p"].parameters()["control"] == {"dist": "logit_normal", "mean": -3.0, "sd": 2.5}
+    mix = {"mixture": [{"weight": 0.8, "mean": -3, "sd": 0.5}, {"weight": 0.2, "mean": 0, "sd": 2.5}]}
+    t = trial_from_dict(_with_prior({"control": {"logit_normal": mix},
+                                     "effect": {"mean": 0, "sd": 1}}), "x.toml")
+    assert t.priors["p"].control == LogitNormalPrior((0.8, 0.2), (-3.0, 0.0), (0.5, 2.5))
+
+
+@pytest.mark.parametrize("control,field,words", [
+    ({"logit_normal": {"mean": 0, "sdd": 2.5}}, "priors.p.control.logit_normal.sdd", "did you mean `sd`"),
+    ({"logit_normal": {"mean": 0, "sd": -1}}, "priors.p.control.logit_normal.sd", ""),
+    ({"logit_normal": {"mean": "0", "sd": 1}}, "priors.p.control.logit_normal.mean", "number"),
+    ({"logit_normal": 2.5}, "priors.p.control.logit_normal", "mean = 0, sd = 2.5"),
+    ({"logit_normal": {"mean": 0, "sd": 1}, "a": 1, "b": 1}, "priors.p.control", "one way"),
+    ({"logit_norml": {"mean": 0, "sd": 1}}, "priors.p.control.logit_norml", "logit_normal"),
+    ({"mixture": [{"weight": 1, "logit_normal": {"mean": 0, "sd": 1}}]},
+     "priors.p.control.mixture[0]", "logit_normal = { mixture"),
+    ({"logit_normal": {"mixture": [{"weight": 1, "mean": 0, "s": 1}]}},
+     "priors.p.control.logit_normal.mixture[0].s", "unknown key"),
+])
+def test_logit_normal_errors_name_the_field(control, field, words):
+    with pytest.raises(LnbayesError) as err:
+        trial_from_dict(_with_prior({"control": control, "effect": {"mean": 0, "sd": 1}}), "x.toml")
+    text = str(err.value)
+    assert field in text and words in text, text
+
+
+def test_logit_normal_is_refused_on_arm_level_priors():
+    with pytest.raises(LnbayesError) as err:
+        trial_from_dict(_with_prior({"control": {"a": 1, "b": 1},
+                                     "treatment": {"logit_normal": {"mean": 0, "sd": 1}}}), "x.toml")
+    assert "priors.p.treatment.logit_normal" in str(err.value)
+    assert "effect-level" in str(err.value)

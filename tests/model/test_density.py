@@ -88,3 +88,27 @@ def test_normal_log_mass_in_both_tails():
                    stats.norm.sf(30.0) - stats.norm.sf(31.0),
                    stats.norm.cdf(-37.0) - stats.norm.cdf(-38.0)])
     np.testing.assert_allclose(density.normal_log_mass(lo, hi, 0.0, 1.0), want, rtol=1e-12)
+
+
+def test_logit_normal_mix_density_cdf_and_beta_refusal():
+    """The Normal mixture on the logit: its density on p integrates to 1 and to its CDF (scipy
+    quad on p), its logit density is the Normal mixture's, and BetaMix.of refuses it with a
+    one-line LnbayesError rather than an AttributeError."""
+    from lnbayes.errors import LnbayesError
+    from lnbayes.model.spec import LogitNormalPrior
+
+    prior = LogitNormalPrior((0.3, 0.7), (-2.0, 0.5), (0.6, 1.5))
+    mix = density.LogitNormalMix.of(prior)
+    u = np.linspace(-6, 6, 7)
+    want = np.log(0.3 * stats.norm.pdf(u, -2, 0.6) + 0.7 * stats.norm.pdf(u, 0.5, 1.5))
+    np.testing.assert_allclose(mix.logpdf_logit(u), want, rtol=1e-12)
+    total, _ = integrate.quad(lambda p: math.exp(float(mix.logpdf(p))), 0, 1, points=[0.12, 0.62],
+                             epsabs=1e-12, limit=200)
+    assert total == pytest.approx(1.0, abs=1e-9)
+    below, _ = integrate.quad(lambda p: math.exp(float(mix.logpdf(p))), 0, 0.3, epsabs=1e-13,
+                              limit=200)
+    assert float(mix.cdf(0.3)) == pytest.approx(below, abs=1e-9)
+    assert float(mix.cdf(0.3) + mix.sf(0.3)) == pytest.approx(1.0, abs=1e-15)
+    assert mix.mass_below_logit(special.logit(0.3)) == pytest.approx(below, abs=1e-9)
+    with pytest.raises(LnbayesError, match="Normal prior on the logit"):
+        density.BetaMix.of(prior)

@@ -173,3 +173,25 @@ def test_prior_predictive_of_a_point_like_effect_prior():
                       - special.betaln(a, b))
     assert np.max(np.abs(pred - expected)) < 1e-9
 
+
+
+def test_prior_predictive_with_a_logit_normal_control_sums_to_one_and_matches_a_direct_sum():
+    """Box's p with a Normal prior on logit(p_control): the prior predictive of every outcome
+    sums to 1, and its control-arm margin is the logistic-normal-binomial pmf computed here by
+    quad over the logit."""
+    from scipy import integrate, special, stats
+
+    from lnbayes.model.spec import LogitNormalPrior, NormalPrior, Outcome, Prior
+    from lnbayes.priors.conflict import conflict, prior_predictive
+
+    prior = Prior("ln", "effect", LogitNormalPrior.single(-1.0, 1.5), scale="log_or",
+                  effect=NormalPrior.single(0.0, 1.0))
+    pred = prior_predictive(prior, 8, 6)
+    assert pred.sum() == pytest.approx(1.0, abs=1e-9)
+    margin = pred.sum(axis=0)
+    for y in range(7):
+        want, _ = integrate.quad(lambda u: stats.norm.pdf(u, -1, 1.5)
+                                 * stats.binom.pmf(y, 6, special.expit(u)), -15, 15, epsabs=1e-13)
+        assert margin[y] == pytest.approx(want, abs=1e-7)
+    result = conflict(prior, Outcome("o", "o", 7, 8, 0, 6))
+    assert 0 < result["p"] < 1

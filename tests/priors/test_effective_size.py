@@ -97,3 +97,24 @@ def test_variance_matched_ess_other_scales_and_empty_arms():
     vm = effective_size.variance_matched_ess(e, "log_rr", (1, 1), 0.5, 0.5)
     assert vm["patients_total"] == pytest.approx(2 * 2 * 1.0 / 0.01, rel=1e-12)
     assert effective_size.observed_rate(0, 20) == pytest.approx(0.5 / 21)
+
+
+@pytest.mark.parametrize("m,s", [(0.0, 2.5), (-3.0, 1.0), (1.0, 0.3)])
+def test_logit_normal_elir_closed_form(m, s):
+    """For logit p ~ Normal(m, s^2), ELIR = E[1 / (s^2 p (1 - p))] = (2 + e^{m + s^2/2} +
+    e^{-m + s^2/2}) / s^2 (lognormal moments); moment ESS from the logistic-normal mean and
+    variance by quad."""
+    from lnbayes.model.spec import LogitNormalPrior
+
+    got = effective_size.logit_normal_ess(LogitNormalPrior.single(m, s))
+    want = (2 + math.exp(m + s * s / 2) + math.exp(-m + s * s / 2)) / s**2
+    assert got["elir"] == pytest.approx(want, rel=1e-8)
+
+    def moment(k):
+        return integrate.quad(lambda u: special.expit(u) ** k * math.exp(-0.5 * ((u - m) / s) ** 2)
+                              / (s * math.sqrt(2 * math.pi)), m - 12 * s, m + 12 * s,
+                              epsabs=1e-14, limit=200)[0]
+    mean, second = moment(1), moment(2)
+    assert got["moment"] == pytest.approx(mean * (1 - mean) / (second - mean**2) - 1, rel=1e-7)
+    assert effective_size.arm_mean(LogitNormalPrior.single(m, s)) == pytest.approx(mean, abs=1e-12)
+    assert got["morita"] > 0
