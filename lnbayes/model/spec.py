@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from lnbayes.errors import LnbayesError
 from lnbayes.formatting import short
@@ -70,15 +70,19 @@ class BetaPrior:
 
 
 @dataclass(frozen=True)
-class NormalPrior:
-    """A mixture of Normal distributions on a treatment effect (one component: a plain Normal)."""
+class _NormalComponents:
+    """Weights, means and sds of a Normal mixture (one component: a plain Normal); the
+    subclasses say what the Normal is on (:attr:`LABEL`, :attr:`DIST`)."""
 
     weights: tuple[float, ...]
     means: tuple[float, ...]
     sds: tuple[float, ...]
 
+    LABEL: ClassVar[str] = "Normal"
+    DIST: ClassVar[str] = "normal"
+
     @classmethod
-    def single(cls, mean: float, sd: float) -> NormalPrior:
+    def single(cls, mean: float, sd: float):
         return cls((1.0,), (float(mean),), (float(sd),))
 
     @property
@@ -87,17 +91,17 @@ class NormalPrior:
 
     def describe(self) -> str:
         if not self.is_mixture:
-            return f"Normal({short(self.means[0])}, {short(self.sds[0])}²)"
+            return f"{self.LABEL}({short(self.means[0])}, {short(self.sds[0])}²)"
         return " + ".join(
-            f"{short(w)} Normal({short(m)}, {short(s)}²)"
+            f"{short(w)} {self.LABEL}({short(m)}, {short(s)}²)"
             for w, m, s in zip(self.weights, self.means, self.sds)
         )
 
     def as_dict(self) -> dict[str, Any]:
         if not self.is_mixture:
-            return {"dist": "normal", "mean": self.means[0], "sd": self.sds[0]}
+            return {"dist": self.DIST, "mean": self.means[0], "sd": self.sds[0]}
         return {
-            "dist": "normal_mixture",
+            "dist": f"{self.DIST}_mixture",
             "components": [
                 {"weight": w, "mean": m, "sd": s}
                 for w, m, s in zip(self.weights, self.means, self.sds)
@@ -106,41 +110,18 @@ class NormalPrior:
 
 
 @dataclass(frozen=True)
-class LogitNormalPrior:
+class NormalPrior(_NormalComponents):
+    """A mixture of Normal distributions on a treatment effect (one component: a plain Normal)."""
+
+
+@dataclass(frozen=True)
+class LogitNormalPrior(_NormalComponents):
     """A Normal (mixture) prior on an arm's logit, logit(p) ~ Normal(mean, sd^2): the intercept
-    prior of brms and rstanarm re-analyses (one component: a plain Normal)."""
+    prior of brms and rstanarm re-analyses (one component: a plain Normal). Its description
+    reads after "p_control ~ ": the distribution is on logit(p)."""
 
-    weights: tuple[float, ...]
-    means: tuple[float, ...]
-    sds: tuple[float, ...]
-
-    @classmethod
-    def single(cls, mean: float, sd: float) -> LogitNormalPrior:
-        return cls((1.0,), (float(mean),), (float(sd),))
-
-    @property
-    def is_mixture(self) -> bool:
-        return len(self.weights) > 1
-
-    def describe(self) -> str:
-        """Reads after "p_control ~ ": the distribution is on logit(p)."""
-        if not self.is_mixture:
-            return f"logit-Normal({short(self.means[0])}, {short(self.sds[0])}²)"
-        return " + ".join(
-            f"{short(w)} logit-Normal({short(m)}, {short(s)}²)"
-            for w, m, s in zip(self.weights, self.means, self.sds)
-        )
-
-    def as_dict(self) -> dict[str, Any]:
-        if not self.is_mixture:
-            return {"dist": "logit_normal", "mean": self.means[0], "sd": self.sds[0]}
-        return {
-            "dist": "logit_normal_mixture",
-            "components": [
-                {"weight": w, "mean": m, "sd": s}
-                for w, m, s in zip(self.weights, self.means, self.sds)
-            ],
-        }
+    LABEL: ClassVar[str] = "logit-Normal"
+    DIST: ClassVar[str] = "logit_normal"
 
 
 def is_logit_normal(arm_prior) -> bool:
