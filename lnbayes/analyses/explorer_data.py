@@ -408,3 +408,15 @@ def explorer_data(trial: Trial, outcomes: list[str] | None = None) -> dict[str, 
                                 "points), lnbayes.engines.exact.posterior (estimates, densities, "
                                 "named priors)"},
     }
+
+
+def fill_cache(trial: Trial) -> None:
+    """Compute every table of :func:`explorer_data` into the record cache (and return nothing):
+    what ``lnbayes report`` runs in a second process while it samples and draws
+    (:mod:`lnbayes.io.background`)."""
+    for name in trial.outcomes:
+        outcome = trial.outcome(name)
+        thresholds = threshold_set(outcome)
+        for c in control_priors(trial, outcome):
+            for scale in scales_for(trial, outcome):
+                table(c["prior"], scale, outcome, thresholds)

@@ -59,14 +59,28 @@ def write_report(trial: Trial, outdir: str | Path, seed: int | None = None, sett
     with ``explorer``, the interactive explorer beside it)."""
     started = time.time()
     outdir = Path(outdir)
-    report, extras = full_report.run_report(trial, seed=seed, settings=settings, outdir=outdir,
-                                            progress=progress, engine=engine,
-                                            check=check_renders)
-    write_beside(trial, add_texts(report), extras, outdir, progress)
-    if explorer:
-        from lnbayes.outputs import explorer as explorer_mod  # issue 15, beside the appendix
+    filler = None
+    if explorer:  # the explorer's grids fill the record cache on a second core meanwhile
+        from lnbayes.analyses import explorer_data
+        from lnbayes.io import background
 
-        report["explorer"] = explorer_mod.write_for_report(trial, outdir, progress)
+        filler = background.start(explorer_data.fill_cache, trial)
+    try:
+        report, extras = full_report.run_report(trial, seed=seed, settings=settings,
+                                                outdir=outdir, progress=progress, engine=engine,
+                                                check=check_renders)
+        write_beside(trial, add_texts(report), extras, outdir, progress)
+        if explorer:
+            from lnbayes.outputs import explorer as explorer_mod
+
+            if filler is not None:
+                if progress:
+                    progress("waiting for the explorer's grids (second process)")
+                filler.wait()  # whatever it did not finish is computed here
+            report["explorer"] = explorer_mod.write_for_report(trial, outdir, progress)
+    finally:
+        if filler is not None:
+            filler.stop()
     if progress:
         progress("writing the appendix")
     report["provenance"]["elapsed_seconds"] = time.time() - started

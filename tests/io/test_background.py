@@ -1,0 +1,51 @@
+"""The second process that fills the record cache (lnbayes.io.background)."""
+
+from __future__ import annotations
+
+import operator
+import pathlib
+import time
+
+import pytest
+
+from lnbayes.io import background
+
+
+@pytest.fixture
+def cache_on(tmp_path, monkeypatch):
+    monkeypatch.setenv("LNBAYES_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("LNBAYES_BACKGROUND", raising=False)
+    monkeypatch.setattr(background, "cores", lambda: 2)
+
+
+def test_runs_the_target_in_a_second_process(cache_on, tmp_path):
+    out = tmp_path / "written.txt"
+    filler = background.start(pathlib.Path.write_text, out, "from the second process")
+    assert filler is not None
+    assert filler.wait() is True
+    assert out.read_text() == "from the second process"
+    filler.stop()  # finished: nothing to stop, no error
+
+
+def test_a_failing_target_is_reported_not_raised(cache_on):
+    filler = background.start(operator.truediv, 1, 0)
+    assert filler.wait() is False
+
+
+def test_stop_ends_a_running_target(cache_on):
+    filler = background.start(time.sleep, 60)
+    started = time.monotonic()
+    filler.stop()
+    assert filler.wait() is False  # terminated, not finished
+    assert time.monotonic() - started < 30
+
+
+@pytest.mark.parametrize("setting", ["cache_off", "one_core", "switched_off"])
+def test_nothing_starts_where_it_cannot_help(setting, tmp_path, monkeypatch):
+    monkeypatch.setenv("LNBAYES_CACHE_DIR", "off" if setting == "cache_off" else str(tmp_path))
+    monkeypatch.setattr(background, "cores", lambda: 1 if setting == "one_core" else 2)
+    if setting == "switched_off":
+        monkeypatch.setenv("LNBAYES_BACKGROUND", "off")
+    else:
+        monkeypatch.delenv("LNBAYES_BACKGROUND", raising=False)
+    assert background.start(time.sleep, 60) is None
