@@ -266,6 +266,7 @@ def sample(prior, outcome, seed: int, settings: SamplerSettings | None = None, p
         cores=settings.cores,
         seed=seed,
         target_accept=settings.target_accept,
+        save_warmup=False,  # tuning draws: used by no summary, 30% of every saved file
         progress_bar=progress,
         blocking=False,
     )
