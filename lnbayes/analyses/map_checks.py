@@ -28,11 +28,17 @@ def arm_conflict_p(beta, events: int, n: int) -> float:
 def map_arm_record(beta, events: int | None = None, n: int | None = None) -> dict[str, Any]:
     """Everything ``lnbayes priors`` shows for one MAP arm (``beta`` carries its derivation);
     with the arm's ``events`` out of ``n``, the components' posterior weights and the conflict."""
+    from lnbayes.io import map_cache
+
     derivation = mp.derivation_of(beta)
-    pred = derivation.predictive
-    summary = pred.summary()
+
+    def exact_summary() -> dict[str, Any]:
+        pred = derivation.predictive
+        return {"summary": pred.summary(), "ess": mp.map_ess(pred)}
+
+    exact = map_cache.predictive_summary(derivation.spec, exact_summary)
+    summary, ess_map = exact["summary"], exact["ess"]
     fit = derivation.fit
-    ess_map = mp.map_ess(pred)
     ess_by = {"map": ess_map, "mixture": mp.mixture_ess(fit.beta)}
     robust = derivation.robust
     if robust is not None:

@@ -71,3 +71,22 @@ def test_off_and_unwritable(tmp_path, monkeypatch):
     blocker.write_text("not a folder")
     monkeypatch.setenv("LNBAYES_CACHE_DIR", str(blocker))
     assert map_cache.fitted_mixture(SPEC, mp.CDF_TOLERANCE).max_cdf_error < mp.CDF_TOLERANCE
+
+
+@pytest.mark.heavy
+def test_predictive_summary_is_computed_once_and_returned_exactly(cache):
+    pred = mp.map_predictive(SPEC)
+    direct = {"summary": pred.summary(), "ess": mp.map_ess(pred)}
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"summary": pred.summary(), "ess": mp.map_ess(pred)}
+
+    first = map_cache.predictive_summary(SPEC, compute)
+    again = map_cache.predictive_summary(SPEC, compute)
+    assert calls == [1]  # the second came from the record
+    assert first == direct and again == direct  # floats exactly, through JSON
+    other = mp.MapSpec(SPEC.studies[:2], SPEC.tau)
+    map_cache.predictive_summary(other, compute)
+    assert calls == [1, 1]  # another MAP: another record
