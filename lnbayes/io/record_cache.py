@@ -70,8 +70,16 @@ def decode(value: Any) -> Any:
     return value
 
 
-def _checksum(body: Any) -> str:
-    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+_HEAD = '{"sha256": "'
+_MID = '", "record": '
+
+
+def _body_text(body: Any) -> str:
+    return json.dumps(body, sort_keys=True, separators=(",", ":"))
+
+
+def _checksum(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def read(kind: str, digest: str) -> Any | None:
@@ -80,12 +88,20 @@ def read(kind: str, digest: str) -> Any | None:
     if path is None or not path.exists():
         return None
     try:
-        wrapper = json.loads(path.read_text())
-        body = wrapper["record"]
-        if _checksum(body) != wrapper["sha256"]:
-            return None
-        return body
-    except (OSError, ValueError, KeyError, TypeError):
+        text = path.read_text()
+    except (OSError, ValueError):
+        return None
+    # the file is {"sha256": "<hex>", "record": <the record's compact JSON>}: the checksum is
+    # of that text as written, so checking it needs no second serialisation
+    start = len(_HEAD) + 64 + len(_MID)
+    if not (text.startswith(_HEAD) and text[len(_HEAD) + 64:start] == _MID and text.endswith("}")):
+        return None
+    body_text = text[start:-1]
+    if _checksum(body_text) != text[len(_HEAD):len(_HEAD) + 64]:
+        return None
+    try:
+        return json.loads(body_text)
+    except ValueError:
         return None
 
 
@@ -94,10 +110,10 @@ def write(kind: str, digest: str, body: Any) -> None:
     path = path_of(kind, digest)
     if path is None:
         return
-    wrapper = {"sha256": _checksum(body), "record": body}
+    text = _body_text(body)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        files.write_text(path, json.dumps(wrapper))
+        files.write_text(path, f"{_HEAD}{_checksum(text)}{_MID}{text}}}")
     except OSError:
         pass  # a cache that cannot be written is skipped, never an error
 
