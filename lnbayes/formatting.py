@@ -51,6 +51,17 @@ def estimate(x: float, digits: int = 3) -> str:
     return text[1:] if text.startswith("-") and float(text) == 0 else text
 
 
+def ratio(x: float, digits: int = 3) -> str:
+    """A ratio (odds ratio, risk ratio) as :func:`estimate`, but never "0": a positive ratio
+    below 0.001 or above 100,000 is written in scientific notation.
+
+    ``ratio(0.444) == "0.444"``, ``ratio(2e-59) == "2.00e-59"``, ``ratio(3e7) == "3.00e+07"``.
+    """
+    if x > 0 and math.isfinite(x) and (x < 1e-3 or x >= 1e5):
+        return f"{x:.{digits - 1}e}"
+    return estimate(x, digits)
+
+
 def interval(est: dict[str, float], digits: int = 3) -> str:
     """``median (lower to upper)`` of an estimate dict."""
     return (f"{estimate(est['median'], digits)} ({estimate(est['lower'], digits)} to "

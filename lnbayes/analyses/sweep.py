@@ -35,7 +35,7 @@ import numpy as np
 
 from lnbayes.engines import prior_grid
 from lnbayes.errors import LnbayesError
-from lnbayes.formatting import estimate as format_estimate
+from lnbayes.formatting import ratio as format_ratio
 from lnbayes.io import files
 from lnbayes.io.cache import SweepCache, cache_key, cache_keys
 from lnbayes.model import dists, effects
@@ -426,8 +426,8 @@ def _analysis_of_credibility(estimate: float, se: float, z: float, favours: str,
     """The advocacy limit of a non-significant log OR, or the sceptical limit of a significant one."""
     lower_ci, upper_ci = estimate - z * se, estimate + z * se
 
-    def or_text(log_value: float) -> str:
-        return format_estimate(float(np.exp(log_value)))
+    def or_text(log_value: float) -> str:  # an advocacy limit can be an OR of 1e-59
+        return format_ratio(float(np.exp(log_value)))
 
     result = f"OR {or_text(estimate)}, 95% CI {or_text(lower_ci)} to {or_text(upper_ci)}"
     if lower_ci < 0 < upper_ci:
