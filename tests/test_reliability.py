@@ -648,3 +648,51 @@ def test_report_terminated_while_writing_draws_resumes(tmp_path):
         for key in COMPARED:
             assert results[name][key] == expected[key], (name, key)
     assert _parts(out) == []
+
+
+def _cache_fillers(parent: int) -> list[int]:
+    """Children of ``parent`` that run :func:`lnbayes.io.background.run_job`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            cmd = (entry / "cmdline").read_bytes().decode(errors="replace")
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == parent and "run_job" in cmd:
+            found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.e2e
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc to find the child")
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_interrupted_report_stops_its_second_process(trial_file, tmp_path, monkeypatch, signum):
+    """The report's second process (the explorer's grids, io.background) ends with the report:
+    it is in its own session, so only the report can stop it."""
+    monkeypatch.setenv("LNBAYES_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("LNBAYES_BACKGROUND", raising=False)
+    from lnbayes.io import background
+
+    if background.cores() < 2:
+        pytest.skip("one core: no second process is started")
+    proc = _lnbayes("report", trial_file, "--engine", "exact", "--outdir", tmp_path / "out",
+                    cwd=tmp_path)
+    seen: list[int] = []
+
+    def filler_started(p):
+        seen.extend(_cache_fillers(p.pid))
+        return bool(seen)
+
+    status, _, err = _signal_when(proc, filler_started, signum)
+    _assert_clean_stop(status, err, signum)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and Path(f"/proc/{seen[0]}").exists():
+        state = (Path(f"/proc/{seen[0]}") / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        if state == "Z":  # ended, not yet reaped (its parent is gone: init reaps it)
+            break
+        time.sleep(0.05)
+    still = Path(f"/proc/{seen[0]}/stat")
+    assert not still.exists() or still.read_text().rsplit(")", 1)[1].split()[0] == "Z"
