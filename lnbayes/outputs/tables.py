@@ -131,12 +131,13 @@ def print_priors(result: dict[str, Any], console) -> None:
             _ess_text(p["ess"]), conflict,
         )
     console.print(table)
-    for p in result["priors"]:
-        cites = "; ".join(p["citations"]) or "-"
-        console.print(
-            f"[bold]{p['name']}[/]: {p['description']}\n  {p['statement']}\n"
-            f"  [dim]Sources: {cites}[/]"
-        )
+    for p in result["priors"]:  # a statement or sources only where the file gives them
+        lines = [f"[bold]{p['name']}[/]: {p['description']}"]
+        if p["statement"]:
+            lines.append(f"  {p['statement']}")
+        if p["citations"]:
+            lines.append(f"  [dim]Sources: {'; '.join(p['citations'])}[/]")
+        console.print("\n".join(lines))
     console.print(
         "[dim]P(benefit): prior probability that "
         f"{t['name']} is better than {c['name']}. ESS: effective sample size, ELIR "
