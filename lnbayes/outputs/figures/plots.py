@@ -181,7 +181,10 @@ def _display_range(curves: Mapping[str, Mapping], measure: str, mass: float = 0.
 
 
 def _log_axis(ax, lo: float, hi: float) -> None:
-    """A log x axis with plain-number ticks (0.1, 0.2, 0.5, 1, 2, 5, ...)."""
+    """A log x axis with plain-number ticks (0.1, 0.2, 0.5, 1, 2, 5, ...; 0.8, 0.9, 1, 1.2, ...
+    on a narrow range)."""
+    import math
+
     from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
     ax.set_xscale("log")
@@ -192,6 +195,13 @@ def _log_axis(ax, lo: float, hi: float) -> None:
         ticks = [t for t in ticks if str(t).lstrip("0.").startswith(("1", "5")) or t == 1]
     if len(ticks) > 7:
         ticks = [t for t in candidates if lo <= t <= hi and f"{t:g}".lstrip("0.").startswith("1")]
+    if len(ticks) < 3:  # a narrow range (a large trial): finer steps, thinned around 1
+        fine = sorted({round(b * 10.0**k, 10) for k in range(-4, 5)
+                       for b in (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 7, 8, 9)})
+        ticks = [t for t in fine if lo <= t <= hi]
+        while len(ticks) > 7:
+            keep = ticks.index(min(ticks, key=lambda t: abs(math.log(t))))
+            ticks = ticks[keep % 2::2]
     ax.xaxis.set_major_locator(FixedLocator(ticks))
     ax.xaxis.set_minor_locator(NullLocator())
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
