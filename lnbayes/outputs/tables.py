@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lnbayes.formatting import interval
+from lnbayes.formatting import interval, probability
 
 
 def print_analysis(result: dict[str, Any], console) -> None:
@@ -29,7 +29,7 @@ def print_analysis(result: dict[str, Any], console) -> None:
     for r in result["results"]:
         est = r["estimates"]
         if r["engine"] == "pymc":
-            p = f"{r['p_benefit']:.3f} ± {r['p_benefit_mcse']:.3f}"
+            p = f"{probability(r['p_benefit'])} ± {r['p_benefit_mcse']:.3f}"
             check = "[green]agrees[/]" if r["agrees_with_exact"] else "[bold red]DISAGREES[/]"
             d = r["diagnostics"]
             diag = (
@@ -37,9 +37,9 @@ def print_analysis(result: dict[str, Any], console) -> None:
                 if d["converged"] else "[bold red]FAILED: " + "; ".join(d["problems"]) + "[/]"
             )
         else:
-            p, check, diag = f"{r['p_benefit']:.4f}", "-", "exact"
+            p, check, diag = probability(r['p_benefit'], 4), "-", "exact"
         table.add_row(
-            r["prior"], p, f"{r['p_benefit_exact']:.4f}", check,
+            r["prior"], p, probability(r['p_benefit_exact'], 4), check,
             interval(est["risk_difference"]), interval(est["odds_ratio"]), diag,
         )
     console.print(table)
@@ -54,9 +54,10 @@ def print_analysis(result: dict[str, Any], console) -> None:
             cells = []
             for th in r["thresholds"]:
                 if r["engine"] == "pymc":
-                    cells.append(f"{th['p']:.3f} ± {th['p_mcse']:.3f} (exact {th['p_exact']:.3f})")
+                    cells.append(f"{probability(th['p'])} ± {th['p_mcse']:.3f} "
+                                 f"(exact {probability(th['p_exact'])})")
                 else:
-                    cells.append(f"{th['p']:.4f}")
+                    cells.append(probability(th['p'], 4))
             tt.add_row(r["prior"], *cells)
         console.print(tt)
     print_threshold_consistency(info, console)
@@ -126,7 +127,7 @@ def print_priors(result: dict[str, Any], console) -> None:
         if p["conflict_p"] is not None and p["conflict_p"] < 0.05:
             conflict = f"[bold red]{conflict}[/]"
         table.add_row(
-            p["name"], p["role"], f"{p['prior_p_benefit']:.3f}",
+            p["name"], p["role"], probability(p['prior_p_benefit']),
             interval(est["risk_difference"]), interval(est["odds_ratio"]),
             _ess_text(p["ess"]), conflict,
         )
