@@ -328,7 +328,7 @@ class ExactPosterior:
             return res
 
         # a coarse grid per measure, then a finer one inside each level's bracket
-        n_grid = 25
+        n_grid = 13
         grids = np.linspace(lo, hi, n_grid, axis=1)  # (L, n_grid)
         first = {int(i): int(np.flatnonzero(mid == i)[0]) for i in np.unique(mid)}
         c_m = {i: row for i, row in zip(first, cdf(np.stack([grids[j] for j in first.values()]),
@@ -358,11 +358,14 @@ class ExactPosterior:
         if np.any(distinct):
             fd, zd, qd = fc[distinct], zc[distinct], qs[distinct]
             lag = np.ones_like(fd)
-            for m in range(4):
-                for o in range(4):
-                    if o != m:
-                        lag[:, m] *= (qd - fd[:, o]) / (fd[:, m] - fd[:, o])
-            start[distinct] = np.sum(lag * zd, axis=1)
+            # CDF values a few ulps apart (a posterior far narrower than the grid) overflow the
+            # Lagrange weights: such a start is not finite, and the root search ignores it
+            with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+                for m in range(4):
+                    for o in range(4):
+                        if o != m:
+                            lag[:, m] *= (qd - fd[:, o]) / (fd[:, m] - fd[:, o])
+                start[distinct] = np.sum(lag * zd, axis=1)
         z = _secant_root(lambda z: cdf(z, mid) - qs, a, b, fa, fb, start, xtol=xtol)
         if polish and (self.precise is not None or self.control is not None):
             # secant steps on the cut-aware CDF, the first slope from the node sum
