@@ -59,7 +59,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable
+from functools import partial
+from typing import Any, Callable
 
 import numpy as np
 from scipy import special
@@ -1055,42 +1056,27 @@ REFINE_MAX, REFINE_PROBES, REFINE_TOL = 3, 6, 1e-9
 of the interpolated log row integral there."""
 
 
-def effect_posterior(
-    control_prior, scale: str, effect_prior, outcome, n_rows: int = 81
-) -> ExactPosterior:
-    """Posterior under a Beta (mixture) prior on p_control, or a Normal (mixture) on its logit
-    (exact either way: the rows are on the logit), and a Normal (mixture) on theta.
-
-    ``n_rows`` is the least number of p_control rows (more where the located range is wider
-    than ``(n_rows - 1) * ROW_STEP`` on the logit scale).
-    """
-    prior_c = density.arm_mix(control_prior)  # a Beta mixture, or a Normal mixture on the logit
-    prior_e = NormalMix.of(effect_prior)
+def _control_factor(prior_c, outcome):
+    """The control arm's part: a tail function (mass of p_control's conjugate posterior beyond
+    logit +-limit; none for a Normal on the logit) and the posterior's sd on the logit."""
     y_c, n_c = outcome.control_events, outcome.control_n
     if isinstance(prior_c, density.LogitNormalMix):
         # the logit's prior density is exact on the rows; Normal tails leave nothing beyond +-36
         def control_tail(limit: float) -> float:
             return 0.0
 
-        control_sd = prior_c.posterior_logit_sd(y_c, n_c)
-    else:
-        post_c, _ = update_beta(prior_c, y_c, n_c)
+        return control_tail, prior_c.posterior_logit_sd(y_c, n_c)
+    post_c, _ = update_beta(prior_c, y_c, n_c)
 
-        def control_tail(limit: float) -> float:
-            return post_c.mass_below_logit(-limit) + post_c.mass_above_logit(limit)
+    def control_tail(limit: float) -> float:
+        return post_c.mass_below_logit(-limit) + post_c.mass_above_logit(limit)
 
-        control_sd = _logit_sd(post_c)
+    return control_tail, _logit_sd(post_c)
 
-    def log_c(u):  # the closed-form factor of the marginal of u = logit(p_control)
-        return (prior_c.logpdf_logit(u)
-                + density.binom_logpmf_logit(outcome.control_events, outcome.control_n, u))
 
-    def log_marginal(u, locate=False):
-        x = np.clip(special.expit(u), 1e-300, 1 - 2**-53)
-        nodes = LOCATE_PANELS if locate else {}
-        log_z, panels = _theta_panels(x, u, scale, prior_e, outcome, **nodes)
-        return log_c(u) + log_z, panels, x
-
+def _locate(log_marginal, control_tail, prior_c, arm_scale: float):
+    """Where the marginal posterior of u = logit(p_control) lives: ``(u_lo, u_hi, u_m, lm_m)``,
+    the range and the last locating pass's rows and log marginal."""
     # coarse pass over a wide logit range to find where the marginal posterior lives
     u_c = np.linspace(-30, 30, 61)
     lm_c, _, _ = log_marginal(u_c, locate=True)
@@ -1115,11 +1101,8 @@ def effect_posterior(
                 )
     u_lo = max(u_c[keep[0]] - step, -limit)
     u_hi = min(u_c[keep[-1]] + step, limit)
-    # second pass on the located range, then the final Simpson grid
-    # (repeated while the range is much wider than the arms' scales: a huge trial's marginal is
-    # far narrower than the coarse pass's step)
-    y_t, n_t = outcome.treatment_events, outcome.treatment_n
-    arm_scale = min(control_sd, math.sqrt(1 / (y_t + 0.5) + 1 / (n_t - y_t + 0.5)))
+    # second pass on the located range (repeated while the range is much wider than the arms'
+    # scales: a huge trial's marginal is far narrower than the coarse pass's step)
     for _ in range(4):
         u_m = np.linspace(u_lo, u_hi, 61)
         lm_m, _, _ = log_marginal(u_m, locate=True)
@@ -1128,23 +1111,33 @@ def effect_posterior(
         u_lo, u_hi = u_m[keep[0]] - step, u_m[keep[-1]] + step
         if u_hi - u_lo <= 200 * arm_scale or keep[-1] - keep[0] > 20:
             break
-    # the row spacing: ROW_STEP, and at most 1/1.5 of the narrowest scale on which the integrand
-    # varies in logit(p_control): the control arm's posterior components, the treatment arm's
-    # likelihood (the conditional of theta moves with p_control), and the marginal's own
-    # curvature at its peak (an informative effect prior narrows it)
+    return u_lo, u_hi, u_m, lm_m
+
+
+def _row_count(log_marginal, u_m, lm_m, u_lo: float, u_hi: float, scales: list,
+               n_rows: int) -> int:
+    """The number of Simpson rows (odd): the spacing is ROW_STEP, and at most 1/1.5 of the
+    narrowest scale on which the integrand varies in logit(p_control): the control arm's
+    posterior components, the treatment arm's likelihood (the conditional of theta moves with
+    p_control), and the marginal's own curvature at its peak (an informative effect prior
+    narrows it)."""
     u_pk = float(u_m[np.argmax(lm_m)])
     d = 0.02
     lm3, _, _ = log_marginal(np.array([u_pk - d, u_pk, u_pk + d]), locate=True)
     curv = -(lm3[0] - 2 * lm3[1] + lm3[2]) / d**2
-    scales = [control_sd, math.sqrt(1 / (y_t + 0.5) + 1 / (n_t - y_t + 0.5))]
+    scales = list(scales)
     if curv > 0:
         scales.append(1 / math.sqrt(curv))
     row_step = min(ROW_STEP, min(scales) / 1.5)
     n = max(int(n_rows), int(math.ceil((u_hi - u_lo) / row_step)) + 1)
-    n += 1 - n % 2
-    # the local quantities (p_control's CDF, probabilities cut by the unit square's edge)
-    # interpolate across the rows: halve the spacing until the degree-7 interpolant of the log
-    # marginal matches fresh rows at midpoints where the marginal lives (to 1e-10)
+    return n + 1 - n % 2
+
+
+def _refined_rows(log_marginal, log_c, u_lo: float, u_hi: float, n: int):
+    """The rows, refined: the local quantities (p_control's CDF, probabilities cut by the unit
+    square's edge) interpolate across the rows, so the spacing is halved until the degree-7
+    interpolant of the log marginal matches fresh rows at midpoints where the marginal lives
+    (to REFINE_TOL). Returns ``(u, log_m, panels, x)``."""
     u = np.linspace(u_lo, u_hi, n)
     log_m, panels, x = log_marginal(u)
     for refinement in range(REFINE_MAX + 1):
@@ -1166,6 +1159,124 @@ def effect_posterior(
         log_m = _interleave(log_m, lm_mid)
         x = _interleave(x, x_mid)
         panels = _Panels.interleave(panels, panels_mid)
+    return u, log_m, panels, x
+
+
+@dataclass(frozen=True)
+class _EffectRows:
+    """The rows of an effect-level posterior, what the cut-aware rule needs of them."""
+
+    scale: str
+    u: np.ndarray
+    x: np.ndarray
+    log_z: np.ndarray
+    panels: Any
+    w_sum: np.ndarray
+    w_half: np.ndarray
+    marginal: Any
+    peak: float
+    r0: float
+    r1: float
+    log_c: Callable
+    log_marginal: Callable
+
+
+def _effect_precise(rows: _EffectRows, measure: str, v: float, upper: bool) -> float | None:
+    """The cut-aware value of P(measure <= v) (or > v), or None where no cut lies where the
+    marginal of p_control lives (the sum over the rows is then accurate)."""
+    scale, x, panels, marginal = rows.scale, rows.x, rows.panels, rows.marginal
+    r0, r1 = rows.r0, rows.r1
+    lo, hi, g_lo, g_hi = _inside_interval(measure, v, True)
+    a_cut, b_cut = _logit(lo), _logit(hi)
+    cut_lo, cut_hi = r0 < a_cut < r1, r0 < b_cut < r1
+    if not (cut_lo or cut_hi):
+        return None
+    # the sum over the rows is still exact where it agrees with the sum over every other row
+    # (a kink of high order, or one where the marginal is negligible): no cut-aware rule
+    t_rows = effects.p_treatment_at(measure, x, v)
+    inside = (t_rows > 0) & (t_rows < 1)
+    side = np.where(t_rows >= 1, 0.0 if upper else 1.0, 1.0 if upper else 0.0)
+    side[inside] = panels.cdf(effects.theta_of(scale, x[inside], t_rows[inside])[:, None],
+                              upper, rows=np.flatnonzero(inside)[:, None])[:, 0]
+    full, half = float(rows.w_sum @ side), float(rows.w_half @ side[::2])
+    if abs(full - half) <= 1e-12:
+        return min(max(full, 0.0), 1.0)
+    if upper:
+        g_lo, g_hi = 1.0 - g_lo, 1.0 - g_hi
+    a, b = max(r0, a_cut), min(r1, b_cut)
+    total = 0.0
+    if g_lo and cut_lo:
+        total += g_lo * float(marginal.cdf(a_cut)[0])
+    if g_hi and cut_hi:
+        total += g_hi * (1.0 - float(marginal.cdf(b_cut)[0]))
+    if b > a:
+        u, n = rows.u, len(rows.u)
+        h, u0 = u[1] - u[0], float(u[0])
+        n_panels = max(2, int(math.ceil((b - a) / (PRECISE_PANEL * h))))
+        edges = quadrature.graded_edges(a, b, n_panels, PRECISE_LEVELS * cut_lo, PRECISE_LEVELS * cut_hi)
+        uu, ww = quadrature.gauss_legendre_panels(edges, PRECISE_K)
+        x_f = special.expit(uu)
+        t = np.clip(effects.p_treatment_at(measure, x_f, v), 1e-300, 1 - 1e-16)
+        th = effects.theta_of(scale, x_f, t)
+        if scale == "log_or":
+            # m(u) P(theta <= th | u) at fixed th is analytic in u: interpolate it across
+            # the 8 nearest rows (in logs where all are positive)
+            pos = (uu - u0) / h
+            wide = min(CROSS_STENCIL, n)
+            start = np.clip(np.floor(pos).astype(np.intp) - (wide // 2 - 1), 0, n - wide)
+            idx = start[:, None] + np.arange(wide)
+            vals = panels.cdf(np.broadcast_to(th[:, None], idx.shape), upper, rows=idx)
+            lag = quadrature.lagrange_basis(pos - start, wide)
+            lz_rows = rows.log_z[idx]
+            top = np.max(lz_rows, axis=1, keepdims=True)
+            with np.errstate(divide="ignore"):
+                logv = lz_rows - top + np.log(vals)
+            positive = np.all(vals > 0, axis=1)
+            in_logs = np.exp(np.sum(lag * np.where(positive[:, None], logv, 0.0), axis=1))
+            in_values = np.maximum(np.sum(lag * np.exp(logv), axis=1), 0.0)
+            g = np.where(positive, in_logs, in_values) * np.exp(top[:, 0] + rows.log_c(uu) - rows.peak)
+        else:  # truncated scales: at fixed theta the feasible edge crosses the rows
+            lm_f, panels_f, _ = rows.log_marginal(uu)
+            g = np.exp(lm_f - rows.peak) * panels_f.cdf(th[:, None], upper=upper)[:, 0]
+        total += float(np.sum(ww * g)) / marginal.total
+    return min(max(total, 0.0), 1.0)
+
+
+def effect_posterior(
+    control_prior, scale: str, effect_prior, outcome, n_rows: int = 81
+) -> ExactPosterior:
+    """Posterior under a Beta (mixture) prior on p_control, or a Normal (mixture) on its logit
+    (exact either way: the rows are on the logit), and a Normal (mixture) on theta.
+
+    ``n_rows`` is the least number of p_control rows (more where the located range is wider
+    than ``(n_rows - 1) * ROW_STEP`` on the logit scale). The rows are located
+    (:func:`_locate`), counted (:func:`_row_count`) and refined (:func:`_refined_rows`);
+    probabilities cut by the unit square's edge use :func:`_effect_precise`.
+    """
+    prior_c = density.arm_mix(control_prior)  # a Beta mixture, or a Normal mixture on the logit
+    prior_e = NormalMix.of(effect_prior)
+    control_tail, control_sd = _control_factor(prior_c, outcome)
+
+    def log_c(u):  # the closed-form factor of the marginal of u = logit(p_control)
+        return (prior_c.logpdf_logit(u)
+                + density.binom_logpmf_logit(outcome.control_events, outcome.control_n, u))
+
+    def log_marginal(u, locate=False):
+        x = np.clip(special.expit(u), 1e-300, 1 - 2**-53)
+        nodes = LOCATE_PANELS if locate else {}
+        log_z, panels = _theta_panels(x, u, scale, prior_e, outcome, **nodes)
+        return log_c(u) + log_z, panels, x
+
+    y_t, n_t = outcome.treatment_events, outcome.treatment_n
+    treatment_scale = math.sqrt(1 / (y_t + 0.5) + 1 / (n_t - y_t + 0.5))
+    u_lo, u_hi, u_m, lm_m = _locate(log_marginal, control_tail, prior_c,
+                                    min(control_sd, treatment_scale))
+    n = _row_count(log_marginal, u_m, lm_m, u_lo, u_hi, [control_sd, treatment_scale], n_rows)
+    u, log_m, panels, x = _refined_rows(log_marginal, log_c, u_lo, u_hi, n)
+    n = len(u)
+    h = u[1] - u[0]
+    peak = np.max(log_m)
+    log_z = log_m - log_c(u)
     dens = np.exp(log_m - peak)
     # the trapezoid rule (geometric convergence: the integrand is smooth and negligible at both
     # ends) for every sum over the rows; ``w`` keeps the Simpson pattern its readers expect
@@ -1175,66 +1286,12 @@ def effect_posterior(
     log_evidence = float(np.log(dens.sum() * h) + peak)
     w = w / w.sum()
     marginal = _UniformLogCdf(u, log_z, log_c, peak)
-    u0 = float(u[0])
     # where the marginal is within 32 nats of its peak: beyond it the rules add < 1e-12
     live = np.flatnonzero(log_m > peak - 32)
-    r0, r1 = float(u[max(live[0] - 1, 0)]), float(u[min(live[-1] + 1, n - 1)])
-
-    def precise(measure: str, v: float, upper: bool):
-        """The cut-aware value of P(measure <= v) (or > v), or None where no cut lies where the
-        marginal of p_control lives (the sum over the rows is then accurate)."""
-        lo, hi, g_lo, g_hi = _inside_interval(measure, v, True)
-        a_cut, b_cut = _logit(lo), _logit(hi)
-        cut_lo, cut_hi = r0 < a_cut < r1, r0 < b_cut < r1
-        if not (cut_lo or cut_hi):
-            return None
-        # the sum over the rows is still exact where it agrees with the sum over every other row
-        # (a kink of high order, or one where the marginal is negligible): no cut-aware rule
-        t_rows = effects.p_treatment_at(measure, x, v)
-        inside = (t_rows > 0) & (t_rows < 1)
-        side = np.where(t_rows >= 1, 0.0 if upper else 1.0, 1.0 if upper else 0.0)
-        side[inside] = panels.cdf(effects.theta_of(scale, x[inside], t_rows[inside])[:, None],
-                                  upper, rows=np.flatnonzero(inside)[:, None])[:, 0]
-        full, half = float(w_sum @ side), float(w_half @ side[::2])
-        if abs(full - half) <= 1e-12:
-            return min(max(full, 0.0), 1.0)
-        if upper:
-            g_lo, g_hi = 1.0 - g_lo, 1.0 - g_hi
-        a, b = max(r0, a_cut), min(r1, b_cut)
-        total = 0.0
-        if g_lo and cut_lo:
-            total += g_lo * float(marginal.cdf(a_cut)[0])
-        if g_hi and cut_hi:
-            total += g_hi * (1.0 - float(marginal.cdf(b_cut)[0]))
-        if b > a:
-            n_panels = max(2, int(math.ceil((b - a) / (PRECISE_PANEL * h))))
-            edges = quadrature.graded_edges(a, b, n_panels, PRECISE_LEVELS * cut_lo, PRECISE_LEVELS * cut_hi)
-            uu, ww = quadrature.gauss_legendre_panels(edges, PRECISE_K)
-            x_f = special.expit(uu)
-            t = np.clip(effects.p_treatment_at(measure, x_f, v), 1e-300, 1 - 1e-16)
-            th = effects.theta_of(scale, x_f, t)
-            if scale == "log_or":
-                # m(u) P(theta <= th | u) at fixed th is analytic in u: interpolate it across
-                # the 8 nearest rows (in logs where all are positive)
-                pos = (uu - u0) / h
-                wide = min(CROSS_STENCIL, n)
-                start = np.clip(np.floor(pos).astype(np.intp) - (wide // 2 - 1), 0, n - wide)
-                idx = start[:, None] + np.arange(wide)
-                vals = panels.cdf(np.broadcast_to(th[:, None], idx.shape), upper, rows=idx)
-                lag = quadrature.lagrange_basis(pos - start, wide)
-                lz_rows = log_z[idx]
-                top = np.max(lz_rows, axis=1, keepdims=True)
-                with np.errstate(divide="ignore"):
-                    logv = lz_rows - top + np.log(vals)
-                positive = np.all(vals > 0, axis=1)
-                in_logs = np.exp(np.sum(lag * np.where(positive[:, None], logv, 0.0), axis=1))
-                in_values = np.maximum(np.sum(lag * np.exp(logv), axis=1), 0.0)
-                g = np.where(positive, in_logs, in_values) * np.exp(top[:, 0] + log_c(uu) - peak)
-            else:  # truncated scales: at fixed theta the feasible edge crosses the rows
-                lm_f, panels_f, _ = log_marginal(uu)
-                g = np.exp(lm_f - peak) * panels_f.cdf(th[:, None], upper=upper)[:, 0]
-            total += float(np.sum(ww * g)) / marginal.total
-        return min(max(total, 0.0), 1.0)
+    rows = _EffectRows(scale=scale, u=u, x=x, log_z=log_z, panels=panels, w_sum=w_sum,
+                       w_half=w_half, marginal=marginal, peak=peak,
+                       r0=float(u[max(live[0] - 1, 0)]), r1=float(u[min(live[-1] + 1, n - 1)]),
+                       log_c=log_c, log_marginal=log_marginal)
 
     def pc_cdf(v: float) -> float:
         if v <= 0:
@@ -1242,9 +1299,6 @@ def effect_posterior(
         if v >= 1:
             return 1.0
         return float(marginal.cdf(special.logit(v))[0])
-
-    def pc_ppf(q: float) -> float:
-        return float(pc_ppf_many(np.array([q]))[0])
 
     def pc_ppf_many(qs: np.ndarray) -> np.ndarray:
         qs = np.asarray(qs, dtype=float)
@@ -1254,23 +1308,16 @@ def effect_posterior(
             out[inner] = special.expit(marginal.ppf(qs[inner]))
         return out
 
-    def cond_cdf(t):
-        return panels.cdf(effects.theta_of(scale, x[:, None], t))
-
-    def cond_sf(t):
-        return panels.cdf(effects.theta_of(scale, x[:, None], t), upper=True)
-
-    def cond_rows(rows, t, upper):
-        return panels.cdf(effects.theta_of(scale, x[rows], t), upper, rows=rows)
-
-    sum_rows = np.flatnonzero(log_m > peak - 46)
+    def cond_rows(rows_, t, upper):
+        return panels.cdf(effects.theta_of(scale, x[rows_], t), upper, rows=rows_)
 
     return ExactPosterior(
-        x=x, w=w, cond_cdf=cond_cdf, pc_cdf=pc_cdf, log_evidence=log_evidence,
-        family="effect", scale=scale, cond_sf=cond_sf, pc_ppf=pc_ppf, precise=precise,
-        sum_rows=sum_rows, cond_rows=cond_rows,
-        pc_ppf_many=pc_ppf_many,
-        sum_w=w_sum,
+        x=x, w=w, pc_cdf=pc_cdf, log_evidence=log_evidence, family="effect", scale=scale,
+        cond_cdf=lambda t: panels.cdf(effects.theta_of(scale, x[:, None], t)),
+        cond_sf=lambda t: panels.cdf(effects.theta_of(scale, x[:, None], t), upper=True),
+        pc_ppf=lambda q: float(pc_ppf_many(np.array([q]))[0]),
+        precise=partial(_effect_precise, rows), sum_rows=np.flatnonzero(log_m > peak - 46),
+        cond_rows=cond_rows, pc_ppf_many=pc_ppf_many, sum_w=w_sum,
     )
 
 
