@@ -328,45 +328,8 @@ class ExactPosterior:
                 res[sel] = val
             return res
 
-        # a coarse grid per measure, then a finer one inside each level's bracket
-        n_grid = 13
-        grids = np.linspace(lo, hi, n_grid, axis=1)  # (L, n_grid)
-        first = {int(i): int(np.flatnonzero(mid == i)[0]) for i in np.unique(mid)}
-        c_m = {i: row for i, row in zip(first, cdf(np.stack([grids[j] for j in first.values()]),
-                                                   np.array(list(first))[:, None]))}
-        c = np.stack([c_m[int(i)] for i in mid])
-        rows = np.arange(len(qs))
-        k = np.sum(c < qs[:, None], axis=1)  # c[k - 1] < q <= c[k]
-        below, above = k == 0, k == n_grid
-        k = np.clip(k, 1, n_grid - 1)
-        a, b = grids[rows, k - 1], grids[rows, k]
-        fine = a[:, None] + (b - a)[:, None] * np.linspace(0, 1, 9)[None, 1:-1]
-        cf = cdf(fine, mid[:, None])
-        kf = np.sum(cf < qs[:, None], axis=1)
-        pts = np.concatenate([a[:, None], fine, b[:, None]], axis=1)
-        allc = np.concatenate([c[rows, k - 1][:, None], cf, c[rows, k][:, None]], axis=1)
-        a, b = pts[rows, kf], pts[rows, kf + 1]
-        # the bracket keeps cdf(a) < q <= cdf(b); rounding can leave cdf(a) == q: a root then
-        fa = np.minimum(allc[rows, kf] - qs, 0.0)
-        fb = np.maximum(allc[rows, kf + 1] - qs, 0.0)
+        a, b, fa, fb, start, below, above = _bracket(cdf, lo, hi, qs, mid)
         xtol = rtol * np.maximum(1.0, hi - lo)
-        # a start from the inverse cubic through the four fine-grid points around the bracket
-        j0 = np.clip(kf - 1, 0, pts.shape[1] - 4)
-        near = j0[:, None] + np.arange(4)
-        zc, fc = pts[rows[:, None], near], allc[rows[:, None], near]
-        start = np.full(len(qs), np.nan)
-        distinct = np.all(np.diff(fc, axis=1) > 0, axis=1)
-        if np.any(distinct):
-            fd, zd, qd = fc[distinct], zc[distinct], qs[distinct]
-            lag = np.ones_like(fd)
-            # CDF values a few ulps apart (a posterior far narrower than the grid) overflow the
-            # Lagrange weights: such a start is not finite, and the root search ignores it
-            with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-                for m in range(4):
-                    for o in range(4):
-                        if o != m:
-                            lag[:, m] *= (qd - fd[:, o]) / (fd[:, m] - fd[:, o])
-                start[distinct] = np.sum(lag * zd, axis=1)
         z = _secant_root(lambda z: cdf(z, mid) - qs, a, b, fa, fb, start, xtol=xtol)
         if polish and (self.precise is not None or self.control is not None):
             # secant steps on the cut-aware CDF, the first slope from the node sum
@@ -871,6 +834,51 @@ class _UniformLogCdf:
         tau = _secant_root(f, lo, hi, np.minimum(fa, 0.0), np.maximum(fb, 0.0),
                            np.full(len(q), np.nan), xtol=1e-13)
         return self.u0 + (j + tau) * self.h
+
+
+def _bracket(cdf, lo: np.ndarray, hi: np.ndarray, qs: np.ndarray, mid: np.ndarray):
+    """Brackets of the quantiles ``qs`` (measure ``mid[i]`` searched over ``lo[i]..hi[i]``):
+    a coarse grid per measure, then a finer one inside each level's bracket. Returns
+    ``(a, b, fa, fb, start, below, above)``: cdf(a) < q <= cdf(b) with ``fa``, ``fb`` the
+    signed gaps, a start from the inverse cubic through the four fine points around the
+    bracket (NaN where it cannot be formed), and the levels below or above the search range."""
+    n_grid = 13
+    grids = np.linspace(lo, hi, n_grid, axis=1)  # (L, n_grid)
+    first = {int(i): int(np.flatnonzero(mid == i)[0]) for i in np.unique(mid)}
+    c_m = {i: row for i, row in zip(first, cdf(np.stack([grids[j] for j in first.values()]),
+                                               np.array(list(first))[:, None]))}
+    c = np.stack([c_m[int(i)] for i in mid])
+    rows = np.arange(len(qs))
+    k = np.sum(c < qs[:, None], axis=1)  # c[k - 1] < q <= c[k]
+    below, above = k == 0, k == n_grid
+    k = np.clip(k, 1, n_grid - 1)
+    a, b = grids[rows, k - 1], grids[rows, k]
+    fine = a[:, None] + (b - a)[:, None] * np.linspace(0, 1, 9)[None, 1:-1]
+    cf = cdf(fine, mid[:, None])
+    kf = np.sum(cf < qs[:, None], axis=1)
+    pts = np.concatenate([a[:, None], fine, b[:, None]], axis=1)
+    allc = np.concatenate([c[rows, k - 1][:, None], cf, c[rows, k][:, None]], axis=1)
+    a, b = pts[rows, kf], pts[rows, kf + 1]
+    # the bracket keeps cdf(a) < q <= cdf(b); rounding can leave cdf(a) == q: a root then
+    fa = np.minimum(allc[rows, kf] - qs, 0.0)
+    fb = np.maximum(allc[rows, kf + 1] - qs, 0.0)
+    j0 = np.clip(kf - 1, 0, pts.shape[1] - 4)
+    near = j0[:, None] + np.arange(4)
+    zc, fc = pts[rows[:, None], near], allc[rows[:, None], near]
+    start = np.full(len(qs), np.nan)
+    distinct = np.all(np.diff(fc, axis=1) > 0, axis=1)
+    if np.any(distinct):
+        fd, zd, qd = fc[distinct], zc[distinct], qs[distinct]
+        lag = np.ones_like(fd)
+        # CDF values a few ulps apart (a posterior far narrower than the grid) overflow the
+        # Lagrange weights: such a start is not finite, and the root search ignores it
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+            for m in range(4):
+                for o in range(4):
+                    if o != m:
+                        lag[:, m] *= (qd - fd[:, o]) / (fd[:, m] - fd[:, o])
+            start[distinct] = np.sum(lag * zd, axis=1)
+    return a, b, fa, fb, start, below, above
 
 
 def _secant_root(func, a, b, fa, fb, start, xtol, max_iter=60):
