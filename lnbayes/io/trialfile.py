@@ -291,7 +291,11 @@ def parse_effect_map(d: Any, where: str, problems: _Problems) -> NormalPrior | N
                 robust = me.EffectRobust(weight, r_mean, r_sd)
     if len(problems.items) > before or tau is None or mu_mean is None or mu_sd is None:
         return None
-    return me.map_normal_prior(me.EffectMapSpec(tuple(studies), tau, mu_mean, mu_sd), robust)
+    from lnbayes.io.map_cache import fitted_normal_mixture
+    from lnbayes.priors import map as mp
+
+    spec = me.EffectMapSpec(tuple(studies), tau, mu_mean, mu_sd)
+    return me.map_normal_prior(spec, robust, fit=fitted_normal_mixture(spec, mp.CDF_TOLERANCE))
 
 
 def _parse_tau(d: Any, where: str, problems: _Problems):

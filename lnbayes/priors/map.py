@@ -391,7 +391,8 @@ MAX_COMPONENTS = 4
 """Most Beta components tried for the mixture approximation."""
 ALGORITHM = "map-1"
 """Version of the MAP quadrature and mixture fit: change it whenever a change to this module can
-change a fitted mixture, so that cached fits (:mod:`lnbayes.io.map_cache`) are not reused."""
+change a fitted mixture, so that cached fits (:mod:`lnbayes.io.map_cache`) are not reused; the
+effect MAP's Normal-mixture fits (:mod:`lnbayes.priors.map_effect`) are keyed by it too."""
 CDF_TOLERANCE = 0.005
 """The mixture has the fewest components whose CDF is within this of the MAP's everywhere."""
 

@@ -233,10 +233,13 @@ class MapNormalPrior(NormalPrior):
                                                    repr=False)
 
 
-def map_normal_prior(spec: EffectMapSpec, robust: EffectRobust | None = None) -> MapNormalPrior:
+def map_normal_prior(spec: EffectMapSpec, robust: EffectRobust | None = None,
+                     fit: NormalMixtureFit | None = None) -> MapNormalPrior:
     """The Normal mixture the engines use for an effect MAP prior (robustified if ``robust``),
-    carrying its derivation."""
-    fit = fit_normal_mixture(effect_map_predictive(spec))
+    carrying its derivation; ``fit``: the mixture fitted already (the record cache's,
+    :func:`lnbayes.io.map_cache.fitted_normal_mixture`), else it is fitted here."""
+    if fit is None:
+        fit = fit_normal_mixture(effect_map_predictive(spec))
     n = fit.normal if robust is None else robustify_normal(fit.normal, robust.weight,
                                                            robust.mean, robust.sd)
     return MapNormalPrior(n.weights, n.means, n.sds,

@@ -90,3 +90,20 @@ def test_predictive_summary_is_computed_once_and_returned_exactly(cache):
     other = mp.MapSpec(SPEC.studies[:2], SPEC.tau)
     map_cache.predictive_summary(other, compute)
     assert calls == [1, 1]  # another MAP: another record
+
+
+@pytest.mark.heavy
+def test_effect_map_fit_is_cached_exactly(cache):
+    from lnbayes.priors import map_effect as me
+
+    spec = me.EffectMapSpec((me.TwoArmStudy(15, 40, 8, 40), me.TwoArmStudy(22, 60, 14, 58)),
+                            mp.TauPrior("half_normal", 0.5))
+    direct = me.fit_normal_mixture(me.effect_map_predictive(spec))
+    first = map_cache.fitted_normal_mixture(spec, mp.CDF_TOLERANCE)
+    assert len(_files(cache)) == 1
+    again = map_cache.fitted_normal_mixture(spec, mp.CDF_TOLERANCE)
+    for fit in (first, again):
+        assert fit.normal == direct.normal  # every float, through JSON
+        assert fit.max_cdf_error == direct.max_cdf_error and fit.tried == direct.tried
+    prior = me.map_normal_prior(spec, me.EffectRobust(0.2), fit=again)
+    assert prior == me.map_normal_prior(spec, me.EffectRobust(0.2))
