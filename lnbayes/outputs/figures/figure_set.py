@@ -96,11 +96,14 @@ def save_figures(figs: Mapping[str, Any], outdir: str | Path,
     figures), so that every PNG is at least 1,200 px wide; PDF and SVG are vector (heatmap
     cells rasterised at 300 dpi). The house
     style is active while saving so that save-time settings (fonts embedded as TrueType, tight
-    bounding box) apply.
+    bounding box) apply. Each font is subset for the PDFs once for all of them
+    (:func:`lnbayes.outputs.figures.pdf_fonts.shared_font_subsets`).
     """
+    from lnbayes.outputs.figures.pdf_fonts import shared_font_subsets
+
     outdir = Path(outdir)
     written = []
-    with house_style():
+    with house_style(), shared_font_subsets():
         for stem, fig in figs.items():
             for fmt in formats:
                 path = outdir / f"{stem}.{fmt}"
