@@ -132,7 +132,7 @@ def _effect_conditional(prior):
 
 
 def arm_measure_density(control: exact.BetaMix, log_treatment, measure: str,
-                        grid, n_nodes: int = 2001) -> np.ndarray:
+                        grid, n_nodes: int = 1001) -> np.ndarray:
     """Density of a measure from p_control's Beta mixture and p_treatment's (conditional) law.
 
     ``log_treatment(t)`` is p_treatment's log density (independent arms), or
@@ -143,6 +143,9 @@ def arm_measure_density(control: exact.BetaMix, log_treatment, measure: str,
     integral of f_c(x) f_t(t) dt/dl dx with t = expit(logit x + l), resp. t = x e^l. The
     integral over x is Simpson's rule on the logit of x's relative position within the
     interval where both densities can be non-zero, so jumps at its ends cost no accuracy.
+    ``n_nodes`` 1,001 (spacing 0.05 on that logit scale) agrees with ``scipy.integrate.quad``
+    to ~1e-11 relative for a robust MAP mixture and for a 1,000-patient arm's posterior
+    (tests/analyses/test_densities.py); 2,001 before gave the same curves at twice the cost.
     """
     grid = np.asarray(grid, dtype=float)
     if measure == "p_control":
@@ -164,13 +167,22 @@ def arm_measure_density(control: exact.BetaMix, log_treatment, measure: str,
         lo_x, hi_x = np.full_like(g, sup_lo), np.minimum(sup_hi, 1 / g)
     else:
         lo_x, hi_x = np.full_like(g, sup_lo), np.full_like(g, sup_hi)
+    lo_x, hi_x = np.broadcast_arrays(lo_x, hi_x)
+    # rows (grid values) with the same interval have the same nodes x: p_control's density is
+    # evaluated once per distinct interval (all rows for the odds ratio, the rows below
+    # 1 / sup_hi for the risk ratio), in the same arithmetic as row by row
+    bounds, row_of = np.unique(np.concatenate([lo_x, hi_x], axis=1), axis=0, return_inverse=True)
+    row_of = row_of.reshape(-1)
+    u_lo, u_hi = bounds[:, :1], bounds[:, 1:]
     width = np.clip(hi_x - lo_x, 0.0, None)
+    u_width = np.clip(u_hi - u_lo, 0.0, None)
     s_nodes = np.linspace(-25.0, 25.0, n_nodes)
     e = special.expit(s_nodes)[None, :]
     x = lo_x + width * e
     with np.errstate(divide="ignore", invalid="ignore"):
         log_wx = (np.log(quadrature.simpson_weights(n_nodes, s_nodes[1] - s_nodes[0]))[None, :]
-                  + np.log(width) + np.log(e) + np.log1p(-e) + _beta_logpdf(control, x))
+                  + np.log(u_width) + np.log(e) + np.log1p(-e)
+                  + _beta_logpdf(control, u_lo + u_width * e))[row_of]
         if measure == "p_treatment":
             t = np.broadcast_to(g, x.shape)
             log_jac = np.zeros_like(t)
@@ -196,9 +208,23 @@ def _beta_logpdf(mix: exact.BetaMix, x) -> np.ndarray:
     log-sum-exp of one term is the term, and its log weight is log 1 = 0); most of a report's
     density curves have one component, and the log-sum-exp over a 2,001-node grid per point
     was most of their time."""
-    if isinstance(mix, exact.BetaMix) and len(mix.w) == 1 and mix.w[0] == 1.0:
-        return dists.beta_logpdf(np.asarray(x, dtype=float), mix.a[0], mix.b[0])
-    return mix.logpdf(x)
+    if not isinstance(mix, exact.BetaMix):
+        return mix.logpdf(x)
+    x = np.asarray(x, dtype=float)
+    if len(mix.w) == 1 and mix.w[0] == 1.0:
+        return dists.beta_logpdf(x, mix.a[0], mix.b[0])
+    # a mixture: the log-sum-exp over components one array at a time (scipy's logsumexp over
+    # a trailing component axis was most of the robust MAP prior's curves; values agree to a
+    # few units in the last place)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = [math.log(w) + dists.beta_logpdf(x, a, b) if w > 0 else np.full(x.shape, -np.inf)
+                 for w, a, b in zip(mix.w, mix.a, mix.b)]
+        top = np.maximum.reduce(terms)
+        shift = np.where(np.isfinite(top), top, 0.0)
+        total = np.exp(terms[0] - shift)
+        for term in terms[1:]:
+            total += np.exp(term - shift)
+        return np.log(total) + shift
 
 
 def _beta_pdf(mix: exact.BetaMix, grid) -> np.ndarray:
