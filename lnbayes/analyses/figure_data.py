@@ -26,14 +26,34 @@ CURVE_RANGES = {"risk_difference": (-1.0, 1.0), "odds_ratio": (1e-3, 1e3),
                 "p_treatment": (1e-4, 1 - 1e-4)}
 
 
+CURVES_ALGORITHM = "density_curves/2: 1,001 logistic Simpson nodes, curves on CURVE_RANGES"
+"""Names the computation of the curves in the record cache's keys: change it whenever
+:func:`lnbayes.analyses.densities.density_curves` or the exact engine would draw other curves."""
+
+
 def curves(trial, outcome, analysis: Mapping[str, Any],
            measures: Sequence[str] = EFFECT_MEASURES + ARM_MEASURES) -> dict[str, dict]:
-    """Exact prior and posterior density curves of each prior in ``analysis``, by prior name."""
-    return {
-        r["prior"]: densities.density_curves(trial.priors[r["prior"]], outcome, measures,
-                                             ranges=CURVE_RANGES, n=CURVE_POINTS)
-        for r in analysis["results"]
-    }
+    """Exact prior and posterior density curves of each prior in ``analysis``, by prior name.
+
+    Each prior's curves are a pure function of the prior's parameters, the counts, the
+    measures, the grid settings and :data:`CURVES_ALGORITHM`, and are kept in the record cache
+    (:mod:`lnbayes.io.record_cache`, folder ``curves``): a report run again reads them back
+    (the same floats) instead of the ~0.3 s per prior of integrals.
+    """
+    from lnbayes.io import record_cache
+
+    measures = list(measures)
+
+    def one(prior):
+        spec = {"algorithm": CURVES_ALGORITHM, "prior": prior.parameters(),
+                "counts": [outcome.treatment_events, outcome.treatment_n,
+                           outcome.control_events, outcome.control_n],
+                "measures": measures, "n": CURVE_POINTS,
+                "ranges": {m: list(CURVE_RANGES[m]) for m in measures}}
+        return record_cache.cached("curves", spec, lambda: densities.density_curves(
+            prior, outcome, measures, ranges=CURVE_RANGES, n=CURVE_POINTS))
+
+    return {r["prior"]: one(trial.priors[r["prior"]]) for r in analysis["results"]}
 
 
 def sweep_scale(trial: Trial) -> str:
