@@ -343,3 +343,29 @@ def test_operating_characteristics_figure(design_flat):
     assert power.get_ylabel() == "Power at the hoped-for effect"
     plt.close(fig)
 
+
+
+def test_rank_envelope_is_kept_in_the_record_cache(monkeypatch, tmp_path):
+    """The envelope simulation runs once per (values, probability, simulations, chains): a later
+    process (memo cleared) reads back the same floats from the record cache."""
+    from arviz_stats import ecdf_utils
+
+    monkeypatch.setenv("LNBAYES_CACHE_DIR", str(tmp_path))
+    calls = []
+
+    def original(vals, ci_prob, n_simulations, n_chains=1, rng=None):
+        calls.append(n_chains)
+        return ecdf_utils.ecdf_pit(vals, ci_prob, n_simulations, n_chains=n_chains, rng=rng)
+
+    vals = np.linspace(0, 1, 60)
+    first = plots._remembered_ecdf_pit(original)(vals, 0.95, 50, n_chains=4)
+    plots._ENVELOPES.clear()
+    again = plots._remembered_ecdf_pit(original)(vals, 0.95, 50, n_chains=4)
+    assert calls == [4] and len(list((tmp_path / "rank_envelope").glob("*.json"))) == 1
+    for a, b in zip(first, again):
+        assert np.array_equal(a, b)
+    plots._remembered_ecdf_pit(original)(vals, 0.95, 50, n_chains=3)
+    assert calls == [4, 3]
+    expected = ecdf_utils.ecdf_pit(vals, 0.95, 50, n_chains=4)
+    for a, b in zip(expected, again):
+        assert np.array_equal(a, b)

@@ -818,21 +818,32 @@ def _vectorised_hypergeometric_cdf_lookup(x_val, population, draws, successes):
 
         return _ORIGINAL_LOOKUP.get("f", ecdf_utils._hypergeometric_cdf_lookup)(
             x_val, population, draws, successes)
-    unique, where = np.unique(s, return_inverse=True)
+    # arviz-stats passes the same ``successes`` array in every call of one simulation: its
+    # distinct values are found once (the array itself is kept, so its identity stays valid)
+    memo = _LOOKUP_ROWS.get("last")
+    if memo is not None and memo[0] is successes and memo[2].shape == s.shape:
+        unique, where = memo[1], memo[2]
+    else:
+        unique, where = np.unique(s, return_inverse=True)
+        _LOOKUP_ROWS["last"] = (successes, unique, where)
     key = (int(population), int(draws), unique.tobytes())
     table = _LOOKUP_TABLES.get(key)
     if table is None:
         _LOOKUP_TABLES.clear()  # one (population, draws, successes) per plot: keep the last
-        table = _LOOKUP_TABLES[key] = _hypergeometric_cdf_table(int(population), int(draws),
-                                                                unique)
-    top = np.minimum(np.minimum(draws, s), population)
-    inside = (x >= 0) & (x < top)
-    out = np.where(x < 0, 0.0, 1.0)
-    out[inside] = table[where[inside], x[inside]]
-    return out
+        # column j holds the lookup of x = j - 1: 0 for x < 0 (column 0), the table's value for
+        # 0 <= x < top, and 1 from x = top on (arviz-stats's rules), so that the lookup is one
+        # indexing operation with x + 1 clipped to the columns
+        inner = _hypergeometric_cdf_table(int(population), int(draws), unique)
+        table = np.zeros((inner.shape[0], inner.shape[1] + 1))
+        table[:, 1:] = inner
+        top = np.minimum(np.minimum(int(draws), unique), int(population))
+        table[np.arange(table.shape[1])[None, :] > top[:, None]] = 1.0
+        _LOOKUP_TABLES[key] = table
+    return table[where, np.clip(x + 1, 0, table.shape[1] - 1)]
 
 
 _LOOKUP_TABLES: dict[tuple, np.ndarray] = {}
+_LOOKUP_ROWS: dict[str, tuple] = {}
 _ORIGINAL_LOOKUP: dict[str, Any] = {}
 
 
@@ -856,10 +867,31 @@ def _remembered_ecdf_pit(original):
         if key not in _ENVELOPES:
             if len(_ENVELOPES) >= 8:
                 _ENVELOPES.clear()
-            _ENVELOPES[key] = original(vals, ci_prob, n_simulations, n_chains=n_chains)
+            _ENVELOPES[key] = _stored_envelope(original, vals, ci_prob, n_simulations, n_chains)
         return tuple(np.array(a, copy=True) for a in _ENVELOPES[key])
 
     return ecdf_pit
+
+
+def _stored_envelope(original, vals, ci_prob, n_simulations, n_chains) -> tuple:
+    """arviz-stats's envelope from the record cache (folder ``rank_envelope``), or simulated
+    and stored: with its fixed generator it is a pure function of the values, the probability,
+    the simulations, the chains and the arviz-stats version, and a second report (or another
+    prior whose draws thin differently) reads it back exactly instead of ~1 s of simulation."""
+    import hashlib
+
+    import arviz_stats
+
+    from lnbayes.io import record_cache
+
+    spec = {"algorithm": "arviz_stats.ecdf_utils.ecdf_pit, default_rng(214)",
+            "arviz_stats": arviz_stats.__version__, "dtype": vals.dtype.str,
+            "shape": list(vals.shape), "values": hashlib.sha256(vals.tobytes()).hexdigest(),
+            "ci_prob": float(ci_prob), "n_simulations": int(n_simulations),
+            "n_chains": int(n_chains)}
+    stored = record_cache.cached("rank_envelope", spec, lambda: list(
+        original(vals, ci_prob, n_simulations, n_chains=n_chains)))
+    return tuple(np.asarray(a) for a in stored)
 
 
 def _fast_rank_envelope():
@@ -883,6 +915,7 @@ def _fast_rank_envelope():
             rank_plot.ecdf_pit = original_pit
             _ORIGINAL_LOOKUP.clear()
             _LOOKUP_TABLES.clear()
+            _LOOKUP_ROWS.clear()
 
     return patched()
 
