@@ -12,7 +12,8 @@ requested glyph to its index in the (larger) subset, which is all matplotlib's P
 from it (its CIDToGIDMap and widths), so each PDF draws exactly the same glyphs. Each file's
 embedded font depends only on the glyphs that file uses, not on what was saved before it.
 
-If matplotlib's private subsetting function is not there (a future version), nothing changes.
+If matplotlib's private subsetting function is not there, or its result has other fields (a
+future version), nothing changes.
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ def shared_font_subsets() -> Iterator[None]:
         return
     original = getattr(pdf_ps, "get_glyphs_subset", None)
     results = getattr(pdf_ps, "SubsetResults", None)
-    if original is None or results is None:
+    if original is None or getattr(results, "_fields", None) != ("font", "glyph_index_map"):
         yield
         return
     cache: dict = {}
