@@ -199,7 +199,8 @@ def test_pymc_figures(trial, outcome, pymc_analysis):
     assert {"rank_flat", "rank_sceptical"} <= set(figs)
     psense = figs["psense_sceptical"]
     assert len(psense.axes) == 4  # (risk difference, odds ratio) x (prior, likelihood)
-    assert "Not shown: Flat" in psense._supxlabel.get_text()
+    # each prior's figure is about that prior: no note about the flat prior's absence
+    assert "Flat" not in psense._supxlabel.get_text() and "sensitivity" in psense._supxlabel.get_text()
     with pytest.raises(ValueError, match="constant"):
         plots.plot_psense(trial, outcome, pymc_analysis["results"][0], trial.priors["flat"])
     # the panel titles show the sensitivity the analysis stored; the figure computes nothing

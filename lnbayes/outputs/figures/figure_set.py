@@ -75,15 +75,15 @@ def make_figures(trial, outcome, analysis: Mapping[str, Any], data: Mapping[str,
         figs["sweep_heatmap"] = plots.plot_sweep_heatmap(sweep, trial, named_priors=marked)
     from lnbayes.analyses.sensitivity import prior_is_constant
 
-    constant = [p.label or p.name for p in priors if prior_is_constant(p)]
+    # a prior with a constant log density has no power-scaling figure (the appendix and the
+    # analysis say why, once; each prior's figure is about that prior only)
     for result, prior in zip(results, priors):
         if result.get("datatree") is None:
             continue
         if diagnostic_priors is not None and prior.name not in diagnostic_priors:
             continue
         if not prior_is_constant(prior):
-            figs[f"psense_{prior.name}"] = plots.plot_psense(trial, outcome, result, prior,
-                                                             skipped=constant)
+            figs[f"psense_{prior.name}"] = plots.plot_psense(trial, outcome, result, prior)
         figs[f"rank_{prior.name}"] = plots.plot_rank(trial, outcome, result, prior)
     return figs
 

@@ -707,8 +707,7 @@ sensitivity values (titles, tables) are ArviZ's, computed at 0.99 and 1.01."""
 
 
 def plot_psense(trial, outcome, result: Mapping[str, Any], prior,
-                var_names: Sequence[str] = ("risk_difference", "log_odds_ratio"),
-                skipped: Sequence[str] = ()):
+                var_names: Sequence[str] = ("risk_difference", "log_odds_ratio")):
     """Power-scaling sensitivity of the posterior to the prior and to the likelihood.
 
     ArviZ ``plot_psense_dist``: the posterior re-weighted as if the prior (left) or the
@@ -719,7 +718,7 @@ def plot_psense(trial, outcome, result: Mapping[str, Any], prior,
     values in the panel titles are those the analysis stored (``result["power_scaling"]``).
 
     A constant prior (Beta(1, 1) on both arms) cannot be power-scaled (every weight is equal):
-    this function refuses it, and ``skipped`` names such priors in a note on the figure.
+    this function refuses it (the appendix says so once, not every prior's figure).
 
     References
     ----------
@@ -772,9 +771,6 @@ def plot_psense(trial, outcome, result: Mapping[str, Any], prior,
                 "Sensitivity: the power-scaling diagnostic of Kallioinen et al. (2024), the "
                 "cumulative Jensen-Shannon distance per unit log \u03b1 at \u03b1 = 0.99 and 1.01; "
                 "0.05 or more flags sensitivity.")
-        if skipped:
-            note += (f"\nNot shown: {', '.join(skipped)} (constant log prior, so prior "
-                     "power-scaling is undefined).")
         _footnote(fig, note)
     return fig
 
