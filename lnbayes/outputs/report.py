@@ -163,6 +163,12 @@ def figure_captions(trial: Trial, report: dict[str, Any]) -> dict[str, str]:
                       "completion, the final posterior probability of benefit and the predictive "
                       "probability of that completion.",
         "operating_characteristics": _oc_caption(report),
+        "benefit_harm": "Benefit beside harm (exact posterior probabilities): benefit on the "
+                        "primary outcome, any and beyond the clinically meaningful effect (green "
+                        "rows), and harm on each safety outcome, any and beyond its margin (red "
+                        "rows), under each prior with which every one of these outcomes was "
+                        "analysed. The outcomes are counted separately, so the probabilities are "
+                        "marginal: they are not combined into one.",
         "protocol": "Exact operating characteristics of the decision rule under the analysis "
                     "prior and the priors that borrow external information, at the planned size "
                     f"(solid) and at the size {stop_words} (dashed). Left: type I error, "
@@ -209,6 +215,12 @@ def write_figures(trial: Trial, report: dict[str, Any], predict, design, outdir:
         figs["operating_characteristics"] = planning_plots.operating_characteristics_figure(design)
     if report.get("protocol"):
         figs["protocol"] = planning_plots.protocol_figure(report["protocol"])
+    if report.get("benefit_harm") and report["benefit_harm"].get("safety"):
+        from lnbayes.outputs.figures.benefit_harm import benefit_harm_figure
+
+        figs["benefit_harm"] = benefit_harm_figure(
+            report["benefit_harm"], report["prior_labels"], report["outcome_labels"],
+            trial.treatment_name, trial.control_name)
     map_figs = _map_figures(trial, report)
     figs.update({stem: fig for stem, (fig, _) in map_figs.items()})
     figure_set.save_figures(figs, Path(outdir) / "figures", ("png", "pdf"))
