@@ -86,6 +86,7 @@ def exact_report(tmp_path_factory):
     return get
 
 
+@pytest.hookimpl(trylast=True)  # after pytest-xdist's own hook (see _tag_xdist_groups)
 def pytest_collection_modifyitems(config, items):
     """Run the tests that make a whole report first (stable order otherwise): under pytest-xdist
     the longest groups then start at once instead of ending the run on one busy worker."""
@@ -94,3 +95,30 @@ def pytest_collection_modifyitems(config, items):
         return bool(group and group.args and str(group.args[0]).startswith("report-"))
 
     items.sort(key=lambda item: not makes_a_report(item))
+    _tag_xdist_groups(config, items)
+
+
+def _tag_xdist_groups(config, items) -> None:
+    """Give each test marked ``xdist_group`` its ``@group`` node-id suffix in a pytest-xdist
+    worker, when pytest-xdist could not.
+
+    ``--dist loadgroup`` learns the groups from that suffix, which pytest-xdist (3.8) writes into
+    ``item._nodeid``; pytest 9.2 builds node ids from ``item._id`` instead, so the suffix is lost
+    and every test is scheduled alone (pytest-dev/pytest-xdist#1386): tests sharing a
+    module-scoped report or fit then run in both workers, each making it again. Does nothing
+    when the suffix is already there (older pytest, or a fixed pytest-xdist) or outside a
+    loadgroup worker.
+    """
+    if not getattr(config.option, "loadgroup", False):  # set by pytest-xdist in its workers
+        return
+    for item in items:
+        names = sorted({str(m.args[0] if m.args else m.kwargs.get("name", "default"))
+                        for m in item.iter_markers("xdist_group")})
+        if not names:
+            continue
+        suffix = "@" + "_".join(names)
+        if item.nodeid.endswith(suffix):
+            continue
+        from _pytest.nodeid import NodeId  # pytest >= 9.2, whose node ids are structured
+
+        item._id = NodeId.parse(item.nodeid + suffix)
