@@ -20,6 +20,29 @@ def pytest_configure(config):
     import tempfile
 
     os.environ.setdefault("LNBAYES_CACHE_DIR", tempfile.mkdtemp(prefix="lnbayes-test-cache-"))
+    _blas_threads_as_the_command_line()
+
+
+BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def _blas_threads_as_the_command_line() -> None:
+    """One BLAS thread on a machine with few cores, unless the user set the variables, as
+    ``lnbayes`` does (lnbayes.cli.main._limit_blas_threads): the tests that compute in-process
+    then run as the command does, instead of two BLAS threads per pytest-xdist worker fighting
+    over the two cores. The variables reach the workers and subprocesses started from here; in
+    this process NumPy is already loaded (by pytest plugins), so its pool is limited directly."""
+    if (os.cpu_count() or 1) > 4:
+        return
+    for name in BLAS_THREAD_VARIABLES:
+        os.environ.setdefault(name, "1")
+    try:
+        threads = int(os.environ["OPENBLAS_NUM_THREADS"])
+    except ValueError:
+        return
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=threads, user_api="blas")
 
 
 GALLERY = sorted((ROOT / "models").glob("*.toml"))

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 import tomllib
 from pathlib import Path
 
@@ -17,11 +16,6 @@ from lnbayes.io import trialfile
 ROOT = Path(__file__).resolve().parents[1]
 GALLERY = sorted((ROOT / "models").glob("*.toml"))
 NAMES = [p.stem for p in GALLERY]
-
-
-def run(*args, cwd=None, timeout=1800):
-    return subprocess.run([sys.executable, "-m", "lnbayes", *map(str, args)], capture_output=True,
-                          text=True, cwd=cwd or ROOT, timeout=timeout)
 
 
 def trials():
@@ -124,14 +118,25 @@ def test_gallery_latex_compiles(exact_report, name, tmp_path):
 
 @pytest.mark.e2e
 @pytest.mark.slow
+@pytest.mark.xdist_group("pymc-reports")
 @pytest.mark.parametrize("name", ["cesar2009", "eolia2018"])
 def test_pymc_report_of_gallery_trials(name, tmp_path):
-    """A full report (PyMC checked against exact) on two gallery trials besides the embedded one."""
+    """A full report (PyMC checked against exact) on two gallery trials besides the embedded one.
+
+    ``lnbayes report`` runs in this process (typer's CliRunner: the command's code, its error
+    handler and exit status; the process itself is tested in tests/cli and tests/test_reliability.py),
+    so that the models it compiles serve the other PyMC reports of the ``pymc-reports`` group
+    (tests/test_readme.py) instead of being compiled again in a new process for each.
+    """
+    from typer.testing import CliRunner
+
+    from lnbayes.cli.main import app
+
     outdir = tmp_path / name
-    result = run("report", ROOT / "models" / f"{name}.toml", "--draws", "500", "--tune", "300",
-                 "--no-explorer",
-                 "--outdir", outdir)
-    assert result.returncode == 0, result.stderr
+    result = CliRunner().invoke(app, ["report", str(ROOT / "models" / f"{name}.toml"),
+                                      "--draws", "500", "--tune", "300", "--no-explorer",
+                                      "--outdir", str(outdir)])
+    assert result.exit_code == 0, result.output
     results = json.loads((outdir / "results.json").read_text())
     assert results["engine"] == "pymc"
     runs = [r for o in results["outcomes"] for r in o["results"]]

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -23,14 +21,22 @@ def readme_trial(tmp_path) -> Path:
 
 @pytest.mark.e2e
 @pytest.mark.slow
-def test_readme_example_report(tmp_path):
+@pytest.mark.xdist_group("pymc-reports")
+def test_readme_example_report(tmp_path, monkeypatch):
+    """``lnbayes report`` of the README's file, exact and PyMC, run in this process (typer's
+    CliRunner) from the file's folder: the PyMC report shares the models compiled by the gallery's
+    PyMC reports (tests/test_gallery.py, same xdist group)."""
+    from typer.testing import CliRunner
+
+    from lnbayes.cli.main import app
+
     path = readme_trial(tmp_path)
+    monkeypatch.chdir(tmp_path)
     for args in (["--engine", "exact"], ["--draws", "300", "--tune", "300"]):
         outdir = tmp_path / ("out_" + args[1])
-        out = subprocess.run([sys.executable, "-m", "lnbayes", "report", str(path), *args, "--no-explorer",
-                              "--outdir", str(outdir)], capture_output=True, text=True,
-                             cwd=tmp_path, timeout=1800)
-        assert out.returncode == 0, out.stderr
+        out = CliRunner().invoke(app, ["report", str(path), *args, "--no-explorer",
+                                       "--outdir", str(outdir)])
+        assert out.exit_code == 0, out.output
         results = json.loads((outdir / "results.json").read_text())
         md = (outdir / "appendix.md").read_text()
         assert "Drug X for condition Y" in md and "condition Y" in md
