@@ -1,7 +1,8 @@
 """Reliability: interrupts, damaged caches and draws, temporary files (issue 11).
 
 Fault injection runs the command line as a subprocess (``python -m lnbayes``), sends SIGINT or
-SIGTERM at a chosen moment (while nutpie samples, while a file is being written) and reruns it;
+SIGTERM at a chosen moment (while nutpie samples, while a file is being written) and reruns the
+command (in this process: see ``_rerun_command``);
 the rerun must give the numbers of an uninterrupted run, computed here in-process with the same
 seeds and settings. Damaged caches and draws are made by truncating files, zeroing them,
 writing random bytes or editing values in place; each must be detected, reported on one line and
@@ -159,9 +160,23 @@ def _signal_when(proc, ready, signum):
     return proc.returncode, out, err
 
 
-def _finish(proc):
-    out, err = proc.communicate(timeout=900)
-    return proc.returncode, out, err
+def _rerun_command(*args, cwd):
+    """The rerun after an interrupted ``lnbayes`` run: the same command, in this process (typer's
+    CliRunner; returns (status, stdout, stderr)). Resuming is the command's work on the files the
+    killed process left, not the process's: in-process, the rerun uses the models this worker
+    compiled for the uninterrupted reference instead of importing PyMC and compiling them again.
+    """
+    from typer.testing import CliRunner
+
+    from lnbayes.cli.main import app
+
+    before = Path.cwd()
+    os.chdir(cwd)
+    try:
+        result = CliRunner().invoke(app, [str(a) for a in args])
+    finally:
+        os.chdir(before)
+    return result.exit_code, result.stdout, result.stderr
 
 
 def _assert_clean_stop(status, err, signum):
@@ -578,7 +593,7 @@ def test_analyze_interrupted_while_sampling_resumes(trial_file, uninterrupted, t
     assert sorted(p.name for p in posterior.iterdir()) == ["remission__a.nc"]
 
     # the rerun resumes and gives the numbers of an uninterrupted run
-    status, stdout, err = _finish(_lnbayes(*args, cwd=tmp_path))
+    status, stdout, err = _rerun_command(*args, cwd=tmp_path)
     assert status == 0 and "warning" not in err.lower(), err
     results = {r["prior"]: r for r in json.loads(stdout)["results"]}
     assert [results[p]["from_cache"] for p in "abc"] == [True, False, False]
@@ -601,7 +616,7 @@ def test_sweep_terminated_while_sampling_resumes(trial, trial_file, tmp_path):
     _assert_clean_stop(status, err, signal.SIGTERM)
     assert not list(out.glob("sweep_*"))  # no result files for an unfinished sweep
 
-    status, stdout, err = _finish(_lnbayes(*args, cwd=tmp_path))
+    status, stdout, err = _rerun_command(*args, cwd=tmp_path)
     assert status == 0 and "warning" not in err.lower(), err
     resumed = json.loads(stdout)
     assert resumed["timing"]["pymc_points_from_cache"] == 1  # the point finished before Ctrl-C
@@ -639,7 +654,7 @@ def test_report_terminated_while_writing_draws_resumes(tmp_path):
     assert _parts(out) == []
     assert not (out / "results.json").exists()
 
-    status, _, err = _finish(_lnbayes(*args, cwd=tmp_path))
+    status, _, err = _rerun_command(*args, cwd=tmp_path)
     assert status == 0 and "warning" not in err.lower(), err
     report = json.loads((out / "results.json").read_text())
     results = {r["prior"]: r for r in report["outcomes"][0]["results"]}
