@@ -246,7 +246,7 @@ def _estimate_grid(control: BetaPrior, scale: str, outcome, ax) -> dict:
     post_cdf = np.zeros((EST_SDS, EST_CENTRES, DENSITY_POINTS))
     prior_cdf = np.zeros((EST_SDS, EST_CENTRES, DENSITY_POINTS))
     sweep = prior_grid.EffectSweep(control, scale, outcome)
-    fallback = []
+    fallback, prior_fallback = [], []
     for j, sd in enumerate(sds):
         res = prior_grid.effect_estimates(sweep, centres, float(sd), measures, (0.5, 0.025, 0.975), theta)
         for key, m in _EST_MEASURES:
@@ -256,7 +256,16 @@ def _estimate_grid(control: BetaPrior, scale: str, outcome, ax) -> dict:
         post_cdf[j] = res.cdf
         fallback += [(j, i) for i in np.flatnonzero(~res.ok)]
         if scale != "log_or":  # truncated to the feasible effects given p_control
-            prior_cdf[j] = prior_grid.truncated_prior_cdf(control, scale, centres, float(sd), theta)
+            prior_cdf[j], ok = prior_grid.truncated_prior_cdf(control, scale, centres, float(sd), theta)
+            prior_fallback += [(j, i) for i in np.flatnonzero(~ok)]
+    if prior_fallback:  # a prior piled up at the feasible edges: the exact posterior given no data
+        from lnbayes.analyses.densities import no_data
+
+        empty = no_data(outcome)
+        for j, i in prior_fallback:
+            post = exact.posterior(reader_prior(control, scale, centres[i], sds[j]), empty)
+            prior_cdf[j, i] = post.cdf(effects.MEASURE_OF_EFFECT_SCALE[scale],
+                                       theta if scale == "rd" else np.exp(theta))
     for j, i in fallback:  # a truncation normaliser that underflows: the per-prior exact engine
         post = exact.posterior(reader_prior(control, scale, centres[i], sds[j]), outcome)
         ivs = post.intervals(measures, polish=False)
@@ -274,7 +283,8 @@ def _estimate_grid(control: BetaPrior, scale: str, outcome, ax) -> dict:
     else:
         prior_density = np.clip(np.gradient(prior_cdf, theta, axis=2), 0.0, None)
     return {"estimates": est, "theta": theta, "prior_density": prior_density,
-            "posterior_density": post_density, "estimate_fallbacks": len(fallback)}
+            "posterior_density": post_density, "estimate_fallbacks": len(fallback),
+            "prior_density_fallbacks": len(prior_fallback)}
 
 
 def _tipping(control: BetaPrior, scale: str, outcome, ax) -> dict:

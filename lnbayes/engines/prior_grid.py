@@ -968,35 +968,84 @@ def _quantile_search(cdf, a, b, pa, pb, lv, tol, max_iter: int = 60) -> np.ndarr
     return np.where(below, a, np.where(above, b, z)).reshape(shape)
 
 
-def truncated_prior_cdf(control_prior, scale: str, means, sd: float, at, n_rows: int = 401) -> np.ndarray:
-    """A-priori P(theta <= at) for Normal(means[k], sd^2) priors on log_rr or rd truncated, given
-    p_control, to the feasible range (shape (K, len(at))).
+PRIOR_ROWS = 4001
+"""Nodes on logit(p_control) of :func:`truncated_prior_cdf`'s cumulative integrals."""
+PRIOR_RESOLVE = 0.5
+"""Largest change of log(pi_c / Z) between neighbouring rows for which the truncated prior's
+CDF is trusted (else ``ok`` is False and the caller falls back to the exact engine)."""
+PRIOR_NODES_PER_SD = 16
+PRIOR_MAX_STEP = 0.005
+"""theta spacing of :func:`truncated_prior_cdf`'s density lattice: prior sd / 16, at most
+0.005 (the density has a kink at 0, where the feasible p_control start to be cut off)."""
 
-    Each row of a Simpson rule on logit(p_control) (``n_rows`` nodes where the control prior is
-    within 60 nats of its peak) holds the truncated Normal's closed-form mass below ``at``,
-    ``P(lo < theta <= min(at, hi)) / P(lo < theta < hi)`` (the normaliser from
-    :func:`lnbayes.model.density.normal_log_mass`; the numerator on the side of the smaller tail).
+
+def truncated_prior_cdf(control_prior, scale: str, means, sd: float, at) -> tuple[np.ndarray, np.ndarray]:
+    """A-priori P(theta <= at) for Normal(means[k], sd^2) priors on log_rr or rd truncated, given
+    p_control, to the feasible range (shape (K, len(at))), and ``ok`` per prior (False where the
+    rows cannot resolve the truncation: :data:`PRIOR_RESOLVE`).
+
+    The prior density of theta is ``phi(theta) * I(theta)``, ``I(theta)`` the integral over
+    the p_control at which theta is feasible of ``pi_c / Z`` (Z the truncation normaliser,
+    :func:`lnbayes.model.density.normal_log_mass`): p_control below 1 - theta (rd, theta > 0),
+    above -theta (rd, theta < 0), below exp(-theta) (log_rr). ``I`` is read from cumulative
+    integrals of ``pi_c / Z`` on logit(p_control) (from the side that holds the interval, so
+    nothing cancels), the density on a theta lattice is integrated again, and both integrals
+    are the fourth-order rule of :func:`lnbayes.numerics.quadrature.cumulative_integral`.
     """
     prior_c = arm_mix(control_prior)
     u = np.linspace(-40, 40, 1601)
     lp = prior_c.logpdf_logit(u)
     keep = np.flatnonzero(lp > np.max(lp) - ROW_NATS)
-    u = np.linspace(u[max(keep[0] - 1, 0)], u[min(keep[-1] + 1, len(u) - 1)], n_rows)
+    u = np.linspace(u[max(keep[0] - 3, 0)], u[min(keep[-1] + 3, len(u) - 1)], PRIOR_ROWS)
+    hu = u[1] - u[0]
     lp = prior_c.logpdf_logit(u)
-    a = quadrature.simpson_weights(n_rows, u[1] - u[0]) * np.exp(lp - lp.max())
-    a /= a.sum()
-    lo, hi = effects.theta_bounds(scale, special.expit(u))
+    x = special.expit(u)
+    lo, hi = effects.theta_bounds(scale, x)
     means = np.atleast_1d(np.asarray(means, float))
     at = np.asarray(at, float)
-    z_lo = (lo[None, :] - means[:, None]) / sd  # (K, R)
-    z_at = (at[None, :] - means[:, None]) / sd  # (K, M)
-    norm = np.exp(normal_log_mass(lo[None, :], hi[None, :], means[:, None], sd))[:, :, None]
-    # the mass from lo to at on the smaller tail's side (no cancellation in either tail)
-    upper = (z_lo > 0)[:, :, None]
-    mass = np.where(upper, special.ndtr(-z_lo)[:, :, None] - special.ndtr(-z_at)[:, None, :],
-                    special.ndtr(z_at)[:, None, :] - special.ndtr(z_lo)[:, :, None])
-    with np.errstate(invalid="ignore", divide="ignore"):
-        share = np.clip(np.nan_to_num(mass / norm, nan=0.0, posinf=1.0), 0.0, 1.0)
-    share = np.where(at[None, None, :] >= hi[None, :, None], 1.0,
-                     np.where(at[None, None, :] <= lo[None, :, None], 0.0, share))
-    return np.clip(np.einsum("r,krm->km", a, share), 0.0, 1.0)
+    log_phi = lp[None, :] - normal_log_mass(lo[None, :], hi[None, :], means[:, None], sd)  # (K, R)
+    shift = log_phi.max(axis=1, keepdims=True)
+    phi = np.exp(log_phi - shift)
+    left = quadrature.cumulative_integral(phi, hu)
+    right = quadrature.cumulative_integral(phi[:, ::-1], hu)  # from the top end down
+    # the density of theta on a lattice over every prior's +-12 sd and 0 (a prior beyond a row's
+    # feasible edge piles up at that edge, between its centre and 0), within the feasible range
+    t_lo = min(float(np.min(means)) - PAD_SD * sd, 0.0)
+    t_hi = min(max(float(np.max(means)) + PAD_SD * sd, 0.0), float(np.max(hi)))
+    if scale == "rd":
+        t_lo = max(t_lo, -1.0)
+    step = min(sd / PRIOR_NODES_PER_SD, PRIOR_MAX_STEP)
+    t = t_lo + step * np.arange(-4, int(np.ceil((t_hi - t_lo) / step)) + 5)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if scale == "rd":
+            edge = special.logit(np.clip(np.where(t > 0, 1 - t, -t), 0.0, 1.0))
+        else:
+            edge = special.logit(np.clip(np.exp(-t), 0.0, 1.0))
+    from_left = (t > 0) if scale == "rd" else np.ones(len(t), bool)
+    n_r = len(u)
+    k, f = quadrature.grid_cell(u[0], hu, n_r, np.where(from_left, edge, -edge + u[0] + u[-1]))
+    rows = np.arange(len(means))[:, None] * n_r
+
+    def read(cum, vals):  # the cumulative integral up to each lattice theta's edge
+        start = quadrature.cumulative_at(cum.ravel(), vals.ravel(), rows + 1, np.zeros((1, 1)), hu)
+        got = quadrature.cumulative_at(cum.ravel(), vals.ravel(), rows + k[None, :], f[None, :], hu)
+        return np.maximum(got - start, 0.0)
+
+    inner = np.where(from_left[None, :], read(left, phi), read(right, phi[:, ::-1]))
+    with np.errstate(divide="ignore"):
+        dens = np.exp(dists.norm_logpdf(t[None, :], means[:, None], sd) + shift + np.log(inner))
+    cum = quadrature.cumulative_integral(dens, step).ravel()
+    trows = np.arange(len(means))[:, None] * len(t)
+
+    def cdf_at(v):
+        kt, ft = quadrature.grid_cell(t[0], step, len(t), v)
+        return quadrature.cumulative_at(cum, dens.ravel(), trows + kt[None, :], ft[None, :], step)
+
+    c0, c1 = cdf_at(np.array([t[0]])), cdf_at(np.array([t[-1]]))
+    # resolved where pi_c / Z changes by less than PRIOR_RESOLVE nats between rows: a centre
+    # far beyond a row's feasible edge makes 1 / Z grow like exp(z^2 / 2) across the rows
+    z_out = np.maximum((lo[None, :] - means[:, None]) / sd, (means[:, None] - hi[None, :]) / sd)
+    slope = (x * (1 - x) if scale == "rd" else 1 - x)[None, :] * np.maximum(z_out, 1.0) / sd
+    live = lp > lp.max() - 30.0
+    ok = np.max(np.where(live[None, :], slope * hu, 0.0), axis=1) <= PRIOR_RESOLVE
+    return np.clip((cdf_at(at) - c0) / (c1 - c0), 0.0, 1.0), ok
