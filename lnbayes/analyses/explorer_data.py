@@ -262,10 +262,13 @@ def _estimate_grid(control: BetaPrior, scale: str, outcome, ax) -> dict:
         from lnbayes.analyses.densities import no_data
 
         empty = no_data(outcome)
+        values = theta if scale == "rd" else np.exp(theta)
+        measure = effects.MEASURE_OF_EFFECT_SCALE[scale]
+        step = exact.ExactPosterior.PRECISE_MAX  # the cut-aware CDF: so many values per call
         for j, i in prior_fallback:
             post = exact.posterior(reader_prior(control, scale, centres[i], sds[j]), empty)
-            prior_cdf[j, i] = post.cdf(effects.MEASURE_OF_EFFECT_SCALE[scale],
-                                       theta if scale == "rd" else np.exp(theta))
+            prior_cdf[j, i] = np.concatenate([post.cdf(measure, values[k:k + step])
+                                              for k in range(0, len(values), step)])
     for j, i in fallback:  # a truncation normaliser that underflows: the per-prior exact engine
         post = exact.posterior(reader_prior(control, scale, centres[i], sds[j]), outcome)
         ivs = post.intervals(measures, polish=False)
