@@ -239,7 +239,8 @@ def test_effect_estimates_match_the_exact_engine(file, outcome_name, scale, prio
             empty = replace(outcome, treatment_events=0, treatment_n=0, control_events=0, control_n=0)
             no_data = exact.posterior(prior, empty)
             got, ok = prior_grid.truncated_prior_cdf(control, scale, [mu], sd, at)
-            if ok[0]:
-                assert np.max(np.abs(got[0] - no_data.cdf(own, values))) < 1e-4
+            if ok[0]:  # 3e-4: the prior's density has a kink at 0 (drawn only, never read as
+                # a number; a prior piled up at the feasible edges is the worst case)
+                assert np.max(np.abs(got[0] - no_data.cdf(own, values))) < 3e-4
             else:  # flagged: piled up at the feasible edges, left to the exact engine
                 assert (mu - 12 * sd > 0) or (mu + 12 * sd < 0)
