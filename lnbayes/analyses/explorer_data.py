@@ -13,9 +13,14 @@ effect scale (log OR always; log RR and RD where the outcome's priors use them):
   :func:`lnbayes.engines.exact.posterior`);
 * the **estimate grid** (:data:`EST_CENTRES` x :data:`EST_SDS` nodes, sd spaced evenly in
   sqrt(sd), where the posterior quantiles are nearly linear): posterior median and 95% interval
-  of RD, OR and RR (ratios interpolated on the log scale) from
-  :func:`lnbayes.engines.exact.posterior`, and the prior and posterior density of the effect
-  at each node (drawn at the nearest node);
+  of RD, OR and RR (ratios interpolated on the log scale) and the posterior CDF of the effect,
+  for all the centres of one sd at once, from
+  :func:`lnbayes.engines.prior_grid.effect_estimates` (one lattice per sd reweighted by each
+  prior; priors whose truncation normaliser underflows fall back to
+  :func:`lnbayes.engines.exact.posterior`), and the prior and posterior density of the effect
+  at each node (drawn at the nearest node): each CDF differentiated on the drawn grid, the prior
+  in closed form on log OR and from :func:`lnbayes.engines.prior_grid.truncated_prior_cdf` on
+  log RR and RD;
 * the **tipping points**: at each sd of the probability grid, the least enthusiastic centre at
   which P(benefit) reaches each of :data:`LEVELS` (root-finding on the exact sweep,
   :func:`lnbayes.engines.prior_grid.tipping_centre`);
@@ -231,36 +236,58 @@ def _probability_grid(control: BetaPrior, scale: str, outcome, thresholds, ax) -
 
 
 def _estimate_grid(control: BetaPrior, scale: str, outcome, ax) -> dict:
-    from lnbayes.analyses import densities
-    from lnbayes.engines import exact
+    from lnbayes.engines import exact, prior_grid
 
     r = RANGES[scale]
     theta = np.linspace(*r.density, DENSITY_POINTS)
-    measure = effects.MEASURE_OF_EFFECT_SCALE[scale]
-    grid = theta if scale == "rd" else np.exp(theta)
     centres, sds = ax["est_centre"]["values"], ax["est_sd"]["values"]
+    measures = [m for _, m in _EST_MEASURES]
     est = {k: np.zeros((EST_SDS, EST_CENTRES)) for k in ESTIMATE_KEYS}
-    post_density = np.zeros((EST_SDS, EST_CENTRES, DENSITY_POINTS))
-    prior_density = np.zeros((EST_SDS, EST_CENTRES, DENSITY_POINTS))
-    empty = densities.no_data(outcome)
+    post_cdf = np.zeros((EST_SDS, EST_CENTRES, DENSITY_POINTS))
+    prior_cdf = np.zeros((EST_SDS, EST_CENTRES, DENSITY_POINTS))
+    sweep = prior_grid.EffectSweep(control, scale, outcome)
+    fallback, prior_fallback = [], []
     for j, sd in enumerate(sds):
-        for i, centre in enumerate(centres):
-            prior = reader_prior(control, scale, centre, sd)
-            post = exact.posterior(prior, outcome)
-            # roots of the node sums, unpolished: within about 1e-3 of the exact quantile on the
-            # log scale where the unit square cuts the rows (tested with the interpolation)
-            ivs = post.intervals([m for _, m in _EST_MEASURES], polish=False)
-            for key, m in _EST_MEASURES:
-                for q in _QUANTILE_KEYS:
-                    v = ivs[m][q]
-                    est[f"{key}_{q}"][j, i] = v if key == "rd" else np.log(v)
-            post_density[j, i] = densities.measure_density(post, measure, grid)
-            if scale == "log_or":  # untruncated: the Normal itself
-                prior_density[j, i] = np.exp(dists.norm_logpdf(theta, centre, sd))
-            else:  # truncated to the feasible effects given p_control: the exact no-data posterior
-                prior_density[j, i] = densities.measure_density(exact.posterior(prior, empty), measure, grid)
+        res = prior_grid.effect_estimates(sweep, centres, float(sd), measures, (0.5, 0.025, 0.975), theta)
+        for key, m in _EST_MEASURES:
+            for level, q in enumerate(_QUANTILE_KEYS):
+                v = res.quantiles[m][level]
+                est[f"{key}_{q}"][j] = v if key == "rd" else np.log(v)
+        post_cdf[j] = res.cdf
+        fallback += [(j, i) for i in np.flatnonzero(~res.ok)]
+        if scale != "log_or":  # truncated to the feasible effects given p_control
+            prior_cdf[j], ok = prior_grid.truncated_prior_cdf(control, scale, centres, float(sd), theta)
+            prior_fallback += [(j, i) for i in np.flatnonzero(~ok)]
+    if prior_fallback:  # a prior piled up at the feasible edges: the exact posterior given no data
+        from lnbayes.analyses.densities import no_data
+
+        empty = no_data(outcome)
+        values = theta if scale == "rd" else np.exp(theta)
+        measure = effects.MEASURE_OF_EFFECT_SCALE[scale]
+        step = exact.ExactPosterior.PRECISE_MAX  # the cut-aware CDF: so many values per call
+        for j, i in prior_fallback:
+            post = exact.posterior(reader_prior(control, scale, centres[i], sds[j]), empty)
+            prior_cdf[j, i] = np.concatenate([post.cdf(measure, values[k:k + step])
+                                              for k in range(0, len(values), step)])
+    for j, i in fallback:  # a truncation normaliser that underflows: the per-prior exact engine
+        post = exact.posterior(reader_prior(control, scale, centres[i], sds[j]), outcome)
+        ivs = post.intervals(measures, polish=False)
+        for key, m in _EST_MEASURES:
+            for q in _QUANTILE_KEYS:
+                v = ivs[m][q]
+                est[f"{key}_{q}"][j, i] = v if key == "rd" else np.log(v)
+        post_cdf[j, i] = post.cdf(effects.MEASURE_OF_EFFECT_SCALE[scale],
+                                  theta if scale == "rd" else np.exp(theta))
+    # densities per unit of the effect (the log ratio): the CDF differentiated on the drawn grid
+    post_density = np.clip(np.gradient(post_cdf, theta, axis=2), 0.0, None)
+    if scale == "log_or":  # untruncated: the Normal itself
+        prior_density = np.exp(dists.norm_logpdf(theta[None, None, :], centres[None, :, None],
+                                                 sds[:, None, None]))
+    else:
+        prior_density = np.clip(np.gradient(prior_cdf, theta, axis=2), 0.0, None)
     return {"estimates": est, "theta": theta, "prior_density": prior_density,
-            "posterior_density": post_density}
+            "posterior_density": post_density, "estimate_fallbacks": len(fallback),
+            "prior_density_fallbacks": len(prior_fallback)}
 
 
 def _tipping(control: BetaPrior, scale: str, outcome, ax) -> dict:
@@ -289,9 +316,10 @@ def _tipping(control: BetaPrior, scale: str, outcome, ax) -> dict:
     return out
 
 
-ALGORITHM = "explorer-2"
+ALGORITHM = "explorer-3"
 """Version of the grids' computation, part of their cache key: change it whenever a change of
-code changes a number in them (explorer-2: unpolished quantiles on the estimate grid)."""
+code changes a number in them (explorer-2: unpolished quantiles on the estimate grid;
+explorer-3: the estimate grid from the vectorised lattice engine, prior_grid.effect_estimates)."""
 
 
 def table(control: BetaPrior, scale: str, outcome, thresholds) -> dict[str, Any]:
@@ -299,8 +327,8 @@ def table(control: BetaPrior, scale: str, outcome, thresholds) -> dict[str, Any]
 
     A pure function of the control prior, the scale, the counts, the direction of benefit, the
     thresholds, the grids' settings and :data:`ALGORITHM`, so it is kept in the record cache
-    (:mod:`lnbayes.io.record_cache`, folder ``explorer``): one table costs about a minute of
-    exact posteriors, and a report run again on the same trial reads it back exactly.
+    (:mod:`lnbayes.io.record_cache`, folder ``explorer``): one table costs a few seconds of
+    lattice sweeps, and a report run again on the same trial reads it back exactly.
     """
     from lnbayes.io import record_cache
 
@@ -405,8 +433,11 @@ def explorer_data(trial: Trial, outcomes: list[str] | None = None) -> dict[str, 
                      "interpolation": "bilinear; centre linear, sd in log(sd) (probabilities) and "
                                       "sqrt(sd) (estimates); ratios on the log scale",
                      "engines": "lnbayes.engines.prior_grid.EffectSweep (probabilities, tipping "
-                                "points), lnbayes.engines.exact.posterior (estimates, densities, "
-                                "named priors)"},
+                                "points), lnbayes.engines.prior_grid.effect_estimates (estimates, "
+                                "posterior densities), lnbayes.engines.prior_grid."
+                                "truncated_prior_cdf (truncated prior densities), "
+                                "lnbayes.engines.exact.posterior (named priors, and grid nodes "
+                                "the lattice flags)"},
     }
 
 

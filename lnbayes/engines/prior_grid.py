@@ -49,6 +49,19 @@ batches of 512, and a grid that would exceed ``GROUP_BYTES_LIMIT`` (1 GiB) is re
 :class:`lnbayes.errors.LnbayesError` before it is built. A sweep on a trial of 10^6 patients with
 5 x 10^5 events peaks at about 200 MB (``benchmarks/memory_bounds.py``).
 
+Quantiles and CDFs for many priors (the explorer's estimate grid)
+-----------------------------------------------------------------
+:func:`effect_estimates` keeps each row's cumulative integral of the reweighted lattice
+(``W``'s rule read at any theta: :func:`lnbayes.numerics.quadrature.cumulative_integral`), so
+the CDF of RD, OR or RR at any value is a sum over the rows of one read each (every measure
+increases with theta at fixed p_control); quantiles are Newton steps on it inside brackets from
+a coarse grid, for all priors of one sd at once. Rows are at most 0.2 prior sds apart
+(:data:`ESTIMATE_ROW_SPACING`): a narrow prior turns each row's CDF at a value from 0 to 1
+within a fraction of a prior sd of logit(p_control). :func:`truncated_prior_cdf` gives the
+truncated prior's own CDF (no data). Accuracy (tests/engines/test_prior_grid.py, and over whole
+explorer grids of the gallery): within 1e-3 of the exact engine's cut-aware quantiles (RD; log
+scale for ratios; worst seen 8.7e-4, on log RR near the unit square's edge) and 1e-4 on CDFs.
+
 Arm-level sweeps
 ----------------
 Treatment-arm prior ``Beta(m * ess, (1 - m) * ess)``, control prior from the file: both arms are
@@ -74,6 +87,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from functools import partial
 from types import SimpleNamespace
 
 import numpy as np
@@ -347,16 +361,7 @@ class EffectSweep:
             group = _Group(sd=float(sd), theta=theta, wb={"n": len(lows)}, b_mask=None,
                            rows=rows, collapsed={"stacked": collapsed, "marginal": rows.a @ b_ext})
         else:
-            th = theta[None, :]
-            # polynomial continuation only within 3 nodes of a feasible edge (where cut weights
-            # reach); nothing is computed further out
-            inside = (th > rows.lo[:, None]) & (th < rows.hi[:, None])
-            near = ((th >= rows.hi[:, None]) & (th <= rows.hi[:, None] + 3 * h)) | (
-                (th <= rows.lo[:, None]) & (th >= rows.lo[:, None] - 3 * h))
-            need = inside | near
-            ii, jj = np.nonzero(need)
-            b_ext = np.zeros(need.shape)
-            b_ext[ii, jj] = self._likelihood(rows.x[ii], theta[jj])[0]
+            b_ext, inside = self._truncated_likelihood(rows, theta, h)
             b_mask = np.where(inside, b_ext, 0.0)
             # total, above zero (and above the threshold) stacked: one matrix product per batch
             stacked = np.concatenate([interval_weights(theta, low, rows.hi) * b_ext
@@ -369,6 +374,19 @@ class EffectSweep:
             _, old = self._groups.popitem(last=False)
             self._group_bytes -= _group_bytes(old)
         return group
+
+    def _truncated_likelihood(self, rows: SimpleNamespace, theta: np.ndarray, h: float):
+        """log_rr, rd: the treatment likelihood on (rows x theta), continued as a polynomial only
+        within 3 nodes of a feasible edge (where cut weights reach), zero further out; and the
+        mask of the feasible nodes."""
+        th = theta[None, :]
+        inside = (th > rows.lo[:, None]) & (th < rows.hi[:, None])
+        near = ((th >= rows.hi[:, None]) & (th <= rows.hi[:, None] + 3 * h)) | (
+            (th <= rows.lo[:, None]) & (th >= rows.lo[:, None] - 3 * h))
+        ii, jj = np.nonzero(inside | near)
+        b_ext = np.zeros(inside.shape)
+        b_ext[ii, jj] = self._likelihood(rows.x[ii], theta[jj])[0]
+        return b_ext, inside
 
     def _log_or_likelihood(self, rows: SimpleNamespace, h: float, k0: int, k1: int) -> np.ndarray:
         """:meth:`_likelihood` at the rows' p_control nodes and theta = k h, k = k0..k1.
@@ -677,3 +695,391 @@ def normal_posterior(estimate: float, se: float, prior_mean: float, prior_sd: fl
         return float(estimate), 0.0
     prec = 1 / se**2 + 1 / prior_sd**2
     return float((estimate / se**2 + prior_mean / prior_sd**2) / prec), float(1 / np.sqrt(prec))
+
+
+# ---------------------------------------------------------------------------------------------
+# Quantiles and CDFs of every measure for many Normal effect priors (the explorer's estimates)
+# ---------------------------------------------------------------------------------------------
+
+ESTIMATE_CELLS = 4_000_000
+"""Nodes x rows x theta values held at once by :func:`effect_estimates` (32 MB per array)."""
+ESTIMATE_COARSE = 24
+"""Shared points per measure that bracket every prior's quantiles before the per-prior search."""
+
+
+@dataclass
+class EstimateResult:
+    """Arrays over priors: quantiles of each measure and the CDF of the effect at given points."""
+
+    quantiles: dict  # measure -> (levels, K); ratios on their own scale (not logged)
+    cdf: np.ndarray  # (K, len(at)): P(theta <= at) on the sweep's scale
+    ok: np.ndarray
+
+
+def _cut_of(scale: str, x: np.ndarray, measure: str, z: np.ndarray):
+    """theta at which ``measure`` equals its value at ``z`` (the RD, or the log ratio), per row
+    ``x`` (broadcast): +inf where the measure cannot reach it (the whole row lies below), -inf
+    where the row lies above; and d theta / d z there."""
+    value = z if measure == "risk_difference" else np.exp(np.minimum(z, 700.0))
+    t = effects.p_treatment_at(measure, x, value)
+    tc = np.clip(t, 1e-300, 1 - 1e-16)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cut = np.where(t >= 1, np.inf, np.where(t <= 0, -np.inf, effects.theta_of(scale, x, tc)))
+    dt_dz = {"risk_difference": 1.0, "risk_ratio": tc, "odds_ratio": tc * (1 - tc)}[measure]
+    dtheta_dt = {"log_or": 1 / (tc * (1 - tc)), "log_rr": 1 / tc, "rd": 1.0}[scale]
+    return cut, dt_dz * dtheta_dt
+
+
+ESTIMATE_NODES_PER_SD = 4
+"""theta spacing of the estimates' lattice: min(prior sd, likelihood width) / 4."""
+
+
+def effect_estimates(sweep: EffectSweep, means, sd: float, measures, levels, at,
+                     xtol: float = 1e-8, nodes_per_sd: int = ESTIMATE_NODES_PER_SD) -> EstimateResult:
+    """Quantiles of each measure and the CDF of the effect for Normal(means[k], sd^2) priors.
+
+    The lattice of :class:`EffectSweep` (its rows on logit p_control; theta = k h with
+    h = min(sd, likelihood width) / ``nodes_per_sd``) is reweighted by each prior's Normal density
+    (divided, on log_rr and rd, by its mass over the row's feasible range, as in
+    :meth:`EffectSweep.evaluate`); along each row the cumulative integral is the fourth-order rule
+    of :func:`lnbayes.numerics.quadrature.interval_weights`, kept at the nodes
+    (:func:`~lnbayes.numerics.quadrature.cumulative_integral`) and read at any theta
+    (:func:`~lnbayes.numerics.quadrature.cumulative_at`). The CDF of a measure at a value is the
+    sum over the rows of each row's integral from its feasible edge up to the theta at which the
+    measure takes that value (each measure increases with theta at fixed p_control; rows the
+    value lies beyond count whole). Quantiles (on the RD or the log ratio) are bracketed on
+    ``ESTIMATE_COARSE`` values shared by a chunk of priors, then found by Newton steps kept
+    inside the bracket, to ``xtol`` of the searched span. Priors are taken a few at a time, each
+    chunk on the rows and theta range where its posteriors carry more than 1e-16 of their mass.
+    ``ok`` is False where the truncation normaliser underflows (as in :meth:`EffectSweep.evaluate`).
+    """
+    means = np.atleast_1d(np.asarray(means, float))
+    at = np.asarray(at, float)
+    levels = np.asarray(levels, float)
+    order = np.argsort(means)
+    lo_t, hi_t = sweep._theta_range(sd, means[order[0]], means[order[-1]])
+    rows = _estimate_rows(sweep, sd)
+    h = min(sd, sweep.s_lik) / nodes_per_sd
+    k_lo, k_hi = int(np.floor(lo_t / h)), int(np.ceil(hi_t / h))
+    theta = h * np.arange(k_lo - 3, k_hi + 4, dtype=float)
+    if sweep.scale == "log_or":
+        b = sweep._likelihood(rows.x[:, None], theta[None, :])[0]
+    else:
+        b = sweep._truncated_likelihood(rows, theta, h)[0]
+    lattice = SimpleNamespace(x=rows.x, a=rows.a, lo=rows.lo, hi=rows.hi, b=b, theta=theta, h=h)
+    out = EstimateResult({m: np.full((len(levels), len(means)), np.nan) for m in measures},
+                         np.full((len(means), len(at)), np.nan), np.zeros(len(means), bool))
+    chunk = int(np.clip(ESTIMATE_CELLS // b.size, 1, ESTIMATE_CHUNK))
+    for start in range(0, len(means), chunk):
+        sel = order[start:start + chunk]
+        _estimate_chunk(sweep, lattice, means[sel], sd, measures, levels, at, xtol, out, sel)
+    return out
+
+
+ESTIMATE_ROW_SPACING = 0.2
+"""Rows of the estimates' lattice are at most this many prior sds apart in logit(p_control)
+(a narrow prior's posterior turns each row's CDF of RD or RR at a value from 0 to 1 within about
+a prior sd of logit(p_control))."""
+ESTIMATE_MAX_ROWS = 2001
+"""At most this many rows."""
+
+
+def _estimate_rows(sweep: EffectSweep, sd: float) -> SimpleNamespace:
+    """Simpson rows on logit(p_control) over where the sweep's rows carry more than 1e-20 of
+    the control arm's weight, as many as the sweep's and at most ESTIMATE_ROW_SPACING prior sds
+    apart (odd, at most ESTIMATE_MAX_ROWS)."""
+    base = sweep._rows(sweep.rows_for_sd(sd))
+    live = np.flatnonzero(base.a > base.a.max() * 1e-20)
+    u0, u1 = base.u[max(live[0] - 1, 0)], base.u[min(live[-1] + 1, len(base.u) - 1)]
+    n = max(len(live) + 2, int(np.ceil((u1 - u0) / (ESTIMATE_ROW_SPACING * sd))) + 1)
+    n = min(n + (n % 2 == 0), ESTIMATE_MAX_ROWS)
+    u = np.linspace(u0, u1, n)
+    lr = sweep._log_row(u)
+    a = quadrature.simpson_weights(n, u[1] - u[0]) * np.exp(lr - lr.max())
+    x = special.expit(u)
+    lo, hi = effects.theta_bounds(sweep.scale, x)
+    return SimpleNamespace(u=u, x=x, a=a / a.sum(), lo=lo, hi=hi, cut=None)
+
+
+ESTIMATE_CHUNK = 13
+"""Priors (neighbouring centres) per chunk: each chunk's lattice spans only their posteriors."""
+
+
+def _estimate_chunk(sweep, lat, mu, sd, measures, levels, at, xtol, out, sel) -> None:
+    scale, h = sweep.scale, lat.h
+    z2 = ((lat.theta[None, :] - mu[:, None]) / sd) ** 2
+    z2min = z2.min(axis=1)
+    g = np.exp(-0.5 * (z2 - z2min[:, None]))  # (K, J), per-prior constant dropped
+    if scale == "log_or":
+        r = np.broadcast_to(lat.a, (len(mu), len(lat.a)))
+        ok = np.ones(len(mu), bool)
+    else:
+        log_z = normal_log_mass(lat.lo[None, :], lat.hi[None, :], mu[:, None], sd)  # (K, R)
+        e = -0.5 * z2min[:, None] - log_z
+        ok = np.all(e < 600, axis=1) & (dists.norm_sf(sweep.lik_lo, mu, sd) > 1e-6)
+        r = lat.a[None, :] * np.exp(np.minimum(e, 600.0))
+    # the rows and theta range that carry the chunk's posteriors (more than 1e-16 of the mass)
+    row_mass = r * (lat.b @ g.T).T  # (K, R)
+    keep_r = np.flatnonzero(np.max(row_mass / np.maximum(row_mass.sum(axis=1, keepdims=True), 1e-300),
+                                   axis=0) > 1e-16)
+    marg = (r[:, keep_r] @ lat.b[keep_r]) * g
+    col = np.max(marg / np.maximum(marg.max(axis=1, keepdims=True), 1e-300), axis=0)
+    nz = np.flatnonzero(col > 1e-16)
+    if len(keep_r) == 0 or len(nz) == 0:
+        out.ok[sel] = False
+        return
+    j0, j1 = max(nz[0] - 4, 0), min(nz[-1] + 5, len(lat.theta))
+    theta = lat.theta[j0:j1]
+    x, lo, hi = lat.x[keep_r], lat.lo[keep_r], lat.hi[keep_r]
+    b = lat.b[keep_r, j0:j1]
+    g, r = g[:, j0:j1], r[:, keep_r]
+    n_rows, n_theta = b.shape
+    cell = partial(quadrature.grid_cell, theta[0], h, n_theta)
+    f = b[None, :, :] * g[:, None, :]  # (K, R, J)
+    c = quadrature.cumulative_integral(f, h).ravel()
+    f = f.ravel()
+    origin = (np.arange(len(mu))[:, None, None] * n_rows
+              + np.arange(n_rows)[None, :, None]) * n_theta  # flat index of (prior, row, 0)
+
+    def at_theta(v):  # the rows' cumulative integrals at v (K or 1, R, M)
+        k, t = cell(np.clip(v, lo[None, :, None], hi[None, :, None]))
+        return quadrature.cumulative_at(c, f, origin + k, t, h)
+
+    base = at_theta(lo[None, :, None])[..., 0]  # (K, R)
+    mass = r * np.maximum(at_theta(hi[None, :, None])[..., 0] - base, 0.0)
+    total = mass.sum(axis=1)
+    ok &= np.isfinite(total) & (total > 0)
+    rn = r / np.where(ok, total, 1.0)[:, None]
+
+    def cdf_at_cuts(cuts):
+        """cuts (K or 1, R, M) -> P(theta <= its row's cut) (K, M)."""
+        val = at_theta(cuts)
+        return np.clip(np.einsum("kr,krm->km", rn, np.maximum(val - base[..., None], 0.0)), 0.0, 1.0)
+
+    if scale == "log_or":  # no feasible edges: the rows' sum is the marginal's integral
+        marginal = (rn @ b) * g  # (K, J)
+        cm = quadrature.cumulative_integral(marginal, h).ravel()
+        start = (np.arange(len(mu)) * n_theta)[:, None]
+        k, t = cell(at)
+        low = quadrature.cumulative_at(cm, marginal.ravel(), start + 1, np.zeros((1, 1)), h)
+        out.cdf[sel] = np.clip(quadrature.cumulative_at(cm, marginal.ravel(), start + k[None, :],
+                                                        t[None, :], h) - low, 0.0, 1.0)
+    else:
+        out.cdf[sel] = cdf_at_cuts(np.broadcast_to(at[None, None, :], (1, n_rows, len(at))))
+    out.ok[sel] = ok
+    span_col = np.max((rn @ b) * g, axis=0)
+    weight = np.max(mass * rn / np.maximum(r, 1e-300), axis=0)  # each row's largest share
+    # all measures' quantiles in one search: on the RD or the log ratio
+    n_l = len(levels)
+    spans = [_measure_span(scale, m, x, theta, weight, span_col) for m in measures]
+    xr = x[None, :, None]
+
+    # bracket each quantile on a coarse grid per measure shared by the chunk's priors
+    lv = np.tile(levels, len(measures))[None, :]
+    coarse_z = np.stack([np.linspace(lo_s, hi_s, ESTIMATE_COARSE) for lo_s, hi_s in spans])  # (nM, G)
+    cuts = np.concatenate([_cut_of(scale, xr, m, coarse_z[i][None, None, :])[0]
+                           for i, m in enumerate(measures)], axis=2)
+    coarse = cdf_at_cuts(cuts).reshape(len(mu), len(measures), 1, ESTIMATE_COARSE)
+    idx = np.sum(coarse < levels[None, None, :, None], axis=3)  # coarse[idx - 1] < q <= coarse[idx]
+    idx = np.clip(idx, 1, ESTIMATE_COARSE - 1).reshape(len(mu), -1)
+    mz = np.repeat(np.arange(len(measures)), len(levels))[None, :]
+    flat = coarse[:, :, 0, :].reshape(len(mu), len(measures), ESTIMATE_COARSE)
+    kk = np.arange(len(mu))[:, None]
+    a_z, b_z = coarse_z[mz, idx - 1], coarse_z[mz, idx]
+    pa, pb = flat[kk, mz, idx - 1], flat[kk, mz, idx]
+    mcol = np.repeat(np.arange(len(measures)), n_l)
+
+    def cdf_of(k, col, z):
+        """The CDF of column ``col``'s measure at z, and its derivative, for the (prior k,
+        column) pairs given as flat arrays (only the searches still running are evaluated)."""
+        cut = np.empty((len(k), n_rows))
+        dcut = np.empty((len(k), n_rows))
+        for i, m in enumerate(measures):
+            sel_m = mcol[col] == i
+            if sel_m.any():
+                cut[sel_m], dcut[sel_m] = _cut_of(scale, x[None, :], m, z[sel_m, None])
+        kk, tt = cell(np.clip(cut, lo[None, :], hi[None, :]))
+        val, dens = quadrature.cumulative_at(c, f, origin[k, :, 0] + kk, tt, h, True)
+        rk = rn[k]
+        p = np.clip(np.sum(rk * np.maximum(val - base[k], 0.0), axis=1), 0.0, 1.0)
+        inside = (cut > lo[None, :]) & (cut < hi[None, :])
+        return p, np.sum(rk * np.where(inside, dens * dcut, 0.0), axis=1)
+
+    q = _quantile_search(cdf_of, a_z, b_z, pa, pb, lv,
+                         np.repeat([xtol * max(1.0, hi_s - lo_s) for lo_s, hi_s in spans], n_l)[None, :])
+    for i, m in enumerate(measures):
+        qm = q[:, i * n_l:(i + 1) * n_l]
+        out.quantiles[m][:, sel] = (qm if m == "risk_difference" else np.exp(qm)).T
+
+
+def _measure_span(scale, measure, x, theta, weight, col) -> tuple[float, float]:
+    """Values of the measure (RD, log ratio) that hold every prior's posterior: its value at the
+    first and last theta where any prior's marginal density ``col`` is non-negligible, over the
+    rows that carry weight."""
+    live = np.flatnonzero(col > col.max() * 1e-12)
+    t0, t1 = theta[max(live[0] - 1, 0)], theta[min(live[-1] + 1, len(theta) - 1)]
+    xs = x[weight > 1e-16]
+    vals = []
+    for t in (t0, t1):
+        p = np.clip(effects.p_treatment(scale, xs, t), 1e-300, 1 - 1e-16)
+        v = effects.effect(measure, xs, p)
+        vals.append(v if measure == "risk_difference" else np.log(v))
+    lo, hi = float(np.min(vals[0])), float(np.max(vals[1]))
+    if measure == "risk_difference":
+        lo, hi = max(lo, -1.0), min(hi, 1.0)
+    else:
+        lo, hi = max(lo, -40.0), min(hi, 40.0)
+    return lo, hi
+
+
+def _quantile_search(cdf, a, b, pa, pb, lv, tol, max_iter: int = 60) -> np.ndarray:
+    """Roots of ``cdf(k, col, z) = lv`` (over priors k x columns col; ``cdf`` takes flat arrays of
+    the pairs still searched and returns the CDF and its derivative in z) in the brackets
+    [a, b] with CDF values pa < lv <= pb: Newton steps kept inside the bracket, which each value
+    narrows (where a step would leave it, regula falsi with the Illinois modification), until a
+    step moves less than ``tol``. A level the CDF does not reach inside the brackets gives the
+    nearer end."""
+    shape = a.shape
+    lv, tol = np.broadcast_to(lv, shape).ravel(), np.broadcast_to(tol, shape).ravel()
+    a, b, pa, pb = (np.array(v, float).ravel() for v in (a, b, pa, pb))
+    below, above = pa >= lv, pb < lv
+    fa, fb = pa - lv, pb - lv
+    gap = fb - fa
+    z = np.where(gap > 0, a - fa / np.where(gap > 0, gap, 1.0) * (b - a), 0.5 * (a + b))
+    k_all, col_all = np.divmod(np.arange(a.size), shape[1])
+    side = np.zeros(a.size, int)
+    todo = np.flatnonzero(~(below | above))
+    for _ in range(max_iter):
+        if len(todo) == 0:
+            break
+        p, d = cdf(k_all[todo], col_all[todo], z[todo])
+        fz = p - lv[todo]
+        left = fz < 0
+        sd_, fa_t, fb_t = side[todo], fa[todo], fb[todo]
+        # Illinois: the end kept a second time in a row has its value halved
+        fb_t = np.where(left & (sd_ < 0), 0.5 * fb_t, fb_t)
+        fa_t = np.where(~left & (sd_ > 0), 0.5 * fa_t, fa_t)
+        zt = z[todo]
+        a_t = np.where(left, zt, a[todo])
+        b_t = np.where(left, b[todo], zt)
+        fa_t = np.where(left, fz, fa_t)
+        fb_t = np.where(left, fb_t, fz)
+        a[todo], b[todo], fa[todo], fb[todo] = a_t, b_t, fa_t, fb_t
+        side[todo] = np.where(left, -1, 1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            step = fz / d
+            new = zt - step
+            bad = ~np.isfinite(new) | (new <= a_t) | (new >= b_t)
+            falsi = a_t - fa_t / (fb_t - fa_t) * (b_t - a_t)
+        falsi = np.where(np.isfinite(falsi) & (falsi > a_t) & (falsi < b_t), falsi, 0.5 * (a_t + b_t))
+        finished = (~bad & (np.abs(step) <= tol[todo])) | (b_t - a_t <= tol[todo]) | (fz == 0)
+        z[todo] = np.where(finished, zt, np.where(bad, falsi, new))
+        todo = todo[~finished]
+    return np.where(below, a, np.where(above, b, z)).reshape(shape)
+
+
+PRIOR_ROWS = 4001
+"""Nodes on logit(p_control) of :func:`truncated_prior_cdf`'s cumulative integrals."""
+PRIOR_RESOLVE = 0.5
+"""Largest change of log(pi_c / Z) between neighbouring rows for which the truncated prior's
+CDF is trusted (else ``ok`` is False and the caller falls back to the exact engine)."""
+PRIOR_NODES_PER_SD = 16
+PRIOR_MAX_STEP = 0.005
+"""theta spacing of :func:`truncated_prior_cdf`'s density lattice: prior sd / 16, at most
+0.005 (the density has a kink at 0, where the feasible p_control start to be cut off)."""
+
+
+def truncated_prior_cdf(control_prior, scale: str, means, sd: float, at) -> tuple[np.ndarray, np.ndarray]:
+    """A-priori P(theta <= at) for Normal(means[k], sd^2) priors on log_rr or rd truncated, given
+    p_control, to the feasible range (shape (K, len(at))), and ``ok`` per prior.
+
+    :func:`_truncated_prior_cdf` on :data:`PRIOR_ROWS` rows; priors it cannot resolve there are
+    computed again, one by one, on as many rows as they need (at most :data:`PRIOR_MAX_ROWS`;
+    beyond, ``ok`` is False and the caller falls back to the exact engine).
+    """
+    means = np.atleast_1d(np.asarray(means, float))
+    cdf, ratio = _truncated_prior_cdf(control_prior, scale, means, sd, at, PRIOR_ROWS)
+    ok = ratio <= PRIOR_RESOLVE
+    for k in np.flatnonzero(~ok):
+        n = int(np.ceil(PRIOR_ROWS * ratio[k] / PRIOR_RESOLVE * 1.1))
+        if n > PRIOR_MAX_ROWS:
+            continue
+        cdf_k, ratio_k = _truncated_prior_cdf(control_prior, scale, means[k:k + 1], sd, at, n + (n % 2 == 0))
+        if ratio_k[0] <= PRIOR_RESOLVE:
+            cdf[k], ok[k] = cdf_k[0], True
+    return cdf, ok
+
+
+PRIOR_MAX_ROWS = 200_001
+"""Most rows :func:`truncated_prior_cdf` spends on one prior."""
+
+
+def _truncated_prior_cdf(control_prior, scale: str, means, sd: float, at, n_rows: int):
+    """:func:`truncated_prior_cdf` on ``n_rows`` rows, and per prior the largest change of
+    log(pi_c / Z) between neighbouring rows (to compare with :data:`PRIOR_RESOLVE`).
+
+    The prior density of theta is ``phi(theta) * I(theta)``, ``I(theta)`` the integral over
+    the p_control at which theta is feasible of ``pi_c / Z`` (Z the truncation normaliser,
+    :func:`lnbayes.model.density.normal_log_mass`): p_control below 1 - theta (rd, theta > 0),
+    above -theta (rd, theta < 0), below exp(-theta) (log_rr). ``I`` is read from cumulative
+    integrals of ``pi_c / Z`` on logit(p_control) (from the side that holds the interval, so
+    nothing cancels), the density on a theta lattice is integrated again, and both integrals
+    are the fourth-order rule of :func:`lnbayes.numerics.quadrature.cumulative_integral`.
+    """
+    prior_c = arm_mix(control_prior)
+    u = np.linspace(-40, 40, 1601)
+    lp = prior_c.logpdf_logit(u)
+    keep = np.flatnonzero(lp > np.max(lp) - ROW_NATS)
+    u = np.linspace(u[max(keep[0] - 3, 0)], u[min(keep[-1] + 3, len(u) - 1)], n_rows)
+    hu = u[1] - u[0]
+    lp = prior_c.logpdf_logit(u)
+    x = special.expit(u)
+    lo, hi = effects.theta_bounds(scale, x)
+    means = np.atleast_1d(np.asarray(means, float))
+    at = np.asarray(at, float)
+    log_phi = lp[None, :] - normal_log_mass(lo[None, :], hi[None, :], means[:, None], sd)  # (K, R)
+    shift = log_phi.max(axis=1, keepdims=True)
+    phi = np.exp(log_phi - shift)
+    left = quadrature.cumulative_integral(phi, hu)
+    right = quadrature.cumulative_integral(phi[:, ::-1], hu)  # from the top end down
+    # the density of theta on a lattice over every prior's +-12 sd and 0 (a prior beyond a row's
+    # feasible edge piles up at that edge, between its centre and 0), within the feasible range
+    t_lo = min(float(np.min(means)) - PAD_SD * sd, 0.0)
+    t_hi = min(max(float(np.max(means)) + PAD_SD * sd, 0.0), float(np.max(hi)))
+    if scale == "rd":
+        t_lo = max(t_lo, -1.0)
+    step = min(sd / PRIOR_NODES_PER_SD, PRIOR_MAX_STEP)
+    t = t_lo + step * np.arange(-4, int(np.ceil((t_hi - t_lo) / step)) + 5)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if scale == "rd":
+            edge = special.logit(np.clip(np.where(t > 0, 1 - t, -t), 0.0, 1.0))
+        else:
+            edge = special.logit(np.clip(np.exp(-t), 0.0, 1.0))
+    from_left = (t > 0) if scale == "rd" else np.ones(len(t), bool)
+    n_r = len(u)
+    k, f = quadrature.grid_cell(u[0], hu, n_r, np.where(from_left, edge, -edge + u[0] + u[-1]))
+    rows = np.arange(len(means))[:, None] * n_r
+
+    def read(cum, vals):  # the cumulative integral up to each lattice theta's edge
+        start = quadrature.cumulative_at(cum.ravel(), vals.ravel(), rows + 1, np.zeros((1, 1)), hu)
+        got = quadrature.cumulative_at(cum.ravel(), vals.ravel(), rows + k[None, :], f[None, :], hu)
+        return np.maximum(got - start, 0.0)
+
+    inner = np.where(from_left[None, :], read(left, phi), read(right, phi[:, ::-1]))
+    with np.errstate(divide="ignore"):
+        dens = np.exp(dists.norm_logpdf(t[None, :], means[:, None], sd) + shift + np.log(inner))
+    cum = quadrature.cumulative_integral(dens, step).ravel()
+    trows = np.arange(len(means))[:, None] * len(t)
+
+    def cdf_at(v):
+        kt, ft = quadrature.grid_cell(t[0], step, len(t), v)
+        return quadrature.cumulative_at(cum, dens.ravel(), trows + kt[None, :], ft[None, :], step)
+
+    c0, c1 = cdf_at(np.array([t[0]])), cdf_at(np.array([t[-1]]))
+    # resolved where pi_c / Z changes by less than PRIOR_RESOLVE nats between rows: a centre
+    # far beyond a row's feasible edge makes 1 / Z grow like exp(z^2 / 2) across the rows
+    z_out = np.maximum((lo[None, :] - means[:, None]) / sd, (means[:, None] - hi[None, :]) / sd)
+    slope = (x * (1 - x) if scale == "rd" else 1 - x)[None, :] * np.maximum(z_out, 1.0) / sd
+    live = lp > lp.max() - 30.0
+    ratio = np.max(np.where(live[None, :], slope * hu, 0.0), axis=1)
+    return np.clip((cdf_at(at) - c0) / (c1 - c0), 0.0, 1.0), ratio

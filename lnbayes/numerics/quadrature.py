@@ -16,7 +16,9 @@ Every rule the exact engines use is defined here once; the engines combine them:
 * :func:`interval_weights` (and :func:`interval_weights_rows`): fourth-order weights of
   ``int_a^b f`` on a uniform grid, for bounds anywhere between nodes (the prior grids of
   :mod:`lnbayes.engines.prior_grid`), and :func:`hermite_quantile`, the quantile of a density
-  known on such a grid.
+  known on such a grid; :func:`cumulative_integral` and :func:`cumulative_at`, the same
+  fourth-order cumulative integral kept as values at the nodes (many integrands at once) and read
+  at any points.
 """
 
 from __future__ import annotations
@@ -254,6 +256,54 @@ def interval_weights_rows(theta: np.ndarray, a: np.ndarray, b: np.ndarray) -> np
     if len(a) > 1 and np.all(a == a[0]) and np.all(b == b[0]):
         return np.broadcast_to(interval_weights(theta, a[:1], b[:1]), (len(a), len(theta)))
     return interval_weights(theta, a, b)
+
+
+def cumulative_integral(f: np.ndarray, h: float) -> np.ndarray:
+    """The cumulative integral of :func:`interval_weights` at the nodes, along the last axis.
+
+    ``C_k = h (sum_{j<=k} f_j - f_k / 2) - h/24 (f_{k+1} - f_{k-1})`` (the cumulative trapezoid
+    rule with the Euler-Maclaurin end correction, from an arbitrary origin); meaningful for
+    ``k`` in ``1 .. n - 2`` (the two end values use one-sided differences and are not read by
+    :func:`cumulative_at` inside the grid's interior).
+    """
+    c = np.cumsum(f, axis=-1)
+    c -= 0.5 * f
+    c *= h
+    d = np.empty_like(f)
+    d[..., 1:-1] = f[..., 2:] - f[..., :-2]
+    d[..., 0] = 2 * (f[..., 1] - f[..., 0])
+    d[..., -1] = 2 * (f[..., -1] - f[..., -2])
+    c -= (h / 24) * d
+    return c
+
+
+def cumulative_at(c: np.ndarray, f: np.ndarray, i: np.ndarray, t: np.ndarray, h: float,
+                  slope: bool = False):
+    """The cumulative integral between nodes: the cubic Hermite interpolant through ``c`` (from
+    :func:`cumulative_integral`) with the integrand ``f`` as slopes, at fraction ``t`` of the
+    cell from flat index ``i`` to ``i + 1`` (``c`` and ``f`` raveled alike).
+
+    Differences of it between two points are exactly the rule of :func:`interval_weights` (the
+    same four local terms). ``slope``: also the integrand there, linearly interpolated (a
+    derivative good enough to steer a root search).
+    """
+    t2 = t * t
+    t3 = t2 * t
+    h01 = 3 * t2 - 2 * t3  # the basis of _hermite_basis, by products (no powers)
+    f0, f1 = f[i], f[i + 1]
+    c0 = c[i]
+    value = c0 + h01 * (c[i + 1] - c0) + h * ((t3 - 2 * t2 + t) * f0 + (t3 - t2) * f1)
+    if slope:
+        return value, f0 + t * (f1 - f0)
+    return value
+
+
+def grid_cell(theta0: float, h: float, n: int, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Cell ``k`` and fraction ``t`` of points ``v`` on the uniform grid ``theta0 + h j``
+    (``j < n``), clamped to the interior as :func:`interval_weights` clamps its bounds."""
+    pos = np.clip((np.asarray(v, float) - theta0) / h, 1.0, (n - 3) + (1 - 1e-12))
+    k = np.clip(np.floor(pos).astype(np.intp), 1, n - 3)
+    return k, pos - k
 
 
 def hermite_quantile(theta: np.ndarray, density: np.ndarray, h: float, q: float) -> np.ndarray:

@@ -49,6 +49,30 @@ def test_interval_weights_are_fourth_order():
     assert np.allclose(w @ f, exact_int, atol=1e-6)
 
 
+def test_cumulative_integral_read_between_nodes_is_the_interval_rule():
+    """Differences of cumulative_at are interval_weights' rule (to rounding), for many
+    integrands at once, and fourth order."""
+    theta = np.linspace(-3, 3, 121)
+    h = theta[1] - theta[0]
+    f = np.stack([np.cos(theta) + theta**3, np.exp(-theta**2)])
+    a = np.array([-2.013, 0.5, -1.0])
+    b = np.array([1.377, 0.5001, 2.9])
+    c = quadrature.cumulative_integral(f, h)
+    got = []
+    for row in range(2):
+        ka, ta = quadrature.grid_cell(theta[0], h, len(theta), a)
+        kb, tb = quadrature.grid_cell(theta[0], h, len(theta), b)
+        start = row * len(theta)
+        got.append(quadrature.cumulative_at(c.ravel(), f.ravel(), start + kb, tb, h)
+                   - quadrature.cumulative_at(c.ravel(), f.ravel(), start + ka, ta, h))
+    want = quadrature.interval_weights(theta, a, b) @ f.T  # (bounds, integrands)
+    assert np.allclose(np.array(got).T, want, rtol=0, atol=1e-13)
+    exact_int = np.sin(b) - np.sin(a) + (b**4 - a**4) / 4
+    assert np.allclose(got[0], exact_int, atol=1e-6)
+    _, slope = quadrature.cumulative_at(c.ravel(), f.ravel(), np.array([60]), np.array([0.25]), h, True)
+    assert slope[0] == pytest.approx(0.75 * f[0, 60] + 0.25 * f[0, 61])
+
+
 def test_hermite_quantile_at_a_node():
     theta = np.linspace(-5, 5, 101)
     h = theta[1] - theta[0]
