@@ -88,6 +88,7 @@ def _p_benefit_reference(control_beta, y_c, n_c, a_t, b_t):
     return total
 
 
+@pytest.mark.heavy
 def test_robust_weight_sweep_against_quadrature(trial):
     prior, outcome = trial.priors["map_control"], trial.primary_outcome
     rows = map_checks.robust_weight_sweep(prior, outcome, "control", weights=(0.0, 0.2, 0.5, 1.0))
@@ -106,6 +107,7 @@ def test_robust_weight_sweep_against_quadrature(trial):
         if r["weight"] == 0.2)["p_benefit"])
 
 
+@pytest.mark.heavy
 def test_effect_map_record_and_figure_data():
     from lnbayes.priors import map_effect as me
 

@@ -40,6 +40,7 @@ def stated(trial, design):
     return protocol.protocol(trial, design)
 
 
+@pytest.mark.heavy
 def test_flat_curves_match_an_independent_enumeration(stated):
     assert stated["analysis_prior"] == "flat" and stated["control_rate"] == 0.6
     flat = stated["priors"][0]

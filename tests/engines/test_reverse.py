@@ -69,6 +69,7 @@ CASES = [  # n_t, n_c, control events held, threshold, Beta(a, a) prior, lower i
 ]
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("n_t,n_c,y_c,threshold,a,lower", CASES)
 def test_needed_count_matches_brute_force(n_t, n_c, y_c, threshold, a, lower):
     decl_pkg = enumeration.declare_table(beta_arm_prior(a), n_t, n_c, threshold, lower)

@@ -43,6 +43,7 @@ def test_map_form_gives_the_fitted_mixture_with_its_derivation():
     assert derivation.fit.max_cdf_error < 0.01
 
 
+@pytest.mark.heavy
 def test_robust_map_adds_the_vague_component():
     robust = {**MAP, "robust": {"weight": 0.2, "a": 1, "b": 1}}
     control = trial_from_dict(_trial(robust), "x.toml").priors["m"].control
@@ -117,6 +118,7 @@ def test_effect_map_form_gives_a_normal_mixture_with_its_derivation():
     assert effect.derivation.fit.max_cdf_error < 0.01
 
 
+@pytest.mark.heavy
 def test_effect_map_robust_form():
     robust = dict(EFFECT_MAP, robust={"weight": 0.2, "sd": 1.5})
     effect = trial_from_dict(_effect_trial(robust), "x.toml").priors["e"].effect

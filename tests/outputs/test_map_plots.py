@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from lnbayes.analyses.map_checks import map_figure_data
 from lnbayes.io import trialfile
 from lnbayes.outputs.figures.map_plots import map_forest
@@ -36,6 +38,7 @@ def test_robust_sweep_figure_marks_the_weight_used():
     assert ax.get_xlim() == (0, 1)
 
 
+@pytest.mark.heavy
 def test_effect_map_forest_has_a_row_per_trial_and_the_densities():
     from lnbayes.analyses.map_checks import effect_figure_data
     from lnbayes.outputs.figures.map_plots import effect_map_forest

@@ -97,6 +97,7 @@ def _expected_name(font_name: str, char: str) -> str:
     return font.getBestCmap()[ord(char)] if len(char) == 1 else None
 
 
+@pytest.mark.heavy
 def test_shared_subsets_map_every_character_to_its_own_glyph():
     """Each character code of each PDF leads (CIDToGIDMap, embedded font) to the glyph the full
     font has for the character (ToUnicode), as with matplotlib's own per-file subsets."""

@@ -55,6 +55,7 @@ def test_effect_map_has_converged_and_is_sensible(spec):
     assert summary["sd"] > math.sqrt(1 / np.sum(1 / v))
 
 
+@pytest.mark.heavy
 def test_normal_mixture_fit_is_within_tolerance(spec):
     pred = me.effect_map_predictive(spec)
     fit = me.fit_normal_mixture(pred)
