@@ -392,9 +392,7 @@ def explorer_data(trial: Trial, outcomes: list[str] | None = None) -> dict[str, 
         thresholds = threshold_set(outcome)
         controls = control_priors(trial, outcome)
         scales = scales_for(trial, outcome)
-        for c in controls:
-            for scale in scales:
-                tables[f"{outcome.name}|{c['key']}|{scale}"] = table(c["prior"], scale, outcome, thresholds)
+        tables.update(outcome_tables(trial, outcome))
         out_rows.append({
             "name": outcome.name, "label": outcome.label or outcome.name,
             "lower_is_better": outcome.lower_is_better,
@@ -441,13 +439,16 @@ def explorer_data(trial: Trial, outcomes: list[str] | None = None) -> dict[str, 
     }
 
 
+def outcome_tables(trial: Trial, outcome) -> dict[str, dict[str, Any]]:
+    """The tables of one outcome, by ``outcome|control key|scale``."""
+    thresholds = threshold_set(outcome)
+    return {f"{outcome.name}|{c['key']}|{scale}": table(c["prior"], scale, outcome, thresholds)
+            for c in control_priors(trial, outcome) for scale in scales_for(trial, outcome)}
+
+
 def fill_cache(trial: Trial) -> None:
     """Compute every table of :func:`explorer_data` into the record cache (and return nothing):
     what ``lnbayes report`` runs in a second process while it samples and draws
     (:mod:`lnbayes.io.background`)."""
     for name in trial.outcomes:
-        outcome = trial.outcome(name)
-        thresholds = threshold_set(outcome)
-        for c in control_priors(trial, outcome):
-            for scale in scales_for(trial, outcome):
-                table(c["prior"], scale, outcome, thresholds)
+        outcome_tables(trial, trial.outcome(name))

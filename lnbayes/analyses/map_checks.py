@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from lnbayes.model import dists
+from lnbayes.model import density, dists
 from lnbayes.priors import map as mp
 from lnbayes.priors.conflict import _beta_binomial_pmf, box_p
 
@@ -183,8 +183,7 @@ def effect_figure_data(normal, n_points: int = 801) -> dict[str, Any]:
     x = np.linspace(lo - pad, hi + pad, n_points)
 
     def mixture_pdf(nm):
-        return np.sum([w * np.exp(dists.norm_logpdf(x, m, sd))
-                       for w, m, sd in zip(nm.weights, nm.means, nm.sds)], axis=0)
+        return np.exp(density.NormalMix.of(nm).logpdf(x))
 
     curves = {"map": pred.logit_pdf(x), "mixture": mixture_pdf(derivation.fit.normal)}
     if derivation.robust is not None:
@@ -214,8 +213,7 @@ def map_figure_data(beta, n_points: int = 801) -> dict[str, Any]:
     p = np.linspace(max(xlim[0], 1e-4), min(xlim[1], 1 - 1e-4), n_points)
 
     def mixture_pdf(b):
-        return np.sum([w * np.exp(dists.beta_logpdf(p, a_, b_))
-                       for w, a_, b_ in zip(b.weights, b.a, b.b)], axis=0)
+        return np.exp(density.BetaMix.of(b).logpdf(p))
 
     curves = {"map": pred.pdf(p), "mixture": mixture_pdf(derivation.fit.beta)}
     if derivation.robust is not None:

@@ -96,20 +96,14 @@ def fitted_normal_mixture(spec, tolerance: float):
     from lnbayes.model.spec import NormalPrior
     from lnbayes.priors import map_effect as me
 
-    digest = record_cache.key({**_effect_model(spec), "tolerance": tolerance})
-    hit = record_cache.read(KIND, digest)
-    if hit is not None:
-        try:
-            normal = NormalPrior(tuple(float(w) for w in hit["weights"]),
-                                 tuple(float(m) for m in hit["means"]),
-                                 tuple(float(s) for s in hit["sds"]))
-            return me.NormalMixtureFit(normal, float(hit["max_cdf_error"]),
-                                       tuple((int(k), float(e)) for k, e in hit["tried"]))
-        except (KeyError, TypeError, ValueError):
-            pass
-    fit = me.fit_normal_mixture(me.effect_map_predictive(spec), tolerance=tolerance)
-    n = fit.normal
-    record_cache.write(KIND, digest, {"weights": list(n.weights), "means": list(n.means),
-                                      "sds": list(n.sds), "max_cdf_error": fit.max_cdf_error,
-                                      "tried": [list(t) for t in fit.tried]})
-    return fit
+    def compute() -> dict[str, Any]:
+        fit = me.fit_normal_mixture(me.effect_map_predictive(spec), tolerance=tolerance)
+        n = fit.normal
+        return {"weights": list(n.weights), "means": list(n.means), "sds": list(n.sds),
+                "max_cdf_error": fit.max_cdf_error, "tried": [list(t) for t in fit.tried]}
+
+    rec = record_cache.cached(KIND, {**_effect_model(spec), "tolerance": tolerance}, compute)
+    normal = NormalPrior(tuple(float(w) for w in rec["weights"]),
+                         tuple(float(m) for m in rec["means"]), tuple(float(s) for s in rec["sds"]))
+    return me.NormalMixtureFit(normal, float(rec["max_cdf_error"]),
+                               tuple((int(k), float(e)) for k, e in rec["tried"]))
