@@ -28,8 +28,6 @@ from __future__ import annotations
 import math
 from typing import Callable
 
-from scipy import optimize
-
 
 class NoRootError(ValueError):
     """A monotone function has no sign change within the limits of its domain."""
@@ -102,7 +100,7 @@ def monotone_root(
     if g_hi == 0.0:
         return hi
     if (g_lo < 0.0) != (g_hi < 0.0):  # a sign change (in either order): Brent's method
-        return float(optimize.brentq(g, lo, hi, xtol=xtol, rtol=rtol))
+        return _brent(g, lo, hi, xtol, rtol)
     step = max(hi - lo, abs(lo) * 1e-12, abs(hi) * 1e-12, 1e-300)
     widened = 0
     while g_lo > 0.0:  # the root is below lo
@@ -127,7 +125,7 @@ def monotone_root(
         widened += 1
     if lo == hi:
         return lo
-    return float(optimize.brentq(g, lo, hi, xtol=xtol, rtol=rtol))
+    return _brent(g, lo, hi, xtol, rtol)
 
 
 def _at_limit(x: float, at_limit: str, what: str, side: str, value: float) -> float:
@@ -137,3 +135,9 @@ def _at_limit(x: float, at_limit: str, what: str, side: str, value: float) -> fl
         f"{what}: no sign change up to the end of the domain; the root would lie {side} "
         f"{x:.6g}, where the function is {value:.6g}"
     )
+
+
+def _brent(g: Callable[[float], float], lo: float, hi: float, xtol: float, rtol: float) -> float:
+    from scipy import optimize
+
+    return float(optimize.brentq(g, lo, hi, xtol=xtol, rtol=rtol))
