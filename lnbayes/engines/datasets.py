@@ -108,6 +108,8 @@ MEMORY_LIMIT = 1 << 30
 BLOCK_BYTES = 32 << 20
 """Memory of one block of prior values (and of one block of treatment likelihoods)."""
 _EXP_COST = 10.0
+_TINY = 1e-300
+"""Floor of a tail probability before its log (one that underflows to 0 is far beyond any window)."""
 
 
 class PlanError(LnbayesError):
@@ -462,24 +464,31 @@ def corner_windows(prior, n_t: int, n_c: int, yt: tuple[int, int], yc: tuple[int
 
 def _logit_quantile_of(post, measure: str, tail: float) -> tuple[float, float]:
     """Lower and upper ``tail`` quantiles of logit(p_treatment) or of the log odds ratio, found on
-    the log scale (relative precision in the far tails, where p_treatment is tiny)."""
+    the log scale (relative precision in the far tails, where p_treatment is tiny).
+
+    The roots are of log(tail probability) - log(``tail``): in the far tails a log probability is
+    close to linear (or quadratic) in z, so Brent's method needs a handful of steps where the
+    probability itself, varying like exp(z), needs thirty.
+    """
     if measure == "p_treatment":
-        def cdf(z):
-            return float(post.cdf("p_treatment", [special.expit(z)])[0])
-
-        def sf(z):
-            return float(post.sf("p_treatment", [special.expit(z)])[0])
+        def at(z):
+            return [special.expit(z)]
     else:
-        def cdf(z):
-            return float(post.cdf("odds_ratio", [math.exp(z)])[0])
+        def at(z):
+            return [math.exp(z)]
+    log_tail = math.log(tail)
 
-        def sf(z):
-            return float(post.sf("odds_ratio", [math.exp(z)])[0])
+    def log_cdf(z):
+        return math.log(max(float(post.cdf(measure, at(z))[0]), _TINY)) - log_tail
+
+    def log_sf(z):
+        return math.log(max(float(post.sf(measure, at(z))[0]), _TINY)) - log_tail
+
     limits = (-U_MAX, U_MAX) if measure == "p_treatment" else (-2 * U_MAX, 2 * U_MAX)
-    lo = roots.monotone_root(lambda z: cdf(z) - tail, -1.0, 1.0, increasing=True, limits=limits,
-                             at_limit="clamp", xtol=1e-15, what=f"the lower tail of {measure}")
-    hi = roots.monotone_root(lambda z: sf(z) - tail, -1.0, 1.0, increasing=False, limits=limits,
-                             at_limit="clamp", xtol=1e-15, what=f"the upper tail of {measure}")
+    lo = roots.monotone_root(log_cdf, -1.0, 1.0, increasing=True, limits=limits,
+                             at_limit="clamp", xtol=1e-12, what=f"the lower tail of {measure}")
+    hi = roots.monotone_root(log_sf, -1.0, 1.0, increasing=False, limits=limits,
+                             at_limit="clamp", xtol=1e-12, what=f"the upper tail of {measure}")
     return lo, hi
 
 
