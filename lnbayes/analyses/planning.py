@@ -67,26 +67,8 @@ def predict(
     design_prior = _design_prior(trial, outcome, design_prior_name)
     for prior in (*priors, design_prior):
         _require_beta_control(trial, prior, "predict")
-    final_t, final_c = default_final(trial) if final is None else final
-    if final_t < outcome.treatment_n or final_c < outcome.control_n:
-        where = ("predict: final arm sizes" if final is not None
-                 else f"{_source(trial)}: trial.planned_enrolment")
-        given = (f"{final_t}/{final_c}" if final is not None else
-                 f"{trial.planned_enrolment} patients at the {trial.allocation[0]}:"
-                 f"{trial.allocation[1]} allocation ({final_t}/{final_c})")
-        raise LnbayesError(
-            f"{where}: {given} is smaller than the data so far "
-            f"({outcome.treatment_n}/{outcome.control_n}): nothing is left to predict")
-    meaningful_at = outcome.thresholds[0] if meaningful and outcome.thresholds else None
-    completions_count = (final_t - outcome.treatment_n + 1) * (final_c - outcome.control_n + 1)
-    meaningful_omitted = None
-    if meaningful_at is not None and completions_count > MEANINGFUL_MAX_COMPLETIONS:
-        meaningful_omitted = (f"{completions_count:,} completions: more than the "
-                              f"{MEANINGFUL_MAX_COMPLETIONS} for which the exact engine judges "
-                              "clinically meaningful benefit one completion at a time")
-        meaningful_at = None
-    elif meaningful and not outcome.thresholds:
-        meaningful_omitted = "the outcome states no clinically meaningful threshold"
+    final_t, final_c = _final_sizes(trial, outcome, final)
+    meaningful_at, meaningful_omitted = _meaningful_setting(outcome, meaningful, final_t, final_c)
     thresholds = sorted({threshold, *REPORTED_THRESHOLDS}, reverse=True)
     args = (outcome.treatment_events, outcome.treatment_n, outcome.control_events,
             outcome.control_n, final_t, final_c, outcome.lower_is_better)
@@ -95,7 +77,6 @@ def predict(
     for prior in priors:
         start = time.perf_counter()
         pred = design_pred if prior.name == design_prior.name else enumeration.predictive(prior, *args)
-        prob = design_pred.prob  # the design prior predicts, the analysis prior decides
         current = enumeration.prob_benefit(
             prior, outcome.treatment_events, outcome.treatment_n, outcome.control_events,
             outcome.control_n, outcome.lower_is_better,
@@ -106,53 +87,13 @@ def predict(
         if criteria:
             rule_success = _rule_success(prior, outcome, pred, final_t, final_c, criteria)
         seconds = time.perf_counter() - start
-        completions = []
-        for i, c in enumerate(pred.future_c):
-            for j, t in enumerate(pred.future_t):
-                row = {
-                    "future_treatment_events": int(t), "future_control_events": int(c),
-                    "final_treatment_events": int(outcome.treatment_events + t),
-                    "final_control_events": int(outcome.control_events + c),
-                    "probability": float(prob[i, j]),
-                    "probability_same_prior": float(pred.prob[i, j]),
-                    "final_p_benefit": float(pred.final_p_benefit[i, j]),
-                }
-                row["reaches"] = [q for q in thresholds
-                                  if pred.final_p_benefit[i, j] >= q - enumeration.DECISION_TOL]
-                if final_meaningful is not None:
-                    row["final_p_meaningful"] = float(final_meaningful[i, j])
-                if rule_success is not None:
-                    row["rule_holds"] = bool(rule_success[i, j])
-                completions.append(row)
-        result = {
-            "prior": prior.name,
-            "label": prior.label,
-            "design_prior": design_prior.name,
-            "final": {"treatment": final_t, "control": final_c},
-            "threshold": threshold,
-            "predictive_probability": _success(prob, pred.final_p_benefit, threshold),
-            "by_threshold": [{"threshold": q,
-                              "predictive_probability": _success(prob, pred.final_p_benefit, q),
-                              "same_prior": pred.success(q)}
-                             for q in thresholds],
-            "current_p_benefit": current,
-            "max_final_p_benefit": float(np.max(pred.final_p_benefit)),
-            "success_steps": success_steps(prob, pred.final_p_benefit),
-            "completions": completions,
-            "seconds": seconds,
-        }
-        if rule_success is not None:
-            result["rule"] = {"predictive_probability": float(np.sum(prob[rule_success])),
-                              "same_prior": float(np.sum(pred.prob[rule_success])),
-                              "reachable": bool(rule_success.any())}
-        if final_meaningful is not None:
-            result["meaningful"] = {
-                "scale": meaningful_at.scale, "value": meaningful_at.value,
-                "by_threshold": [{"threshold": q,
-                                  "predictive_probability": _success(prob, final_meaningful, q)}
-                                 for q in thresholds],
-                "max_final_p_meaningful": float(np.max(final_meaningful)),
-            }
+        result = _predict_row(prior, design_prior, design_pred.prob, pred, (final_t, final_c),
+                              threshold, thresholds, current)
+        result["completions"] = _completion_rows(outcome, design_pred.prob, pred, thresholds,
+                                                 final_meaningful, rule_success)
+        result["seconds"] = seconds
+        result.update(_rule_and_meaningful(design_pred.prob, pred, thresholds, meaningful_at,
+                                           final_meaningful, rule_success))
         results.append(result)
     return {
         "trial": trial.id,
@@ -182,6 +123,99 @@ def predict(
         "provenance": {"command": files.command_line(), "trial_file": trial.source_path,
                        "versions": files.versions()},
     }
+
+
+def _final_sizes(trial: Trial, outcome, final: tuple[int, int] | None) -> tuple[int, int]:
+    """The arm sizes the trial is completed to (default: the planned enrolment), checked."""
+    final_t, final_c = default_final(trial) if final is None else final
+    if final_t < outcome.treatment_n or final_c < outcome.control_n:
+        where = ("predict: final arm sizes" if final is not None
+                 else f"{_source(trial)}: trial.planned_enrolment")
+        given = (f"{final_t}/{final_c}" if final is not None else
+                 f"{trial.planned_enrolment} patients at the {trial.allocation[0]}:"
+                 f"{trial.allocation[1]} allocation ({final_t}/{final_c})")
+        raise LnbayesError(
+            f"{where}: {given} is smaller than the data so far "
+            f"({outcome.treatment_n}/{outcome.control_n}): nothing is left to predict")
+    return final_t, final_c
+
+
+def _meaningful_setting(outcome, meaningful: bool, final_t: int, final_c: int):
+    """(the threshold judged as clinically meaningful or None, why it is omitted or None)."""
+    if not meaningful:
+        return None, None
+    if not outcome.thresholds:
+        return None, "the outcome states no clinically meaningful threshold"
+    completions_count = (final_t - outcome.treatment_n + 1) * (final_c - outcome.control_n + 1)
+    if completions_count > MEANINGFUL_MAX_COMPLETIONS:
+        return None, (f"{completions_count:,} completions: more than the "
+                      f"{MEANINGFUL_MAX_COMPLETIONS} for which the exact engine judges "
+                      "clinically meaningful benefit one completion at a time")
+    return outcome.thresholds[0], None
+
+
+def _predict_row(prior, design_prior, prob, pred, final, threshold, thresholds,
+                 current) -> dict[str, Any]:
+    """One analysis prior's predictive probabilities: ``prob`` is the design prior's predictive
+    distribution of the completions (it predicts), ``pred`` the analysis prior's (it decides)."""
+    return {
+        "prior": prior.name,
+        "label": prior.label,
+        "design_prior": design_prior.name,
+        "final": {"treatment": final[0], "control": final[1]},
+        "threshold": threshold,
+        "predictive_probability": _success(prob, pred.final_p_benefit, threshold),
+        "by_threshold": [{"threshold": q,
+                          "predictive_probability": _success(prob, pred.final_p_benefit, q),
+                          "same_prior": pred.success(q)}
+                         for q in thresholds],
+        "current_p_benefit": current,
+        "max_final_p_benefit": float(np.max(pred.final_p_benefit)),
+        "success_steps": success_steps(prob, pred.final_p_benefit),
+    }
+
+
+def _rule_and_meaningful(prob, pred, thresholds, meaningful_at, final_meaningful,
+                         rule_success) -> dict[str, Any]:
+    """A row's success by the multi-criterion rule and as clinically meaningful benefit."""
+    result = {}
+    if rule_success is not None:
+        result["rule"] = {"predictive_probability": float(np.sum(prob[rule_success])),
+                          "same_prior": float(np.sum(pred.prob[rule_success])),
+                          "reachable": bool(rule_success.any())}
+    if final_meaningful is not None:
+        result["meaningful"] = {
+            "scale": meaningful_at.scale, "value": meaningful_at.value,
+            "by_threshold": [{"threshold": q,
+                              "predictive_probability": _success(prob, final_meaningful, q)}
+                             for q in thresholds],
+            "max_final_p_meaningful": float(np.max(final_meaningful)),
+        }
+    return result
+
+
+def _completion_rows(outcome, prob, pred, thresholds, final_meaningful,
+                     rule_success) -> list[dict[str, Any]]:
+    """One row per completion of the trial: its probability and the completed trial's answer."""
+    completions = []
+    for i, c in enumerate(pred.future_c):
+        for j, t in enumerate(pred.future_t):
+            row = {
+                "future_treatment_events": int(t), "future_control_events": int(c),
+                "final_treatment_events": int(outcome.treatment_events + t),
+                "final_control_events": int(outcome.control_events + c),
+                "probability": float(prob[i, j]),
+                "probability_same_prior": float(pred.prob[i, j]),
+                "final_p_benefit": float(pred.final_p_benefit[i, j]),
+            }
+            row["reaches"] = [q for q in thresholds
+                              if pred.final_p_benefit[i, j] >= q - enumeration.DECISION_TOL]
+            if final_meaningful is not None:
+                row["final_p_meaningful"] = float(final_meaningful[i, j])
+            if rule_success is not None:
+                row["rule_holds"] = bool(rule_success[i, j])
+            completions.append(row)
+    return completions
 
 
 def success_steps(prob: np.ndarray, final_p: np.ndarray) -> list[dict[str, float]]:
