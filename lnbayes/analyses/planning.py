@@ -279,19 +279,8 @@ def design(
     ``with_reverse``, ``reverse``: the reverse answers of the rule under every prior of the
     outcome (:func:`lnbayes.analyses.reverse.reverse_questions`).
     """
-    d = trial.design
-    outcome = trial.outcome(outcome_name or (d.outcome if d else None))
-    design_outcome = trial.outcome(d.outcome) if d is not None else None
-    if design_outcome is not None and design_outcome.name != outcome.name:
-        d = None  # the file's rates describe another outcome
-    prior = _design_prior(trial, outcome, prior_name)
-    _require_beta_control(trial, prior, "design")
-    n_t, n_c = default_final(trial) if n is None else n
-    threshold = threshold if threshold is not None else (d.threshold if d else 0.95)
-    target = target_power if target_power is not None else (d.target_power if d else 0.8)
-    control_rate = control_rate if control_rate is not None else (d.control_rate if d else None)
-    if hoped_for_rate is None and d is not None:
-        hoped_for_rate = d.hoped_for_rate
+    outcome, prior, (n_t, n_c), threshold, target, control_rate, hoped_for_rate = _design_settings(
+        trial, prior_name, n, threshold, control_rate, hoped_for_rate, outcome_name, target_power)
     lower = outcome.lower_is_better
     start = time.perf_counter()
     declare = enumeration.declare_table(prior, n_t, n_c, threshold, lower)
@@ -309,19 +298,8 @@ def design(
     power = sample = None
     curve: list[dict[str, float]] = []
     if control_rate is not None and hoped_for_rate is not None:
-        power = {
-            "p_control": control_rate, "p_treatment": hoped_for_rate,
-            "odds_ratio": (hoped_for_rate * (1 - control_rate)
-                           / (control_rate * (1 - hoped_for_rate))),
-            "power": float(enumeration.prob_declare(declare, control_rate, hoped_for_rate)),
-        }
-        allocation = trial.allocation or (n_t, n_c)
-        sample = enumeration.sample_size(prior, allocation, threshold, control_rate, hoped_for_rate,
-                                      target=target, lower_is_better=lower)
-        sample["target_power"] = target
-        sample["allocation"] = list(allocation)
-        curve = _power_curve(prior, allocation, threshold, control_rate, hoped_for_rate, lower,
-                             sample)
+        power, sample, curve = _power_and_sample(trial, prior, declare, (n_t, n_c), threshold,
+                                                 control_rate, hoped_for_rate, target, lower)
     seconds = time.perf_counter() - start
     reverse_answers = None
     if with_reverse:
@@ -351,6 +329,44 @@ def design(
         "provenance": {"command": files.command_line(), "trial_file": trial.source_path,
                        "versions": files.versions()},
     }
+
+
+def _design_settings(trial: Trial, prior_name, n, threshold, control_rate, hoped_for_rate,
+                     outcome_name, target_power):
+    """The design's outcome, prior, arm sizes, threshold, target power and rates: each as given,
+    else from the file's ``[design]`` table (when it describes this outcome), else the default."""
+    d = trial.design
+    outcome = trial.outcome(outcome_name or (d.outcome if d else None))
+    design_outcome = trial.outcome(d.outcome) if d is not None else None
+    if design_outcome is not None and design_outcome.name != outcome.name:
+        d = None  # the file's rates describe another outcome
+    prior = _design_prior(trial, outcome, prior_name)
+    _require_beta_control(trial, prior, "design")
+    sizes = default_final(trial) if n is None else n
+    threshold = threshold if threshold is not None else (d.threshold if d else 0.95)
+    target = target_power if target_power is not None else (d.target_power if d else 0.8)
+    control_rate = control_rate if control_rate is not None else (d.control_rate if d else None)
+    if hoped_for_rate is None and d is not None:
+        hoped_for_rate = d.hoped_for_rate
+    return outcome, prior, sizes, threshold, target, control_rate, hoped_for_rate
+
+
+def _power_and_sample(trial: Trial, prior, declare, sizes, threshold, control_rate,
+                      hoped_for_rate, target, lower):
+    """(power at the hoped-for rate, the sample size for ``target`` power, the power curve)."""
+    power = {
+        "p_control": control_rate, "p_treatment": hoped_for_rate,
+        "odds_ratio": (hoped_for_rate * (1 - control_rate)
+                       / (control_rate * (1 - hoped_for_rate))),
+        "power": float(enumeration.prob_declare(declare, control_rate, hoped_for_rate)),
+    }
+    allocation = trial.allocation or sizes
+    sample = enumeration.sample_size(prior, allocation, threshold, control_rate, hoped_for_rate,
+                                     target=target, lower_is_better=lower)
+    sample["target_power"] = target
+    sample["allocation"] = list(allocation)
+    curve = _power_curve(prior, allocation, threshold, control_rate, hoped_for_rate, lower, sample)
+    return power, sample, curve
 
 
 def _require_beta_control(trial: Trial, prior, command: str) -> None:
