@@ -98,8 +98,6 @@ def design(
     if hoped_for_rate is None and d is not None:
         hoped_for_rate = d.hoped_for_rate
     start = time.perf_counter()
-    rates = np.array(planning.OC_RATES)
-    p_c, p_t = np.meshgrid(rates, rates, indexing="ij")
     ref = None
     if reference_prior is not None:
         candidates = [p for p in trial.priors_for(outcome) if p.name == reference_prior]
@@ -112,100 +110,11 @@ def design(
         "rule": rule_text(criteria, lower),
     }
     if not looks:
-        tables = rules.rule_tables(prior, n_t, n_c, criteria, lower)
-        grid = enumeration.prob_declare(tables.declare, p_c, p_t)
-        oc = [{"p_control": float(a), "p_treatment": float(b), "p_declare_benefit": float(v)}
-              for a, b, v in zip(p_c.ravel(), p_t.ravel(), grid.ravel())]
-        t1 = enumeration.type_i_error(tables.declare)
-        by_rate = enumeration.prob_declare(tables.declare, rates, rates)
-        ref_by_rate = ref_max = None
-        if ref is not None:
-            ref_declare = rules.declare_table(ref, n_t, n_c, criteria, lower)
-            ref_by_rate = enumeration.prob_declare(ref_declare, rates, rates)
-            ref_max = enumeration.type_i_error(ref_declare)
-        power = sample = None
-        curve: list[dict[str, float]] = []
-        if control_rate is not None and hoped_for_rate is not None:
-            power = {"p_control": control_rate, "p_treatment": hoped_for_rate,
-                     "odds_ratio": _odds_ratio(control_rate, hoped_for_rate),
-                     "power": float(enumeration.prob_declare(tables.declare, control_rate,
-                                                             hoped_for_rate))}
-            allocation = trial.allocation or (n_t, n_c)
-            if prior.family == "arm":
-                sample = rules.sample_size(prior, allocation, criteria, control_rate,
-                                           hoped_for_rate, target=target, lower_is_better=lower)
-                sample["allocation"] = list(allocation)
-                curve = planning.power_curve(
-                    lambda total: rules.power_at(prior, total, allocation, criteria, control_rate,
-                                                 hoped_for_rate, lower), allocation, sample)
-            else:
-                sample = {"total": None, "omitted": (
-                    "the sample-size search evaluates many designs; under an effect-level prior "
-                    "each needs exact posteriors one dataset at a time")}
-            sample["target_power"] = target
-        declaring = [[int(a), int(b)] for a, b in np.argwhere(tables.declare)]
-        result.update({
-            "method": ("exact enumeration of all (n_t + 1) x (n_c + 1) outcomes (no simulation); "
-                       f"{tables.exact_datasets} exact posteriors"
-                       if tables.exact_datasets else
-                       "exact enumeration of all (n_t + 1) x (n_c + 1) outcomes (no simulation)"),
-            "declaring_datasets": {"count": len(declaring), "y_control_y_treatment": declaring},
-            "operating_characteristics": oc,
-            "type_i_error": {"max": t1["max"], "at_rate": t1["at_rate"],
-                             "at_control_rate": (None if control_rate is None else float(
-                                 enumeration.prob_declare(tables.declare, control_rate,
-                                                          control_rate))),
-                             "control_rate": control_rate},
-            "type_i_by_rate": _by_rate(rates, by_rate, ref, ref_by_rate),
-            "reference": None if ref is None else {"prior": ref.name, "type_i_error_max": ref_max},
-            "power": power,
-            "sample_size": sample,
-            "power_curve": curve,
-        })
+        result.update(_single_look(trial, prior, ref, (n_t, n_c), criteria, lower, control_rate,
+                                   hoped_for_rate, target))
     else:
-        seq = rules.sequential_design(prior, looks, criteria, lower, futility)
-        oc = []
-        for a, b in zip(p_c.ravel(), p_t.ravel()):
-            r = rules.sequential_oc(seq, a, b)
-            oc.append({"p_control": float(a), "p_treatment": float(b),
-                       "p_declare_benefit": r["p_declare_benefit"],
-                       "p_stop_futility": r["p_stop_futility"], "expected_n": r["expected_n"]})
-        null = [rules.sequential_oc(seq, r, r)["p_declare_benefit"] for r in TYPE_I_GRID]
-        k = int(np.argmax(null))
-        by_rate = np.array([rules.sequential_oc(seq, r, r)["p_declare_benefit"] for r in rates])
-        ref_by_rate = ref_max = None
-        if ref is not None:
-            ref_seq = rules.sequential_design(ref, looks, criteria, lower, futility)
-            ref_null = [rules.sequential_oc(ref_seq, r, r)["p_declare_benefit"]
-                        for r in TYPE_I_GRID]
-            kr = int(np.argmax(ref_null))
-            ref_max = {"max": float(ref_null[kr]), "at_rate": float(TYPE_I_GRID[kr])}
-            ref_by_rate = np.array([rules.sequential_oc(ref_seq, r, r)["p_declare_benefit"]
-                                    for r in rates])
-        power = None
-        if control_rate is not None and hoped_for_rate is not None:
-            power = rules.sequential_oc(seq, control_rate, hoped_for_rate)
-            power["power"] = power["p_declare_benefit"]
-            power["odds_ratio"] = _odds_ratio(control_rate, hoped_for_rate)
-        result.update({
-            "method": ("exact: the distribution of the running datasets is carried from look to "
-                       "look (no simulation); futility uses the predictive probability of "
-                       "success at the final look under the analysis prior"),
-            "looks": [{"n_treatment": t, "n_control": c} for t, c in seq.looks],
-            "futility": futility,
-            "operating_characteristics": oc,
-            "type_i_error": {"max": float(null[k]), "at_rate": float(TYPE_I_GRID[k]),
-                             "at_control_rate": (None if control_rate is None else
-                                                 rules.sequential_oc(seq, control_rate,
-                                                                     control_rate)
-                                                 ["p_declare_benefit"]),
-                             "control_rate": control_rate},
-            "type_i_by_rate": _by_rate(rates, by_rate, ref, ref_by_rate),
-            "reference": None if ref is None else {"prior": ref.name, "type_i_error_max": ref_max},
-            "power": power,
-            "sample_size": None,
-            "power_curve": [],
-        })
+        result.update(_with_looks(prior, ref, looks, criteria, lower, futility, control_rate,
+                                  hoped_for_rate))
     result["seconds"] = time.perf_counter() - start
     result["reverse"] = None
     if with_reverse:
@@ -215,6 +124,115 @@ def design(
     result["provenance"] = {"command": files.command_line(), "trial_file": trial.source_path,
                             "versions": files.versions()}
     return result
+
+
+def _single_look(trial: Trial, prior, ref, sizes, criteria, lower, control_rate,
+                 hoped_for_rate, target) -> dict[str, Any]:
+    """One analysis at ``sizes``: the rule's operating characteristics, type I error (beside
+    the reference prior's), power, sample size and power curve."""
+    n_t, n_c = sizes
+    rates = np.array(planning.OC_RATES)
+    p_c, p_t = np.meshgrid(rates, rates, indexing="ij")
+    tables = rules.rule_tables(prior, n_t, n_c, criteria, lower)
+    grid = enumeration.prob_declare(tables.declare, p_c, p_t)
+    oc = [{"p_control": float(a), "p_treatment": float(b), "p_declare_benefit": float(v)}
+          for a, b, v in zip(p_c.ravel(), p_t.ravel(), grid.ravel())]
+    t1 = enumeration.type_i_error(tables.declare)
+    by_rate = enumeration.prob_declare(tables.declare, rates, rates)
+    ref_by_rate = ref_max = None
+    if ref is not None:
+        ref_declare = rules.declare_table(ref, n_t, n_c, criteria, lower)
+        ref_by_rate = enumeration.prob_declare(ref_declare, rates, rates)
+        ref_max = enumeration.type_i_error(ref_declare)
+    power = sample = None
+    curve: list[dict[str, float]] = []
+    if control_rate is not None and hoped_for_rate is not None:
+        power = {"p_control": control_rate, "p_treatment": hoped_for_rate,
+                 "odds_ratio": _odds_ratio(control_rate, hoped_for_rate),
+                 "power": float(enumeration.prob_declare(tables.declare, control_rate,
+                                                         hoped_for_rate))}
+        allocation = trial.allocation or (n_t, n_c)
+        if prior.family == "arm":
+            sample = rules.sample_size(prior, allocation, criteria, control_rate,
+                                       hoped_for_rate, target=target, lower_is_better=lower)
+            sample["allocation"] = list(allocation)
+            curve = planning.power_curve(
+                lambda total: rules.power_at(prior, total, allocation, criteria, control_rate,
+                                             hoped_for_rate, lower), allocation, sample)
+        else:
+            sample = {"total": None, "omitted": (
+                "the sample-size search evaluates many designs; under an effect-level prior "
+                "each needs exact posteriors one dataset at a time")}
+        sample["target_power"] = target
+    declaring = [[int(a), int(b)] for a, b in np.argwhere(tables.declare)]
+    return {
+        "method": ("exact enumeration of all (n_t + 1) x (n_c + 1) outcomes (no simulation); "
+                   f"{tables.exact_datasets} exact posteriors"
+                   if tables.exact_datasets else
+                   "exact enumeration of all (n_t + 1) x (n_c + 1) outcomes (no simulation)"),
+        "declaring_datasets": {"count": len(declaring), "y_control_y_treatment": declaring},
+        "operating_characteristics": oc,
+        "type_i_error": {"max": t1["max"], "at_rate": t1["at_rate"],
+                         "at_control_rate": (None if control_rate is None else float(
+                             enumeration.prob_declare(tables.declare, control_rate,
+                                                      control_rate))),
+                         "control_rate": control_rate},
+        "type_i_by_rate": _by_rate(rates, by_rate, ref, ref_by_rate),
+        "reference": None if ref is None else {"prior": ref.name, "type_i_error_max": ref_max},
+        "power": power,
+        "sample_size": sample,
+        "power_curve": curve,
+    }
+
+
+def _with_looks(prior, ref, looks, criteria, lower, futility, control_rate,
+                hoped_for_rate) -> dict[str, Any]:
+    """Interim looks: efficacy and futility stops carried exactly from look to look."""
+    rates = np.array(planning.OC_RATES)
+    p_c, p_t = np.meshgrid(rates, rates, indexing="ij")
+    seq = rules.sequential_design(prior, looks, criteria, lower, futility)
+    oc = []
+    for a, b in zip(p_c.ravel(), p_t.ravel()):
+        r = rules.sequential_oc(seq, a, b)
+        oc.append({"p_control": float(a), "p_treatment": float(b),
+                   "p_declare_benefit": r["p_declare_benefit"],
+                   "p_stop_futility": r["p_stop_futility"], "expected_n": r["expected_n"]})
+    null = [rules.sequential_oc(seq, r, r)["p_declare_benefit"] for r in TYPE_I_GRID]
+    k = int(np.argmax(null))
+    by_rate = np.array([rules.sequential_oc(seq, r, r)["p_declare_benefit"] for r in rates])
+    ref_by_rate = ref_max = None
+    if ref is not None:
+        ref_seq = rules.sequential_design(ref, looks, criteria, lower, futility)
+        ref_null = [rules.sequential_oc(ref_seq, r, r)["p_declare_benefit"]
+                    for r in TYPE_I_GRID]
+        kr = int(np.argmax(ref_null))
+        ref_max = {"max": float(ref_null[kr]), "at_rate": float(TYPE_I_GRID[kr])}
+        ref_by_rate = np.array([rules.sequential_oc(ref_seq, r, r)["p_declare_benefit"]
+                                for r in rates])
+    power = None
+    if control_rate is not None and hoped_for_rate is not None:
+        power = rules.sequential_oc(seq, control_rate, hoped_for_rate)
+        power["power"] = power["p_declare_benefit"]
+        power["odds_ratio"] = _odds_ratio(control_rate, hoped_for_rate)
+    return {
+        "method": ("exact: the distribution of the running datasets is carried from look to "
+                   "look (no simulation); futility uses the predictive probability of "
+                   "success at the final look under the analysis prior"),
+        "looks": [{"n_treatment": t, "n_control": c} for t, c in seq.looks],
+        "futility": futility,
+        "operating_characteristics": oc,
+        "type_i_error": {"max": float(null[k]), "at_rate": float(TYPE_I_GRID[k]),
+                         "at_control_rate": (None if control_rate is None else
+                                             rules.sequential_oc(seq, control_rate,
+                                                                 control_rate)
+                                             ["p_declare_benefit"]),
+                         "control_rate": control_rate},
+        "type_i_by_rate": _by_rate(rates, by_rate, ref, ref_by_rate),
+        "reference": None if ref is None else {"prior": ref.name, "type_i_error_max": ref_max},
+        "power": power,
+        "sample_size": None,
+        "power_curve": [],
+    }
 
 
 def _odds_ratio(p_control: float, p_treatment: float) -> float | None:

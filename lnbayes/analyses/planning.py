@@ -112,17 +112,20 @@ def predict(
         "rule": (None if not criteria else
                  {"rule": rule_text(criteria, outcome.lower_is_better),
                   "criteria": [c.as_dict() for c in criteria]}),
-        "definition": (
-            "Hybrid predictive probability = sum over every possible outcome of the remaining "
-            "patients (future events 0..final - current in each arm) of its posterior predictive "
-            f"probability given the data so far under the design prior ({design_prior.name}), "
-            "times 1 if the completed trial's P(benefit) under the analysis prior (the row's "
-            "prior, all data) >= threshold. 'same_prior' predicts with the analysis prior too."
-        ),
+        "definition": _PREDICT_DEFINITION.format(design_prior=design_prior.name),
         "results": results,
         "provenance": {"command": files.command_line(), "trial_file": trial.source_path,
                        "versions": files.versions()},
     }
+
+
+_PREDICT_DEFINITION = (
+    "Hybrid predictive probability = sum over every possible outcome of the remaining "
+    "patients (future events 0..final - current in each arm) of its posterior predictive "
+    "probability given the data so far under the design prior ({design_prior}), "
+    "times 1 if the completed trial's P(benefit) under the analysis prior (the row's "
+    "prior, all data) >= threshold. 'same_prior' predicts with the analysis prior too."
+)
 
 
 def _final_sizes(trial: Trial, outcome, final: tuple[int, int] | None) -> tuple[int, int]:
