@@ -49,6 +49,29 @@ def prior_predictive(
             _beta_binomial_pmf(prior.treatment, n_treatment),
             _beta_binomial_pmf(prior.control, n_control),
         )
+    eta_c, wc, control = _control_nodes(prior, n_control_nodes)
+    p_c = special.expit(eta_c)
+    eta, wt, common = _treatment_nodes(prior, p_c, n_treatment_nodes)
+    p_t = special.expit(eta)
+    # the effect's density carried to logit(p_treatment) (Jacobian and truncation included)
+    with np.errstate(invalid="ignore"):
+        log_dens = log_effect_given_control(NormalMix.of(prior.effect), prior.scale,
+                                            eta_c[:, None], eta)
+    dens = np.where(np.isfinite(log_dens), np.exp(log_dens), 0.0) * wt
+    mass = dens.sum(axis=1, keepdims=True)
+    dens = np.where(mass > 0, dens / np.where(mass > 0, mass, 1.0), 0.0)
+    wc = np.where(mass[:, 0] > 0, wc, 0.0)
+    wc = wc / wc.sum()
+    cond_t = _treatment_pmf_given_control(dens, p_t, common, n_treatment)
+    y_c = np.arange(n_control + 1)
+    pmf_c = dists.binom_pmf(y_c[None, :], n_control, p_c[:, None])  # (R, Yc)
+    joint = np.einsum("r,ry,rc->yc", wc, cond_t, pmf_c)
+    return joint / joint.sum()
+
+
+def _control_nodes(prior, nodes: int):
+    """Simpson nodes on logit(p_control) over the control prior's 1e-14 quantiles (within
+    +-36), their normalised prior weights, and the control prior's mixture."""
     control = arm_mix(prior.control)
     if isinstance(control, LogitNormalMix):  # a Normal on logit(p_control): its own window
         lo, hi = control.window(1e-14)
@@ -56,15 +79,20 @@ def prior_predictive(
         w, a, b = _arrays(prior.control)
         lo = float(np.min(special.logit(np.clip(dists.beta_ppf(1e-14, a, b), 1e-300, None))))
         hi = float(np.max(special.logit(np.clip(dists.beta_isf(1e-14, a, b), None, 1 - 1e-16))))
-    eta_c, wc = quadrature.simpson_grid(max(lo, -36.0), min(hi, 36.0), n_control_nodes)
-    p_c = special.expit(eta_c)
+    eta_c, wc = quadrature.simpson_grid(max(lo, -36.0), min(hi, 36.0), nodes)
     wc = wc * np.exp(control.logpdf_logit(eta_c))
-    wc = wc / wc.sum()
+    return eta_c, wc / wc.sum(), control
 
+
+def _treatment_nodes(prior, p_c: np.ndarray, nodes: int):
+    """logit(p_treatment) nodes spanning the effect prior at every p_control node, their Simpson
+    weights (both of shape (len(p_c), nodes')), and whether the grid is common to every row.
+
+    One common grid, or (narrow effect priors, which the common grid would step over) a grid of
+    401 nodes per p_control node.
+    """
     em = np.asarray(prior.effect.means, float)
     es = np.asarray(prior.effect.sds, float)
-    # logit(p_treatment) nodes spanning the prior at every p_control node: one common grid, or
-    # (narrow effect priors, which the common grid would step over) a grid per p_control node
     span_lo, span_hi = float(np.min(em - 12 * es)), float(np.max(em + 12 * es))
     feas_lo, feas_hi = effects.theta_bounds(prior.scale, p_c)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -76,46 +104,36 @@ def prior_predictive(
     e_lo, e_hi = float(np.min(e_lo_r)), float(np.max(e_hi_r))
     # d theta / d logit(p_t) <= 1 (log_or, log_rr) or 1/4 (rd): the narrowest component's width
     s_logit = float(np.min(es)) * (4.0 if prior.scale == "rd" else 1.0)
-    common = (e_hi - e_lo) / (n_treatment_nodes - 1) <= s_logit / 4
-    if common:
-        eta_t, wt = quadrature.simpson_grid(e_lo, e_hi, n_treatment_nodes)
+    if (e_hi - e_lo) / (nodes - 1) <= s_logit / 4:
+        eta_t, wt = quadrature.simpson_grid(e_lo, e_hi, nodes)
         eta = np.broadcast_to(eta_t, (len(p_c), len(eta_t)))
-        wt = np.broadcast_to(wt, eta.shape)
-    else:
-        nodes = 401
-        frac = np.linspace(0.0, 1.0, nodes)
-        eta = e_lo_r[:, None] + (e_hi_r - e_lo_r)[:, None] * frac[None, :]
-        h = (e_hi_r - e_lo_r) / (nodes - 1)
-        wt = h[:, None] * quadrature.simpson_weights(nodes, 1.0)[None, :]
-    p_t = special.expit(eta)
-    # the effect's density carried to logit(p_treatment) (Jacobian and truncation included)
-    with np.errstate(invalid="ignore"):
-        log_dens = log_effect_given_control(NormalMix.of(prior.effect), prior.scale,
-                                            eta_c[:, None], eta)
-    dens = np.where(np.isfinite(log_dens), np.exp(log_dens), 0.0) * wt
-    mass = dens.sum(axis=1, keepdims=True)
-    dens = np.where(mass > 0, dens / np.where(mass > 0, mass, 1.0), 0.0)
-    wc = np.where(mass[:, 0] > 0, wc, 0.0)
-    wc = wc / wc.sum()
+        return eta, np.broadcast_to(wt, eta.shape), True
+    per_row = 401
+    frac = np.linspace(0.0, 1.0, per_row)
+    eta = e_lo_r[:, None] + (e_hi_r - e_lo_r)[:, None] * frac[None, :]
+    h = (e_hi_r - e_lo_r) / (per_row - 1)
+    return eta, h[:, None] * quadrature.simpson_weights(per_row, 1.0)[None, :], False
+
+
+def _treatment_pmf_given_control(dens: np.ndarray, p_t: np.ndarray, common: bool,
+                                 n_treatment: int) -> np.ndarray:
+    """P(y_t | p_control node) for every y_t, from the rows' weighted effect densities ``dens``
+    at the nodes ``p_t``; in blocks of at most 32 MB of binomial probabilities."""
     y_t = np.arange(n_treatment + 1)
-    y_c = np.arange(n_control + 1)
-    # P(y_t | p_control node), in blocks (at most 32 MB of binomial probabilities at a time)
-    cond_t = np.zeros((len(p_c), n_treatment + 1))
+    cond_t = np.zeros((dens.shape[0], n_treatment + 1))
     if common:
-        cols = max(1, (32 << 20) // (8 * eta.shape[1]))
+        cols = max(1, (32 << 20) // (8 * p_t.shape[1]))
         for start in range(0, n_treatment + 1, cols):
             sl = slice(start, start + cols)
             pmf_t = dists.binom_pmf(y_t[None, sl], n_treatment, p_t[0][:, None])  # (M, block)
             cond_t[:, sl] = dens @ pmf_t
     else:
-        rows = max(1, (32 << 20) // (8 * eta.shape[1] * (n_treatment + 1)))
-        for start in range(0, len(p_c), rows):
+        rows = max(1, (32 << 20) // (8 * p_t.shape[1] * (n_treatment + 1)))
+        for start in range(0, dens.shape[0], rows):
             sl = slice(start, start + rows)
             pmf_t = dists.binom_pmf(y_t[None, None, :], n_treatment, p_t[sl, :, None])
             cond_t[sl] = np.einsum("rj,rjy->ry", dens[sl], pmf_t)
-    pmf_c = dists.binom_pmf(y_c[None, :], n_control, p_c[:, None])  # (R, Yc)
-    joint = np.einsum("r,ry,rc->yc", wc, cond_t, pmf_c)
-    return joint / joint.sum()
+    return cond_t
 
 
 def box_p(predictive: np.ndarray, y_treatment: int, y_control: int, rtol: float = 1e-9) -> float:
