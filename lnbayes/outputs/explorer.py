@@ -131,53 +131,86 @@ def build_layout(data: dict[str, Any]):
     """The Bokeh layout of the page (widgets, two figures, text) and its callback."""
     from bokeh.events import DocumentReady
     from bokeh.layouts import column, row
-    from bokeh.models import (
-        BoxAnnotation,
-        ColorBar,
-        ColumnDataSource,
-        CustomJS,
-        CustomJSTickFormatter,
-        Div,
-        LinearColorMapper,
-        Range1d,
-        Select,
-        Slider,
-        Span,
-        Spinner,
-    )
-    from bokeh.palettes import Cividis256
-    from bokeh.plotting import figure
+    from bokeh.models import CustomJS, CustomJSTickFormatter
 
     primary = next(o for o in data["outcomes"] if o["name"] == data["primary"])
     scale = primary["scales"][0]
     c0, s0 = INITIAL_PRIOR[scale]
     rng = data["settings"]["ranges"][scale]
+    widgets = _widgets(data, primary, scale, rng, c0, s0)
+    ratio_ticks = CustomJSTickFormatter(code="""
+        const s = window.__lnbxScale || "log_or";
+        if (s === "rd") { return tick.toFixed(2); }
+        const v = Math.exp(tick);
+        return (v >= 10 ? v.toFixed(0) : v >= 1 ? v.toFixed(1) : v.toPrecision(2));""")
+    density = _density_figure(scale, ratio_ticks)
+    heatmap = _heatmap_figure(rng, c0, s0, ratio_ticks)
+    parts = {**widgets, **density, **heatmap}
+    args = dict(data=json.dumps(page_data(data), separators=(",", ":"), allow_nan=False),
+                **{name: parts[name] for name in _CALLBACK_MODELS})
+    callback = CustomJS(args=args, code=_callback_code())
+    for name in ("outcome_sel", "control_sel", "scale_sel", "threshold_sel", "centre", "sd",
+                 "centre_in", "sd_in"):
+        widgets[name].js_on_change("value", callback)
+    w = widgets
+    controls = column(w["outcome_sel"], w["control_sel"], w["scale_sel"], w["centre"], w["sd"],
+                      row(w["centre_in"], w["sd_in"]), w["threshold_sel"], w["results"])
+    layout = column(row(controls, column(density["dens_fig"], heatmap["heat_fig"])),
+                    row(w["tipping"]), w["named"])
+    return layout, callback, DocumentReady
 
-    outcome_sel = Select(title="Outcome", value=primary["name"], width=330, name="outcome",
-                         options=[(o["name"], o["label"]) for o in data["outcomes"]])
-    control_sel = Select(title="Control-arm prior", value=primary["controls"][0]["key"], width=330,
-                         name="control",
-                         options=[(c["key"], c["label"]) for c in primary["controls"]])
-    scale_sel = Select(title="Scale of your prior", value=scale, width=330, name="scale",
-                       options=[(s, s) for s in primary["scales"]])
-    threshold_sel = Select(title="Threshold of clinically meaningful benefit", value="0", width=330,
-                           name="threshold",
-                           options=[(str(k), t["label"]) for k, t in enumerate(primary["thresholds"])])
+
+_CALLBACK_MODELS = (
+    "outcome_sel", "control_sel", "scale_sel", "threshold_sel", "centre", "sd", "centre_in",
+    "sd_in", "results", "tipping", "named", "dens_src", "dens_fig", "heat_src", "heat_fig",
+    "tip_src", "marks_src", "cross_v", "cross_h", "you_src", "benefit_box", "hoped", "thr_span")
+"""The models the page's callback reads and writes, by the names its code uses."""
+
+
+def _widgets(data: dict, primary: dict, scale: str, rng: dict, c0: float,
+             s0: float) -> dict[str, Any]:
+    """The page's selectors, sliders, spinners and text panels, by the callback's names."""
+    from bokeh.models import Div, Select, Slider, Spinner
+
     span_c = rng["centre"][1] - rng["centre"][0]
     span_s = rng["sd"][1] - rng["sd"][0]
-    centre = Slider(title="Centre of your prior", start=rng["centre"][0], end=rng["centre"][1],
-                    value=c0, step=span_c / 1000, format="0[.]000", width=330, name="centre")
-    sd = Slider(title="Spread of your prior: sd", start=rng["sd"][0], end=rng["sd"][1], value=s0,
-                step=span_s / 1000, format="0[.]000", width=330, name="sd")
-    centre_in = Spinner(title="Centre (type a value)", low=rng["centre"][0], high=rng["centre"][1],
-                        value=c0, step=span_c / 1000, width=160, name="centre_in")
-    sd_in = Spinner(title="sd (type a value)", low=rng["sd"][0], high=rng["sd"][1], value=s0,
-                    step=span_s / 1000, width=160, name="sd_in")
     div_style = {"font-size": "13px"}
     stylesheets = [DIV_CSS]
-    results = Div(text="", width=520, name="results", stylesheets=stylesheets, styles=div_style)
-    tipping = Div(text="", width=520, name="tipping", stylesheets=stylesheets, styles=div_style)
-    named = Div(text="", width=1180, name="named", stylesheets=stylesheets, styles=div_style)
+    return dict(
+        outcome_sel=Select(title="Outcome", value=primary["name"], width=330, name="outcome",
+                           options=[(o["name"], o["label"]) for o in data["outcomes"]]),
+        control_sel=Select(title="Control-arm prior", value=primary["controls"][0]["key"],
+                           width=330, name="control",
+                           options=[(c["key"], c["label"]) for c in primary["controls"]]),
+        scale_sel=Select(title="Scale of your prior", value=scale, width=330, name="scale",
+                         options=[(s, s) for s in primary["scales"]]),
+        threshold_sel=Select(title="Threshold of clinically meaningful benefit", value="0",
+                             width=330, name="threshold",
+                             options=[(str(k), t["label"])
+                                      for k, t in enumerate(primary["thresholds"])]),
+        centre=Slider(title="Centre of your prior", start=rng["centre"][0],
+                      end=rng["centre"][1], value=c0, step=span_c / 1000, format="0[.]000",
+                      width=330, name="centre"),
+        sd=Slider(title="Spread of your prior: sd", start=rng["sd"][0], end=rng["sd"][1],
+                  value=s0, step=span_s / 1000, format="0[.]000", width=330, name="sd"),
+        centre_in=Spinner(title="Centre (type a value)", low=rng["centre"][0],
+                          high=rng["centre"][1], value=c0, step=span_c / 1000, width=160,
+                          name="centre_in"),
+        sd_in=Spinner(title="sd (type a value)", low=rng["sd"][0], high=rng["sd"][1], value=s0,
+                      step=span_s / 1000, width=160, name="sd_in"),
+        results=Div(text="", width=520, name="results", stylesheets=stylesheets,
+                    styles=div_style),
+        tipping=Div(text="", width=520, name="tipping", stylesheets=stylesheets,
+                    styles=div_style),
+        named=Div(text="", width=1180, name="named", stylesheets=stylesheets, styles=div_style),
+    )
+
+
+def _density_figure(scale: str, ratio_ticks) -> dict[str, Any]:
+    """The prior and posterior density figure, its source and its marks, by the callback's
+    names."""
+    from bokeh.models import BoxAnnotation, ColumnDataSource, Range1d, Span
+    from bokeh.plotting import figure
 
     dens_src = ColumnDataSource({"x": [], "prior": [], "post": []})
     dens_r = RANGES[scale].density
@@ -187,26 +220,38 @@ def build_layout(data: dict[str, Any]):
                   line_width=2, legend_label="your prior")
     dens_fig.line("x", "post", source=dens_src, color=style.PRIOR_COLOURS[0], line_width=2.5,
                   legend_label="posterior")
-    benefit_box = BoxAnnotation(left=0, right=1e9, fill_color=style.BENEFIT_FILL, fill_alpha=style.BENEFIT_ALPHA,
-                                line_alpha=0)
+    benefit_box = BoxAnnotation(left=0, right=1e9, fill_color=style.BENEFIT_FILL,
+                                fill_alpha=style.BENEFIT_ALPHA, line_alpha=0)
     dens_fig.add_layout(benefit_box)
     hoped = Span(location=None, dimension="height", line_color=style.OKABE_ITO["orange"],
                  line_dash="dotdash", line_width=2)
-    thr_span = Span(location=None, dimension="height", line_color=style.OKABE_ITO["reddish_purple"],
-                    line_dash="dotted", line_width=2)
+    thr_span = Span(location=None, dimension="height",
+                    line_color=style.OKABE_ITO["reddish_purple"], line_dash="dotted", line_width=2)
     zero = Span(location=0, dimension="height", line_color=style.REFERENCE_LINE, line_width=1)
     dens_fig.add_layout(zero)
     dens_fig.add_layout(hoped)
     dens_fig.add_layout(thr_span)
     dens_fig.legend.location = "top_left"
     dens_fig.legend.background_fill_alpha = 0.7
-    ratio_ticks = CustomJSTickFormatter(code="""
-        const s = window.__lnbxScale || "log_or";
-        if (s === "rd") { return tick.toFixed(2); }
-        const v = Math.exp(tick);
-        return (v >= 10 ? v.toFixed(0) : v >= 1 ? v.toFixed(1) : v.toPrecision(2));""")
     dens_fig.xaxis.formatter = ratio_ticks
-    dens_fig.xaxis.axis_label = "effect (ratios on a log axis); green: benefit; orange: hoped-for; purple: threshold"
+    dens_fig.xaxis.axis_label = ("effect (ratios on a log axis); green: benefit; orange: "
+                                 "hoped-for; purple: threshold")
+    return dict(dens_src=dens_src, dens_fig=dens_fig, benefit_box=benefit_box, hoped=hoped,
+                thr_span=thr_span)
+
+
+def _heatmap_figure(rng: dict, c0: float, s0: float, ratio_ticks) -> dict[str, Any]:
+    """The P(benefit) heatmap over (centre, sd) with its tipping lines, the named priors and the
+    reader's cross, by the callback's names."""
+    from bokeh.models import (
+        ColorBar,
+        ColumnDataSource,
+        CustomJSTickFormatter,
+        LinearColorMapper,
+        Span,
+    )
+    from bokeh.palettes import Cividis256
+    from bokeh.plotting import figure
 
     heat_src = ColumnDataSource({"image": [], "x": [], "y": [], "dw": [], "dh": []})
     mapper = LinearColorMapper(palette=Cividis256, low=0, high=1)
@@ -218,36 +263,26 @@ def build_layout(data: dict[str, Any]):
     heat_fig.image("image", x="x", y="y", dw="dw", dh="dh", source=heat_src, color_mapper=mapper)
     heat_fig.add_layout(ColorBar(color_mapper=mapper, title="P(benefit)", width=10), "right")
     heat_fig.xaxis.formatter = ratio_ticks
-    heat_fig.yaxis.formatter = CustomJSTickFormatter(code="return Math.pow(10, tick).toPrecision(2);")
+    heat_fig.yaxis.formatter = CustomJSTickFormatter(
+        code="return Math.pow(10, tick).toPrecision(2);")
     tip_src = ColumnDataSource({"xs": [], "ys": [], "label": []})
-    heat_fig.multi_line("xs", "ys", source=tip_src, color="white", line_dash="dashed", line_width=1.5)
+    heat_fig.multi_line("xs", "ys", source=tip_src, color="white", line_dash="dashed",
+                        line_width=1.5)
     marks_src = ColumnDataSource({"x": [], "y": [], "name": []})
     heat_fig.scatter("x", "y", source=marks_src, size=9, fill_color="white", line_color="black")
-    heat_fig.text("x", "y", text="name", source=marks_src, text_color="white", text_font_size="10px",
-                  x_offset=6, y_offset=-4)
-    cross_v = Span(location=c0, dimension="height", line_color=style.OKABE_ITO["vermillion"], line_width=2)
-    cross_h = Span(location=float(np.log10(s0)), dimension="width", line_color=style.OKABE_ITO["vermillion"],
+    heat_fig.text("x", "y", text="name", source=marks_src, text_color="white",
+                  text_font_size="10px", x_offset=6, y_offset=-4)
+    cross_v = Span(location=c0, dimension="height", line_color=style.OKABE_ITO["vermillion"],
                    line_width=2)
+    cross_h = Span(location=float(np.log10(s0)), dimension="width",
+                   line_color=style.OKABE_ITO["vermillion"], line_width=2)
     heat_fig.add_layout(cross_v)
     heat_fig.add_layout(cross_h)
     you_src = ColumnDataSource({"x": [c0], "y": [float(np.log10(s0))]})
     heat_fig.scatter("x", "y", source=you_src, size=12, marker="circle_cross",
                      fill_color=style.OKABE_ITO["vermillion"], line_color="white")
-
-    args = dict(data=json.dumps(page_data(data), separators=(",", ":"), allow_nan=False),
-                outcome_sel=outcome_sel, control_sel=control_sel, scale_sel=scale_sel,
-                threshold_sel=threshold_sel, centre=centre, sd=sd, centre_in=centre_in, sd_in=sd_in,
-                results=results, tipping=tipping, named=named, dens_src=dens_src, dens_fig=dens_fig,
-                heat_src=heat_src, heat_fig=heat_fig, tip_src=tip_src, marks_src=marks_src,
-                cross_v=cross_v, cross_h=cross_h, you_src=you_src, benefit_box=benefit_box,
-                hoped=hoped, thr_span=thr_span)
-    callback = CustomJS(args=args, code=_callback_code())
-    for w in (outcome_sel, control_sel, scale_sel, threshold_sel, centre, sd, centre_in, sd_in):
-        w.js_on_change("value", callback)
-    controls = column(outcome_sel, control_sel, scale_sel, centre, sd, row(centre_in, sd_in),
-                      threshold_sel, results)
-    layout = column(row(controls, column(dens_fig, heat_fig)), row(tipping), named)
-    return layout, callback, DocumentReady
+    return dict(heat_src=heat_src, heat_fig=heat_fig, tip_src=tip_src, marks_src=marks_src,
+                cross_v=cross_v, cross_h=cross_h, you_src=you_src)
 
 
 def render(data: dict[str, Any]) -> str:
