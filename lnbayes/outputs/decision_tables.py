@@ -149,8 +149,6 @@ def print_design(result: dict[str, Any], console) -> None:
     (:func:`lnbayes.analyses.planning.design`) and multi-criterion rules with or without interim
     looks (:func:`lnbayes.analyses.decisions.design`). P(declare) over true rates, type I error
     (beside the reference prior when given), power, sample size, and the reverse answers."""
-    from rich.table import Table
-
     n = result["n"]
     looks = result.get("looks")
     plan = (" -> ".join(f"{x['n_treatment']}/{x['n_control']}" for x in looks)
@@ -160,6 +158,23 @@ def print_design(result: dict[str, Any], console) -> None:
                   + (f"; futility if the predictive probability of final success < "
                      f"{result['futility']:g}" if looks and result.get("futility") else "")
                   + f"\n{result['method']}")
+    console.print(_oc_table(result))
+    ref = result.get("reference")
+    if result.get("type_i_by_rate"):
+        console.print(_type_i_table(result, ref))
+    lines = _type_i_lines(result["type_i_error"], ref)
+    lines += _power_lines(result["power"], looks)
+    lines += _sample_size_lines(result.get("sample_size_80", result.get("sample_size")))
+    console.print("\n".join(lines))
+    if result.get("reverse"):
+        print_reverse(result["reverse"], console)
+    console.print(f"[dim]Bold: equal rates (type I error). {result['seconds']:.1f} s.[/]")
+
+
+def _oc_table(result: dict[str, Any]):
+    """P(declare benefit) over every second true control and treatment rate."""
+    from rich.table import Table
+
     oc = {(r["p_control"], r["p_treatment"]): r["p_declare_benefit"]
           for r in result["operating_characteristics"]}
     controls = sorted({k[0] for k in oc})[1::2]
@@ -175,23 +190,29 @@ def print_design(result: dict[str, Any], console) -> None:
             text = f"{oc[(c, t)]:.3f}"
             cells.append(f"[bold]{text}[/]" if c == t else text)
         table.add_row(f"{c:.2f}", *cells)
-    console.print(table)
-    ref = result.get("reference")
-    if result.get("type_i_by_rate"):
-        t1 = Table(title="Type I error (equal true rates)"
-                         + (f": {result['prior']} beside {ref['prior']}" if ref else ""))
-        t1.add_column("true rate", justify="right")
-        t1.add_column(result["prior"], justify="right")
+    return table
+
+
+def _type_i_table(result: dict[str, Any], ref: dict[str, Any] | None):
+    """Type I error by common true rate, beside the reference prior's when there is one."""
+    from rich.table import Table
+
+    t1 = Table(title="Type I error (equal true rates)"
+                     + (f": {result['prior']} beside {ref['prior']}" if ref else ""))
+    t1.add_column("true rate", justify="right")
+    t1.add_column(result["prior"], justify="right")
+    if ref:
+        t1.add_column(ref["prior"], justify="right")
+        t1.add_column("inflation", justify="right")
+    for row in result["type_i_by_rate"]:
+        cells = [f"{row['p_declare_benefit']:.4f}"]
         if ref:
-            t1.add_column(ref["prior"], justify="right")
-            t1.add_column("inflation", justify="right")
-        for row in result["type_i_by_rate"]:
-            cells = [f"{row['p_declare_benefit']:.4f}"]
-            if ref:
-                cells += [f"{row['reference_p_declare_benefit']:.4f}", f"{row['inflation']:+.4f}"]
-            t1.add_row(f"{row['rate']:.2f}", *cells)
-        console.print(t1)
-    e = result["type_i_error"]
+            cells += [f"{row['reference_p_declare_benefit']:.4f}", f"{row['inflation']:+.4f}"]
+        t1.add_row(f"{row['rate']:.2f}", *cells)
+    return t1
+
+
+def _type_i_lines(e: dict[str, Any], ref: dict[str, Any] | None) -> list[str]:
     lines = [f"Largest type I error (equal true rates): {e['max']:.4f} at a common rate of "
              f"{e['at_rate']:.3f}"]
     if ref and ref.get("type_i_error_max"):
@@ -200,35 +221,37 @@ def print_design(result: dict[str, Any], console) -> None:
     if e.get("at_control_rate") is not None:
         lines.append(f"Type I error at the expected control rate {e['control_rate']:g}: "
                      f"{e['at_control_rate']:.4f}")
-    p = result["power"]
-    if p is not None:
-        effect = f", OR {p['odds_ratio']:.2f}" if p.get("odds_ratio") is not None else ""
-        lines.append(f"Power at the hoped-for effect (control {p['p_control']:.2f}, treatment "
-                     f"{p['p_treatment']:.3f}{effect}): {p['power']:.4f}")
-        if looks:
-            lines.append(f"  P(stop for futility) {p['p_stop_futility']:.4f}, expected total "
-                         f"size {p['expected_n']:.2f}")
-            for r in p["by_look"]:
-                lines.append(f"  look {r['look']} ({r['n_treatment']}/{r['n_control']}): reached "
-                             f"{r['p_reach']:.4f}, declare {r['p_declare_benefit']:.4f}, futility "
-                             f"{r['p_stop_futility']:.4f}")
-    s = result.get("sample_size_80", result.get("sample_size"))
-    if s is not None:
-        if s.get("omitted"):
-            lines.append(f"Sample size: not searched ({s['omitted']})")
-        elif s["total"] is None:
-            lines.append(f"Power {s['target_power']:.0%} not reached up to "
-                         f"{s['max_total_searched']} patients")
-        else:
-            lines.append(
-                f"Total sample size for {s['target_power']:.0%} power: {s['total']} "
-                f"({s['n_treatment']} + {s['n_control']}, power {s['power']:.4f}); power stays "
-                f">= {s['target_power']:.0%} at every total from {s['first_stable']} to "
-                f"{s['first_stable'] + 6} (power is saw-toothed in n)")
-    console.print("\n".join(lines))
-    if result.get("reverse"):
-        print_reverse(result["reverse"], console)
-    console.print(f"[dim]Bold: equal rates (type I error). {result['seconds']:.1f} s.[/]")
+    return lines
+
+
+def _power_lines(p: dict[str, Any] | None, looks) -> list[str]:
+    if p is None:
+        return []
+    effect = f", OR {p['odds_ratio']:.2f}" if p.get("odds_ratio") is not None else ""
+    lines = [f"Power at the hoped-for effect (control {p['p_control']:.2f}, treatment "
+             f"{p['p_treatment']:.3f}{effect}): {p['power']:.4f}"]
+    if looks:
+        lines.append(f"  P(stop for futility) {p['p_stop_futility']:.4f}, expected total "
+                     f"size {p['expected_n']:.2f}")
+        for r in p["by_look"]:
+            lines.append(f"  look {r['look']} ({r['n_treatment']}/{r['n_control']}): reached "
+                         f"{r['p_reach']:.4f}, declare {r['p_declare_benefit']:.4f}, futility "
+                         f"{r['p_stop_futility']:.4f}")
+    return lines
+
+
+def _sample_size_lines(s: dict[str, Any] | None) -> list[str]:
+    if s is None:
+        return []
+    if s.get("omitted"):
+        return [f"Sample size: not searched ({s['omitted']})"]
+    if s["total"] is None:
+        return [f"Power {s['target_power']:.0%} not reached up to "
+                f"{s['max_total_searched']} patients"]
+    return [f"Total sample size for {s['target_power']:.0%} power: {s['total']} "
+            f"({s['n_treatment']} + {s['n_control']}, power {s['power']:.4f}); power stays "
+            f">= {s['target_power']:.0%} at every total from {s['first_stable']} to "
+            f"{s['first_stable'] + 6} (power is saw-toothed in n)"]
 
 
 def _odds_ratio(x: dict[str, Any]) -> str:
