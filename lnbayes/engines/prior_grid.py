@@ -87,7 +87,6 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from functools import partial
 from types import SimpleNamespace
 
 import numpy as np
@@ -806,110 +805,174 @@ ESTIMATE_CHUNK = 13
 
 
 def _estimate_chunk(sweep, lat, mu, sd, measures, levels, at, xtol, out, sel) -> None:
-    scale, h = sweep.scale, lat.h
-    z2 = ((lat.theta[None, :] - mu[:, None]) / sd) ** 2
-    z2min = z2.min(axis=1)
-    g = np.exp(-0.5 * (z2 - z2min[:, None]))  # (K, J), per-prior constant dropped
-    if scale == "log_or":
-        r = np.broadcast_to(lat.a, (len(mu), len(lat.a)))
-        ok = np.ones(len(mu), bool)
-    else:
-        log_z = normal_log_mass(lat.lo[None, :], lat.hi[None, :], mu[:, None], sd)  # (K, R)
-        e = -0.5 * z2min[:, None] - log_z
-        ok = np.all(e < 600, axis=1) & (dists.norm_sf(sweep.lik_lo, mu, sd) > 1e-6)
-        r = lat.a[None, :] * np.exp(np.minimum(e, 600.0))
-    # the rows and theta range that carry the chunk's posteriors (more than 1e-16 of the mass)
-    row_mass = r * (lat.b @ g.T).T  # (K, R)
-    keep_r = np.flatnonzero(np.max(row_mass / np.maximum(row_mass.sum(axis=1, keepdims=True), 1e-300),
-                                   axis=0) > 1e-16)
-    marg = (r[:, keep_r] @ lat.b[keep_r]) * g
-    col = np.max(marg / np.maximum(marg.max(axis=1, keepdims=True), 1e-300), axis=0)
-    nz = np.flatnonzero(col > 1e-16)
-    if len(keep_r) == 0 or len(nz) == 0:
+    """One chunk of priors (means ``mu``): their CDFs at ``at`` and quantiles into ``out[sel]``."""
+    g, r, ok = _chunk_weights(sweep, lat, mu, sd)
+    rows = _ChunkRows.build(lat, g, r, ok)
+    if rows is None:
         out.ok[sel] = False
         return
-    j0, j1 = max(nz[0] - 4, 0), min(nz[-1] + 5, len(lat.theta))
-    theta = lat.theta[j0:j1]
-    x, lo, hi = lat.x[keep_r], lat.lo[keep_r], lat.hi[keep_r]
-    b = lat.b[keep_r, j0:j1]
-    g, r = g[:, j0:j1], r[:, keep_r]
-    n_rows, n_theta = b.shape
-    cell = partial(quadrature.grid_cell, theta[0], h, n_theta)
-    f = b[None, :, :] * g[:, None, :]  # (K, R, J)
-    c = quadrature.cumulative_integral(f, h).ravel()
-    f = f.ravel()
-    origin = (np.arange(len(mu))[:, None, None] * n_rows
-              + np.arange(n_rows)[None, :, None]) * n_theta  # flat index of (prior, row, 0)
-
-    def at_theta(v):  # the rows' cumulative integrals at v (K or 1, R, M)
-        k, t = cell(np.clip(v, lo[None, :, None], hi[None, :, None]))
-        return quadrature.cumulative_at(c, f, origin + k, t, h)
-
-    base = at_theta(lo[None, :, None])[..., 0]  # (K, R)
-    mass = r * np.maximum(at_theta(hi[None, :, None])[..., 0] - base, 0.0)
-    total = mass.sum(axis=1)
-    ok &= np.isfinite(total) & (total > 0)
-    rn = r / np.where(ok, total, 1.0)[:, None]
-
-    def cdf_at_cuts(cuts):
-        """cuts (K or 1, R, M) -> P(theta <= its row's cut) (K, M)."""
-        val = at_theta(cuts)
-        return np.clip(np.einsum("kr,krm->km", rn, np.maximum(val - base[..., None], 0.0)), 0.0, 1.0)
-
-    if scale == "log_or":  # no feasible edges: the rows' sum is the marginal's integral
-        marginal = (rn @ b) * g  # (K, J)
-        cm = quadrature.cumulative_integral(marginal, h).ravel()
-        start = (np.arange(len(mu)) * n_theta)[:, None]
-        k, t = cell(at)
-        low = quadrature.cumulative_at(cm, marginal.ravel(), start + 1, np.zeros((1, 1)), h)
-        out.cdf[sel] = np.clip(quadrature.cumulative_at(cm, marginal.ravel(), start + k[None, :],
-                                                        t[None, :], h) - low, 0.0, 1.0)
+    if sweep.scale == "log_or":  # no feasible edges: the rows' sum is the marginal's integral
+        out.cdf[sel] = rows.marginal_cdf(at)
     else:
-        out.cdf[sel] = cdf_at_cuts(np.broadcast_to(at[None, None, :], (1, n_rows, len(at))))
-    out.ok[sel] = ok
-    span_col = np.max((rn @ b) * g, axis=0)
-    weight = np.max(mass * rn / np.maximum(r, 1e-300), axis=0)  # each row's largest share
-    # all measures' quantiles in one search: on the RD or the log ratio
+        out.cdf[sel] = rows.cdf_at_cuts(np.broadcast_to(at[None, None, :],
+                                                        (1, rows.n_rows, len(at))))
+    out.ok[sel] = rows.ok
+    q = _chunk_quantiles(rows, sweep.scale, measures, np.asarray(levels), xtol)
     n_l = len(levels)
-    spans = [_measure_span(scale, m, x, theta, weight, span_col) for m in measures]
-    xr = x[None, :, None]
+    for i, m in enumerate(measures):
+        qm = q[:, i * n_l:(i + 1) * n_l]
+        out.quantiles[m][:, sel] = (qm if m == "risk_difference" else np.exp(qm)).T
 
-    # bracket each quantile on a coarse grid per measure shared by the chunk's priors
-    lv = np.tile(levels, len(measures))[None, :]
-    coarse_z = np.stack([np.linspace(lo_s, hi_s, ESTIMATE_COARSE) for lo_s, hi_s in spans])  # (nM, G)
+
+def _chunk_weights(sweep, lat, mu, sd):
+    """Each prior's Normal density on the lattice's theta values, ``g`` (K, J), per-prior
+    constant dropped; each row's weight under each prior, ``r`` (K, R) (on log_rr and rd divided
+    by the prior's mass over the row's feasible range); and which priors' normalisers are finite,
+    ``ok`` (K)."""
+    z2 = ((lat.theta[None, :] - mu[:, None]) / sd) ** 2
+    z2min = z2.min(axis=1)
+    g = np.exp(-0.5 * (z2 - z2min[:, None]))
+    if sweep.scale == "log_or":
+        return g, np.broadcast_to(lat.a, (len(mu), len(lat.a))), np.ones(len(mu), bool)
+    log_z = normal_log_mass(lat.lo[None, :], lat.hi[None, :], mu[:, None], sd)  # (K, R)
+    e = -0.5 * z2min[:, None] - log_z
+    ok = np.all(e < 600, axis=1) & (dists.norm_sf(sweep.lik_lo, mu, sd) > 1e-6)
+    return g, lat.a[None, :] * np.exp(np.minimum(e, 600.0)), ok
+
+
+@dataclass
+class _ChunkRows:
+    """A chunk's posteriors, row by row, on the rows and theta range that carry them.
+
+    ``c`` and ``f``: the cumulative integrals and integrands of every (prior, row) along theta
+    (flattened; ``origin`` indexes (prior, row, 0)); ``base``: each row's integral up to its
+    lower feasible edge; ``rn``: the row weights normalised to a unit posterior mass.
+    """
+
+    theta: np.ndarray
+    x: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+    b: np.ndarray
+    g: np.ndarray
+    r: np.ndarray
+    h: float
+    c: np.ndarray
+    f: np.ndarray
+    origin: np.ndarray
+    base: np.ndarray
+    mass: np.ndarray
+    rn: np.ndarray
+    ok: np.ndarray
+
+    @property
+    def n_rows(self) -> int:
+        return self.b.shape[0]
+
+    @classmethod
+    def build(cls, lat, g, r, ok) -> "_ChunkRows | None":
+        """Keep the rows and theta values where the chunk's posteriors carry more than 1e-16
+        of their mass (None if there are none), and integrate along each row."""
+        row_mass = r * (lat.b @ g.T).T  # (K, R)
+        keep_r = np.flatnonzero(np.max(
+            row_mass / np.maximum(row_mass.sum(axis=1, keepdims=True), 1e-300), axis=0) > 1e-16)
+        marg = (r[:, keep_r] @ lat.b[keep_r]) * g
+        col = np.max(marg / np.maximum(marg.max(axis=1, keepdims=True), 1e-300), axis=0)
+        nz = np.flatnonzero(col > 1e-16)
+        if len(keep_r) == 0 or len(nz) == 0:
+            return None
+        j0, j1 = max(nz[0] - 4, 0), min(nz[-1] + 5, len(lat.theta))
+        b = lat.b[keep_r, j0:j1]
+        g, r = g[:, j0:j1], r[:, keep_r]
+        n_rows, n_theta = b.shape
+        f = b[None, :, :] * g[:, None, :]  # (K, R, J)
+        c = quadrature.cumulative_integral(f, lat.h).ravel()
+        origin = (np.arange(g.shape[0])[:, None, None] * n_rows
+                  + np.arange(n_rows)[None, :, None]) * n_theta
+        rows = cls(theta=lat.theta[j0:j1], x=lat.x[keep_r], lo=lat.lo[keep_r],
+                   hi=lat.hi[keep_r], b=b, g=g, r=r, h=lat.h, c=c, f=f.ravel(), origin=origin,
+                   base=None, mass=None, rn=None, ok=ok)
+        rows.base = rows.at_theta(rows.lo[None, :, None])[..., 0]  # (K, R)
+        rows.mass = r * np.maximum(rows.at_theta(rows.hi[None, :, None])[..., 0] - rows.base,
+                                   0.0)
+        total = rows.mass.sum(axis=1)
+        rows.ok = ok & np.isfinite(total) & (total > 0)
+        rows.rn = r / np.where(rows.ok, total, 1.0)[:, None]
+        return rows
+
+    def cell(self, v):
+        return quadrature.grid_cell(self.theta[0], self.h, len(self.theta), v)
+
+    def at_theta(self, v):
+        """The rows' cumulative integrals at v (K or 1, R, M), clipped to each row's range."""
+        k, t = self.cell(np.clip(v, self.lo[None, :, None], self.hi[None, :, None]))
+        return quadrature.cumulative_at(self.c, self.f, self.origin + k, t, self.h)
+
+    def cdf_at_cuts(self, cuts):
+        """cuts (K or 1, R, M) -> P(theta <= its row's cut) (K, M)."""
+        val = self.at_theta(cuts)
+        return np.clip(np.einsum("kr,krm->km", self.rn,
+                                 np.maximum(val - self.base[..., None], 0.0)), 0.0, 1.0)
+
+    def marginal_cdf(self, at):
+        """P(theta <= at) (K, len(at)) from the marginal of theta (log_or: rows have no
+        feasible edges)."""
+        marginal = (self.rn @ self.b) * self.g  # (K, J)
+        cm = quadrature.cumulative_integral(marginal, self.h).ravel()
+        start = (np.arange(self.g.shape[0]) * len(self.theta))[:, None]
+        k, t = self.cell(at)
+        low = quadrature.cumulative_at(cm, marginal.ravel(), start + 1, np.zeros((1, 1)), self.h)
+        return np.clip(quadrature.cumulative_at(cm, marginal.ravel(), start + k[None, :],
+                                                t[None, :], self.h) - low, 0.0, 1.0)
+
+    def cdf_and_density(self, k, cut, dcut):
+        """For priors ``k`` and one cut per row (theta at a measure's value, d theta / dz):
+        the measure's CDF and its derivative in z."""
+        kk, tt = self.cell(np.clip(cut, self.lo[None, :], self.hi[None, :]))
+        val, dens = quadrature.cumulative_at(self.c, self.f, self.origin[k, :, 0] + kk, tt,
+                                             self.h, True)
+        rk = self.rn[k]
+        p = np.clip(np.sum(rk * np.maximum(val - self.base[k], 0.0), axis=1), 0.0, 1.0)
+        inside = (cut > self.lo[None, :]) & (cut < self.hi[None, :])
+        return p, np.sum(rk * np.where(inside, dens * dcut, 0.0), axis=1)
+
+
+def _chunk_quantiles(rows: _ChunkRows, scale: str, measures, levels, xtol) -> np.ndarray:
+    """Every measure's quantiles at ``levels`` for the chunk's priors, (K, measures x levels),
+    on the RD or the log ratio: bracketed on a coarse grid per measure shared by the chunk's
+    priors, then searched per prior."""
+    n_k, n_l, n_m = rows.g.shape[0], len(levels), len(measures)
+    span_col = np.max((rows.rn @ rows.b) * rows.g, axis=0)
+    weight = np.max(rows.mass * rows.rn / np.maximum(rows.r, 1e-300), axis=0)  # largest share
+    spans = [_measure_span(scale, m, rows.x, rows.theta, weight, span_col) for m in measures]
+    xr = rows.x[None, :, None]
+    lv = np.tile(levels, n_m)[None, :]
+    coarse_z = np.stack([np.linspace(lo_s, hi_s, ESTIMATE_COARSE) for lo_s, hi_s in spans])
     cuts = np.concatenate([_cut_of(scale, xr, m, coarse_z[i][None, None, :])[0]
                            for i, m in enumerate(measures)], axis=2)
-    coarse = cdf_at_cuts(cuts).reshape(len(mu), len(measures), 1, ESTIMATE_COARSE)
+    coarse = rows.cdf_at_cuts(cuts).reshape(n_k, n_m, 1, ESTIMATE_COARSE)
     idx = np.sum(coarse < levels[None, None, :, None], axis=3)  # coarse[idx - 1] < q <= coarse[idx]
-    idx = np.clip(idx, 1, ESTIMATE_COARSE - 1).reshape(len(mu), -1)
-    mz = np.repeat(np.arange(len(measures)), len(levels))[None, :]
-    flat = coarse[:, :, 0, :].reshape(len(mu), len(measures), ESTIMATE_COARSE)
-    kk = np.arange(len(mu))[:, None]
+    idx = np.clip(idx, 1, ESTIMATE_COARSE - 1).reshape(n_k, -1)
+    mz = np.repeat(np.arange(n_m), n_l)[None, :]
+    flat = coarse[:, :, 0, :].reshape(n_k, n_m, ESTIMATE_COARSE)
+    kk = np.arange(n_k)[:, None]
     a_z, b_z = coarse_z[mz, idx - 1], coarse_z[mz, idx]
     pa, pb = flat[kk, mz, idx - 1], flat[kk, mz, idx]
-    mcol = np.repeat(np.arange(len(measures)), n_l)
+    mcol = np.repeat(np.arange(n_m), n_l)
 
     def cdf_of(k, col, z):
         """The CDF of column ``col``'s measure at z, and its derivative, for the (prior k,
         column) pairs given as flat arrays (only the searches still running are evaluated)."""
-        cut = np.empty((len(k), n_rows))
-        dcut = np.empty((len(k), n_rows))
+        cut = np.empty((len(k), rows.n_rows))
+        dcut = np.empty((len(k), rows.n_rows))
         for i, m in enumerate(measures):
             sel_m = mcol[col] == i
             if sel_m.any():
-                cut[sel_m], dcut[sel_m] = _cut_of(scale, x[None, :], m, z[sel_m, None])
-        kk, tt = cell(np.clip(cut, lo[None, :], hi[None, :]))
-        val, dens = quadrature.cumulative_at(c, f, origin[k, :, 0] + kk, tt, h, True)
-        rk = rn[k]
-        p = np.clip(np.sum(rk * np.maximum(val - base[k], 0.0), axis=1), 0.0, 1.0)
-        inside = (cut > lo[None, :]) & (cut < hi[None, :])
-        return p, np.sum(rk * np.where(inside, dens * dcut, 0.0), axis=1)
+                cut[sel_m], dcut[sel_m] = _cut_of(scale, rows.x[None, :], m, z[sel_m, None])
+        return rows.cdf_and_density(k, cut, dcut)
 
-    q = _quantile_search(cdf_of, a_z, b_z, pa, pb, lv,
-                         np.repeat([xtol * max(1.0, hi_s - lo_s) for lo_s, hi_s in spans], n_l)[None, :])
-    for i, m in enumerate(measures):
-        qm = q[:, i * n_l:(i + 1) * n_l]
-        out.quantiles[m][:, sel] = (qm if m == "risk_difference" else np.exp(qm)).T
+    tol = np.repeat([xtol * max(1.0, hi_s - lo_s) for lo_s, hi_s in spans], n_l)[None, :]
+    return _quantile_search(cdf_of, a_z, b_z, pa, pb, lv, tol)
 
 
 def _measure_span(scale, measure, x, theta, weight, col) -> tuple[float, float]:
