@@ -571,29 +571,20 @@ def _cached_prior(prior, u_key: tuple[float, float, int]) -> tuple[np.ndarray, f
 
 
 def _lattice_masses(prior, plan: Plan, n_t, n_c, y_t, y_c) -> Masses:
+    """Harm and benefit masses of every dataset on the lattice plan: the prior in blocks of
+    u_c rows (within the band around the diagonal), times the control likelihoods, summed into
+    per-column accumulators that the treatment likelihoods then close."""
     u_c, u_t = plan.u_c, plan.u_t
     n_cn, n_tn = len(u_c), len(u_t)
     lik_c, s_c = _lik_rows(y_c, n_c, u_c)
     lik_t, s_t = _lik_rows(y_t, n_t, u_t)
-    acc_b = np.zeros((len(y_c), n_tn))
-    acc_h = np.zeros((len(y_c), n_tn))
-    acc_e = np.zeros((len(y_c), n_tn))  # the first and last two u_c rows
+    acc = np.zeros((3, len(y_c), n_tn))  # benefit, harm, and the first and last two u_c rows
     cached = plan.default and n_cn <= MAX_CACHED_NODES
     toeplitz = None
     if not cached and prior.family == "effect" and prior.scale == "log_or":
-        # u_t - u_c = (k - i - offset) h on the lattice: the effect's density is a function of
-        # the diagonal only, evaluated once per diagonal instead of once per node
-        j_min = -plan.offset - (n_cn - 1)
-        j = np.arange(j_min, n_tn - plan.offset)
-        c = BetaMix.of(prior.control)
-        log_pc = c.logpdf_logit(u_c)
-        log_phi = NormalMix.of(prior.effect).logpdf(j * plan.h_c)
-        top_c, top_phi = float(np.max(log_pc)), float(np.max(log_phi))
-        phi = np.exp(log_phi - top_phi)
-        toeplitz = (np.exp(log_pc - top_c), phi, j_min, top_c + top_phi)
+        toeplitz = _diagonal_factors(prior, plan, n_cn, n_tn)
     peak = -np.inf
     block = max(1, min(256, BLOCK_BYTES // (8 * n_tn)))
-    k_all = np.arange(n_tn)
     for start in range(0, n_cn, block):
         rows = np.arange(start, min(start + block, n_cn))
         if plan.band is not None:
@@ -603,61 +594,84 @@ def _lattice_masses(prior, plan: Plan, n_t, n_c, y_t, y_c) -> Masses:
             c0, c1 = 0, n_tn
         if c0 >= c1:
             continue
-        cols = k_all[c0:c1]
-        if cached:
-            dens_full, p = _cached_prior(prior, (float(u_c[0]), float(u_c[-1]), n_cn))
-            dens = dens_full[rows[0]:rows[-1] + 1, c0:c1]
-            block_peak = p
-        else:
-            if toeplitz is not None:  # log_or: pi_c(u_c) phi(u_t - u_c), phi on the lattice
-                pc, phi, j_min, block_peak = toeplitz
-                windows = np.lib.stride_tricks.sliding_window_view(phi, c1 - c0)
-                dens = windows[c0 - rows - plan.offset - j_min] * pc[rows][:, None]
-            else:
-                log_p = log_prior_density(prior, u_c[rows][:, None], u_t[None, c0:c1])
-                block_peak = float(np.max(log_p))
-                if not np.isfinite(block_peak):
-                    continue
-                dens = np.exp(log_p - block_peak)
+        got = _prior_block(prior, plan, cached, toeplitz, rows, c0, c1)
+        if got is None:
+            continue
+        dens, block_peak = got
         if block_peak > peak:  # rescale what was accumulated to the new peak
             if np.isfinite(peak):
-                factor = math.exp(peak - block_peak)
-                acc_b *= factor
-                acc_h *= factor
-                acc_e *= factor
+                acc *= math.exp(peak - block_peak)
             peak = block_peak
-        scale = math.exp(block_peak - peak)
-        lc = lik_c[:, rows] * scale
-        # columns left of the strip around the diagonal are all harm (weight 1), right of it all
-        # benefit; the strip gets the Gregory-corrected weights of both half-planes
-        m = GREGORY_ORDER
-        s0 = min(max(c0, rows[0] + plan.offset - (m - 1)), c1)
-        s1 = max(min(c1, rows[-1] + plan.offset + m), s0)
-        if s0 > c0:
-            acc_h[:, c0:s0] += lc @ dens[:, :s0 - c0]
-        if c1 > s1:
-            acc_b[:, s1:c1] += lc @ dens[:, s1 - c0:]
-        if s1 > s0:
-            strip = dens[:, s0 - c0:s1 - c0]
-            # offsets from the diagonal: (s0 - rows[0] - offset) + column - row, the same
-            # pattern for every block of the same shape (weights computed once per pattern)
-            w_b, w_h = _strip_weights(len(rows), int(s0 - rows[0] - plan.offset), int(s1 - s0))
-            acc_b[:, s0:s1] += lc @ (strip * w_b)
-            acc_h[:, s0:s1] += lc @ (strip * w_h)
-        for edge_rows in (rows[rows < 2], rows[rows >= n_cn - 2]):
-            if len(edge_rows):
-                sel = edge_rows - rows[0]
-                acc_e[:, c0:c1] += lc[:, sel] @ dens[sel]
+        lc = lik_c[:, rows] * math.exp(block_peak - peak)
+        _accumulate_block(acc, lc, dens, rows, c0, c1, plan.offset, n_cn)
+    acc_b, acc_h, acc_e = acc
     benefit = acc_b @ lik_t.T
     harm = acc_h @ lik_t.T
     total = benefit + harm
     with np.errstate(divide="ignore", invalid="ignore"):
-        acc = acc_b + acc_h
+        both = acc_b + acc_h
         cols = np.r_[0:2, n_tn - 2:n_tn]
-        edge_t = (acc[:, cols] @ lik_t[:, cols].T) / total
+        edge_t = (both[:, cols] @ lik_t[:, cols].T) / total
         edge_c = (acc_e @ lik_t.T) / total
         edge = float(np.nanmax(np.concatenate([edge_t.ravel(), edge_c.ravel()])))
     return Masses(harm, benefit, total, s_c, s_t, edge, plan)
+
+
+def _diagonal_factors(prior, plan: Plan, n_cn: int, n_tn: int):
+    """log_or off the default window: u_t - u_c = (k - i - offset) h on the lattice, so the
+    effect's density is a function of the diagonal only, evaluated once per diagonal instead of
+    once per node. (control density, effect density per diagonal, first diagonal, log scale)."""
+    j_min = -plan.offset - (n_cn - 1)
+    j = np.arange(j_min, n_tn - plan.offset)
+    log_pc = BetaMix.of(prior.control).logpdf_logit(plan.u_c)
+    log_phi = NormalMix.of(prior.effect).logpdf(j * plan.h_c)
+    top_c, top_phi = float(np.max(log_pc)), float(np.max(log_phi))
+    return np.exp(log_pc - top_c), np.exp(log_phi - top_phi), j_min, top_c + top_phi
+
+
+def _prior_block(prior, plan: Plan, cached: bool, toeplitz, rows, c0: int, c1: int):
+    """The prior density on ``rows`` x columns c0..c1, scaled by exp(-peak), and the peak (None
+    where the block has no prior mass)."""
+    if cached:
+        dens_full, p = _cached_prior(prior, (float(plan.u_c[0]), float(plan.u_c[-1]),
+                                             len(plan.u_c)))
+        return dens_full[rows[0]:rows[-1] + 1, c0:c1], p
+    if toeplitz is not None:  # log_or: pi_c(u_c) phi(u_t - u_c), phi on the lattice
+        pc, phi, j_min, block_peak = toeplitz
+        windows = np.lib.stride_tricks.sliding_window_view(phi, c1 - c0)
+        return windows[c0 - rows - plan.offset - j_min] * pc[rows][:, None], block_peak
+    log_p = log_prior_density(prior, plan.u_c[rows][:, None], plan.u_t[None, c0:c1])
+    block_peak = float(np.max(log_p))
+    if not np.isfinite(block_peak):
+        return None
+    return np.exp(log_p - block_peak), block_peak
+
+
+def _accumulate_block(acc, lc, dens, rows, c0: int, c1: int, offset: int, n_cn: int) -> None:
+    """Add one block's control likelihood x prior to the benefit, harm and edge accumulators.
+
+    Columns left of the strip around the diagonal are all harm (weight 1), right of it all
+    benefit; the strip gets the Gregory-corrected weights of both half-planes.
+    """
+    acc_b, acc_h, acc_e = acc
+    m = GREGORY_ORDER
+    s0 = min(max(c0, rows[0] + offset - (m - 1)), c1)
+    s1 = max(min(c1, rows[-1] + offset + m), s0)
+    if s0 > c0:
+        acc_h[:, c0:s0] += lc @ dens[:, :s0 - c0]
+    if c1 > s1:
+        acc_b[:, s1:c1] += lc @ dens[:, s1 - c0:]
+    if s1 > s0:
+        strip = dens[:, s0 - c0:s1 - c0]
+        # offsets from the diagonal: (s0 - rows[0] - offset) + column - row, the same
+        # pattern for every block of the same shape (weights computed once per pattern)
+        w_b, w_h = _strip_weights(len(rows), int(s0 - rows[0] - offset), int(s1 - s0))
+        acc_b[:, s0:s1] += lc @ (strip * w_b)
+        acc_h[:, s0:s1] += lc @ (strip * w_h)
+    for edge_rows in (rows[rows < 2], rows[rows >= n_cn - 2]):
+        if len(edge_rows):
+            sel = edge_rows - rows[0]
+            acc_e[:, c0:c1] += lc[:, sel] @ dens[sel]
 
 
 def _row_masses(prior, plan: Plan, n_t, n_c, y_t, y_c) -> Masses:
