@@ -330,7 +330,8 @@ class ExactPosterior:
 
         a, b, fa, fb, start, below, above = _bracket(cdf, lo, hi, qs, mid)
         xtol = rtol * np.maximum(1.0, hi - lo)
-        z = _secant_root(lambda z: cdf(z, mid) - qs, a, b, fa, fb, start, xtol=xtol)
+        z = _secant_root(lambda z, i: _probit_gap(cdf(z, mid[i]), qs[i]), a, b, fa, fb, start,
+                         xtol=xtol)
         if polish and (self.precise is not None or self.control is not None):
             # secant steps on the cut-aware CDF, the first slope from the node sum
             todo = np.flatnonzero(~below & ~above)
@@ -826,8 +827,8 @@ class _UniformLogCdf:
         target = q * self.total
         j = np.clip(np.searchsorted(self.cum, target, side="left") - 1, 0, self.n - 2)
 
-        def f(tau):
-            return self._at(j, tau) - target
+        def f(tau, i):
+            return self._at(j[i], tau) - target[i]
 
         lo, hi = np.zeros(len(q)), np.ones(len(q))
         fa, fb = self.cum[j] - target, self.cum[j + 1] - target
@@ -840,8 +841,9 @@ def _bracket(cdf, lo: np.ndarray, hi: np.ndarray, qs: np.ndarray, mid: np.ndarra
     """Brackets of the quantiles ``qs`` (measure ``mid[i]`` searched over ``lo[i]..hi[i]``):
     a coarse grid per measure, then a finer one inside each level's bracket. Returns
     ``(a, b, fa, fb, start, below, above)``: cdf(a) < q <= cdf(b) with ``fa``, ``fb`` the
-    signed gaps, a start from the inverse cubic through the four fine points around the
-    bracket (NaN where it cannot be formed), and the levels below or above the search range."""
+    signed gaps on the probit scale (:func:`_probit_gap`), a start from the inverse cubic
+    through the four fine points around the bracket on that scale (NaN where it cannot be
+    formed), and the levels below or above the search range."""
     n_grid = 13
     grids = np.linspace(lo, hi, n_grid, axis=1)  # (L, n_grid)
     first = {int(i): int(np.flatnonzero(mid == i)[0]) for i in np.unique(mid)}
@@ -859,16 +861,16 @@ def _bracket(cdf, lo: np.ndarray, hi: np.ndarray, qs: np.ndarray, mid: np.ndarra
     pts = np.concatenate([a[:, None], fine, b[:, None]], axis=1)
     allc = np.concatenate([c[rows, k - 1][:, None], cf, c[rows, k][:, None]], axis=1)
     a, b = pts[rows, kf], pts[rows, kf + 1]
-    # the bracket keeps cdf(a) < q <= cdf(b); rounding can leave cdf(a) == q: a root then
-    fa = np.minimum(allc[rows, kf] - qs, 0.0)
-    fb = np.maximum(allc[rows, kf + 1] - qs, 0.0)
+    # the bracket keeps cdf(a) < q <= cdf(b); the gaps are on the probit scale (_probit_gap)
+    fa = np.minimum(_probit_gap(allc[rows, kf], qs), 0.0)
+    fb = np.maximum(_probit_gap(allc[rows, kf + 1], qs), 0.0)
     j0 = np.clip(kf - 1, 0, pts.shape[1] - 4)
     near = j0[:, None] + np.arange(4)
-    zc, fc = pts[rows[:, None], near], allc[rows[:, None], near]
+    zc, fc = pts[rows[:, None], near], _probit(allc[rows[:, None], near])
     start = np.full(len(qs), np.nan)
     distinct = np.all(np.diff(fc, axis=1) > 0, axis=1)
     if np.any(distinct):
-        fd, zd, qd = fc[distinct], zc[distinct], qs[distinct]
+        fd, zd, qd = fc[distinct], zc[distinct], _probit(qs[distinct])
         lag = np.ones_like(fd)
         # CDF values a few ulps apart (a posterior far narrower than the grid) overflow the
         # Lagrange weights: such a start is not finite, and the root search ignores it
@@ -881,11 +883,26 @@ def _bracket(cdf, lo: np.ndarray, hi: np.ndarray, qs: np.ndarray, mid: np.ndarra
     return a, b, fa, fb, start, below, above
 
 
+def _probit(p):
+    """The Normal quantile of probabilities, finite (+-40 at 0 and 1)."""
+    return np.clip(special.ndtri(p), -40.0, 40.0)
+
+
+def _probit_gap(c, q):
+    """probit(c) - probit(q), with the sign of c - q (0 where c == q or where the two probits
+    round to one value): the gap that the quantile searches drive to 0. A posterior CDF is
+    close to a Normal's, so on this scale it is close to linear over a bracket spanning its
+    tails, and secant steps converge in a few steps where on the CDF itself they crawl."""
+    d = _probit(c) - _probit(q)
+    return np.where(c > q, np.maximum(d, 0.0), np.where(c < q, np.minimum(d, 0.0), 0.0))
+
+
 def _secant_root(func, a, b, fa, fb, start, xtol, max_iter=60):
     """Roots of an increasing ``func`` in brackets fa <= 0 <= fb (elementwise over arrays):
     secant steps from ``start`` (NaN: regula falsi), safeguarded by the brackets (a step
     outside, or one that does not shrink the bracket enough, bisects); stops when every step
-    or bracket is below ``xtol``."""
+    or bracket is below ``xtol``. ``func(x, i)``: the function of the roots of indices ``i`` at
+    ``x`` (only the roots still searched for are evaluated)."""
     a, b = np.array(a, dtype=float), np.array(b, dtype=float)
     fa, fb = np.array(fa, dtype=float), np.array(fb, dtype=float)
     hit = (fa == 0) | (fb == 0)
@@ -900,7 +917,9 @@ def _secant_root(func, a, b, fa, fb, start, xtol, max_iter=60):
         if done.all():
             break
         x = np.where(done, root, x)
-        f = func(x)
+        open_ = np.flatnonzero(~done)
+        f = np.zeros(x.shape)
+        f[open_] = func(x[open_], open_)
         hit_now = (f == 0) & ~done
         root = np.where(hit_now, x, root)
         below = (f < 0) & ~done
