@@ -592,6 +592,9 @@ class _Panels:
     anti: np.ndarray = None  # (R, P, GL_K) antiderivative coefficients of each panel
     at_m1: np.ndarray = None  # (R, P) the antiderivative at the panel's start
     frac: np.ndarray = None  # (R, P) each panel's integral per unit width
+    lo: np.ndarray = None  # (R,) each row's first and last breakpoint, and the span between
+    hi: np.ndarray = None
+    span: np.ndarray = None
 
     @classmethod
     def build(cls, b: np.ndarray, f: np.ndarray) -> _Panels:
@@ -606,7 +609,7 @@ class _Panels:
         anti = 0.5 * (f @ quadrature.GL_ANTI.T)
         at_m1 = 0.5 * (f @ quadrature.GL_ANTI_M1)
         return cls(b=b, f=f, below=below, above=above, total=below[:, -1], keys=keys, anti=anti,
-                   at_m1=at_m1, frac=frac)
+                   at_m1=at_m1, frac=frac, lo=b[:, 0].copy(), hi=b[:, -1].copy(), span=span[:, 0])
 
     @classmethod
     def interleave(cls, a: _Panels, b: _Panels) -> _Panels:
@@ -631,30 +634,33 @@ class _Panels:
         if th.shape[-1] > 256 and th.ndim == 2:  # bound the (R, k, GL_K) temporaries
             return np.concatenate([self.cdf(th[:, i:i + 256], upper, rows[:, i:i + 256])
                                    for i in range(0, th.shape[1], 256)], axis=1)
-        b = self.b
-        P1 = b.shape[1]
+        P1 = self.b.shape[1]
         th = np.where(np.isnan(th), 0.0, th)
-        lo, hi = b[rows, 0], b[rows, -1]
-        span = np.maximum(hi - lo, 1e-300)
-        key = np.clip((th - lo) / span, 0.0, 1.0) + 2.0 * rows
+        lo, hi = self.lo[rows], self.hi[rows]
+        # (np.minimum/np.maximum rather than np.clip: the same values, without np.clip's
+        # per-call overhead on these small arrays)
+        key = np.minimum(np.maximum((th - lo) / self.span[rows], 0.0), 1.0) + 2.0 * rows
         j = np.searchsorted(self.keys, key.ravel(), side="right").reshape(th.shape) - 1 - P1 * rows
-        j = np.clip(j, 0, P1 - 2)
-        b0 = b[rows, j]
-        width = b[rows, j + 1] - b0
-        with np.errstate(invalid="ignore", divide="ignore"):
-            s = np.where(width > 0, 2.0 * (th - b0) / width - 1.0, -1.0)
-        s = np.clip(s, -1.0, 1.0)
-        coef = self.anti[rows, j]  # (..., GL_K): Horner in s
+        j = np.minimum(np.maximum(j, 0), P1 - 2)
+        at_b = rows * P1 + j  # flat indices: breakpoint j of each row, and panel j
+        at_p = at_b - rows
+        b = self.b.reshape(-1)
+        b0 = b[at_b]
+        width = b[at_b + 1] - b0
+        wide = width > 0
+        s = np.where(wide, 2.0 * (th - b0) / np.where(wide, width, 1.0) - 1.0, -1.0)
+        s = np.minimum(np.maximum(s, -1.0), 1.0)
+        coef = self.anti.reshape(-1, GL_K)[at_p]  # (..., GL_K): Horner in s
         acc = coef[..., GL_K - 1]
         for p in range(GL_K - 2, -1, -1):
             acc = acc * s + coef[..., p]
-        lower = acc * s - self.at_m1[rows, j]  # the panel's fraction below th, per unit width
+        lower = acc * s - self.at_m1.reshape(-1)[at_p]  # the panel's fraction below th, per unit width
         if upper:
-            val = self.above[rows, j + 1] + width * (self.frac[rows, j] - lower)
+            val = self.above.reshape(-1)[at_b + 1] + width * (self.frac.reshape(-1)[at_p] - lower)
         else:
-            val = self.below[rows, j] + width * lower
+            val = self.below.reshape(-1)[at_b] + width * lower
         total = self.total[rows]
-        out = np.clip(val / np.where(total > 0, total, 1.0), 0.0, 1.0)
+        out = np.minimum(np.maximum(val / np.where(total > 0, total, 1.0), 0.0), 1.0)
         low_end, high_end = (1.0, 0.0) if upper else (0.0, 1.0)
         out = np.where(th <= lo, low_end, out)
         return np.where(th >= hi, high_end, out)
