@@ -134,9 +134,9 @@ class ExactPosterior:
     sum_w: np.ndarray | None = None
     """Weights of the sums over the nodes, where they differ from ``w`` (effect-level priors:
     trapezoid weights; ``w`` has Simpson's pattern, which p_control_density divides out)."""
-    precise: Callable[[str, float, bool], float | None] | None = None
-    """Effect-level priors: (measure, v, upper) -> the cut-aware probability, or None where the
-    sum over the rows is accurate."""
+    precise: Callable[[str, np.ndarray, bool], np.ndarray] | None = None
+    """Effect-level priors: (measure, values, upper) -> the cut-aware probabilities, NaN where
+    the sum over the rows is accurate."""
 
     PRECISE_MAX = 16
     """Values per call up to which effect-level cdf and sf are cut-aware (longer grids, such as
@@ -172,10 +172,8 @@ class ExactPosterior:
             if np.any(cut):
                 out[cut] = self._arm_precise(measure, values[cut], upper)
         elif self.precise is not None and len(values) <= self.PRECISE_MAX:
-            for i, v in enumerate(values):
-                p = self.precise(measure, float(v), upper)
-                if p is not None:
-                    out[i] = p
+            p = self.precise(measure, values, upper)
+            out = np.where(np.isnan(p), out, p)
         return out
 
     def _node_sum(self, measure: str, values: np.ndarray, upper: bool) -> np.ndarray:
@@ -216,7 +214,8 @@ class ExactPosterior:
             return float(self._arm_precise(measure, np.array([v]), upper)[0])
         if self.precise is None:
             return None
-        return self.precise(measure, v, upper)
+        p = float(self.precise(measure, np.array([v]), upper)[0])
+        return None if math.isnan(p) else p
 
     def _cdf_clipped(self, t: np.ndarray) -> np.ndarray:
         inside = (t > 0) & (t < 1)
@@ -333,16 +332,9 @@ class ExactPosterior:
         z = _secant_root(lambda z, i: _probit_gap(cdf(z, mid[i]), qs[i]), a, b, fa, fb, start,
                          xtol=xtol)
         if polish and (self.precise is not None or self.control is not None):
-            # secant steps on the cut-aware CDF, the first slope from the node sum
             todo = np.flatnonzero(~below & ~above)
-            dz = 1e-5 * (hi - lo)
-            c2 = cdf(np.stack([z - dz, z + dz]), mid[None, :])  # all first slopes at once
-            slopes = (c2[1] - c2[0]) / (2 * dz)
-            for i in todo:
-                m = int(mid[i])
-                z[i] = self._polish(names[m], spec[m][2], lambda zz, m=m: cdf(zz, m), float(z[i]),
-                                    float(qs[i]), float(xtol[i]), float(lo[i]), float(hi[i]),
-                                    float(slopes[i]))
+            z[todo] = self._polish(names, spec, cdf, mid[todo], z[todo], qs[todo], xtol[todo],
+                                   lo[todo], hi[todo])
         z = np.where(below, lo, np.where(above, hi, z))
         for i, (measure, q) in enumerate(search):
             sel = mid == i
@@ -367,44 +359,80 @@ class ExactPosterior:
         return [self._prob(m, np.ravel(v), False, fast=True).reshape(np.shape(v))
                 for m, v in zip(measures, values)]
 
-    def _polish(self, measure, to_value, cdf, z: float, q: float, xtol: float, lo: float,
-                hi: float, slope: float | None = None) -> float:
-        """The root of the cut-aware CDF near z: secant steps (the first slope from the node
-        sum), else a bracket grown around z and regula falsi."""
-        def precise(zz: float) -> float | None:
-            return self._precise_value(measure, float(to_value(zz)), False)
+    def _precise_at(self, names, spec, mid: np.ndarray, z: np.ndarray) -> np.ndarray:
+        """The cut-aware CDFs of the roots (measure ``names[mid[i]]`` at ``z[i]``), NaN where the
+        node sum is accurate; one call per measure."""
+        out = np.full(len(z), np.nan)
+        for m in np.unique(mid):
+            sel = mid == m
+            values = spec[m][2](z[sel])
+            if self.control is not None:
+                cut = np.array([self._arm_cut_inside(names[m], float(v)) for v in values], dtype=bool)
+                if np.any(cut):
+                    out[np.flatnonzero(sel)[cut]] = self._arm_precise(names[m], values[cut], False)
+            elif self.precise is not None:
+                out[sel] = self.precise(names[m], values, False)
+        return out
 
+    def _polish(self, names, spec, cdf, mid, z, q, xtol, lo, hi) -> np.ndarray:
+        """The roots of the cut-aware CDFs near the node-sum roots ``z``, all at once: secant
+        steps (the first slope from the node sum, every step one evaluation of all the roots
+        still open), else, root by root, a bracket grown around z and regula falsi
+        (:meth:`_polish_fallback`)."""
+        z = np.array(z, dtype=float)
+        p = self._precise_at(names, spec, mid, z)
+        go = np.flatnonzero(~np.isnan(p) & (p != q))
+        if not go.size:
+            return z
+        mid, q, xtol, lo, hi = mid[go], q[go], xtol[go], lo[go], hi[go]
+        zz, pp = z[go], p[go]
+        z0, p0 = zz.copy(), pp.copy()
+        dz = 1e-5 * (hi - lo)
+        c2 = cdf(np.stack([zz - dz, zz + dz]), mid[None, :])  # the first slopes, all at once
+        slope = (c2[1] - c2[0]) / (2 * dz)
+        secant = np.zeros(len(go), dtype=bool)  # convergence is only trusted on a slope from
+        found = np.full(len(go), np.nan)        # cut-aware values
+        open_ = np.ones(len(go), dtype=bool)
+        for _ in range(8):
+            open_ &= (slope > 0) & np.isfinite(slope)
+            i = np.flatnonzero(open_)
+            if not i.size:
+                break
+            reach = 0.05 * (hi[i] - lo[i])
+            step = np.minimum(np.maximum((pp[i] - q[i]) / slope[i], -reach), reach)
+            z_new = np.minimum(np.maximum(zz[i] - step, lo[i]), hi[i])
+            done = (np.abs(step) <= xtol[i]) & secant[i]
+            found[i[done]], open_[i[done]] = z_new[done], False
+            i, z_new = i[~done], z_new[~done]
+            if not i.size:
+                break
+            p_new = self._precise_at(names, spec, mid[i], z_new)
+            none = np.isnan(p_new)  # no cut there: the node sum is the CDF
+            if np.any(none):
+                p_new[none] = cdf(z_new[none], mid[i][none])
+            hit = np.abs(p_new - q[i]) <= 1e-13
+            found[i[hit]], open_[i[hit]] = z_new[hit], False
+            move = ~hit & (z_new != zz[i]) & (p_new != pp[i])
+            k = i[move]
+            slope[k] = (p_new[move] - pp[k]) / (z_new[move] - zz[k])
+            secant[k] = True
+            zz[i[~hit]], pp[i[~hit]] = z_new[~hit], p_new[~hit]
+        for k in np.flatnonzero(np.isnan(found)):
+            m = int(mid[k])
+            found[k] = self._polish_fallback(names[m], spec[m][2], lambda zz, m=m: cdf(zz, m),
+                                             float(z0[k]), float(p0[k]), float(q[k]),
+                                             float(xtol[k]), float(lo[k]), float(hi[k]))
+        z[go] = found
+        return z
+
+    def _polish_fallback(self, measure, to_value, cdf, z0: float, p0: float, q: float,
+                         xtol: float, lo: float, hi: float) -> float:
+        """The root of the cut-aware CDF near z0 (where it is p0) where secant steps did not
+        converge: a bracket grown from z0 by factors of 4, then regula falsi."""
         def either(zz: float) -> float:
-            p_z = precise(zz)
+            p_z = self._precise_value(measure, float(to_value(zz)), False)
             return float(cdf(np.array([zz]))[0]) if p_z is None else p_z
 
-        p = precise(z)
-        if p is None or p == q:
-            return z
-        if slope is None:
-            dz = 1e-5 * (hi - lo)
-            c2 = cdf(np.array([z - dz, z + dz]))
-            slope = (c2[1] - c2[0]) / (2 * dz)
-        z0, p0 = z, p
-        secant = False  # convergence is only trusted on a slope from cut-aware values
-        for _ in range(8):
-            if not (slope > 0 and np.isfinite(slope)):
-                break
-            step = (p - q) / slope
-            step = min(max(step, -0.05 * (hi - lo)), 0.05 * (hi - lo))
-            z_new = min(max(z - step, lo), hi)
-            if abs(step) <= xtol and secant:
-                return z_new
-            p_new = precise(z_new)
-            if p_new is None:  # no cut there: the node sum is the CDF
-                p_new = float(cdf(np.array([z_new]))[0])
-            if abs(p_new - q) <= 1e-13:
-                return z_new
-            if z_new != z and p_new != p:
-                slope = (p_new - p) / (z_new - z)
-                secant = True
-            z, p = z_new, p_new
-        # fallback: a bracket grown from z0 by factors of 4, then regula falsi
         delta = 1e-4 * (hi - lo)
         a = b = z0
         fa = fb = p0 - q
@@ -1214,65 +1242,108 @@ class _EffectRows:
     log_marginal: Callable
 
 
-def _effect_precise(rows: _EffectRows, measure: str, v: float, upper: bool) -> float | None:
-    """The cut-aware value of P(measure <= v) (or > v), or None where no cut lies where the
-    marginal of p_control lives (the sum over the rows is then accurate)."""
-    scale, x, panels, marginal = rows.scale, rows.x, rows.panels, rows.marginal
-    r0, r1 = rows.r0, rows.r1
-    lo, hi, g_lo, g_hi = _inside_interval(measure, v, True)
-    a_cut, b_cut = _logit(lo), _logit(hi)
-    cut_lo, cut_hi = r0 < a_cut < r1, r0 < b_cut < r1
-    if not (cut_lo or cut_hi):
-        return None
+def _effect_precise(rows: _EffectRows, measure: str, values, upper: bool) -> np.ndarray:
+    """The cut-aware values of P(measure <= v) (or > v) at several values, NaN where no cut lies
+    where the marginal of p_control lives (the sum over the rows is then accurate). Each value
+    is computed as it would be alone (its own panels, its own sums); only the NumPy calls are
+    shared."""
+    values = np.atleast_1d(np.asarray(values, dtype=float))
+    out = np.full(len(values), np.nan)
+    lo, hi, g_lo, g_hi = _inside_arrays(measure, values, True)
+    with np.errstate(divide="ignore"):
+        a_cut, b_cut = special.logit(lo), special.logit(hi)  # -inf at 0, inf at 1
+    cut_lo, cut_hi = (rows.r0 < a_cut) & (a_cut < rows.r1), (rows.r0 < b_cut) & (b_cut < rows.r1)
+    live = np.flatnonzero(cut_lo | cut_hi)
+    if not live.size:
+        return out
     # the sum over the rows is still exact where it agrees with the sum over every other row
     # (a kink of high order, or one where the marginal is negligible): no cut-aware rule
-    t_rows = effects.p_treatment_at(measure, x, v)
+    x = rows.x
+    t_rows = effects.p_treatment_at(measure, x[:, None], values[None, live])
     inside = (t_rows > 0) & (t_rows < 1)
     side = np.where(t_rows >= 1, 0.0 if upper else 1.0, 1.0 if upper else 0.0)
-    side[inside] = panels.cdf(effects.theta_of(scale, x[inside], t_rows[inside])[:, None],
-                              upper, rows=np.flatnonzero(inside)[:, None])[:, 0]
-    full, half = float(rows.w_sum @ side), float(rows.w_half @ side[::2])
-    if abs(full - half) <= 1e-12:
-        return min(max(full, 0.0), 1.0)
+    row_of = np.broadcast_to(np.arange(len(x))[:, None], t_rows.shape)[inside]
+    side[inside] = rows.panels.cdf(effects.theta_of(rows.scale, x[row_of], t_rows[inside]),
+                                   upper, rows=row_of)
+    cut = []
+    for k, i in enumerate(live):
+        full, half = float(rows.w_sum @ side[:, k]), float(rows.w_half @ side[::2, k])
+        if abs(full - half) <= 1e-12:
+            out[i] = min(max(full, 0.0), 1.0)
+        else:
+            cut.append(i)
+    if cut:
+        cut = np.array(cut)
+        out[cut] = _effect_cut_rule(rows, measure, values[cut], upper, a_cut[cut], b_cut[cut],
+                                    cut_lo[cut], cut_hi[cut], g_lo[cut], g_hi[cut])
+    return out
+
+
+def _effect_cut_rule(rows: _EffectRows, measure: str, v: np.ndarray, upper: bool, a_cut, b_cut,
+                     cut_lo, cut_hi, g_lo, g_hi) -> np.ndarray:
+    """The cut-aware rule of :func:`_effect_precise` at the values ``v`` (their cuts on the
+    logit of p_control, whether each lies where the marginal lives, and the probability beyond
+    each): the marginal's exact mass beyond the cuts, plus Gauss-Legendre panels (graded toward
+    the cuts) over the logit of p_control between them."""
+    scale, marginal = rows.scale, rows.marginal
     if upper:
         g_lo, g_hi = 1.0 - g_lo, 1.0 - g_hi
-    a, b = max(r0, a_cut), min(r1, b_cut)
-    total = 0.0
-    if g_lo and cut_lo:
-        total += g_lo * float(marginal.cdf(a_cut)[0])
-    if g_hi and cut_hi:
-        total += g_hi * (1.0 - float(marginal.cdf(b_cut)[0]))
-    if b > a:
-        u, n = rows.u, len(rows.u)
-        h, u0 = u[1] - u[0], float(u[0])
-        n_panels = max(2, int(math.ceil((b - a) / (PRECISE_PANEL * h))))
-        edges = quadrature.graded_edges(a, b, n_panels, PRECISE_LEVELS * cut_lo, PRECISE_LEVELS * cut_hi)
-        uu, ww = quadrature.gauss_legendre_panels(edges, PRECISE_K)
-        x_f = special.expit(uu)
-        t = np.clip(effects.p_treatment_at(measure, x_f, v), 1e-300, 1 - 1e-16)
-        th = effects.theta_of(scale, x_f, t)
-        if scale == "log_or":
-            # m(u) P(theta <= th | u) at fixed th is analytic in u: interpolate it across
-            # the 8 nearest rows (in logs where all are positive)
-            pos = (uu - u0) / h
-            wide = min(CROSS_STENCIL, n)
-            start = np.clip(np.floor(pos).astype(np.intp) - (wide // 2 - 1), 0, n - wide)
-            idx = start[:, None] + np.arange(wide)
-            vals = panels.cdf(np.broadcast_to(th[:, None], idx.shape), upper, rows=idx)
-            lag = quadrature.lagrange_basis(pos - start, wide)
-            lz_rows = rows.log_z[idx]
-            top = np.max(lz_rows, axis=1, keepdims=True)
-            with np.errstate(divide="ignore"):
-                logv = lz_rows - top + np.log(vals)
-            positive = np.all(vals > 0, axis=1)
-            in_logs = np.exp(np.sum(lag * np.where(positive[:, None], logv, 0.0), axis=1))
-            in_values = np.maximum(np.sum(lag * np.exp(logv), axis=1), 0.0)
-            g = np.where(positive, in_logs, in_values) * np.exp(top[:, 0] + rows.log_c(uu) - rows.peak)
-        else:  # truncated scales: at fixed theta the feasible edge crosses the rows
-            lm_f, panels_f, _ = rows.log_marginal(uu)
-            g = np.exp(lm_f - rows.peak) * panels_f.cdf(th[:, None], upper=upper)[:, 0]
-        total += float(np.sum(ww * g)) / marginal.total
-    return min(max(total, 0.0), 1.0)
+    total = np.zeros(len(v))
+    beyond_lo, beyond_hi = (g_lo > 0) & cut_lo, (g_hi > 0) & cut_hi
+    if np.any(beyond_lo):
+        total[beyond_lo] += g_lo[beyond_lo] * marginal.cdf(a_cut[beyond_lo])
+    if np.any(beyond_hi):
+        total[beyond_hi] += g_hi[beyond_hi] * (1.0 - marginal.cdf(b_cut[beyond_hi]))
+    a, b = np.maximum(rows.r0, a_cut), np.minimum(rows.r1, b_cut)
+    u, n = rows.u, len(rows.u)
+    h, u0 = u[1] - u[0], float(u[0])
+    between = np.flatnonzero(b > a)
+    if not between.size:
+        return np.minimum(np.maximum(total, 0.0), 1.0)
+    nodes = []  # each value's own Gauss-Legendre rule, concatenated
+    for i in between:
+        n_panels = max(2, int(math.ceil((b[i] - a[i]) / (PRECISE_PANEL * h))))
+        edges = quadrature.graded_edges(float(a[i]), float(b[i]), n_panels,
+                                        PRECISE_LEVELS * bool(cut_lo[i]), PRECISE_LEVELS * bool(cut_hi[i]))
+        nodes.append(quadrature.gauss_legendre_panels(edges, PRECISE_K))
+    sizes = [len(uu) for uu, _ in nodes]
+    uu = np.concatenate([uu for uu, _ in nodes])
+    vv = np.repeat(v[between], sizes)
+    x_f = special.expit(uu)
+    t = np.clip(effects.p_treatment_at(measure, x_f, vv), 1e-300, 1 - 1e-16)
+    th = effects.theta_of(scale, x_f, t)
+    if scale == "log_or":
+        # m(u) P(theta <= th | u) at fixed th is analytic in u: interpolate it across
+        # the 8 nearest rows (in logs where all are positive)
+        pos = (uu - u0) / h
+        wide = min(CROSS_STENCIL, n)
+        start = np.clip(np.floor(pos).astype(np.intp) - (wide // 2 - 1), 0, n - wide)
+        idx = start[:, None] + np.arange(wide)
+        vals = rows.panels.cdf(np.broadcast_to(th[:, None], idx.shape), upper, rows=idx)
+        lag = quadrature.lagrange_basis(pos - start, wide)
+        lz_rows = rows.log_z[idx]
+        top = np.max(lz_rows, axis=1, keepdims=True)
+        with np.errstate(divide="ignore"):
+            logv = lz_rows - top + np.log(vals)
+        positive = np.all(vals > 0, axis=1)
+        in_logs = np.exp(np.sum(lag * np.where(positive[:, None], logv, 0.0), axis=1))
+        in_values = np.maximum(np.sum(lag * np.exp(logv), axis=1), 0.0)
+        g = np.where(positive, in_logs, in_values) * np.exp(top[:, 0] + rows.log_c(uu) - rows.peak)
+    else:  # truncated scales: at fixed theta the feasible edge crosses the rows
+        g = np.concatenate([_truncated_g(rows, uu_i, th_i, upper)
+                            for uu_i, th_i in zip(np.split(uu, np.cumsum(sizes)[:-1]),
+                                                  np.split(th, np.cumsum(sizes)[:-1]))])
+    wg = np.concatenate([ww for _, ww in nodes]) * g
+    for k, part in zip(between, np.split(wg, np.cumsum(sizes)[:-1])):
+        total[k] += float(np.sum(part)) / marginal.total
+    return np.minimum(np.maximum(total, 0.0), 1.0)
+
+
+def _truncated_g(rows: _EffectRows, uu: np.ndarray, th: np.ndarray, upper: bool) -> np.ndarray:
+    """m(u) P(theta <= th | u) on fresh rows at ``uu`` (one value's nodes: the rows' theta panels
+    depend on the set of rows asked for)."""
+    lm_f, panels_f, _ = rows.log_marginal(uu)
+    return np.exp(lm_f - rows.peak) * panels_f.cdf(th[:, None], upper=upper)[:, 0]
 
 
 def effect_posterior(
