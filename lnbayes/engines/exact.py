@@ -58,7 +58,7 @@ arm prior and 1,500 patients per arm. Cost on the embedded trial: about 20 ms of
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any, Callable
 
@@ -316,18 +316,28 @@ class ExactPosterior:
         lo = np.array([spec[i][0] for i in mid])
         hi = np.array([spec[i][1] for i in mid])
 
-        def cdf(z, which):  # the sums over the nodes (cut-aware refinement below)
-            z = np.asarray(z, dtype=float)
-            which = np.broadcast_to(which, z.shape)
-            res = np.empty(z.shape)
-            parts = [(i, which == i) for i in range(len(names)) if np.any(which == i)]
-            values = [spec[i][2](z[sel]) for i, sel in parts]
-            sums = self._node_sums([names[i] for i, _ in parts], values)
-            for (i, sel), val in zip(parts, sums):
-                res[sel] = val
-            return res
+        def node_cdf(post):
+            def cdf(z, which):  # the sums over the nodes (cut-aware refinement below)
+                z = np.asarray(z, dtype=float)
+                which = np.broadcast_to(which, z.shape)
+                res = np.empty(z.shape)
+                parts = [(i, which == i) for i in range(len(names)) if np.any(which == i)]
+                values = [spec[i][2](z[sel]) for i, sel in parts]
+                sums = post._node_sums([names[i] for i, _ in parts], values)
+                for (i, sel), val in zip(parts, sums):
+                    res[sel] = val
+                return res
+            return cdf
 
-        a, b, fa, fb, start, below, above = _bracket(cdf, lo, hi, qs, mid)
+        cdf = node_cdf(self)
+        found = None
+        coarse = self._coarse_rule()
+        if coarse is not None:  # brackets on a quarter of the nodes, confirmed on all of them
+            a, b, _, _, start, below, above = _bracket(node_cdf(coarse), lo, hi, qs, mid)
+            if not (np.any(below) or np.any(above)):
+                a, b, fa, fb = _confirm_brackets(cdf, a, b, lo, hi, qs, mid)
+                found = a, b, fa, fb, start, below, above
+        a, b, fa, fb, start, below, above = found or _bracket(cdf, lo, hi, qs, mid)
         xtol = rtol * np.maximum(1.0, hi - lo)
         z = _secant_root(lambda z, i: _probit_gap(cdf(z, mid[i]), qs[i]), a, b, fa, fb, start,
                          xtol=xtol)
@@ -358,6 +368,29 @@ class ExactPosterior:
             return [part.reshape(np.shape(v)) for part, v in zip(np.split(sums, cuts), values)]
         return [self._prob(m, np.ravel(v), False, fast=True).reshape(np.shape(v))
                 for m, v in zip(measures, values)]
+
+    COARSE_EVERY = 4
+    """The quantile searches bracket their roots on every COARSE_EVERY-th node (the same
+    integrand at that multiple of the spacing), where there are at least COARSE_MIN of them."""
+    COARSE_MIN = 16
+
+    def _coarse_rule(self) -> ExactPosterior | None:
+        """This posterior on every COARSE_EVERY-th node (the trapezoid rule on them), or None
+        where that leaves fewer than COARSE_MIN. Its node sums only place the quantile searches'
+        brackets, which are then confirmed on every node (:func:`_confirm_brackets`)."""
+        k = self.COARSE_EVERY
+        if self.sum_rows is not None:
+            rows = self.sum_rows[::k]
+            if len(rows) < self.COARSE_MIN:
+                return None
+            w = np.zeros(len(self.sum_w))
+            w[rows] = self.sum_w[rows] / np.sum(self.sum_w[rows])
+            return replace(self, sum_rows=rows, sum_w=w)
+        if self.control is None or len(self.x) < k * self.COARSE_MIN:
+            return None
+        # every k-th (even) node: Simpson's weights there are twice the density (once at the
+        # ends, where the density is negligible), so the trapezoid rule's weights are theirs
+        return replace(self, x=self.x[::k], w=self.w[::k] / np.sum(self.w[::k]))
 
     def _precise_at(self, names, spec, mid: np.ndarray, z: np.ndarray) -> np.ndarray:
         """The cut-aware CDFs of the roots (measure ``names[mid[i]]`` at ``z[i]``), NaN where the
@@ -915,6 +948,36 @@ def _bracket(cdf, lo: np.ndarray, hi: np.ndarray, qs: np.ndarray, mid: np.ndarra
                         lag[:, m] *= (qd - fd[:, o]) / (fd[:, m] - fd[:, o])
             start[distinct] = np.sum(lag * zd, axis=1)
     return a, b, fa, fb, start, below, above
+
+
+def _confirm_brackets(cdf, a: np.ndarray, b: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+                      qs: np.ndarray, mid: np.ndarray):
+    """Brackets cdf(a) < q <= cdf(b) of the quantiles ``qs`` from brackets found on another rule
+    (:meth:`ExactPosterior._coarse_rule`): each end is checked, and where a bracket misses its
+    root it is moved past the failing end, doubling its width, until it holds (or reaches the
+    search range's end, which then is the bracket's). Returns ``(a, b, fa, fb)`` as
+    :func:`_bracket` has them."""
+    a, b = np.array(a, dtype=float), np.array(b, dtype=float)
+    ca, cb = cdf(np.stack([a, b]), mid[None, :])
+    for _ in range(64):
+        low = (ca >= qs) & (a > lo)
+        high = (cb < qs) & (b < hi) & ~low
+        if not (np.any(low) or np.any(high)):
+            break
+        width = b - a
+        # the root lies below a (or above b): the old end is the new bracket's other end
+        b, cb = np.where(low, a, b), np.where(low, ca, cb)
+        a = np.where(low, np.maximum(a - 2 * width, lo), a)
+        a, ca = np.where(high, b, a), np.where(high, cb, ca)
+        b = np.where(high, np.minimum(b + 2 * width, hi), b)
+        moved = np.flatnonzero(low | high)
+        ends = np.where(low[moved], a[moved], b[moved])
+        c = cdf(ends, mid[moved])
+        ca[moved] = np.where(low[moved], c, ca[moved])
+        cb[moved] = np.where(high[moved], c, cb[moved])
+    fa = np.minimum(_probit_gap(ca, qs), 0.0)
+    fb = np.maximum(_probit_gap(cb, qs), 0.0)
+    return a, b, fa, fb
 
 
 def _probit(p):
