@@ -394,17 +394,21 @@ class ExactPosterior:
 
     def _precise_at(self, names, spec, mid: np.ndarray, z: np.ndarray) -> np.ndarray:
         """The cut-aware CDFs of the roots (measure ``names[mid[i]]`` at ``z[i]``), NaN where the
-        node sum is accurate; one call per measure."""
+        node sum is accurate: one call of the cut-aware rule for all of them (effect-level), or
+        one per measure (arm-level)."""
+        values = np.empty(len(z))
+        for m in np.unique(mid):
+            values[mid == m] = spec[m][2](z[mid == m])
+        if self.control is None:
+            if self.precise is None:
+                return np.full(len(z), np.nan)
+            return self.precise([names[m] for m in mid], values, False)
         out = np.full(len(z), np.nan)
         for m in np.unique(mid):
-            sel = mid == m
-            values = spec[m][2](z[sel])
-            if self.control is not None:
-                cut = np.array([self._arm_cut_inside(names[m], float(v)) for v in values], dtype=bool)
-                if np.any(cut):
-                    out[np.flatnonzero(sel)[cut]] = self._arm_precise(names[m], values[cut], False)
-            elif self.precise is not None:
-                out[sel] = self.precise(names[m], values, False)
+            sel = np.flatnonzero(mid == m)
+            cut = np.array([self._arm_cut_inside(names[m], float(v)) for v in values[sel]], dtype=bool)
+            if np.any(cut):
+                out[sel[cut]] = self._arm_precise(names[m], values[sel[cut]], False)
         return out
 
     def _polish(self, names, spec, cdf, mid, z, q, xtol, lo, hi) -> np.ndarray:
@@ -1114,10 +1118,24 @@ def _logit(p: float) -> float:
     return -np.inf if p <= 0 else np.inf if p >= 1 else float(special.logit(p))
 
 
-def _inside_arrays(measure: str, v: np.ndarray, nodes_on_control: bool):
-    """:func:`_inside_interval` for an array of values (lo, hi, g_lo, g_hi)."""
-    out = [_inside_interval(measure, float(val), nodes_on_control) for val in v]
-    return tuple(np.array([o[k] for o in out]) for k in range(4))
+def _inside_arrays(measure, v: np.ndarray, nodes_on_control: bool):
+    """:func:`_inside_interval` for an array of values (lo, hi, g_lo, g_hi); ``measure`` one
+    name, or one per value."""
+    names = [measure] * len(v) if isinstance(measure, str) else measure
+    out = [_inside_interval(m, float(val), nodes_on_control) for m, val in zip(names, v)]
+    return tuple(np.array([o[k] for o in out], dtype=float).reshape(len(v)) for k in range(4))
+
+
+def _p_treatment_of(measures: np.ndarray, p_control, values):
+    """effects.p_treatment_at with a measure per value (``measures`` broadcast against the
+    result)."""
+    p_control, values = np.broadcast_arrays(np.asarray(p_control, float), np.asarray(values, float))
+    measures = np.broadcast_to(measures, p_control.shape)
+    out = np.empty(p_control.shape)
+    for m in np.unique(measures):
+        sel = measures == m
+        out[sel] = effects.p_treatment_at(str(m), p_control[sel], values[sel])
+    return out
 
 
 def _arm_cut_prob(node: BetaMix, other: BetaMix, nodes_on_control: bool, window, step: float,
@@ -1305,14 +1323,15 @@ class _EffectRows:
     log_marginal: Callable
 
 
-def _effect_precise(rows: _EffectRows, measure: str, values, upper: bool) -> np.ndarray:
-    """The cut-aware values of P(measure <= v) (or > v) at several values, NaN where no cut lies
-    where the marginal of p_control lives (the sum over the rows is then accurate). Each value
-    is computed as it would be alone (its own panels, its own sums); only the NumPy calls are
-    shared."""
+def _effect_precise(rows: _EffectRows, measure, values, upper: bool) -> np.ndarray:
+    """The cut-aware values of P(measure <= v) (or > v) at several values (``measure``: one
+    name, or one per value), NaN where no cut lies where the marginal of p_control lives (the sum
+    over the rows is then accurate). Each value is computed as it would be alone (its own panels,
+    its own sums); only the NumPy calls are shared."""
     values = np.atleast_1d(np.asarray(values, dtype=float))
+    measure = np.array([measure] * len(values) if isinstance(measure, str) else measure)
     out = np.full(len(values), np.nan)
-    lo, hi, g_lo, g_hi = _inside_arrays(measure, values, True)
+    lo, hi, g_lo, g_hi = _inside_arrays(list(measure), values, True)
     with np.errstate(divide="ignore"):
         a_cut, b_cut = special.logit(lo), special.logit(hi)  # -inf at 0, inf at 1
     cut_lo, cut_hi = (rows.r0 < a_cut) & (a_cut < rows.r1), (rows.r0 < b_cut) & (b_cut < rows.r1)
@@ -1322,7 +1341,7 @@ def _effect_precise(rows: _EffectRows, measure: str, values, upper: bool) -> np.
     # the sum over the rows is still exact where it agrees with the sum over every other row
     # (a kink of high order, or one where the marginal is negligible): no cut-aware rule
     x = rows.x
-    t_rows = effects.p_treatment_at(measure, x[:, None], values[None, live])
+    t_rows = _p_treatment_of(measure[None, live], x[:, None], values[None, live])
     inside = (t_rows > 0) & (t_rows < 1)
     side = np.where(t_rows >= 1, 0.0 if upper else 1.0, 1.0 if upper else 0.0)
     row_of = np.broadcast_to(np.arange(len(x))[:, None], t_rows.shape)[inside]
@@ -1337,12 +1356,12 @@ def _effect_precise(rows: _EffectRows, measure: str, values, upper: bool) -> np.
             cut.append(i)
     if cut:
         cut = np.array(cut)
-        out[cut] = _effect_cut_rule(rows, measure, values[cut], upper, a_cut[cut], b_cut[cut],
+        out[cut] = _effect_cut_rule(rows, measure[cut], values[cut], upper, a_cut[cut], b_cut[cut],
                                     cut_lo[cut], cut_hi[cut], g_lo[cut], g_hi[cut])
     return out
 
 
-def _effect_cut_rule(rows: _EffectRows, measure: str, v: np.ndarray, upper: bool, a_cut, b_cut,
+def _effect_cut_rule(rows: _EffectRows, measure: np.ndarray, v: np.ndarray, upper: bool, a_cut, b_cut,
                      cut_lo, cut_hi, g_lo, g_hi) -> np.ndarray:
     """The cut-aware rule of :func:`_effect_precise` at the values ``v`` (their cuts on the
     logit of p_control, whether each lies where the marginal lives, and the probability beyond
@@ -1373,7 +1392,7 @@ def _effect_cut_rule(rows: _EffectRows, measure: str, v: np.ndarray, upper: bool
     uu = np.concatenate([uu for uu, _ in nodes])
     vv = np.repeat(v[between], sizes)
     x_f = special.expit(uu)
-    t = np.clip(effects.p_treatment_at(measure, x_f, vv), 1e-300, 1 - 1e-16)
+    t = np.clip(_p_treatment_of(np.repeat(measure[between], sizes), x_f, vv), 1e-300, 1 - 1e-16)
     th = effects.theta_of(scale, x_f, t)
     if scale == "log_or":
         # m(u) P(theta <= th | u) at fixed th is analytic in u: interpolate it across
