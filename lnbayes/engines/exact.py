@@ -886,11 +886,11 @@ class _UniformLogCdf:
     def cdf(self, u) -> np.ndarray:
         u = np.atleast_1d(np.asarray(u, dtype=float))
         z = (u - self.u0) / self.h
-        j = np.clip(np.floor(z).astype(np.intp), 0, self.n - 2)
-        tau = np.clip(z - j, 0.0, 1.0)
+        j = np.minimum(np.maximum(np.floor(z).astype(np.intp), 0), self.n - 2)
+        tau = np.minimum(np.maximum(z - j, 0.0), 1.0)
         out = self._at(j, tau) / self.total
         out = np.where(z <= 0, 0.0, out)
-        return np.clip(np.where(z >= self.n - 1, 1.0, out), 0.0, 1.0)
+        return np.minimum(np.maximum(np.where(z >= self.n - 1, 1.0, out), 0.0), 1.0)
 
     def ppf(self, q) -> np.ndarray:
         """The u at which the CDF equals each q."""
@@ -1129,10 +1129,13 @@ def _inside_arrays(measure, v: np.ndarray, nodes_on_control: bool):
 def _p_treatment_of(measures: np.ndarray, p_control, values):
     """effects.p_treatment_at with a measure per value (``measures`` broadcast against the
     result)."""
+    names = set(np.ravel(measures).tolist())
+    if len(names) == 1:
+        return effects.p_treatment_at(names.pop(), p_control, values)
     p_control, values = np.broadcast_arrays(np.asarray(p_control, float), np.asarray(values, float))
     measures = np.broadcast_to(measures, p_control.shape)
     out = np.empty(p_control.shape)
-    for m in np.unique(measures):
+    for m in names:
         sel = measures == m
         out[sel] = effects.p_treatment_at(str(m), p_control[sel], values[sel])
     return out

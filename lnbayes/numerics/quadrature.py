@@ -118,12 +118,20 @@ def gauss_legendre_panels(edges: np.ndarray, k: int) -> tuple[np.ndarray, np.nda
 def graded_edges(a: float, b: float, n_panels: int, levels_lo: int, levels_hi: int) -> np.ndarray:
     """Breakpoints of n_panels equal panels on [a, b], the first cut ``levels_lo`` times and the
     last ``levels_hi`` times geometrically (halving) toward a and b."""
+    return a + (b - a) * _graded_fractions(int(n_panels), int(levels_lo), int(levels_hi))
+
+
+@lru_cache(maxsize=1024)
+def _graded_fractions(n_panels: int, levels_lo: int, levels_hi: int) -> np.ndarray:
+    """graded_edges on [0, 1] (kept: the exact engine asks for the same few layouts again and
+    again); read-only."""
     t = np.linspace(0.0, 1.0, n_panels + 1)
     step = t[1]
     first = step * 2.0 ** -np.arange(levels_lo, 0, -1)
     last = 1.0 - step * 2.0 ** -np.arange(1, levels_hi + 1)
     frac = np.unique(np.concatenate([t, first, last]))
-    return a + (b - a) * frac
+    frac.setflags(write=False)
+    return frac
 
 
 # ---------------------------------------------------------------------------------------------
