@@ -218,20 +218,23 @@ class ExactPosterior:
         return None if math.isnan(p) else p
 
     def _cdf_clipped(self, t: np.ndarray) -> np.ndarray:
-        inside = (t > 0) & (t < 1)
-        out = np.where(t >= 1, 1.0, 0.0)
-        if inside.any():
-            out = np.where(inside, self.cond_cdf(np.clip(t, 1e-300, 1 - 1e-16)), out)
-        return out
+        return self._conditional(self.cond_cdf, t, np.where(t >= 1, 1.0, 0.0))
 
     def _sf_clipped(self, t: np.ndarray) -> np.ndarray:
         if self.cond_sf is None:
             return 1.0 - self._cdf_clipped(t)
+        return self._conditional(self.cond_sf, t, np.where(t <= 0, 1.0, 0.0))
+
+    def _conditional(self, func, t: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """``func`` of t (t of shape (len(x), k)) where 0 < t < 1, else ``out``. Under arm-level
+        priors ``func`` is one Beta mixture's, elementwise: evaluated only inside."""
         inside = (t > 0) & (t < 1)
-        out = np.where(t <= 0, 1.0, 0.0)
-        if inside.any():
-            out = np.where(inside, self.cond_sf(np.clip(t, 1e-300, 1 - 1e-16)), out)
-        return out
+        if not inside.any():
+            return out
+        if self.control is not None:
+            out[inside] = func(np.clip(t[inside], 1e-300, 1 - 1e-16))
+            return out
+        return np.where(inside, func(np.clip(t, 1e-300, 1 - 1e-16)), out)
 
     def _rows_sum(self, t: np.ndarray, upper: bool) -> np.ndarray:
         """The weighted sum over the live rows of P(p_treatment <= t) (``upper``: > t), t of
@@ -242,10 +245,9 @@ class ExactPosterior:
             out = np.where(t <= 0, 1.0, 0.0)
         else:
             out = np.where(t >= 1, 1.0, 0.0)
-        if inside.any():
-            idx = np.broadcast_to(rows[:, None], t.shape)
-            vals = self.cond_rows(idx, np.clip(t, 1e-300, 1 - 1e-16), upper)
-            out = np.where(inside, vals, out)
+        if inside.any():  # the conditional CDFs only where they are not 0 or 1
+            idx = np.broadcast_to(rows[:, None], t.shape)[inside]
+            out[inside] = self.cond_rows(idx, np.clip(t[inside], 1e-300, 1 - 1e-16), upper)
         return np.clip(self.sum_w[rows] @ out, 0.0, 1.0)
 
     def prob_benefit(self, lower_is_better: bool = False) -> float:
