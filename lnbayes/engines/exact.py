@@ -59,7 +59,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any, Callable
 
 import numpy as np
@@ -758,92 +758,13 @@ def _distinct_breaks(b: np.ndarray) -> np.ndarray:
 
 def _theta_panels(x, u, scale, effect_prior: NormalMix, outcome, n_prior=16, n_lik=16,
                   n_gap=8, totals_only=False):
-    """Per p_control node, the conditional posterior of theta on Gauss-Legendre panels.
-
-    The breakpoints are the union of uniform grids: over each prior component's 12-sd span
-    (``n_prior`` panels of 1.5 sd), over the likelihood's span (1e-15 quantiles of
-    Beta(y + 1, n - y + 1); ``n_lik`` panels), over the gap between them where a prior in conflict
-    with the data leaves one, and the no-effect point; all cut to the feasible range. Returns
-    (log row integrals, panels or None).
-    """
-    R = len(x)
+    """Per p_control node, the conditional posterior of theta on Gauss-Legendre panels between
+    the breakpoints of :func:`_theta_breaks`. Returns (log row integrals, panels or None)."""
     feas_lo, feas_hi = effects.theta_bounds(scale, x)
-    pr_lo, pr_hi = effect_prior.span(12.0)
-    y, n = outcome.treatment_events, outcome.treatment_n
-    q_lo = dists.beta_ppf(1e-15, y + 1, n - y + 1)
-    q_hi = dists.beta_isf(1e-15, y + 1, n - y + 1)
-    q_lo, q_hi = max(q_lo, 1e-300), min(q_hi, 1 - 1e-16)
-    lk_lo = effects.theta_of(scale, x, q_lo)
-    lk_hi = effects.theta_of(scale, x, q_hi)
-
-    lo = np.maximum(pr_lo, feas_lo)
-    hi = np.minimum(pr_hi, feas_hi)
-    # a prior whose 12-sd span lies wholly beyond a feasible edge: truncated, it piles up at that
-    # edge and decays into the feasible range at the rate d / s^2 (d: distance of the nearest
-    # centre from the edge); its panels then span 60 nats of that decay from the edge
-    s_max = float(np.max(effect_prior.s))
-    beyond_lo = pr_hi <= feas_lo
-    beyond_hi = pr_lo >= feas_hi
-    beyond = bool(np.any(beyond_lo | beyond_hi))
-    if beyond:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            reach_lo = 60 * s_max**2 / np.maximum(feas_lo - float(np.max(effect_prior.m)), 1e-300)
-            reach_hi = 60 * s_max**2 / np.maximum(float(np.min(effect_prior.m)) - feas_hi, 1e-300)
-        lo = np.where(beyond_lo, feas_lo,
-                      np.where(beyond_hi, np.maximum(feas_lo, feas_hi - reach_hi), lo))
-        hi = np.where(beyond_lo, np.minimum(feas_hi, feas_lo + reach_lo),
-                      np.where(beyond_hi, feas_hi, hi))
-    # a tiny inset keeps log(1 - p) finite at the feasible edges (the density is 0 there anyway)
-    span = hi - lo
-    lo_in = lo + 1e-12 * np.maximum(span, 1.0) * np.isfinite(feas_lo) * (lo == feas_lo)
-    hi_in = hi - 1e-12 * np.maximum(span, 1.0) * np.isfinite(feas_hi) * (hi == feas_hi)
-
-    def segment(a, b, k):
-        return a[:, None] + (b - a)[:, None] * np.linspace(0, 1, k + 1)[None, :]
-
-    parts = [segment(lo_in, hi_in, n_prior)]
-    if len(effect_prior.m) > 1 and not beyond:  # each component on its own scale
-        for m, s in zip(effect_prior.m, effect_prior.s):
-            parts.append(segment(np.clip(m - 12 * s, lo_in, hi_in), np.clip(m + 12 * s, lo_in, hi_in),
-                                 n_prior))
-    parts.append(segment(np.clip(lk_lo, lo_in, hi_in), np.clip(lk_hi, lo_in, hi_in), n_lik))
-    # a prior in conflict with the data: the posterior can lie between the prior's centre and
-    # the likelihood, and beyond the prior's 12 sd; panels over those gaps where there are any
-    centre = float(np.sum(effect_prior.w * effect_prior.m))
-    o_lo = np.maximum(np.minimum(pr_lo, lk_lo), feas_lo)
-    o_hi = np.minimum(np.maximum(pr_hi, lk_hi), feas_hi)
-    o_span = o_hi - o_lo
-    o_step = 1e-12 * np.where(np.isfinite(o_span), np.maximum(o_span, 1.0), 1.0)
-    o_lo_in = o_lo + np.where(np.isfinite(feas_lo) & (o_lo == feas_lo), o_step, 0.0)
-    o_hi_in = o_hi - np.where(np.isfinite(feas_hi) & (o_hi == feas_hi), o_step, 0.0)
-    lk_lo_o, lk_hi_o = np.clip(lk_lo, o_lo_in, o_hi_in), np.clip(lk_hi, o_lo_in, o_hi_in)
-    c_lo = np.clip(np.minimum(centre, lk_lo), lo_in, hi_in)
-    c_hi = np.clip(np.maximum(centre, lk_hi), lo_in, hi_in)
-    gaps = [
-        (c_lo, np.maximum(np.clip(lk_lo, lo_in, hi_in), c_lo), n_gap),  # centre below the data
-        (np.minimum(np.clip(lk_hi, lo_in, hi_in), c_hi), c_hi, n_gap),  # centre above the data
-        (np.minimum(lk_lo_o, lo_in), np.minimum(lk_hi_o, lo_in), n_lik),  # the likelihood
-        (np.minimum(lk_hi_o, lo_in), lo_in, n_gap),  # the gap to the prior's span
-        (np.maximum(lk_lo_o, hi_in), np.maximum(lk_hi_o, hi_in), n_lik),
-        (hi_in, np.maximum(lk_lo_o, hi_in), n_gap),
-    ]
-    for a, b, k in gaps:
-        if np.any(b - a > 1e-9 * np.maximum(np.abs(a), 1.0)):
-            parts.append(segment(a, b, k))
-    if scale != "log_or":  # panels halving toward a feasible edge, where the density can pile up
-        top = np.max(np.concatenate(parts, axis=1), axis=1)
-        bottom = np.min(np.concatenate(parts, axis=1), axis=1)
-        halving = 2.0 ** -np.arange(1, EDGE_LEVELS + 1)
-        width = (top - bottom) / n_lik
-        parts.append(np.clip(top[:, None] - width[:, None] * halving, bottom[:, None], top[:, None]))
-        if scale == "rd":
-            parts.append(np.clip(bottom[:, None] + width[:, None] * halving, bottom[:, None],
-                                 top[:, None]))
-    zero = np.clip(np.zeros((R, 1)), o_lo_in[:, None], o_hi_in[:, None])
-    b = _distinct_breaks(np.concatenate([*parts, zero], axis=1))
+    b = _theta_breaks(x, scale, effect_prior, outcome, feas_lo, feas_hi, n_prior, n_lik, n_gap)
     theta = b[:, :-1, None] + np.diff(b, axis=1)[:, :, None] * _GL_T  # (R, P, K)
-
     log_trunc = effect_prior.log_mass(feas_lo, feas_hi)  # (R,)
+    y, n = outcome.treatment_events, outcome.treatment_n
     log_f = (effect_prior.logpdf(theta) - log_trunc[:, None, None]
              + density.log_lik_treatment(scale, x[:, None, None], u[:, None, None], theta, y, n))
     row_max = np.max(log_f, axis=(1, 2))
@@ -857,6 +778,113 @@ def _theta_panels(x, u, scale, effect_prior: NormalMix, outcome, n_prior=16, n_l
     with np.errstate(divide="ignore"):
         log_z = np.log(panels.total) + row_max
     return log_z, panels
+
+
+def _clip(a, lo, hi):
+    """np.clip's values without its per-call overhead (these arrays are small)."""
+    return np.minimum(np.maximum(a, lo), hi)
+
+
+@lru_cache(maxsize=None)
+def _unit_grid(k: int) -> np.ndarray:
+    grid = np.linspace(0, 1, k + 1)
+    grid.setflags(write=False)
+    return grid
+
+
+def _segment(a, b, k):
+    """k equal panels from a to b, per row: (R, k + 1) breakpoints."""
+    return a[:, None] + (b - a)[:, None] * _unit_grid(k)[None, :]
+
+
+def _theta_breaks(x, scale, effect_prior: NormalMix, outcome, feas_lo, feas_hi, n_prior: int,
+                  n_lik: int, n_gap: int) -> np.ndarray:
+    """The theta breakpoints per p_control node (R, P + 1), distinct and sorted: the union of
+    uniform grids over each prior component's 12-sd span (``n_prior`` panels of 1.5 sd), over the
+    likelihood's span (1e-15 quantiles of Beta(y + 1, n - y + 1); ``n_lik`` panels), over the
+    gaps a prior in conflict with the data leaves (:func:`_conflict_gaps`), halving toward a
+    feasible edge (log_rr, rd), and the no-effect point; all cut to the feasible range."""
+    y, n = outcome.treatment_events, outcome.treatment_n
+    q_lo = max(dists.beta_ppf(1e-15, y + 1, n - y + 1), 1e-300)
+    q_hi = min(dists.beta_isf(1e-15, y + 1, n - y + 1), 1 - 1e-16)
+    lk_lo, lk_hi = effects.theta_of(scale, x, q_lo), effects.theta_of(scale, x, q_hi)
+    lo_in, hi_in, beyond = _prior_window(effect_prior, feas_lo, feas_hi)
+    parts = [_segment(lo_in, hi_in, n_prior)]
+    if len(effect_prior.m) > 1 and not beyond:  # each component on its own scale
+        for m, s in zip(effect_prior.m, effect_prior.s):
+            parts.append(_segment(_clip(m - 12 * s, lo_in, hi_in), _clip(m + 12 * s, lo_in, hi_in),
+                                  n_prior))
+    parts.append(_segment(_clip(lk_lo, lo_in, hi_in), _clip(lk_hi, lo_in, hi_in), n_lik))
+    gaps, o_lo_in, o_hi_in = _conflict_gaps(effect_prior, lk_lo, lk_hi, lo_in, hi_in, feas_lo,
+                                            feas_hi, n_lik, n_gap)
+    parts += gaps
+    if scale != "log_or":  # panels halving toward a feasible edge, where the density can pile up
+        top = np.max(np.concatenate(parts, axis=1), axis=1)
+        bottom = np.min(np.concatenate(parts, axis=1), axis=1)
+        halving = 2.0 ** -np.arange(1, EDGE_LEVELS + 1)
+        width = (top - bottom) / n_lik
+        parts.append(_clip(top[:, None] - width[:, None] * halving, bottom[:, None], top[:, None]))
+        if scale == "rd":
+            parts.append(_clip(bottom[:, None] + width[:, None] * halving, bottom[:, None],
+                               top[:, None]))
+    zero = _clip(np.zeros((len(x), 1)), o_lo_in[:, None], o_hi_in[:, None])
+    return _distinct_breaks(np.concatenate([*parts, zero], axis=1))
+
+
+def _prior_window(effect_prior: NormalMix, feas_lo, feas_hi):
+    """Where the prior's panels go, per row: its 12-sd span cut to the feasible range, inset by
+    1e-12 at a feasible edge (log(1 - p) stays finite there; the density is 0 anyway). A prior
+    whose span lies wholly beyond a feasible edge piles up at that edge once truncated, and
+    decays into the feasible range at the rate d / s^2 (d: the nearest centre's distance from
+    the edge): its panels then span 60 nats of that decay. Returns (lo_in, hi_in, beyond)."""
+    pr_lo, pr_hi = effect_prior.span(12.0)
+    lo, hi = np.maximum(pr_lo, feas_lo), np.minimum(pr_hi, feas_hi)
+    s_max = float(np.max(effect_prior.s))
+    beyond_lo = pr_hi <= feas_lo
+    beyond_hi = pr_lo >= feas_hi
+    beyond = bool(np.any(beyond_lo | beyond_hi))
+    if beyond:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            reach_lo = 60 * s_max**2 / np.maximum(feas_lo - float(np.max(effect_prior.m)), 1e-300)
+            reach_hi = 60 * s_max**2 / np.maximum(float(np.min(effect_prior.m)) - feas_hi, 1e-300)
+        lo = np.where(beyond_lo, feas_lo,
+                      np.where(beyond_hi, np.maximum(feas_lo, feas_hi - reach_hi), lo))
+        hi = np.where(beyond_lo, np.minimum(feas_hi, feas_lo + reach_lo),
+                      np.where(beyond_hi, feas_hi, hi))
+    span = hi - lo
+    lo_in = lo + 1e-12 * np.maximum(span, 1.0) * np.isfinite(feas_lo) * (lo == feas_lo)
+    hi_in = hi - 1e-12 * np.maximum(span, 1.0) * np.isfinite(feas_hi) * (hi == feas_hi)
+    return lo_in, hi_in, beyond
+
+
+def _conflict_gaps(effect_prior: NormalMix, lk_lo, lk_hi, lo_in, hi_in, feas_lo, feas_hi,
+                   n_lik: int, n_gap: int):
+    """A prior in conflict with the data: the posterior can lie between the prior's centre and
+    the likelihood, and beyond the prior's 12 sd; grids over those gaps where any row has one.
+    Returns (grids, o_lo_in, o_hi_in): the grids, and the feasible span of prior and likelihood
+    together (inset at a feasible edge), where the no-effect point is kept."""
+    pr_lo, pr_hi = effect_prior.span(12.0)
+    centre = float(np.sum(effect_prior.w * effect_prior.m))
+    o_lo = np.maximum(np.minimum(pr_lo, lk_lo), feas_lo)
+    o_hi = np.minimum(np.maximum(pr_hi, lk_hi), feas_hi)
+    o_span = o_hi - o_lo
+    o_step = 1e-12 * np.where(np.isfinite(o_span), np.maximum(o_span, 1.0), 1.0)
+    o_lo_in = o_lo + np.where(np.isfinite(feas_lo) & (o_lo == feas_lo), o_step, 0.0)
+    o_hi_in = o_hi - np.where(np.isfinite(feas_hi) & (o_hi == feas_hi), o_step, 0.0)
+    lk_lo_o, lk_hi_o = _clip(lk_lo, o_lo_in, o_hi_in), _clip(lk_hi, o_lo_in, o_hi_in)
+    c_lo = _clip(np.minimum(centre, lk_lo), lo_in, hi_in)
+    c_hi = _clip(np.maximum(centre, lk_hi), lo_in, hi_in)
+    gaps = [
+        (c_lo, np.maximum(_clip(lk_lo, lo_in, hi_in), c_lo), n_gap),  # centre below the data
+        (np.minimum(_clip(lk_hi, lo_in, hi_in), c_hi), c_hi, n_gap),  # centre above the data
+        (np.minimum(lk_lo_o, lo_in), np.minimum(lk_hi_o, lo_in), n_lik),  # the likelihood
+        (np.minimum(lk_hi_o, lo_in), lo_in, n_gap),  # the gap to the prior's span
+        (np.maximum(lk_lo_o, hi_in), np.maximum(lk_hi_o, hi_in), n_lik),
+        (hi_in, np.maximum(lk_lo_o, hi_in), n_gap),
+    ]
+    grids = [_segment(a, b, k) for a, b, k in gaps
+             if np.any(b - a > 1e-9 * np.maximum(np.abs(a), 1.0))]
+    return grids, o_lo_in, o_hi_in
 
 
 # ---------------------------------------------------------------------------------------------
