@@ -686,3 +686,29 @@ def test_a_large_trial_summarises_without_numpy_warnings():
             summary = exact.summarise(exact.posterior(prior, outcome), outcome)
             est = summary["estimates"]["odds_ratio"]
             assert est["lower"] < est["median"] < est["upper"]
+
+
+def test_brackets_from_another_rule_are_confirmed_and_moved():
+    """_confirm_brackets (brackets placed on every 4th node, checked on all): brackets that miss
+    their root below or above are moved past the failing end until cdf(a) < q <= cdf(b), and a
+    root beyond the search range ends at the range's end; the gaps are on the probit scale."""
+    def cdf(z, which):
+        return stats.norm.cdf(np.asarray(z, dtype=float), loc=0.3, scale=0.2)
+
+    qs = np.array([0.5, 0.025, 0.975, 0.5, 1e-300, 0.0])
+    mid = np.zeros(len(qs), dtype=int)
+    lo, hi = np.full(len(qs), -40.0), np.full(len(qs), 40.0)
+    # right, too high, too low, the whole range, far too high (three moves), beyond the range
+    a = np.array([0.25, 0.5, -1.0, -40.0, -3.0, -3.0])
+    b = np.array([0.35, 0.6, -0.9, 40.0, -2.0, -2.0])
+    a2, b2, fa, fb = exact._confirm_brackets(cdf, a, b, lo, hi, qs, mid)
+    roots = 0.3 + 0.2 * special.ndtri(qs[:5])
+    assert np.all(a2[:5] < roots) and np.all(roots <= b2[:5])
+    assert np.all(cdf(a2[:5], 0) < qs[:5]) and np.all(qs[:5] <= cdf(b2[:5], 0))
+    assert (a2[0], b2[0]) == (0.25, 0.35) and (a2[3], b2[3]) == (-40.0, 40.0)
+    assert (a2[4], b2[4]) == (-9.0, -5.0)
+    assert a2[5] == -40.0 and fa[5] == 0.0  # cdf(-40) = 0 = q: the root is the range's end
+    assert np.all(fa <= 0) and np.all(fb >= 0)
+    # the probit of a CDF that rounds to 1 is taken as 40
+    probit_b = np.minimum(special.ndtri(cdf(b2[:3], 0)), 40.0)
+    np.testing.assert_allclose(fb[:3], probit_b - special.ndtri(qs[:3]), rtol=1e-12)
