@@ -250,9 +250,10 @@ class ExactPosterior:
         else:
             out = np.where(t >= 1, 1.0, 0.0)
         if inside.any():  # the conditional CDFs only where they are not 0 or 1
-            idx = np.broadcast_to(rows[:, None], t.shape)[inside]
-            out[inside] = self.cond_rows(idx, np.clip(t[inside], 1e-300, 1 - 1e-16), upper)
-        return np.clip(self.sum_w[rows] @ out, 0.0, 1.0)
+            at = np.nonzero(inside)
+            t_in = np.minimum(np.maximum(t[at], 1e-300), 1 - 1e-16)
+            out[at] = self.cond_rows(rows[at[0]], t_in, upper)
+        return np.minimum(np.maximum(self.sum_w[rows] @ out, 0.0), 1.0)
 
     def prob_benefit(self, lower_is_better: bool = False) -> float:
         """P(p_treatment > p_control), or P(p_treatment < p_control) when lower is better."""
@@ -362,16 +363,13 @@ class ExactPosterior:
         if self.sum_rows is not None and len(measures) > 1:
             xs = self.x[self.sum_rows, None]
             ts = [effects.p_treatment_at(m, xs, np.ravel(v)[None, :]) for m, v in zip(measures, values)]
-            sums = self._rows_sum(np.concatenate(ts, axis=1), False)
-            cuts = np.cumsum([t.shape[1] for t in ts])[:-1]
-            return [part.reshape(np.shape(v)) for part, v in zip(np.split(sums, cuts), values)]
+            return _split_columns(self._rows_sum(np.concatenate(ts, axis=1), False), values)
         if (self.control is not None and self._nodes_on_control() and len(measures) > 1
                 and "p_treatment" not in measures and "p_control" not in measures):
             ts = [effects.p_treatment_at(m, self.x[:, None], np.ravel(v)[None, :])
                   for m, v in zip(measures, values)]
             sums = np.clip(self.w @ self._cdf_clipped(np.concatenate(ts, axis=1)), 0.0, 1.0)
-            cuts = np.cumsum([t.shape[1] for t in ts])[:-1]
-            return [part.reshape(np.shape(v)) for part, v in zip(np.split(sums, cuts), values)]
+            return _split_columns(sums, values)
         return [self._prob(m, np.ravel(v), False, fast=True).reshape(np.shape(v))
                 for m, v in zip(measures, values)]
 
@@ -956,6 +954,17 @@ class _UniformLogCdf:
         tau = _secant_root(f, lo, hi, np.minimum(fa, 0.0), np.maximum(fb, 0.0),
                            np.full(len(q), np.nan), xtol=1e-13)
         return self.u0 + (j + tau) * self.h
+
+
+def _split_columns(sums: np.ndarray, values: list) -> list:
+    """The sums of concatenated columns, split back into one array per measure, each shaped
+    as its values."""
+    out, start = [], 0
+    for v in values:
+        k = int(np.size(v))
+        out.append(sums[start:start + k].reshape(np.shape(v)))
+        start += k
+    return out
 
 
 def _bracket(cdf, lo: np.ndarray, hi: np.ndarray, qs: np.ndarray, mid: np.ndarray):
