@@ -168,16 +168,19 @@ class ExactPosterior:
         if measure == "p_control":
             c = np.clip(np.array([self.pc_cdf(v) for v in values]), 0.0, 1.0)
             return np.clip(1.0 - c, 0.0, 1.0) if upper else c
-        out = self._node_sum(measure, values, upper)
-        if fast:
+        if fast or self.control is not None or self.precise is None or len(values) > self.PRECISE_MAX:
+            out = self._node_sum(measure, values, upper)
+            if fast:
+                return out
+            if self.control is not None:  # arm-level: the cut-aware rule is cheap, for every value
+                cut = np.array([self._arm_cut_inside(measure, float(v)) for v in values], dtype=bool)
+                if np.any(cut):
+                    out[cut] = self._arm_precise(measure, values[cut], upper)
             return out
-        if self.control is not None:  # arm-level: the cut-aware rule is cheap, for every value
-            cut = np.array([self._arm_cut_inside(measure, float(v)) for v in values], dtype=bool)
-            if np.any(cut):
-                out[cut] = self._arm_precise(measure, values[cut], upper)
-        elif self.precise is not None and len(values) <= self.PRECISE_MAX:
-            p = self.precise(measure, values, upper)
-            out = np.where(np.isnan(p), out, p)
+        out = self.precise(measure, values, upper)  # the sum over the rows only where it is accurate
+        sums = np.isnan(out)
+        if np.any(sums):
+            out[sums] = self._node_sum(measure, values[sums], upper)
         return out
 
     def _node_sum(self, measure: str, values: np.ndarray, upper: bool) -> np.ndarray:
