@@ -95,3 +95,163 @@ def run_job() -> None:
     for part in name.split("."):
         target = getattr(target, part)
     target(*args)
+
+
+class Worker:
+    """A second process that runs jobs sent to it one at a time, in the order sent.
+
+    Where :func:`start` runs one job to fill the record cache, a worker takes any number of
+    jobs (a module-level function and picklable arguments, such as a figure to save) over a
+    pipe while the main process goes on, and says when each has finished; the main process
+    reads that with :meth:`poll` and does itself whatever the worker did not finish (it died,
+    was stopped, or a job failed). Like the cache filler it is a fresh interpreter in its own
+    session (Ctrl-C reaches only the main process, which stops it), prints nothing, and turns
+    SIGTERM into :class:`lnbayes.errors.Terminated`, so that a job's atomic writes
+    (:func:`lnbayes.io.files.atomic_path`) leave no temporary file behind when it is stopped.
+    When the main process goes away without stopping it, the worker finishes the job it is on
+    and ends (its pipe closes).
+    """
+
+    def __init__(self, process: subprocess.Popen):
+        self._process = process
+        self._sent = 0
+        self._finished: dict[int, bool] = {}
+        self._buffer = b""
+        self.broken = False
+
+    @property
+    def outstanding(self) -> int:
+        """Jobs sent whose end has not been read yet."""
+        return self._sent - len(self._finished)
+
+    def submit(self, target: Callable[..., Any], *args: Any) -> int | None:
+        """Send ``target(*args)``; its number, or None if the worker cannot take it (gone)."""
+        if self.broken:
+            return None
+        job = pickle.dumps((target.__module__, target.__qualname__, args))
+        try:
+            self._process.stdin.write(len(job).to_bytes(8, "little") + job)
+            self._process.stdin.flush()
+        except (OSError, ValueError):  # it died: the main process does the job itself
+            self.broken = True
+            return None
+        self._sent += 1
+        return self._sent - 1
+
+    def poll(self, timeout: float = 0.0) -> dict[int, bool]:
+        """Jobs that ended since ``timeout`` seconds at most (True: finished without error)."""
+        import select
+
+        if self.outstanding == 0 or self._process.stdout is None:
+            return {}
+        ended: dict[int, bool] = {}
+        try:
+            ready, _, _ = select.select([self._process.stdout], [], [], timeout)
+            data = os.read(self._process.stdout.fileno(), 65536) if ready else b""
+        except OSError:
+            data, ready = b"", True
+        if ready and not data:  # the worker ended: what it did not report is not done
+            self.broken = True
+        self._buffer += data
+        *lines, self._buffer = self._buffer.split(b"\n")
+        for line in lines:
+            status, _, number = line.decode().partition(" ")
+            ended[int(number)] = status == "ok"
+        self._finished.update(ended)
+        return ended
+
+    def close(self) -> dict[int, bool]:
+        """Send no more jobs; wait (in short waits, so that signals are handled) for those sent
+        to end. Returns how each ended (a job not reported did not finish)."""
+        try:
+            self._process.stdin.close()
+        except OSError:
+            pass
+        while self.outstanding and not self.broken:
+            self.poll(WAIT_SECONDS)
+        while True:
+            try:
+                self._process.wait(WAIT_SECONDS)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        return dict(self._finished)
+
+    def stop(self) -> None:
+        """Stop the worker if it still runs (idempotent)."""
+        CacheFiller(self._process).stop()
+        for pipe in (self._process.stdin, self._process.stdout):
+            try:
+                if pipe is not None:
+                    pipe.close()
+            except OSError:
+                pass
+
+
+def allowed() -> bool:
+    """Whether a second process may help: a second core, and ``LNBAYES_BACKGROUND`` not off."""
+    if cores() < 2:
+        return False
+    return os.environ.get("LNBAYES_BACKGROUND", "").strip().lower() not in ("off", "0", "no",
+                                                                             "false")
+
+
+def start_worker() -> Worker | None:
+    """Start a :class:`Worker`; None, and nothing started, when there is no second core or
+    ``LNBAYES_BACKGROUND=off``."""
+    if not allowed():
+        return None
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    process = subprocess.Popen(
+        [sys.executable, "-c", "from lnbayes.io.background import run_worker; run_worker()"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        env=env, start_new_session=True)
+    return Worker(process)
+
+
+def run_worker() -> None:
+    """The worker process: run each job read from stdin, report ``ok N`` or ``failed N``."""
+    import importlib
+    import signal
+    import threading
+    from queue import Queue
+
+    from lnbayes.errors import Terminated
+
+    def terminated(signum, frame):
+        raise Terminated()
+
+    signal.signal(signal.SIGTERM, terminated)
+    report = os.fdopen(os.dup(1), "wb", buffering=0)
+    with open(os.devnull, "wb") as devnull:  # whatever a job prints goes nowhere
+        os.dup2(devnull.fileno(), 1)
+    # jobs are read as soon as they arrive, so that the main process never waits on the pipe
+    # while this one is busy with an earlier job
+    queue: Queue = Queue()
+
+    def read_jobs(jobs=sys.stdin.buffer) -> None:
+        while True:
+            head = jobs.read(8)
+            if len(head) < 8:
+                break
+            queue.put(jobs.read(int.from_bytes(head, "little")))
+        queue.put(None)
+
+    threading.Thread(target=read_jobs, daemon=True).start()
+    number = 0
+    while (job := queue.get()) is not None:
+        try:
+            module, name, args = pickle.loads(job)
+            target = importlib.import_module(module)
+            for part in name.split("."):
+                target = getattr(target, part)
+            target(*args)
+            status = "ok"
+        except Exception:  # noqa: BLE001 - the main process does the job itself
+            status = "failed"
+        try:
+            report.write(f"{status} {number}\n".encode())
+        except OSError:
+            return
+        number += 1

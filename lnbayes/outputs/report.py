@@ -196,38 +196,21 @@ def _oc_caption(report: dict[str, Any]) -> str:
 def write_figures(trial: Trial, report: dict[str, Any], predict, design, outdir: Path,
                   sweep: dict | None = None) -> dict[str, Any]:
     """Draw the primary outcome's figures and the decision figures; PNG (300 dpi) and PDF."""
-    from lnbayes.analyses import figure_data
-    from lnbayes.outputs.figures import figure_set, planning_plots
+    from lnbayes.outputs.figures import figure_set
 
-    outcome = trial.primary_outcome
-    prim = next(o for o in report["outcomes"] if o["outcome"] == outcome.name)
-    # power-scaling and rank figures for the named priors; members of a grid of priors
-    # (role = "grid") are in the tables only
-    named = [p.name for p in trial.priors.values() if p.role != "grid"]
-    measures = ("risk_difference", report["ratio_measure"])
-    analysis = {"results": prim["results"]}
-    data = figure_data.figure_data(trial, outcome, analysis, measures=measures, sweep=sweep)
-    figs = figure_set.make_figures(trial, outcome, analysis, data, diagnostic_priors=named,
-                                   heatmap_priors=named, measures=measures)
-    if predict is not None:
-        figs["predictive"] = planning_plots.predictive_figure(predict)
-    if design is not None:
-        figs["operating_characteristics"] = planning_plots.operating_characteristics_figure(design)
-    if report.get("protocol"):
-        figs["protocol"] = planning_plots.protocol_figure(report["protocol"])
-    if report.get("benefit_harm") and report["benefit_harm"].get("safety"):
-        from lnbayes.outputs.figures.benefit_harm import benefit_harm_figure
-
-        figs["benefit_harm"] = benefit_harm_figure(
-            report["benefit_harm"], report["prior_labels"], report["outcome_labels"],
-            trial.treatment_name, trial.control_name)
-    map_figs = _map_figures(trial, report)
-    figs.update({stem: fig for stem, (fig, _) in map_figs.items()})
-    figure_set.save_figures(figs, Path(outdir) / "figures", ("png", "pdf"))
+    # each figure is saved as soon as it is drawn, by a second process where there is a second
+    # core (figure_set.FigureSaver), while the next is drawn here
+    saver = figure_set.FigureSaver(Path(outdir) / "figures", ("png", "pdf"))
+    try:
+        figs = _draw_figures(trial, report, predict, design, sweep, saver.offer)
+        saver.finish()
+    finally:
+        saver.stop()
     captions = figure_captions(trial, report)
     out = {}
-    for stem, (_, entry) in map_figs.items():
-        out[stem] = {"png": f"figures/{stem}.png", "pdf": f"figures/{stem}.pdf", **entry}
+    for stem, entry in figs.items():
+        if entry is not None:
+            out[stem] = {"png": f"figures/{stem}.png", "pdf": f"figures/{stem}.pdf", **entry}
     for stem in figs:
         if stem in out:
             continue
@@ -237,6 +220,49 @@ def write_figures(trial: Trial, report: dict[str, Any], predict, design, outdir:
         out[stem] = {"png": f"figures/{stem}.png", "pdf": f"figures/{stem}.pdf", "kind": kind,
                      "prior": prior, "prior_label": label, "caption": captions.get(kind, "")}
     return out
+
+
+def _draw_figures(trial: Trial, report: dict[str, Any], predict, design, sweep,
+                  drawn: Callable[[str, Any], None]) -> dict[str, dict[str, Any] | None]:
+    """Draw the report's figures, passing each to ``drawn(stem, figure)`` as soon as it is
+    drawn; returns the stems in the order drawn, each with its results.json entry for the MAP
+    figures (None for the others)."""
+    from lnbayes.analyses import figure_data
+    from lnbayes.outputs.figures import figure_set, planning_plots
+
+    stems: dict[str, dict[str, Any] | None] = {}
+
+    def add(stem: str, fig, entry: dict[str, Any] | None = None) -> None:
+        stems[stem] = entry
+        drawn(stem, fig)
+
+    outcome = trial.primary_outcome
+    prim = next(o for o in report["outcomes"] if o["outcome"] == outcome.name)
+    # power-scaling and rank figures for the named priors; members of a grid of priors
+    # (role = "grid") are in the tables only
+    named = [p.name for p in trial.priors.values() if p.role != "grid"]
+    measures = ("risk_difference", report["ratio_measure"])
+    analysis = {"results": prim["results"]}
+    data = figure_data.figure_data(trial, outcome, analysis, measures=measures, sweep=sweep)
+    for stem, fig in figure_set.iter_figures(trial, outcome, analysis, data,
+                                             diagnostic_priors=named, heatmap_priors=named,
+                                             measures=measures):
+        add(stem, fig)
+    if predict is not None:
+        add("predictive", planning_plots.predictive_figure(predict))
+    if design is not None:
+        add("operating_characteristics", planning_plots.operating_characteristics_figure(design))
+    if report.get("protocol"):
+        add("protocol", planning_plots.protocol_figure(report["protocol"]))
+    if report.get("benefit_harm") and report["benefit_harm"].get("safety"):
+        from lnbayes.outputs.figures.benefit_harm import benefit_harm_figure
+
+        add("benefit_harm", benefit_harm_figure(
+            report["benefit_harm"], report["prior_labels"], report["outcome_labels"],
+            trial.treatment_name, trial.control_name))
+    for stem, (fig, entry) in _map_figures(trial, report).items():
+        add(stem, fig, entry)
+    return stems
 
 
 def _map_figures(trial: Trial, report: dict[str, Any]) -> dict[str, tuple[Any, dict[str, Any]]]:

@@ -30,6 +30,12 @@ TAIL = 0.0005
 """Predictive probability left out at each end of each axis of a large grid."""
 
 
+def _plus_count(value: float, _pos=None) -> str:
+    """A tick label as a count added (``+3``); a module-level function rather than a lambda, so
+    that figures can be pickled to the process that saves them."""
+    return f"+{value:.0f}"
+
+
 def _central_range(marginal: np.ndarray) -> tuple[int, int]:
     """First and last index of the central 1 - 2 TAIL of a probability vector."""
     c = np.cumsum(marginal) / max(float(np.sum(marginal)), 1e-300)
@@ -153,7 +159,7 @@ def _completions_panel(fig, ax_grid, result: dict[str, Any]) -> None:
         ax_grid.set_ylim(r0 - 0.5, r1 + 0.5)
         for axis in (ax_grid.xaxis, ax_grid.yaxis):
             axis.set_major_locator(MaxNLocator(6, integer=True))
-            axis.set_major_formatter(FuncFormatter(lambda v, _pos: f"+{v:.0f}"))
+            axis.set_major_formatter(FuncFormatter(_plus_count))
         shown = f"\n(shown: the central {1 - 2 * TAIL:.1%} of each axis)"
     ax_grid.grid(False)
     m_t, m_c = n_ft - 1, n_fc - 1

@@ -180,6 +180,12 @@ def _display_range(curves: Mapping[str, Mapping], measure: str, mass: float = 0.
     return max(lo, 0.0), min(hi, 1.0)
 
 
+def plain_number(value: float, _pos=None) -> str:
+    """A tick or contour label as a plain number (``f"{value:g}"``); a module-level function
+    rather than a lambda, so that figures can be pickled to the process that saves them."""
+    return f"{value:g}"
+
+
 def _log_axis(ax, lo: float, hi: float) -> None:
     """A log x axis with plain-number ticks (0.1, 0.2, 0.5, 1, 2, 5, ...; 0.8, 0.9, 1, 1.2, ...
     on a narrow range)."""
@@ -204,7 +210,7 @@ def _log_axis(ax, lo: float, hi: float) -> None:
             ticks = ticks[keep % 2::2]
     ax.xaxis.set_major_locator(FixedLocator(ticks))
     ax.xaxis.set_minor_locator(NullLocator())
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_major_formatter(FuncFormatter(plain_number))
 
 
 def _hist_overlay(ax, values: np.ndarray, measure: str, lo: float, hi: float, colour: str,
@@ -554,7 +560,7 @@ def plot_sweep_heatmap(sweep: Mapping[str, Any], trial, named_priors: Sequence |
         mesh, cs, um, us = _heatmap_surface(ax, sweep["grid"], levels)
         marked = [(p.effect.means[0], p.effect.sds[0]) for p in named_priors
                   if p.family == "effect" and p.scale == scale and len(p.effect.means) == 1]
-        ax.clabel(cs, fmt=lambda v: f"{v:g}", fontsize=6.5, inline=True,
+        ax.clabel(cs, fmt=plain_number, fontsize=6.5, inline=True,
                   manual=_label_positions(cs, um, us, marked))
         cbar = fig.colorbar(mesh, ax=ax, location="right", shrink=0.9, pad=0.02)
         cbar.set_label("P(benefit)")
@@ -629,7 +635,7 @@ def _heatmap_axes(ax, trial, outcome, scale, effect_word, um, us) -> None:
         cands = [2.0**k for k in range(-6, 7)]
         lo, hi = np.exp(um.min()), np.exp(um.max())
         top.xaxis.set_major_locator(FixedLocator([c for c in cands if lo <= c <= hi]))
-        top.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        top.xaxis.set_major_formatter(FuncFormatter(plain_number))
         top.tick_params(labelsize=6.5)
     ax.set_title(outcome.label, loc="left", fontsize=8)
 
