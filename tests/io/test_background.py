@@ -49,3 +49,54 @@ def test_nothing_starts_where_it_cannot_help(setting, tmp_path, monkeypatch):
     else:
         monkeypatch.delenv("LNBAYES_BACKGROUND", raising=False)
     assert background.start(time.sleep, 60) is None
+
+
+# ---------------------------------------------------------------------------------------------
+# Worker: a second process taking jobs one at a time
+# ---------------------------------------------------------------------------------------------
+
+
+def test_worker_runs_jobs_in_order_and_reports_each(cache_on, tmp_path):
+    worker = background.start_worker()
+    assert worker is not None
+    try:
+        numbers = [worker.submit(pathlib.Path.write_text, tmp_path / f"{i}.txt", str(i))
+                   for i in range(3)]
+        failing = worker.submit(operator.truediv, 1, 0)
+        assert numbers == [0, 1, 2] and failing == 3
+        ended = worker.close()
+    finally:
+        worker.stop()
+    assert ended == {0: True, 1: True, 2: True, 3: False}  # a failed job is reported, not raised
+    assert [(tmp_path / f"{i}.txt").read_text() for i in range(3)] == ["0", "1", "2"]
+
+
+def test_a_worker_that_died_reports_no_more_jobs(cache_on):
+    worker = background.start_worker()
+    try:
+        worker.submit(time.sleep, 60)
+        worker._process.kill()  # as if killed from outside
+        ended = worker.close()
+    finally:
+        worker.stop()
+    assert ended == {} and worker.broken
+    assert worker.submit(time.sleep, 0) is None  # the caller does it itself
+
+
+def test_stop_ends_a_busy_worker(cache_on):
+    worker = background.start_worker()
+    worker.submit(time.sleep, 60)
+    started = time.monotonic()
+    worker.stop()
+    assert worker._process.poll() is not None
+    assert time.monotonic() - started < 30
+
+
+@pytest.mark.parametrize("setting", ["one_core", "switched_off"])
+def test_no_worker_where_it_cannot_help(setting, monkeypatch):
+    monkeypatch.setattr(background, "cores", lambda: 1 if setting == "one_core" else 2)
+    if setting == "switched_off":
+        monkeypatch.setenv("LNBAYES_BACKGROUND", "off")
+    else:
+        monkeypatch.delenv("LNBAYES_BACKGROUND", raising=False)
+    assert background.start_worker() is None

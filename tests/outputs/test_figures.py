@@ -178,6 +178,68 @@ def test_save_figures_is_atomic_and_complete(tmp_path, trial, outcome, exact_ana
 
 
 
+@pytest.fixture
+def second_core(monkeypatch):
+    from lnbayes.io import background
+
+    monkeypatch.delenv("LNBAYES_BACKGROUND", raising=False)
+    monkeypatch.setattr(background, "cores", lambda: 2)
+
+
+def _some_figures(trial, outcome, exact_analysis, curves):
+    import matplotlib.figure
+
+    unpicklable = matplotlib.figure.Figure(figsize=(2, 1))
+    unpicklable.add_subplot().xaxis.set_major_formatter(
+        matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))  # a lambda: saved here
+    return {
+        "p_benefit": plots.plot_p_benefit(trial, outcome, exact_analysis),
+        "arm_posteriors": plots.plot_arm_posteriors(trial, outcome, exact_analysis, curves),
+        "unpicklable": unpicklable,
+    }
+
+
+@pytest.mark.heavy
+def test_figures_saved_by_a_second_process_are_the_same_files(tmp_path, trial, outcome,
+                                                              exact_analysis, curves,
+                                                              second_core):
+    # fresh figures for each: saving a figure can change it (layout), as the report never does
+    alone = figure_set.save_figures(_some_figures(trial, outcome, exact_analysis, curves),
+                                    tmp_path / "alone", ("png", "pdf"))
+    figs = _some_figures(trial, outcome, exact_analysis, curves)
+    saver = figure_set.FigureSaver(tmp_path / "shared", ("png", "pdf"))
+    assert saver.worker is not None
+    try:
+        for stem, fig in figs.items():
+            saver.offer(stem, fig)
+        shared = saver.finish()
+        sent = {stem for stem, _ in saver.sent.values()}
+    finally:
+        saver.stop()
+    assert "p_benefit" in sent and "unpicklable" not in sent  # the worker saved some of them
+    assert [p.name for p in shared] == [p.name for p in alone]
+    for a, b in zip(alone, shared):
+        assert a.read_bytes() == b.read_bytes(), a.name
+    assert sorted(p.name for p in (tmp_path / "shared").iterdir()) == sorted(p.name for p in shared)
+
+
+@pytest.mark.heavy
+def test_what_a_dead_worker_did_not_save_is_saved_here(tmp_path, trial, outcome, exact_analysis,
+                                                       curves, second_core):
+    figs = _some_figures(trial, outcome, exact_analysis, curves)
+    saver = figure_set.FigureSaver(tmp_path, ("png",))
+    try:
+        saver.worker._process.kill()
+        saver.worker._process.wait()
+        for stem, fig in figs.items():
+            saver.offer(stem, fig)
+        written = saver.finish()
+    finally:
+        saver.stop()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in written)
+    assert len(written) == 3
+
+
 @pytest.fixture(scope="session")
 def pymc_analysis(trial, outcome):
     from lnbayes.engines.mcmc import SamplerSettings
