@@ -188,10 +188,43 @@ def run_report(
     settings = settings or SamplerSettings()
     outdir = Path(outdir) if outdir is not None else None
     say = progress or (lambda message: None)
-    from lnbayes.analyses import figure_data, planning
+    # the planning results (exact enumerations, seconds) are computed by a second process,
+    # where there is a second core, while this one computes the outcomes and the prior checks
+    from lnbayes.io import background
+
+    helper = background.start_worker()
+    try:
+        return _run_report(trial, seed, settings, outdir, say, engine, check, started, helper)
+    finally:
+        if helper is not None:
+            helper.stop()
+
+
+def _run_report(trial, seed, settings, outdir, say, engine, check, started, helper):
+    """:func:`run_report`'s work, with ``helper`` (a :class:`lnbayes.io.background.Worker` or
+    None) computing the predictive probability and the design meanwhile."""
+    from lnbayes.analyses import figure_data
     from lnbayes.analyses import prior_checks as prior_checks_mod
     from lnbayes.analyses import sweep as sweep_mod
     from lnbayes.engines.datasets import PlanError
+
+    why = predict_status(trial)
+    plans_design = trial.design is not None and trial.planned_enrolment is not None
+    jobs = {}
+    if helper is not None:
+        if why is None:
+            jobs["predict"] = helper.submit(_predict, trial)
+        if plans_design:
+            jobs["design"] = helper.submit(_design_and_protocol, trial)
+
+    def planned(kind: str, compute: Callable[[Trial], Any]) -> Any:
+        """The helper's result when it finished without error, else computed here (an error
+        such as PlanError is then raised here, as without the helper)."""
+        if helper is not None:
+            ok, value = helper.result(jobs.get(kind))
+            if ok:
+                return value
+        return compute(trial)
 
     say("exact posteriors of every outcome")
     outcomes = _analyse_outcomes(trial, "exact", seed, settings, None, say)
@@ -200,27 +233,23 @@ def run_report(
     omitted = {}
     say("predictive probability of success, operating characteristics")
     predict = None
-    why = predict_status(trial)
     if why is None:
         try:
-            predict = planning.predict(trial, meaningful=True)
+            predict = planned("predict", _predict)
         except PlanError as e:
             omitted["predict"] = refused(e)
     else:
         omitted["predict"] = OMITTED[why]
     design = protocol = None
-    if trial.design is not None and trial.planned_enrolment is not None:
+    if plans_design:
         try:
-            started_design = time.perf_counter()
-            design = planning.design(trial)
-            from lnbayes.analyses.protocol import protocol as protocol_of
-
-            protocol = protocol_of(trial, design)
-            protocol["seconds_with_design"] = time.perf_counter() - started_design
+            design, protocol = planned("design", _design_and_protocol)
         except PlanError as e:
             omitted["design"] = refused(e)
     else:
         omitted["design"] = OMITTED["design"]
+    if helper is not None:
+        helper.close()  # its work is done: it ends
     say("prior sweep, tipping points and reverse-Bayes")
     scale = figure_data.sweep_scale(trial)
     centres, sds = figure_data.sweep_axes(trial, scale)
@@ -264,6 +293,26 @@ def run_report(
         report["provenance"] = _provenance(outcomes, seed, engine, settings)
     report["provenance"]["elapsed_seconds_analysis"] = time.time() - started
     return report, {"sweep": swept, "predict": predict, "design": design}
+
+
+def _predict(trial: Trial) -> dict[str, Any]:
+    """The predictive probability of success (``lnbayes predict``'s result)."""
+    from lnbayes.analyses import planning
+
+    return planning.predict(trial, meaningful=True)
+
+
+def _design_and_protocol(trial: Trial) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The design's operating characteristics and the protocol's rule, with how long both
+    took."""
+    from lnbayes.analyses import planning
+    from lnbayes.analyses.protocol import protocol as protocol_of
+
+    started = time.perf_counter()
+    design = planning.design(trial)
+    protocol = protocol_of(trial, design)
+    protocol["seconds_with_design"] = time.perf_counter() - started
+    return design, protocol
 
 
 def _analyse_outcomes(trial, engine, seed, settings, outdir, say) -> list[dict[str, Any]]:

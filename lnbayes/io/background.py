@@ -101,10 +101,11 @@ class Worker:
     """A second process that runs jobs sent to it one at a time, in the order sent.
 
     Where :func:`start` runs one job to fill the record cache, a worker takes any number of
-    jobs (a module-level function and picklable arguments, such as a figure to save) over a
-    pipe while the main process goes on, and says when each has finished; the main process
-    reads that with :meth:`poll` and does itself whatever the worker did not finish (it died,
-    was stopped, or a job failed). Like the cache filler it is a fresh interpreter in its own
+    jobs (a module-level function and picklable arguments: a figure to save, a pure
+    computation) over a pipe while the main process goes on, and says when each has ended,
+    with its return value; the main process reads that with :meth:`poll` or :meth:`result`
+    and does itself whatever the worker did not finish (it died, was stopped, or a job
+    failed). Like the cache filler it is a fresh interpreter in its own
     session (Ctrl-C reaches only the main process, which stops it), prints nothing, and turns
     SIGTERM into :class:`lnbayes.errors.Terminated`, so that a job's atomic writes
     (:func:`lnbayes.io.files.atomic_path`) leave no temporary file behind when it is stopped.
@@ -117,6 +118,7 @@ class Worker:
         self._sent = 0
         self._finished: dict[int, bool] = {}
         self._buffer = b""
+        self._values: dict[int, bytes] = {}
         self.broken = False
 
     @property
@@ -153,12 +155,29 @@ class Worker:
         if ready and not data:  # the worker ended: what it did not report is not done
             self.broken = True
         self._buffer += data
-        *lines, self._buffer = self._buffer.split(b"\n")
-        for line in lines:
-            status, _, number = line.decode().partition(" ")
-            ended[int(number)] = status == "ok"
+        # each ended job: its number and size (8 bytes each, little-endian), a status byte
+        # (1: finished, 0: failed) and its pickled return value (finished) or nothing
+        while len(self._buffer) >= 17:
+            size = int.from_bytes(self._buffer[8:16], "little")
+            if len(self._buffer) < 17 + size:
+                break
+            number = int.from_bytes(self._buffer[:8], "little")
+            ok = self._buffer[16] == 1
+            if ok:
+                self._values[number] = self._buffer[17:17 + size]
+            self._buffer = self._buffer[17 + size:]
+            ended[number] = ok
         self._finished.update(ended)
         return ended
+
+    def result(self, number: int | None) -> tuple[bool, Any]:
+        """Wait (in short waits) for job ``number`` to end: ``(True, its return value)``, or
+        ``(False, None)`` if it failed, the worker ended first, or it was never sent (None)."""
+        while number is not None and number not in self._finished and not self.broken:
+            self.poll(WAIT_SECONDS)
+        if number is None or not self._finished.get(number):
+            return False, None
+        return True, pickle.loads(self._values.pop(number))
 
     def close(self) -> dict[int, bool]:
         """Send no more jobs; wait (in short waits, so that signals are handled) for those sent
@@ -211,7 +230,8 @@ def start_worker() -> Worker | None:
 
 
 def run_worker() -> None:
-    """The worker process: run each job read from stdin, report ``ok N`` or ``failed N``."""
+    """The worker process: run each job read from stdin, in order, and report its end (with
+    its pickled return value) on stdout, the pipe :meth:`Worker.poll` reads."""
     import importlib
     import signal
     import threading
@@ -223,7 +243,7 @@ def run_worker() -> None:
         raise Terminated()
 
     signal.signal(signal.SIGTERM, terminated)
-    report = os.fdopen(os.dup(1), "wb", buffering=0)
+    report = os.fdopen(os.dup(1), "wb")
     with open(os.devnull, "wb") as devnull:  # whatever a job prints goes nowhere
         os.dup2(devnull.fileno(), 1)
     # jobs are read as soon as they arrive, so that the main process never waits on the pipe
@@ -246,12 +266,14 @@ def run_worker() -> None:
             target = importlib.import_module(module)
             for part in name.split("."):
                 target = getattr(target, part)
-            target(*args)
-            status = "ok"
+            value = pickle.dumps(target(*args))
+            status = b"\x01"
         except Exception:  # noqa: BLE001 - the main process does the job itself
-            status = "failed"
+            value, status = b"", b"\x00"
         try:
-            report.write(f"{status} {number}\n".encode())
+            report.write(number.to_bytes(8, "little") + len(value).to_bytes(8, "little")
+                         + status + value)
+            report.flush()
         except OSError:
             return
         number += 1

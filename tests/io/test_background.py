@@ -71,6 +71,20 @@ def test_worker_runs_jobs_in_order_and_reports_each(cache_on, tmp_path):
     assert [(tmp_path / f"{i}.txt").read_text() for i in range(3)] == ["0", "1", "2"]
 
 
+def test_worker_returns_what_a_job_returns(cache_on):
+    worker = background.start_worker()
+    try:
+        big = worker.submit(bytes, 300_000)  # more than a pipe holds at once
+        failing = worker.submit(operator.truediv, 1, 0)
+        small = worker.submit(operator.add, 2, 3)
+        assert worker.result(small) == (True, 5)
+        assert worker.result(big) == (True, bytes(300_000))
+        assert worker.result(failing) == (False, None)
+        assert worker.result(None) == (False, None)
+    finally:
+        worker.stop()
+
+
 def test_a_worker_that_died_reports_no_more_jobs(cache_on):
     worker = background.start_worker()
     try:
