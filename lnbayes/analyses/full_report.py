@@ -287,7 +287,8 @@ def _run_report(trial, seed, settings, outdir, say, engine, check, started, help
     if check is not None:
         check(dict(report, engine="exact"))
     if engine == "pymc":
-        outcomes = _analyse_outcomes(trial, "pymc", seed, settings, outdir, say)
+        exact = {o["outcome"]: {r["prior"]: r for r in o["results"]} for o in outcomes}
+        outcomes = _analyse_outcomes(trial, "pymc", seed, settings, outdir, say, exact)
         report["outcomes"] = outcomes
         report["benefit_harm"] = _benefit_harm(trial, outcomes, omitted)
         report["provenance"] = _provenance(outcomes, seed, engine, settings)
@@ -315,8 +316,10 @@ def _design_and_protocol(trial: Trial) -> tuple[dict[str, Any], dict[str, Any]]:
     return design, protocol
 
 
-def _analyse_outcomes(trial, engine, seed, settings, outdir, say) -> list[dict[str, Any]]:
-    """Every outcome under the priors that apply to it (outcomes with none are left out)."""
+def _analyse_outcomes(trial, engine, seed, settings, outdir, say,
+                      exact_results=None) -> list[dict[str, Any]]:
+    """Every outcome under the priors that apply to it (outcomes with none are left out).
+    ``exact_results``: the exact pass's results by outcome and prior, reused by the PyMC pass."""
     out = []
     for outcome in trial.outcomes.values():
         if not trial.priors_for(outcome):
@@ -326,7 +329,8 @@ def _analyse_outcomes(trial, engine, seed, settings, outdir, say) -> list[dict[s
             say(f"{_o.name}: prior {i + 1}/{n} ({name}, {engine})")
 
         result = reanalysis.analyze(trial, outcome.name, None, engine=engine, seed=seed,
-                                  settings=settings, outdir=outdir, on_prior=on_prior)
+                                    settings=settings, outdir=outdir, on_prior=on_prior,
+                                    exact_results=(exact_results or {}).get(outcome.name))
         for r in result["results"]:
             if r.get("netcdf") and outdir is not None:
                 r["netcdf"] = str(Path(r["netcdf"]).relative_to(outdir))

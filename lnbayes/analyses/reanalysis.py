@@ -6,9 +6,10 @@ CLI and the report layer only format and write them.
 
 from __future__ import annotations
 
+import copy
 import zlib
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from lnbayes.analyses import bayes_factors
 from lnbayes.engines import exact
@@ -155,23 +156,98 @@ def _cached_draws(netcdf_path: Path | None, key: str, prior: Prior, settings):
     return datatree
 
 
+SUMMARY_ALGORITHM = "draw-summaries-2"
+"""Version of :func:`draw_summaries`' computation, part of its record-cache key: change it
+whenever a change of code (``engines.draws``, ``analyses.sensitivity``) changes a number in
+them."""
+
+SUMMARY_PACKAGES = ("numpy", "scipy", "xarray", "arviz-base", "arviz-stats")
+"""Packages whose versions are part of the key of :func:`draw_summaries` (the draws' own
+digest is salted with the run key, which holds every package version, but the same draws may
+be summarised by newer packages)."""
+
+
+def draw_summaries(datatree, prior: Prior, outcome: Outcome, thresholds: tuple[Threshold, ...],
+                   digest: str | None) -> dict[str, Any]:
+    """The summaries of a fit's draws: P(benefit) and thresholds with MCSE, intervals
+    (``drawn``), convergence ``diagnostics``, ``power_scaling`` and the ROPE (``rope``).
+
+    Pure functions of the draws (with their log densities), the thresholds and the ROPE, which
+    take ~0.15 s a fit; with the draws' ``digest`` (:func:`lnbayes.io.files.datatree_digest`
+    salted with the run key, as saved in the NetCDF file) they are kept in the record cache
+    (folder ``draw_summaries``), so that a report re-run on saved draws reads them back. A fit
+    without a digest is summarised afresh.
+    """
+    from lnbayes.analyses import sensitivity
+    from lnbayes.engines import draws
+
+    def compute() -> dict[str, Any]:
+        return {
+            "drawn": draws.draws_summary(datatree, outcome, thresholds),
+            "diagnostics": draws.diagnostics(datatree),
+            "power_scaling": sensitivity.power_scaling(datatree, prior, outcome),
+            "rope": (None if outcome.rope is None
+                     else draws.rope_probability(datatree, outcome.rope)),
+        }
+
+    if digest is None:
+        return compute()
+    from lnbayes.io import record_cache
+
+    versions = files.versions()
+    spec = {"algorithm": SUMMARY_ALGORITHM, "draws": digest,
+            "thresholds": [[t.scale, t.value] for t in thresholds],
+            "rope": None if outcome.rope is None else list(outcome.rope),
+            "lower_is_better": bool(outcome.lower_is_better),
+            "versions": {k: versions.get(k) for k in SUMMARY_PACKAGES}}
+    return _unordered(record_cache.cached("draw_summaries", spec, lambda: _ordered(compute())))
+
+
+def _ordered(value: Any) -> Any:
+    """Dicts as ``{"__items__": [[key, value], ...]}``: the record cache stores JSON with sorted
+    keys, and the order of the variables in the diagnostics is the order of the appendix's
+    rows (and of ties between sensitivities)."""
+    if isinstance(value, dict):
+        return {"__items__": [[k, _ordered(v)] for k, v in value.items()]}
+    if isinstance(value, (list, tuple)):
+        return [_ordered(v) for v in value]
+    return value
+
+
+def _unordered(value: Any) -> Any:
+    """The inverse of :func:`_ordered`."""
+    if isinstance(value, dict):
+        return {k: _unordered(v) for k, v in value["__items__"]}
+    if isinstance(value, list):
+        return [_unordered(v) for v in value]
+    return value
+
+
 def pymc_result(
     prior: Prior, outcome: Outcome, thresholds: tuple[Threshold, ...], seed: int, settings,
     netcdf_path: Path | None, provenance: dict[str, Any],
+    exact_part: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """One prior's PyMC result beside its exact one (``exact_part``: :func:`exact_result` of the
+    same prior, outcome and thresholds when the caller has it, else computed here)."""
     from lnbayes.analyses import sensitivity
-    from lnbayes.engines import draws, mcmc
+    from lnbayes.engines import mcmc
 
-    exact_part = exact_result(prior, outcome, thresholds)
+    if exact_part is None:
+        exact_part = exact_result(prior, outcome, thresholds)
     key = run_key(prior, outcome, seed, settings)
     datatree = _cached_draws(netcdf_path, key, prior, settings)
     from_cache = datatree is not None
     if datatree is None:
         datatree = mcmc.sample(prior, outcome, seed=seed, settings=settings)
-    drawn = draws.draws_summary(datatree, outcome, thresholds)
-    diag = draws.diagnostics(datatree)
     sensitivity.attach_log_densities(datatree, prior, outcome)  # kept in the NetCDF file too
-    power_scaling = sensitivity.power_scaling(datatree, prior, outcome)
+    if from_cache:  # checked against the draws by saved_draws_problem, where there is one
+        digest = datatree.attrs.get(DIGEST_ATTR)
+    else:  # as it is saved with the draws (computed here only where they are saved)
+        digest = None if netcdf_path is None else files.datatree_digest(datatree, key)
+    summaries = draw_summaries(datatree, prior, outcome, thresholds, digest)
+    drawn, diag = summaries["drawn"], summaries["diagnostics"]
+    power_scaling = summaries["power_scaling"]
     n = drawn["n_draws"]
     agree = agreement(drawn["p_benefit"], exact_part["p_benefit"], drawn["p_benefit_mcse"], n)
     rows = []
@@ -184,7 +260,7 @@ def pymc_result(
     evidence = dict(exact_part["evidence"])
     if outcome.rope is not None:
         rope_exact = evidence["rope"]
-        drawn_rope = draws.rope_probability(datatree, outcome.rope)
+        drawn_rope = summaries["rope"]
         a = agreement(drawn_rope["p_inside"], rope_exact["p_inside"],
                       drawn_rope["p_inside_mcse"], n)
         evidence["rope"] = dict(rope_exact, **drawn_rope, p_inside_exact=rope_exact["p_inside"],
@@ -194,7 +270,7 @@ def pymc_result(
         datatree.attrs.update(
             {
                 "lnbayes_key": key,
-                DIGEST_ATTR: files.datatree_digest(datatree, key),
+                DIGEST_ATTR: digest,
                 "lnbayes_prior": prior.name,
                 "lnbayes_outcome": outcome.name,
                 "lnbayes_seed": seed,
@@ -234,11 +310,14 @@ def analyze(
     outdir: str | Path | None = None,
     thresholds: tuple[Threshold, ...] | None = None,
     on_prior: Callable[[str, int, int], None] | None = None,
+    exact_results: Mapping[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Analyse one outcome of ``trial`` under each prior; returns the JSON-ready result.
 
     ``outdir`` receives ``<outcome>.json`` and, for PyMC, one NetCDF file per prior under
     ``posterior/``; each file is written atomically as soon as it is complete.
+    ``exact_results``: for PyMC, the exact results by prior name of the same outcome and
+    thresholds already computed (``engine="exact"``), so that they are not computed again.
     """
     from lnbayes.engines.mcmc import SamplerSettings
 
@@ -272,9 +351,10 @@ def analyze(
             result = exact_result(prior, outcome, thresholds)
         else:
             nc = None if outdir is None else Path(outdir) / "posterior" / f"{outcome.name}__{prior.name}.nc"
+            known = (exact_results or {}).get(prior.name)
             result = pymc_result(
                 prior, outcome, thresholds, prior_seed(seed, outcome.name, prior.name), settings,
-                nc, provenance,
+                nc, provenance, exact_part=None if known is None else copy.deepcopy(known),
             )
         result["prior_info"] = prior_record(prior)
         results.append(result)
