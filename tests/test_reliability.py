@@ -666,7 +666,8 @@ def test_report_terminated_while_writing_draws_resumes(tmp_path):
 
 
 def _cache_fillers(parent: int) -> list[int]:
-    """Children of ``parent`` that run :func:`lnbayes.io.background.run_job`."""
+    """Children of ``parent`` that run :func:`lnbayes.io.background.run_job` or
+    :func:`lnbayes.io.background.run_worker` (the report's second processes)."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -676,7 +677,7 @@ def _cache_fillers(parent: int) -> list[int]:
             cmd = (entry / "cmdline").read_bytes().decode(errors="replace")
         except (OSError, ValueError, IndexError):
             continue
-        if ppid == parent and "run_job" in cmd:
+        if ppid == parent and ("run_job" in cmd or "run_worker" in cmd):
             found.append(int(entry.name))
     return found
 
@@ -703,11 +704,18 @@ def test_interrupted_report_stops_its_second_process(trial_file, tmp_path, monke
 
     status, _, err = _signal_when(proc, filler_started, signum)
     _assert_clean_stop(status, err, signum)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and Path(f"/proc/{seen[0]}").exists():
-        state = (Path(f"/proc/{seen[0]}") / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        if state == "Z":  # ended, not yet reaped (its parent is gone: init reaps it)
-            break
-        time.sleep(0.05)
-    still = Path(f"/proc/{seen[0]}/stat")
-    assert not still.exists() or still.read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    for pid in seen:  # every second process it had started when stopped
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and Path(f"/proc/{pid}").exists():
+            try:
+                state = (Path(f"/proc/{pid}") / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            except OSError:
+                break
+            if state == "Z":  # ended, not yet reaped (its parent is gone: init reaps it)
+                break
+            time.sleep(0.05)
+        still = Path(f"/proc/{pid}/stat")
+        try:
+            assert not still.exists() or still.read_text().rsplit(")", 1)[1].split()[0] == "Z"
+        except FileNotFoundError:
+            pass  # gone between the two looks

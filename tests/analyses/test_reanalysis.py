@@ -11,6 +11,7 @@ import pytest
 
 from lnbayes.analyses import reanalysis
 from lnbayes.model.spec import BetaPrior, NormalPrior, Outcome, Prior, Threshold
+from tests.conftest import ROOT
 from tests.references import flat_p_greater
 
 # the tests of this file share module- and session-scoped fixtures (sampled or computed once):
@@ -250,3 +251,37 @@ def test_pymc_rope_within_3_mcse(trial):
     assert abs(rope["p_inside"] - rope["p_inside_exact"]) <= 3 * rope["p_inside_mcse"]
     assert rope["agrees_with_exact"]
 
+
+
+def _key_order(value):
+    if isinstance(value, dict):
+        return [(k, _key_order(v)) for k, v in value.items()]
+    if isinstance(value, list):
+        return [_key_order(v) for v in value]
+    return type(value).__name__
+
+
+@pytest.mark.heavy
+def test_draw_summaries_read_back_from_the_record_cache_as_computed(deng, tmp_path, monkeypatch):
+    """Saved draws' summaries are kept under their digest: a hit gives the same numbers, types
+    and order of keys (the appendix's rows follow it) as computing them; other thresholds are
+    another record."""
+    from lnbayes.io import files
+
+    monkeypatch.setenv("LNBAYES_CACHE_DIR", str(tmp_path / "cache"))
+    path = ROOT / "reports" / "deng2017" / "posterior" / "remission__sceptical.nc"
+    tree = files.read_netcdf(path)
+    prior, outcome = deng.priors["sceptical"], deng.outcome("remission")
+    digest = tree.attrs[reanalysis.DIGEST_ATTR]
+    fresh = reanalysis.draw_summaries(tree, prior, outcome, outcome.thresholds, None)
+    assert not (tmp_path / "cache").exists()  # no digest: nothing stored
+    stored = reanalysis.draw_summaries(tree, prior, outcome, outcome.thresholds, digest)
+    assert len(list((tmp_path / "cache" / "draw_summaries").iterdir())) == 1
+    hit = reanalysis.draw_summaries(None, prior, outcome, outcome.thresholds, digest)  # no draws read
+    for got in (stored, hit):
+        assert got == fresh
+        assert _key_order(got) == _key_order(fresh)
+    other = (*outcome.thresholds, Threshold("rd", 0.3))
+    again = reanalysis.draw_summaries(tree, prior, outcome, other, digest)
+    assert len(again["drawn"]["thresholds"]) == len(fresh["drawn"]["thresholds"]) + 1
+    assert len(list((tmp_path / "cache" / "draw_summaries").iterdir())) == 2
