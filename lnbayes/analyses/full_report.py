@@ -203,10 +203,7 @@ def run_report(
 def _run_report(trial, seed, settings, outdir, say, engine, check, started, helper):
     """:func:`run_report`'s work, with ``helper`` (a :class:`lnbayes.io.background.Worker` or
     None) computing the predictive probability and the design meanwhile."""
-    from lnbayes.analyses import figure_data
     from lnbayes.analyses import prior_checks as prior_checks_mod
-    from lnbayes.analyses import sweep as sweep_mod
-    from lnbayes.engines.datasets import PlanError
 
     why = predict_status(trial)
     plans_design = trial.design is not None and trial.planned_enrolment is not None
@@ -217,48 +214,14 @@ def _run_report(trial, seed, settings, outdir, say, engine, check, started, help
         if plans_design:
             jobs["design"] = helper.submit(_design_and_protocol, trial)
 
-    def planned(kind: str, compute: Callable[[Trial], Any]) -> Any:
-        """The helper's result when it finished without error, else computed here (an error
-        such as PlanError is then raised here, as without the helper)."""
-        if helper is not None:
-            ok, value = helper.result(jobs.get(kind))
-            if ok:
-                return value
-        return compute(trial)
-
     say("exact posteriors of every outcome")
     outcomes = _analyse_outcomes(trial, "exact", seed, settings, None, say)
     say("prior checks: a-priori summaries, effective sample sizes, prior-data conflict")
     prior_checks = prior_checks_mod.priors_report(trial)
-    omitted = {}
     say("predictive probability of success, operating characteristics")
-    predict = None
-    if why is None:
-        try:
-            predict = planned("predict", _predict)
-        except PlanError as e:
-            omitted["predict"] = refused(e)
-    else:
-        omitted["predict"] = OMITTED[why]
-    design = protocol = None
-    if plans_design:
-        try:
-            design, protocol = planned("design", _design_and_protocol)
-        except PlanError as e:
-            omitted["design"] = refused(e)
-    else:
-        omitted["design"] = OMITTED["design"]
-    if helper is not None:
-        helper.close()  # its work is done: it ends
+    predict, design, protocol, omitted = _planning_results(trial, helper, jobs, why, plans_design)
     say("prior sweep, tipping points and reverse-Bayes")
-    scale = figure_data.sweep_scale(trial)
-    centres, sds = figure_data.sweep_axes(trial, scale)
-    swept = sweep_mod.run_sweep(trial, None, scale=scale, centres=centres, sds=sds, engine="exact",
-                            seed=seed, outdir=None)
-    slim_sweep = _slim_sweep(swept)
-    source = swept["control_prior"]["from"]
-    slim_sweep["control_prior"]["description"] = (
-        trial.priors[source].control.describe() if source in trial.priors else "Beta(1, 1)")
+    scale, swept, slim_sweep = _report_sweep(trial, seed)
     report = {
         "schema": SCHEMA,
         "engine": engine,
@@ -294,6 +257,57 @@ def _run_report(trial, seed, settings, outdir, say, engine, check, started, help
         report["provenance"] = _provenance(outcomes, seed, engine, settings)
     report["provenance"]["elapsed_seconds_analysis"] = time.time() - started
     return report, {"sweep": swept, "predict": predict, "design": design}
+
+
+def _planning_results(trial: Trial, helper, jobs: dict, why, plans_design: bool):
+    """(predict, design, protocol, omitted): the helper's results where it finished them without
+    error, else computed here (an error such as PlanError is then raised here, as without the
+    helper, and the section is omitted with the reason); the helper is then closed."""
+    from lnbayes.engines.datasets import PlanError
+
+    def planned(kind: str, compute: Callable[[Trial], Any]) -> Any:
+        if helper is not None:
+            ok, value = helper.result(jobs.get(kind))
+            if ok:
+                return value
+        return compute(trial)
+
+    omitted = {}
+    predict = None
+    if why is None:
+        try:
+            predict = planned("predict", _predict)
+        except PlanError as e:
+            omitted["predict"] = refused(e)
+    else:
+        omitted["predict"] = OMITTED[why]
+    design = protocol = None
+    if plans_design:
+        try:
+            design, protocol = planned("design", _design_and_protocol)
+        except PlanError as e:
+            omitted["design"] = refused(e)
+    else:
+        omitted["design"] = OMITTED["design"]
+    if helper is not None:
+        helper.close()  # its work is done: it ends
+    return predict, design, protocol, omitted
+
+
+def _report_sweep(trial: Trial, seed):
+    """(scale, the whole sweep, its slim copy for results.json) on the report's axes."""
+    from lnbayes.analyses import figure_data
+    from lnbayes.analyses import sweep as sweep_mod
+
+    scale = figure_data.sweep_scale(trial)
+    centres, sds = figure_data.sweep_axes(trial, scale)
+    swept = sweep_mod.run_sweep(trial, None, scale=scale, centres=centres, sds=sds, engine="exact",
+                                seed=seed, outdir=None)
+    slim_sweep = _slim_sweep(swept)
+    source = swept["control_prior"]["from"]
+    slim_sweep["control_prior"]["description"] = (
+        trial.priors[source].control.describe() if source in trial.priors else "Beta(1, 1)")
+    return scale, swept, slim_sweep
 
 
 def _predict(trial: Trial) -> dict[str, Any]:
