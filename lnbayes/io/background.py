@@ -222,8 +222,11 @@ def start_worker() -> Worker | None:
         return None
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    # the parent's arguments follow, so that a job's provenance (files.command_line) names the
+    # command the user ran, not the worker's
     process = subprocess.Popen(
-        [sys.executable, "-c", "from lnbayes.io.background import run_worker; run_worker()"],
+        [sys.executable, "-c", "from lnbayes.io.background import run_worker; run_worker()",
+         *sys.argv[1:]],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
         env=env, start_new_session=True)
     return Worker(process)

@@ -114,3 +114,17 @@ def test_no_worker_where_it_cannot_help(setting, monkeypatch):
     else:
         monkeypatch.delenv("LNBAYES_BACKGROUND", raising=False)
     assert background.start_worker() is None
+
+
+def test_a_jobs_provenance_names_the_command_the_user_ran(cache_on, monkeypatch):
+    """A report's predict and design run in the worker: their provenance must say
+    'lnbayes report ...' (the worker's own argv is '-c')."""
+    from lnbayes.io import files
+
+    monkeypatch.setattr("sys.argv", ["/x/lnbayes/__main__.py", "report", "--engine", "exact"])
+    worker = background.start_worker()
+    try:
+        ok, value = worker.result(worker.submit(files.command_line))
+    finally:
+        worker.stop()
+    assert ok and value == "lnbayes report --engine exact"
