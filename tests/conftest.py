@@ -21,6 +21,20 @@ def pytest_configure(config):
 
     os.environ.setdefault("LNBAYES_CACHE_DIR", tempfile.mkdtemp(prefix="lnbayes-test-cache-"))
     _blas_threads_as_the_command_line()
+    _no_second_processes_when_the_workers_fill_the_cores(config)
+
+
+def _no_second_processes_when_the_workers_fill_the_cores(config) -> None:
+    """Under pytest-xdist with a worker per core, a report's second processes (lnbayes.io.
+    background: the explorer's grids, predict and design, figure saving) find no free core: each
+    costs its imports and pickling (about 3 s of CPU a report, 25 reports) and saves nothing.
+    The tests then run reports in one process, as lnbayes does on one core
+    (``LNBAYES_BACKGROUND=off``, unless set); the tests of the second processes turn them on
+    themselves, and tests/test_reliability.py checks that a report made with them writes the
+    same files as one made without."""
+    workers = getattr(config.option, "numprocesses", None)
+    if isinstance(workers, int) and workers >= (os.cpu_count() or 1):
+        os.environ.setdefault("LNBAYES_BACKGROUND", "off")
 
 
 BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
