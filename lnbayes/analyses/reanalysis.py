@@ -200,27 +200,10 @@ def draw_summaries(datatree, prior: Prior, outcome: Outcome, thresholds: tuple[T
             "rope": None if outcome.rope is None else list(outcome.rope),
             "lower_is_better": bool(outcome.lower_is_better),
             "versions": {k: versions.get(k) for k in SUMMARY_PACKAGES}}
-    return _unordered(record_cache.cached("draw_summaries", spec, lambda: _ordered(compute())))
+    # the order of the variables in the diagnostics is the order of the appendix's rows (and
+    # of ties between sensitivities)
+    return record_cache.cached("draw_summaries", spec, compute, keep_order=True)
 
-
-def _ordered(value: Any) -> Any:
-    """Dicts as ``{"__items__": [[key, value], ...]}``: the record cache stores JSON with sorted
-    keys, and the order of the variables in the diagnostics is the order of the appendix's
-    rows (and of ties between sensitivities)."""
-    if isinstance(value, dict):
-        return {"__items__": [[k, _ordered(v)] for k, v in value.items()]}
-    if isinstance(value, (list, tuple)):
-        return [_ordered(v) for v in value]
-    return value
-
-
-def _unordered(value: Any) -> Any:
-    """The inverse of :func:`_ordered`."""
-    if isinstance(value, dict):
-        return {k: _unordered(v) for k, v in value["__items__"]}
-    if isinstance(value, list):
-        return [_unordered(v) for v in value]
-    return value
 
 
 def pymc_result(

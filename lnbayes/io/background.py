@@ -88,13 +88,18 @@ def start(target: Callable[..., Any], *args: Any) -> CacheFiller | None:
 
 def run_job() -> None:
     """The second process: read the pickled job from stdin and run it."""
+    module, name, args = pickle.loads(sys.stdin.buffer.read())
+    _target(module, name)(*args)
+
+
+def _target(module: str, name: str) -> Callable[..., Any]:
+    """The function ``name`` (a qualified name) of ``module``, imported."""
     import importlib
 
-    module, name, args = pickle.loads(sys.stdin.buffer.read())
     target = importlib.import_module(module)
     for part in name.split("."):
         target = getattr(target, part)
-    target(*args)
+    return target
 
 
 class Worker:
@@ -235,7 +240,6 @@ def start_worker() -> Worker | None:
 def run_worker() -> None:
     """The worker process: run each job read from stdin, in order, and report its end (with
     its pickled return value) on stdout, the pipe :meth:`Worker.poll` reads."""
-    import importlib
     import signal
     import threading
     from queue import Queue
@@ -266,10 +270,7 @@ def run_worker() -> None:
     while (job := queue.get()) is not None:
         try:
             module, name, args = pickle.loads(job)
-            target = importlib.import_module(module)
-            for part in name.split("."):
-                target = getattr(target, part)
-            value = pickle.dumps(target(*args))
+            value = pickle.dumps(_target(module, name)(*args))
             status = b"\x01"
         except Exception:  # noqa: BLE001 - the main process does the job itself
             value, status = b"", b"\x00"

@@ -118,16 +118,38 @@ def write(kind: str, digest: str, body: Any) -> None:
         pass  # a cache that cannot be written is skipped, never an error
 
 
-def cached(kind: str, spec: dict[str, Any], compute: Callable[[], Any]) -> Any:
+def cached(kind: str, spec: dict[str, Any], compute: Callable[[], Any],
+           keep_order: bool = False) -> Any:
     """``compute()``'s value for ``spec``, from the cache or computed and stored (values are
-    nested dicts, lists, floats and NumPy arrays; see :func:`encode`)."""
+    nested dicts, lists, floats and NumPy arrays; see :func:`encode`). Records are stored with
+    sorted keys; with ``keep_order`` the value's dicts come back in the order they were computed
+    (for values whose order is shown, such as rows of the appendix)."""
     digest = key(spec)
     hit = read(kind, digest)
     if hit is not None:
         try:
-            return decode(hit)
-        except (TypeError, ValueError):
+            value = decode(hit)
+            return _unordered(value) if keep_order else value
+        except (TypeError, ValueError, KeyError):
             pass
     value = compute()
-    write(kind, digest, encode(value))
+    write(kind, digest, encode(_ordered(value) if keep_order else value))
+    return value
+
+
+def _ordered(value: Any) -> Any:
+    """Dicts as ``{"__items__": [[key, value], ...]}``, so that sorted keys keep their order."""
+    if isinstance(value, dict):
+        return {"__items__": [[k, _ordered(v)] for k, v in value.items()]}
+    if isinstance(value, (list, tuple)):
+        return [_ordered(v) for v in value]
+    return value
+
+
+def _unordered(value: Any) -> Any:
+    """The inverse of :func:`_ordered`."""
+    if isinstance(value, dict):
+        return {k: _unordered(v) for k, v in value["__items__"]}
+    if isinstance(value, list):
+        return [_unordered(v) for v in value]
     return value

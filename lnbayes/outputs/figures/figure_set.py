@@ -135,16 +135,21 @@ _WORKER_STYLE: list = []
 for the life of the process (its only work is saving figures)."""
 
 
+def _saving_style():
+    """The house style and shared font subsets, entered (an ExitStack to close them)."""
+    from contextlib import ExitStack
+
+    from lnbayes.outputs.figures.pdf_fonts import shared_font_subsets
+
+    stack = ExitStack()
+    stack.enter_context(house_style())
+    stack.enter_context(shared_font_subsets())
+    return stack
+
+
 def _enter_saving_style() -> None:
     if not _WORKER_STYLE:
-        from contextlib import ExitStack
-
-        from lnbayes.outputs.figures.pdf_fonts import shared_font_subsets
-
-        stack = ExitStack()
-        stack.enter_context(house_style())
-        stack.enter_context(shared_font_subsets())
-        _WORKER_STYLE.append(stack)
+        _WORKER_STYLE.append(_saving_style())
 
 
 def save_in_worker(fig, outdir: str, stem: str, formats: Sequence[str]) -> None:
@@ -180,6 +185,7 @@ class FigureSaver:
         self.waiting: list[tuple[str, Any]] = []
         self.sent: dict[int, tuple[str, Any]] = {}
         self.done: set[str] = set()
+        self._style = None  # this process's saving style, entered when it first saves
         if self.worker is not None:
             self.worker.submit(_enter_saving_style)
 
@@ -208,14 +214,8 @@ class FigureSaver:
             self.sent[number] = self.waiting.pop(0)
 
     def _save_here(self, stem: str, fig) -> None:
-        from lnbayes.outputs.figures.pdf_fonts import shared_font_subsets
-
-        if not hasattr(self, "_style"):
-            from contextlib import ExitStack
-
-            self._style = ExitStack()
-            self._style.enter_context(house_style())
-            self._style.enter_context(shared_font_subsets())
+        if self._style is None:
+            self._style = _saving_style()
         save_figure(fig, self.outdir, stem, self.formats)
         self.done.add(stem)
 
@@ -235,18 +235,19 @@ class FigureSaver:
                     elif stem not in self.done:
                         self._save_here(stem, fig)
         finally:
-            if hasattr(self, "_style"):
-                self._style.close()
-                del self._style
+            self._close_style()
         return [self.outdir / f"{stem}.{fmt}" for stem in self.order for fmt in self.formats]
 
     def stop(self) -> None:
         """Stop the worker if it still runs (idempotent; after :meth:`finish` it has ended)."""
         if self.worker is not None:
             self.worker.stop()
-        if hasattr(self, "_style"):
+        self._close_style()
+
+    def _close_style(self) -> None:
+        if self._style is not None:
             self._style.close()
-            del self._style
+            self._style = None
 
 
 MIN_PNG_WIDTH = 1300
