@@ -227,8 +227,15 @@ def success_steps(prob: np.ndarray, final_p: np.ndarray) -> list[dict[str, float
     ``{"level": v, "predictive_probability": P(final >= v)}``; below the first it is 1, above
     the last 0."""
     levels = np.unique(final_p)
-    return [{"level": float(v), "predictive_probability": _success(prob, final_p, float(v))}
-            for v in levels]
+    # P(final >= v - tol) for every level at once: the completions sorted by final value, and
+    # the sums of their probabilities from each level's first completion on (one pass, instead
+    # of one sum over all completions per level: 35,000^2 for a trial of 185 patients)
+    order = np.argsort(final_p, axis=None, kind="stable")
+    finals = final_p.ravel()[order]
+    from_here = np.append(np.cumsum(prob.ravel()[order][::-1])[::-1], 0.0)
+    first = np.searchsorted(finals, levels - enumeration.DECISION_TOL, side="left")
+    return [{"level": float(v), "predictive_probability": float(from_here[i])}
+            for v, i in zip(levels, first)]
 
 
 def _success(prob: np.ndarray, final_p: np.ndarray, threshold: float) -> float:

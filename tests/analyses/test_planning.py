@@ -195,3 +195,31 @@ def test_predict_and_design_refuse_a_logit_normal_control_with_a_located_error()
         planning.predict(trial)
     with pytest.raises(LnbayesError, match=r"x.toml: priors.ln.control: design"):
         planning.design(trial)
+
+
+def test_success_steps_equal_a_sum_per_level():
+    """The whole success curve (one pass over sorted completions) against a plain sum of the
+    completions reaching each level, with ties and values within the decision tolerance of a
+    level (which count as reaching it)."""
+    import numpy as np
+
+    from lnbayes.engines.enumeration import DECISION_TOL
+
+    rng = np.random.default_rng(7)
+    prob = rng.dirichlet(np.ones(40 * 30)).reshape(40, 30)
+    final = rng.choice(rng.uniform(0, 1, 200), size=(40, 30))  # many ties
+    final.flat[::7] = 0.9
+    final.flat[1::7] = 0.9 - 0.4 * DECISION_TOL  # within the tolerance: reaches 0.9
+    final.flat[2::7] = 0.9 - 3 * DECISION_TOL  # beyond it: a level of its own
+    steps = planning.success_steps(prob, final)
+    levels = sorted(set(final.ravel().tolist()))
+    assert [s["level"] for s in steps] == levels
+    for s in steps:
+        expected = sum(p for p, f in zip(prob.ravel(), final.ravel())
+                       if f >= s["level"] - DECISION_TOL)
+        assert abs(s["predictive_probability"] - expected) <= 1e-13, s
+    at = {s["level"]: s["predictive_probability"] for s in steps}
+    # the same completions reach 0.9 and 0.9 - 0.4 tol; 0.9 - 3 tol adds those at that value
+    assert at[0.9 - 0.4 * DECISION_TOL] == pytest.approx(at[0.9], abs=1e-15)
+    assert at[0.9 - 3 * DECISION_TOL] > at[0.9] + 0.01
+    assert steps[0]["predictive_probability"] == pytest.approx(1.0, abs=1e-13)
