@@ -81,6 +81,17 @@ def small_settings():
     return SamplerSettings(draws=1000, tune=500)
 
 
+def without_run_times(obj):
+    """A result with its run times left out (keys naming seconds, elapsed times or ``*_s``),
+    to compare two runs that must give the same numbers."""
+    if isinstance(obj, dict):
+        return {k: without_run_times(v) for k, v in obj.items()
+                if not ("seconds" in k or "elapsed" in k or k.endswith("_s"))}
+    if isinstance(obj, list):
+        return [without_run_times(v) for v in obj]
+    return obj
+
+
 def lnbayes_cli(*args, cwd=None, timeout=1800):
     """``python -m lnbayes ARGS`` in a subprocess (from the checkout unless ``cwd`` is given)."""
     return subprocess.run([sys.executable, "-m", "lnbayes", *map(str, args)], capture_output=True,

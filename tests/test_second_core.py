@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import lnbayes_cli
+from tests.conftest import lnbayes_cli, without_run_times
 
 pytestmark = pytest.mark.xdist_group("second-core")
 
@@ -27,16 +27,6 @@ hoped_for_or = 3.0
 threshold = 0.95
 target_power = 0.80
 """
-def _is_run_time(key: str) -> bool:
-    return "seconds" in key or "elapsed" in key or key.endswith("_s")
-
-
-def _without_run_times(obj):
-    if isinstance(obj, dict):
-        return {k: _without_run_times(v) for k, v in obj.items() if not _is_run_time(k)}
-    if isinstance(obj, list):
-        return [_without_run_times(v) for v in obj]
-    return obj
 
 
 @pytest.mark.e2e
@@ -57,7 +47,7 @@ def test_a_report_made_with_a_second_process_writes_the_same_files(tmp_path, mon
         assert done.returncode == 0, done.stderr
         outs[setting] = where / "out"
     on, off = outs["on"], outs["off"]
-    results = [_without_run_times(json.loads((d / "results.json").read_text())) for d in (on, off)]
+    results = [without_run_times(json.loads((d / "results.json").read_text())) for d in (on, off)]
     assert results[0]["predict"] is not None and results[0]["design"] is not None
     assert results[0] == results[1]
     assert (on / "appendix.md").read_text() == (off / "appendix.md").read_text()

@@ -310,24 +310,80 @@ def _report_sweep(trial: Trial, seed):
     return scale, swept, slim_sweep
 
 
+PLANNING_ALGORITHM = "planning-1"
+"""Version of the cached planning results' record (folder ``planning``); the key also holds a
+digest of lnbayes's source, so a change of code needs no bump, only a change of the record."""
+
+
 def _predict(trial: Trial) -> dict[str, Any]:
-    """The predictive probability of success (``lnbayes predict``'s result)."""
+    """The predictive probability of success (``lnbayes predict``'s result), computed or read
+    back from the record cache (:func:`_planned`)."""
     from lnbayes.analyses import planning
 
-    return planning.predict(trial, meaningful=True)
+    predict, hit = _planned("predict", trial, lambda: planning.predict(trial, meaningful=True))
+    _current_provenance(predict, trial, hit)
+    return predict
 
 
 def _design_and_protocol(trial: Trial) -> tuple[dict[str, Any], dict[str, Any]]:
     """The design's operating characteristics and the protocol's rule, with how long both
-    took."""
-    from lnbayes.analyses import planning
-    from lnbayes.analyses.protocol import protocol as protocol_of
+    took; computed or read back from the record cache (:func:`_planned`)."""
 
-    started = time.perf_counter()
-    design = planning.design(trial)
-    protocol = protocol_of(trial, design)
-    protocol["seconds_with_design"] = time.perf_counter() - started
+    def compute() -> list[dict[str, Any]]:
+        from lnbayes.analyses import planning
+        from lnbayes.analyses.protocol import protocol as protocol_of
+
+        started = time.perf_counter()
+        design = planning.design(trial)
+        protocol = protocol_of(trial, design)
+        protocol["seconds_with_design"] = time.perf_counter() - started
+        return [design, protocol]
+
+    (design, protocol), hit = _planned("design", trial, compute)
+    _current_provenance(design, trial, hit)
     return design, protocol
+
+
+def _planned(what: str, trial: Trial, compute: Callable[[], Any]) -> tuple[Any, bool]:
+    """``compute()``, or its record (:mod:`lnbayes.io.record_cache`, folder ``planning``) from an
+    earlier report of the same trial, and whether it was read back.
+
+    Predict and design are exact enumerations (seconds to a minute on large trials) and pure
+    functions of the trial, the code and the numerical packages, so the key is the parsed trial
+    (its repr, every field), the trial file's bytes (MAP priors' derivations are not in the repr),
+    a digest of lnbayes's source and the packages' versions. A trial not read from a file is
+    computed every time. Run times in the record are those of the run that computed it.
+    """
+    import dataclasses
+
+    from lnbayes.io import files, record_cache
+
+    try:
+        file_digest = files.file_sha256(trial.source_path)
+    except OSError:
+        file_digest = None
+    if file_digest is None:
+        return compute(), False
+    spec = {"algorithm": PLANNING_ALGORITHM, "what": what,
+            "trial": repr(dataclasses.replace(trial, source_path=None)),
+            "trial_file_sha256": file_digest, "code": files.code_digest(),
+            "versions": files.versions()}
+    computed = []
+
+    def run():
+        computed.append(True)
+        return compute()
+
+    value = record_cache.cached("planning", spec, run, keep_order=True)
+    return value, not computed
+
+
+def _current_provenance(result: dict[str, Any], trial: Trial, from_cache: bool) -> None:
+    """The command and trial file of this run (a record may come from another run or folder)."""
+    from lnbayes.io import files
+
+    result["provenance"] = {**result["provenance"], "command": files.command_line(),
+                            "trial_file": trial.source_path, "from_cache": from_cache}
 
 
 def _analyse_outcomes(trial, engine, seed, settings, outdir, say,

@@ -37,6 +37,22 @@ def _versions() -> dict[str, str]:
     return out
 
 
+def code_digest() -> str:
+    """SHA-256 of lnbayes's own source (every module's path and text): part of the key of cached
+    results that depend on much of the package, so that any change of code computes them again."""
+    return _code_digest()
+
+
+@functools.lru_cache(maxsize=1)
+def _code_digest() -> str:
+    package = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    for path in sorted(package.rglob("*.py")):
+        digest.update(path.relative_to(package).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
 def file_sha256(path: str | Path | None) -> str | None:
     if path is None:
         return None
