@@ -204,6 +204,7 @@ def _run_report(trial, seed, settings, outdir, say, engine, check, started, help
     """:func:`run_report`'s work, with ``helper`` (a :class:`lnbayes.io.background.Worker` or
     None) computing the predictive probability and the design meanwhile."""
     from lnbayes.analyses import prior_checks as prior_checks_mod
+    from lnbayes.io import record_cache
 
     why = predict_status(trial)
     plans_design = trial.design is not None and trial.planned_enrolment is not None
@@ -217,7 +218,9 @@ def _run_report(trial, seed, settings, outdir, say, engine, check, started, help
     say("exact posteriors of every outcome")
     outcomes = _analyse_outcomes(trial, "exact", seed, settings, None, say)
     say("prior checks: a-priori summaries, effective sample sizes, prior-data conflict")
-    prior_checks = prior_checks_mod.priors_report(trial)
+    # a-priori summaries, ESS and conflict: ~1 s for a dozen priors, read back on a rerun
+    prior_checks, _ = record_cache.cached_for_trial(
+        "prior_checks", trial, lambda: prior_checks_mod.priors_report(trial))
     say("predictive probability of success, operating characteristics")
     predict, design, protocol, omitted = _planning_results(trial, helper, jobs, why, plans_design)
     say("prior sweep, tipping points and reverse-Bayes")
@@ -310,11 +313,6 @@ def _report_sweep(trial: Trial, seed):
     return scale, swept, slim_sweep
 
 
-PLANNING_ALGORITHM = "planning-1"
-"""Version of the cached planning results' record (folder ``planning``); the key also holds a
-digest of lnbayes's source, so a change of code needs no bump, only a change of the record."""
-
-
 def _predict(trial: Trial) -> dict[str, Any]:
     """The predictive probability of success (``lnbayes predict``'s result), computed or read
     back from the record cache (:func:`_planned`)."""
@@ -345,37 +343,13 @@ def _design_and_protocol(trial: Trial) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def _planned(what: str, trial: Trial, compute: Callable[[], Any]) -> tuple[Any, bool]:
-    """``compute()``, or its record (:mod:`lnbayes.io.record_cache`, folder ``planning``) from an
-    earlier report of the same trial, and whether it was read back.
+    """``compute()`` or its record from an earlier report of the same trial, and whether it was
+    read back (:func:`lnbayes.io.record_cache.cached_for_trial`): predict and design are exact
+    enumerations of seconds to a minute on large trials. Run times in a record are those of the
+    run that computed it."""
+    from lnbayes.io import record_cache
 
-    Predict and design are exact enumerations (seconds to a minute on large trials) and pure
-    functions of the trial, the code and the numerical packages, so the key is the parsed trial
-    (its repr, every field), the trial file's bytes (MAP priors' derivations are not in the repr),
-    a digest of lnbayes's source and the packages' versions. A trial not read from a file is
-    computed every time. Run times in the record are those of the run that computed it.
-    """
-    import dataclasses
-
-    from lnbayes.io import files, record_cache
-
-    try:
-        file_digest = files.file_sha256(trial.source_path)
-    except OSError:
-        file_digest = None
-    if file_digest is None:
-        return compute(), False
-    spec = {"algorithm": PLANNING_ALGORITHM, "what": what,
-            "trial": repr(dataclasses.replace(trial, source_path=None)),
-            "trial_file_sha256": file_digest, "code": files.code_digest(),
-            "versions": files.versions()}
-    computed = []
-
-    def run():
-        computed.append(True)
-        return compute()
-
-    value = record_cache.cached("planning", spec, run, keep_order=True)
-    return value, not computed
+    return record_cache.cached_for_trial(what, trial, compute)
 
 
 def _current_provenance(result: dict[str, Any], trial: Trial, from_cache: bool) -> None:

@@ -2,7 +2,8 @@
 
 Some results take seconds to minutes and are pure functions of a small specification: a fitted
 MAP mixture (:mod:`lnbayes.io.map_cache`), the explorer's exact grids
-(:mod:`lnbayes.analyses.explorer_data`). They are stored under the SHA-256 of that specification
+(:mod:`lnbayes.analyses.explorer_data`), the report's results that depend on a whole trial
+(:func:`cached_for_trial`). They are stored under the SHA-256 of that specification
 (which names the algorithm's version) in ``$LNBAYES_CACHE_DIR`` (default
 ``$XDG_CACHE_HOME/lnbayes`` or ``~/.cache/lnbayes``), one JSON file per record in a folder per
 kind, written atomically and checked against its own checksum when read. A record that is
@@ -135,6 +136,44 @@ def cached(kind: str, spec: dict[str, Any], compute: Callable[[], Any],
     value = compute()
     write(kind, digest, encode(_ordered(value) if keep_order else value))
     return value
+
+
+BY_TRIAL = "by-trial-1"
+"""Version of the records of :func:`cached_for_trial` (their key also holds a digest of
+lnbayes's source, so a change of code needs no bump, only a change of the record's form)."""
+
+
+def cached_for_trial(what: str, trial, compute: Callable[[], Any]) -> tuple[Any, bool]:
+    """``compute()``, a pure function of ``trial`` (a :class:`lnbayes.model.spec.Trial`), or its
+    record (folder ``by_trial``) from an earlier run on the same trial; and whether it was read
+    back.
+
+    For results that depend on much of the package (the report's predict, design, prior checks
+    and MAP figures): the key is ``what``, the parsed trial (its repr, every field but its path),
+    the trial file's bytes (MAP priors' derivations are not in the repr), a digest of
+    lnbayes's source (:func:`lnbayes.io.files.code_digest`) and the packages' versions. A trial
+    not read from a file is computed every time. The value's dicts keep their order.
+    """
+    import dataclasses
+
+    try:
+        file_digest = files.file_sha256(trial.source_path)
+    except OSError:
+        file_digest = None
+    if file_digest is None:
+        return compute(), False
+    spec = {"algorithm": BY_TRIAL, "what": what,
+            "trial": repr(dataclasses.replace(trial, source_path=None)),
+            "trial_file_sha256": file_digest, "code": files.code_digest(),
+            "versions": files.versions()}
+    computed = []
+
+    def run():
+        computed.append(True)
+        return compute()
+
+    value = cached("by_trial", spec, run, keep_order=True)
+    return value, not computed
 
 
 def _ordered(value: Any) -> Any:

@@ -265,6 +265,14 @@ def _draw_figures(trial: Trial, report: dict[str, Any], predict, design, sweep,
     return stems
 
 
+def _figure_data(trial: Trial, stem: str, compute):
+    """A MAP figure's data (the MAP's quadrature: 1-2 s), or its record from an earlier report
+    of the same trial (:func:`lnbayes.io.record_cache.cached_for_trial`)."""
+    from lnbayes.io import record_cache
+
+    return record_cache.cached_for_trial(f"figure_data/{stem}", trial, compute)[0]
+
+
 def _map_figures(trial: Trial, report: dict[str, Any]) -> dict[str, tuple[Any, dict[str, Any]]]:
     """For each MAP arm of a prior: the forest of the historical studies with the MAP beneath,
     and the robust-weight sweep (both from the prior checks' ``map`` records)."""
@@ -280,7 +288,8 @@ def _map_figures(trial: Trial, report: dict[str, Any]) -> dict[str, tuple[Any, d
                 from lnbayes.outputs.figures.map_plots import effect_map_forest
 
                 out[f"mapforest_{prior.name}_effect"] = (
-                    effect_map_forest(effect_figure_data(prior.effect)),
+                    effect_map_forest(_figure_data(trial, f"mapforest_{prior.name}_effect",
+                                                   lambda: effect_figure_data(prior.effect))),
                     {"prior": prior.name, "prior_label": prior.label or prior.name,
                      "arm": "effect", "kind": "map_forest", "caption": (
                          f"Meta-analytic-predictive prior of the log odds ratio under the "
@@ -296,7 +305,9 @@ def _map_figures(trial: Trial, report: dict[str, Any]) -> dict[str, tuple[Any, d
             used = None if rec["robust"] is None else rec["robust"]["weight"]
             common = {"prior": prior.name, "prior_label": prior.label or prior.name, "arm": arm}
             out[f"mapforest_{prior.name}_{arm}"] = (
-                map_forest(map_figure_data(getattr(prior, arm)), arm_label=label),
+                map_forest(_figure_data(trial, f"mapforest_{prior.name}_{arm}",
+                                        lambda: map_figure_data(getattr(prior, arm))),
+                           arm_label=label),
                 dict(common, kind="map_forest", caption=(
                     f"Meta-analytic-predictive prior of the {label} arm under the "
                     f"{prior.label or prior.name} prior: each historical study's rate with its 95% "

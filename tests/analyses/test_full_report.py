@@ -1,5 +1,6 @@
-"""lnbayes.analyses.full_report: the report's planning results (predict, design) are read back
-from the record cache by a report of the same trial, made by the same code, and only then."""
+"""lnbayes.analyses.full_report: the report's planning results (predict, design) and prior checks
+are read back from the record cache by a report of the same trial, made by the same code, and only
+then (the key itself: tests/io/test_record_cache.py)."""
 
 from __future__ import annotations
 
@@ -37,14 +38,17 @@ def trial_file(tmp_path, monkeypatch):
 
 def _planning(trial):
     report, extras = full_report.run_report(trial, engine="exact")
-    return report["predict"], report["design"], report["protocol"], extras
+    return report["predict"], report["design"], report["protocol"], report["prior_checks"], extras
 
 
 def _count_calls(monkeypatch) -> list[str]:
+    from lnbayes.analyses import prior_checks
+
     calls = []
-    for name in ("predict", "design"):
-        real = getattr(planning, name)
-        monkeypatch.setattr(planning, name,
+    for module, name in ((planning, "predict"), (planning, "design"),
+                         (prior_checks, "priors_report")):
+        real = getattr(module, name)
+        monkeypatch.setattr(module, name,
                             lambda *a, _real=real, _name=name, **k: calls.append(_name) or _real(*a, **k))
     return calls
 
@@ -59,20 +63,20 @@ def _same_apart_from_provenance(a, b):
 def test_a_second_report_reads_the_planning_results_back(trial_file, monkeypatch):
     calls = _count_calls(monkeypatch)
     first = _planning(load_trial(trial_file))
-    assert calls == ["predict", "design"]
+    assert calls == ["priors_report", "predict", "design"]
     assert not first[0]["provenance"]["from_cache"] and not first[1]["provenance"]["from_cache"]
     moved = trial_file.parent / "elsewhere.toml"  # the same trial in another file: a hit
     shutil.copy(trial_file, moved)
     again = _planning(load_trial(moved))
-    assert calls == ["predict", "design"]  # nothing computed again
-    for new, old in zip(again[:3], first[:3]):
+    assert calls == ["priors_report", "predict", "design"]  # nothing computed again
+    for new, old in zip(again[:4], first[:4]):
         _same_apart_from_provenance(new, old)
     for result in again[:2]:
         assert result["provenance"]["from_cache"]
         assert result["provenance"]["trial_file"] == load_trial(moved).source_path
         assert result["provenance"]["command"] == files.command_line()
-    completions = [r["completions"] for r in again[3]["predict"]["results"]]
-    assert completions == [r["completions"] for r in first[3]["predict"]["results"]]
+    completions = [r["completions"] for r in again[4]["predict"]["results"]]
+    assert completions == [r["completions"] for r in first[4]["predict"]["results"]]
 
 
 def test_another_trial_or_other_code_computes_again(trial_file, monkeypatch):
@@ -82,14 +86,14 @@ def test_another_trial_or_other_code_computes_again(trial_file, monkeypatch):
     trial_file.write_text(text.replace("control_rate = 0.40", "control_rate = 0.45"),
                           encoding="utf-8")
     changed = _planning(load_trial(trial_file))
-    assert calls == ["predict", "design"] * 2
+    assert calls == ["priors_report", "predict", "design"] * 2
     assert changed[1]["type_i_error"]["control_rate"] == 0.45
     trial_file.write_text(text + "\n# a comment: other bytes, the same trial\n", encoding="utf-8")
     _planning(load_trial(trial_file))
-    assert calls == ["predict", "design"] * 3  # the file's bytes are part of the key
+    assert calls == ["priors_report", "predict", "design"] * 3  # the file's bytes are part of the key
     monkeypatch.setattr(files, "code_digest", lambda: "other code")
     _planning(load_trial(trial_file))
-    assert calls == ["predict", "design"] * 4
+    assert calls == ["priors_report", "predict", "design"] * 4
 
 
 def test_no_cache_computes_every_time(trial_file, monkeypatch):
@@ -97,11 +101,6 @@ def test_no_cache_computes_every_time(trial_file, monkeypatch):
     calls = _count_calls(monkeypatch)
     first = _planning(load_trial(trial_file))
     again = _planning(load_trial(trial_file))
-    assert calls == ["predict", "design"] * 2
+    assert calls == ["priors_report", "predict", "design"] * 2
     assert not again[0]["provenance"]["from_cache"]
     _same_apart_from_provenance(again[1], first[1])
-
-
-def test_code_digest_follows_the_source():
-    assert files.code_digest() == files.code_digest()
-    assert len(files.code_digest()) == 64

@@ -4,6 +4,8 @@ trusted blindly."""
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -80,3 +82,47 @@ def test_off_and_unwritable(tmp_path, monkeypatch):
     blocker.write_text("not a folder")
     monkeypatch.setenv("LNBAYES_CACHE_DIR", str(blocker))
     assert record_cache.cached("kind", {"a": 1}, lambda: 6) == 6  # skipped, not an error
+
+
+SMALL = Path(__file__).resolve().parents[1] / "data" / "small_trial.toml"
+
+
+def test_cached_for_trial_reads_back_only_the_same_trial_and_code(cache, tmp_path, monkeypatch):
+    import dataclasses
+
+    from lnbayes.io import files
+    from lnbayes.io.trialfile import load_trial
+
+    path = tmp_path / "small.toml"
+    shutil.copy(SMALL, path)
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"z": _value(), "a": len(calls)}  # keys out of order: kept
+
+    first, hit = record_cache.cached_for_trial("x", load_trial(path), compute)
+    assert not hit and calls == [1] and list(first) == ["z", "a"]
+    elsewhere = tmp_path / "copy.toml"  # the same file elsewhere: the same record
+    shutil.copy(path, elsewhere)
+    again, hit = record_cache.cached_for_trial("x", load_trial(elsewhere), compute)
+    assert hit and calls == [1] and list(again) == ["z", "a"]
+    _same(again, first)
+    assert record_cache.cached_for_trial("y", load_trial(path), compute)[1] is False  # another what
+    changed = dataclasses.replace(load_trial(path), seed=1)  # another trial in memory
+    assert record_cache.cached_for_trial("x", changed, compute)[1] is False
+    path.write_text(path.read_text() + "\n# other bytes\n")
+    assert record_cache.cached_for_trial("x", load_trial(path), compute)[1] is False
+    monkeypatch.setattr(files, "code_digest", lambda: "other code")
+    assert record_cache.cached_for_trial("x", load_trial(elsewhere), compute)[1] is False
+    inline = dataclasses.replace(load_trial(elsewhere), source_path=None)  # no file: computed
+    assert record_cache.cached_for_trial("x", inline, compute)[1] is False
+    assert record_cache.cached_for_trial("x", inline, compute)[1] is False
+    assert len(calls) == 7
+
+
+def test_code_digest_is_of_the_package_source():
+    from lnbayes.io import files
+
+    assert files.code_digest() == files.code_digest()
+    assert len(files.code_digest()) == 64
