@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 
 import pytest
@@ -19,13 +20,36 @@ def cache(tmp_path, monkeypatch):
     return tmp_path
 
 
+@pytest.fixture(scope="module")
+def direct_fit():
+    """The beta-mixture fit of SPEC, computed once for the module (it costs seconds)."""
+    return mp.fit_beta_mixture(mp.map_predictive(SPEC), tolerance=mp.CDF_TOLERANCE)
+
+
+@pytest.fixture
+def counted_fit(monkeypatch, direct_fit):
+    """mp.fit_beta_mixture replaced by one that records its calls and, for SPEC's predictive
+    at CDF_TOLERANCE (the only call these tests make), returns the module's direct fit: the
+    cache's logic is under test here, the fit itself in test_hit_... and tests/priors."""
+    calls = []
+
+    def fit(pred, *args, **kwargs):
+        assert pred is mp.map_predictive(SPEC) and not args
+        assert kwargs == {"tolerance": mp.CDF_TOLERANCE}
+        calls.append(1)
+        return direct_fit
+
+    monkeypatch.setattr(mp, "fit_beta_mixture", fit)
+    return calls
+
+
 def _files(folder):
     return sorted((folder / "map").glob("*.json")) if (folder / "map").exists() else []
 
 
 @pytest.mark.heavy
-def test_hit_returns_exactly_the_fitted_numbers(cache):
-    direct = mp.fit_beta_mixture(mp.map_predictive(SPEC), tolerance=mp.CDF_TOLERANCE)
+def test_hit_returns_exactly_the_fitted_numbers(cache, direct_fit):
+    direct = direct_fit
     first = map_cache.fitted_mixture(SPEC, mp.CDF_TOLERANCE)
     assert len(_files(cache)) == 1
     again = map_cache.fitted_mixture(SPEC, mp.CDF_TOLERANCE)
@@ -36,20 +60,18 @@ def test_hit_returns_exactly_the_fitted_numbers(cache):
 
 
 @pytest.mark.heavy
-def test_damaged_record_is_computed_again(cache, monkeypatch):
+def test_damaged_record_is_computed_again(cache, counted_fit, direct_fit):
     good = map_cache.fitted_mixture(SPEC, mp.CDF_TOLERANCE)
+    assert counted_fit == [1] and good.beta == direct_fit.beta
     (path,) = _files(cache)
     wrapper = json.loads(path.read_text())
     wrapper["record"]["a"][0] *= 2  # a changed number: its checksum no longer matches
     path.write_text(json.dumps(wrapper))
-    calls = []
-    real = mp.fit_beta_mixture
-    monkeypatch.setattr(mp, "fit_beta_mixture", lambda *a, **k: calls.append(1) or real(*a, **k))
     again = map_cache.fitted_mixture(SPEC, mp.CDF_TOLERANCE)
-    assert calls == [1] and again.beta == good.beta
+    assert counted_fit == [1, 1] and again.beta == good.beta
     path.write_text("{ not json")
     assert map_cache.fitted_mixture(SPEC, mp.CDF_TOLERANCE).beta == good.beta
-    assert calls == [1, 1]
+    assert counted_fit == [1, 1, 1]
     assert json.loads(path.read_text())["record"]["a"] == list(good.beta.a)  # rewritten
 
 
@@ -63,14 +85,18 @@ def test_key_follows_the_spec_and_the_algorithm(cache, monkeypatch):
 
 
 @pytest.mark.heavy
-def test_off_and_unwritable(tmp_path, monkeypatch):
+def test_off_and_unwritable(tmp_path, monkeypatch, counted_fit, direct_fit):
     monkeypatch.setenv("LNBAYES_CACHE_DIR", "off")
     assert record_cache.cache_dir() is None
-    assert map_cache.fitted_mixture(SPEC, mp.CDF_TOLERANCE).max_cdf_error < mp.CDF_TOLERANCE
+    off = map_cache.fitted_mixture(SPEC, mp.CDF_TOLERANCE)
+    assert off.max_cdf_error < mp.CDF_TOLERANCE and off.beta == direct_fit.beta
+    assert counted_fit == [1]
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
     monkeypatch.setenv("LNBAYES_CACHE_DIR", str(blocker))
-    assert map_cache.fitted_mixture(SPEC, mp.CDF_TOLERANCE).max_cdf_error < mp.CDF_TOLERANCE
+    blocked = map_cache.fitted_mixture(SPEC, mp.CDF_TOLERANCE)
+    assert blocked.max_cdf_error < mp.CDF_TOLERANCE and blocked.beta == direct_fit.beta
+    assert counted_fit == [1, 1]
 
 
 @pytest.mark.heavy
@@ -79,9 +105,9 @@ def test_predictive_summary_is_computed_once_and_returned_exactly(cache):
     direct = {"summary": pred.summary(), "ess": mp.map_ess(pred)}
     calls = []
 
-    def compute():
+    def compute():  # a fresh copy of the same numbers: the cache's logic is under test
         calls.append(1)
-        return {"summary": pred.summary(), "ess": mp.map_ess(pred)}
+        return copy.deepcopy(direct)
 
     first = map_cache.predictive_summary(SPEC, compute)
     again = map_cache.predictive_summary(SPEC, compute)
@@ -106,4 +132,5 @@ def test_effect_map_fit_is_cached_exactly(cache):
         assert fit.normal == direct.normal  # every float, through JSON
         assert fit.max_cdf_error == direct.max_cdf_error and fit.tried == direct.tried
     prior = me.map_normal_prior(spec, me.EffectRobust(0.2), fit=again)
-    assert prior == me.map_normal_prior(spec, me.EffectRobust(0.2))
+    # ``direct`` is the fit map_normal_prior makes without ``fit`` (the same call, deterministic)
+    assert prior == me.map_normal_prior(spec, me.EffectRobust(0.2), fit=direct)
