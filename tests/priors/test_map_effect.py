@@ -1,5 +1,6 @@
 """The treatment-effect MAP (binomial-normal random-effects meta-analysis of log ORs): each
-trial's integrated likelihood against scipy's dblquad, convergence, and its Normal mixture."""
+trial's integrated likelihood against a Gauss-Legendre product rule, convergence, and its
+Normal mixture."""
 
 from __future__ import annotations
 
@@ -22,18 +23,42 @@ def spec():
                             mp.TauPrior("half_normal", 0.5))
 
 
+def _product_gauss_legendre(log_f, a_box, d_box, panels, nodes=20):
+    """Composite Gauss-Legendre product rule (``panels`` equal panels of ``nodes`` nodes on
+    each axis) of exp(log_f(d, a)) over the box, vectorised; written here, independent of
+    lnbayes's quadrature."""
+    x, w = np.polynomial.legendre.leggauss(nodes)
+
+    def axis(lo, hi):
+        edges = np.linspace(lo, hi, panels + 1)
+        half = np.diff(edges)[:, None] / 2
+        pts = (edges[:-1, None] + half * (x + 1)).ravel()
+        return pts, (half * w).ravel()
+
+    a, wa = axis(*a_box)
+    d, wd = axis(*d_box)
+    lf = log_f(d[:, None], a[None, :])
+    top = lf.max()
+    return float(np.exp(top) * (wd @ np.exp(lf - top) @ wa))
+
+
 @pytest.mark.parametrize("yt, nt, yc, nc, mu, tau, rel", [
     (9, 12, 5, 6, 0.3, 0.5, 1e-7), (30, 50, 20, 50, 0.5, 0.01, 1e-9),
     (0, 20, 3, 20, -1.0, 1.5, 1e-5),  # a zero-event arm: a skewed integrand
 ])
 @pytest.mark.heavy
-def test_two_arm_likelihood_matches_dblquad(yt, nt, yc, nc, mu, tau, rel):
-    def f(d, a):
-        return math.exp(yc * special.log_expit(a) + (nc - yc) * special.log_expit(-a)
-                        + yt * special.log_expit(a + d) + (nt - yt) * special.log_expit(-(a + d))
-                        + stats.norm.logpdf(d, mu, tau) + stats.norm.logpdf(a, 0, 10))
+def test_two_arm_likelihood_matches_a_product_rule(yt, nt, yc, nc, mu, tau, rel):
+    # the reference: the same integral (and box) scipy's dblquad took 5 s a case for, by a
+    # 20-node Gauss-Legendre product rule on 48 and 96 panels an axis; the two agree to
+    # rel / 100, so the reference's error is far below the tolerance it checks
+    def log_f(d, a):
+        return (yc * special.log_expit(a) + (nc - yc) * special.log_expit(-a)
+                + yt * special.log_expit(a + d) + (nt - yt) * special.log_expit(-(a + d))
+                + stats.norm.logpdf(d, mu, tau) + stats.norm.logpdf(a, 0, 10))
 
-    ref = integrate.dblquad(f, -12, 12, mu - 10 * tau, mu + 10 * tau, epsabs=0, epsrel=1e-10)[0]
+    box = (-12, 12), (mu - 10 * tau, mu + 10 * tau)
+    coarse, ref = (_product_gauss_legendre(log_f, *box, panels) for panels in (48, 96))
+    assert abs(coarse - ref) <= rel / 100 * ref
     ours = float(np.exp(me.two_arm_log_likelihood(yt, nt, yc, nc, mu, tau)))
     assert ours == pytest.approx(ref, rel=rel)
 
