@@ -361,11 +361,15 @@ def _effect_tail_window(prior, n_c: int, yc: tuple[int, int]) -> float:
 
 
 def plan_effect(prior, n_t: int, n_c: int, yt: tuple[int, int], yc: tuple[int, int],
-                k_t: int, k_c: int, what: str, margin: float = 1.0) -> Plan:
+                k_t: int, k_c: int, what: str, margin: float = 1.0,
+                cheapest: bool = False) -> Plan:
     """Choose the rule, the windows and the spacing for a set of datasets; refuse if over budget.
 
     ``yt``, ``yc``: smallest and largest counts; ``k_t``, ``k_c``: how many counts of each arm.
-    ``margin`` > 1 widens the data windows (after an edge-mass check failed).
+    ``margin`` > 1 widens the data windows (after an edge-mass check failed). By default an
+    affordable default window is taken without looking further (small trials: one cached prior
+    matrix); ``cheapest`` (a chunk of a large table) plans the data windows too and takes
+    whichever plan needs less work.
     """
     joint, sd_uc, sd_v = _effect_widths(prior, n_t, n_c, yt, yc)
     u_lim = _effect_tail_window(prior, n_c, yc)
@@ -374,11 +378,15 @@ def plan_effect(prior, n_t: int, n_c: int, yt: tuple[int, int], yc: tuple[int, i
     work_default = n_default**2 * (_EXP_COST + 2 * k_c) + 2 * k_c * n_default * k_t
     mem_default = 8.0 * (2 * min(n_default, MAX_CACHED_NODES) ** 2
                          + (k_c + k_t + 3 * k_c) * n_default + 4 * k_c * k_t)
+    default_plan = None
     if margin == 1.0 and work_default <= WORK_LIMIT / 4 and mem_default <= MEMORY_LIMIT:
         u = np.linspace(-u_lim, u_lim, n_default)
-        return Plan("lattice", u_c=u, u_t=u, h_c=float(u[1] - u[0]), h_v=float(u[1] - u[0]),
-                    default=True, work=work_default, memory=mem_default,
-                    notes={"window": [-u_lim, u_lim], "nodes": [n_default, n_default]})
+        default_plan = Plan("lattice", u_c=u, u_t=u, h_c=float(u[1] - u[0]),
+                            h_v=float(u[1] - u[0]), default=True, work=work_default,
+                            memory=mem_default,
+                            notes={"window": [-u_lim, u_lim], "nodes": [n_default, n_default]})
+        if not cheapest:
+            return default_plan
     win = corner_windows(prior, n_t, n_c, yt, yc)
     uc_lo, uc_hi = _pad(win["u_c"], margin)
     ut_lo, ut_hi = _pad(win["u_t"], margin)
@@ -411,6 +419,8 @@ def plan_effect(prior, n_t: int, n_c: int, yt: tuple[int, int], yc: tuple[int, i
         u_c = uc_lo + h_c * np.arange(n_c_r)
         plan = Plan("rows", u_c=u_c, v=h_v * np.arange(jv0, jv1 + 1), h_c=h_c, h_v=h_v,
                     j0=-jv0, work=work_r, memory=mem_r, notes=dict(notes, nodes=[n_c_r, n_v]))
+    if default_plan is not None and default_plan.work <= plan.work:
+        return default_plan
     _check_budget(what, plan.work, plan.memory, detail=(
         f"n = {n_t}/{n_c}, {k_t * k_c} datasets, effect prior sd "
         f"{float(np.min(prior.effect.sds)):.3g}"
@@ -444,22 +454,30 @@ def corner_windows(prior, n_t: int, n_c: int, yt: tuple[int, int], yc: tuple[int
     numerically: u_c from its p_control nodes (where the marginal is within 60 nats of its
     peak), u_t from the p_treatment quantiles at ``tail``, v from the odds-ratio quantiles.
     """
-    from lnbayes.engines import exact
-    from lnbayes.model.spec import Outcome
-
     uc, ut, v = [np.inf, -np.inf], [np.inf, -np.inf], [np.inf, -np.inf]
     for y_t in sorted(set(yt)):
         for y_c in sorted(set(yc)):
-            outcome = Outcome("corner", "corner", int(y_t), n_t, int(y_c), n_c)
-            post = exact.effect_posterior(prior.control, prior.scale, prior.effect, outcome)
-            u = special.logit(post.x)
-            uc = [min(uc[0], float(u[0])), max(uc[1], float(u[-1]))]
-            t_lo, t_hi = _logit_quantile_of(post, "p_treatment", tail)
+            (c_lo, c_hi), (t_lo, t_hi), (o_lo, o_hi) = _corner_window(
+                prior, n_t, n_c, int(y_t), int(y_c), tail)
+            uc = [min(uc[0], c_lo), max(uc[1], c_hi)]
             ut = [min(ut[0], t_lo), max(ut[1], t_hi)]
-            o_lo, o_hi = _logit_quantile_of(post, "odds_ratio", tail)
             v = [min(v[0], o_lo), max(v[1], o_hi)]
     clip = lambda w: (max(w[0], -U_MAX), min(w[1], U_MAX))  # noqa: E731
     return {"u_c": clip(uc), "u_t": clip(ut), "v": (max(v[0], -2 * U_MAX), min(v[1], 2 * U_MAX))}
+
+
+@lru_cache(maxsize=256)
+def _corner_window(prior, n_t: int, n_c: int, y_t: int, y_c: int, tail: float):
+    """Windows of u_c, u_t and v of one dataset's posterior (see :func:`corner_windows`), cached
+    per dataset: adjacent chunks of a table share their boundary counts' corners."""
+    from lnbayes.engines import exact
+    from lnbayes.model.spec import Outcome
+
+    outcome = Outcome("corner", "corner", y_t, n_t, y_c, n_c)
+    post = exact.effect_posterior(prior.control, prior.scale, prior.effect, outcome)
+    u = special.logit(post.x)
+    return ((float(u[0]), float(u[-1])), _logit_quantile_of(post, "p_treatment", tail),
+            _logit_quantile_of(post, "odds_ratio", tail))
 
 
 def _logit_quantile_of(post, measure: str, tail: float) -> tuple[float, float]:
@@ -516,13 +534,15 @@ class Masses:
     plan: Plan
 
 
-def effect_masses(prior, n_t: int, n_c: int, y_t, y_c, what: str = "P(benefit)") -> Masses:
-    """Harm and benefit masses for every dataset, with the edge check (widening once)."""
+def effect_masses(prior, n_t: int, n_c: int, y_t, y_c, what: str = "P(benefit)",
+                  cheapest: bool = False) -> Masses:
+    """Harm and benefit masses for every dataset, with the edge check (widening once).
+    ``cheapest``: see :func:`plan_effect`."""
     y_t, y_c = np.atleast_1d(y_t).astype(int), np.atleast_1d(y_c).astype(int)
     yt, yc = (int(y_t.min()), int(y_t.max())), (int(y_c.min()), int(y_c.max()))
     margin = 1.0
     for attempt in range(3):
-        plan = plan_effect(prior, n_t, n_c, yt, yc, len(y_t), len(y_c), what, margin)
+        plan = plan_effect(prior, n_t, n_c, yt, yc, len(y_t), len(y_c), what, margin, cheapest)
         run = _lattice_masses if plan.method == "lattice" else _row_masses
         masses = run(prior, plan, n_t, n_c, y_t, y_c)
         if masses.edge <= EDGE_TOL:
@@ -533,6 +553,62 @@ def effect_masses(prior, n_t: int, n_c: int, y_t, y_c, what: str = "P(benefit)")
                         f"quadrature window (mass {masses.edge:.2g} there); it cannot be "
                         "computed accurately")
     return masses
+
+
+CHUNKS = 12
+"""A large table's control counts are split into about 6 chunks: ``k // CHUNKS`` counts in each
+end chunk, doubling to four times that in the middle (:func:`control_chunks`). Fewer, larger
+chunks pay less for their corner posteriors (two exact posteriors per boundary, ~20 ms each),
+more, smaller ones less for their lattices (measured on ANDROMEDA-SHOCK, n = 212 + 212: 5 to 8
+chunks are fastest)."""
+MIN_CHUNKED = 2 * CHUNKS
+"""Fewest control counts for which a table off the default window is computed in chunks."""
+
+
+def control_chunks(k: int) -> list[tuple[int, int]]:
+    """Index ranges ``[i0, i1]`` (inclusive) covering 0..k-1, adjacent ranges sharing their
+    boundary index (so they share the corner datasets of :func:`corner_windows`). Sizes grow
+    from ``k // CHUNKS`` at both ends to four times that in the middle: the extreme counts'
+    posteriors have long prior-governed tails, so their windows are wide and their chunks are
+    kept small."""
+    first = max(1, k // CHUNKS)
+    size = 4 * first
+    edges = [0]
+    step = first
+    while edges[-1] + step < (k - 1) / 2:  # the lower half, growing
+        edges.append(edges[-1] + step)
+        step = min(2 * step, size)
+    upper = [k - 1 - e for e in edges]  # mirrored at the upper end
+    mid_lo, mid_hi = edges[-1], upper[-1]
+    n_mid = max(1, math.ceil((mid_hi - mid_lo) / size))
+    middle = np.linspace(mid_lo, mid_hi, n_mid + 1).round().astype(int).tolist()
+    points = sorted(set(edges + middle + upper))
+    return [(a, b) for a, b in zip(points[:-1], points[1:])]
+
+
+def chunked_masses(prior, n_t: int, n_c: int, y_t, y_c, what: str = "P(benefit)"):
+    """Harm and benefit masses of every dataset, in chunks of control counts when the whole
+    table would not use the default window (large trials). Returns ``(chunks, plan)``: a list of
+    ``(indices into y_c, Masses)``, each chunk in its own scale (only the ratios of one dataset's
+    masses are comparable across chunks; ``log_scale_c`` does not convert between chunks), and
+    the plan of the whole table.
+
+    Each chunk is planned, windowed, spaced and edge-checked on its own by
+    :func:`effect_masses` (the same error control as one table), with the cheapest plan: a
+    middle chunk's control window is a few logit units wide instead of the whole table's. The
+    corner posteriors are cached per dataset, and adjacent chunks share a boundary count.
+    """
+    y_t, y_c = np.atleast_1d(y_t).astype(int), np.atleast_1d(y_c).astype(int)
+    yt, yc = (int(y_t.min()), int(y_t.max())), (int(y_c.min()), int(y_c.max()))
+    plan = plan_effect(prior, n_t, n_c, yt, yc, len(y_t), len(y_c), what)
+    order = np.argsort(y_c, kind="stable")
+    if plan.default or len(y_c) < MIN_CHUNKED or np.any(np.diff(y_c[order]) == 0):
+        return [(np.arange(len(y_c)), effect_masses(prior, n_t, n_c, y_t, y_c, what))], plan
+    chunks = []
+    for i0, i1 in control_chunks(len(y_c)):
+        idx = order[i0:i1 + 1]
+        chunks.append((idx, effect_masses(prior, n_t, n_c, y_t, y_c[idx], what, cheapest=True)))
+    return chunks, plan
 
 
 def _lik_rows(events: np.ndarray, n: int, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
