@@ -81,6 +81,17 @@ def small_settings():
     return SamplerSettings(draws=1000, tune=500)
 
 
+SMALL_TRIAL = ROOT / "tests" / "data" / "small_trial.toml"
+SMALL_DESIGN = """
+[design]
+control_rate = 0.40
+hoped_for_or = 3.0
+threshold = 0.95
+target_power = 0.80
+"""
+"""A ``[design]`` table to append to SMALL_TRIAL: its report then has predict and design."""
+
+
 def without_run_times(obj):
     """A result with its run times left out (keys naming seconds, elapsed times or ``*_s``),
     to compare two runs that must give the same numbers."""

@@ -11,22 +11,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import lnbayes_cli, without_run_times
+from tests.conftest import SMALL_DESIGN, SMALL_TRIAL, lnbayes_cli, without_run_times
 
 pytestmark = pytest.mark.xdist_group("second-core")
-
-SMALL = Path(__file__).resolve().parent / "data" / "small_trial.toml"
-DESIGN = """
-[design]
-control_rate = 0.40
-hoped_for_or = 3.0
-threshold = 0.95
-target_power = 0.80
-"""
 
 
 @pytest.mark.e2e
@@ -37,9 +27,9 @@ def test_a_report_made_with_a_second_process_writes_the_same_files(tmp_path, mon
         # the same relative paths in each folder, so that the recorded command lines agree
         where = tmp_path / setting
         where.mkdir()
-        shutil.copy(SMALL, where / "small.toml")
+        shutil.copy(SMALL_TRIAL, where / "small.toml")
         with (where / "small.toml").open("a", encoding="utf-8") as f:
-            f.write(DESIGN)  # predict and design both go to the second process
+            f.write(SMALL_DESIGN)  # predict and design both go to the second process
         monkeypatch.setenv("LNBAYES_BACKGROUND", setting)
         monkeypatch.setenv("LNBAYES_CACHE_DIR", str(where / "cache"))
         done = lnbayes_cli("report", "small.toml", "--engine", "exact", "--no-explorer",

@@ -588,10 +588,9 @@ def control_chunks(k: int) -> list[tuple[int, int]]:
 
 def chunked_masses(prior, n_t: int, n_c: int, y_t, y_c, what: str = "P(benefit)"):
     """Harm and benefit masses of every dataset, in chunks of control counts when the whole
-    table would not use the default window (large trials). Returns ``(chunks, plan)``: a list of
+    table would not use the default window (large trials). Returns a list of
     ``(indices into y_c, Masses)``, each chunk in its own scale (only the ratios of one dataset's
-    masses are comparable across chunks; ``log_scale_c`` does not convert between chunks), and
-    the plan of the whole table.
+    masses are comparable across chunks; ``log_scale_c`` does not convert between chunks).
 
     Each chunk is planned, windowed, spaced and edge-checked on its own by
     :func:`effect_masses` (the same error control as one table), with the cheapest plan: a
@@ -603,12 +602,12 @@ def chunked_masses(prior, n_t: int, n_c: int, y_t, y_c, what: str = "P(benefit)"
     plan = plan_effect(prior, n_t, n_c, yt, yc, len(y_t), len(y_c), what)
     order = np.argsort(y_c, kind="stable")
     if plan.default or len(y_c) < MIN_CHUNKED or np.any(np.diff(y_c[order]) == 0):
-        return [(np.arange(len(y_c)), effect_masses(prior, n_t, n_c, y_t, y_c, what))], plan
+        return [(np.arange(len(y_c)), effect_masses(prior, n_t, n_c, y_t, y_c, what))]
     chunks = []
     for i0, i1 in control_chunks(len(y_c)):
         idx = order[i0:i1 + 1]
         chunks.append((idx, effect_masses(prior, n_t, n_c, y_t, y_c[idx], what, cheapest=True)))
-    return chunks, plan
+    return chunks
 
 
 def _lik_rows(events: np.ndarray, n: int, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -85,11 +85,9 @@ def prob_benefit_table(
             "patients")
     if prior.family == "arm":
         return bq.arm_side_table(prior, n_t, n_c, y_t, y_c, lower_is_better, what)
-    chunks, _ = bq.chunked_masses(prior, n_t, n_c, y_t, y_c, what)
-    if len(chunks) == 1:
-        return _side_probability(chunks[0][1], lower_is_better, what)
     table = np.empty((len(y_c), len(y_t)))
-    for idx, masses in chunks:  # ratios only: each chunk has its own scale
+    for idx, masses in bq.chunked_masses(prior, n_t, n_c, y_t, y_c, what):
+        # ratios only: each chunk has its own scale
         table[idx] = _side_probability(masses, lower_is_better, what)
     return table
 

@@ -6,23 +6,13 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 import pytest
 
 from lnbayes.analyses import full_report, planning
 from lnbayes.io import files
 from lnbayes.io.trialfile import load_trial
-from tests.conftest import without_run_times
-
-SMALL = Path(__file__).resolve().parents[1] / "data" / "small_trial.toml"
-DESIGN = """
-[design]
-control_rate = 0.40
-hoped_for_or = 3.0
-threshold = 0.95
-target_power = 0.80
-"""
+from tests.conftest import SMALL_DESIGN, SMALL_TRIAL, without_run_times
 
 
 @pytest.fixture
@@ -30,9 +20,9 @@ def trial_file(tmp_path, monkeypatch):
     monkeypatch.setenv("LNBAYES_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("LNBAYES_BACKGROUND", "off")  # the spies below see this process only
     path = tmp_path / "small.toml"
-    shutil.copy(SMALL, path)
+    shutil.copy(SMALL_TRIAL, path)
     with path.open("a", encoding="utf-8") as f:
-        f.write(DESIGN)
+        f.write(SMALL_DESIGN)
     return path
 
 

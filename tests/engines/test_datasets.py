@@ -275,7 +275,8 @@ def test_chunked_table_of_a_large_trial_equals_one_lattice_and_the_exact_engine(
     prior = trialfile.load_trial("models/andromeda2019.toml").priors["sceptical"]
     n = 212
     y = np.arange(n + 1)
-    chunks, plan = bq.chunked_masses(prior, n, n, y, y)
+    chunks = bq.chunked_masses(prior, n, n, y, y)
+    plan = bq.plan_effect(prior, n, n, (0, n), (0, n), n + 1, n + 1, "x")  # the whole table's
     assert len(chunks) > 3 and not plan.default
     table = enumeration.prob_benefit_table(prior, n, n, True)
     whole = enumeration._side_probability(bq.effect_masses(prior, n, n, y, y), True, "x")
