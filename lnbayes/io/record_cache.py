@@ -44,7 +44,10 @@ def path_of(kind: str, digest: str) -> Path | None:
 
 
 def encode(value: Any) -> Any:
-    """JSON-able form of nested dicts, lists, tuples, floats and NumPy arrays (exact floats)."""
+    """JSON-able form of nested dicts, lists, tuples, floats and NumPy arrays (exact floats).
+
+    :func:`write` does the same inside the JSON encoder (:func:`_to_json`), without this walk
+    over every element; this form is kept for a value whose keys the encoder refuses."""
     import numpy as np
 
     if isinstance(value, np.ndarray):
@@ -60,31 +63,57 @@ def encode(value: Any) -> Any:
 
 def decode(value: Any) -> Any:
     """The inverse of :func:`encode` (tuples come back as lists)."""
-    import numpy as np
-
     if isinstance(value, dict):
         if set(value) == {"__ndarray__", "dtype"}:
-            return np.array(value["__ndarray__"], dtype=value["dtype"])
+            return _array(value)
         return {k: decode(v) for k, v in value.items()}
     if isinstance(value, list):
         return [decode(v) for v in value]
     return value
 
 
+def _array(value: dict[str, Any]) -> Any:
+    import numpy as np
+
+    return np.array(value["__ndarray__"], dtype=value["dtype"])
+
+
+def _decoded_object(value: dict[str, Any]) -> Any:
+    """:func:`decode` of one JSON object, as ``json.loads`` builds it (its members already are)."""
+    return _array(value) if value.keys() == {"__ndarray__", "dtype"} else value
+
+
+def _to_json(value: Any) -> Any:
+    """The JSON encoder's hook for what JSON has no form of (as :func:`encode`): NumPy arrays
+    and scalars (np.float64 is a float and written as one)."""
+    import numpy as np
+
+    if isinstance(value, np.ndarray):
+        return {"__ndarray__": value.tolist(), "dtype": str(value.dtype)}
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"{type(value).__name__} is not JSON-able")
+
+
 _HEAD = '{"sha256": "'
 _MID = '", "record": '
 
 
-def _body_text(body: Any) -> str:
-    return json.dumps(body, sort_keys=True, separators=(",", ":"))
+def _body_text(body: Any, sort_keys: bool = True) -> str:
+    """A record's compact JSON: NumPy values as :func:`encode` writes them, keys sorted unless
+    their order is kept (JSON objects are read back in the order written)."""
+    try:
+        return json.dumps(body, sort_keys=sort_keys, separators=(",", ":"), default=_to_json)
+    except TypeError:  # keys JSON refuses or cannot sort (a NumPy integer): as encode names them
+        return json.dumps(encode(body), sort_keys=sort_keys, separators=(",", ":"))
 
 
 def _checksum(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def read(kind: str, digest: str) -> Any | None:
-    """The stored record, or None when it is missing, unreadable or fails its checksum."""
+def _body_of(kind: str, digest: str) -> str | None:
+    """The record's JSON text, or None when it is missing, unreadable or fails its checksum."""
     path = path_of(kind, digest)
     if path is None or not path.exists():
         return None
@@ -100,18 +129,29 @@ def read(kind: str, digest: str) -> Any | None:
     body_text = text[start:-1]
     if _checksum(body_text) != text[len(_HEAD):len(_HEAD) + 64]:
         return None
+    return body_text
+
+
+def read(kind: str, digest: str) -> Any | None:
+    """The stored record as plain JSON, or None when it is missing, unreadable or fails its
+    checksum."""
+    body_text = _body_of(kind, digest)
+    if body_text is None:
+        return None
     try:
         return json.loads(body_text)
     except ValueError:
         return None
 
 
-def write(kind: str, digest: str, body: Any) -> None:
-    """Store a JSON-able record atomically (a folder that cannot be written is skipped)."""
+def write(kind: str, digest: str, body: Any, sort_keys: bool = True) -> None:
+    """Store a record atomically (a folder that cannot be written is skipped): JSON-able values
+    and NumPy arrays and scalars (:func:`encode`), its keys sorted unless ``sort_keys`` is
+    False (the order of its dicts is then kept)."""
     path = path_of(kind, digest)
     if path is None:
         return
-    text = _body_text(body)
+    text = _body_text(body, sort_keys)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         files.write_text(path, f"{_HEAD}{_checksum(text)}{_MID}{text}}}")
@@ -123,22 +163,21 @@ def cached(kind: str, spec: dict[str, Any], compute: Callable[[], Any],
            keep_order: bool = False) -> Any:
     """``compute()``'s value for ``spec``, from the cache or computed and stored (values are
     nested dicts, lists, floats and NumPy arrays; see :func:`encode`). Records are stored with
-    sorted keys; with ``keep_order`` the value's dicts come back in the order they were computed
-    (for values whose order is shown, such as rows of the appendix)."""
+    sorted keys; with ``keep_order`` the value's dicts are stored, and come back, in the order
+    they were computed (for values whose order is shown, such as rows of the appendix)."""
     digest = key(spec)
-    hit = read(kind, digest)
-    if hit is not None:
+    body_text = _body_of(kind, digest)
+    if body_text is not None:
         try:
-            value = decode(hit)
-            return _unordered(value) if keep_order else value
+            return json.loads(body_text, object_hook=_decoded_object)
         except (TypeError, ValueError, KeyError):
             pass
     value = compute()
-    write(kind, digest, encode(_ordered(value) if keep_order else value))
+    write(kind, digest, value, sort_keys=not keep_order)
     return value
 
 
-BY_TRIAL = "by-trial-1"
+BY_TRIAL = "by-trial-2"
 """Version of the records of :func:`cached_for_trial` (their key also holds a digest of
 lnbayes's source, so a change of code needs no bump, only a change of the record's form)."""
 
@@ -174,21 +213,3 @@ def cached_for_trial(what: str, trial, compute: Callable[[], Any]) -> tuple[Any,
 
     value = cached("by_trial", spec, run, keep_order=True)
     return value, not computed
-
-
-def _ordered(value: Any) -> Any:
-    """Dicts as ``{"__items__": [[key, value], ...]}``, so that sorted keys keep their order."""
-    if isinstance(value, dict):
-        return {"__items__": [[k, _ordered(v)] for k, v in value.items()]}
-    if isinstance(value, (list, tuple)):
-        return [_ordered(v) for v in value]
-    return value
-
-
-def _unordered(value: Any) -> Any:
-    """The inverse of :func:`_ordered`."""
-    if isinstance(value, dict):
-        return {k: _unordered(v) for k, v in value["__items__"]}
-    if isinstance(value, list):
-        return [_unordered(v) for v in value]
-    return value

@@ -55,6 +55,29 @@ def test_hit_returns_the_computed_value_bit_for_bit(cache):
     assert calls == [1, 1]  # another specification, another record
 
 
+def test_numpy_scalars_tuples_keys_and_order(cache):
+    """What the JSON encoder's hook writes (NumPy scalars as Python numbers, tuples as lists),
+    the fallback for keys JSON cannot sort (NumPy integers, mixed types: written as str(key)),
+    and dicts read back in the order computed when that order is kept."""
+    value = {"z": {"y": np.int64(3), "b": np.bool_(True), "a": np.float32(0.5)},
+             "t": (np.float64(0.1) + 0.2, [np.arange(2)]), "m": 1}
+    odd_keys = {np.int64(2): "two", "x": 1}
+    for keep_order in (False, True):
+        for spec, v in ((f"v{keep_order}", value), (f"k{keep_order}", odd_keys)):
+            record_cache.cached("kind", {"s": spec}, lambda v=v: v, keep_order=keep_order)
+    got = record_cache.cached("kind", {"s": "vTrue"}, lambda: 1 / 0, keep_order=True)
+    assert list(got) == ["z", "t", "m"] and list(got["z"]) == ["y", "b", "a"]
+    assert got["z"] == {"y": 3, "b": True, "a": 0.5}
+    assert type(got["z"]["y"]) is int and type(got["z"]["b"]) is bool
+    assert got["t"][0] == 0.1 + 0.2 and got["t"][1][0].tolist() == [0, 1]
+    got = record_cache.cached("kind", {"s": "vFalse"}, lambda: 1 / 0)
+    assert list(got) == ["m", "t", "z"] and list(got["z"]) == ["a", "b", "y"]
+    for keep_order in (False, True):
+        got = record_cache.cached("kind", {"s": f"k{keep_order}"}, lambda: 1 / 0,
+                                  keep_order=keep_order)
+        assert got == {"2": "two", "x": 1}
+
+
 def test_damaged_record_is_computed_again_and_rewritten(cache):
     spec = {"what": "damage"}
     record_cache.cached("kind", spec, lambda: {"x": np.array([1.0, 2.0])})
