@@ -61,9 +61,25 @@ def log_binom_coef(k, n):
 
 
 def binom_logpmf(k, n, p):
-    """log P(K = k) for K ~ Binomial(n, p)."""
+    """log P(K = k) for K ~ Binomial(n, p).
+
+    ``k xlogy p + (n - k) xlog1py (-p)``, with the logarithms taken once per value of ``p``
+    (scipy's, as xlogy takes them) instead of once per element of the broadcast result: the
+    same numbers, and a table of every count against many ``p`` costs a multiply per element
+    instead of two logarithms. A term whose count is 0 is 0 even where its logarithm is -inf.
+    """
     k = np.asarray(k, dtype=float)
-    return log_binom_coef(k, n) + special.xlogy(k, p) + special.xlog1py(n - k, -np.asarray(p, dtype=float))
+    p = np.asarray(p, dtype=float)
+    log_p = special.xlogy(1.0, p)
+    log_q = special.xlog1py(1.0, -p)
+    m = n - k
+    with np.errstate(invalid="ignore"):
+        term_p = k * log_p
+        term_q = m * log_q
+    if not (np.all(np.isfinite(log_p)) and np.all(np.isfinite(log_q))):  # p = 0 or 1, or NaN
+        term_p = np.where(k == 0, special.xlogy(k, p), term_p)
+        term_q = np.where(m == 0, special.xlog1py(m, -p), term_q)
+    return log_binom_coef(k, n) + term_p + term_q
 
 
 def binom_pmf(k, n, p):

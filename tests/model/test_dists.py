@@ -39,6 +39,22 @@ def test_beta(a, b):
 
 
 
+def test_binomial_table_of_counts_against_probabilities():
+    """A whole table (every count against many p, as the prior predictive asks): scipy.stats'
+    value at every cell, p = 0 and p = 1 included (a count whose term is 0 there is exact)."""
+    n = 40
+    k = np.arange(n + 1)[None, :]
+    p = np.concatenate([[0.0, 1.0, 5e-324, 1e-300, 1 - 1e-16], RNG.random(30)])[:, None]
+    with np.errstate(divide="ignore"):
+        want = stats.binom.logpmf(k, n, p)
+    got = dists.binom_logpmf(k, n, p)
+    assert got.shape == want.shape and not np.any(np.isnan(got))
+    finite = np.isfinite(want)
+    np.testing.assert_array_equal(np.isfinite(got), finite)
+    np.testing.assert_allclose(got[finite], want[finite], rtol=1e-12)
+    assert got[0, 0] == 0.0 and got[1, n] == 0.0  # P(K = 0 | p = 0) = P(K = n | p = 1) = 1
+
+
 @pytest.mark.parametrize("n, p", [(12, 0.75), (6, 1e-9), (10000, 0.183), (3, 1.0)])
 def test_binomial_and_beta_binomial(n, p):
     k = np.arange(n + 1)
