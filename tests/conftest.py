@@ -109,6 +109,30 @@ def lnbayes_cli(*args, cwd=None, timeout=1800):
                           text=True, cwd=cwd or ROOT, timeout=timeout)
 
 
+def lnbayes_in_process(*args, cwd=None) -> subprocess.CompletedProcess:
+    """``lnbayes ARGS`` run in this process (typer's CliRunner), as :func:`lnbayes_cli` runs it
+    in a new one: the command's code, its one error handler and its exit status, with
+    ``sys.argv`` as the command's (the provenance records it) and ``LNBAYES_DEBUG`` on, so that
+    an internal error's traceback reaches stderr. For commands that sample: the PyMC models
+    compiled in this process serve them (a new process compiles its own, 5 to 10 s each); the
+    process itself is tested by the commands run with :func:`lnbayes_cli`."""
+    from typer.testing import CliRunner
+
+    from lnbayes.cli.main import app
+
+    args = [str(a) for a in args]
+    argv, here = sys.argv, os.getcwd()
+    sys.argv = ["lnbayes", *args]
+    try:
+        os.chdir(cwd or ROOT)
+        result = CliRunner().invoke(app, args, env={"LNBAYES_DEBUG": "1"})
+    finally:
+        sys.argv = argv
+        os.chdir(here)
+    return subprocess.CompletedProcess(["lnbayes", *args], result.exit_code, result.stdout,
+                                       result.stderr)
+
+
 @pytest.fixture(scope="session")
 def exact_report(tmp_path_factory):
     """``lnbayes report --engine exact`` of a trial file, run once per test session.
