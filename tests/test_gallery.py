@@ -119,9 +119,11 @@ def test_gallery_latex_compiles(exact_report, name, tmp_path):
 @pytest.mark.e2e
 @pytest.mark.slow
 @pytest.mark.xdist_group("pymc-reports")
-@pytest.mark.parametrize("name", ["cesar2009", "eolia2018"])
+@pytest.mark.parametrize("name", ["cesar2009", "nicesugar2009"])
 def test_pymc_report_of_gallery_trials(name, tmp_path):
-    """A full report (PyMC checked against exact) on two gallery trials besides the embedded one.
+    """A full report (PyMC checked against exact) on two gallery trials besides the embedded one:
+    CESAR (90 + 90 patients, log-OR priors) and NICE-SUGAR (3,000 + 3,000 patients, log-RR
+    priors): a small trial and a large one.
 
     ``lnbayes report`` runs in this process (typer's CliRunner: the command's code, its error
     handler and exit status; the process itself is tested in tests/cli and tests/test_reliability.py),

@@ -132,8 +132,10 @@ def test_analyze_exact_json_contract(tmp_path):
 
 @pytest.mark.e2e
 @pytest.mark.slow
+@pytest.mark.xdist_group("reanalysis")
 def test_analyze_pymc_json_contract_and_netcdf(tmp_path):
-    # in this process: the arm-level model is compiled once per test worker, not per process
+    # in this process, in the worker of tests/analyses/test_reanalysis.py (pytest-xdist group),
+    # which has the arm-level model compiled already
     out = lnbayes_in_process("analyze", "--prior", "flat", "--json", "--draws", "500", "--tune",
                              "300", "--seed", "7", "--outdir", tmp_path)
     assert out.returncode == 0, out.stderr

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import pytest
 
+# these tests sample with PyMC in the test process, in the test worker of tests/analyses/
+# test_reanalysis.py (pytest-xdist group), whose models of the same structures they reuse
+pytestmark = pytest.mark.xdist_group("reanalysis")
+
 
 def _b_after(sample_a_first: bool) -> tuple[str, object]:
     """The mean log OR of prior B's draws (seed 1), after sampling prior A (same structure) or
