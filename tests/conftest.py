@@ -61,6 +61,12 @@ def _blas_threads_as_the_command_line() -> None:
 
 GALLERY = sorted((ROOT / "models").glob("*.toml"))
 
+PYMC_GROUP = "pymc"
+"""The pytest-xdist group (``xdist_group``) of the tests that sample with PyMC in the test
+process: one worker runs them all, so that each model structure is compiled once per test run
+(5 to 10 s each; :mod:`lnbayes.engines.mcmc` keeps them per process), and the group starts first
+(:func:`pytest_collection_modifyitems`): it is the longest."""
+
 
 @pytest.fixture(scope="session")
 def deng():
@@ -171,13 +177,15 @@ def exact_report(tmp_path_factory):
 
 @pytest.hookimpl(trylast=True)  # after pytest-xdist's own hook (see _tag_xdist_groups)
 def pytest_collection_modifyitems(config, items):
-    """Run the tests that make a whole report first (stable order otherwise): under pytest-xdist
-    the longest groups then start at once instead of ending the run on one busy worker."""
-    def makes_a_report(item):
+    """Run the PyMC group first, then the tests that make a whole report (stable order
+    otherwise): under pytest-xdist the longest groups then start at once instead of ending the
+    run on one busy worker."""
+    def rank(item):
         group = item.get_closest_marker("xdist_group")
-        return bool(group and group.args and str(group.args[0]).startswith("report-"))
+        name = str(group.args[0]) if group and group.args else ""
+        return 0 if name == PYMC_GROUP else 1 if name.startswith("report-") else 2
 
-    items.sort(key=lambda item: not makes_a_report(item))
+    items.sort(key=rank)
     _tag_xdist_groups(config, items)
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from lnbayes.io import trialfile
+from tests.conftest import PYMC_GROUP
 
 ROOT = Path(__file__).resolve().parents[1]
 GALLERY = sorted((ROOT / "models").glob("*.toml"))
@@ -118,7 +119,7 @@ def test_gallery_latex_compiles(exact_report, name, tmp_path):
 
 @pytest.mark.e2e
 @pytest.mark.slow
-@pytest.mark.xdist_group("pymc-reports")
+@pytest.mark.xdist_group(PYMC_GROUP)
 @pytest.mark.parametrize("name", ["cesar2009", "nicesugar2009"])
 def test_pymc_report_of_gallery_trials(name, tmp_path):
     """A full report (PyMC checked against exact) on two gallery trials besides the embedded one:
@@ -127,8 +128,8 @@ def test_pymc_report_of_gallery_trials(name, tmp_path):
 
     ``lnbayes report`` runs in this process (typer's CliRunner: the command's code, its error
     handler and exit status; the process itself is tested in tests/cli and tests/test_reliability.py),
-    so that the models it compiles serve the other PyMC reports of the ``pymc-reports`` group
-    (tests/test_readme.py) instead of being compiled again in a new process for each.
+    so that the models it compiles serve the other PyMC tests of its group (``PYMC_GROUP``:
+    tests/test_readme.py and the tests that sample in-process) instead of being compiled again in a new process for each.
     """
     from typer.testing import CliRunner
 

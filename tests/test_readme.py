@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import PYMC_GROUP
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -21,7 +23,7 @@ def readme_trial(tmp_path) -> Path:
 
 @pytest.mark.e2e
 @pytest.mark.slow
-@pytest.mark.xdist_group("pymc-reports")
+@pytest.mark.xdist_group(PYMC_GROUP)
 def test_readme_example_report(tmp_path, monkeypatch):
     """``lnbayes report`` of the README's file, exact and PyMC, run in this process (typer's
     CliRunner) from the file's folder: the PyMC report shares the models compiled by the gallery's

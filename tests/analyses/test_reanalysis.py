@@ -11,12 +11,13 @@ import pytest
 
 from lnbayes.analyses import reanalysis
 from lnbayes.model.spec import BetaPrior, NormalPrior, Outcome, Prior, Threshold
-from tests.conftest import ROOT
+from tests.conftest import PYMC_GROUP, ROOT
 from tests.references import flat_p_greater
 
-# the tests of this file share module- and session-scoped fixtures (sampled or computed once):
-# pytest-xdist (make test) runs them in one worker
-pytestmark = pytest.mark.xdist_group("reanalysis")
+# the tests of this file share module- and session-scoped fixtures (sampled or computed once),
+# and some sample with PyMC: pytest-xdist (make test) runs them in the one worker that runs
+# every in-process PyMC test (tests/conftest.py: PYMC_GROUP)
+pytestmark = pytest.mark.xdist_group(PYMC_GROUP)
 
 DENG = Outcome(
     "remission", "Remission", 9, 12, 5, 6,

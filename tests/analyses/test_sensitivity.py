@@ -14,10 +14,12 @@ from lnbayes.analyses import reanalysis, sensitivity
 from lnbayes.analyses import sensitivity as sensitivity_mod
 from lnbayes.io import trialfile
 from lnbayes.model.spec import BetaPrior, LogitNormalPrior, NormalPrior, Outcome, Prior
+from tests.conftest import PYMC_GROUP
 
-# the tests of this file share module- and session-scoped fixtures (sampled or computed once):
-# pytest-xdist (make test) runs them in one worker
-pytestmark = pytest.mark.xdist_group("sensitivity-sampled")
+# the tests of this file share module- and session-scoped fixtures (sampled or computed once),
+# and some sample with PyMC: pytest-xdist (make test) runs them in the one worker that runs
+# every in-process PyMC test (tests/conftest.py: PYMC_GROUP)
+pytestmark = pytest.mark.xdist_group(PYMC_GROUP)
 
 ROOT = Path(__file__).resolve().parents[2]
 

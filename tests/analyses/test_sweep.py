@@ -17,10 +17,12 @@ from lnbayes.io import trialfile
 from lnbayes.io.trialfile import load_trial
 from lnbayes.model import effects
 from lnbayes.model import spec as spec_mod
+from tests.conftest import PYMC_GROUP
 
-# the tests of this file share module- and session-scoped fixtures (sampled or computed once):
-# pytest-xdist (make test) runs them in one worker
-pytestmark = pytest.mark.xdist_group("sweep")
+# the tests of this file share module- and session-scoped fixtures (sampled or computed once),
+# and some sample with PyMC: pytest-xdist (make test) runs them in the one worker that runs
+# every in-process PyMC test (tests/conftest.py: PYMC_GROUP)
+pytestmark = pytest.mark.xdist_group(PYMC_GROUP)
 
 
 @pytest.fixture(scope="session")

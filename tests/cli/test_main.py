@@ -14,7 +14,7 @@ from typer.testing import CliRunner  # noqa: E402
 from lnbayes.analyses.reanalysis import prior_seed
 from lnbayes.cli.main import app  # noqa: E402
 from lnbayes.io import trialfile
-from tests.conftest import lnbayes_in_process
+from tests.conftest import PYMC_GROUP, lnbayes_in_process
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -132,10 +132,10 @@ def test_analyze_exact_json_contract(tmp_path):
 
 @pytest.mark.e2e
 @pytest.mark.slow
-@pytest.mark.xdist_group("reanalysis")
+@pytest.mark.xdist_group(PYMC_GROUP)
 def test_analyze_pymc_json_contract_and_netcdf(tmp_path):
-    # in this process, in the worker of tests/analyses/test_reanalysis.py (pytest-xdist group),
-    # which has the arm-level model compiled already
+    # in this process, in the worker of every in-process PyMC test (PYMC_GROUP), which has the
+    # arm-level model compiled
     out = lnbayes_in_process("analyze", "--prior", "flat", "--json", "--draws", "500", "--tune",
                              "300", "--seed", "7", "--outdir", tmp_path)
     assert out.returncode == 0, out.stderr

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-# these tests sample with PyMC in the test process, in the test worker of tests/analyses/
-# test_reanalysis.py (pytest-xdist group), whose models of the same structures they reuse
-pytestmark = pytest.mark.xdist_group("reanalysis")
+from tests.conftest import PYMC_GROUP
+
+# these tests sample with PyMC in the test process (tests/conftest.py: PYMC_GROUP)
+pytestmark = pytest.mark.xdist_group(PYMC_GROUP)
 
 
 def _b_after(sample_a_first: bool) -> tuple[str, object]:

@@ -14,11 +14,12 @@ from lnbayes.engines import exact
 from lnbayes.io.trialfile import load_trial
 from lnbayes.model.spec import NormalPrior
 from lnbayes.outputs.figures import figure_set, plots
-from tests.conftest import ROOT
+from tests.conftest import PYMC_GROUP, ROOT
 
-# the tests of this file share module- and session-scoped fixtures (sampled or computed once):
-# pytest-xdist (make test) runs them in one worker
-pytestmark = pytest.mark.xdist_group("figures")
+# the tests of this file share module- and session-scoped fixtures (sampled or computed once),
+# and some sample with PyMC: pytest-xdist (make test) runs them in the one worker that runs
+# every in-process PyMC test (tests/conftest.py: PYMC_GROUP)
+pytestmark = pytest.mark.xdist_group(PYMC_GROUP)
 
 
 @pytest.fixture(scope="session")

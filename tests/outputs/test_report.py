@@ -13,10 +13,12 @@ import pytest
 from lnbayes.analyses import full_report
 from lnbayes.io import trialfile
 from lnbayes.outputs import report
+from tests.conftest import PYMC_GROUP
 
-# the tests of this file share module- and session-scoped fixtures (sampled or computed once):
-# pytest-xdist (make test) runs them in one worker
-pytestmark = pytest.mark.xdist_group("report-small")
+# the tests of this file share module- and session-scoped fixtures (sampled or computed once),
+# and some sample with PyMC: pytest-xdist (make test) runs them in the one worker that runs
+# every in-process PyMC test (tests/conftest.py: PYMC_GROUP)
+pytestmark = pytest.mark.xdist_group(PYMC_GROUP)
 
 SMALL = (Path(__file__).resolve().parents[1] / "data" / "small_trial.toml").read_text()
 """A small two-outcome trial file (tests/data/small_trial.toml)."""
