@@ -177,13 +177,17 @@ def exact_report(tmp_path_factory):
 
 @pytest.hookimpl(trylast=True)  # after pytest-xdist's own hook (see _tag_xdist_groups)
 def pytest_collection_modifyitems(config, items):
-    """Run the PyMC group first, then the tests that make a whole report (stable order
-    otherwise): under pytest-xdist the longest groups then start at once instead of ending the
-    run on one busy worker."""
+    """Longest first (stable order otherwise): the PyMC group, the groups that make a whole
+    report, the other groups, the tests marked slow, e2e or heavy, then the rest. pytest-xdist
+    hands out work in this order, so the long units start at once and the many short tests fill
+    the end of the run on both workers, instead of one long test ending it on one busy worker."""
     def rank(item):
         group = item.get_closest_marker("xdist_group")
         name = str(group.args[0]) if group and group.args else ""
-        return 0 if name == PYMC_GROUP else 1 if name.startswith("report-") else 2
+        if name:
+            return 0 if name == PYMC_GROUP else 1 if name.startswith("report-") else 2
+        long = any(item.get_closest_marker(m) for m in ("slow", "e2e", "heavy"))
+        return 3 if long else 4
 
     items.sort(key=rank)
     _tag_xdist_groups(config, items)

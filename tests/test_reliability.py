@@ -33,10 +33,12 @@ from lnbayes.analyses import sweep as sweep_mod
 from lnbayes.errors import Terminated
 from lnbayes.io import files as io
 from lnbayes.io import trialfile
+from tests.conftest import PYMC_GROUP
 
-# the tests of this file share module- and session-scoped fixtures (sampled or computed once):
-# pytest-xdist (make test) runs them in one worker
-pytestmark = pytest.mark.xdist_group("reliability")
+# the tests of this file share module- and session-scoped fixtures (sampled or computed once),
+# and some sample with PyMC: pytest-xdist (make test) runs them in the one worker that runs
+# every in-process PyMC test (tests/conftest.py: PYMC_GROUP)
+pytestmark = pytest.mark.xdist_group(PYMC_GROUP)
 
 ROOT = Path(__file__).resolve().parents[1]
 LINUX_PROC = Path("/proc/self/task").is_dir()

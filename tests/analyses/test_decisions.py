@@ -12,10 +12,15 @@ from lnbayes.model.criteria import parse_criteria
 
 RULE = parse_criteria(["0.95", "or:1.5:0.5"])
 
+# the designs here leave out the reverse questions (with_reverse=False): they answer them under
+# every prior of the trial, seconds per design, and are tested in tests/analyses/test_reverse.py
+# and tests/cli/test_criteria_cli.py
+NO_REVERSE = {"with_reverse": False}
+
 
 @pytest.fixture(scope="module")
 def borrowing(trial):
-    return decisions.design(trial, RULE, "evidence_based")
+    return decisions.design(trial, RULE, "evidence_based", **NO_REVERSE)
 
 
 @pytest.mark.heavy
@@ -46,7 +51,7 @@ def test_design_rows_and_borrowing_inflation(borrowing):
 def test_one_criterion_reproduces_the_threshold_design(trial):
     """``--criterion 0.95`` alone is the existing single-threshold design."""
     old = planning.design(trial, "flat", threshold=0.95)
-    new = decisions.design(trial, parse_criteria(["0.95"]), "flat")
+    new = decisions.design(trial, parse_criteria(["0.95"]), "flat", **NO_REVERSE)
     a = [row["p_declare_benefit"] for row in old["operating_characteristics"]]
     b = [row["p_declare_benefit"] for row in new["operating_characteristics"]]
     assert np.array_equal(a, b)
@@ -56,7 +61,8 @@ def test_one_criterion_reproduces_the_threshold_design(trial):
 
 @pytest.mark.heavy
 def test_design_with_looks(trial):
-    r = decisions.design(trial, RULE, "flat", looks=[(12, 6), (17, 8)], futility=0.1)
+    r = decisions.design(trial, RULE, "flat", looks=[(12, 6), (17, 8)], futility=0.1,
+                          **NO_REVERSE)
     assert r["looks"] == [{"n_treatment": 12, "n_control": 6}, {"n_treatment": 17, "n_control": 8}]
     for row in r["operating_characteristics"]:
         assert {"p_declare_benefit", "p_stop_futility", "expected_n"} <= set(row)
@@ -66,8 +72,8 @@ def test_design_with_looks(trial):
     assert p["p_stop_futility"] > 0 and p["expected_n"] < 25
     assert sum(look["p_declare_benefit"] for look in p["by_look"]) == pytest.approx(p["power"])
     # an extra look can only add chances to declare when nothing stops for futility
-    no_fut = decisions.design(trial, RULE, "flat", looks=[(12, 6), (17, 8)])
-    fixed = decisions.design(trial, RULE, "flat", n=(17, 8))
+    no_fut = decisions.design(trial, RULE, "flat", looks=[(12, 6), (17, 8)], **NO_REVERSE)
+    fixed = decisions.design(trial, RULE, "flat", n=(17, 8), **NO_REVERSE)
     assert no_fut["type_i_error"]["max"] >= fixed["type_i_error"]["max"] - 1e-12
     assert all(row["p_stop_futility"] == 0 for row in no_fut["operating_characteristics"])
 
