@@ -72,8 +72,9 @@ def predictive_summary(spec, compute) -> dict[str, Any]:
     """The exact MAP predictive's summary and ESS (``compute()``: ``{"summary", "ess"}``), from
     the cache or computed: the quadrature and the ESS's 4,001-node derivatives cost seconds,
     and every ``lnbayes priors`` and report shows them. Stored under the MAP's key (the
-    algorithm's version included) in the same folder."""
-    return record_cache.cached(KIND, {"summary_of": _model(spec)}, compute)
+    algorithm's version included) in the same folder, in the order computed: results.json shows
+    the summary as it is, the same whether it was computed or read back."""
+    return record_cache.cached(KIND, {"summary_of": _model(spec)}, compute, keep_order=True)
 
 
 def _effect_model(spec) -> dict[str, Any]:

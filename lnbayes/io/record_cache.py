@@ -159,13 +159,22 @@ def write(kind: str, digest: str, body: Any, sort_keys: bool = True) -> None:
         pass  # a cache that cannot be written is skipped, never an error
 
 
+ORDERED_FORM = 2
+"""Form of the records stored with ``keep_order`` (part of their key): 2, dicts written in
+their order; 1 (lnbayes before 2026-12-06), dicts written as ``{"__items__": [[key, value],
+...]}``."""
+
+
 def cached(kind: str, spec: dict[str, Any], compute: Callable[[], Any],
            keep_order: bool = False) -> Any:
     """``compute()``'s value for ``spec``, from the cache or computed and stored (values are
     nested dicts, lists, floats and NumPy arrays; see :func:`encode`). Records are stored with
     sorted keys; with ``keep_order`` the value's dicts are stored, and come back, in the order
     they were computed (for values whose order is shown, such as rows of the appendix)."""
-    digest = key(spec)
+    # ordered records are stored in the order computed (ORDERED_FORM), not in the earlier
+    # {"__items__": ...} form: their key names the form, so that a record of the earlier form,
+    # left in a user's cache, is never read as this one
+    digest = key({**spec, "record_form": ORDERED_FORM} if keep_order else spec)
     body_text = _body_of(kind, digest)
     if body_text is not None:
         try:

@@ -113,6 +113,8 @@ def test_predictive_summary_is_computed_once_and_returned_exactly(cache):
     again = map_cache.predictive_summary(SPEC, compute)
     assert calls == [1]  # the second came from the record
     assert first == direct and again == direct  # floats exactly, through JSON
+    # and in the order computed (results.json shows it as it is): the same JSON text
+    assert json.dumps(again) == json.dumps(direct)
     other = mp.MapSpec(SPEC.studies[:2], SPEC.tau)
     map_cache.predictive_summary(other, compute)
     assert calls == [1, 1]  # another MAP: another record

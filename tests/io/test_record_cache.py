@@ -78,6 +78,21 @@ def test_numpy_scalars_tuples_keys_and_order(cache):
         assert got == {"2": "two", "x": 1}
 
 
+def test_an_ordered_record_of_the_earlier_form_is_not_read(cache):
+    """Before ORDERED_FORM 2, ordered records were stored as {"__items__": [[key, value], ...]}
+    under the specification's own key; one left in a user's cache must be computed again, not
+    returned as it is (a report then failed with KeyError)."""
+    spec = {"what": "summaries"}
+    record_cache.write("kind", record_cache.key(spec),
+                       {"__items__": [["drawn", {"__items__": [["n", 1]]}]]})
+    calls = []
+    got = record_cache.cached("kind", spec, lambda: calls.append(1) or {"drawn": {"n": 1}},
+                              keep_order=True)
+    assert calls == [1] and got == {"drawn": {"n": 1}}
+    again = record_cache.cached("kind", spec, lambda: 1 / 0, keep_order=True)
+    assert again == {"drawn": {"n": 1}}
+
+
 def test_damaged_record_is_computed_again_and_rewritten(cache):
     spec = {"what": "damage"}
     record_cache.cached("kind", spec, lambda: {"x": np.array([1.0, 2.0])})
