@@ -33,7 +33,7 @@ from lnbayes.analyses import sweep as sweep_mod
 from lnbayes.errors import Terminated
 from lnbayes.io import files as io
 from lnbayes.io import trialfile
-from tests.conftest import PYMC_GROUP
+from tests.conftest import PYMC_GROUP, lnbayes_in_process
 
 # the tests of this file share module- and session-scoped fixtures (sampled or computed once),
 # and some sample with PyMC: pytest-xdist (make test) runs them in the one worker that runs
@@ -163,22 +163,14 @@ def _signal_when(proc, ready, signum):
 
 
 def _rerun_command(*args, cwd):
-    """The rerun after an interrupted ``lnbayes`` run: the same command, in this process (typer's
-    CliRunner; returns (status, stdout, stderr)). Resuming is the command's work on the files the
-    killed process left, not the process's: in-process, the rerun uses the models this worker
-    compiled for the uninterrupted reference instead of importing PyMC and compiling them again.
+    """The rerun after an interrupted ``lnbayes`` run: the same command, in this process
+    (:func:`tests.conftest.lnbayes_in_process`; returns (status, stdout, stderr)). Resuming is
+    the command's work on the files the killed process left, not the process's: in-process, the
+    rerun uses the models this worker compiled for the uninterrupted reference instead of
+    importing PyMC and compiling them again.
     """
-    from typer.testing import CliRunner
-
-    from lnbayes.cli.main import app
-
-    before = Path.cwd()
-    os.chdir(cwd)
-    try:
-        result = CliRunner().invoke(app, [str(a) for a in args])
-    finally:
-        os.chdir(before)
-    return result.exit_code, result.stdout, result.stderr
+    done = lnbayes_in_process(*args, cwd=cwd)
+    return done.returncode, done.stdout, done.stderr
 
 
 def _assert_clean_stop(status, err, signum):

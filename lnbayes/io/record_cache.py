@@ -61,26 +61,14 @@ def encode(value: Any) -> Any:
     return value
 
 
-def decode(value: Any) -> Any:
-    """The inverse of :func:`encode` (tuples come back as lists)."""
-    if isinstance(value, dict):
-        if set(value) == {"__ndarray__", "dtype"}:
-            return _array(value)
-        return {k: decode(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [decode(v) for v in value]
-    return value
-
-
-def _array(value: dict[str, Any]) -> Any:
+def _decoded_object(value: dict[str, Any]) -> Any:
+    """The inverse of :func:`encode` for one JSON object, as ``json.loads`` builds it (its
+    members are decoded already): an array's form becomes the array (tuples stay lists)."""
+    if value.keys() != {"__ndarray__", "dtype"}:
+        return value
     import numpy as np
 
     return np.array(value["__ndarray__"], dtype=value["dtype"])
-
-
-def _decoded_object(value: dict[str, Any]) -> Any:
-    """:func:`decode` of one JSON object, as ``json.loads`` builds it (its members already are)."""
-    return _array(value) if value.keys() == {"__ndarray__", "dtype"} else value
 
 
 def _to_json(value: Any) -> Any:
