@@ -43,7 +43,9 @@ class LnbayesGroup(TyperGroup):
 
     * :class:`LnbayesError` (bad input): one line per problem on stderr, exit status 2;
     * Ctrl-C: ``interrupted`` and exit status 130; SIGTERM: exit status 143 (a handler turns
-      SIGTERM into :class:`lnbayes.errors.Terminated`, so the same clean-up runs);
+      SIGTERM into :class:`lnbayes.errors.Terminated`, so the same clean-up runs; the handlers
+      of :mod:`lnbayes.io.stops` also remember the signal, so that it stops the command even
+      where Python dropped the exception);
     * anything else: ``internal error: ... (run with --debug for the traceback)``, exit status 1;
       with ``--debug`` (anywhere on the command line) or ``LNBAYES_DEBUG=1`` the traceback is
       printed too.
@@ -58,9 +60,13 @@ class LnbayesGroup(TyperGroup):
         return super().main(args, *pos, **kwargs)
 
     def invoke(self, ctx):
-        restore = _on_sigterm_raise()
+        from lnbayes.io import stops
+
+        restore = stops.install()
         try:
-            return super().invoke(ctx)
+            value = super().invoke(ctx)
+            stops.check()  # a signal whose exception Python dropped on the way (io.stops)
+            return value
         except (typer.Exit, typer.Abort, ClickException):
             raise
         except LnbayesError as err:
@@ -82,21 +88,6 @@ class LnbayesGroup(TyperGroup):
             raise typer.Exit(EXIT_INTERNAL) from None
         finally:
             restore()
-
-
-def _on_sigterm_raise():
-    """Turn SIGTERM into :class:`Terminated` while a command runs; returns the restorer."""
-    import signal
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        return lambda: None
-
-    def handler(signum, frame):
-        raise Terminated()
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    return lambda: signal.signal(signal.SIGTERM, previous)
 
 
 app = typer.Typer(

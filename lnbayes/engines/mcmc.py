@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from lnbayes.io import stops
 from lnbayes.model.spec import is_logit_normal
 
 DEFAULT_DRAWS = 2000
@@ -276,7 +277,10 @@ def sample(prior, outcome, seed: int, settings: SamplerSettings | None = None, p
                 datatree = sampler.wait(timeout=WAIT_SECONDS)
                 break
             except TimeoutError:
-                continue  # signal handlers run between the slices
+                # signal handlers run between the slices; a stop whose exception Python
+                # dropped (in a __del__ or weakref callback) is raised again here
+                stops.check()
+                continue
     except BaseException:
         sampler.cancel()  # stop the chains and discard their draws
         raise

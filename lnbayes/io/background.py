@@ -240,16 +240,12 @@ def start_worker() -> Worker | None:
 def run_worker() -> None:
     """The worker process: run each job read from stdin, in order, and report its end (with
     its pickled return value) on stdout, the pipe :meth:`Worker.poll` reads."""
-    import signal
     import threading
     from queue import Queue
 
-    from lnbayes.errors import Terminated
+    from lnbayes.io import stops
 
-    def terminated(signum, frame):
-        raise Terminated()
-
-    signal.signal(signal.SIGTERM, terminated)
+    stops.install(sigint=False)  # SIGTERM as Terminated (its own session: no Ctrl-C reaches it)
     report = os.fdopen(os.dup(1), "wb")
     with open(os.devnull, "wb") as devnull:  # whatever a job prints goes nowhere
         os.dup2(devnull.fileno(), 1)

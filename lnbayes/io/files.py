@@ -16,6 +16,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterator
 
+from lnbayes.io import stops
+
 PACKAGES = ("lnbayes", "numpy", "scipy", "pymc", "pytensor", "nutpie", "arviz", "arviz-base",
             "arviz-stats", "arviz-plots", "xarray", "h5netcdf", "matplotlib", "typer")
 
@@ -130,7 +132,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 
     The temporary file ``.NAME.PID.XXXXXXXX.part`` is removed whatever stops the block: an
     exception, Ctrl-C or SIGTERM (as :class:`lnbayes.errors.Terminated`), and a second signal
-    arriving during the removal. Temporary files that killed processes left in the folder are
+    arriving during the removal. A stop signal received while the block ran is raised before
+    the file is moved into place, even if Python dropped its exception (:mod:`lnbayes.io.stops`). Temporary files that killed processes left in the folder are
     removed first (:func:`remove_stale_parts`).
     """
     path = Path(path)
@@ -143,6 +146,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         os.close(fd)
         tmp_path = Path(tmp)
         yield tmp_path
+        stops.check()  # a stop signal whose exception was dropped while the file was written
         os.chmod(tmp_path, 0o644)
         os.replace(tmp_path, path)
     finally:
