@@ -7,7 +7,8 @@ in ..." and dropped, and the command goes on as if no signal had come: a report 
 while it wrote its draws ran to its end and exited 0 (seen once in the test suite, in
 ``KeyedRef.remove`` of ``<frozen importlib._bootstrap>``).
 
-The handlers installed here (:func:`install`) also remember the signal, and :func:`check`
+The handlers installed here (:func:`install`) also remember the signal (and keep Python from
+printing the dropped exception's traceback: the user sees the command's one line), and :func:`check`
 raises it again at the next safe point: before a file is moved into place
 (:func:`lnbayes.io.files.atomic_path`, so the file being written when the signal came is not
 committed) and between the sampler's short waits (:func:`lnbayes.engines.mcmc.sample`). The CLI
@@ -17,6 +18,7 @@ asks :func:`pending` when a command ends without the exception reaching it.
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 from typing import Callable
 
@@ -57,7 +59,7 @@ def check() -> None:
 def install(sigint: bool = True) -> Callable[[], None]:
     """Handle SIGTERM (as :class:`lnbayes.errors.Terminated`) and, if ``sigint`` and Python's
     own handler is in place (not ignored, not replaced), SIGINT (as ``KeyboardInterrupt``), both
-    remembered for :func:`check`. Returns the function that restores the previous handlers and
+    remembered for :func:`check`, their exceptions not printed when Python drops them. Returns the function that restores the previous handlers and
     forgets a signal received. Outside the main thread (where handlers cannot be set) nothing is
     installed."""
     global _pending
@@ -67,11 +69,21 @@ def install(sigint: bool = True) -> Callable[[], None]:
     previous = {signal.SIGTERM: signal.signal(signal.SIGTERM, _on_sigterm)}
     if sigint and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
         previous[signal.SIGINT] = signal.signal(signal.SIGINT, _on_sigint)
+    hook = sys.unraisablehook
+
+    def quiet(unraisable) -> None:
+        # a stop's exception dropped by Python: raised again by check(), not printed
+        if not (_pending is not None and isinstance(unraisable.exc_value, KeyboardInterrupt)):
+            hook(unraisable)
+
+    sys.unraisablehook = quiet
 
     def restore() -> None:
         global _pending
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+        if sys.unraisablehook is quiet:
+            sys.unraisablehook = hook
         _pending = None
 
     return restore
