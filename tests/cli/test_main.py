@@ -23,6 +23,17 @@ DENG = ROOT / "models" / "deng2017.toml"
 
 
 def run(*args, cwd=None):
+    """``lnbayes ARGS`` in this process (:func:`tests.conftest.lnbayes_in_process`): the
+    command's code, its one error handler and its exit status, without a new interpreter's
+    0.5 to 2 s of imports for each of the many bad inputs here. What only a process shows (its
+    stdout holding nothing but the JSON, the imports a command makes, a bad file refused with
+    one line and status 2, saved draws read by a new process) is tested with
+    :func:`run_process`."""
+    return lnbayes_in_process(*args, cwd=cwd)
+
+
+def run_process(*args, cwd=None):
+    """``python -m lnbayes ARGS`` in a new process."""
     return subprocess.run(
         [sys.executable, "-m", "lnbayes", *map(str, args)],
         capture_output=True, text=True, cwd=cwd or ROOT, timeout=600,
@@ -107,7 +118,7 @@ def test_freed_memory_kept_by_glibc_unless_the_user_tuned_malloc(monkeypatch):
 
 @pytest.mark.e2e
 def test_analyze_exact_json_contract(tmp_path):
-    out = run("analyze", "--engine", "exact", "--json", "--outdir", tmp_path)
+    out = run_process("analyze", "--engine", "exact", "--json", "--outdir", tmp_path)
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
     assert data["trial"] == "deng2017" and data["outcome"] == "remission"
@@ -149,7 +160,7 @@ def test_analyze_pymc_json_contract_and_netcdf(tmp_path):
     assert r["diagnostics"]["divergences"] == 0
     assert (tmp_path / "posterior" / "remission__flat.nc").exists()
     # a repeated run with the same seed gives identical numbers
-    again = run("analyze", "--prior", "flat", "--json", "--draws", "500", "--tune", "300",
+    again = run_process("analyze", "--prior", "flat", "--json", "--draws", "500", "--tune", "300",
                 "--seed", "7", "--outdir", tmp_path)  # a new process, reading the saved draws
     assert again.returncode == 0, again.stderr
     again = json.loads(again.stdout)["results"][0]
@@ -157,7 +168,6 @@ def test_analyze_pymc_json_contract_and_netcdf(tmp_path):
 
 
 
-@pytest.mark.e2e
 def test_inline_trial_and_lower_is_better(tmp_path):
     higher = json.loads(run("analyze", "--treatment", "9/12", "--control", "5/6", "--engine",
                             "exact", "--json", "--outdir", tmp_path).stdout)
@@ -170,7 +180,6 @@ def test_inline_trial_and_lower_is_better(tmp_path):
 
 
 
-@pytest.mark.e2e
 def test_threshold_option(tmp_path):
     out = run("analyze", "--engine", "exact", "--prior", "flat", "--threshold", "rd:0.2",
               "--json", "--outdir", tmp_path)
@@ -212,7 +221,6 @@ def assert_clean_error(out, *needles, outdir=None):
 
 
 
-@pytest.mark.e2e
 @pytest.mark.parametrize(
     "te,ce,needles",
     [
@@ -229,7 +237,6 @@ def test_bad_counts(tmp_path, te, ce, needles):
 
 
 
-@pytest.mark.e2e
 def test_n_zero(tmp_path):
     text = BAD_OUTCOME.format(te=0, ce=0).replace("n = 6", "n = 0")
     out = run("analyze", write_trial(tmp_path, text), "--outdir", tmp_path / "out")
@@ -237,7 +244,6 @@ def test_n_zero(tmp_path):
 
 
 
-@pytest.mark.e2e
 def test_every_problem_is_reported(tmp_path):
     text = BAD_OUTCOME.format(te=13, ce=-2) + """
 [priors.broken]
@@ -252,7 +258,6 @@ effect = { mean = 0, sd = -1 }
 
 
 
-@pytest.mark.e2e
 def test_bad_beta_parameter(tmp_path):
     text = BAD_OUTCOME.format(te=9, ce=5) + """
 [priors.flatish]
@@ -265,7 +270,6 @@ treatment = { a = 1, b = 0 }
 
 
 
-@pytest.mark.e2e
 def test_unknown_prior_and_outcome(tmp_path):
     out = run("analyze", "--prior", "nosuch", "--outdir", tmp_path / "out")
     assert_clean_error(out, "priors.nosuch", "unknown prior", outdir=tmp_path / "out")
@@ -276,14 +280,13 @@ def test_unknown_prior_and_outcome(tmp_path):
 
 @pytest.mark.e2e
 def test_malformed_toml_and_missing_file(tmp_path):
-    out = run("analyze", write_trial(tmp_path, "[trial\nid = 1"), "--outdir", tmp_path / "out")
+    out = run_process("analyze", write_trial(tmp_path, "[trial\nid = 1"), "--outdir", tmp_path / "out")
     assert_clean_error(out, "bad.toml: TOML:", outdir=tmp_path / "out")
-    out = run("analyze", tmp_path / "missing.toml", "--outdir", tmp_path / "out")
+    out = run_process("analyze", tmp_path / "missing.toml", "--outdir", tmp_path / "out")
     assert_clean_error(out, "missing.toml: file: no such file", outdir=tmp_path / "out")
 
 
 
-@pytest.mark.e2e
 def test_bad_inline_counts(tmp_path):
     out = run("analyze", "--treatment", "13/12", "--control", "5/6", "--outdir", tmp_path / "out")
     assert_clean_error(out, "--treatment", "exceed", outdir=tmp_path / "out")
@@ -296,13 +299,12 @@ def test_bad_inline_counts(tmp_path):
 
 @pytest.mark.e2e
 def test_validate_embedded_trial():
-    out = run("validate", DENG)
+    out = run_process("validate", DENG)
     assert out.returncode == 0, out.stderr
     assert "ok" in out.stdout
 
 
 
-@pytest.mark.e2e
 def test_a_typo_in_a_key_is_an_error_with_the_nearest_key(tmp_path):
     text = BAD_OUTCOME.format(te=1, ce=3).replace("control_events = 3", 'control_events = 3\nbeter = "lower"')
     text += "\n[desing]\ncontrol_rate = 0.5\nhoped_for_or = 2\n"
@@ -312,7 +314,6 @@ def test_a_typo_in_a_key_is_an_error_with_the_nearest_key(tmp_path):
 
 
 
-@pytest.mark.e2e
 @pytest.mark.parametrize("body,needle", [
     ('[trial]\nid = "x"\ntitel = "T"\n', "trial.titel: unknown key (did you mean `title`?)"),
     ('[priors.p]\nfamily = "arm"\ncontrol = { a = 1, b = 1 }\ntreatment = { a = 1, bb = 1 }\n',
@@ -332,7 +333,6 @@ def test_unknown_keys_everywhere(tmp_path, body, needle):
 
 
 
-@pytest.mark.e2e
 @pytest.mark.parametrize("trial_id,needle", [
     ('"deng2017\\n"', "trial.id"), ('"a/b"', "trial.id"), ('"x' + "y" * 300 + '"', "at most 64"),
 ])
@@ -342,7 +342,6 @@ def test_ids_are_matched_in_full_and_short(tmp_path, trial_id, needle):
 
 
 
-@pytest.mark.e2e
 def test_deep_nesting_is_a_located_error(tmp_path):
     path = tmp_path / "deep.toml"
     path.write_text("a = " + "[" * 1000 + "]" * 1000 + "\n")
@@ -350,7 +349,6 @@ def test_deep_nesting_is_a_located_error(tmp_path):
 
 
 
-@pytest.mark.e2e
 def test_impossible_planned_enrolment_is_named(tmp_path):
     """A trial may enrol more than planned (valid), but predict then names the planned size."""
     text = BAD_OUTCOME.format(te=1, ce=3).replace('id = "bad"', 'id = "bad"\nplanned_enrolment = 10')
@@ -361,7 +359,6 @@ def test_impossible_planned_enrolment_is_named(tmp_path):
 
 
 
-@pytest.mark.e2e
 @pytest.mark.parametrize("seed", ["-1", str(2**32)])
 def test_seed_range(tmp_path, seed):
     out = run("analyze", "--engine", "exact", "--seed", seed, "--outdir", tmp_path / "out")
@@ -372,7 +369,6 @@ def test_seed_range(tmp_path, seed):
 
 
 
-@pytest.mark.e2e
 def test_bad_outdir_fails_before_any_work(tmp_path):
     blocker = tmp_path / "a_file"
     blocker.write_text("x")
@@ -385,7 +381,6 @@ def test_bad_outdir_fails_before_any_work(tmp_path):
 
 
 
-@pytest.mark.e2e
 def test_query_commands_write_under_runs_and_never_into_a_report(tmp_path):
     out = run("analyze", DENG, "--engine", "exact", "--prior", "flat", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
