@@ -35,6 +35,7 @@ Trefethen LN, Weideman JAC. SIAM Rev 2014;56:385-458. doi:10.1137/130932132
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -154,13 +155,13 @@ def arm_beyond_table(prior, n_t: int, n_c: int, scale: str, value: float,
 # ---------------------------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(frozen=True)
 class RuleTables:
     """Per criterion, P(criterion's event | dataset) [y_c, y_t] (NaN where not computed: the
     criteria before it already fail there), and the decision table."""
 
-    probs: list[np.ndarray]
-    holds: list[np.ndarray]
+    probs: tuple[np.ndarray, ...]
+    holds: tuple[np.ndarray, ...]
     declare: np.ndarray
     exact_datasets: int = 0
 
@@ -179,7 +180,21 @@ def rule_tables(prior, n_t: int, n_c: int, criteria, lower_is_better: bool = Fal
     Criteria are evaluated in order; a dataset failing one is not evaluated further under
     effect-level priors (its later probabilities are NaN). Refused up front (PlanError) when an
     effect-level prior would need more than :data:`MAX_EXACT_DATASETS` exact posteriors.
+
+    The last tables computed are kept (:data:`KEPT_TABLES`, read-only arrays): a report asks
+    for the same prior's table at the same size for its protocol and again for its reverse
+    questions (EOLIA's report: 3.5 of its 10 s of tables were asked twice).
     """
+    return _rule_tables(prior, int(n_t), int(n_c), tuple(criteria), bool(lower_is_better))
+
+
+KEPT_TABLES = 16
+"""Decision tables kept by :func:`rule_tables` (the largest allowed, 2,000 per arm, take 32 MB
+each; a report's tables are a few hundred per arm, under 2 MB)."""
+
+
+@functools.lru_cache(maxsize=KEPT_TABLES)
+def _rule_tables(prior, n_t: int, n_c: int, criteria: tuple, lower_is_better: bool) -> RuleTables:
     if not criteria:
         raise ValueError("a rule needs at least one criterion")
     _check_size(n_t, n_c)
@@ -207,7 +222,9 @@ def rule_tables(prior, n_t: int, n_c: int, criteria, lower_is_better: bool = Fal
     for k in range(len(criteria)):
         probs.append(results[k][0])
         holds.append(results[k][1])
-    return RuleTables(probs, holds, alive, exact_count)
+    for array in (*probs, *holds, alive):  # kept and shared: no caller may change them
+        array.flags.writeable = False
+    return RuleTables(tuple(probs), tuple(holds), alive, exact_count)
 
 
 def _exact_beyond(prior, n_t, n_c, scale, value, lower, where: np.ndarray):

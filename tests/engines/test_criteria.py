@@ -312,3 +312,19 @@ def test_sequential_agrees_with_simulation(seq):
 def test_looks_must_grow():
     with pytest.raises(ValueError, match="must grow"):
         rules.sequential_design(FLAT, [(6, 3), (6, 3)], RULE)
+
+
+def test_a_rule_table_asked_again_is_the_kept_one_and_cannot_be_changed():
+    """A report asks for the same table for its protocol and its reverse questions: the second
+    ask returns the kept table, whose arrays no caller can change; other arguments do not."""
+    rule = [Criterion(0.9), *parse_criteria(["rd:0.1:0.5"])]
+    first = rules.rule_tables(MIXTURE, 10, 8, rule)
+    again = rules.rule_tables(MIXTURE, 10, 8, tuple(rule))
+    assert again is first
+    for array in (*first.probs, *first.holds, first.declare):
+        with pytest.raises(ValueError):
+            array[0, 0] = 0
+    other = rules.rule_tables(MIXTURE, 10, 8, rule, lower_is_better=True)
+    assert other is not first and not np.array_equal(other.declare, first.declare)
+    assert rules.rule_tables(MIXTURE, 10, 9, rule).declare.shape == (10, 11)
+    assert rules.rule_tables(FLAT, 10, 8, rule) is not first
