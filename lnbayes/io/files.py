@@ -133,8 +133,9 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     The temporary file ``.NAME.PID.XXXXXXXX.part`` is removed whatever stops the block: an
     exception, Ctrl-C or SIGTERM (as :class:`lnbayes.errors.Terminated`), and a second signal
     arriving during the removal. A stop signal received while the block ran is raised before
-    the file is moved into place, even if Python dropped its exception (:mod:`lnbayes.io.stops`). Temporary files that killed processes left in the folder are
-    removed first (:func:`remove_stale_parts`).
+    the file is moved into place, even if Python dropped its exception (:mod:`lnbayes.io.stops`).
+    Temporary files that killed processes left in the folder are removed first
+    (:func:`remove_stale_parts`).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -8,11 +8,11 @@ while it wrote its draws ran to its end and exited 0 (seen once in the test suit
 ``KeyedRef.remove`` of ``<frozen importlib._bootstrap>``).
 
 The handlers installed here (:func:`install`) also remember the signal (and keep Python from
-printing the dropped exception's traceback: the user sees the command's one line), and :func:`check`
-raises it again at the next safe point: before a file is moved into place
+printing the dropped exception's traceback: the user sees the command's one line), and
+:func:`check` raises it again at the next safe point: before a file is moved into place
 (:func:`lnbayes.io.files.atomic_path`, so the file being written when the signal came is not
-committed) and between the sampler's short waits (:func:`lnbayes.engines.mcmc.sample`). The CLI
-asks :func:`pending` when a command ends without the exception reaching it.
+committed), between the sampler's short waits (:func:`lnbayes.engines.mcmc.sample`), and when a
+command ends without the exception having reached the CLI's handler (lnbayes.cli.main).
 """
 
 from __future__ import annotations
@@ -59,9 +59,10 @@ def check() -> None:
 def install(sigint: bool = True) -> Callable[[], None]:
     """Handle SIGTERM (as :class:`lnbayes.errors.Terminated`) and, if ``sigint`` and Python's
     own handler is in place (not ignored, not replaced), SIGINT (as ``KeyboardInterrupt``), both
-    remembered for :func:`check`, their exceptions not printed when Python drops them. Returns the function that restores the previous handlers and
-    forgets a signal received. Outside the main thread (where handlers cannot be set) nothing is
-    installed."""
+    remembered for :func:`check`, their exceptions not printed when Python drops them.
+
+    Returns the function that restores the previous handlers and forgets a signal received.
+    Outside the main thread (where handlers cannot be set) nothing is installed."""
     global _pending
     if threading.current_thread() is not threading.main_thread():
         return lambda: None
