@@ -50,14 +50,12 @@ def encode(value: Any) -> Any:
     over every element; this form is kept for a value whose keys the encoder refuses."""
     import numpy as np
 
-    if isinstance(value, np.ndarray):
-        return {"__ndarray__": value.tolist(), "dtype": str(value.dtype)}
     if isinstance(value, dict):
         return {str(k): encode(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [encode(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
+    if isinstance(value, (np.ndarray, np.generic)):
+        return _to_json(value)
     return value
 
 

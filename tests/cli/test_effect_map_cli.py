@@ -5,13 +5,10 @@ appendix has the effect-MAP paragraph, its table and its figure."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.conftest import lnbayes_cli
 
 TRIAL = """
 [trial]
@@ -41,16 +38,11 @@ robust = { weight = 0.2, sd = 2 }
 """
 
 
-def _run(*args):
-    return subprocess.run([sys.executable, "-m", "lnbayes", *map(str, args)],
-                          capture_output=True, text=True, cwd=ROOT, timeout=600)
-
-
 @pytest.mark.e2e
 def test_effect_map_in_priors_and_the_appendix(tmp_path):
     path = tmp_path / "t.toml"
     path.write_text(TRIAL)
-    out = _run("priors", path, "--json", "--figures", tmp_path / "figs")
+    out = lnbayes_cli("priors", path, "--json", "--figures", tmp_path / "figs")
     assert out.returncode == 0, out.stderr
     prior = json.loads(out.stdout)["priors"][0]
     rec = prior["map"]["effect"]
@@ -60,7 +52,7 @@ def test_effect_map_in_priors_and_the_appendix(tmp_path):
     assert prior["ess"]["headline"]["effect_total"] == pytest.approx(
         rec["ess_by_prior"]["robust"]["patients_total"], rel=1e-9)
     assert (tmp_path / "figs" / "map_e_effect.png").stat().st_size > 10_000
-    out = _run("report", path, "--engine", "exact", "--outdir", tmp_path / "rep", "--no-explorer")
+    out = lnbayes_cli("report", path, "--engine", "exact", "--outdir", tmp_path / "rep", "--no-explorer")
     assert out.returncode == 0, out.stderr
     text = (tmp_path / "rep" / "appendix.md").read_text()
     assert "**Meta-analytic-predictive prior of the effect: e.**" in text

@@ -14,7 +14,7 @@ from typer.testing import CliRunner  # noqa: E402
 from lnbayes.analyses.reanalysis import prior_seed
 from lnbayes.cli.main import app  # noqa: E402
 from lnbayes.io import trialfile
-from tests.conftest import PYMC_GROUP, lnbayes_in_process
+from tests.conftest import PYMC_GROUP, lnbayes_cli, lnbayes_in_process
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -32,13 +32,8 @@ def run(*args, cwd=None):
     return lnbayes_in_process(*args, cwd=cwd)
 
 
-def run_process(*args, cwd=None):
-    """``python -m lnbayes ARGS`` in a new process."""
-    return subprocess.run(
-        [sys.executable, "-m", "lnbayes", *map(str, args)],
-        capture_output=True, text=True, cwd=cwd or ROOT, timeout=600,
-    )
-
+run_process = lnbayes_cli
+"""``python -m lnbayes ARGS`` in a new process (:func:`tests.conftest.lnbayes_cli`)."""
 
 
 @pytest.mark.e2e
@@ -612,17 +607,6 @@ DENG_FILE = ROOT / "models" / "deng2017.toml"
 
 
 
-def run_cli(*args):
-    return subprocess.run(
-        [sys.executable, "-m", "lnbayes", *map(str, args)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=600,
-    )
-
-
-
 @pytest.mark.e2e
 def test_cli_bad_statement_exits_2_without_traceback(tmp_path):
     text = DENG_FILE.read_text().replace(
@@ -633,7 +617,7 @@ def test_cli_bad_statement_exits_2_without_traceback(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text(text)
     for command in ("priors", "validate"):
-        out = run_cli(command, bad)
+        out = run_process(command, bad)
         assert out.returncode == 2, out.stderr
         assert "Traceback" not in out.stderr
         assert (
@@ -652,12 +636,9 @@ SMALL = (Path(__file__).resolve().parents[1] / "data" / "small_trial.toml").read
 @pytest.mark.e2e
 @pytest.mark.slow
 def test_report_cli_rejects_bad_file(tmp_path):
-    import sys
-
     bad = tmp_path / "bad.toml"
     bad.write_text(SMALL.replace("treatment_events = 7", "treatment_events = 70"))
-    out = subprocess.run([sys.executable, "-m", "lnbayes", "report", str(bad), "--outdir",
-                          str(tmp_path / "out")], capture_output=True, text=True)
+    out = run_process("report", bad, "--outdir", tmp_path / "out")
     assert out.returncode == 2
     assert "Traceback" not in out.stderr
     assert "outcomes.response.treatment_events" in out.stderr
