@@ -94,3 +94,28 @@ def test_the_package_and_template_hold_no_fact_of_the_embedded_trial():
         found += [f"{path.name}: {w}" for w in words if w in text]
     assert not found, found
 
+
+
+@pytest.mark.parametrize(("comparator", "description", "opening", "compared_with"), [
+    ("placebo", None, "double-blind, placebo-controlled trial", "with placebo."),
+    ("usual standard of care", "usual care alone", "double-blind trial", "with usual care alone."),
+    ("conventional lung-protective ventilation, with rescue ECMO allowed", None,
+     "double-blind trial", "with conventional lung-protective ventilation, with rescue ECMO allowed."),
+])
+def test_the_comparator_in_the_opening_sentence(comparator, description, opening, compared_with):
+    """A one-word comparator makes "placebo-controlled"; a longer one is not hyphenated into a
+    compound adjective (EOLIA's gave "conventional-lung-protective-ventilation,-with-rescue-...-
+    controlled"): the control arm's description names it, or the comparator when there is none."""
+    import copy
+    import json
+
+    from lnbayes.outputs import report
+
+    results = copy.deepcopy(json.loads((ROOT / "reports" / "deng2017" / "results.json").read_text()))
+    results["trial"]["comparator"] = comparator
+    results["trial"]["arms"]["control"]["description"] = description
+    text = report.render_markdown(results)
+    first = text[text.index("We re-analysed"):text.index("\n", text.index("We re-analysed"))]
+    assert f"the randomised, {opening} of " in first, first
+    assert "-controlled" not in first.replace("placebo-controlled", ""), first
+    assert compared_with in first, first
