@@ -96,8 +96,11 @@ def agreement(sampled: float, exact_value: float, mcse: float, n_draws: int) -> 
 
 
 def run_key(prior: Prior, outcome: Outcome, seed: int, settings) -> str:
-    """What determines a PyMC run's draws: prior, counts, seed, settings and package versions."""
+    """What determines a PyMC run's draws: prior, counts, seed, settings, package versions and
+    the form of the PyMC model (:data:`lnbayes.engines.mcmc.MODEL_FORM`)."""
     import hashlib
+
+    from lnbayes.engines.mcmc import MODEL_FORM
 
     versions = {k: v for k, v in files.versions().items() if k != "lnbayes"}
     blob = files.dumps({
@@ -105,6 +108,7 @@ def run_key(prior: Prior, outcome: Outcome, seed: int, settings) -> str:
         "counts": [outcome.treatment_events, outcome.treatment_n, outcome.control_events,
                    outcome.control_n],
         "seed": seed, "settings": settings.as_dict(), "versions": versions,
+        "model_form": MODEL_FORM,
     })
     return hashlib.sha256(blob.encode()).hexdigest()
 

@@ -662,8 +662,11 @@ def _pymc_points(problem: "_Problem", points: _GridPoints, cache: SweepCache, co
     labels = [f"{problem.mode}/{problem.scale}/{float(a)!r}/{float(b)!r}"
               for a, b in zip(points.first, points.second)]
     seeds = [point_seed(seed, problem.outcome.name, lab) for lab in labels]
+    from lnbayes.engines.mcmc import MODEL_FORM
+
+    # the model's form as well: a new graph can move a seed's draws (see MODEL_FORM)
     pymc_keys = [cache_key(context, engine="pymc", settings=settings_key, seed=s,
-                           first=float(a), second=float(b))
+                           model_form=MODEL_FORM, first=float(a), second=float(b))
                  for a, b, s in zip(points.first, points.second, seeds)]
     cached = cache.get_many(pymc_keys)
     pymc_points: list[dict | None] = [cached.get(key) for key in pymc_keys]
