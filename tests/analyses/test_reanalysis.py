@@ -138,6 +138,30 @@ def test_saved_draws_are_reused_only_for_the_same_run(tmp_path, small_settings):
     assert not other_seed["from_cache"]
 
 
+def test_saved_draws_of_another_model_form_are_not_reused(monkeypatch, small_settings):
+    """A new PyMC graph can move a seed's draws, so the run key names the model's form."""
+    from lnbayes.engines import mcmc
+
+    key = reanalysis.run_key(PRIORS["flat"], DENG, 2, small_settings)
+    assert reanalysis.run_key(PRIORS["flat"], DENG, 2, small_settings) == key
+    monkeypatch.setattr(mcmc, "MODEL_FORM", mcmc.MODEL_FORM + 1)
+    assert reanalysis.run_key(PRIORS["flat"], DENG, 2, small_settings) != key
+
+
+def test_model_data_holds_the_prior_and_counts_in_the_model_layout():
+    """The two data containers: the counts in COUNTS order, the hyperparameters one after the
+    other (the slices build_model reads)."""
+    from lnbayes.engines import mcmc
+
+    prior = Prior("mix", "effect", control=BetaPrior((0.3, 0.7), (2.0, 5.0), (3.0, 1.0)),
+                  scale="log_rr", effect=NormalPrior((1.0,), (0.1,), (0.5,)))
+    data = mcmc.model_data(prior, DENG)
+    assert data["counts"].dtype == np.int64
+    assert data["counts"].tolist() == [DENG.control_n, DENG.control_events, DENG.treatment_n,
+                                       DENG.treatment_events]
+    assert data["hyperparameters"].tolist() == [0.3, 0.7, 2.0, 5.0, 3.0, 1.0, 1.0, 0.1, 0.5]
+
+
 
 @pytest.fixture(scope="session")
 def all_flat(trial, tmp_path_factory):
