@@ -148,18 +148,24 @@ def exact_report(tmp_path_factory):
     the gallery tests' first call (``whole_gallery=True``) starts the reports of every gallery
     file, one subprocess per core (each report is single-threaded); under pytest-xdist (``make
     test``) each report runs in the worker that runs its tests, which share an ``xdist_group``
-    so that it is made once.
+    so that it is made once. A report made on its own runs in the test process
+    (:func:`lnbayes_in_process`: the command's code, error handler and exit status): a new process
+    would import NumPy, SciPy and matplotlib again, about 1 s of a gallery report's 4 to 15 s
+    (measured on five gallery trials: 23-24 s in subprocesses, 18 s in one process). The command
+    in its own process is tested by tests/cli, tests/test_reliability.py and
+    tests/test_second_core.py.
     """
     from concurrent.futures import ThreadPoolExecutor
 
     base = tmp_path_factory.mktemp("exact_reports")
     done: dict[Path, tuple] = {}
 
-    def one(path: Path):
+    def one(path: Path, in_process: bool = False):
         outdir = base / path.stem
+        run = lnbayes_in_process if in_process else lnbayes_cli
         # the explorer has its own tests (tests/outputs/test_explorer.py): minutes per trial here
-        return path, (lnbayes_cli("report", path, "--engine", "exact", "--no-explorer",
-                                  "--outdir", outdir), outdir)
+        return path, (run("report", path, "--engine", "exact", "--no-explorer", "--outdir", outdir),
+                      outdir)
 
     def get(path, whole_gallery: bool = False) -> tuple:
         path = Path(path).resolve()
@@ -169,7 +175,7 @@ def exact_report(tmp_path_factory):
                 with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
                     done.update(pool.map(one, todo))
             else:
-                done.update([one(path)])
+                done.update([one(path, in_process=True)])
         return done[path]
 
     return get
