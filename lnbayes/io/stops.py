@@ -8,7 +8,8 @@ while it wrote its draws ran to its end and exited 0 (seen once in the test suit
 ``KeyedRef.remove`` of ``<frozen importlib._bootstrap>``).
 
 The handlers installed here (:func:`install`) also remember the signal (and keep Python from
-printing the dropped exception's traceback: the user sees the command's one line), and
+printing the dropped exception's traceback, and the errors of destructors of the objects the
+stop left half built: the user sees the command's one line), and
 :func:`check` raises it again at the next safe point: before a file is moved into place
 (:func:`lnbayes.io.files.atomic_path`, so the file being written when the signal came is not
 committed), between the sampler's short waits (:func:`lnbayes.engines.mcmc.sample`), and when a
@@ -17,6 +18,7 @@ command ends without the exception having reached the CLI's handler (lnbayes.cli
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -73,8 +75,12 @@ def install(sigint: bool = True) -> Callable[[], None]:
     hook = sys.unraisablehook
 
     def quiet(unraisable) -> None:
-        # a stop's exception dropped by Python: raised again by check(), not printed
-        if not (_pending is not None and isinstance(unraisable.exc_value, KeyboardInterrupt)):
+        # once a stop has come, what Python drops is not printed: the stop's own exception
+        # (raised again by check()), and any error of a destructor of an object the stop left
+        # half built (xarray's CachingFileManager, interrupted in its __init__, fails in its
+        # __del__ with AttributeError); LNBAYES_DEBUG prints the second kind
+        if _pending is None or (not isinstance(unraisable.exc_value, KeyboardInterrupt)
+                                and os.environ.get("LNBAYES_DEBUG")):
             hook(unraisable)
 
     sys.unraisablehook = quiet

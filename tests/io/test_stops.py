@@ -77,6 +77,45 @@ def test_other_dropped_exceptions_are_still_printed(dropped):
     assert sys.unraisablehook == dropped.append  # restored
 
 
+class _HalfBuilt:
+    """Like xarray's CachingFileManager when a stop interrupts its ``__init__``: its ``__del__``
+    then fails on an attribute that was never set (seen once in the test suite, after SIGTERM
+    while a report wrote its draws: "Exception ignored in CachingFileManager.__del__ ...
+    AttributeError: ... '_ref_counter'")."""
+
+    def __init__(self, signum):
+        signal.raise_signal(signum)
+        self.counter = 0  # never reached
+
+    def __del__(self):
+        self.counter -= 1
+
+
+@pytest.mark.parametrize(("signum", "kind"), SIGNALS)
+def test_destructors_of_objects_a_stop_left_half_built_print_nothing(dropped, monkeypatch,
+                                                                      signum, kind):
+    monkeypatch.delenv("LNBAYES_DEBUG", raising=False)
+    restore = stops.install()
+    try:
+        with pytest.raises(kind):
+            _HalfBuilt(signum)
+        assert stops.pending() is kind
+    finally:
+        restore()
+    assert dropped == []  # the half-built object's AttributeError was not printed
+
+
+def test_after_a_stop_lnbayes_debug_prints_destructor_errors(dropped, monkeypatch):
+    monkeypatch.setenv("LNBAYES_DEBUG", "1")
+    restore = stops.install()
+    try:
+        with pytest.raises(Terminated):
+            _HalfBuilt(signal.SIGTERM)
+    finally:
+        restore()
+    assert [type(d.exc_value) for d in dropped] == [AttributeError]
+
+
 def test_without_a_signal_nothing_is_raised_and_restore_forgets_one(tmp_path, dropped):
     restore = stops.install()
     try:
