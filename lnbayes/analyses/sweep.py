@@ -655,6 +655,8 @@ def _pymc_points(problem: "_Problem", points: _GridPoints, cache: SweepCache, co
                  settings, workers: int,
                  on_point: Callable[[int, int], None] | None) -> tuple[list[dict], int, float]:
     """The sampled record of every point, from the cache or sampled; cached count; sampling seconds."""
+    from lnbayes.engines.mcmc import MODEL_FORM
+
     n_points = points.n
     # nutpie's draws for a seed do not depend on the number of cores (checked), so the
     # cache key leaves cores out: a point sampled by a worker is the same point
@@ -662,8 +664,6 @@ def _pymc_points(problem: "_Problem", points: _GridPoints, cache: SweepCache, co
     labels = [f"{problem.mode}/{problem.scale}/{float(a)!r}/{float(b)!r}"
               for a, b in zip(points.first, points.second)]
     seeds = [point_seed(seed, problem.outcome.name, lab) for lab in labels]
-    from lnbayes.engines.mcmc import MODEL_FORM
-
     # the model's form as well: a new graph can move a seed's draws (see MODEL_FORM)
     pymc_keys = [cache_key(context, engine="pymc", settings=settings_key, seed=s,
                            model_form=MODEL_FORM, first=float(a), second=float(b))

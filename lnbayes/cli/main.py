@@ -62,7 +62,7 @@ class LnbayesGroup(TyperGroup):
     def invoke(self, ctx):
         from lnbayes.io import stops
 
-        restore = stops.install()
+        restore = stops.install(debug=self.debug)
         try:
             value = super().invoke(ctx)
             stops.check()  # a signal whose exception Python dropped on the way (io.stops)

@@ -245,7 +245,8 @@ def run_worker() -> None:
 
     from lnbayes.io import stops
 
-    stops.install(sigint=False)  # SIGTERM as Terminated (its own session: no Ctrl-C reaches it)
+    # SIGTERM as Terminated (its own session: no Ctrl-C reaches it)
+    stops.install(sigint=False, debug=bool(os.environ.get("LNBAYES_DEBUG")))
     report = os.fdopen(os.dup(1), "wb")
     with open(os.devnull, "wb") as devnull:  # whatever a job prints goes nowhere
         os.dup2(devnull.fileno(), 1)

@@ -18,7 +18,6 @@ command ends without the exception having reached the CLI's handler (lnbayes.cli
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
 import threading
@@ -58,10 +57,12 @@ def check() -> None:
         raise _pending()
 
 
-def install(sigint: bool = True) -> Callable[[], None]:
+def install(sigint: bool = True, debug: bool = False) -> Callable[[], None]:
     """Handle SIGTERM (as :class:`lnbayes.errors.Terminated`) and, if ``sigint`` and Python's
     own handler is in place (not ignored, not replaced), SIGINT (as ``KeyboardInterrupt``), both
-    remembered for :func:`check`, their exceptions not printed when Python drops them.
+    remembered for :func:`check`, their exceptions not printed when Python drops them. Once a
+    stop has come, the errors of destructors are not printed either, unless ``debug`` (the
+    command's ``--debug`` or ``LNBAYES_DEBUG``).
 
     Returns the function that restores the previous handlers and forgets a signal received.
     Outside the main thread (where handlers cannot be set) nothing is installed."""
@@ -78,9 +79,8 @@ def install(sigint: bool = True) -> Callable[[], None]:
         # once a stop has come, what Python drops is not printed: the stop's own exception
         # (raised again by check()), and any error of a destructor of an object the stop left
         # half built (xarray's CachingFileManager, interrupted in its __init__, fails in its
-        # __del__ with AttributeError); LNBAYES_DEBUG prints the second kind
-        if _pending is None or (not isinstance(unraisable.exc_value, KeyboardInterrupt)
-                                and os.environ.get("LNBAYES_DEBUG")):
+        # __del__ with AttributeError); debug prints the second kind
+        if _pending is None or (debug and not isinstance(unraisable.exc_value, KeyboardInterrupt)):
             hook(unraisable)
 
     sys.unraisablehook = quiet

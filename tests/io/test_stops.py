@@ -92,9 +92,7 @@ class _HalfBuilt:
 
 
 @pytest.mark.parametrize(("signum", "kind"), SIGNALS)
-def test_destructors_of_objects_a_stop_left_half_built_print_nothing(dropped, monkeypatch,
-                                                                      signum, kind):
-    monkeypatch.delenv("LNBAYES_DEBUG", raising=False)
+def test_destructors_of_objects_a_stop_left_half_built_print_nothing(dropped, signum, kind):
     restore = stops.install()
     try:
         with pytest.raises(kind):
@@ -105,9 +103,8 @@ def test_destructors_of_objects_a_stop_left_half_built_print_nothing(dropped, mo
     assert dropped == []  # the half-built object's AttributeError was not printed
 
 
-def test_after_a_stop_lnbayes_debug_prints_destructor_errors(dropped, monkeypatch):
-    monkeypatch.setenv("LNBAYES_DEBUG", "1")
-    restore = stops.install()
+def test_after_a_stop_debug_prints_destructor_errors(dropped):
+    restore = stops.install(debug=True)
     try:
         with pytest.raises(Terminated):
             _HalfBuilt(signal.SIGTERM)
